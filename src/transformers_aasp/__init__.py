@@ -1,0 +1,52 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""AaSP for Hugging Face Transformers.
+
+`import transformers_aasp` registers AaSP with AutoConfig, AutoModel, AutoModelForAudioClassification and
+AutoFeatureExtractor, and makes every `save_pretrained` write the model code next to the weights (`auto_map`), so a
+machine without this package can load the checkpoint with `trust_remote_code=True`.
+"""
+
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification
+
+from .configuration_aasp import AaSPConfig
+from .feature_extraction_aasp import AaSPFeatureExtractor
+from .modeling_aasp import (
+    AaSPForAudioClassification,
+    AaSPForPreTraining,
+    AaSPModel,
+    AaSPPreTrainedModel,
+    highpass_taps,
+    inverse_block_mask,
+    sblu_kernel,
+)
+
+
+__version__ = "0.1.0"
+
+
+def _register_with_auto_classes() -> None:
+    AutoConfig.register(AaSPConfig.model_type, AaSPConfig, exist_ok=True)
+    AutoModel.register(AaSPConfig, AaSPModel, exist_ok=True)
+    AutoModelForAudioClassification.register(AaSPConfig, AaSPForAudioClassification, exist_ok=True)
+    AutoFeatureExtractor.register(AaSPConfig, AaSPFeatureExtractor, exist_ok=True)
+    # Saved checkpoints carry the code and auto_map (AutoModel is added for every model class, see modeling).
+    AaSPConfig.register_for_auto_class()
+    AaSPFeatureExtractor.register_for_auto_class()
+    AaSPModel.register_for_auto_class("AutoModel")
+    AaSPForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")
+    AaSPForPreTraining.register_for_auto_class("AutoModel")
+
+
+_register_with_auto_classes()
+
+__all__ = [
+    "AaSPConfig",
+    "AaSPFeatureExtractor",
+    "AaSPForAudioClassification",
+    "AaSPForPreTraining",
+    "AaSPModel",
+    "AaSPPreTrainedModel",
+    "highpass_taps",
+    "inverse_block_mask",
+    "sblu_kernel",
+]

@@ -1,0 +1,269 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""AaSP model configuration."""
+
+import math
+
+from huggingface_hub.dataclasses import strict
+from transformers.configuration_utils import PreTrainedConfig
+
+
+SBLU_WINDOWS = ("two_sided", "one_sided", "gaussian")
+LAMBDA_MODES = ("predicted", "fixed")
+POSITION_EMBEDDING_TYPES = ("sincos", "learned")
+CLASSIFIER_POOLINGS = ("cls", "mean", "cls+mean")
+PRETRAINING_EXPORTS = ("student", "teacher")
+
+
+@strict
+class AaSPConfig(PreTrainedConfig):
+    r"""
+    Configuration of an AaSP model: a ViT over log-mel spectrograms whose patch stem is AaPE (aliasing-aware patch
+    embedding), plus the options of AaSP self-supervised pre-training. `AaSPConfig()` is the ViT-B model of the
+    paper; `AaSPConfig.tiny()` is a small model for tests and CPU demos. Every option of METHOD.md is a field, so an
+    ablation is a config change.
+
+    Input geometry:
+        num_mel_bins (`int`, defaults to 80): mel bins F of `input_values` (batch, frames, F).
+        frequency_patch_size (`int`, defaults to 16): patch height p_f in mel bins; must divide `num_mel_bins`.
+        time_patch_size (`int`, defaults to 16): patch width p_t in frames; also the token stride along time.
+        frame_rate (`float`, defaults to 100.0): spectrogram frames per second (10 ms hop); used for timestamps and
+            to report SBLU frequencies in Hz.
+        max_length (`int`, defaults to 608): pre-training crop length in frames (about 6 s). Inference accepts any
+            length.
+
+    Encoder (ViT):
+        hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, hidden_act, hidden_dropout_prob,
+        attention_probs_dropout_prob, layer_norm_eps, qkv_bias, initializer_range: as in ViT.
+        position_embedding_type (`str`, defaults to `"sincos"`): `"sincos"` computes fixed 2-D sin-cos embeddings for
+            the actual patch grid (any clip length); `"learned"` learns a table for up to `max_time_patches` columns.
+        max_time_patches (`int`, defaults to 64): time columns of the learned table (ignored for `"sincos"`).
+
+    AaPE (aliasing-aware patch embedding):
+        use_aape (`bool`, defaults to `True`): `False` gives the plain ViT stem (the ablation baseline).
+        lambda_hidden_size (`int`, defaults to 128): width of the Lambda Encoder.
+        lambda_num_layers (`int`, defaults to 2): pre-LN Transformer layers of the Lambda Encoder.
+        lambda_num_heads (`int`, defaults to 4): attention heads of the Lambda Encoder.
+        lambda_intermediate_size (`int`, defaults to 256): MLP width of the Lambda Encoder.
+        lambda_mode (`str`, defaults to `"predicted"`): `"predicted"` (per patch, from the Lambda Encoder) or
+            `"fixed"` (learned parameters shared by all patches; no Lambda Encoder).
+        num_subbands (`int`, defaults to 4): subbands S per patch row; must divide `frequency_patch_size`.
+        num_kernels (`int`, defaults to 4): SBLU kernels H per subband.
+        sblu_half_length (`int`, defaults to 16): kernel half-length c; the kernel has 2c + 1 taps.
+        sblu_out_channels (`int`, defaults to 8): channels H' of the grouped pointwise projection.
+        sblu_window (`str`, defaults to `"two_sided"`): `"two_sided"` (SBLU), `"one_sided"` (causal, SSM-style) or
+            `"gaussian"`; the last two exist to reproduce the paper's Figure 2 and its ablation.
+        alpha_min (`float`, defaults to 0.01): lower bound of the decay alpha, per frame.
+        alpha_init (`float`, defaults to 0.1): decay at initialisation.
+        beta_min (`float`, *optional*): lower edge of the frequency band in rad/frame; defaults to pi / p_t (the
+            post-patch Nyquist frequency).
+        beta_max (`float`, defaults to pi): upper edge of the frequency band in rad/frame.
+        use_highpass (`bool`, defaults to `True`): zero-phase high-pass (cutoff pi / p_t) before the SBLU.
+
+    Classification:
+        classifier_pooling (`str`, defaults to `"cls"`): `"cls"`, `"mean"` (padding-aware mean of patch tokens) or
+            `"cls+mean"` (both, concatenated).
+
+    Pre-training (AaSPForPreTraining):
+        num_mask_clones (`int`, defaults to 8): masked views M per clip.
+        mask_ratio (`float`, defaults to 0.8): fraction of patches hidden from the student.
+        mask_block_size (`int`, defaults to 5): side of the square blocks of inverse-block masking, in patches.
+        num_target_layers (`int`, defaults to 12): top teacher layers averaged into the targets.
+        predictor_hidden_size, predictor_num_layers, predictor_num_heads, predictor_intermediate_size: the
+            cross-attention predictor (defaults 384, 4, 6, 1536).
+        global_loss_weight (`float`, defaults to 1.0), contrastive_loss_weight (`float`, defaults to 0.1),
+        contrastive_temperature (`float`, defaults to 0.1), contrastive_projection_size (`int`, defaults to 256).
+        ema_decay_start (`float`, defaults to 0.9998), ema_decay_end (`float`, defaults to 0.99999),
+        ema_anneal_steps (`int`, defaults to 100000): the teacher's EMA decay rises linearly from start to end over
+            the first `ema_anneal_steps` optimizer steps, then stays.
+
+    Example:
+
+    ```python
+    >>> from transformers_aasp import AaSPConfig, AaSPModel
+    >>> model = AaSPModel(AaSPConfig.tiny())
+    ```
+    """
+
+    model_type = "aasp"
+
+    # input geometry
+    num_mel_bins: int = 80
+    frequency_patch_size: int = 16
+    time_patch_size: int = 16
+    frame_rate: float = 100.0
+    max_length: int = 608
+
+    # encoder
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float = 0.0
+    layer_norm_eps: float = 1e-6
+    qkv_bias: bool = True
+    initializer_range: float = 0.02
+    position_embedding_type: str = "sincos"
+    max_time_patches: int = 64
+
+    # AaPE
+    use_aape: bool = True
+    lambda_hidden_size: int = 128
+    lambda_num_layers: int = 2
+    lambda_num_heads: int = 4
+    lambda_intermediate_size: int = 256
+    lambda_mode: str = "predicted"
+    num_subbands: int = 4
+    num_kernels: int = 4
+    sblu_half_length: int = 16
+    sblu_out_channels: int = 8
+    sblu_window: str = "two_sided"
+    alpha_min: float = 0.01
+    alpha_init: float = 0.1
+    beta_min: float | None = None
+    beta_max: float = math.pi
+    use_highpass: bool = True
+
+    # classification
+    classifier_pooling: str = "cls"
+
+    # pre-training
+    num_mask_clones: int = 8
+    mask_ratio: float = 0.8
+    mask_block_size: int = 5
+    num_target_layers: int = 12
+    predictor_hidden_size: int = 384
+    predictor_num_layers: int = 4
+    predictor_num_heads: int = 6
+    predictor_intermediate_size: int = 1536
+    global_loss_weight: float = 1.0
+    contrastive_loss_weight: float = 0.1
+    contrastive_temperature: float = 0.1
+    contrastive_projection_size: int = 256
+    ema_decay_start: float = 0.9998
+    ema_decay_end: float = 0.99999
+    ema_anneal_steps: int = 100000
+
+    def __post_init__(self, **kwargs):
+        if self.beta_min is None:
+            self.beta_min = math.pi / self.time_patch_size
+        super().__post_init__(**kwargs)
+
+    @classmethod
+    def tiny(cls, **overrides) -> "AaSPConfig":
+        """A small configuration (about 0.5 M parameters) for tests, CPU demos and the embedded corpus."""
+        values = dict(
+            hidden_size=64,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            intermediate_size=128,
+            lambda_hidden_size=32,
+            lambda_num_layers=1,
+            lambda_num_heads=2,
+            lambda_intermediate_size=64,
+            num_target_layers=4,
+            predictor_hidden_size=32,
+            predictor_num_layers=2,
+            predictor_num_heads=2,
+            predictor_intermediate_size=64,
+            contrastive_projection_size=32,
+            num_mask_clones=4,
+            ema_anneal_steps=1000,
+            ema_decay_start=0.99,
+            ema_decay_end=0.999,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    # ----- geometry helpers shared by every module -----
+    @property
+    def num_frequency_patches(self) -> int:
+        """Patch rows G_f = num_mel_bins / frequency_patch_size."""
+        return self.num_mel_bins // self.frequency_patch_size
+
+    @property
+    def num_alias_features(self) -> int:
+        """Size of the aliasing-focused feature F_alias of one patch: S * H' * p_t."""
+        return self.num_subbands * self.sblu_out_channels * self.time_patch_size
+
+    # ----- strict validators (run at construction) -----
+    def validate_architecture(self):
+        """Heads must divide the widths they split."""
+        for width, heads, name in (
+            (self.hidden_size, self.num_attention_heads, "hidden_size / num_attention_heads"),
+            (self.lambda_hidden_size, self.lambda_num_heads, "lambda_hidden_size / lambda_num_heads"),
+            (self.predictor_hidden_size, self.predictor_num_heads, "predictor_hidden_size / predictor_num_heads"),
+        ):
+            if heads <= 0 or width % heads != 0:
+                raise ValueError(f"{name}: {width} is not divisible by {heads} heads.")
+        for name in ("hidden_size", "num_hidden_layers", "intermediate_size", "num_kernels", "sblu_out_channels"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+        if self.hidden_size % 4 != 0:
+            raise ValueError(f"hidden_size must be a multiple of 4 for 2-D sin-cos positions, got {self.hidden_size}.")
+
+    def validate_geometry(self):
+        """The patch grid must tile the mel axis; subbands must tile a patch row."""
+        if self.frequency_patch_size <= 0 or self.time_patch_size <= 0:
+            raise ValueError("frequency_patch_size and time_patch_size must be positive.")
+        if self.num_mel_bins % self.frequency_patch_size != 0:
+            raise ValueError(
+                f"num_mel_bins ({self.num_mel_bins}) is not divisible by frequency_patch_size "
+                f"({self.frequency_patch_size})."
+            )
+        if self.num_subbands <= 0 or self.frequency_patch_size % self.num_subbands != 0:
+            raise ValueError(
+                f"frequency_patch_size ({self.frequency_patch_size}) is not divisible by num_subbands "
+                f"({self.num_subbands})."
+            )
+        if self.sblu_half_length < 0:
+            raise ValueError(f"sblu_half_length must be >= 0, got {self.sblu_half_length}.")
+        if self.frame_rate <= 0:
+            raise ValueError(f"frame_rate must be positive, got {self.frame_rate}.")
+
+    def validate_sblu_band(self):
+        """The SBLU frequency band must lie in (0, pi] rad/frame and the decay bounds must be positive."""
+        beta_min = math.pi / self.time_patch_size if self.beta_min is None else self.beta_min
+        if not 0.0 < beta_min < self.beta_max <= math.pi + 1e-9:
+            raise ValueError(
+                f"SBLU beta band must satisfy 0 < beta_min < beta_max <= pi rad/frame, got "
+                f"beta_min={beta_min}, beta_max={self.beta_max}."
+            )
+        if not 0.0 < self.alpha_min < self.alpha_init:
+            raise ValueError(
+                f"SBLU decay must satisfy 0 < alpha_min < alpha_init, got alpha_min={self.alpha_min}, "
+                f"alpha_init={self.alpha_init}."
+            )
+
+    def validate_choices(self):
+        """String options must name a known variant."""
+        for name, allowed in (
+            ("sblu_window", SBLU_WINDOWS),
+            ("lambda_mode", LAMBDA_MODES),
+            ("position_embedding_type", POSITION_EMBEDDING_TYPES),
+            ("classifier_pooling", CLASSIFIER_POOLINGS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
+
+    def validate_pretraining(self):
+        """Pre-training options must be usable."""
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}.")
+        if self.num_mask_clones < 1:
+            raise ValueError(f"num_mask_clones must be >= 1, got {self.num_mask_clones}.")
+        if self.mask_block_size < 1:
+            raise ValueError(f"mask_block_size must be >= 1, got {self.mask_block_size}.")
+        if not 1 <= self.num_target_layers:
+            raise ValueError(f"num_target_layers must be >= 1, got {self.num_target_layers}.")
+        if not 0.0 <= self.ema_decay_start <= self.ema_decay_end < 1.0:
+            raise ValueError(
+                f"EMA decays must satisfy 0 <= ema_decay_start <= ema_decay_end < 1, got "
+                f"{self.ema_decay_start} and {self.ema_decay_end}."
+            )
+        if self.contrastive_temperature <= 0:
+            raise ValueError(f"contrastive_temperature must be positive, got {self.contrastive_temperature}.")
+
+
+__all__ = ["AaSPConfig"]

@@ -1,0 +1,1127 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""PyTorch AaSP: a spectrogram ViT with an aliasing-aware patch embedding (AaPE) and its self-supervised pre-training.
+
+Method: Yamamoto & Okusa, "AaSP: Aliasing-aware Self-Supervised Pre-Training for Audio Spectrogram Transformers"
+(arXiv 2512.03637). Choices the paper leaves open are listed in METHOD.md and docs/method_decisions.md.
+
+Shapes: B batch, T frames, F mel bins, (G_f, G_t) patch grid, N = G_f * G_t patches (frequency-major order,
+index = f * G_t + t), K selected patches, D hidden size, S subbands per patch row, H SBLU kernels.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
+from transformers.processing_utils import Unpack
+from transformers.utils import ModelOutput, TransformersKwargs, logging
+from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+
+from .configuration_aasp import AaSPConfig
+
+
+logger = logging.get_logger(__name__)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Geometry and signal helpers
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def sincos_1d(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sin-cos embedding of integer positions: (P,) -> (P, dim)."""
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float32, device=positions.device) / (dim / 2))
+    angles = positions.float()[:, None] * omega[None, :]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+def sincos_2d_position_embeddings(grid_f: int, grid_t: int, dim: int, device=None) -> torch.Tensor:
+    """Fixed 2-D sin-cos position embeddings for a (grid_f, grid_t) grid: (grid_f * grid_t, dim), frequency-major.
+
+    Half of the channels encode the frequency row and half the time column, so any clip length gets positions
+    without interpolation.
+    """
+    rows = sincos_1d(torch.arange(grid_f, device=device), dim // 2)
+    cols = sincos_1d(torch.arange(grid_t, device=device), dim // 2)
+    grid = torch.cat(
+        [rows[:, None, :].expand(grid_f, grid_t, -1), cols[None, :, :].expand(grid_f, grid_t, -1)], dim=-1
+    )
+    return grid.reshape(grid_f * grid_t, dim)
+
+
+def mirror_indices(positions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Indices that extend each clip by mirror reflection beyond its own valid length.
+
+    Args:
+        positions: (P,) integer frame positions, may be negative or past the end.
+        lengths: (B,) valid frames per clip (>= 1).
+    Returns:
+        (B, P) indices in [0, length) (reflection without repeating the edge frame, applied periodically).
+    """
+    lengths = lengths[:, None].long()
+    period = (2 * (lengths - 1)).clamp(min=1)
+    folded = torch.remainder(positions[None, :], period)
+    mirrored = torch.where(folded >= lengths, period - folded, folded)
+    return torch.where(lengths == 1, torch.zeros_like(mirrored), mirrored)
+
+
+def highpass_taps(time_patch_size: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Zero-phase FIR high-pass with cutoff pi / p_t rad/frame: (2 * p_t + 1,) symmetric taps.
+
+    Windowed sinc (Hann window) low-pass normalised to unit DC gain, subtracted from a unit impulse, so the DC gain
+    is exactly 0 and the filter is symmetric (zero phase, no delay).
+    """
+    n = torch.arange(-time_patch_size, time_patch_size + 1, dtype=torch.float64, device=device)
+    cutoff = math.pi / time_patch_size
+    lowpass = (cutoff / math.pi) * torch.sinc(cutoff * n / math.pi)
+    window = 0.5 + 0.5 * torch.cos(math.pi * n / (time_patch_size + 1))
+    lowpass = lowpass * window
+    lowpass = lowpass / lowpass.sum()
+    taps = -lowpass
+    taps[time_patch_size] += 1.0
+    return taps.to(dtype)
+
+
+def sblu_window(offsets: torch.Tensor, alpha: torch.Tensor, window: str) -> torch.Tensor:
+    """Window of the SBLU kernel at integer tap offsets m.
+
+    Args:
+        offsets: (K_taps,) tap offsets m = -c..c.
+        alpha: (...,) decay per frame.
+        window: "two_sided" exp(-alpha |m|), "one_sided" exp(-alpha |m|) for m <= 0 (a causal, SSM-style kernel in
+            the correlation form y[n] = sum_m k[m] u[n + m]), or "gaussian" exp(-(alpha m)^2 / 2).
+    Returns:
+        (..., K_taps).
+    """
+    m = offsets.to(alpha.dtype)
+    scaled = alpha[..., None] * m.abs()
+    if window == "two_sided":
+        return torch.exp(-scaled)
+    if window == "one_sided":
+        return torch.exp(-scaled) * (m <= 0).to(alpha.dtype)
+    if window == "gaussian":
+        return torch.exp(-0.5 * scaled**2)
+    raise ValueError(f"Unknown SBLU window {window!r}; expected 'two_sided', 'one_sided' or 'gaussian'.")
+
+
+def sblu_kernel(
+    alpha: torch.Tensor, beta: torch.Tensor, half_length: int, window: str = "two_sided", step: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Discrete SBLU kernel k[m] = 2 Lambda^-1 sinh(step Lambda / 2) w(m) exp(-j step beta |m|), Lambda = alpha + j beta.
+
+    For the two-sided window w(m) = exp(-step alpha |m|) this is exactly
+    2 Lambda^-1 sinh(step Lambda / 2) exp(-step Lambda |m|): the integral of exp(-Lambda |t|) over one sample cell.
+    Computed in real arithmetic (no complex dtype) so that it autocasts, compiles and differentiates everywhere.
+
+    Args:
+        alpha: (...,) decay (> 0) per frame. beta: (...,) angular frequency in rad/frame.
+        half_length: c; the kernel has 2c + 1 taps, m = -c..c.
+    Returns:
+        (real, imag), each (..., 2c + 1).
+    """
+    offsets = torch.arange(-half_length, half_length + 1, device=alpha.device)
+    a, b = alpha * step, beta * step
+    # g = 2 sinh(Lambda/2) / Lambda
+    sinh_re = torch.sinh(a / 2) * torch.cos(b / 2)
+    sinh_im = torch.cosh(a / 2) * torch.sin(b / 2)
+    norm = alpha**2 + beta**2
+    gain_re = 2 * (sinh_re * alpha + sinh_im * beta) / norm
+    gain_im = 2 * (sinh_im * alpha - sinh_re * beta) / norm
+    envelope = sblu_window(offsets, a, window)
+    phase = b[..., None] * offsets.abs().to(b.dtype)
+    carrier_re, carrier_im = torch.cos(phase), -torch.sin(phase)
+    kernel_re = envelope * (gain_re[..., None] * carrier_re - gain_im[..., None] * carrier_im)
+    kernel_im = envelope * (gain_re[..., None] * carrier_im + gain_im[..., None] * carrier_re)
+    return kernel_re, kernel_im
+
+
+def apply_sblu(windows: torch.Tensor, kernel_re: torch.Tensor, kernel_im: torch.Tensor) -> torch.Tensor:
+    """Adaptive depthwise SBLU convolution, one kernel per (patch, subband, kernel index).
+
+    y[n] = sum_m k[m] u[n + m], evaluated only at the p_t frames of each patch. No per-output-frame kernel is built:
+    each window is viewed as (p_t, taps) (a strided view) and contracted with the per-patch kernels.
+
+    Args:
+        windows: (B, K, S, p_t + 2c) subband signal around each patch.
+        kernel_re, kernel_im: (B, K, S, H, 2c + 1).
+    Returns:
+        (B, K, S, 2H, p_t): real parts of the H kernels, then imaginary parts.
+    """
+    taps = kernel_re.shape[-1]
+    frames = windows.unfold(-1, taps, 1)  # (B, K, S, p_t, taps), a view
+    kernels = torch.cat([kernel_re, kernel_im], dim=-2).to(frames.dtype)  # (B, K, S, 2H, taps)
+    return torch.einsum("bksjm,bkshm->bkshj", frames, kernels)
+
+
+def frame_lengths_from_mask(attention_mask: torch.Tensor | None, batch_size: int, num_frames: int, device):
+    """(B,) valid frames per clip from a right-padded frame mask (B, T), or all frames when the mask is None."""
+    if attention_mask is None:
+        return torch.full((batch_size,), num_frames, dtype=torch.long, device=device)
+    return attention_mask.long().sum(-1).clamp(min=1)
+
+
+def patchify(spectrogram: torch.Tensor, patch_f: int, patch_t: int) -> torch.Tensor:
+    """(B, T, F) -> (B, N, p_f * p_t) flattened patches in frequency-major order (T and F multiples of the patch)."""
+    batch, frames, bins = spectrogram.shape
+    grid_f, grid_t = bins // patch_f, frames // patch_t
+    patches = spectrogram.transpose(1, 2).reshape(batch, grid_f, patch_f, grid_t, patch_t)
+    return patches.permute(0, 1, 3, 2, 4).reshape(batch, grid_f * grid_t, patch_f * patch_t)
+
+
+def gather_patches(tensor: torch.Tensor, patch_indices: torch.Tensor | None) -> torch.Tensor:
+    """Select patches: (B, N, ...) with indices (B, K) -> (B, K, ...); identity when indices are None."""
+    if patch_indices is None:
+        return tensor
+    index = patch_indices.reshape(*patch_indices.shape, *([1] * (tensor.dim() - 2)))
+    return torch.gather(tensor, 1, index.expand(-1, -1, *tensor.shape[2:]))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Output classes
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AaSPModelOutput(BaseModelOutputWithPooling):
+    r"""
+    Output of [`AaSPModel`].
+
+    last_hidden_state (`torch.FloatTensor` of shape `(batch, 1 + N, hidden_size)`): CLS then patch tokens.
+    pooler_output (`torch.FloatTensor` of shape `(batch, hidden_size)`): the final-normed CLS token.
+    patch_mask (`torch.BoolTensor` of shape `(batch, N)`): True for patches holding real frames.
+    frame_features (`torch.FloatTensor` of shape `(batch, G_t, G_f * hidden_size)`): patch tokens regrouped per time
+        column (the G_f frequency rows concatenated), for frame-level tasks and linear evaluation.
+    frame_mask (`torch.BoolTensor` of shape `(batch, G_t)`): True for time columns holding real frames.
+    frame_timestamps (`torch.FloatTensor` of shape `(G_t,)`): centre of each time column in seconds.
+    """
+
+    patch_mask: torch.BoolTensor | None = None
+    frame_features: torch.FloatTensor | None = None
+    frame_mask: torch.BoolTensor | None = None
+    frame_timestamps: torch.FloatTensor | None = None
+
+
+@dataclass
+class AaSPForPreTrainingOutput(ModelOutput):
+    r"""
+    Output of [`AaSPForPreTraining`]. All fields are scalars (0-dim tensors).
+
+    loss: frame_loss + global_loss_weight * global_loss + contrastive_loss_weight * contrastive_loss.
+    frame_loss: mean squared error between predicted and teacher targets at masked patches.
+    global_loss: mean squared error between the student CLS (through a head) and the mean teacher target.
+    contrastive_loss: multi-positive InfoNCE across the mask clones of each clip (negatives: other clips).
+    contrastive_accuracy: fraction of clones whose nearest other view is a clone of the same clip (no grad).
+    target_variance, prediction_variance: mean per-channel variance of targets / predictions (collapse alarm).
+    """
+
+    loss: torch.FloatTensor | None = None
+    frame_loss: torch.FloatTensor | None = None
+    global_loss: torch.FloatTensor | None = None
+    contrastive_loss: torch.FloatTensor | None = None
+    contrastive_accuracy: torch.FloatTensor | None = None
+    target_variance: torch.FloatTensor | None = None
+    prediction_variance: torch.FloatTensor | None = None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Transformer blocks (shared by the encoder, the Lambda Encoder and the predictor)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs: Unpack[TransformersKwargs],
+):
+    """Reference attention: (B, heads, Q, d) x (B, heads, K, d) -> ((B, Q, heads, d), (B, heads, Q, K))."""
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = nn.functional.dropout(weights, p=dropout, training=module.training)
+    output = torch.matmul(weights, value).transpose(1, 2).contiguous()
+    return output, weights
+
+
+class AaSPAttention(nn.Module):
+    """Multi-head attention through transformers' attention interface; cross-attention when `key_value_states`."""
+
+    def __init__(self, config: AaSPConfig, hidden_size: int | None = None, num_heads: int | None = None):
+        super().__init__()
+        self.config = config
+        hidden_size = hidden_size or config.hidden_size
+        self.num_heads = num_heads or config.num_attention_heads
+        self.head_dim = hidden_size // self.num_heads
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_probs_dropout_prob
+        self.is_causal = False  # without it sdpa silently becomes causal
+        self.q_proj = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
+        self.k_proj = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
+        self.v_proj = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
+        self.o_proj = nn.Linear(hidden_size, hidden_size)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        key_value_states: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, Q, width) [attending to (B, K, width)] -> ((B, Q, width), attention weights or None)."""
+        source = hidden_states if key_value_states is None else key_value_states
+        query = self.q_proj(hidden_states).unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
+        key = self.k_proj(source).unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
+        value = self.v_proj(source).unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        output, weights = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=0.0 if not self.training else self.attention_dropout,
+            scaling=self.scaling,
+            **kwargs,
+        )
+        output = self.o_proj(output.reshape(*hidden_states.shape[:-1], -1).contiguous())
+        return output, weights
+
+
+class AaSPMLP(nn.Module):
+    def __init__(self, config: AaSPConfig, hidden_size: int | None = None, intermediate_size: int | None = None):
+        super().__init__()
+        self.fc1 = nn.Linear(hidden_size or config.hidden_size, intermediate_size or config.intermediate_size)
+        self.activation_fn = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(intermediate_size or config.intermediate_size, hidden_size or config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.activation_fn(self.fc1(hidden_states)))
+
+
+class AaSPLayer(GradientCheckpointingLayer):
+    """Pre-LN Transformer block. With `cross_attention=True` it attends to a separate context (the predictor)."""
+
+    def __init__(
+        self,
+        config: AaSPConfig,
+        hidden_size: int | None = None,
+        num_heads: int | None = None,
+        intermediate_size: int | None = None,
+        cross_attention: bool = False,
+    ):
+        super().__init__()
+        hidden_size = hidden_size or config.hidden_size
+        self.layernorm_before = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.layernorm_context = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps) if cross_attention else None
+        self.attention = AaSPAttention(config, hidden_size, num_heads)
+        self.layernorm_after = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.mlp = AaSPMLP(config, hidden_size, intermediate_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> torch.Tensor:
+        """(B, Q, width) -> (B, Q, width)."""
+        # Attention
+        residual = hidden_states
+        hidden_states = self.layernorm_before(hidden_states)
+        context = self.layernorm_context(context) if self.layernorm_context is not None else None
+        hidden_states, _ = self.attention(hidden_states, attention_mask, key_value_states=context, **kwargs)
+        hidden_states = self.dropout(hidden_states) + residual
+        # MLP
+        residual = hidden_states
+        hidden_states = self.mlp(self.layernorm_after(hidden_states))
+        return self.dropout(hidden_states) + residual
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# AaPE: aliasing-aware patch embedding
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def lambda_from_raw(raw: torch.Tensor, config: AaSPConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Map unconstrained (..., 2) values to the SBLU decay and frequency.
+
+    alpha = alpha_min + softplus(a) (per frame); beta = beta_min + (beta_max - beta_min) * sigmoid(b), so beta always
+    lies in the alias-prone band (by default (pi / p_t, pi) rad/frame).
+    """
+    raw = raw.float()
+    alpha = config.alpha_min + F.softplus(raw[..., 0])
+    beta = config.beta_min + (config.beta_max - config.beta_min) * torch.sigmoid(raw[..., 1])
+    return alpha, beta
+
+
+def initial_lambda_raw(config: AaSPConfig) -> torch.Tensor:
+    """Raw values giving alpha = alpha_init and betas spread evenly over the band across the H kernels: (S, H, 2)."""
+    a = math.log(math.expm1(config.alpha_init - config.alpha_min))
+    quantiles = (torch.arange(config.num_kernels, dtype=torch.float32) + 0.5) / config.num_kernels
+    b = torch.logit(quantiles)
+    raw = torch.stack([torch.full_like(b, a), b], dim=-1)  # (H, 2)
+    return raw[None].expand(config.num_subbands, -1, -1).clone()
+
+
+class AaSPLambdaEncoder(nn.Module):
+    """Narrow, shallow Transformer over patches predicting per-patch SBLU parameters.
+
+    (B, K, p_f * p_t) patches + (B, K, d) positions -> raw (B, K, S, H, 2); see `lambda_from_raw`.
+    """
+
+    def __init__(self, config: AaSPConfig):
+        super().__init__()
+        width = config.lambda_hidden_size
+        self.config = config
+        self.input_proj = nn.Linear(config.frequency_patch_size * config.time_patch_size, width)
+        self.blocks = nn.ModuleList(
+            [
+                AaSPLayer(config, width, config.lambda_num_heads, config.lambda_intermediate_size)
+                for _ in range(config.lambda_num_layers)
+            ]
+        )
+        self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.head = nn.Linear(width, config.num_subbands * config.num_kernels * 2)
+
+    def forward(self, patches: torch.Tensor, positions: torch.Tensor, patch_valid: torch.Tensor | None):
+        hidden_states = self.input_proj(patches) + positions.to(patches.dtype)
+        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden_states, attention_mask=patch_valid)
+        for block in self.blocks:
+            hidden_states = block(hidden_states, mask)
+        raw = self.head(self.norm(hidden_states))
+        return raw.unflatten(-1, (self.config.num_subbands, self.config.num_kernels, 2))
+
+
+class AaSPAliasingFeatures(nn.Module):
+    """Zero-phase high-pass, adaptive SBLU and grouped pointwise projection: the aliasing-focused feature F_alias.
+
+    (B, T, F) spectrogram + per-patch (alpha, beta) (B, K, S, H) -> (B, K, S * H' * p_t).
+    """
+
+    def __init__(self, config: AaSPConfig):
+        super().__init__()
+        self.config = config
+        groups, out_ch, in_ch = config.num_subbands, config.sblu_out_channels, 2 * config.num_kernels
+        self.pointwise_weight = nn.Parameter(torch.empty(groups, out_ch, in_ch))
+        self.pointwise_bias = nn.Parameter(torch.zeros(groups, out_ch))
+        self.activation = nn.GELU()
+
+    def subband_signals(self, spectrogram: torch.Tensor) -> torch.Tensor:
+        """(B, T, F) -> (B, G_f * S, T): the mean of the mel bins of each subband (S per patch row)."""
+        batch, frames, bins = spectrogram.shape
+        total_subbands = self.config.num_frequency_patches * self.config.num_subbands
+        return spectrogram.transpose(1, 2).reshape(batch, total_subbands, bins // total_subbands, frames).mean(2)
+
+    def filtered_windows(self, spectrogram: torch.Tensor, frame_lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, F) -> (B, N, S, p_t + 2c): high-passed subband signal around every patch.
+
+        Each clip is extended past its own valid length (and before frame 0) by mirror reflection, so the result for
+        a clip does not depend on how much padding its batch has.
+        """
+        cfg = self.config
+        p_t, c = cfg.time_patch_size, cfg.sblu_half_length
+        highpass_half = p_t if cfg.use_highpass else 0
+        margin = c + highpass_half
+        signals = self.subband_signals(spectrogram)  # (B, R, T)
+        batch, subbands, frames = signals.shape
+        positions = torch.arange(-margin, frames + margin, device=signals.device)
+        index = mirror_indices(positions, frame_lengths)  # (B, T + 2 margin)
+        extended = torch.gather(signals, 2, index[:, None, :].expand(-1, subbands, -1))
+        if cfg.use_highpass:
+            taps = highpass_taps(p_t, dtype=extended.dtype, device=extended.device)
+            extended = F.conv1d(extended.reshape(batch * subbands, 1, -1), taps.view(1, 1, -1))
+            extended = extended.reshape(batch, subbands, -1)  # (B, R, T + 2c)
+        windows = extended.unfold(-1, p_t + 2 * c, p_t)  # (B, R, G_t, p_t + 2c)
+        grid_t = windows.shape[2]
+        windows = windows.reshape(batch, cfg.num_frequency_patches, cfg.num_subbands, grid_t, -1)
+        return windows.permute(0, 1, 3, 2, 4).reshape(batch, -1, cfg.num_subbands, p_t + 2 * c)
+
+    def forward(
+        self,
+        spectrogram: torch.Tensor,
+        frame_lengths: torch.Tensor,
+        alpha: torch.Tensor,
+        beta: torch.Tensor,
+        patch_indices: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        cfg = self.config
+        windows = gather_patches(self.filtered_windows(spectrogram, frame_lengths), patch_indices)
+        kernel_re, kernel_im = sblu_kernel(alpha, beta, cfg.sblu_half_length, cfg.sblu_window)
+        responses = apply_sblu(windows, kernel_re, kernel_im)  # (B, K, S, 2H, p_t)
+        weight = self.pointwise_weight.to(responses.dtype)
+        mixed = torch.einsum("bkscj,soc->bksoj", responses, weight) + self.pointwise_bias.to(responses.dtype)[
+            None, None, :, :, None
+        ]
+        return self.activation(mixed).flatten(2)
+
+
+class AaSPPatchEmbeddings(nn.Module):
+    """Patch stem: (B, T, F) spectrogram -> (B, K, D) patch tokens.
+
+    `projection` is the standard ViT stem (a Conv2d with kernel = stride = (p_f, p_t), stored as the equivalent
+    Linear over flattened patches so that it applies to any subset of patches). With `use_aape`, the AaPE branch adds
+    the aliasing-focused features and Patch Fusion maps [LN(X_std), LN(F_alias)] back to D.
+    """
+
+    def __init__(self, config: AaSPConfig):
+        super().__init__()
+        self.config = config
+        patch_dim = config.frequency_patch_size * config.time_patch_size
+        self.projection = nn.Linear(patch_dim, config.hidden_size)
+        if not config.use_aape:
+            return
+        if config.lambda_mode == "predicted":
+            self.lambda_encoder = AaSPLambdaEncoder(config)
+        else:
+            self.lambda_raw = nn.Parameter(initial_lambda_raw(config))
+        self.aliasing = AaSPAliasingFeatures(config)
+        self.norm_standard = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.norm_alias = nn.LayerNorm(config.num_alias_features, eps=config.layer_norm_eps)
+        self.fusion = nn.Linear(config.hidden_size + config.num_alias_features, config.hidden_size)
+
+    def estimate_lambda(
+        self, patches: torch.Tensor, patch_indices: torch.Tensor | None, patch_valid: torch.Tensor | None, grid_t: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """SBLU decay and frequency per selected patch: each (B, K, S, H), float32."""
+        cfg = self.config
+        if cfg.lambda_mode == "fixed":
+            raw = self.lambda_raw[None, None].expand(patches.shape[0], patches.shape[1], -1, -1, -1)
+            return lambda_from_raw(raw, cfg)
+        positions = sincos_2d_position_embeddings(
+            cfg.num_frequency_patches, grid_t, cfg.lambda_hidden_size, device=patches.device
+        )
+        positions = gather_patches(positions[None].expand(patches.shape[0], -1, -1), patch_indices)
+        return lambda_from_raw(self.lambda_encoder(patches, positions, patch_valid), cfg)
+
+    def forward(
+        self,
+        spectrogram: torch.Tensor,
+        frame_lengths: torch.Tensor,
+        patch_indices: torch.Tensor | None = None,
+        patch_valid: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """
+        Args:
+            spectrogram: (B, T, F), T a multiple of p_t, frames past each clip's length already zeroed.
+            frame_lengths: (B,) valid frames per clip.
+            patch_indices: (B, K) patches to embed (None = all N).
+            patch_valid: (B, K) bool, False for padding entries (excluded from the Lambda Encoder's attention).
+        Returns:
+            (B, K, D).
+        """
+        cfg = self.config
+        grid_t = spectrogram.shape[1] // cfg.time_patch_size
+        patches = gather_patches(patchify(spectrogram, cfg.frequency_patch_size, cfg.time_patch_size), patch_indices)
+        standard = self.projection(patches)
+        if not cfg.use_aape:
+            return standard
+        alpha, beta = self.estimate_lambda(patches, patch_indices, patch_valid, grid_t)
+        alias = self.aliasing(spectrogram, frame_lengths, alpha, beta, patch_indices)
+        fused = torch.cat([self.norm_standard(standard), self.norm_alias(alias.to(standard.dtype))], dim=-1)
+        return self.fusion(fused)
+
+
+class AaSPEmbeddings(nn.Module):
+    """CLS token + patch tokens + position embeddings: (B, T, F) -> (B, 1 + K, D) and its validity mask (B, 1 + K)."""
+
+    def __init__(self, config: AaSPConfig):
+        super().__init__()
+        self.config = config
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.patch_embeddings = AaSPPatchEmbeddings(config)
+        if config.position_embedding_type == "learned":
+            self.position_embeddings = nn.Parameter(
+                torch.zeros(config.num_frequency_patches, config.max_time_patches, config.hidden_size)
+            )
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def prepare_inputs(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate, pad frames to a multiple of p_t and zero every frame past each clip's length.
+
+        Returns the (B, T_pad, F) spectrogram and the (B,) valid frame counts.
+        """
+        cfg = self.config
+        if input_values.dim() != 3 or input_values.shape[-1] != cfg.num_mel_bins:
+            raise ValueError(
+                f"input_values must have shape (batch, frames, {cfg.num_mel_bins}), got {tuple(input_values.shape)}. "
+                "Use AaSPFeatureExtractor to turn waveforms into log-mel frames."
+            )
+        batch, frames, _ = input_values.shape
+        if attention_mask is not None and tuple(attention_mask.shape) != (batch, frames):
+            raise ValueError(
+                f"attention_mask must have shape (batch, frames) = {(batch, frames)}, got {tuple(attention_mask.shape)}."
+            )
+        frame_lengths = frame_lengths_from_mask(attention_mask, batch, frames, input_values.device)
+        padded_frames = -(-frames // cfg.time_patch_size) * cfg.time_patch_size
+        if padded_frames != frames:
+            input_values = F.pad(input_values, (0, 0, 0, padded_frames - frames))
+        frame_valid = torch.arange(padded_frames, device=input_values.device)[None] < frame_lengths[:, None]
+        return input_values * frame_valid[..., None].to(input_values.dtype), frame_lengths
+
+    def position_table(self, grid_t: int, device) -> torch.Tensor:
+        """(N, D) position embeddings of the (G_f, grid_t) grid."""
+        cfg = self.config
+        if cfg.position_embedding_type == "sincos":
+            return sincos_2d_position_embeddings(cfg.num_frequency_patches, grid_t, cfg.hidden_size, device=device)
+        if grid_t > cfg.max_time_patches:
+            raise ValueError(
+                f"Input has {grid_t} time patches but learned position embeddings cover max_time_patches="
+                f"{cfg.max_time_patches}; crop the input or use position_embedding_type='sincos'."
+            )
+        return self.position_embeddings[:, :grid_t].reshape(-1, cfg.hidden_size)
+
+    def patch_validity(self, frame_lengths: torch.Tensor, grid_t: int) -> torch.Tensor:
+        """(B, N) True for patches whose time column holds at least one real frame."""
+        cfg = self.config
+        columns = torch.arange(grid_t, device=frame_lengths.device) * cfg.time_patch_size
+        column_valid = columns[None] < frame_lengths[:, None]
+        return column_valid[:, None, :].expand(-1, cfg.num_frequency_patches, -1).reshape(frame_lengths.shape[0], -1)
+
+    def forward(
+        self,
+        spectrogram: torch.Tensor,
+        frame_lengths: torch.Tensor,
+        patch_indices: torch.Tensor | None = None,
+        patch_valid: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        grid_t = spectrogram.shape[1] // self.config.time_patch_size
+        if patch_indices is None:
+            patch_valid = self.patch_validity(frame_lengths, grid_t)
+        tokens = self.patch_embeddings(spectrogram, frame_lengths, patch_indices, patch_valid)
+        positions = self.position_table(grid_t, tokens.device)[None].expand(tokens.shape[0], -1, -1)
+        tokens = tokens + gather_patches(positions, patch_indices).to(tokens.dtype)
+        cls = self.cls_token.to(tokens.dtype).expand(tokens.shape[0], -1, -1)
+        embeddings = self.dropout(torch.cat([cls, tokens], dim=1))
+        token_valid = torch.cat([torch.ones_like(patch_valid[:, :1]), patch_valid], dim=1)
+        return embeddings, token_valid
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pre-trained model base, encoder and classifier
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class AaSPPreTrainedModel(PreTrainedModel):
+    config: AaSPConfig
+    base_model_prefix = "aasp"
+    main_input_name = "input_values"
+    input_modalities = ("audio",)
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["AaSPEmbeddings", "AaSPLayer"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _can_record_outputs = {
+        "hidden_states": OutputRecorder(AaSPLayer, index=0, layer_name="layers"),
+        "attentions": OutputRecorder(AaSPAttention, index=1, layer_name="layers"),
+    }
+    _input_embed_layer = "patch_embeddings"
+    # Pre-training checkpoints also hold the teacher, predictor and heads; the encoder ignores them.
+    _keys_to_ignore_on_load_unexpected = [r"teacher\.", r"predictor\.", r"global_head\.", r"contrastive_head\."]
+    model_tags = ["transformers_aasp", "audio", "aasp"]
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, AaSPEmbeddings):
+            init.trunc_normal_(module.cls_token, std=self.config.initializer_range)
+            if getattr(module, "position_embeddings", None) is not None:
+                init.trunc_normal_(module.position_embeddings, std=self.config.initializer_range)
+        elif isinstance(module, AaSPLambdaEncoder):
+            # start from evenly spread frequencies and alpha_init, whatever the input
+            init.zeros_(module.head.weight)
+            init.copy_(module.head.bias, initial_lambda_raw(self.config).flatten())
+        elif isinstance(module, AaSPPatchEmbeddings) and getattr(module, "lambda_raw", None) is not None:
+            init.copy_(module.lambda_raw, initial_lambda_raw(self.config))
+        elif isinstance(module, AaSPAliasingFeatures):
+            init.normal_(module.pointwise_weight, std=(2 * self.config.num_kernels) ** -0.5)
+            init.zeros_(module.pointwise_bias)
+        elif isinstance(module, AaSPPredictor):
+            init.trunc_normal_(module.mask_token, std=self.config.initializer_range)
+
+
+class AaSPModel(AaSPPreTrainedModel):
+    """The AaSP encoder: AaPE patch stem + ViT. Outputs CLS, patch tokens and time-frame features."""
+
+    def __init__(self, config: AaSPConfig):
+        super().__init__(config)
+        self.config = config
+        self.embeddings = AaSPEmbeddings(config)
+        self.layers = nn.ModuleList([AaSPLayer(config) for _ in range(config.num_hidden_layers)])
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self) -> AaSPPatchEmbeddings:
+        return self.embeddings.patch_embeddings
+
+    def encode(
+        self, embeddings: torch.Tensor, token_valid: torch.Tensor | None, **kwargs: Unpack[TransformersKwargs]
+    ) -> torch.Tensor:
+        """Run the Transformer layers and the final norm: (B, L, D) with validity (B, L) -> (B, L, D)."""
+        mask = create_bidirectional_mask(config=self.config, inputs_embeds=embeddings, attention_mask=token_valid)
+        hidden_states = embeddings
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, mask, **kwargs)
+        return self.layernorm(hidden_states)
+
+    def frame_outputs(self, sequence_output: torch.Tensor, patch_valid: torch.Tensor):
+        """Regroup patch tokens per time column: (B, 1 + N, D) -> features (B, G_t, G_f * D), mask, timestamps."""
+        cfg = self.config
+        batch, _, width = sequence_output.shape
+        patches = sequence_output[:, 1:].reshape(batch, cfg.num_frequency_patches, -1, width)
+        grid_t = patches.shape[2]
+        features = patches.permute(0, 2, 1, 3).reshape(batch, grid_t, -1)
+        frame_mask = patch_valid.reshape(batch, cfg.num_frequency_patches, grid_t)[:, 0]
+        centres = torch.arange(grid_t, device=sequence_output.device) * cfg.time_patch_size + cfg.time_patch_size / 2
+        return features, frame_mask, centres.float() / cfg.frame_rate
+
+    @merge_with_config_defaults
+    @capture_outputs(tie_last_hidden_states=False)
+    def forward(
+        self,
+        input_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> AaSPModelOutput:
+        r"""
+        input_values (`torch.FloatTensor` of shape `(batch, frames, num_mel_bins)`): normalised log-mel frames from
+            [`AaSPFeatureExtractor`]; any number of frames (padded internally to a multiple of the time patch size).
+        attention_mask (`torch.LongTensor` of shape `(batch, frames)`, *optional*): 1 for real frames, 0 for right
+            padding. Padded patches are excluded from attention, so a clip gives the same output alone or in a batch.
+        """
+        spectrogram, frame_lengths = self.embeddings.prepare_inputs(input_values, attention_mask)
+        embeddings, token_valid = self.embeddings(spectrogram, frame_lengths)
+        sequence_output = self.encode(embeddings, token_valid if attention_mask is not None else None, **kwargs)
+        patch_valid = token_valid[:, 1:]
+        frame_features, frame_mask, frame_timestamps = self.frame_outputs(sequence_output, patch_valid)
+        return AaSPModelOutput(
+            last_hidden_state=sequence_output,
+            pooler_output=sequence_output[:, 0],
+            patch_mask=patch_valid,
+            frame_features=frame_features,
+            frame_mask=frame_mask,
+            frame_timestamps=frame_timestamps,
+        )
+
+    @torch.no_grad()
+    def get_sblu_parameters(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> dict:
+        """Estimated SBLU parameters per patch, for analysis (the paper's Figure 4).
+
+        Returns a dict of (B, G_f, G_t, S, H) tensors: `alpha` (per frame), `beta` (rad/frame), `frequency_hz`
+        (beta as a modulation frequency in Hz), and `patch_mask` (B, G_f, G_t).
+        """
+        cfg = self.config
+        if not cfg.use_aape:
+            raise ValueError("This model has use_aape=False: it has no SBLU parameters.")
+        spectrogram, frame_lengths = self.embeddings.prepare_inputs(input_values, attention_mask)
+        grid_t = spectrogram.shape[1] // cfg.time_patch_size
+        patch_valid = self.embeddings.patch_validity(frame_lengths, grid_t)
+        patches = patchify(spectrogram, cfg.frequency_patch_size, cfg.time_patch_size)
+        alpha, beta = self.embeddings.patch_embeddings.estimate_lambda(patches, None, patch_valid, grid_t)
+        grid = (spectrogram.shape[0], cfg.num_frequency_patches, grid_t, cfg.num_subbands, cfg.num_kernels)
+        return {
+            "alpha": alpha.reshape(grid),
+            "beta": beta.reshape(grid),
+            "frequency_hz": beta.reshape(grid) * cfg.frame_rate / (2 * math.pi),
+            "patch_mask": patch_valid.reshape(grid[:3]),
+        }
+
+
+class AaSPClassificationHead(nn.Module):
+    """LayerNorm + Linear over the pooled representation: (B, D or 2D) -> (B, num_labels)."""
+
+    def __init__(self, config: AaSPConfig):
+        super().__init__()
+        width = config.hidden_size * (2 if config.classifier_pooling == "cls+mean" else 1)
+        self.layernorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.dense = nn.Linear(width, config.num_labels)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.dense(self.layernorm(pooled))
+
+
+def masked_mean(tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over the token axis of (B, L, D) counting only valid (B, L) tokens: (B, D)."""
+    weights = valid.to(tokens.dtype)[..., None]
+    return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+class AaSPForAudioClassification(AaSPPreTrainedModel):
+    """AaSP encoder with a classification head on the pooled output (`config.classifier_pooling`).
+
+    Single-label (cross-entropy), multi-label (BCE) or regression, chosen by `config.problem_type` as in transformers.
+    """
+
+    def __init__(self, config: AaSPConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.aasp = AaSPModel(config)
+        self.classifier = AaSPClassificationHead(config)
+        self.post_init()
+
+    def freeze_feature_encoder(self):
+        """Freeze the patch stem (standard projection and AaPE); the Transformer layers stay trainable."""
+        self.aasp.embeddings.patch_embeddings.requires_grad_(False)
+
+    def freeze_base_model(self):
+        """Freeze the whole encoder; only the classification head trains."""
+        self.aasp.requires_grad_(False)
+
+    def pool(self, outputs: AaSPModelOutput) -> torch.Tensor:
+        """(B, D) or (B, 2D) clip representation, padding-aware."""
+        pooling = self.config.classifier_pooling
+        cls = outputs.pooler_output
+        if pooling == "cls":
+            return cls
+        mean = masked_mean(outputs.last_hidden_state[:, 1:], outputs.patch_mask)
+        return mean if pooling == "mean" else torch.cat([cls, mean], dim=-1)
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> SequenceClassifierOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch,)` or `torch.FloatTensor` of shape `(batch, num_labels)`):
+            class indices (single-label) or multi-hot targets (multi-label, `problem_type="multi_label_classification"`).
+        """
+        outputs = self.aasp(input_values, attention_mask=attention_mask, **kwargs)
+        logits = self.classifier(self.pool(outputs))
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(labels, logits, self.config, **kwargs)
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Self-supervised pre-training
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PatchSelection:
+    """Visible and masked patches of each masked view, padded to common lengths.
+
+    visible: (B', K) indices, visible_valid: (B', K) bool; masked: (B', Q), masked_valid: (B', Q) bool;
+    visible_grid: (B', N) bool, True for visible patches.
+    """
+
+    visible: torch.Tensor
+    visible_valid: torch.Tensor
+    masked: torch.Tensor
+    masked_valid: torch.Tensor
+    visible_grid: torch.Tensor
+
+
+def inverse_block_mask(
+    patch_valid: torch.Tensor, grid_f: int, mask_ratio: float, block_size: int, generator: torch.Generator | None = None
+) -> PatchSelection:
+    """Inverse-block masking: the student sees square blocks of patches; the rest (about `mask_ratio`) is masked.
+
+    Args:
+        patch_valid: (B, N) bool, True for real (non-padding) patches; N = grid_f * G_t.
+    Returns:
+        A `PatchSelection`; each view keeps round((1 - mask_ratio) * n_valid) >= 1 patches.
+    """
+    batch, num_patches = patch_valid.shape
+    grid_t = num_patches // grid_f
+    device = patch_valid.device
+    n_valid = patch_valid.sum(1)
+    n_keep = torch.round((1.0 - mask_ratio) * n_valid.float()).long().clamp(min=1)
+    # seeds whose block_size x block_size neighbourhoods cover about n_keep patches
+    seed_prob = (n_keep.float() / (n_valid.float() * block_size**2)).clamp(max=1.0)
+    noise = torch.rand(batch, grid_f, grid_t, generator=generator, device=device)
+    seeds = (noise < seed_prob[:, None, None]).float()
+    blocks = F.max_pool2d(seeds[:, None], block_size, stride=1, padding=block_size // 2)[:, 0, :grid_f, :grid_t]
+    score = blocks.reshape(batch, -1) + torch.rand(batch, num_patches, generator=generator, device=device)
+    score = score.masked_fill(~patch_valid, -1.0)
+    order = torch.argsort(score, dim=1, descending=True)
+    keep = int(n_keep.max())
+    visible = order[:, :keep]
+    visible_valid = torch.arange(keep, device=device)[None] < n_keep[:, None]
+    visible_grid = torch.zeros_like(patch_valid).scatter(1, visible, visible_valid)
+    is_masked = patch_valid & ~visible_grid
+    n_masked = is_masked.sum(1)
+    num_masked = max(int(n_masked.max()), 1)
+    masked = torch.argsort(is_masked.float(), dim=1, descending=True, stable=True)[:, :num_masked]
+    masked_valid = torch.arange(num_masked, device=device)[None] < n_masked[:, None]
+    return PatchSelection(visible, visible_valid, masked, masked_valid, visible_grid)
+
+
+def hide_masked_patches(spectrogram: torch.Tensor, visible_grid: torch.Tensor, grid_f: int, patch_f: int, patch_t: int):
+    """Zero every frame/bin of patches that are not visible: (B, T, F) with (B, N) -> (B, T, F).
+
+    This keeps masked content out of AaPE's wider receptive fields (high-pass and SBLU taps).
+    """
+    batch, frames, bins = spectrogram.shape
+    grid = visible_grid.reshape(batch, grid_f, frames // patch_t).to(spectrogram.dtype)
+    frame_mask = grid.repeat_interleave(patch_f, dim=1).repeat_interleave(patch_t, dim=2)  # (B, F, T)
+    return spectrogram * frame_mask.transpose(1, 2)
+
+
+def masked_instance_norm(tokens: torch.Tensor, valid: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Normalise each channel over the valid tokens of each clip: (B, N, D) with (B, N) -> (B, N, D)."""
+    weights = valid.to(tokens.dtype)[..., None]
+    count = weights.sum(1, keepdim=True).clamp(min=1.0)
+    mean = (tokens * weights).sum(1, keepdim=True) / count
+    var = (((tokens - mean) ** 2) * weights).sum(1, keepdim=True) / count
+    return (tokens - mean) / torch.sqrt(var + eps)
+
+
+def gather_across_processes(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """All-gather (B, ...) from every process with gradients flowing to the local part; returns (W*B, ...), rank."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return tensor, 0
+    if torch.distributed.get_world_size() == 1:
+        return tensor, 0
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(tensor), dim=0), torch.distributed.get_rank()
+
+
+def multi_positive_info_nce(
+    embeddings: torch.Tensor, clip_ids: torch.Tensor, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Contrastive consistency across mask clones: clones of a clip are positives, all other views negatives.
+
+    Args:
+        embeddings: (V, P) L2-normalised projections of the local views.
+        clip_ids: (V,) clip index of each local view.
+    Returns:
+        (loss, accuracy): loss averaged over anchors and their positives; accuracy = fraction of anchors whose most
+        similar other view is a clone of the same clip. Negatives include the views of every process.
+    """
+    views = embeddings.shape[0]
+    all_embeddings, rank = gather_across_processes(embeddings)
+    world = all_embeddings.shape[0] // views  # every process contributes the same number of views (drop_last)
+    local_offset = rank * views
+    local_ids = clip_ids + local_offset
+    global_ids = torch.cat([clip_ids + r * views for r in range(world)])
+    logits = embeddings @ all_embeddings.T / temperature  # (V, W*V)
+    self_mask = torch.zeros_like(logits, dtype=torch.bool)
+    self_mask[torch.arange(views), torch.arange(views) + local_offset] = True
+    logits = logits.masked_fill(self_mask, float("-inf"))
+    positives = (local_ids[:, None] == global_ids[None, :]) & ~self_mask
+    log_prob = torch.log_softmax(logits.float(), dim=1).masked_fill(~positives, 0.0)
+    loss = -(log_prob.sum(1) / positives.sum(1).clamp(min=1)).mean()
+    with torch.no_grad():
+        accuracy = positives.gather(1, logits.argmax(1, keepdim=True)).float().mean()
+    return loss, accuracy
+
+
+class AaSPPredictor(nn.Module):
+    """Cross-attention predictor: mask-token queries at masked positions attend to the student's output tokens.
+
+    context (B', 1 + K, D) + context validity (B', 1 + K) + masked positions (B', Q) -> predictions (B', Q, D).
+    """
+
+    def __init__(self, config: AaSPConfig):
+        super().__init__()
+        width = config.predictor_hidden_size
+        self.config = config
+        self.context_proj = nn.Linear(config.hidden_size, width)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.blocks = nn.ModuleList(
+            [
+                AaSPLayer(
+                    config, width, config.predictor_num_heads, config.predictor_intermediate_size, cross_attention=True
+                )
+                for _ in range(config.predictor_num_layers)
+            ]
+        )
+        self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.head = nn.Linear(width, config.hidden_size)
+
+    def forward(
+        self, context: torch.Tensor, context_valid: torch.Tensor, masked_positions: torch.Tensor, grid_t: int
+    ) -> torch.Tensor:
+        cfg = self.config
+        context = self.context_proj(context)
+        positions = sincos_2d_position_embeddings(
+            cfg.num_frequency_patches, grid_t, cfg.predictor_hidden_size, device=context.device
+        )
+        queries = self.mask_token.to(context.dtype) + positions[masked_positions].to(context.dtype)
+        mask = create_bidirectional_mask(
+            config=cfg, inputs_embeds=queries, attention_mask=context_valid, encoder_hidden_states=context
+        )
+        for block in self.blocks:
+            queries = block(queries, mask, context)
+        return self.head(self.norm(queries))
+
+
+class AaSPForPreTraining(AaSPPreTrainedModel):
+    """AaSP self-supervised pre-training: EMA teacher, multi-mask student, cross-attention predictor, three losses.
+
+    The student (`aasp`) encodes `num_mask_clones` masked views of each clip (visible patches only, AaPE run per view
+    with masked regions hidden); the teacher (`teacher`, an EMA of the student, no gradients) encodes the whole clip
+    once and provides layer-wise pooled targets. Call `update_teacher(step)` after every real optimizer step.
+    """
+
+    def __init__(self, config: AaSPConfig):
+        super().__init__(config)
+        self.aasp = AaSPModel(config)
+        self.teacher = AaSPModel(config)
+        self.predictor = AaSPPredictor(config)
+        self.global_head = nn.Linear(config.hidden_size, config.hidden_size)
+        self.contrastive_head = nn.Sequential(
+            nn.Linear(config.hidden_size, config.hidden_size),
+            nn.GELU(),
+            nn.Linear(config.hidden_size, config.contrastive_projection_size),
+        )
+        self.post_init()
+        self.reset_teacher()
+
+    # ----- teacher -----
+    @torch.no_grad()
+    def reset_teacher(self):
+        """Make the teacher an exact copy of the student (after initialisation or loading encoder-only weights)."""
+        self.teacher.load_state_dict(self.aasp.state_dict())
+        self.teacher.requires_grad_(False)
+
+    def ema_decay(self, step: int) -> float:
+        """EMA decay at optimizer step `step`: linear from ema_decay_start to ema_decay_end over ema_anneal_steps."""
+        cfg = self.config
+        progress = min(max(step, 0) / max(cfg.ema_anneal_steps, 1), 1.0)
+        return cfg.ema_decay_start + (cfg.ema_decay_end - cfg.ema_decay_start) * progress
+
+    @torch.no_grad()
+    def update_teacher(self, step: int) -> float:
+        """teacher <- decay * teacher + (1 - decay) * student; returns the decay used."""
+        decay = self.ema_decay(step)
+        for teacher_param, student_param in zip(self.teacher.parameters(), self.aasp.parameters()):
+            teacher_param.lerp_(student_param.detach().to(teacher_param.dtype), 1.0 - decay)
+        for teacher_buffer, student_buffer in zip(self.teacher.buffers(), self.aasp.buffers()):
+            teacher_buffer.copy_(student_buffer)
+        return decay
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()  # the teacher never uses dropout
+        return self
+
+    def export_encoder(self, save_directory, weights: str = "student", **kwargs):
+        """Save the student (default) or teacher encoder as an `AaSPModel` checkpoint.
+
+        The student is the default because it is what the optimizer trained and what the paper-family recipes
+        (EAT, data2vec 2.0) fine-tune; the teacher is an EMA that lags it and can be better early in training.
+        """
+        if weights not in ("student", "teacher"):
+            raise ValueError(f"weights must be 'student' or 'teacher', got {weights!r}.")
+        encoder = self.aasp if weights == "student" else self.teacher
+        encoder.save_pretrained(save_directory, **kwargs)
+
+    @torch.no_grad()
+    def teacher_targets(self, spectrogram: torch.Tensor, attention_mask: torch.Tensor | None):
+        """Layer-wise pooled targets: (B, T, F) -> targets (B, N, D) and patch validity (B, N)."""
+        outputs = self.teacher(spectrogram, attention_mask=attention_mask, output_hidden_states=True)
+        layers = outputs.hidden_states[-min(self.config.num_target_layers, self.config.num_hidden_layers) :]
+        valid = outputs.patch_mask
+        average = sum(masked_instance_norm(layer[:, 1:].float(), valid) for layer in layers) / len(layers)
+        return F.layer_norm(average, average.shape[-1:]), valid
+
+    # ----- student -----
+    def encode_masked_views(self, spectrogram, frame_lengths, selection: PatchSelection):
+        """Student on visible patches only: (B', T, F) -> (B', 1 + K, D) and token validity (B', 1 + K)."""
+        cfg = self.config
+        hidden = hide_masked_patches(
+            spectrogram, selection.visible_grid, cfg.num_frequency_patches, cfg.frequency_patch_size, cfg.time_patch_size
+        )
+        embeddings, token_valid = self.aasp.embeddings(hidden, frame_lengths, selection.visible, selection.visible_valid)
+        return self.aasp.encode(embeddings, token_valid), token_valid
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> AaSPForPreTrainingOutput:
+        r"""
+        input_values (`torch.FloatTensor` of shape `(batch, frames, num_mel_bins)`): normalised log-mel crops.
+        attention_mask (`torch.LongTensor` of shape `(batch, frames)`, *optional*): 1 for real frames (right padding).
+        """
+        cfg = self.config
+        clones = cfg.num_mask_clones
+        spectrogram, frame_lengths = self.aasp.embeddings.prepare_inputs(input_values, attention_mask)
+        grid_t = spectrogram.shape[1] // cfg.time_patch_size
+        targets, patch_valid = self.teacher_targets(spectrogram, attention_mask)
+
+        # M masked views per clip
+        views = spectrogram.repeat_interleave(clones, dim=0)
+        view_lengths = frame_lengths.repeat_interleave(clones)
+        selection = inverse_block_mask(
+            patch_valid.repeat_interleave(clones, dim=0), cfg.num_frequency_patches, cfg.mask_ratio, cfg.mask_block_size
+        )
+        student, token_valid = self.encode_masked_views(views, view_lengths, selection)
+
+        # frame loss at masked patches
+        predictions = self.predictor(student, token_valid, selection.masked, grid_t)
+        view_targets = gather_patches(targets.repeat_interleave(clones, dim=0), selection.masked)
+        frame_loss = masked_mse(predictions.float(), view_targets, selection.masked_valid)
+
+        # global loss: CLS regresses the mean teacher target of the clip
+        global_target = masked_mean(targets, patch_valid).repeat_interleave(clones, dim=0)
+        global_loss = F.mse_loss(self.global_head(student[:, 0]).float(), global_target)
+
+        # multi-mask contrastive consistency
+        projections = F.normalize(self.contrastive_head(student[:, 0]).float(), dim=-1)
+        clip_ids = torch.arange(input_values.shape[0], device=input_values.device).repeat_interleave(clones)
+        contrastive_loss, contrastive_accuracy = multi_positive_info_nce(
+            projections, clip_ids, cfg.contrastive_temperature
+        )
+
+        loss = frame_loss + cfg.global_loss_weight * global_loss + cfg.contrastive_loss_weight * contrastive_loss
+        with torch.no_grad():
+            target_variance = targets[patch_valid].var(0).mean()
+            prediction_variance = predictions[selection.masked_valid].float().var(0).mean()
+        return AaSPForPreTrainingOutput(
+            loss=loss,
+            frame_loss=frame_loss.detach(),
+            global_loss=global_loss.detach(),
+            contrastive_loss=contrastive_loss.detach(),
+            contrastive_accuracy=contrastive_accuracy,
+            target_variance=target_variance,
+            prediction_variance=prediction_variance,
+        )
+
+
+def masked_mse(predictions: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over valid (B, Q) entries of (B, Q, D) tensors."""
+    squared = ((predictions - targets) ** 2).mean(-1)
+    weights = valid.to(squared.dtype)
+    return (squared * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+__all__ = [
+    "AaSPForAudioClassification",
+    "AaSPForPreTraining",
+    "AaSPModel",
+    "AaSPPreTrainedModel",
+    "sblu_kernel",
+    "highpass_taps",
+    "inverse_block_mask",
+]
