@@ -6,10 +6,17 @@ AutoFeatureExtractor, and makes every `save_pretrained` write the model code nex
 machine without this package can load the checkpoint with `trust_remote_code=True`.
 """
 
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+    AutoModelForPreTraining,
+)
 
 from .configuration_aasp import AaSPConfig
 from .feature_extraction_aasp import AaSPFeatureExtractor
+from .pipeline_aasp import AaSPAudioClassificationPipeline, register_pipeline
 from .modeling_aasp import (
     AaSPForAudioClassification,
     AaSPForPreTraining,
@@ -28,18 +35,22 @@ def _register_with_auto_classes() -> None:
     AutoConfig.register(AaSPConfig.model_type, AaSPConfig, exist_ok=True)
     AutoModel.register(AaSPConfig, AaSPModel, exist_ok=True)
     AutoModelForAudioClassification.register(AaSPConfig, AaSPForAudioClassification, exist_ok=True)
+    AutoModelForPreTraining.register(AaSPConfig, AaSPForPreTraining, exist_ok=True)
     AutoFeatureExtractor.register(AaSPConfig, AaSPFeatureExtractor, exist_ok=True)
     # Saved checkpoints carry the code and auto_map (AutoModel is added for every model class, see modeling).
     AaSPConfig.register_for_auto_class()
     AaSPFeatureExtractor.register_for_auto_class()
     AaSPModel.register_for_auto_class("AutoModel")
     AaSPForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")
-    AaSPForPreTraining.register_for_auto_class("AutoModel")
+    AaSPForPreTraining.register_for_auto_class("AutoModelForPreTraining")
+    # pipeline("audio-classification") builds AaSPAudioClassificationPipeline for AaSP checkpoints (stock otherwise)
+    register_pipeline()
 
 
 _register_with_auto_classes()
 
 __all__ = [
+    "AaSPAudioClassificationPipeline",
     "AaSPConfig",
     "AaSPFeatureExtractor",
     "AaSPForAudioClassification",

@@ -640,6 +640,14 @@ class AaSPPreTrainedModel(PreTrainedModel):
     _keys_to_ignore_on_load_unexpected = [r"teacher\.", r"predictor\.", r"global_head\.", r"contrastive_head\."]
     model_tags = ["transformers_aasp", "audio", "aasp"]
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save as usual; when the code travels with the checkpoint, `AutoModel` always resolves to the encoder."""
+        if getattr(self, "_auto_class", None) is not None:
+            auto_map = dict(getattr(self.config, "auto_map", None) or {})
+            auto_map.setdefault("AutoModel", "modeling_aasp.AaSPModel")
+            self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)

@@ -1,0 +1,291 @@
+"""AaSPConfig, AaSPModel and AaSPForAudioClassification under the checks transformers applies to in-tree models."""
+
+import pytest
+import torch
+from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
+from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
+
+from transformers_aasp import AaSPConfig, AaSPForAudioClassification, AaSPModel
+
+
+BATCH, FRAMES, BINS = 3, 100, 80
+
+
+def tiny(**overrides):
+    return AaSPConfig.tiny(**overrides)
+
+
+def expected_grid(frames, config):
+    """Patch grid from the geometry formula: frames are padded up to a multiple of the time patch size."""
+    grid_t = -(-frames // config.time_patch_size)
+    return config.num_mel_bins // config.frequency_patch_size, grid_t
+
+
+@pytest.fixture
+def inputs():
+    generator = torch.Generator().manual_seed(0)
+    values = torch.randn(BATCH, FRAMES, BINS, generator=generator)
+    mask = torch.ones(BATCH, FRAMES, dtype=torch.long)
+    mask[1, 70:] = 0
+    mask[2, 33:] = 0
+    return values, mask
+
+
+# ----- configuration -----
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(hidden_size=96, num_attention_heads=5), "hidden_size / num_attention_heads: 96 is not divisible by 5"),
+        (dict(num_mel_bins=81), r"num_mel_bins \(81\) is not divisible by frequency_patch_size \(16\)"),
+        (dict(num_subbands=3), r"frequency_patch_size \(16\) is not divisible by num_subbands \(3\)"),
+        (dict(beta_max=3.5), "beta band must satisfy 0 < beta_min < beta_max <= pi"),
+        (dict(beta_min=0.0), "beta band must satisfy"),
+        (dict(alpha_min=0.0), "0 < alpha_min < alpha_init"),
+        (dict(sblu_window="boxcar"), "sblu_window must be one of"),
+        (dict(classifier_pooling="max"), "classifier_pooling must be one of"),
+        (dict(mask_ratio=1.0), r"mask_ratio must be in \(0, 1\)"),
+        (dict(ema_decay_start=0.9999, ema_decay_end=0.999), "EMA decays must satisfy"),
+    ],
+)
+def test_invalid_config_raises_at_construction(overrides, message):
+    with pytest.raises(StrictDataclassClassValidationError, match=message):
+        tiny(**overrides)
+
+
+def test_config_field_types_are_enforced():
+    with pytest.raises(StrictDataclassFieldValidationError, match="hidden_size"):
+        AaSPConfig(hidden_size="768")
+
+
+def test_config_round_trip_and_auto_config(tmp_path):
+    config = tiny(sblu_window="gaussian", num_labels=4)
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(loaded, AaSPConfig)
+    assert loaded.sblu_window == "gaussian" and loaded.num_labels == 4 and loaded.hidden_size == 64
+    assert abs(loaded.beta_min - 3.141592653589793 / 16) < 1e-12
+
+
+# ----- encoder outputs -----
+
+
+def test_output_shapes_follow_the_patch_grid(inputs):
+    values, mask = inputs
+    config = tiny()
+    model = AaSPModel(config).eval()
+    out = model(values, attention_mask=mask)
+    grid_f, grid_t = expected_grid(FRAMES, config)
+    assert out.last_hidden_state.shape == (BATCH, 1 + grid_f * grid_t, config.hidden_size)
+    assert out.pooler_output.shape == (BATCH, config.hidden_size)
+    assert out.frame_features.shape == (BATCH, grid_t, grid_f * config.hidden_size)
+    assert out.frame_mask.tolist() == [[True] * 7, [True] * 5 + [False] * 2, [True] * 3 + [False] * 4]
+    torch.testing.assert_close(out.frame_timestamps, (torch.arange(grid_t) * 16 + 8) / 100.0)
+    # frame features are the patch tokens of each time column, frequency rows concatenated
+    torch.testing.assert_close(out.frame_features[:, 2, :64], out.last_hidden_state[:, 1 + 2])
+    torch.testing.assert_close(out.frame_features[:, 2, 64:128], out.last_hidden_state[:, 1 + grid_t + 2])
+
+
+def test_bad_input_shapes_raise(inputs):
+    values, mask = inputs
+    model = AaSPModel(tiny()).eval()
+    with pytest.raises(ValueError, match=r"input_values must have shape \(batch, frames, 80\), got \(3, 100, 64\)"):
+        model(values[..., :64])
+    with pytest.raises(ValueError, match=r"attention_mask must have shape \(batch, frames\) = \(3, 100\)"):
+        model(values, attention_mask=mask[:, :50])
+
+
+def test_hidden_states_and_attentions_with_eager(inputs):
+    values, mask = inputs
+    config = tiny()
+    model = AaSPModel(config).eval()
+    model.set_attn_implementation("eager")
+    out = model(values, attention_mask=mask, output_hidden_states=True, output_attentions=True)
+    tokens = out.last_hidden_state.shape[1]
+    assert len(out.hidden_states) == config.num_hidden_layers + 1
+    assert all(h.shape == (BATCH, tokens, config.hidden_size) for h in out.hidden_states)
+    assert len(out.attentions) == config.num_hidden_layers  # encoder layers only, not the Lambda Encoder
+    assert out.attentions[0].shape == (BATCH, config.num_attention_heads, tokens, tokens)
+    # padded patches receive no attention
+    grid_t = 7
+    padded_columns = [1 + f * grid_t + t for f in range(5) for t in (5, 6)]
+    assert out.attentions[0][1][..., padded_columns].abs().max() == 0
+
+
+def test_return_dict_false_gives_tuples(inputs):
+    values, mask = inputs
+    model = AaSPForAudioClassification(tiny(num_labels=3)).eval()
+    labels = torch.tensor([0, 1, 2])
+    as_tuple = model(values, attention_mask=mask, labels=labels, return_dict=False)
+    as_dict = model(values, attention_mask=mask, labels=labels)
+    assert isinstance(as_tuple, tuple) and len(as_tuple) == 2
+    torch.testing.assert_close(as_tuple[0], as_dict.loss)
+    torch.testing.assert_close(as_tuple[1], as_dict.logits)
+
+
+def test_sdpa_and_eager_agree(inputs):
+    values, mask = inputs
+    model = AaSPModel(tiny()).eval()
+    assert model.config._attn_implementation == "sdpa"
+    sdpa = model(values, attention_mask=mask).last_hidden_state
+    model.set_attn_implementation("eager")
+    eager = model(values, attention_mask=mask).last_hidden_state
+    # same math, different kernels: float32 rounding only (measured 1e-6)
+    torch.testing.assert_close(sdpa, eager, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("use_aape", [True, False])
+def test_batch_size_invariance(inputs, use_aape):
+    """A clip gives the same output alone (padded only to the patch multiple) and padded inside a batch."""
+    values, mask = inputs
+    model = AaSPModel(tiny(use_aape=use_aape)).eval()
+    batched = model(values, attention_mask=mask)
+    for index, length in ((1, 70), (2, 33)):
+        alone = model(values[index : index + 1, :length], attention_mask=torch.ones(1, length, dtype=torch.long))
+        columns = -(-length // 16)
+        torch.testing.assert_close(alone.pooler_output, batched.pooler_output[index : index + 1], rtol=1e-4, atol=2e-5)
+        torch.testing.assert_close(
+            alone.frame_features, batched.frame_features[index : index + 1, :columns], rtol=1e-4, atol=2e-5
+        )
+
+
+def test_any_clip_length_works_with_sincos_positions():
+    model = AaSPModel(tiny()).eval()
+    for frames in (16, 37, 608, 1500):
+        out = model(torch.randn(1, frames, 80))
+        assert out.frame_features.shape[1] == -(-frames // 16)
+
+
+def test_learned_positions_cover_max_time_patches():
+    model = AaSPModel(tiny(position_embedding_type="learned", max_time_patches=8)).eval()
+    assert model(torch.randn(1, 128, 80)).last_hidden_state.shape == (1, 1 + 5 * 8, 64)
+    with pytest.raises(ValueError, match="max_time_patches=8"):
+        model(torch.randn(1, 129, 80))
+
+
+def test_determinism_in_eval_mode(inputs):
+    values, mask = inputs
+    model = AaSPModel(tiny(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)).eval()
+    first = model(values, attention_mask=mask).last_hidden_state
+    second = model(values, attention_mask=mask).last_hidden_state
+    assert torch.equal(first, second)
+
+
+def test_use_aape_false_is_the_plain_vit_stem():
+    plain = AaSPModel(tiny(use_aape=False))
+    aape = AaSPModel(tiny())
+    plain_stem = {n for n, _ in plain.embeddings.patch_embeddings.named_parameters()}
+    assert plain_stem == {"projection.weight", "projection.bias"}
+    # same encoder either way
+    assert {n for n, _ in plain.layers.named_parameters()} == {n for n, _ in aape.layers.named_parameters()}
+
+
+def test_fixed_lambda_mode_has_no_lambda_encoder():
+    model = AaSPModel(tiny(lambda_mode="fixed")).eval()
+    names = {n for n, _ in model.named_parameters()}
+    assert "embeddings.patch_embeddings.lambda_raw" in names
+    assert not any("lambda_encoder" in n for n in names)
+    params = model.get_sblu_parameters(torch.randn(1, 64, 80))
+    # fixed: every patch shares one (alpha, beta) per subband and kernel
+    assert torch.all(params["beta"] == params["beta"][:, :1, :1])
+
+
+# ----- save / load -----
+
+
+def test_save_load_round_trip_gives_identical_outputs(tmp_path, inputs):
+    values, mask = inputs
+    model = AaSPForAudioClassification(tiny(num_labels=5)).eval()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    loaded = AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
+    assert type(loaded) is AaSPForAudioClassification
+    torch.testing.assert_close(loaded(values, mask).logits, model(values, mask).logits, rtol=0, atol=0)
+    # the encoder loads from the classifier checkpoint, and vice versa with a new head
+    encoder = AutoModel.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(
+        encoder(values, mask).last_hidden_state, model.aasp(values, mask).last_hidden_state, rtol=0, atol=0
+    )
+    encoder.save_pretrained(tmp_path / "encoder")
+    head = AaSPForAudioClassification.from_pretrained(tmp_path / "encoder", num_labels=7)
+    assert head.classifier.dense.out_features == 7
+    torch.testing.assert_close(head.aasp.embeddings.cls_token, model.aasp.embeddings.cls_token)
+
+
+def test_checkpoint_carries_code_and_auto_map(tmp_path):
+    AaSPForAudioClassification(tiny(num_labels=2)).save_pretrained(tmp_path)
+    import json
+
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["auto_map"]["AutoConfig"] == "configuration_aasp.AaSPConfig"
+    assert config["auto_map"]["AutoModelForAudioClassification"] == "modeling_aasp.AaSPForAudioClassification"
+    assert config["auto_map"]["AutoModel"] == "modeling_aasp.AaSPModel"
+    assert (tmp_path / "modeling_aasp.py").exists() and (tmp_path / "configuration_aasp.py").exists()
+
+
+# ----- training features -----
+
+
+def test_gradient_checkpointing_gives_same_gradients(inputs):
+    values, mask = inputs
+    torch.manual_seed(0)
+    model = AaSPForAudioClassification(tiny(num_labels=3)).train()
+    labels = torch.tensor([0, 1, 2])
+
+    def grads():
+        model.zero_grad()
+        model(values, mask, labels=labels).loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    reference = grads()
+    model.activation_checkpointing_enable()
+    assert model.aasp.layers[0].gradient_checkpointing
+    checkpointed = grads()
+    assert reference.keys() == checkpointed.keys()
+    for name in reference:
+        torch.testing.assert_close(checkpointed[name], reference[name], rtol=1e-4, atol=1e-6)
+
+
+def test_single_and_multi_label_losses(inputs):
+    values, mask = inputs
+    single = AaSPForAudioClassification(tiny(num_labels=4)).eval()
+    out = single(values, mask, labels=torch.tensor([0, 3, 1]))
+    torch.testing.assert_close(out.loss, torch.nn.functional.cross_entropy(out.logits, torch.tensor([0, 3, 1])))
+    multi = AaSPForAudioClassification(tiny(num_labels=4, problem_type="multi_label_classification")).eval()
+    targets = torch.tensor([[1.0, 0, 1, 0], [0, 0, 0, 1], [1, 1, 1, 1]])
+    out = multi(values, mask, labels=targets)
+    torch.testing.assert_close(out.loss, torch.nn.functional.binary_cross_entropy_with_logits(out.logits, targets))
+
+
+@pytest.mark.parametrize("pooling, width", [("cls", 64), ("mean", 64), ("cls+mean", 128)])
+def test_pooling_choices_are_padding_aware(inputs, pooling, width):
+    values, mask = inputs
+    model = AaSPForAudioClassification(tiny(num_labels=2, classifier_pooling=pooling)).eval()
+    assert model.classifier.dense.in_features == width
+    batched = model(values, mask).logits
+    alone = model(values[2:3, :33], torch.ones(1, 33, dtype=torch.long)).logits
+    torch.testing.assert_close(alone, batched[2:3], rtol=1e-4, atol=2e-5)
+
+
+def test_freeze_helpers():
+    model = AaSPForAudioClassification(tiny(num_labels=2))
+    model.freeze_feature_encoder()
+    assert not any(p.requires_grad for p in model.aasp.embeddings.patch_embeddings.parameters())
+    assert all(p.requires_grad for p in model.aasp.layers.parameters())
+    model.freeze_base_model()
+    assert not any(p.requires_grad for p in model.aasp.parameters())
+    assert all(p.requires_grad for p in model.classifier.parameters())
+
+
+def test_torch_compile_forward_matches_eager(inputs):
+    values, mask = inputs
+    model = AaSPModel(tiny()).eval()
+    # aot_eager runs Dynamo graph capture and AOTAutograd like the default backend, without inductor's C++ codegen
+    # (which takes minutes on a 2-core CI machine); a graph that captures here compiles with inductor too.
+    compiled = torch.compile(model, backend="aot_eager")
+    with torch.no_grad():
+        expected = model(values, attention_mask=mask).last_hidden_state
+        actual = compiled(values, attention_mask=mask).last_hidden_state
+    # graph capture may reorder float32 ops: rounding-level differences only
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)

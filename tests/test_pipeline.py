@@ -1,0 +1,235 @@
+"""`pipeline("audio-classification")` with AaSP checkpoints (AaSPAudioClassificationPipeline)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torchaudio
+from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification, pipeline
+from transformers.pipelines import AudioClassificationPipeline
+
+import transformers_aasp  # noqa: F401  (registers the Auto classes and the pipeline)
+from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPForAudioClassification
+from transformers_aasp.pipeline_aasp import (
+    AaSPAudioClassificationPipeline,
+    register_pipeline,
+    unregister_pipeline,
+    write_remote_pipeline,
+)
+
+
+SR = 16000
+LABELS = {0: "dog", 1: "rain", 2: "siren"}
+# Same samples through the same float32 model: only the order of float32 operations can differ between two
+# routes to the model (e.g. a different padded length in the feature extractor), far below 1e-5 on probabilities.
+SCORE_ATOL = 1e-5
+
+
+def noise(num_samples, seed=0, scale=0.1):
+    return (np.random.default_rng(seed).standard_normal(num_samples) * scale).astype(np.float32)
+
+
+def scores(result):
+    return {entry["label"]: entry["score"] for entry in result}
+
+
+def assert_same_scores(result, expected, atol=SCORE_ATOL):
+    assert [entry["label"] for entry in result] == [entry["label"] for entry in expected]
+    np.testing.assert_allclose([e["score"] for e in result], [e["score"] for e in expected], rtol=0, atol=atol)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    config = AaSPConfig.tiny(num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    directory = tmp_path_factory.mktemp("aasp_classifier")
+    AaSPForAudioClassification(config).eval().save_pretrained(directory)
+    AaSPFeatureExtractor(mean=-6.0, std=4.0).save_pretrained(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def classifier(checkpoint):
+    return pipeline("audio-classification", model=checkpoint)
+
+
+def test_pipeline_factory_builds_the_aasp_pipeline(classifier):
+    assert type(classifier) is AaSPAudioClassificationPipeline
+    assert isinstance(classifier.feature_extractor, AaSPFeatureExtractor)
+    assert classifier.feature_extractor.mean == -6.0
+
+
+def test_other_models_keep_the_stock_pipeline():
+    config = ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+                       num_mel_bins=16, max_length=24, patch_size=4, num_labels=2)
+    extractor = ASTFeatureExtractor(num_mel_bins=16, max_length=24)
+    stock = pipeline("audio-classification", model=ASTForAudioClassification(config), feature_extractor=extractor)
+    assert type(stock) is AudioClassificationPipeline
+
+
+def test_unregister_restores_the_stock_class(checkpoint):
+    try:
+        unregister_pipeline()
+        assert type(pipeline("audio-classification", model=checkpoint)) is AudioClassificationPipeline
+    finally:
+        register_pipeline()
+    assert type(pipeline("audio-classification", model=checkpoint)) is AaSPAudioClassificationPipeline
+
+
+def test_numpy_input_output_structure_and_scores(classifier, checkpoint):
+    clip = noise(16000)
+    result = classifier(clip)
+    assert [set(entry) for entry in result] == [{"label", "score"}] * 3
+    assert {entry["label"] for entry in result} == set(LABELS.values())
+    assert [entry["score"] for entry in result] == sorted((entry["score"] for entry in result), reverse=True)
+    assert sum(entry["score"] for entry in result) == pytest.approx(1.0, abs=1e-6)  # softmax, float32
+    top = classifier(clip, top_k=2)
+    assert len(top) == 2 and top == result[:2]
+
+    model = AaSPForAudioClassification.from_pretrained(checkpoint).eval()
+    features = AaSPFeatureExtractor.from_pretrained(checkpoint)(clip, sampling_rate=SR, return_tensors="pt")
+    with torch.no_grad():
+        probabilities = model(**features).logits.softmax(-1)[0]
+    expected = {LABELS[i]: p.item() for i, p in enumerate(probabilities)}
+    assert scores(result) == pytest.approx(expected, abs=1e-6)  # the very same computation
+
+
+def test_torch_int16_and_stereo_arrays(classifier):
+    clip = noise(12000)
+    expected = classifier(clip)
+    assert_same_scores(classifier(torch.from_numpy(clip)), expected)
+    other = noise(12000, 1)
+    mono = (clip + other) / 2
+    assert_same_scores(classifier(np.stack([clip, other])), classifier(mono))
+    assert_same_scores(classifier(np.stack([clip, other], axis=1)), classifier(mono))
+    assert_same_scores(classifier({"array": torch.stack([torch.from_numpy(clip), torch.from_numpy(other)]),
+                                   "sampling_rate": SR}), classifier(mono))
+    pcm = (clip * 32768).round().astype(np.int16)
+    assert_same_scores(classifier(pcm), classifier(pcm.astype(np.float32) / 32768))
+
+
+def test_44k_input_is_resampled_with_torchaudio(classifier, tmp_path):
+    clip_44k = noise(44100, 3)
+    resampled = torchaudio.functional.resample(torch.from_numpy(clip_44k), 44100, SR).numpy()
+    expected = classifier(resampled)
+    assert_same_scores(classifier({"array": clip_44k, "sampling_rate": 44100}), expected)
+    path = str(tmp_path / "clip_44k.wav")
+    sf.write(path, np.stack([clip_44k, clip_44k], axis=1), 44100, subtype="FLOAT")  # stereo, identical channels
+    assert_same_scores(classifier(path), expected)
+
+
+@pytest.mark.parametrize("extension, subtype", [("wav", "FLOAT"), ("flac", "PCM_16")])
+def test_lossless_files_match_the_array(classifier, tmp_path, extension, subtype):
+    clip = (noise(16000) * 32768).round().astype(np.int16).astype(np.float32) / 32768  # exact in 16-bit PCM
+    path = str(tmp_path / f"clip.{extension}")
+    sf.write(path, clip, SR, subtype=subtype)
+    assert_same_scores(classifier(path), classifier(clip))
+
+
+def test_lossy_files(classifier, tmp_path):
+    clip = noise(16000) + 0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / SR).astype(np.float32)
+    ogg = str(tmp_path / "clip.ogg")
+    sf.write(ogg, np.stack([clip, clip], axis=1), 44100, format="OGG", subtype="VORBIS")
+    wav = str(tmp_path / "clip.wav")
+    sf.write(wav, clip, 22050)
+    mp3 = str(tmp_path / "clip.mp3")
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", wav, "-ac", "2", mp3], check=True)
+    for path in (ogg, mp3):
+        result = classifier(path)
+        assert {entry["label"] for entry in result} == set(LABELS.values())
+        assert sum(entry["score"] for entry in result) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_datasets_audio_column_items(classifier, tmp_path):
+    from datasets import Audio, Dataset
+
+    mono, stereo = noise(16000), np.stack([noise(20000, 1), noise(20000, 2)], axis=1)
+    paths = [str(tmp_path / "mono.wav"), str(tmp_path / "stereo_44k.wav")]
+    sf.write(paths[0], mono, SR, subtype="FLOAT")
+    sf.write(paths[1], stereo, 44100, subtype="FLOAT")
+    dataset = Dataset.from_dict({"audio": paths}).cast_column("audio", Audio())
+    assert_same_scores(classifier(dataset[0]["audio"]), classifier(mono))
+    expected = classifier({"array": stereo.mean(1), "sampling_rate": 44100})
+    assert_same_scores(classifier(dataset[1]["audio"]), expected)
+    resampled = Dataset.from_dict({"audio": paths}).cast_column("audio", Audio(sampling_rate=SR))
+    result = classifier(resampled[1]["audio"])  # decoded and resampled by datasets (ffmpeg), close but not equal
+    assert {entry["label"] for entry in result} == set(LABELS.values())
+
+
+def test_batch_size_two_matches_one_by_one(classifier):
+    clips = [noise(16000), noise(7000, 1), noise(23000, 2)]
+    batched = classifier(clips, batch_size=2)
+    assert len(batched) == 3
+    for clip, result in zip(clips, batched):
+        # The padded batch is masked frame by frame, so each clip's scores equal its unpadded run.
+        assert_same_scores(result, classifier(clip), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "inputs, error, message",
+    [
+        ({"audio": np.zeros(16000)}, ValueError, r"A dict input needs an 'array' \(or 'raw'\) key"),
+        (np.zeros((9, 16000), np.float32), ValueError, "a multi-channel clip may have at most 8 channels"),
+        (np.zeros(16000, np.int32), ValueError, "has dtype int32; only int16 PCM or floating point"),
+        (np.zeros(100, np.float32), ValueError, r"has 100 samples; at least 400 \(25 ms at 16000 Hz\)"),
+        (12, TypeError, "Unsupported input of type int"),
+    ],
+)
+def test_bad_inputs(classifier, inputs, error, message):
+    with pytest.raises(error, match=message):
+        classifier(inputs)
+
+
+def test_pipeline_save_pretrained_records_the_remote_pipeline(classifier, tmp_path):
+    classifier.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["custom_pipelines"]["aasp-audio-classification"] == {
+        "impl": "pipeline_aasp.AaSPAudioClassificationPipeline",
+        "pt": ["AutoModelForAudioClassification"],
+        "type": "audio",
+    }
+    assert {"pipeline_aasp.py", "feature_extraction_aasp.py", "preprocessor_config.json"} <= set(os.listdir(tmp_path))
+
+
+def test_write_remote_pipeline_needs_a_saved_model(tmp_path):
+    with pytest.raises(ValueError, match="holds no config.json; call model.save_pretrained"):
+        write_remote_pipeline(tmp_path)
+
+
+REMOTE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["transformers_aasp"] = None  # the package is not installed on this machine
+    from torchcodec.decoders import AudioDecoder
+    from transformers import pipeline
+
+    classifier = pipeline(model=sys.argv[1], trust_remote_code=True)
+    print(json.dumps({"class": type(classifier).__name__, "module": type(classifier).__module__,
+                      "task": classifier.task, "result": classifier(AudioDecoder(sys.argv[2]))}))
+    """
+)
+
+
+def test_remote_code_pipeline_without_the_package(classifier, checkpoint, tmp_path):
+    remote = tmp_path / "remote_checkpoint"
+    shutil.copytree(checkpoint, remote)
+    write_remote_pipeline(remote)
+    wav = str(tmp_path / "stereo_44k.wav")
+    stereo = np.stack([noise(30000, 4), noise(30000, 5)], axis=1)
+    sf.write(wav, stereo, 44100, subtype="FLOAT")
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run([sys.executable, "-c", REMOTE_SCRIPT, str(remote), wav], env=env, capture_output=True,
+                         text=True, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["class"] == "AaSPAudioClassificationPipeline"
+    assert report["module"].startswith("transformers_modules.")
+    assert report["task"] == "aasp-audio-classification"
+    assert_same_scores(report["result"], classifier({"array": stereo.mean(1), "sampling_rate": 44100}))
