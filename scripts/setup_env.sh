@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up everything transformers-aasp needs on a fresh Debian/Ubuntu machine, idempotently:
+#   1. system packages: ffmpeg (torchcodec / datasets 5 audio decoding, the pipeline's mp3 input) and
+#      espeak-ng (speech in the embedded default corpus);
+#   2. a virtualenv in $VENV (default .venv) with this package and its [dev] extras;
+#   3. tinysoundfont without its declared pyaudio dependency (it renders offline without it, and pyaudio does
+#      not build without PortAudio headers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+missing=()
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing system packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "[setup] missing system packages: ${missing[*]}. Install them, e.g.: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+stamp="$VENV/.aasp-installed"
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  echo "[setup] installing transformers-aasp[dev] into $VENV (first time: a few minutes)"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e ".[dev]"
+  "$VENV/bin/python" -m pip install -q --no-deps "tinysoundfont>=0.3"
+  touch "$stamp"
+fi
+echo "[setup] ready: $VENV"

@@ -1,0 +1,91 @@
+"""Checkpoints load on a machine without this package, through the code saved next to the weights (auto_map)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import torch
+
+from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPForAudioClassification, AaSPForPreTraining
+
+
+NO_PACKAGE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["transformers_aasp"] = None  # the package is not importable in this process
+    import numpy as np, torch
+    from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification,
+                              pipeline)
+
+    classifier_dir, pretraining_dir = sys.argv[1], sys.argv[2]
+    report = {}
+    try:
+        AutoModel.from_pretrained(classifier_dir, trust_remote_code=False)
+    except ValueError as error:
+        report["refused_without_trust"] = "custom code" in str(error)
+    config = AutoConfig.from_pretrained(classifier_dir, trust_remote_code=True)
+    extractor = AutoFeatureExtractor.from_pretrained(classifier_dir, trust_remote_code=True)
+    model = AutoModelForAudioClassification.from_pretrained(classifier_dir, trust_remote_code=True).eval()
+    encoder = AutoModel.from_pretrained(classifier_dir, trust_remote_code=True).eval()
+    pretrained_encoder = AutoModel.from_pretrained(pretraining_dir, trust_remote_code=True).eval()
+    waveform = np.load(sys.argv[3])
+    features = extractor(waveform, sampling_rate=16000, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**features).logits
+        pooled = encoder(**features).pooler_output
+        pretrained_pooled = pretrained_encoder(**features).pooler_output
+    scores = pipeline("audio-classification", model=classifier_dir, trust_remote_code=True)(waveform, top_k=None)
+    report.update(
+        config=type(config).__name__, extractor=type(extractor).__name__, model=type(model).__name__,
+        encoder=type(encoder).__name__, pretrained_encoder=type(pretrained_encoder).__name__,
+        module=type(model).__module__, logits=logits.tolist(), pooled=pooled[0, :8].tolist(),
+        pretrained_pooled=pretrained_pooled[0, :8].tolist(), pipeline=scores,
+    )
+    print(json.dumps(report))
+    """
+)
+
+
+def test_checkpoints_load_with_trust_remote_code_and_without_the_package(tmp_path):
+    torch.manual_seed(0)
+    config = AaSPConfig.tiny(num_labels=3, id2label={0: "a", 1: "b", 2: "c"}, label2id={"a": 0, "b": 1, "c": 2})
+    classifier = AaSPForAudioClassification(config).eval()
+    extractor = AaSPFeatureExtractor()
+    classifier.save_pretrained(tmp_path / "classifier")
+    extractor.save_pretrained(tmp_path / "classifier")
+    pretraining = AaSPForPreTraining(AaSPConfig.tiny()).eval()
+    pretraining.save_pretrained(tmp_path / "pretraining")
+    extractor.save_pretrained(tmp_path / "pretraining")
+
+    waveform = np.sin(np.linspace(0, 2000, 24000)).astype(np.float32) * 0.3
+    np.save(tmp_path / "clip.npy", waveform)
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run(
+        [sys.executable, "-c", NO_PACKAGE_SCRIPT, str(tmp_path / "classifier"), str(tmp_path / "pretraining"),
+         str(tmp_path / "clip.npy")],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+
+    assert report["refused_without_trust"] is True
+    assert (report["config"], report["extractor"], report["model"]) == (
+        "AaSPConfig", "AaSPFeatureExtractor", "AaSPForAudioClassification"
+    )
+    assert report["encoder"] == "AaSPModel" and report["pretrained_encoder"] == "AaSPModel"
+    assert report["module"].startswith("transformers_modules.")
+
+    features = extractor(waveform, sampling_rate=16000, return_tensors="pt")
+    with torch.no_grad():
+        expected_logits = classifier(**features).logits
+        expected_pooled = classifier.aasp(**features).pooler_output[0, :8]
+        expected_pretrained = pretraining.aasp(**features).pooler_output[0, :8]
+    # same code, same weights, same CPU: identical up to float32 rounding
+    torch.testing.assert_close(torch.tensor(report["logits"]), expected_logits, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.tensor(report["pooled"]), expected_pooled, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.tensor(report["pretrained_pooled"]), expected_pretrained, rtol=1e-5, atol=1e-6)
+    assert sorted(item["label"] for item in report["pipeline"]) == ["a", "b", "c"]
+    assert abs(sum(item["score"] for item in report["pipeline"]) - 1.0) < 1e-5
