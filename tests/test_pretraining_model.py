@@ -131,8 +131,22 @@ def test_forward_returns_finite_loss_terms_that_add_up():
     )
     torch.testing.assert_close(out.loss.detach(), expected)
     assert 0.0 <= out.contrastive_accuracy <= 1.0
-    # targets are layer-normalised per patch: per-channel variance across patches near 1
-    assert 0.5 < out.target_variance < 1.5
+    assert out.target_variance > 0.0 and out.prediction_variance > 0.0
+
+
+def test_target_variance_alarm_detects_a_collapsed_teacher():
+    """The alarm is computed before normalisation: a teacher whose layers output a constant gives variance 0."""
+    spectrogram = torch.randn(2, 64, 80)
+    _, _, healthy = AaSPForPreTraining(tiny()).teacher_targets(spectrogram, None)
+    collapsed_model = AaSPForPreTraining(tiny())
+    # registered before the first forward, so they run before transformers' output-capturing hooks
+    for layer in collapsed_model.teacher.layers:
+        layer.register_forward_hook(lambda module, args, output: torch.ones_like(output))
+    collapsed_targets, _, collapsed = collapsed_model.teacher_targets(spectrogram, None)
+    assert healthy > 0.01
+    assert collapsed < 1e-10
+    # the normalised targets would not have raised the alarm: they stay finite and tell nothing
+    assert torch.isfinite(collapsed_targets).all()
 
 
 def test_info_nce_on_a_hand_computed_case():

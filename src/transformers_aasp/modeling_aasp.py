@@ -220,7 +220,8 @@ class AaSPForPreTrainingOutput(ModelOutput):
     global_loss: mean squared error between the student CLS (through a head) and the mean teacher target.
     contrastive_loss: multi-positive InfoNCE across the mask clones of each clip (negatives: other clips).
     contrastive_accuracy: fraction of clones whose nearest other view is a clone of the same clip (no grad).
-    target_variance, prediction_variance: mean per-channel variance of targets / predictions (collapse alarm).
+    target_variance: mean per-channel variance of the teacher's raw top-layer average over the batch's patches;
+        prediction_variance: the same for the predictions (collapse alarms: both go to 0 under collapse).
     """
 
     loss: torch.FloatTensor | None = None
@@ -901,15 +902,30 @@ def masked_instance_norm(tokens: torch.Tensor, valid: torch.Tensor, eps: float =
     return (tokens - mean) / torch.sqrt(var + eps)
 
 
+class GatherWithGradient(torch.autograd.Function):
+    """All-gather along dim 0 whose backward sends each process the summed gradient of its own slice."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        gathered = [torch.empty_like(tensor) for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather(gathered, tensor.contiguous())
+        ctx.rank, ctx.rows = torch.distributed.get_rank(), tensor.shape[0]
+        return torch.cat(gathered, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+        grad = grad_output.contiguous().clone()
+        torch.distributed.all_reduce(grad)
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
+
+
 def gather_across_processes(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
     """All-gather (B, ...) from every process with gradients flowing to the local part; returns (W*B, ...), rank."""
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         return tensor, 0
     if torch.distributed.get_world_size() == 1:
         return tensor, 0
-    from torch.distributed.nn.functional import all_gather
-
-    return torch.cat(all_gather(tensor), dim=0), torch.distributed.get_rank()
+    return GatherWithGradient.apply(tensor), torch.distributed.get_rank()
 
 
 def multi_positive_info_nce(
@@ -1045,12 +1061,19 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
 
     @torch.no_grad()
     def teacher_targets(self, spectrogram: torch.Tensor, attention_mask: torch.Tensor | None):
-        """Layer-wise pooled targets: (B, T, F) -> targets (B, N, D) and patch validity (B, N)."""
+        """Layer-wise pooled targets.
+
+        Returns targets (B, N, D), patch validity (B, N), and the collapse alarm: the mean per-channel variance,
+        over all valid patches of the batch, of the raw (un-normalised) top-layer average, which goes to 0 if the
+        teacher maps every patch to the same vector (the normalised targets would hide that).
+        """
         outputs = self.teacher(spectrogram, attention_mask=attention_mask, output_hidden_states=True)
-        layers = outputs.hidden_states[-min(self.config.num_target_layers, self.config.num_hidden_layers) :]
+        top_k = min(self.config.num_target_layers, self.config.num_hidden_layers)
+        layers = [layer[:, 1:].float() for layer in outputs.hidden_states[-top_k:]]
         valid = outputs.patch_mask
-        average = sum(masked_instance_norm(layer[:, 1:].float(), valid) for layer in layers) / len(layers)
-        return F.layer_norm(average, average.shape[-1:]), valid
+        raw_variance = (sum(layers) / len(layers))[valid].var(0).mean()
+        average = sum(masked_instance_norm(layer, valid) for layer in layers) / len(layers)
+        return F.layer_norm(average, average.shape[-1:]), valid, raw_variance
 
     # ----- student -----
     def encode_masked_views(self, spectrogram, frame_lengths, selection: PatchSelection):
@@ -1076,7 +1099,7 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         clones = cfg.num_mask_clones
         spectrogram, frame_lengths = self.aasp.embeddings.prepare_inputs(input_values, attention_mask)
         grid_t = spectrogram.shape[1] // cfg.time_patch_size
-        targets, patch_valid = self.teacher_targets(spectrogram, attention_mask)
+        targets, patch_valid, target_variance = self.teacher_targets(spectrogram, attention_mask)
 
         # M masked views per clip
         views = spectrogram.repeat_interleave(clones, dim=0)
@@ -1104,7 +1127,6 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
 
         loss = frame_loss + cfg.global_loss_weight * global_loss + cfg.contrastive_loss_weight * contrastive_loss
         with torch.no_grad():
-            target_variance = targets[patch_valid].var(0).mean()
             prediction_variance = predictions[selection.masked_valid].float().var(0).mean()
         return AaSPForPreTrainingOutput(
             loss=loss,

@@ -1,0 +1,493 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""Data pipeline of AaSP self-supervised pre-training.
+
+Audio comes from one of four sources:
+
+* ``"embedded"``: the small corpus shipped with the package (`transformers_aasp.corpus.load_pretraining_audio`);
+* ``"folder"``: a plain folder of audio files, searched recursively, decoded with soundfile;
+* ``"audiofolder"``: a local folder in the `datasets` *audiofolder* layout (optionally with metadata);
+* ``"hub"``: a dataset id for `datasets.load_dataset` (a Hub repository or a local folder with the same layout),
+  optionally streamed for corpora that do not fit on disk.
+
+Every clip is decoded to mono, resampled to the feature extractor's rate, randomly cropped to `crop_frames`
+spectrogram frames (608, about 6 s, in pre-training), turned into normalised log-mel features and zero-padded when
+it is shorter, with a frame-level attention mask. Decoding and feature extraction run in DataLoader workers.
+
+A clip that cannot be used (corrupt or empty file, non-finite samples, shorter than `min_clip_seconds`) is never
+fatal: it is logged, counted and replaced, so that every batch keeps its size (the contrastive loss gathers
+equally sized batches across processes). Each batch carries the number of such skipped clips in `num_skipped`.
+
+Data order is a pure function of `(seed, batch index)` for map-style sources: batch `b` of process `r` holds the
+stream positions `[(b * world_size + r) * batch_size, ... + batch_size)`, position `p` reads clip
+`permutation(seed, epoch)[p % n]` with `epoch = p // n`, and its crop is drawn from a generator seeded with
+`(seed, p)`. Resuming at batch `b` therefore needs no replay. Streaming sources are read in a deterministic
+shuffled order (`datasets` buffer shuffle) and resumed by skipping the batches already seen.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+import torch
+from transformers.utils import logging
+
+
+logger = logging.get_logger(__name__)
+
+SOURCE_TYPES = ("auto", "embedded", "folder", "audiofolder", "hub")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus", ".w64", ".caf")
+
+
+class ClipDecodeError(ValueError):
+    """A clip that cannot be used for training (corrupt, empty, non-finite or too short)."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Sources
+# ----------------------------------------------------------------------------------------------------------------
+def list_audio_files(folder: str | os.PathLike) -> list[str]:
+    """All audio files under `folder` (recursive, sorted, so the list is the same on every process)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Audio folder {str(root)!r} does not exist or is not a directory.")
+    files = sorted(str(path) for path in root.rglob("*") if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS)
+    if not files:
+        raise ValueError(f"No audio files ({', '.join(AUDIO_EXTENSIONS)}) found under {str(root)!r}.")
+    return files
+
+
+def resolve_source_type(source: str, source_type: str = "auto") -> str:
+    """`"auto"` means: the literal `"embedded"`, else a local directory is a plain folder, else a dataset id."""
+    if source_type not in SOURCE_TYPES:
+        raise ValueError(f"data source_type must be one of {SOURCE_TYPES}, got {source_type!r}.")
+    if source_type != "auto":
+        return source_type
+    if source == "embedded":
+        return "embedded"
+    if Path(source).is_dir():
+        return "folder"
+    return "hub"
+
+
+def load_audio_records(
+    source: str,
+    *,
+    source_type: str = "auto",
+    config_name: str | None = None,
+    split: str = "train",
+    streaming: bool = False,
+    audio_column: str = "audio",
+):
+    """Open a pre-training corpus without decoding any audio.
+
+    Returns a list of file paths (``"folder"``), a `datasets.Dataset` (map-style) or a `datasets.IterableDataset`
+    (``streaming=True``) whose `audio_column` is left undecoded (`Audio(decode=False)`): clips are decoded later, in
+    DataLoader workers, by `decode_audio`, so that a corrupt file costs one skipped clip instead of a crash.
+    """
+    kind = resolve_source_type(source, source_type)
+    if kind == "folder":
+        if streaming:
+            logger.warning("streaming=True is ignored for a plain folder of audio files (it is read lazily anyway).")
+        return list_audio_files(source)
+    if kind == "embedded":
+        from .corpus import load_pretraining_audio
+
+        dataset = load_pretraining_audio()
+        if streaming:
+            dataset = dataset.to_iterable_dataset()
+    else:
+        import datasets
+
+        if kind == "audiofolder":
+            if not Path(source).is_dir():
+                raise FileNotFoundError(f"audiofolder data_dir {source!r} does not exist or is not a directory.")
+            dataset = datasets.load_dataset("audiofolder", data_dir=source, split=split, streaming=streaming)
+        else:
+            dataset = datasets.load_dataset(source, config_name, split=split, streaming=streaming)
+    return _undecoded_audio(dataset, audio_column, source)
+
+
+def _undecoded_audio(dataset, audio_column: str, source: str):
+    """Keep only the audio column, cast to `Audio(decode=False)` when it is an `Audio` feature."""
+    import datasets
+
+    columns = dataset.column_names
+    if columns is not None and audio_column not in columns:
+        raise ValueError(f"Dataset {source!r} has no audio column {audio_column!r}; its columns are {columns}.")
+    if columns is not None:
+        dataset = dataset.select_columns([audio_column])
+    feature = dataset.features[audio_column] if dataset.features is not None else None
+    if isinstance(feature, datasets.Audio):
+        dataset = dataset.cast_column(audio_column, datasets.Audio(decode=False))
+    return dataset
+
+
+def num_records(records) -> int | None:
+    """Number of clips of a map-style source; `None` for a stream."""
+    return len(records) if isinstance(records, Sequence) or hasattr(records, "__len__") else None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Decoding
+# ----------------------------------------------------------------------------------------------------------------
+def decode_audio(record: Any) -> tuple[np.ndarray, int]:
+    """Decode one record to `(waveform (channels, samples) float32, sampling_rate)`.
+
+    A record is a file path, an undecoded `datasets` audio value (`{"bytes": ..., "path": ...}`), an already decoded
+    one (`{"array": ..., "sampling_rate": ...}`) or a torchcodec `AudioDecoder`. Raises `ClipDecodeError`.
+    """
+    try:
+        if isinstance(record, (str, os.PathLike)):
+            return _read_with_soundfile(record)
+        if isinstance(record, dict) and record.get("array") is not None:
+            return _as_channels_first(np.asarray(record["array"], dtype=np.float32)), int(record["sampling_rate"])
+        if isinstance(record, dict) and (record.get("bytes") is not None or record.get("path") is not None):
+            source = io.BytesIO(record["bytes"]) if record.get("bytes") is not None else record["path"]
+            return _read_with_soundfile(source)
+        if hasattr(record, "get_all_samples"):
+            samples = record.get_all_samples()
+            return samples.data.numpy().astype(np.float32), int(samples.sample_rate)
+    except ClipDecodeError:
+        raise
+    except Exception as error:  # soundfile, torchcodec and OS errors all mean "this clip is unusable"
+        raise ClipDecodeError(f"cannot decode {_describe(record)}: {type(error).__name__}: {error}") from error
+    raise ClipDecodeError(f"unsupported audio record of type {type(record).__name__}: {_describe(record)}")
+
+
+def _read_with_soundfile(source) -> tuple[np.ndarray, int]:
+    waveform, sampling_rate = soundfile.read(source, dtype="float32", always_2d=True)
+    return waveform.T, int(sampling_rate)
+
+
+def _as_channels_first(waveform: np.ndarray) -> np.ndarray:
+    if waveform.ndim == 1:
+        return waveform[None]
+    if waveform.ndim != 2:
+        raise ClipDecodeError(f"expected a 1-D or 2-D waveform, got shape {waveform.shape}")
+    # datasets decoders give (samples,) or (channels, samples); the channel axis is the short one
+    return waveform if waveform.shape[0] <= waveform.shape[1] else waveform.T
+
+
+def _describe(record: Any) -> str:
+    if isinstance(record, dict):
+        return repr(record.get("path") or "<in-memory audio>")
+    return repr(str(record))[:200]
+
+
+def prepare_waveform(
+    waveform: np.ndarray, sampling_rate: int, target_sampling_rate: int, min_samples: int
+) -> np.ndarray:
+    """Mono mix, resample and validate a decoded clip.
+
+    Args:
+        waveform: (channels, samples) float32.
+    Returns:
+        (samples,) float32 at `target_sampling_rate`. Silent clips are valid.
+    Raises:
+        ClipDecodeError: the clip is empty, holds NaN/Inf, or is shorter than `min_samples` after resampling.
+    """
+    if waveform.size == 0:
+        raise ClipDecodeError("empty clip (0 samples)")
+    if not np.isfinite(waveform).all():
+        raise ClipDecodeError("clip holds NaN or Inf samples")
+    mono = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)).mean(dim=0)
+    if sampling_rate != target_sampling_rate:
+        import torchaudio.functional
+
+        mono = torchaudio.functional.resample(mono, sampling_rate, target_sampling_rate)
+    if mono.numel() < min_samples:
+        raise ClipDecodeError(f"clip too short: {mono.numel()} samples < {min_samples} at {target_sampling_rate} Hz")
+    return mono.numpy()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Cropping and features
+# ----------------------------------------------------------------------------------------------------------------
+def crop_num_samples(crop_frames: int, hop_length: int) -> int:
+    """Samples whose centred STFT gives exactly `crop_frames` frames (`1 + L // hop`)."""
+    return (crop_frames - 1) * hop_length
+
+
+def random_crop(waveform: np.ndarray, num_samples: int, generator: np.random.Generator) -> np.ndarray:
+    """A uniformly placed window of `num_samples` samples; shorter clips are returned whole."""
+    excess = waveform.shape[-1] - num_samples
+    if excess <= 0:
+        return waveform
+    start = int(generator.integers(0, excess + 1))
+    return waveform[start : start + num_samples]
+
+
+def clip_features(waveform: np.ndarray, feature_extractor, crop_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised log-mel of one (cropped) clip, zero-padded to `crop_frames`.
+
+    Args:
+        waveform: (samples,) float32 at the feature extractor's rate.
+    Returns:
+        input_values (crop_frames, num_mel_bins) float32 and attention_mask (crop_frames,) int64 (1 = real frame).
+    """
+    features = feature_extractor(waveform, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")
+    values = features["input_values"][0, :crop_frames].float()
+    if "attention_mask" in features:
+        mask = features["attention_mask"][0, :crop_frames].long()
+    else:
+        mask = torch.ones(values.shape[0], dtype=torch.long)
+    padding = crop_frames - values.shape[0]
+    if padding > 0:
+        values = torch.nn.functional.pad(values, (0, 0, 0, padding))
+        mask = torch.nn.functional.pad(mask, (0, padding))
+    return values, mask
+
+
+class ClipFeaturizer:
+    """Record -> (input_values (crop_frames, F), attention_mask (crop_frames,)), with a random crop."""
+
+    def __init__(self, feature_extractor, crop_frames: int = 608, min_clip_seconds: float = 0.1):
+        if crop_frames <= 0:
+            raise ValueError(f"crop_frames must be positive, got {crop_frames}.")
+        self.feature_extractor = feature_extractor
+        self.crop_frames = crop_frames
+        self.sampling_rate = int(feature_extractor.sampling_rate)
+        self.hop_length = int(getattr(feature_extractor, "hop_length", 160))
+        self.min_samples = max(1, int(math.ceil(min_clip_seconds * self.sampling_rate)))
+
+    def waveform(self, record) -> np.ndarray:
+        """Decoded, mono, resampled and validated waveform (samples,); raises `ClipDecodeError`."""
+        waveform, sampling_rate = decode_audio(record)
+        return prepare_waveform(waveform, sampling_rate, self.sampling_rate, self.min_samples)
+
+    def __call__(self, record, generator: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        waveform = random_crop(self.waveform(record), crop_num_samples(self.crop_frames, self.hop_length), generator)
+        return clip_features(waveform, self.feature_extractor, self.crop_frames)
+
+
+def _record_at(records, index: int, audio_column: str):
+    record = records[index]
+    return record[audio_column] if isinstance(record, dict) and audio_column in record else record
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Map-style sources: order is a pure function of (seed, batch index)
+# ----------------------------------------------------------------------------------------------------------------
+class StepBatchSampler:
+    """Infinite batch sampler whose batch `b` depends only on `(seed, b, rank, world_size, batch_size)`.
+
+    Yields lists of `(position, index)` pairs: `position` is the clip's place in the global stream (it seeds the
+    crop) and `index` the record to read (a fresh permutation of the corpus every epoch).
+    """
+
+    def __init__(self, num_examples: int, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 start_batch: int = 0):
+        if num_examples <= 0:
+            raise ValueError("The pre-training corpus is empty.")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world_size {world_size}.")
+        self.num_examples = num_examples
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.start_batch = start_batch
+        self._permutation_epoch = None
+        self._permutation = None
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        if epoch != self._permutation_epoch:
+            self._permutation = np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
+            self._permutation_epoch = epoch
+        return self._permutation
+
+    def positions(self, batch: int) -> range:
+        first = (batch * self.world_size + self.rank) * self.batch_size
+        return range(first, first + self.batch_size)
+
+    def batch(self, batch: int) -> list[tuple[int, int]]:
+        pairs = []
+        for position in self.positions(batch):
+            epoch, offset = divmod(position, self.num_examples)
+            pairs.append((position, int(self.permutation(epoch)[offset])))
+        return pairs
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for batch in itertools.count(self.start_batch):
+            yield self.batch(batch)
+
+
+class CroppedClipDataset(torch.utils.data.Dataset):
+    """Map-style dataset indexed by `(position, index)` pairs from `StepBatchSampler`.
+
+    An unusable record is logged and replaced by the next records of the corpus (`index + 1, index + 2, ...`), up to
+    `max_replacements` tries; `num_skipped` in the returned example counts the records that were skipped for it.
+    """
+
+    def __init__(self, records, featurizer: ClipFeaturizer, *, seed: int = 0, audio_column: str = "audio",
+                 max_replacements: int = 64):
+        self.records = records
+        self.featurizer = featurizer
+        self.seed = seed
+        self.audio_column = audio_column
+        self.max_replacements = max_replacements
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor | int]:
+        position, index = key
+        generator = np.random.default_rng([self.seed, position])
+        num_records_ = len(self.records)
+        for attempt in range(min(self.max_replacements, num_records_)):
+            candidate = (index + attempt) % num_records_
+            record = _record_at(self.records, candidate, self.audio_column)
+            try:
+                values, mask = self.featurizer(record, generator)
+            except ClipDecodeError as error:
+                logger.warning(f"Skipping clip {candidate} ({_describe(record)}): {error}")
+                continue
+            return {"input_values": values, "attention_mask": mask, "num_skipped": attempt}
+        raise RuntimeError(
+            f"{min(self.max_replacements, num_records_)} consecutive clips starting at index {index} could not be "
+            "decoded; the corpus looks unreadable (see the warnings above)."
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Streaming sources
+# ----------------------------------------------------------------------------------------------------------------
+class StreamingClipDataset(torch.utils.data.IterableDataset):
+    """Endless stream of cropped clips from a `datasets.IterableDataset` (already split for this process).
+
+    Epoch `e` reads the source shuffled with `(seed, e)` (a `shuffle_buffer_size` buffer). Unusable records are
+    logged, skipped and counted in the `num_skipped` of the next good example.
+    """
+
+    def __init__(self, records, featurizer: ClipFeaturizer, *, seed: int = 0, rank: int = 0,
+                 audio_column: str = "audio", shuffle_buffer_size: int = 1000):
+        self.records = records.shuffle(seed=seed, buffer_size=shuffle_buffer_size) if shuffle_buffer_size > 1 else records
+        self.featurizer = featurizer
+        self.seed = seed
+        self.rank = rank
+        self.audio_column = audio_column
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor | int]]:
+        worker = torch.utils.data.get_worker_info()
+        worker_id = worker.id if worker is not None else 0
+        generator = np.random.default_rng([self.seed, self.rank, worker_id])
+        skipped = 0
+        for epoch in itertools.count():
+            self.records.set_epoch(epoch)
+            seen = good = 0
+            for record in self.records:
+                seen += 1
+                audio = record[self.audio_column] if isinstance(record, dict) else record
+                try:
+                    values, mask = self.featurizer(audio, generator)
+                except ClipDecodeError as error:
+                    logger.warning(f"Skipping streamed clip {_describe(audio)}: {error}")
+                    skipped += 1
+                    continue
+                good += 1
+                yield {"input_values": values, "attention_mask": mask, "num_skipped": skipped}
+                skipped = 0
+            if seen == 0:
+                return  # this worker received no shard of the stream
+            if good == 0:
+                raise RuntimeError(f"None of the {seen} streamed clips of epoch {epoch} could be decoded.")
+
+
+def collate_clips(examples: list[dict]) -> dict[str, torch.Tensor]:
+    """Stack examples: input_values (B, T, F), attention_mask (B, T) and num_skipped () int64."""
+    return {
+        "input_values": torch.stack([example["input_values"] for example in examples]),
+        "attention_mask": torch.stack([example["attention_mask"] for example in examples]),
+        "num_skipped": torch.tensor(sum(int(example["num_skipped"]) for example in examples), dtype=torch.long),
+    }
+
+
+class _SkipFirstBatches:
+    """Iterating yields the batches of `loader` after the first `num_batches` (resume of a stream)."""
+
+    def __init__(self, loader, num_batches: int):
+        self.loader = loader
+        self.num_batches = num_batches
+
+    def __iter__(self):
+        return itertools.islice(iter(self.loader), self.num_batches, None)
+
+
+def build_pretraining_dataloader(
+    records,
+    feature_extractor,
+    *,
+    batch_size: int,
+    crop_frames: int = 608,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    start_batch: int = 0,
+    num_workers: int = 0,
+    audio_column: str = "audio",
+    min_clip_seconds: float = 0.1,
+    shuffle_buffer_size: int = 1000,
+):
+    """An endless iterable of pre-training batches for process `rank` of `world_size`, starting at `start_batch`.
+
+    Each batch is a dict with input_values (batch_size, crop_frames, F) float32, attention_mask
+    (batch_size, crop_frames) int64 and num_skipped () int64. Map-style sources start directly at `start_batch`;
+    streams (already split per process, see `split_stream_by_process`) skip their first `start_batch` batches.
+    """
+    featurizer = ClipFeaturizer(feature_extractor, crop_frames=crop_frames, min_clip_seconds=min_clip_seconds)
+    loader_options = dict(
+        num_workers=num_workers,
+        collate_fn=collate_clips,
+        # a private generator: creating the iterator must not consume the global RNG (exact resume)
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=num_workers > 0,
+        prefetch_factor=2 if num_workers > 0 else None,
+    )
+    length = num_records(records)
+    if length is None:
+        dataset = StreamingClipDataset(records, featurizer, seed=seed, rank=rank, audio_column=audio_column,
+                                       shuffle_buffer_size=shuffle_buffer_size)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, drop_last=True, **loader_options)
+        return _SkipFirstBatches(loader, start_batch) if start_batch else loader
+    sampler = StepBatchSampler(length, batch_size, seed=seed, rank=rank, world_size=world_size,
+                               start_batch=start_batch)
+    dataset = CroppedClipDataset(records, featurizer, seed=seed, audio_column=audio_column)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **loader_options)
+
+
+def split_stream_by_process(records, rank: int, world_size: int):
+    """Give each process its own part of a stream (`datasets.distributed.split_dataset_by_node`)."""
+    if num_records(records) is not None or world_size == 1:
+        return records
+    from datasets.distributed import split_dataset_by_node
+
+    return split_dataset_by_node(records, rank=rank, world_size=world_size)
+
+
+def iter_waveforms(records, featurizer: ClipFeaturizer, max_clips: int, audio_column: str = "audio"):
+    """Up to `max_clips` usable waveforms (samples,) in corpus order, skipping unusable ones (for mean/std)."""
+    produced = 0
+    iterator = (
+        (_record_at(records, index, audio_column) for index in range(len(records)))
+        if num_records(records) is not None
+        else (record[audio_column] if isinstance(record, dict) else record for record in records)
+    )
+    for record in iterator:
+        if produced >= max_clips:
+            return
+        try:
+            yield featurizer.waveform(record)
+        except ClipDecodeError as error:
+            logger.warning(f"Normalisation statistics: skipping clip: {error}")
+            continue
+        produced += 1

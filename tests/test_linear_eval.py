@@ -1,0 +1,96 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""examples/linear_eval.py: one command scores AaSP and transformers' AST; embeddings are cached."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+from transformers.modeling_outputs import BaseModelOutput
+
+import hub_layouts
+from transformers_aasp.modeling_aasp import AaSPModelOutput
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import linear_eval  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def esc50(tmp_path_factory):
+    return hub_layouts.build_esc50(tmp_path_factory.mktemp("hub"))
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("checkpoints")
+    return {
+        "aasp": hub_layouts.save_tiny_aasp_checkpoint(root / "aasp"),
+        "ast": hub_layouts.save_tiny_ast_checkpoint(root / "ast"),
+    }
+
+
+def command(checkpoint, esc50, tmp_path, *extra) -> list[str]:
+    return [
+        "--model_name_or_path", str(checkpoint), "--benchmark", "esc50", "--dataset_name", str(esc50),
+        "--clip_seconds", "0.5", "--embedding_cache_dir", str(tmp_path / "cache"), "--output_dir", str(tmp_path),
+        "--num_seeds", "2", "--max_epochs", "8", "--patience", "3", "--device", "cpu", *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["aasp", "ast"])
+def test_same_command_scores_aasp_and_ast(model, checkpoints, esc50, tmp_path):
+    results = linear_eval.main(command(checkpoints[model], esc50, tmp_path))
+    assert results["n"] == 2 and len(results["per_seed"]) == 2
+    assert set(results["per_fold"]) == {"1", "2", "3", "4", "5"}
+    # A seed's score is the mean over the 5 folds; the report is the mean over seeds.
+    per_seed = [np.mean([results["per_fold"][f][s] for f in "12345"]) for s in range(2)]
+    np.testing.assert_allclose(results["per_seed"], per_seed)
+    assert results["mean"] == pytest.approx(np.mean(per_seed))
+    written = json.loads((tmp_path / f"linear_eval_esc50_{model}.json").read_text())
+    assert written["mean"] == results["mean"] and written["metric"] == "accuracy"
+    [cached] = list((tmp_path / "cache").rglob("train.safetensors"))
+    arrays = load_file(str(cached))
+    width = {"aasp": 5 * 64, "ast": 32}[model]  # AaSP frame features are G_f * D = 5 * 64; AST tokens are D = 32
+    assert arrays["embeddings"].shape == (15, width) and arrays["valid"].all()
+
+
+def test_embeddings_are_reused_from_the_cache(checkpoints, esc50, tmp_path, monkeypatch):
+    first = linear_eval.main(command(checkpoints["aasp"], esc50, tmp_path, "--num_seeds", "1"))
+    monkeypatch.setattr(linear_eval, "embed_split", lambda *a: pytest.fail("embeddings were recomputed"))
+    second = linear_eval.main(command(checkpoints["aasp"], esc50, tmp_path, "--num_seeds", "1"))
+    assert second["mean"] == first["mean"]  # same seed, same cached embeddings: identical result
+
+
+def test_aasp_embedding_is_the_masked_mean_of_frame_features():
+    frames = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    outputs = AaSPModelOutput(frame_features=frames, frame_mask=torch.tensor([[True, True, False]]))
+    torch.testing.assert_close(linear_eval.pool_clip_embedding(outputs, None), torch.tensor([[2.0, 3.0]]))
+
+
+def test_other_encoders_use_the_token_mean_of_the_chosen_layer():
+    hidden = (torch.zeros(1, 2, 3), torch.ones(1, 2, 3) * torch.tensor([1.0, 2.0, 3.0]))
+    outputs = BaseModelOutput(last_hidden_state=torch.full((1, 2, 3), 7.0), hidden_states=hidden)
+    torch.testing.assert_close(linear_eval.pool_clip_embedding(outputs, None), torch.full((1, 3), 7.0))
+    torch.testing.assert_close(linear_eval.pool_clip_embedding(outputs, 1), torch.tensor([[1.0, 2.0, 3.0]]))
+
+
+def test_early_stopping_restores_the_best_validation_weights():
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((3, 8)) * 3
+    labels = np.repeat(np.arange(3), 20)
+    embeddings = (centers[labels] + rng.standard_normal((60, 8))).astype(np.float32)
+    train = {"embeddings": embeddings[::2], "targets": labels[::2]}
+    validation = {"embeddings": embeddings[1::2], "targets": labels[1::2]}
+    argv = ["--model_name_or_path", "x", "--max_epochs", "200", "--patience", "5", "--learning_rate", "1e-2"]
+    scaler, layer, best = linear_eval.train_linear_classifier(
+        train, validation, 3, False, linear_eval.parse_arguments(argv), seed=0
+    )
+    features = torch.from_numpy(scaler.transform(validation["embeddings"])).float()
+    # The returned layer reproduces the best validation score exactly (its weights were restored)...
+    assert linear_eval.score_split(layer, features, validation["targets"], multi_label=False) == best
+    # ...and on well-separated clusters that score is perfect.
+    assert best == 1.0

@@ -1,0 +1,137 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""Model cards and the downstream metrics they report."""
+
+import numpy as np
+import pytest
+import yaml
+from huggingface_hub import ModelCard, metadata_load
+from sklearn.metrics import accuracy_score, average_precision_score
+
+from transformers_aasp.metrics import (
+    accuracy,
+    average_precision_per_class,
+    mean_average_precision,
+    score_logits,
+    summarize_scores,
+)
+from transformers_aasp.model_card import ReportedResult, finetuned_card, pretrained_card
+
+
+def multi_label_problem(seed: int, num_clips: int = 40, num_classes: int = 7, quantize: bool = False):
+    rng = np.random.default_rng(seed)
+    targets = (rng.random((num_clips, num_classes)) < 0.3).astype(np.float32)
+    targets[0] = 1  # every class has at least one positive
+    scores = rng.standard_normal((num_clips, num_classes)) + 1.5 * targets
+    return (np.round(scores) if quantize else scores), targets
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("quantize", [False, True])  # rounded scores create ties, which must be one step
+def test_map_equals_scikit_learn_macro_average_precision(seed, quantize):
+    scores, targets = multi_label_problem(seed, quantize=quantize)
+    expected = average_precision_score(targets, scores, average="macro")
+    # Same formula, float64 sums in a different order: agreement to 1e-12.
+    assert mean_average_precision(scores, targets) == pytest.approx(expected, abs=1e-12)
+
+
+def test_map_leaves_out_classes_without_positives():
+    scores, targets = multi_label_problem(5)
+    targets[:, 2] = 0
+    per_class = average_precision_per_class(scores, targets)
+    assert np.isnan(per_class[2]) and not np.isnan(np.delete(per_class, 2)).any()
+    kept = [c for c in range(targets.shape[1]) if c != 2]
+    expected = average_precision_score(targets[:, kept], scores[:, kept], average="macro")
+    assert mean_average_precision(scores, targets) == pytest.approx(expected, abs=1e-12)
+
+
+def test_map_rejects_bad_input():
+    with pytest.raises(ValueError, match="must have the same shape"):
+        mean_average_precision(np.zeros((3, 2)), np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="multi-hot"):
+        mean_average_precision(np.zeros((2, 2)), np.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match="no class has a positive"):
+        mean_average_precision(np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_accuracy_and_score_logits():
+    references = np.array([0, 1, 2, 2, 1])
+    logits = np.eye(3)[[0, 2, 2, 2, 0]]
+    assert accuracy(logits.argmax(-1), references) == accuracy_score(references, logits.argmax(-1)) == 0.6
+    assert score_logits(logits, references, multi_label=False) == {"accuracy": 0.6}
+    with pytest.raises(ValueError, match="1-D and of equal length"):
+        accuracy([0, 1], [0])
+
+
+def test_summary_of_repeated_scores_has_a_student_t_interval():
+    summary = summarize_scores([0.8, 0.9, 1.0])
+    # mean 0.9, sample std 0.1, t(0.975, 2) = 4.302653 -> half-width 4.302653 * 0.1 / sqrt(3).
+    assert summary["mean"] == pytest.approx(0.9) and summary["std"] == pytest.approx(0.1)
+    assert summary["ci95"] == pytest.approx(4.302653 * 0.1 / np.sqrt(3), rel=1e-6)
+
+
+def front_matter(card: ModelCard, tmp_path) -> dict:
+    path = tmp_path / "README.md"
+    card.save(path)
+    text = path.read_text()
+    assert text.startswith("---\n")
+    parsed = yaml.safe_load(text.split("---\n")[1])
+    assert parsed == metadata_load(path)
+    return parsed
+
+
+def test_pretrained_card_metadata_and_body(tmp_path):
+    result = ReportedResult("ashraq/esc50", "ESC-50", "accuracy", 0.8123, split="5-fold CV",
+                            protocol="linear evaluation", spread=0.0101)  # fmt: skip
+    card = pretrained_card(
+        model_name="aasp-tiny",
+        pretraining_datasets=["agkphysics/AudioSet", "the embedded corpus"],
+        training_args={"learning_rate": 3e-4, "max_steps": 10},
+        metrics={"loss": 0.42},
+        results=[result],
+        repo_id="org/aasp-tiny",
+    )
+    meta = front_matter(card, tmp_path)
+    assert meta["library_name"] == "transformers" and meta["pipeline_tag"] == "feature-extraction"
+    assert meta["datasets"] == ["agkphysics/AudioSet"]
+    [entry] = meta["model-index"]
+    assert entry["name"] == "aasp-tiny"
+    [metric] = entry["results"][0]["metrics"]
+    assert metric == {"type": "accuracy", "value": 0.8123, "name": "Accuracy (linear evaluation)"}
+    body = card.text
+    assert 'AutoModel.from_pretrained("org/aasp-tiny")' in body and "trust_remote_code=True" in body
+    assert "| ESC-50 | linear evaluation | Accuracy | 81.23 ± 1.01 |" in body
+    assert "| learning_rate | 0.0003 |" in body and "| loss | 0.42 |" in body
+    assert "arXiv:2512.03637" in body and "Yamamoto" in body
+
+
+def test_pretrained_card_without_results_has_no_model_index(tmp_path):
+    card = pretrained_card(model_name="m", pretraining_datasets=["x/y"], training_args={})
+    assert "model-index" not in front_matter(card, tmp_path)
+    assert "No downstream evaluation" in card.text
+    with pytest.raises(ValueError, match="at least one dataset"):
+        pretrained_card(model_name="m", pretraining_datasets=[], training_args={})
+
+
+def test_finetuned_card_metadata(tmp_path):
+    result = ReportedResult("agkphysics/AudioSet", "AudioSet-20K", "mAP", 0.4191, dataset_config="balanced")
+    card = finetuned_card(
+        model_name="aasp-as20k", base_model="org/aasp-base", dataset_id="agkphysics/AudioSet",
+        dataset_name="AudioSet-20K", dataset_config="balanced", label_names=["Speech", "Music"], multi_label=True,
+        results=[result], training_args={"learning_rate": 1e-4}, protocol="balanced_train / eval", clip_seconds=10.0,
+        repo_id="org/aasp-as20k",
+    )  # fmt: skip
+    meta = front_matter(card, tmp_path)
+    assert meta["pipeline_tag"] == "audio-classification" and meta["base_model"] == "org/aasp-base"
+    assert meta["metrics"] == ["mean_average_precision"]
+    dataset = meta["model-index"][0]["results"][0]["dataset"]
+    assert dataset == {"name": "AudioSet-20K", "type": "agkphysics/AudioSet", "config": "balanced", "split": "test"}
+    assert meta["model-index"][0]["results"][0]["metrics"][0]["value"] == 0.4191
+    assert 'pipeline("audio-classification", model="org/aasp-as20k")' in card.text
+    with pytest.raises(ValueError, match="at least one measured result"):
+        finetuned_card(model_name="m", base_model=None, dataset_id="d", dataset_name="d", label_names=["a"],
+                       multi_label=False, results=[], training_args={}, protocol="", clip_seconds=1.0)  # fmt: skip
+
+
+def test_unknown_metric_is_refused():
+    with pytest.raises(ValueError, match="Unknown metric 'f1'"):
+        ReportedResult("d", "d", "f1", 0.5)

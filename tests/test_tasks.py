@@ -1,0 +1,170 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""The benchmark registry on tiny local copies of each Hub layout (see hub_layouts.py)."""
+
+import numpy as np
+import pytest
+from datasets import ClassLabel, List
+
+import hub_layouts
+from transformers_aasp.tasks import (
+    BENCHMARKS,
+    EMBEDDED_TASKS,
+    SPEECH_COMMANDS_V2_WORDS,
+    check_split_sizes,
+    class_balanced_weights,
+    crop_or_pad,
+    custom_benchmark,
+    decode_waveform,
+    get_benchmark,
+    load_benchmark,
+    stratified_holdout,
+)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hub")
+    return {name: builder(root) for name, builder in hub_layouts.BUILDERS.items() if name != "as2m"} | {
+        "root": root
+    }
+
+
+def test_registry_covers_every_benchmark_of_the_paper_and_the_embedded_tasks():
+    paper = {"as20k", "as2m", "esc50", "us8k", "spcv2", "nsynth", "cremad"}
+    assert paper | set(EMBEDDED_TASKS) == set(BENCHMARKS)
+    assert get_benchmark("as20k").metric == "mAP" and get_benchmark("as2m").class_balanced_sampling
+    assert (get_benchmark("esc50").num_folds, get_benchmark("us8k").num_folds) == (5, 10)
+    assert get_benchmark("spcv2").num_classes == 35 and get_benchmark("nsynth").num_classes == 11
+    assert get_benchmark("cremad").protocol == "speaker_split"
+
+
+def test_unknown_benchmark_names_the_known_ones():
+    with pytest.raises(ValueError, match="Unknown benchmark 'esc-50'.*esc50"):
+        get_benchmark("esc-50")
+
+
+def test_esc50_int_targets_become_class_labels_named_by_category(hub):
+    loaded = load_benchmark("esc50", dataset_id=str(hub["esc50"]))
+    assert loaded.label_names == list(hub_layouts.ESC50_CATEGORIES)
+    assert isinstance(loaded.dataset["train"].features["label"], ClassLabel)
+    assert loaded.dataset["train"].column_names == ["audio", "fold", "label"]
+    assert loaded.dataset["train"].features["audio"].sampling_rate == 16000
+
+
+def test_esc50_leave_one_fold_out_never_mixes_folds(hub):
+    loaded = load_benchmark("esc50", dataset_id=str(hub["esc50"]))
+    for fold in loaded.spec.folds:
+        splits = loaded.splits(fold, validation_fraction=0.1, seed=0)
+        assert set(splits["test"]["fold"]) == {fold}
+        assert fold not in set(splits["train"]["fold"]) | set(splits["validation"]["fold"])
+        assert sum(s.num_rows for s in splits.values()) == loaded.dataset["train"].num_rows
+    with pytest.raises(ValueError, match=r"fold must be one of \[1, 2, 3, 4, 5\], got 6"):
+        loaded.splits(6)
+
+
+def test_validation_holdout_is_deterministic_and_stratified():
+    labels = [0] * 10 + [1] * 20 + [2]
+    first, second = stratified_holdout(labels, 0.1, seed=3), stratified_holdout(labels, 0.1, seed=3)
+    np.testing.assert_array_equal(first, second)
+    held_labels = [labels[i] for i in first]
+    # 10 % of each class with at least two clips (at least one), nothing from the singleton class.
+    assert sorted(held_labels) == [0, 1, 1]
+
+
+def test_us8k_keeps_predefined_folds_and_resamples_mixed_rates(hub):
+    loaded = load_benchmark("us8k", dataset_id=str(hub["us8k"]))
+    assert loaded.spec.folds == list(range(1, 11))
+    splits = loaded.splits(4, validation_fraction=0.0)
+    assert set(splits["test"]["fold"]) == {4} and "validation" not in splits
+    stereo_44k = loaded.dataset["train"].filter(lambda f: f == 3, input_columns="fold")[0]["audio"]
+    waveform = decode_waveform(stereo_44k)
+    # 0.5 s at any source rate -> 8000 samples at 16 kHz, mixed down to mono.
+    assert waveform.shape == (8000,)
+
+
+def test_spcv2_drops_silence_and_keeps_the_35_words(hub):
+    loaded = load_benchmark("spcv2", dataset_id=str(hub["spcv2"]), verify_split_sizes=False)
+    assert loaded.class_names == list(SPEECH_COMMANDS_V2_WORDS)
+    assert {split: ds.num_rows for split, ds in loaded.dataset.items()} == {"train": 35, "validation": 35, "test": 35}
+
+
+def test_spcv2_refuses_the_12_class_test_archive(hub):
+    folder = hub_layouts.build_speech_commands_12_class_test(hub["root"])
+    with pytest.raises(ValueError, match="has no clip of 25 of the 35 classes.*12-class keyword-spotting"):
+        load_benchmark("spcv2", dataset_id=str(folder), verify_split_sizes=False)
+
+
+def test_spcv2_checks_official_split_sizes():
+    spec = get_benchmark("spcv2")
+    check_split_sizes(spec, {"train": 84843, "validation": 9981, "test": 11005})
+    with pytest.raises(ValueError, match="'test' has 4890 rows, the official protocol has 11005.*12-class"):
+        check_split_sizes(spec, {"train": 84843, "validation": 9981, "test": 4890})
+
+
+def test_spcv2_size_check_is_on_by_default(hub):
+    with pytest.raises(ValueError, match="split 'train' has 35 rows, the official protocol has 84843"):
+        load_benchmark("spcv2", dataset_id=str(hub["spcv2"]))
+
+
+def test_nsynth_uses_instrument_family_and_official_splits(hub):
+    loaded = load_benchmark("nsynth", dataset_id=str(hub["nsynth"]))
+    assert loaded.label_names == list(hub_layouts.NSYNTH_FAMILIES)
+    splits = loaded.splits()
+    assert {k: v.num_rows for k, v in splits.items()} == {"train": 6, "validation": 6, "test": 6}
+
+
+def test_cremad_split_is_speaker_disjoint_deterministic_and_drops_unparsable_files(hub):
+    loaded = load_benchmark("cremad", dataset_id=str(hub["cremad"]))
+    assert loaded.label_names == ["anger", "disgust", "fear", "happy", "neutral", "sad"]
+    assert loaded.dataset["train"].num_rows == 60  # the 61st file name has no emotion code
+    first, second = loaded.splits(), loaded.splits(seed=123)  # the split does not depend on the run seed
+    speakers = {name: set(split["speaker"]) for name, split in first.items()}
+    assert {name: len(s) for name, s in speakers.items()} == {"train": 7, "validation": 1, "test": 2}
+    assert not (speakers["train"] & speakers["test"]) and not (speakers["train"] & speakers["validation"])
+    assert speakers == {name: set(split["speaker"]) for name, split in second.items()}
+    with pytest.raises(ValueError, match="has no folds"):
+        loaded.splits(fold=1)
+
+
+def test_audioset_mid_lists_become_multi_label_class_lists(hub):
+    loaded = load_benchmark("as20k", dataset_id=str(hub["as20k"]))
+    feature = loaded.dataset["train"].features["label"]
+    assert isinstance(feature, List) and isinstance(feature.feature, ClassLabel)
+    assert sorted(loaded.class_names) == sorted(hub_layouts.AUDIOSET_CLASSES)
+    assert loaded.label_names == [hub_layouts.AUDIOSET_CLASSES[mid] for mid in loaded.class_names]
+    assert loaded.dataset["train"].num_rows == 8 and loaded.dataset["test"].num_rows == 8
+
+
+def test_as2m_uses_the_full_config_with_balanced_and_unbalanced_train(hub):
+    loaded = load_benchmark("as2m", dataset_id=str(hub["as20k"]))
+    assert loaded.dataset["train"].num_rows == 16
+
+
+def test_class_balanced_weights_favour_rare_labels():
+    weights = class_balanced_weights([[0], [0], [0], [1], [0, 1]], num_labels=3)
+    # label 0 occurs 4 times, label 1 twice: weights 1/4, 1/4, 1/4, 1/2, 1/4 + 1/2.
+    np.testing.assert_allclose(weights, [0.25, 0.25, 0.25, 0.5, 0.75])
+
+
+def test_custom_dataset_with_explicit_columns_and_fold_column(hub):
+    spec = custom_benchmark(str(hub["esc50"]), audio_column="audio", label_column="category", fold_column="fold")
+    loaded = load_benchmark(spec)
+    assert loaded.spec.num_folds == 5 and loaded.label_names == sorted(hub_layouts.ESC50_CATEGORIES)
+
+
+def test_missing_columns_are_named_with_the_available_ones(hub):
+    spec = custom_benchmark(str(hub["esc50"]), label_column="labels")
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['labels'\].*Available columns: \['filename'"):
+        load_benchmark(spec)
+
+
+def test_crop_or_pad_shapes():
+    waveform = np.arange(10, dtype=np.float32)
+    np.testing.assert_array_equal(crop_or_pad(waveform, 4), [0, 1, 2, 3])
+    np.testing.assert_array_equal(crop_or_pad(waveform, 12)[-3:], [9, 0, 0])
+    cropped = crop_or_pad(waveform, 4, np.random.default_rng(0))
+    assert cropped.shape == (4,) and np.all(np.diff(cropped) == 1)
+
+
+def test_undecodable_clip_is_reported_as_none():
+    assert decode_waveform(hub_layouts.CORRUPT_AUDIO) is None
