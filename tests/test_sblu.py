@@ -174,3 +174,14 @@ def test_sblu_parameters_report_hz_inside_alias_band():
     assert params["frequency_hz"].min() >= 3.125 - 1e-4 and params["frequency_hz"].max() <= 50.0 + 1e-4
     with pytest.raises(ValueError, match="use_aape=False"):
         AaSPModel(AaSPConfig.tiny(use_aape=False)).get_sblu_parameters(torch.randn(1, 64, 80))
+
+
+@pytest.mark.parametrize("lambda_mode", ["predicted", "fixed"])
+def test_initial_lambda_is_alpha_init_and_evenly_spread_betas(lambda_mode):
+    """At initialisation every patch gets alpha = alpha_init and the H betas at the band's (h + 0.5) / H quantiles."""
+    config = AaSPConfig.tiny(lambda_mode=lambda_mode)
+    params = AaSPModel(config).eval().get_sblu_parameters(torch.randn(2, 64, 80))
+    torch.testing.assert_close(params["alpha"], torch.full_like(params["alpha"], config.alpha_init))
+    quantiles = (torch.arange(config.num_kernels) + 0.5) / config.num_kernels
+    expected = config.beta_min + (config.beta_max - config.beta_min) * quantiles
+    torch.testing.assert_close(params["beta"], expected.expand_as(params["beta"]))

@@ -383,6 +383,10 @@ def initial_lambda_raw(config: AaSPConfig) -> torch.Tensor:
     return raw[None].expand(config.num_subbands, -1, -1).clone()
 
 
+class AaSPLambdaHead(nn.Linear):
+    """Output layer of the Lambda Encoder; its own class so that its special initialisation is found first."""
+
+
 class AaSPLambdaEncoder(nn.Module):
     """Narrow, shallow Transformer over patches predicting per-patch SBLU parameters.
 
@@ -401,7 +405,7 @@ class AaSPLambdaEncoder(nn.Module):
             ]
         )
         self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
-        self.head = nn.Linear(width, config.num_subbands * config.num_kernels * 2)
+        self.head = AaSPLambdaHead(width, config.num_subbands * config.num_kernels * 2)
 
     def forward(self, patches: torch.Tensor, positions: torch.Tensor, patch_valid: torch.Tensor | None):
         hidden_states = self.input_proj(patches) + positions.to(patches.dtype)
@@ -653,15 +657,16 @@ class AaSPPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module):
+        if isinstance(module, AaSPLambdaHead):
+            # start from evenly spread frequencies and alpha_init, whatever the input
+            init.zeros_(module.weight)
+            init.copy_(module.bias, initial_lambda_raw(self.config).flatten())
+            return
         super()._init_weights(module)
         if isinstance(module, AaSPEmbeddings):
             init.trunc_normal_(module.cls_token, std=self.config.initializer_range)
             if getattr(module, "position_embeddings", None) is not None:
                 init.trunc_normal_(module.position_embeddings, std=self.config.initializer_range)
-        elif isinstance(module, AaSPLambdaEncoder):
-            # start from evenly spread frequencies and alpha_init, whatever the input
-            init.zeros_(module.head.weight)
-            init.copy_(module.head.bias, initial_lambda_raw(self.config).flatten())
         elif isinstance(module, AaSPPatchEmbeddings) and getattr(module, "lambda_raw", None) is not None:
             init.copy_(module.lambda_raw, initial_lambda_raw(self.config))
         elif isinstance(module, AaSPAliasingFeatures):

@@ -1,0 +1,576 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""`aasp-demo`: the whole AaSP story on a laptop CPU, in one command (docs/demo.md).
+
+    aasp-demo --config configs/demo.yaml            # or: make demo
+
+Steps (each one the real script a user would run, as a subprocess whose output is streamed and saved to a log):
+    1. build the embedded corpus (cached; in this process, with progress bars);
+    2. pre-train a tiny AaSP with examples/pretrain.py;
+    3. linear evaluation of the frozen encoder on every embedded task (examples/linear_eval.py);
+    4. a short fine-tune on every embedded task (examples/finetune.py; checkpoint + model card per task);
+    5. reload one fine-tuned checkpoint with pipeline("audio-classification") and classify held-out clips;
+    6. draw the figures (examples/make_figures.py);
+    7. print a short report and write it to <output_dir>/report.json and report.md.
+Every default lives in the one config file; `--output_dir` and `--set section.key=value` override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+from transformers.utils import logging
+
+
+logger = logging.get_logger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
+CONFIG_SECTIONS = ("corpus", "pretrain", "linear_eval", "finetune", "classify", "figures")
+TOP_LEVEL_KEYS = ("output_dir", "examples_dir", "offline", "tasks", *CONFIG_SECTIONS)
+SECTION_KEYS = {
+    "corpus": ("seed", "cache_dir"),
+    "pretrain": ("config", "args"),
+    "linear_eval": ("args",),
+    "finetune": ("args",),
+    "classify": ("task", "num_clips"),
+    "figures": ("enabled",),
+}
+SCRIPTS = ("pretrain.py", "linear_eval.py", "finetune.py", "make_figures.py")
+TAIL_LINES_ON_FAILURE = 25
+
+
+class DemoError(RuntimeError):
+    """A demo step could not run or failed; the message says which and where its log is."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class DemoConfig:
+    """The resolved demo configuration (paths absolute)."""
+
+    output_dir: Path
+    examples_dir: Path
+    tasks: list[str]
+    offline: bool = True
+    corpus: dict = field(default_factory=dict)
+    pretrain: dict = field(default_factory=dict)
+    linear_eval: dict = field(default_factory=dict)
+    finetune: dict = field(default_factory=dict)
+    classify: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+
+    @property
+    def pretrain_dir(self) -> Path:
+        return self.output_dir / "pretrain"
+
+    @property
+    def encoder_dir(self) -> Path:
+        return self.pretrain_dir / "final"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.output_dir / "figures"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.output_dir / "logs"
+
+    def finetune_dir(self, task: str) -> Path:
+        return self.output_dir / "finetune" / task
+
+    @property
+    def linear_eval_dir(self) -> Path:
+        return self.output_dir / "linear_eval"
+
+
+def load_demo_config(path: str | os.PathLike, output_dir: str | None = None, overrides: list[str] = ()) -> DemoConfig:
+    """Reads and checks the demo YAML; relative `examples_dir` / `pretrain.config` are relative to the file.
+
+    Args:
+        path: the YAML file.
+        output_dir: replaces the file's `output_dir` (relative to the current directory).
+        overrides: ``"section.key=value"`` or ``"section.args.flag=value"`` strings (value parsed as YAML).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Demo config {path} does not exist.")
+    content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level, got {type(content).__name__}.")
+    for override in overrides:
+        apply_override(content, override)
+    check_config_keys(content, path)
+    base = path.resolve().parent
+    config = DemoConfig(
+        output_dir=Path(output_dir or content.get("output_dir") or "outputs/demo").resolve(),
+        examples_dir=(base / content.get("examples_dir", "../examples")).resolve(),
+        tasks=list(content.get("tasks") or []),
+        offline=bool(content.get("offline", True)),
+        **{section: dict(content.get(section) or {}) for section in CONFIG_SECTIONS},
+    )
+    if config.pretrain.get("config"):
+        config.pretrain["config"] = str((base / config.pretrain["config"]).resolve())
+    validate_config(config, path)
+    return config
+
+
+def apply_override(content: dict, override: str) -> None:
+    """Sets one ``dotted.key=value`` in the raw config mapping (the value is parsed as YAML)."""
+    key, separator, value = override.partition("=")
+    if not separator or not key:
+        raise ValueError(f"--set expects section.key=value, got {override!r}.")
+    *parents, leaf = key.split(".")
+    node = content
+    for parent in parents:
+        node = node.setdefault(parent, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"--set {override!r}: {parent!r} is not a section.")
+    node[leaf] = yaml.safe_load(value)
+
+
+def check_config_keys(content: dict, path: Path) -> None:
+    unknown = sorted(set(content) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown}; expected some of {list(TOP_LEVEL_KEYS)}.")
+    for section, allowed in SECTION_KEYS.items():
+        values = content.get(section) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: section {section!r} must be a mapping, got {type(values).__name__}.")
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            raise ValueError(f"{path}: unknown key(s) {unknown} in section {section!r}; expected some of {list(allowed)}.")
+        if "args" in values and not isinstance(values["args"] or {}, dict):
+            raise ValueError(f"{path}: {section}.args must be a mapping of script flags to values.")
+
+
+def validate_config(config: DemoConfig, path: Path) -> None:
+    from .corpus import EMBEDDED_TASKS
+
+    if not config.tasks:
+        raise ValueError(f"{path}: 'tasks' must list at least one embedded task ({sorted(EMBEDDED_TASKS)}).")
+    unknown = [task for task in config.tasks if task not in EMBEDDED_TASKS]
+    if unknown:
+        raise ValueError(f"{path}: unknown task(s) {unknown}; the embedded tasks are {sorted(EMBEDDED_TASKS)}.")
+    task = config.classify.get("task", config.tasks[0])
+    if task not in config.tasks:
+        raise ValueError(f"{path}: classify.task {task!r} must be one of the fine-tuned tasks {config.tasks}.")
+    num_clips = config.classify.get("num_clips", 5)
+    if not isinstance(num_clips, int) or num_clips <= 0:
+        raise ValueError(f"{path}: classify.num_clips must be a positive integer, got {num_clips!r}.")
+    for section in ("pretrain", "linear_eval", "finetune"):
+        if "output_dir" in (getattr(config, section).get("args") or {}):
+            raise ValueError(f"{path}: {section}.args.output_dir is set by the demo (under output_dir); remove it.")
+
+
+def script_flags(args: dict | None) -> list[str]:
+    """{"max_steps": 100, "use_cpu": True, "seed": None} -> ["--max_steps", "100", "--use_cpu"]."""
+    flags = []
+    for name, value in (args or {}).items():
+        if value is None or value is False:
+            continue
+        if value is True:
+            flags.append(f"--{name}")
+        elif isinstance(value, (list, tuple)):
+            flags += [f"--{name}", *map(str, value)]
+        elif isinstance(value, dict):
+            flags += [f"--{name}", json.dumps(value)]
+        else:
+            flags += [f"--{name}", str(value)]
+    return flags
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Running the steps
+# ----------------------------------------------------------------------------------------------------------------
+class StepPrinter:
+    """Numbered step headers with the elapsed time since the demo started."""
+
+    def __init__(self, total: int, stream=None):
+        self.total = total
+        self.index = 0
+        self.start = time.perf_counter()
+        self.stream = stream or sys.stdout
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def begin(self, title: str) -> None:
+        self.index += 1
+        self.stream.write(f"\n=== [{self.index}/{self.total}] {title} (at {format_duration(self.elapsed())}) ===\n")
+        self.stream.flush()
+
+
+def script_command(config: DemoConfig, script: str, flags: list[str]) -> list[str]:
+    path = config.examples_dir / script
+    if not path.is_file():
+        raise DemoError(
+            f"{path} not found. The demo runs the example scripts of a source checkout: run it from the repository "
+            "(make demo) or set examples_dir in the demo config."
+        )
+    return [sys.executable, str(path), *flags]
+
+
+def step_environment(config: DemoConfig) -> dict[str, str]:
+    environment = dict(os.environ)
+    if config.offline:
+        environment.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    if config.corpus.get("cache_dir"):
+        from .corpus import CACHE_DIR_ENV
+
+        environment[CACHE_DIR_ENV] = str(Path(config.corpus["cache_dir"]).expanduser().resolve())
+    environment.setdefault("PYTHONUNBUFFERED", "1")
+    return environment
+
+
+def run_logged(command: list[str], log_path: Path, environment: dict[str, str], stream=None) -> None:
+    """Runs `command`, copying its output (progress bars included) to `stream` and to `log_path` as it comes."""
+    stream = stream or sys.stdout
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    stream.write(f"$ {shlex.join(command)}\n")
+    stream.flush()
+    with open(log_path, "wb") as log, subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment
+    ) as process:
+        out = getattr(stream, "buffer", None)
+        while chunk := os.read(process.stdout.fileno(), 8192):
+            log.write(chunk)
+            if out is not None:
+                out.write(chunk)
+                out.flush()
+            else:
+                stream.write(chunk.decode("utf-8", errors="replace"))
+        returncode = process.wait()
+    if returncode != 0:
+        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-TAIL_LINES_ON_FAILURE:]
+        raise DemoError(
+            f"`{Path(command[1]).name}` exited with status {returncode}; full log: {log_path}\n" + "\n".join(tail)
+        )
+
+
+def build_corpus(config: DemoConfig) -> Path:
+    from .corpus import build_embedded_corpus
+
+    return build_embedded_corpus(cache_dir=config.corpus.get("cache_dir"), seed=int(config.corpus.get("seed", 0)))
+
+
+def pretrain(config: DemoConfig, environment: dict[str, str]) -> dict:
+    """examples/pretrain.py into <output_dir>/pretrain; returns the last logged training metrics."""
+    flags = []
+    if config.pretrain.get("config"):
+        flags += ["--config", config.pretrain["config"]]
+    flags += ["--dataset", "embedded", "--output_dir", str(config.pretrain_dir), "--overwrite_output_dir"]
+    flags += script_flags(config.pretrain.get("args"))
+    run_logged(script_command(config, "pretrain.py", flags), config.logs_dir / "pretrain.log", environment)
+    return last_training_record(config.pretrain_dir / "metrics.jsonl")
+
+
+def last_training_record(path: Path) -> dict:
+    """The last metrics record (not an event) of a pre-training ``metrics.jsonl``; {} when there is none."""
+    if not path.is_file():
+        return {}
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    training = [record for record in records if "event" not in record and "loss" in record]
+    return training[-1] if training else {}
+
+
+def linear_eval(config: DemoConfig, task: str, environment: dict[str, str]) -> dict:
+    """examples/linear_eval.py on the frozen encoder; returns its results JSON."""
+    output_dir = config.linear_eval_dir / task
+    flags = ["--model_name_or_path", str(config.encoder_dir), "--benchmark", task, "--output_dir", str(output_dir),
+             "--embedding_cache_dir", str(config.linear_eval_dir / "embeddings")]
+    flags += script_flags(config.linear_eval.get("args"))
+    run_logged(script_command(config, "linear_eval.py", flags), config.logs_dir / f"linear_eval_{task}.log",
+               environment)
+    results = sorted(output_dir.glob(f"linear_eval_{task}_*.json"))
+    if not results:
+        raise DemoError(f"linear_eval.py wrote no results file into {output_dir}.")
+    return json.loads(results[-1].read_text(encoding="utf-8"))
+
+
+def finetune(config: DemoConfig, task: str, environment: dict[str, str]) -> dict:
+    """examples/finetune.py from the pre-trained encoder; returns its results.json."""
+    output_dir = config.finetune_dir(task)
+    flags = ["--model_name_or_path", str(config.encoder_dir), "--benchmark", task, "--output_dir", str(output_dir)]
+    flags += script_flags(config.finetune.get("args"))
+    run_logged(script_command(config, "finetune.py", flags), config.logs_dir / f"finetune_{task}.log", environment)
+    results = output_dir / "results.json"
+    if not results.is_file():
+        raise DemoError(f"finetune.py wrote no {results}.")
+    return json.loads(results.read_text(encoding="utf-8"))
+
+
+def make_figures(config: DemoConfig, environment: dict[str, str]) -> dict[str, str]:
+    from .figures import FIGURE_FILES
+
+    flags = ["--checkpoint", str(config.encoder_dir), "--output_dir", str(config.figures_dir)]
+    metrics = config.pretrain_dir / "metrics.jsonl"
+    if metrics.is_file():
+        flags += ["--metrics", str(metrics)]
+    run_logged(script_command(config, "make_figures.py", flags), config.logs_dir / "make_figures.log", environment)
+    paths = {name: config.figures_dir / file for name, file in FIGURE_FILES.items()}
+    return {name: str(path) for name, path in paths.items() if path.is_file()}
+
+
+@dataclass
+class Prediction:
+    file: str
+    true_label: str
+    predicted_label: str
+    score: float
+
+    @property
+    def correct(self) -> bool:
+        return self.true_label == self.predicted_label
+
+
+def classify_held_out(config: DemoConfig) -> list[Prediction]:
+    """pipeline("audio-classification") on the fine-tuned checkpoint, for the first test clips of its task."""
+    from transformers import pipeline
+
+    from . import corpus
+
+    task = config.classify.get("task", config.tasks[0])
+    num_clips = int(config.classify.get("num_clips", 5))
+    folder = corpus.corpus_dir(config.corpus.get("cache_dir"), seed=int(config.corpus.get("seed", 0)))
+    rows = corpus.read_task_metadata(folder, task, "test")
+    rows = pick_one_per_label(rows, num_clips)
+    classifier = pipeline("audio-classification", model=str(config.finetune_dir(task)), device="cpu")
+    predictions = []
+    for row in rows:
+        path = folder / task / "test" / row["file_name"]
+        best = classifier(str(path), top_k=1)[0]
+        predictions.append(Prediction(str(path), row["label"], best["label"], float(best["score"])))
+    return predictions
+
+
+def pick_one_per_label(rows: list[dict], count: int) -> list[dict]:
+    """Up to `count` rows, cycling through the labels so that the examples show different classes."""
+    by_label: dict[str, list[dict]] = {}
+    for row in rows:
+        by_label.setdefault(row["label"], []).append(row)
+    picked, depth = [], 0
+    while len(picked) < count and any(len(group) > depth for group in by_label.values()):
+        for group in by_label.values():
+            if len(group) > depth and len(picked) < count:
+                picked.append(group[depth])
+        depth += 1
+    return picked
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class TaskScores:
+    task: str
+    num_classes: int
+    linear_eval: float | None = None
+    finetune: float | None = None
+
+    @property
+    def chance(self) -> float:
+        return 1.0 / self.num_classes
+
+    @property
+    def above_chance(self) -> bool:
+        scores = [score for score in (self.linear_eval, self.finetune) if score is not None]
+        return bool(scores) and all(score > self.chance for score in scores)
+
+
+@dataclass
+class DemoReport:
+    wall_seconds: float
+    load_average: tuple[float, float, float] | None
+    cpu_count: int | None
+    pretraining: dict
+    scores: list[TaskScores]
+    predictions: list[Prediction]
+    files: dict[str, str]
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        payload = asdict(self)
+        for entry, scores in zip(payload["scores"], self.scores):
+            entry.update(chance=scores.chance, above_chance=scores.above_chance)
+        return payload
+
+
+def format_duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+def format_percent(value: float | None) -> str:
+    return "   n/a" if value is None else f"{100 * value:5.1f} %"
+
+
+def format_report(report: DemoReport) -> str:
+    """The text printed at the end of the demo (also saved as report.md)."""
+    load = "n/a" if report.load_average is None else ", ".join(f"{value:.1f}" for value in report.load_average)
+    lines = [
+        "AaSP demo report",
+        "================",
+        f"Finished in {format_duration(report.wall_seconds)} on {report.cpu_count or '?'} CPU core(s) "
+        f"(load average at the end: {load}).",
+        "",
+        "What it did: built the embedded corpus, pre-trained a tiny AaSP (examples/pretrain.py), evaluated the frozen",
+        "encoder with a linear classifier (examples/linear_eval.py), fine-tuned it on every task (examples/finetune.py),",
+        "reloaded a fine-tuned checkpoint with pipeline('audio-classification') and drew the figures.",
+        "",
+        pretraining_line(report.pretraining),
+        "",
+        "Test accuracy per embedded task:",
+        f"  {'task':<12} {'linear eval':>11} {'fine-tune':>10} {'chance':>8}  above chance",
+    ]
+    for scores in report.scores:
+        lines.append(
+            f"  {scores.task:<12} {format_percent(scores.linear_eval):>11} {format_percent(scores.finetune):>10} "
+            f"{format_percent(scores.chance):>8}  {'yes' if scores.above_chance else 'NO'}"
+        )
+    if report.predictions:
+        correct = sum(prediction.correct for prediction in report.predictions)
+        lines += ["", f"pipeline('audio-classification') on held-out clips ({correct}/{len(report.predictions)} right):"]
+        for prediction in report.predictions:
+            mark = "ok" if prediction.correct else "--"
+            lines.append(f"  {mark} {Path(prediction.file).name:<24} true {prediction.true_label:<10} "
+                         f"predicted {prediction.predicted_label:<10} ({prediction.score:.2f})")
+    if report.step_seconds:
+        lines += ["", "Time per step: " + ", ".join(f"{name} {format_duration(seconds)}"
+                                                    for name, seconds in report.step_seconds.items())]
+    lines += ["", "Files:"] + [f"  {name:<22} {path}" for name, path in report.files.items()]
+    return "\n".join(lines)
+
+
+def pretraining_line(metrics: dict) -> str:
+    if not metrics:
+        return "Pre-training: no metrics were logged."
+    terms = ", ".join(f"{name} {float(metrics[name]):.3f}" for name in ("frame_loss", "global_loss", "contrastive_loss")
+                      if name in metrics)
+    return f"Pre-training: {metrics.get('step', '?')} steps, final loss {float(metrics['loss']):.3f} ({terms})."
+
+
+def collect_scores(tasks: list[str], linear_results: dict, finetune_results: dict) -> list[TaskScores]:
+    from .corpus import EMBEDDED_TASKS
+
+    return [
+        TaskScores(
+            task=task,
+            num_classes=EMBEDDED_TASKS[task].num_classes,
+            linear_eval=linear_results[task]["mean"] if task in linear_results else None,
+            finetune=finetune_results[task]["mean"] if task in finetune_results else None,
+        )
+        for task in tasks
+    ]
+
+
+def output_files(config: DemoConfig, corpus_folder: Path, figures: dict[str, str]) -> dict[str, str]:
+    files = {"embedded corpus": str(corpus_folder), "pre-trained encoder": str(config.encoder_dir),
+             "pre-training metrics": str(config.pretrain_dir / "metrics.jsonl")}
+    files.update({f"fine-tuned {task}": str(config.finetune_dir(task)) for task in config.tasks})
+    files["linear-eval results"] = str(config.linear_eval_dir)
+    files.update({f"figure: {name}": path for name, path in figures.items()})
+    files["logs"] = str(config.logs_dir)
+    files["report"] = str(config.output_dir / "report.md")
+    return files
+
+
+def write_report(report: DemoReport, output_dir: Path) -> None:
+    (output_dir / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    (output_dir / "report.md").write_text("```\n" + format_report(report) + "\n```\n", encoding="utf-8")
+
+
+def load_average() -> tuple[float, float, float] | None:
+    try:
+        return os.getloadavg()
+    except OSError:
+        return None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="aasp-demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="Demo YAML (default: configs/demo.yaml).")
+    parser.add_argument("--output_dir", default=None, help="Where everything goes (default: the config's).")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="Override one config value, e.g. --set pretrain.args.max_steps=50 (repeatable).")
+    return parser.parse_args(argv)
+
+
+def run_demo(config: DemoConfig) -> DemoReport:
+    """Runs every step and returns the report (also written to <output_dir>/report.json and report.md)."""
+    from .corpus import EMBEDDED_TASKS
+
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    environment = step_environment(config)
+    steps = StepPrinter(total=4 + 2 * len(config.tasks) + int(bool(config.figures.get("enabled", True))))
+    timings: dict[str, float] = {}
+
+    def timed(name: str, title: str, function, *args):
+        steps.begin(title)
+        start = time.perf_counter()
+        result = function(*args)
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+        return result
+
+    corpus_folder = timed("corpus", "Building the embedded corpus (cached after the first run)", build_corpus, config)
+    metrics = timed("pre-training", "Pre-training a tiny AaSP (examples/pretrain.py)", pretrain, config, environment)
+    linear_results, finetune_results = {}, {}
+    for task in config.tasks:
+        linear_results[task] = timed("linear eval", f"Linear evaluation on '{task}' "
+                                     f"({EMBEDDED_TASKS[task].num_classes} classes)", linear_eval, config, task,
+                                     environment)
+    for task in config.tasks:
+        finetune_results[task] = timed("fine-tuning", f"Fine-tuning on '{task}'", finetune, config, task, environment)
+    predictions = timed("pipeline", "Classifying held-out clips with pipeline('audio-classification')",
+                        classify_held_out, config)
+    figures = {}
+    if config.figures.get("enabled", True):
+        figures = timed("figures", "Drawing the figures (examples/make_figures.py)", make_figures, config, environment)
+    steps.begin("Report")
+    report = DemoReport(
+        wall_seconds=steps.elapsed(),
+        load_average=load_average(),
+        cpu_count=os.cpu_count(),
+        pretraining=metrics,
+        scores=collect_scores(config.tasks, linear_results, finetune_results),
+        predictions=predictions,
+        files=output_files(config, corpus_folder, figures),
+        step_seconds=timings,
+    )
+    write_report(report, config.output_dir)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.set_verbosity_warning()
+    logging.enable_default_handler()
+    try:
+        config = load_demo_config(args.config, args.output_dir, args.overrides)
+        report = run_demo(config)
+    except (DemoError, FileNotFoundError, ValueError) as error:
+        sys.stderr.write(f"\naasp-demo failed: {error}\n")
+        return 1
+    sys.stdout.write("\n" + format_report(report) + "\n")
+    failing = [scores.task for scores in report.scores if not scores.above_chance]
+    if failing:
+        sys.stderr.write(f"\nWarning: scores are not above chance on {failing}; see docs/demo.md (tuning).\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""aasp-demo: config loading, flag building, step running and report formatting (the full run is not a test)."""
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from transformers_aasp import demo
+from transformers_aasp.corpus import EMBEDDED_TASKS
+from transformers_aasp.demo import (
+    DemoConfig,
+    DemoError,
+    DemoReport,
+    Prediction,
+    TaskScores,
+    format_duration,
+    format_report,
+    last_training_record,
+    load_demo_config,
+    pick_one_per_label,
+    run_logged,
+    script_flags,
+)
+
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO / "configs" / "demo.yaml"
+
+
+def write_config(tmp_path, text):
+    path = tmp_path / "demo.yaml"
+    path.write_text(text)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Config
+# ----------------------------------------------------------------------------------------------------------------
+def test_shipped_config_resolves_paths_and_covers_every_task(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_demo_config(DEMO_CONFIG)
+    assert config.output_dir == tmp_path / "outputs" / "demo"  # relative to the current directory
+    assert config.examples_dir == REPO / "examples"  # relative to the config file
+    for script in demo.SCRIPTS:
+        assert (config.examples_dir / script).is_file(), script
+    assert Path(config.pretrain["config"]) == REPO / "configs" / "aasp_tiny.yaml"
+    assert sorted(config.tasks) == sorted(EMBEDDED_TASKS)
+    assert config.classify["task"] in config.tasks
+    assert config.encoder_dir == config.output_dir / "pretrain" / "final"
+    assert config.finetune_dir("keyword") == config.output_dir / "finetune" / "keyword"
+
+
+def test_output_dir_and_overrides(tmp_path):
+    config = load_demo_config(
+        DEMO_CONFIG,
+        output_dir=str(tmp_path / "run"),
+        overrides=["pretrain.args.max_steps=7", "tasks=[keyword]", "classify.task=keyword", "offline=false"],
+    )
+    assert config.output_dir == tmp_path / "run"
+    assert config.pretrain["args"]["max_steps"] == 7  # parsed as YAML: an int, not "7"
+    assert config.tasks == ["keyword"]
+    assert config.offline is False
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("tasks: [keyword]\nbogus: 1\n", r"unknown key\(s\) \['bogus'\]"),
+        ("tasks: [keyword]\npretrain: {max_step: 3}\n", r"unknown key\(s\) \['max_step'\] in section 'pretrain'"),
+        ("tasks: [keyword]\nfinetune: [1, 2]\n", "section 'finetune' must be a mapping"),
+        ("tasks: [speech]\n", r"unknown task\(s\) \['speech'\]"),
+        ("tasks: []\n", "'tasks' must list at least one embedded task"),
+        ("tasks: [keyword]\nclassify: {task: modulation}\n", "classify.task 'modulation' must be one of"),
+        ("tasks: [keyword]\nclassify: {num_clips: 0}\n", "classify.num_clips must be a positive integer"),
+        ("tasks: [keyword]\nfinetune: {args: {output_dir: x}}\n", "finetune.args.output_dir is set by the demo"),
+        ("- a list\n", "expected a mapping at the top level"),
+    ],
+)
+def test_bad_configs_are_rejected_with_a_clear_message(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message):
+        load_demo_config(write_config(tmp_path, text))
+
+
+def test_missing_config_and_bad_override(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_demo_config(tmp_path / "nope.yaml")
+    with pytest.raises(ValueError, match="section.key=value"):
+        load_demo_config(DEMO_CONFIG, overrides=["pretrain.args.max_steps"])
+
+
+def test_script_flags():
+    flags = script_flags({"max_steps": 100, "use_cpu": True, "push_to_hub": False, "seed": None,
+                          "learning_rate": 1e-3, "eval_strategy": "no", "alphas": [0.1, 0.3],
+                          "model_overrides": {"num_mask_clones": 2}})
+    assert flags == ["--max_steps", "100", "--use_cpu", "--learning_rate", "0.001", "--eval_strategy", "no",
+                     "--alphas", "0.1", "0.3", "--model_overrides", '{"num_mask_clones": 2}']
+    assert script_flags(None) == []
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Running steps
+# ----------------------------------------------------------------------------------------------------------------
+def test_run_logged_streams_and_saves_the_output(tmp_path):
+    stream = io.StringIO()
+    log = tmp_path / "logs" / "step.log"
+    run_logged([sys.executable, "-c", "print('progress 1/2'); print('done')"], log, {}, stream=stream)
+    assert "progress 1/2\ndone\n" in stream.getvalue()
+    assert log.read_text() == "progress 1/2\ndone\n"
+
+
+def test_run_logged_failure_names_the_log_and_shows_its_tail(tmp_path):
+    log = tmp_path / "failing.log"
+    script = tmp_path / "failing.py"
+    script.write_text("import sys\nprint('something broke')\nsys.exit(3)\n")
+    with pytest.raises(DemoError, match=r"(?s)`failing.py` exited with status 3; full log: .*failing.log.*something broke"):
+        run_logged([sys.executable, str(script)], log, {}, stream=io.StringIO())
+
+
+def test_missing_examples_folder_is_explained(tmp_path):
+    config = DemoConfig(output_dir=tmp_path, examples_dir=tmp_path / "no_examples", tasks=["keyword"])
+    with pytest.raises(DemoError, match="run it from the repository"):
+        demo.script_command(config, "pretrain.py", [])
+
+
+def test_step_environment_is_offline_and_points_at_the_corpus(tmp_path):
+    config = DemoConfig(output_dir=tmp_path, examples_dir=tmp_path, tasks=["keyword"],
+                        corpus={"cache_dir": str(tmp_path / "corpus")})
+    environment = demo.step_environment(config)
+    assert environment["HF_HUB_OFFLINE"] == "1" and environment["HF_DATASETS_OFFLINE"] == "1"
+    assert environment["AASP_CORPUS_DIR"] == str(tmp_path / "corpus")
+
+
+def test_last_training_record_ignores_events(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    records = [{"event": "start", "step": 0}, {"step": 5, "loss": 2.0}, {"step": 10, "loss": 1.0},
+               {"event": "checkpoint", "step": 10}]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    assert last_training_record(path) == {"step": 10, "loss": 1.0}
+    assert last_training_record(tmp_path / "missing.jsonl") == {}
+
+
+def test_pick_one_per_label_cycles_through_labels():
+    rows = [{"label": label, "i": i} for i, label in enumerate("aaabbc")]
+    picked = pick_one_per_label(rows, 5)
+    assert [(row["label"], row["i"]) for row in picked] == [("a", 0), ("b", 3), ("c", 5), ("a", 1), ("b", 4)]
+    assert len(pick_one_per_label(rows, 10)) == 6
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------------------------------------
+def test_task_scores_chance():
+    assert TaskScores("keyword", 10, linear_eval=0.11, finetune=0.5).above_chance
+    assert not TaskScores("keyword", 10, linear_eval=0.10, finetune=0.5).above_chance  # equal to chance is not above
+    assert not TaskScores("keyword", 10).above_chance  # nothing measured
+    assert TaskScores("modulation", 5).chance == pytest.approx(0.2)
+
+
+def test_format_duration():
+    assert format_duration(725.4) == "12 min 05 s"
+    assert format_duration(42) == "42 s"
+
+
+def make_report(tmp_path):
+    return DemoReport(
+        wall_seconds=731.0,
+        load_average=(1.0, 1.5, 2.0),
+        cpu_count=2,
+        pretraining={"step": 120, "loss": 1.25, "frame_loss": 0.9, "global_loss": 0.05, "contrastive_loss": 3.0},
+        scores=[TaskScores("instrument", 8, 0.55, 0.625), TaskScores("modulation", 5, 0.2, 0.9)],
+        predictions=[Prediction(str(tmp_path / "one_0001.wav"), "one", "one", 0.91),
+                     Prediction(str(tmp_path / "two_0002.wav"), "two", "three", 0.40)],
+        files={"pre-trained encoder": "/out/pretrain/final"},
+        step_seconds={"pre-training": 300.0},
+    )
+
+
+def test_format_report(tmp_path):
+    text = format_report(make_report(tmp_path))
+    assert "Finished in 12 min 11 s on 2 CPU core(s) (load average at the end: 1.0, 1.5, 2.0)." in text
+    assert "Pre-training: 120 steps, final loss 1.250 (frame_loss 0.900, global_loss 0.050, contrastive_loss 3.000)." in text
+    assert "  instrument        55.0 %     62.5 %   12.5 %  yes" in text
+    assert "  modulation        20.0 %     90.0 %   20.0 %  NO" in text
+    assert "(1/2 right)" in text
+    assert "ok one_0001.wav" in text and "-- two_0002.wav" in text and "predicted three" in text
+    assert "pre-training 5 min 00 s" in text
+    assert "/out/pretrain/final" in text
+
+
+def test_write_report_json_round_trip(tmp_path):
+    demo.write_report(make_report(tmp_path), tmp_path)
+    payload = json.loads((tmp_path / "report.json").read_text())
+    assert payload["scores"][0] == {"task": "instrument", "num_classes": 8, "linear_eval": 0.55, "finetune": 0.625,
+                                    "chance": 0.125, "above_chance": True}
+    assert payload["scores"][1]["above_chance"] is False
+    assert (tmp_path / "report.md").read_text().startswith("```\nAaSP demo report")
+
+
+def test_main_reports_a_bad_config_and_exits_with_1(tmp_path, capsys):
+    assert demo.main(["--config", str(tmp_path / "missing.yaml")]) == 1
+    assert "aasp-demo failed: Demo config" in capsys.readouterr().err
