@@ -374,3 +374,25 @@ def test_running_moments_are_stable_with_a_large_offset():
     # float64 with a 1e6 offset: the naive E[x^2] - E[x]^2 would lose ~10 digits; Chan's merge keeps ~1e-9.
     assert moments.mean == pytest.approx(values.mean(), rel=1e-12)
     assert moments.std == pytest.approx(values.std(), rel=1e-8)
+
+
+def test_reflect_padding_matches_torch_reflect_per_clip():
+    from transformers_aasp.feature_extraction_aasp import reflect_pad_per_clip
+
+    generator = torch.Generator().manual_seed(0)
+    clips = [torch.randn(n, generator=generator) for n in (450, 1000, 731)]
+    batch = torch.nn.utils.rnn.pad_sequence(clips, batch_first=True)
+    padded = reflect_pad_per_clip(batch, torch.tensor([450, 1000, 731]), 200)
+    for row, clip in zip(padded, clips):
+        expected = torch.nn.functional.pad(clip[None], (200, 200), mode="reflect")[0]
+        assert torch.equal(row[: len(expected)], expected)
+
+
+def test_explicit_device_gives_the_same_features():
+    extractor = AaSPFeatureExtractor()
+    clips = [np.random.default_rng(1).standard_normal(n).astype(np.float32) * 0.1 for n in (8000, 12345)]
+    default = extractor(clips, sampling_rate=16000, return_tensors="pt")
+    on_cpu = extractor(clips, sampling_rate=16000, return_tensors="pt", device="cpu")
+    assert on_cpu["input_values"].device.type == "cpu"
+    assert torch.equal(default["input_values"], on_cpu["input_values"])
+    assert torch.equal(default["attention_mask"], on_cpu["attention_mask"])

@@ -74,22 +74,35 @@ def reflect_pad_per_clip(waveforms: torch.Tensor, lengths: torch.Tensor, pad: in
 
     Equivalent to `torch.nn.functional.pad(clip, (pad, pad), mode="reflect")` applied to each clip alone, so that
     a clip's frames do not depend on what else is in the batch (zero padding of shorter clips is never reflected).
+    Only the 2 * pad reflected samples per clip are gathered; the rest is one slice copy.
 
     Args:
-        waveforms: `(batch, max_samples)` float tensor, clips right-padded with anything.
+        waveforms: `(batch, max_samples)` float tensor, clips right-padded with zeros.
         lengths: `(batch,)` int64 number of real samples per clip; every length must exceed `pad`.
         pad: number of samples to add on each side.
 
     Returns:
-        `(batch, max_samples + 2 * pad)` tensor. Positions past a clip's own padded end hold arbitrary samples of
-        that clip (they only feed frames that are masked out afterwards).
+        `(batch, max_samples + 2 * pad)` tensor; positions past a clip's own padded end hold zeros.
     """
-    batch_size, max_samples = waveforms.shape
-    source = torch.arange(-pad, max_samples + pad, device=waveforms.device).abs()
-    source = source.unsqueeze(0).expand(batch_size, -1)
-    last = (lengths - 1).unsqueeze(1)
-    source = torch.where(source > last, 2 * last - source, source)
-    return waveforms.gather(1, source.clamp(0, max_samples - 1))
+    padded = torch.nn.functional.pad(waveforms, (pad, pad))
+    padded[:, :pad] = waveforms[:, 1 : pad + 1].flip(-1)  # every clip starts at sample 0
+    offsets = torch.arange(pad, device=waveforms.device)
+    lengths = lengths.to(waveforms.device).unsqueeze(1)
+    source = (lengths - 2 - offsets).clamp(min=0)
+    return padded.scatter(1, lengths + pad + offsets, waveforms.gather(1, source))
+
+
+def reject_non_finite(waveforms: torch.Tensor) -> None:
+    """Raise a ValueError naming the first clip of `(batch, samples)` that holds a NaN or Inf sample.
+
+    One sum per clip finds suspects (a NaN or Inf makes the sum non-finite); only then is every sample checked.
+    """
+    suspects = ~torch.isfinite(waveforms.sum(dim=1, dtype=torch.float64))
+    if not suspects.any():
+        return
+    bad = ~torch.isfinite(waveforms).all(dim=1)
+    if bad.any():
+        raise ValueError(f"Clip {int(bad.nonzero()[0])} contains NaN or Inf samples.")
 
 
 def is_audio_decoder(obj: Any) -> bool:
@@ -215,6 +228,7 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         pad_to_multiple_of: int | None = None,
         return_attention_mask: bool | None = None,
         return_tensors: str | None = None,
+        device: str | torch.device | None = None,
         **kwargs,
     ) -> BatchFeature:
         """Featurise one clip or a batch of clips.
@@ -230,6 +244,8 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             pad_to_multiple_of: overrides `self.pad_to_multiple_of` for this call (`None`: keep it; 1: no rounding).
             return_attention_mask: overrides `self.return_attention_mask`.
             return_tensors: `"pt"`, `"np"` or `None` (lists of per-clip numpy arrays).
+            device: where to compute (e.g. `"cuda"`): the whole batch is moved there once and, with
+                `return_tensors="pt"`, the features stay there. Default: CPU.
 
         Returns:
             `BatchFeature` with `input_values` `(batch, frames_padded, num_mel_bins)` float32 and, unless disabled,
@@ -255,11 +271,11 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             num_frames = [min(frames, max_length) for frames in num_frames]
         target = self._padded_length(num_frames, strategy, max_length, pad_to_multiple_of)
 
-        features = self.log_mel(clips)
+        features = self.log_mel(clips, device=device)
         features = (features - self.mean) / self.std
         return self._assemble(features, num_frames, target, return_attention_mask, return_tensors)
 
-    def log_mel(self, clips: Sequence[torch.Tensor]) -> torch.Tensor:
+    def log_mel(self, clips: Sequence[torch.Tensor], device: str | torch.device | None = None) -> torch.Tensor:
         """Un-normalised log-mel spectrograms of mono 1-D float32 clips, computed for the whole batch at once.
 
         Args:
@@ -271,18 +287,21 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         """
         lengths = torch.tensor([len(clip) for clip in clips], dtype=torch.long)
         waveforms = torch.nn.utils.rnn.pad_sequence(list(clips), batch_first=True)
+        if device is not None:
+            waveforms = waveforms.to(device)
+        reject_non_finite(waveforms)
         padded = reflect_pad_per_clip(waveforms, lengths, self.n_fft // 2)
         spectrum = torch.stft(
             padded,
             n_fft=self.n_fft,
             hop_length=self.hop_length,
             win_length=self.n_fft,
-            window=hann_window(self.n_fft),
+            window=hann_window(self.n_fft).to(padded.device),
             center=False,
             return_complex=True,
         )
-        power = spectrum.abs().pow(2.0).transpose(1, 2)
-        mel = torch.matmul(power, self._mel_filters())
+        power = torch.view_as_real(spectrum).pow(2).sum(-1).transpose(1, 2)  # |X|^2 without a complex abs
+        mel = torch.matmul(power, self._mel_filters().to(power.device))
         return torch.log(mel + self.log_eps)
 
     def _mel_filters(self) -> torch.Tensor:
@@ -360,8 +379,6 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             )
         if clip.numel() == 0:
             raise ValueError(f"Clip {index} is empty.")
-        if not torch.isfinite(clip).all():
-            raise ValueError(f"Clip {index} contains NaN or Inf samples.")
         if clip.numel() < self.min_num_samples:
             raise ValueError(
                 f"Clip {index} has {clip.numel()} samples; at least {self.min_num_samples} "
@@ -444,12 +461,14 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         computed = features.shape[1]
         if computed < target:
             features = torch.nn.functional.pad(features, (0, 0, 0, target - computed))
-        lengths = torch.tensor(num_frames)
-        mask = torch.arange(target).unsqueeze(0) < lengths.unsqueeze(1)
+        lengths = torch.tensor(num_frames, device=features.device)
+        mask = torch.arange(target, device=features.device).unsqueeze(0) < lengths.unsqueeze(1)
         features = features[:, :target].masked_fill(~mask.unsqueeze(-1), self.padding_value).contiguous()
         data = {"input_values": features}
         if return_attention_mask:
             data["attention_mask"] = mask.to(torch.int32)
+        if return_tensors != "pt":
+            data = {key: value.cpu() for key, value in data.items()}
         if return_tensors == "np":
             data = {key: value.numpy() for key, value in data.items()}
         elif return_tensors is None:
