@@ -126,7 +126,7 @@ def test_return_dict_false_gives_tuples(inputs):
 
 def test_sdpa_and_eager_agree(inputs):
     values, mask = inputs
-    model = AaSPModel(tiny()).eval()
+    model = AaSPModel(tiny(fusion_zero_init_alias=False)).eval()
     assert model.config._attn_implementation == "sdpa"
     sdpa = model(values, attention_mask=mask).last_hidden_state
     model.set_attn_implementation("eager")
@@ -139,7 +139,8 @@ def test_sdpa_and_eager_agree(inputs):
 def test_batch_size_invariance(inputs, use_aape):
     """A clip gives the same output alone (padded only to the patch multiple) and padded inside a batch."""
     values, mask = inputs
-    model = AaSPModel(tiny(use_aape=use_aape)).eval()
+    # non-zero alias fusion weights, so the AaPE branch (high-pass and SBLU across patch edges) really counts
+    model = AaSPModel(tiny(use_aape=use_aape, fusion_zero_init_alias=False)).eval()
     batched = model(values, attention_mask=mask)
     for index, length in ((1, 70), (2, 33)):
         alone = model(values[index : index + 1, :length], attention_mask=torch.ones(1, length, dtype=torch.long))
@@ -261,7 +262,9 @@ def test_single_and_multi_label_losses(inputs):
 @pytest.mark.parametrize("pooling, width", [("cls", 64), ("mean", 64), ("cls+mean", 128)])
 def test_pooling_choices_are_padding_aware(inputs, pooling, width):
     values, mask = inputs
-    model = AaSPForAudioClassification(tiny(num_labels=2, classifier_pooling=pooling)).eval()
+    model = AaSPForAudioClassification(
+        tiny(num_labels=2, classifier_pooling=pooling, fusion_zero_init_alias=False)
+    ).eval()
     assert model.classifier.dense.in_features == width
     batched = model(values, mask).logits
     alone = model(values[2:3, :33], torch.ones(1, 33, dtype=torch.long)).logits

@@ -185,3 +185,29 @@ def test_initial_lambda_is_alpha_init_and_evenly_spread_betas(lambda_mode):
     quantiles = (torch.arange(config.num_kernels) + 0.5) / config.num_kernels
     expected = config.beta_min + (config.beta_max - config.beta_min) * quantiles
     torch.testing.assert_close(params["beta"], expected.expand_as(params["beta"]))
+
+
+@pytest.mark.parametrize("zero_init", [True, False])
+def test_fusion_alias_weights_start_at_zero_when_configured(zero_init, tmp_path):
+    config = AaSPConfig.tiny(fusion_zero_init_alias=zero_init)
+    model = AaSPModel(config)
+    alias_part = model.embeddings.patch_embeddings.fusion.weight[:, config.hidden_size :]
+    standard_part = model.embeddings.patch_embeddings.fusion.weight[:, : config.hidden_size]
+    assert standard_part.abs().sum() > 0
+    assert bool(alias_part.abs().sum() == 0) == zero_init
+    # loading never re-initialises trained fusion weights
+    with torch.no_grad():
+        model.embeddings.patch_embeddings.fusion.weight.fill_(0.5)
+    model.save_pretrained(tmp_path)
+    loaded = AaSPModel.from_pretrained(tmp_path)
+    assert torch.all(loaded.embeddings.patch_embeddings.fusion.weight == 0.5)
+
+
+def test_zero_alias_init_still_trains_the_alias_weights():
+    """Zero weights on LN(F_alias) receive a non-zero gradient, so the alias band can be learned."""
+    model = AaSPModel(AaSPConfig.tiny())
+    model(torch.randn(2, 64, 80)).last_hidden_state.pow(2).mean().backward()
+    fusion = model.embeddings.patch_embeddings.fusion
+    assert fusion.weight.grad[:, 64:].abs().sum() > 0
+    # the SBLU branch itself gets exactly zero gradient until the fusion's alias weights move off zero
+    assert torch.all(model.embeddings.patch_embeddings.aliasing.pointwise_weight.grad == 0)

@@ -58,6 +58,9 @@ class AaSPConfig(PreTrainedConfig):
             post-patch Nyquist frequency).
         beta_max (`float`, defaults to pi): upper edge of the frequency band in rad/frame.
         use_highpass (`bool`, defaults to `True`): zero-phase high-pass (cutoff pi / p_t) before the SBLU.
+        fusion_zero_init_alias (`bool`, defaults to `True`): initialise the Patch Fusion weights that read the
+            aliasing features to zero, so training starts from the plain patch tokens and learns how much of the
+            alias band to mix in (the gradient of those weights is not zero). `False`: the generic normal init.
 
     Classification:
         classifier_pooling (`str`, defaults to `"cls"`): `"cls"`, `"mean"` (padding-aware mean of patch tokens) or
@@ -124,6 +127,7 @@ class AaSPConfig(PreTrainedConfig):
     beta_min: float | None = None
     beta_max: float = math.pi
     use_highpass: bool = True
+    fusion_zero_init_alias: bool = True
 
     # classification
     classifier_pooling: str = "cls"

@@ -479,6 +479,10 @@ class AaSPAliasingFeatures(nn.Module):
         return self.activation(mixed).flatten(2)
 
 
+class AaSPPatchFusion(nn.Linear):
+    """Patch Fusion: Linear(D + dim(F_alias) -> D) over [LN(X_std), LN(F_alias)] (its own class for its init)."""
+
+
 class AaSPPatchEmbeddings(nn.Module):
     """Patch stem: (B, T, F) spectrogram -> (B, K, D) patch tokens.
 
@@ -501,7 +505,7 @@ class AaSPPatchEmbeddings(nn.Module):
         self.aliasing = AaSPAliasingFeatures(config)
         self.norm_standard = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.norm_alias = nn.LayerNorm(config.num_alias_features, eps=config.layer_norm_eps)
-        self.fusion = nn.Linear(config.hidden_size + config.num_alias_features, config.hidden_size)
+        self.fusion = AaSPPatchFusion(config.hidden_size + config.num_alias_features, config.hidden_size)
 
     def estimate_lambda(
         self, patches: torch.Tensor, patch_indices: torch.Tensor | None, patch_valid: torch.Tensor | None, grid_t: int
@@ -661,6 +665,14 @@ class AaSPPreTrainedModel(PreTrainedModel):
             # start from evenly spread frequencies and alpha_init, whatever the input
             init.zeros_(module.weight)
             init.copy_(module.bias, initial_lambda_raw(self.config).flatten())
+            return
+        if isinstance(module, AaSPPatchFusion):
+            # one copy_ of the whole weight (slices would lose the "already loaded" mark)
+            weight = torch.randn_like(module.weight) * self.config.initializer_range
+            if self.config.fusion_zero_init_alias:
+                weight[:, self.config.hidden_size :] = 0.0  # start as the plain stem; learn how much alias to mix
+            init.copy_(module.weight, weight)
+            init.zeros_(module.bias)
             return
         super()._init_weights(module)
         if isinstance(module, AaSPEmbeddings):
