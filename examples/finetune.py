@@ -44,11 +44,10 @@ from transformers_aasp.tasks import (
     LoadedBenchmark,
     class_balanced_weights,
     crop_or_pad,
-    custom_benchmark,
     decode_waveform,
     encode_targets,
     get_benchmark,
-    load_benchmark,
+    resolve_benchmark,
     undecoded_audio,
 )
 
@@ -278,31 +277,22 @@ def setup_logging(training_args: TrainingArguments) -> None:
     transformers.utils.logging.enable_default_handler()
 
 
-def resolve_benchmark(data_args: DataArguments) -> LoadedBenchmark:
-    if data_args.benchmark is None and data_args.dataset_name is None:
-        raise ValueError("Pass --benchmark <name> or --dataset_name <hub id or path>.")
-    if data_args.benchmark is not None:
-        spec = get_benchmark(data_args.benchmark)
-    else:
-        spec = custom_benchmark(
-            data_args.dataset_name,
-            audio_column=data_args.audio_column,
-            label_column=data_args.label_column,
-            dataset_config=data_args.dataset_config_name,
-            multi_label=data_args.multi_label,
-            fold_column=data_args.fold_column,
-            train_split=data_args.train_split,
-            validation_split=data_args.validation_split,
-            test_split=data_args.test_split,
-        )
-    if data_args.clip_seconds is not None:
-        spec = replace(spec, clip_seconds=data_args.clip_seconds)
-    override = data_args.dataset_name if data_args.benchmark is not None else None
-    loader_kwargs = {"clips_per_class": data_args.corpus_clips_per_class} if spec.loader is not None else None
-    return load_benchmark(
-        spec, dataset_id=override, verify_split_sizes=data_args.verify_split_sizes, loader_kwargs=loader_kwargs
+def benchmark_from_arguments(data_args: DataArguments) -> LoadedBenchmark:
+    return resolve_benchmark(
+        data_args.benchmark,
+        data_args.dataset_name,
+        audio_column=data_args.audio_column,
+        label_column=data_args.label_column,
+        dataset_config=data_args.dataset_config_name,
+        multi_label=data_args.multi_label,
+        fold_column=data_args.fold_column,
+        train_split=data_args.train_split,
+        validation_split=data_args.validation_split,
+        test_split=data_args.test_split,
+        clip_seconds=data_args.clip_seconds,
+        verify_split_sizes=data_args.verify_split_sizes,
+        corpus_clips_per_class=data_args.corpus_clips_per_class,
     )
-
 
 def folds_to_run(benchmark: LoadedBenchmark, data_args: DataArguments) -> list[int | None]:
     folds = benchmark.spec.folds
@@ -509,7 +499,7 @@ def main(args: list[str] | None = None) -> dict:
     push_to_hub = training_args.push_to_hub
     training_args = replace(training_args, push_to_hub=False)
 
-    benchmark = resolve_benchmark(data_args)
+    benchmark = benchmark_from_arguments(data_args)
     folds = folds_to_run(benchmark, data_args)
     runs = [run_fold(fold, benchmark, model_args, data_args, recipe, training_args) for fold in folds]
     summary = summarize_runs(runs, benchmark)

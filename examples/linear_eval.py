@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +38,9 @@ from transformers_aasp.tasks import (
     SAMPLING_RATE,
     LoadedBenchmark,
     crop_or_pad,
-    custom_benchmark,
     decode_waveform,
     encode_targets,
-    get_benchmark,
-    load_benchmark,
+    resolve_benchmark,
     undecoded_audio,
 )
 
@@ -63,6 +61,9 @@ class LinearEvalArguments:
     fold: int | None = field(default=None, metadata={"help": "Evaluate one fold only (default: every fold)."})
     clip_seconds: float | None = field(default=None, metadata={"help": "Clip length (default: the benchmark's)."})
     verify_split_sizes: bool = field(default=True, metadata={"help": "Check official split sizes (SPCV2)."})
+    corpus_clips_per_class: int | None = field(
+        default=None, metadata={"help": "Embedded corpus tasks: clips per class to build (default: the corpus's)."}
+    )
     hidden_layer: int | None = field(default=None, metadata={"help": "Use hidden_states[layer] instead."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow the checkpoint's own code."})
     batch_size: int = field(default=16, metadata={"help": "Clips per forward pass when embedding."})
@@ -236,21 +237,19 @@ def parse_arguments(args: list[str] | None = None) -> LinearEvalArguments:
     return parsed
 
 
-def resolve_benchmark(args: LinearEvalArguments) -> LoadedBenchmark:
-    if args.benchmark is None and args.dataset_name is None:
-        raise ValueError("Pass --benchmark <name> or --dataset_name <hub id or path>.")
-    if args.benchmark is not None:
-        spec = get_benchmark(args.benchmark)
-    else:
-        spec = custom_benchmark(
-            args.dataset_name, audio_column=args.audio_column, label_column=args.label_column,
-            dataset_config=args.dataset_config_name, multi_label=args.multi_label, fold_column=args.fold_column,
-        )  # fmt: skip
-    if args.clip_seconds is not None:
-        spec = replace(spec, clip_seconds=args.clip_seconds)
-    override = args.dataset_name if args.benchmark is not None else None
-    return load_benchmark(spec, dataset_id=override, verify_split_sizes=args.verify_split_sizes)
-
+def benchmark_from_arguments(args: LinearEvalArguments) -> LoadedBenchmark:
+    return resolve_benchmark(
+        args.benchmark,
+        args.dataset_name,
+        audio_column=args.audio_column,
+        label_column=args.label_column,
+        dataset_config=args.dataset_config_name,
+        multi_label=args.multi_label,
+        fold_column=args.fold_column,
+        clip_seconds=args.clip_seconds,
+        verify_split_sizes=args.verify_split_sizes,
+        corpus_clips_per_class=args.corpus_clips_per_class,
+    )
 
 def load_encoder(args: LinearEvalArguments) -> ClipEmbedder:
     model = AutoModel.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
@@ -307,7 +306,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_arguments(argv)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     transformers.utils.logging.set_verbosity_info()
-    benchmark = resolve_benchmark(args)
+    benchmark = benchmark_from_arguments(args)
     embedder = load_encoder(args)
     embeddings = embed_benchmark(benchmark, embedder, args)
     results = run_protocol(benchmark, embeddings, args)

@@ -168,3 +168,10 @@ def test_crop_or_pad_shapes():
 
 def test_undecodable_clip_is_reported_as_none():
     assert decode_waveform(hub_layouts.CORRUPT_AUDIO) is None
+
+
+def test_resolve_benchmark_needs_a_benchmark_or_a_dataset():
+    from transformers_aasp.tasks import resolve_benchmark
+
+    with pytest.raises(ValueError, match="Pass --benchmark <name> or --dataset_name <hub id or path>"):
+        resolve_benchmark()

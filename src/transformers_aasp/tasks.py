@@ -389,6 +389,51 @@ def load_benchmark(
     return loaded
 
 
+
+def resolve_benchmark(
+    benchmark: str | None = None,
+    dataset_name: str | None = None,
+    *,
+    audio_column: str = "audio",
+    label_column: str = "label",
+    dataset_config: str | None = None,
+    multi_label: bool = False,
+    fold_column: str | None = None,
+    train_split: str = "train",
+    validation_split: str | None = "validation",
+    test_split: str = "test",
+    clip_seconds: float | None = None,
+    verify_split_sizes: bool = True,
+    corpus_clips_per_class: int | None = None,
+) -> LoadedBenchmark:
+    """What the scripts' `--benchmark` / `--dataset_name` options select, loaded.
+
+    A registered `benchmark` (optionally read from `dataset_name`, a copy with the same layout), or a custom
+    `dataset_name` described by the column and split arguments. `clip_seconds` overrides the benchmark's clip length;
+    `corpus_clips_per_class` sizes the embedded corpus tasks.
+    """
+    if benchmark is None and dataset_name is None:
+        raise ValueError("Pass --benchmark <name> or --dataset_name <hub id or path>.")
+    if benchmark is not None:
+        spec = get_benchmark(benchmark)
+    else:
+        spec = custom_benchmark(
+            dataset_name,
+            audio_column=audio_column,
+            label_column=label_column,
+            dataset_config=dataset_config,
+            multi_label=multi_label,
+            fold_column=fold_column,
+            train_split=train_split,
+            validation_split=validation_split,
+            test_split=test_split,
+        )
+    if clip_seconds is not None:
+        spec = replace(spec, clip_seconds=clip_seconds)
+    override = dataset_name if benchmark is not None else None
+    loader_kwargs = {"clips_per_class": corpus_clips_per_class} if spec.loader is not None else None
+    return load_benchmark(spec, dataset_id=override, verify_split_sizes=verify_split_sizes, loader_kwargs=loader_kwargs)
+
 def _load_source(spec: BenchmarkSpec, cache_dir: str | None, loader_kwargs: dict) -> DatasetDict:
     if spec.loader is not None and spec.dataset_id is None:
         data = spec.loader(**loader_kwargs)
