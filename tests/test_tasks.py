@@ -175,3 +175,23 @@ def test_resolve_benchmark_needs_a_benchmark_or_a_dataset():
 
     with pytest.raises(ValueError, match="Pass --benchmark <name> or --dataset_name <hub id or path>"):
         resolve_benchmark()
+
+
+def test_decode_waveform_reads_formats_libsndfile_lacks(tmp_path):
+    """AAC in .m4a is not readable by soundfile; the torchcodec/FFmpeg fallback decodes it (and resamples)."""
+    import subprocess
+
+    import soundfile
+
+    from transformers_aasp.tasks import decode_waveform
+
+    wav, m4a = tmp_path / "tone.wav", tmp_path / "tone.m4a"
+    soundfile.write(wav, 0.3 * np.sin(np.linspace(0, 2 * np.pi * 440, 22050)).astype(np.float32), 22050)
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(wav), "-c:a", "aac", str(m4a)], check=True)
+    with pytest.raises(soundfile.LibsndfileError):
+        soundfile.read(m4a)
+    waveform = decode_waveform({"bytes": m4a.read_bytes(), "path": None})
+    assert waveform is not None and waveform.ndim == 1
+    # 1 s at 22.05 kHz -> about 16000 samples at 16 kHz (AAC adds up to a frame of priming/padding)
+    assert abs(waveform.size - 16000) < 1200
+    assert decode_waveform({"bytes": b"not audio at all", "path": None}) is None

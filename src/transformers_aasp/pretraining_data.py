@@ -150,8 +150,7 @@ def decode_audio(record: Any) -> tuple[np.ndarray, int]:
         if isinstance(record, dict) and record.get("array") is not None:
             return _as_channels_first(np.asarray(record["array"], dtype=np.float32)), int(record["sampling_rate"])
         if isinstance(record, dict) and (record.get("bytes") is not None or record.get("path") is not None):
-            source = io.BytesIO(record["bytes"]) if record.get("bytes") is not None else record["path"]
-            return _read_with_soundfile(source)
+            return _read_encoded(record)
         if hasattr(record, "get_all_samples"):
             samples = record.get_all_samples()
             return samples.data.numpy().astype(np.float32), int(samples.sample_rate)
@@ -160,6 +159,19 @@ def decode_audio(record: Any) -> tuple[np.ndarray, int]:
     except Exception as error:  # soundfile, torchcodec and OS errors all mean "this clip is unusable"
         raise ClipDecodeError(f"cannot decode {_describe(record)}: {type(error).__name__}: {error}") from error
     raise ClipDecodeError(f"unsupported audio record of type {type(record).__name__}: {_describe(record)}")
+
+
+def _read_encoded(record: dict) -> tuple[np.ndarray, int]:
+    """An undecoded `datasets` item: soundfile first (fast), torchcodec/FFmpeg for formats libsndfile lacks."""
+    source = io.BytesIO(record["bytes"]) if record.get("bytes") is not None else record["path"]
+    try:
+        return _read_with_soundfile(source)
+    except soundfile.LibsndfileError:
+        from torchcodec.decoders import AudioDecoder
+
+        samples = AudioDecoder(record["bytes"] if record.get("bytes") is not None else record["path"])
+        samples = samples.get_all_samples()
+        return samples.data.numpy().astype(np.float32), int(samples.sample_rate)
 
 
 def _read_with_soundfile(source) -> tuple[np.ndarray, int]:

@@ -22,6 +22,8 @@ import numpy as np
 from datasets import Audio, ClassLabel, DatasetDict, List, load_dataset, load_from_disk
 from transformers.utils import logging
 
+from .pretraining_data import ClipDecodeError, decode_audio, prepare_waveform
+
 
 logger = logging.get_logger(__name__)
 
@@ -721,22 +723,18 @@ def undecoded_audio(dataset):
 
 
 def decode_waveform(audio) -> np.ndarray | None:
-    """A mono float32 (num_samples,) waveform at 16 kHz, or None (logged) if the clip cannot be decoded.
+    """A mono float32 (num_samples,) waveform at 16 kHz, or None (logged) if the clip cannot be used.
 
     Args:
         audio: an undecoded item (`{"bytes", "path"}`, see `undecoded_audio`) or a decoded `datasets` audio item.
+    Decoding, mono mix, resampling and validation are those of the pre-training data (`pretraining_data`).
     """
     try:
-        if isinstance(audio, dict) and "array" not in audio:
-            audio = Audio(sampling_rate=SAMPLING_RATE).decode_example(audio)
-        array = np.asarray(audio["array"], dtype=np.float32)
-    except Exception as error:  # corrupt or unreadable file: the caller skips and counts it
-        logger.warning(f"Skipping a clip that could not be decoded: {type(error).__name__}: {error}")
+        waveform, sampling_rate = decode_audio(audio)
+        return prepare_waveform(waveform, sampling_rate, SAMPLING_RATE, min_samples=1)
+    except ClipDecodeError as error:  # corrupt, empty or non-finite: the caller skips and counts it
+        logger.warning(f"Skipping a clip that could not be used: {error}")
         return None
-    if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
-        logger.warning(f"Skipping a clip with an unusable waveform (shape {array.shape}).")
-        return None
-    return array
 
 
 def crop_or_pad(waveform: np.ndarray, num_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:
