@@ -39,6 +39,7 @@ from transformers import (
 import transformers_aasp  # noqa: F401  (registers AaSP with the Auto classes)
 from transformers_aasp.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores
 from transformers_aasp.model_card import ReportedResult, finetuned_card
+from transformers_aasp.optimization import is_weight_decay_exempt
 from transformers_aasp.tasks import (
     SAMPLING_RATE,
     LoadedBenchmark,
@@ -171,7 +172,7 @@ def layer_decay_groups(model, learning_rate: float, weight_decay: float, decay: 
         if not parameter.requires_grad:
             continue
         layer = layer_id(name, num_layers)
-        no_decay = parameter.ndim == 1 or "norm" in name or name.endswith(".bias")
+        no_decay = is_weight_decay_exempt(name, parameter)
         group = groups.setdefault(
             (layer, no_decay),
             {

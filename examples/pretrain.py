@@ -41,6 +41,7 @@ from transformers import get_cosine_schedule_with_warmup
 from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPForPreTraining
 from transformers_aasp.model_card import pretrained_card
 from transformers_aasp.normalization import compute_normalization_stats
+from transformers_aasp.optimization import mask_generator, weight_decay_groups
 from transformers_aasp.pretraining_data import (
     SOURCE_TYPES,
     ClipFeaturizer,
@@ -66,7 +67,6 @@ CONFIG_FILE = "pretrain_config.yaml"
 METRICS_FILE = "metrics.jsonl"
 TRAINING_STATE_FILE = "training_state.json"  # written last into a checkpoint: marks it complete
 FEATURE_EXTRACTOR_DIR = "feature_extractor"
-NO_DECAY_NAME_PARTS = ("norm", "bias", "token", "position", "pos_embed")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -324,6 +324,15 @@ def build_model(args: argparse.Namespace) -> AaSPForPreTraining:
     return model
 
 
+def check_crop_fits_patches(crop_frames: int, config: AaSPConfig) -> None:
+    """Crops must tile whole time patches (a partial last patch would be mostly padding)."""
+    if crop_frames % config.time_patch_size != 0:
+        raise ValueError(
+            f"--crop_frames ({crop_frames}) must be a multiple of the model's time_patch_size "
+            f"({config.time_patch_size}), e.g. {max(1, round(crop_frames / config.time_patch_size)) * config.time_patch_size}."
+        )
+
+
 def model_config(name: str, overrides: dict) -> AaSPConfig:
     if name == "tiny":
         return AaSPConfig.tiny(**overrides)
@@ -335,14 +344,8 @@ def model_config(name: str, overrides: dict) -> AaSPConfig:
 
 
 def build_optimizer(model: torch.nn.Module, args: argparse.Namespace) -> torch.optim.AdamW:
-    """AdamW without weight decay on norms, biases, tokens and positional parameters (1-D or named so)."""
-    decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue  # the EMA teacher
-        exempt = parameter.ndim < 2 or any(part in name.lower() for part in NO_DECAY_NAME_PARTS)
-        (no_decay if exempt else decay).append(parameter)
-    groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    """AdamW without weight decay on norms, biases, tokens, positions, fixed SBLU parameters and gates."""
+    groups = weight_decay_groups(model, args.weight_decay)  # the EMA teacher has no trainable parameter
     return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
                              eps=args.adam_epsilon)
 
@@ -480,9 +483,9 @@ class StepOutcome:
     decay: float | None
 
 
-def forward_backward(accelerator, model, batch, inject_nan: bool) -> tuple[dict, bool]:
+def forward_backward(accelerator, model, batch, masks: torch.Generator, inject_nan: bool) -> tuple[dict, bool]:
     """One micro-batch: returns the detached loss terms and whether the loss was non-finite on this process."""
-    outputs = model(input_values=batch["input_values"], attention_mask=batch["attention_mask"])
+    outputs = model(input_values=batch["input_values"], attention_mask=batch["attention_mask"], mask_generator=masks)
     loss = outputs.loss
     if inject_nan:
         loss = loss * float("nan")
@@ -551,7 +554,8 @@ def train(args, accelerator, model, optimizer, scheduler, batches, progress, wri
         local_skipped += int(batch.pop("num_skipped"))
         batch = {key: value.to(accelerator.device) for key, value in batch.items()}
         with accelerator.accumulate(model):
-            terms, nonfinite = forward_backward(accelerator, model, batch, inject_nan=progress.step + 1 in nan_steps)
+            masks = mask_generator(args.seed, accelerator.process_index, progress.step, micro)
+            terms, nonfinite = forward_backward(accelerator, model, batch, masks, inject_nan=progress.step + 1 in nan_steps)
             terms_sum = terms if terms_sum is None else {k: terms_sum[k] + terms[k] for k in terms}
             micro += 1
             local_nonfinite |= nonfinite
@@ -661,6 +665,7 @@ def main(argv: list[str] | None = None) -> None:
     feature_extractor = build_feature_extractor(args, records, accelerator)
 
     model = build_model(args)
+    check_crop_fits_patches(args.crop_frames, model.config)
     optimizer = build_optimizer(model, args)
     scheduler = get_cosine_schedule_with_warmup(optimizer, args.warmup_steps, args.max_steps)
     model, optimizer = accelerator.prepare(model, optimizer)

@@ -7,6 +7,7 @@ import torch
 
 from transformers_aasp import AaSPConfig, AaSPForAudioClassification, AaSPForPreTraining, AaSPModel
 from transformers_aasp.modeling_aasp import (
+    AaSPAliasingFeatures,
     hide_masked_patches,
     inverse_block_mask,
     multi_positive_info_nce,
@@ -17,15 +18,17 @@ def tiny(**overrides):
     return AaSPConfig.tiny(**overrides)
 
 
-def make_selection(patch_valid, seed=0, ratio=0.8, block=5):
-    return inverse_block_mask(patch_valid, 5, ratio, block, generator=torch.Generator().manual_seed(seed))
+def make_selection(patch_valid, seed=0, ratio=0.8, block=5, seed_mode="fixed_count"):
+    generator = torch.Generator().manual_seed(seed)
+    return inverse_block_mask(patch_valid, 5, ratio, block, generator=generator, seed_mode=seed_mode)
 
 
-def test_inverse_block_mask_partitions_the_valid_patches():
+@pytest.mark.parametrize("seed_mode", ["fixed_count", "bernoulli"])
+def test_inverse_block_mask_partitions_the_valid_patches(seed_mode):
     grid_t = 38
     patch_valid = torch.ones(6, 5 * grid_t, dtype=torch.bool)
     patch_valid[3:, 5 * 20 :] = False  # not the right shape of padding, but any invalid set must be respected
-    selection = make_selection(patch_valid)
+    selection = make_selection(patch_valid, seed_mode=seed_mode)
     n_valid = patch_valid.sum(1)
     n_keep = torch.round(0.2 * n_valid.float()).long()
     assert selection.visible_valid.sum(1).tolist() == n_keep.tolist()
@@ -38,15 +41,30 @@ def test_inverse_block_mask_partitions_the_valid_patches():
         assert selection.visible_grid[row].nonzero().flatten().tolist() == sorted(visible)
 
 
-def test_inverse_block_mask_keeps_blocks_not_scattered_patches():
-    """Visible patches come in blocks: far more visible neighbours than a uniformly random choice would give."""
-    grid_f, grid_t = 5, 38
-    selection = make_selection(torch.ones(32, grid_f * grid_t, dtype=torch.bool), seed=3)
-    grid = selection.visible_grid.reshape(32, grid_f, grid_t).float()
-    horizontal_pairs = (grid[:, :, 1:] * grid[:, :, :-1]).sum() / grid.sum()
-    # a random 20 % subset has about 0.2 visible right-neighbours per visible patch; blocks give more than twice
-    # that (measured 0.49 with 5 x 5 blocks on a 5 x 38 grid)
-    assert horizontal_pairs > 0.4
+def block_statistics(visible_grid: torch.Tensor, grid_t: int) -> tuple[float, float]:
+    """(fraction of visible patches with a visible time neighbour, mean number of time columns holding a visible
+    patch) on a (V, 5 * grid_t) visible grid."""
+    grid = visible_grid.reshape(-1, 5, grid_t).float()
+    neighbours = torch.nn.functional.pad(grid[..., 1:], (0, 1)) + torch.nn.functional.pad(grid[..., :-1], (1, 0))
+    with_neighbour = ((neighbours > 0) & (grid > 0)).sum() / grid.sum()
+    columns = (grid.sum(1) > 0).sum(1).float().mean()
+    return with_neighbour.item(), columns.item()
+
+
+def test_fixed_count_masking_keeps_visible_patches_in_compact_blocks():
+    """data2vec 2.0 / EAT procedure on the 5 x 38 grid of a 6 s crop: 38 visible patches from 2 whole 5 x 5 blocks,
+    trimmed. Measured (512 views): 0.89 of visible patches have a visible time neighbour and they occupy 10 time
+    columns; the first (Bernoulli) procedure gave 0.67 and 18 columns."""
+    patch_valid = torch.ones(256, 5 * 38, dtype=torch.bool)
+    with_neighbour, columns = block_statistics(make_selection(patch_valid, seed=3).visible_grid, 38)
+    assert with_neighbour > 0.85 and columns < 11
+    old_neighbour, old_columns = block_statistics(make_selection(patch_valid, 3, seed_mode="bernoulli").visible_grid, 38)
+    assert old_neighbour < 0.75 and old_columns > 15
+
+
+def test_unknown_mask_seed_mode_is_refused():
+    with pytest.raises(ValueError, match="mask seed mode 'poisson'"):
+        make_selection(torch.ones(1, 10, dtype=torch.bool), seed_mode="poisson")
 
 
 def test_hide_masked_patches_zeroes_exactly_the_hidden_patches():
@@ -59,12 +77,12 @@ def test_hide_masked_patches_zeroes_exactly_the_hidden_patches():
     assert torch.equal(hidden, expected)
 
 
-def test_changing_masked_input_leaves_visible_tokens_and_predictor_inputs_unchanged():
-    """No information from masked patches reaches the student (METHOD.md section 5)."""
+@pytest.mark.parametrize("alias_input", ["mirror_runs", "zeroed"])
+def test_changing_masked_input_leaves_visible_tokens_and_predictor_inputs_unchanged(alias_input):
+    """No information from masked patches reaches the student (docs/method.md, pre-training)."""
     torch.manual_seed(0)
-    # alias weights non-zero, so that AaPE's wide receptive fields really reach the tokens (with the zero init
-    # the check below would pass trivially)
-    model = AaSPForPreTraining(tiny(fusion_zero_init_alias=False)).eval()
+    # gate and alias weights well away from zero, so that AaPE's wide receptive fields really reach the tokens
+    model = AaSPForPreTraining(tiny(masked_view_alias_input=alias_input, fusion_gate_init=1.0)).eval()
     frames = 128
     spectrogram = torch.randn(2, frames, 80)
     lengths = torch.full((2,), frames)
@@ -82,11 +100,77 @@ def test_changing_masked_input_leaves_visible_tokens_and_predictor_inputs_unchan
     predictions_perturbed = model.predictor(tokens_perturbed, valid, selection.masked, 8)
     torch.testing.assert_close(predictions_perturbed, predictions, rtol=0, atol=1e-5)
 
-    # the same perturbation does reach visible tokens if AaPE sees the unhidden input: the hiding step is what
-    # prevents leakage through the Lambda Encoder, high-pass and SBLU taps
+    # the same perturbation does reach visible tokens if AaPE sees the whole input: restricting AaPE is what
+    # prevents leakage through the high-pass and SBLU taps
     leaky, _ = model.aasp.embeddings(spectrogram, lengths, selection.visible, selection.visible_valid)
     leaky_perturbed, _ = model.aasp.embeddings(perturbed, lengths, selection.visible, selection.visible_valid)
     assert (leaky - leaky_perturbed).abs().max() > 1e-3
+
+
+def test_visible_alias_features_equal_those_of_their_run_as_a_whole_clip():
+    """With mirror_runs, a visible patch's F_alias is what it would be if its run of visible columns were the clip
+    (float error only); zeroing the masked patches instead leaves large edge artefacts."""
+    torch.manual_seed(0)
+    config = tiny()
+    features = AaSPAliasingFeatures(config)
+    grid_t, frames = 10, 160
+    spectrogram = torch.randn(1, frames, 80, dtype=torch.float64)
+    lengths = torch.tensor([frames])
+    visible = torch.zeros(1, 5, grid_t, dtype=torch.bool)
+    visible[0, 2, 3:6] = True  # row 2: columns 3-5 visible, the rest of the row masked
+    visible[0, 0, :] = True  # row 0 fully visible (its run is the whole clip)
+    alpha = torch.full((1, 5 * grid_t, config.num_subbands, config.num_kernels), 0.2, dtype=torch.float64)
+    beta = torch.linspace(0.3, 3.0, config.num_kernels, dtype=torch.float64).expand_as(alpha).clone()
+    in_view = features(spectrogram, lengths, alpha, beta, visible_grid=visible.reshape(1, -1)).reshape(1, 5, grid_t, -1)
+
+    run = spectrogram[:, 3 * 16 : 6 * 16]
+    as_clip = features(run, torch.tensor([48]), alpha[:, :15], beta[:, :15]).reshape(1, 5, 3, -1)
+    torch.testing.assert_close(in_view[0, 2, 3:6], as_clip[0, 2], rtol=1e-9, atol=1e-9)
+    whole = features(spectrogram, lengths, alpha, beta).reshape(1, 5, grid_t, -1)
+    torch.testing.assert_close(in_view[0, 0], whole[0, 0], rtol=1e-9, atol=1e-9)
+
+    zeroed = hide_masked_patches(spectrogram, visible.reshape(1, -1), 5, 16, 16)
+    artefacts = features(zeroed, lengths, alpha, beta).reshape(1, 5, grid_t, -1)[0, 2, 3:6]
+    assert (artefacts - as_clip[0, 2]).abs().max() > 0.1
+
+
+def test_pretraining_accepts_crops_that_are_not_a_multiple_of_the_patch_with_padding():
+    """600 frames (not a multiple of 16) and a padded clip: the teacher sees the padded frame mask."""
+    torch.manual_seed(0)
+    mask = torch.ones(2, 600, dtype=torch.long)
+    mask[1, 350:] = 0
+    out = AaSPForPreTraining(tiny()).eval()(torch.randn(2, 600, 80), attention_mask=mask)
+    assert torch.isfinite(out.loss)
+
+
+def test_ffn_targets_are_the_normalised_average_of_the_top_ffn_outputs():
+    torch.manual_seed(0)
+    model = AaSPForPreTraining(tiny(target_type="ffn_output", num_target_layers=2)).eval()
+    spectrogram = torch.randn(2, 64, 80)
+    captured = []
+    for layer in model.teacher.layers[-2:]:
+        layer.mlp.register_forward_hook(lambda module, args, output: captured.append(output[:, 1:]))
+    targets, valid, _ = model.teacher_targets(spectrogram, None)
+    normalised = [torch.nn.functional.instance_norm(out.transpose(1, 2), eps=1e-5).transpose(1, 2) for out in captured]
+    expected = torch.nn.functional.layer_norm(sum(normalised) / 2, (64,))
+    torch.testing.assert_close(targets, expected, rtol=1e-4, atol=1e-4)
+    block_targets, _, _ = AaSPForPreTraining(tiny(target_type="block_output", num_target_layers=2)).teacher_targets(
+        spectrogram, None
+    )
+    assert (block_targets - targets).abs().mean() > 0.1
+
+
+def test_masks_follow_the_generator_and_differ_between_processes():
+    from transformers_aasp.optimization import mask_generator
+
+    patch_valid = torch.ones(4, 5 * 38, dtype=torch.bool)
+
+    def grid(process, step):
+        return inverse_block_mask(patch_valid, 5, 0.8, 5, generator=mask_generator(0, process, step)).visible_grid
+
+    assert torch.equal(grid(0, 7), grid(0, 7))
+    assert not torch.equal(grid(0, 7), grid(1, 7))
+    assert not torch.equal(grid(0, 7), grid(0, 8))
 
 
 def test_ema_schedule_and_update_arithmetic():
@@ -115,7 +199,7 @@ def test_teacher_starts_equal_to_student_and_gets_no_gradient():
     out = model(torch.randn(2, 96, 80))
     out.loss.backward()
     assert all(p.grad is None for p in model.teacher.parameters())
-    assert model.aasp.embeddings.patch_embeddings.fusion.weight.grad is not None
+    assert model.aasp.embeddings.patch_embeddings.gated_fusion.alias_projection.weight.grad is not None
     assert model.predictor.mask_token.grad is not None
 
 
@@ -140,7 +224,7 @@ def test_target_variance_alarm_detects_a_collapsed_teacher():
     """The alarm is computed before normalisation: a teacher whose layers output a constant gives variance 0."""
     spectrogram = torch.randn(2, 64, 80)
     _, _, healthy = AaSPForPreTraining(tiny()).teacher_targets(spectrogram, None)
-    collapsed_model = AaSPForPreTraining(tiny())
+    collapsed_model = AaSPForPreTraining(tiny(target_type="block_output"))
     # registered before the first forward, so they run before transformers' output-capturing hooks
     for layer in collapsed_model.teacher.layers:
         layer.register_forward_hook(lambda module, args, output: torch.ones_like(output))

@@ -1,4 +1,4 @@
-"""The SBLU, the zero-phase high-pass and the AaPE parametrisation against their closed forms (METHOD.md section 3)."""
+"""The SBLU, the zero-phase high-pass and the AaPE parametrisation against their closed forms (docs/method.md, AaPE)."""
 
 import math
 
@@ -7,11 +7,14 @@ import torch
 
 from transformers_aasp import AaSPConfig, AaSPModel
 from transformers_aasp.modeling_aasp import (
+    AaSPAliasingFeatures,
     apply_sblu,
     highpass_taps,
     lambda_from_raw,
     mirror_indices,
+    reflect_into_runs,
     sblu_kernel,
+    visible_runs,
 )
 
 
@@ -166,6 +169,19 @@ def test_mirror_indices_reflect_per_clip_length():
     assert index[2].tolist() == [1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
 
 
+def test_reflect_into_runs_mirrors_inside_each_run():
+    positions = torch.arange(2, 12)
+    index = reflect_into_runs(positions, torch.tensor(4), torch.tensor(4))  # run = frames 4..7
+    assert index.tolist() == [6, 5, 4, 5, 6, 7, 6, 5, 4, 5]
+
+
+def test_visible_runs_name_the_run_of_each_visible_column():
+    grid = torch.tensor([[[1, 1, 0, 1, 0, 0, 1, 1, 1]]], dtype=torch.bool)
+    first, last = visible_runs(grid)
+    assert first.tolist() == [[[0, 0, 2, 3, 4, 5, 6, 6, 6]]]
+    assert last.tolist() == [[[1, 1, 2, 3, 4, 5, 8, 8, 8]]]
+
+
 def test_sblu_parameters_report_hz_inside_alias_band():
     model = AaSPModel(AaSPConfig.tiny()).eval()
     params = model.get_sblu_parameters(torch.randn(2, 64, 80))
@@ -188,8 +204,8 @@ def test_initial_lambda_is_alpha_init_and_evenly_spread_betas(lambda_mode):
 
 
 @pytest.mark.parametrize("zero_init", [True, False])
-def test_fusion_alias_weights_start_at_zero_when_configured(zero_init, tmp_path):
-    config = AaSPConfig.tiny(fusion_zero_init_alias=zero_init)
+def test_concat_fusion_alias_weights_start_at_zero_when_configured(zero_init, tmp_path):
+    config = AaSPConfig.tiny(fusion_type="concat", fusion_zero_init_alias=zero_init)
     model = AaSPModel(config)
     alias_part = model.embeddings.patch_embeddings.fusion.weight[:, config.hidden_size :]
     standard_part = model.embeddings.patch_embeddings.fusion.weight[:, : config.hidden_size]
@@ -203,11 +219,88 @@ def test_fusion_alias_weights_start_at_zero_when_configured(zero_init, tmp_path)
     assert torch.all(loaded.embeddings.patch_embeddings.fusion.weight == 0.5)
 
 
-def test_zero_alias_init_still_trains_the_alias_weights():
-    """Zero weights on LN(F_alias) receive a non-zero gradient, so the alias band can be learned."""
-    model = AaSPModel(AaSPConfig.tiny())
+def test_zero_alias_init_of_concat_fusion_cuts_the_lambda_encoder_off():
+    """With concat fusion and zero alias weights only the fusion's alias weights get a gradient at first."""
+    model = AaSPModel(AaSPConfig.tiny(fusion_type="concat", sblu_features="flatten"))
     model(torch.randn(2, 64, 80)).last_hidden_state.pow(2).mean().backward()
     fusion = model.embeddings.patch_embeddings.fusion
     assert fusion.weight.grad[:, 64:].abs().sum() > 0
-    # the SBLU branch itself gets exactly zero gradient until the fusion's alias weights move off zero
     assert torch.all(model.embeddings.patch_embeddings.aliasing.pointwise_weight.grad == 0)
+    assert torch.all(model.embeddings.patch_embeddings.lambda_encoder.head.weight.grad == 0)
+
+
+def test_gated_fusion_trains_the_lambda_encoder_from_the_first_step():
+    """The gated residual gives the Lambda Encoder's zero-initialised head a gradient at initialisation."""
+    model = AaSPModel(AaSPConfig.tiny(fusion_type="gated_residual"))
+    model(torch.randn(2, 64, 80)).last_hidden_state.pow(2).mean().backward()
+    patch_embeddings = model.embeddings.patch_embeddings
+    assert patch_embeddings.lambda_encoder.head.weight.grad.abs().sum() > 0
+    assert patch_embeddings.gated_fusion.gate.grad.abs().sum() > 0
+
+
+def test_gated_fusion_with_a_closed_gate_is_exactly_the_plain_stem_and_keeps_patch_level():
+    config = AaSPConfig.tiny(fusion_type="gated_residual")
+    aape = AaSPModel(config).eval()
+    plain = AaSPModel(AaSPConfig.tiny(use_aape=False)).eval()
+    plain.load_state_dict(aape.state_dict(), strict=False)
+    with torch.no_grad():
+        aape.embeddings.patch_embeddings.gated_fusion.gate.zero_()
+    spectrogram = torch.randn(2, 64, 80)
+    lengths = torch.full((2,), 64)
+    tokens = aape.embeddings.patch_embeddings(spectrogram, lengths)
+    torch.testing.assert_close(tokens, plain.embeddings.patch_embeddings(spectrogram, lengths), rtol=0, atol=0)
+    # the plain stem is linear: the token of a patch at twice the level moves (concat fusion's LN(X_std) would not)
+    projection = aape.embeddings.patch_embeddings.projection
+    doubled = aape.embeddings.patch_embeddings(2 * spectrogram, lengths)
+    torch.testing.assert_close(doubled - projection.bias, 2 * (tokens - projection.bias), rtol=1e-5, atol=1e-5)
+
+
+def tone_windows(beta: float, shift: int, config: AaSPConfig) -> torch.Tensor:
+    """Windows (1, 1, S, p_t + 2c) of a unit sinusoid at beta rad/frame, delayed by `shift` frames."""
+    width = config.time_patch_size + 2 * config.sblu_half_length
+    n = torch.arange(width, dtype=torch.float64) - shift
+    return torch.cos(beta * n).expand(1, 1, config.num_subbands, width).clone()
+
+
+def tone_responses(carrier: str, beta: float, shift: int, config: AaSPConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    alpha_t = torch.full((1, 1, config.num_subbands, 1), 0.29, dtype=torch.float64)
+    beta_t = torch.full_like(alpha_t, beta)
+    kernel_re, kernel_im = sblu_kernel(alpha_t, beta_t, config.sblu_half_length, carrier=carrier)
+    responses = apply_sblu(tone_windows(beta, shift, config), kernel_re, kernel_im)  # (1, 1, S, 2, p_t)
+    return responses[:, :, 0, 0], responses[:, :, 0, 1]
+
+
+def test_linear_carrier_gives_an_envelope_and_the_abs_carrier_an_oscillation():
+    """For a tone at beta, |y| is flat across the patch with the analytic carrier and swings with the abs carrier."""
+    config = AaSPConfig.tiny()
+    real, imag = tone_responses("linear", 1.2, 0, config)
+    magnitude = torch.sqrt(real**2 + imag**2)
+    # measured 1.05: the real tone's image at -beta, 2.4 rad away, leaks through the window's sidelobes
+    assert magnitude.max() / magnitude.min() < 1.1
+    real, imag = tone_responses("abs", 1.2, 0, config)
+    magnitude = torch.sqrt(real**2 + imag**2)
+    assert magnitude.max() / magnitude.min() > 20.0  # both parts are even: y is a phase-locked oscillation
+
+
+def test_log_energy_features_are_stable_under_sub_patch_shifts():
+    """The log band energy of a tone at beta changes by under 2 % of its value when the tone moves 1-15 frames."""
+    config = AaSPConfig.tiny()
+    features = AaSPAliasingFeatures(config)
+
+    def log_energy(shift):
+        real, imag = tone_responses("linear", 1.2, shift, config)
+        responses = torch.stack([real, imag], dim=2).unsqueeze(2)  # (1, 1, 1, 2, p_t): one kernel
+        cfg_one = AaSPConfig.tiny(num_subbands=1, num_kernels=1)
+        return AaSPAliasingFeatures(cfg_one).feature_map(responses)
+
+    reference = log_energy(0)
+    for shift in (1, 3, 7, 15):
+        torch.testing.assert_close(log_energy(shift), reference, rtol=0.02, atol=0.0)
+    assert features.feature_map(torch.zeros(2, 3, 4, 8, 16)).shape == (2, 3, config.num_alias_features)
+    assert config.num_alias_features == config.num_subbands * config.num_kernels
+
+
+def test_sblu_kernel_refuses_an_unknown_carrier():
+    alpha = torch.tensor([0.2])
+    with pytest.raises(ValueError, match="carrier 'sine'"):
+        sblu_kernel(alpha, alpha, 4, carrier="sine")

@@ -8,6 +8,12 @@ from transformers.configuration_utils import PreTrainedConfig
 
 
 SBLU_WINDOWS = ("two_sided", "one_sided", "gaussian")
+SBLU_CARRIERS = ("abs", "linear")
+SBLU_FEATURES = ("flatten", "log_energy")
+FUSION_TYPES = ("concat", "gated_residual")
+MASKED_VIEW_ALIAS_INPUTS = ("mirror_runs", "zeroed")
+TARGET_TYPES = ("block_output", "ffn_output")
+MASK_SEED_MODES = ("fixed_count", "bernoulli")
 LAMBDA_MODES = ("predicted", "fixed")
 POSITION_EMBEDDING_TYPES = ("sincos", "learned")
 CLASSIFIER_POOLINGS = ("cls", "mean", "cls+mean")
@@ -19,8 +25,8 @@ class AaSPConfig(PreTrainedConfig):
     r"""
     Configuration of an AaSP model: a ViT over log-mel spectrograms whose patch stem is AaPE (aliasing-aware patch
     embedding), plus the options of AaSP self-supervised pre-training. `AaSPConfig()` is the ViT-B model of the
-    paper; `AaSPConfig.tiny()` is a small model for tests and CPU demos. Every option of METHOD.md is a field, so an
-    ablation is a config change.
+    paper; `AaSPConfig.tiny()` is a small model for tests and CPU demos. Every option of docs/method.md is a field, so
+    an ablation is a config change.
 
     Input geometry:
         num_mel_bins (`int`, defaults to 80): mel bins F of `input_values` (batch, frames, F).
@@ -58,9 +64,22 @@ class AaSPConfig(PreTrainedConfig):
             post-patch Nyquist frequency).
         beta_max (`float`, defaults to pi): upper edge of the frequency band in rad/frame.
         use_highpass (`bool`, defaults to `True`): zero-phase high-pass (cutoff pi / p_t) before the SBLU.
-        fusion_zero_init_alias (`bool`, defaults to `True`): initialise the Patch Fusion weights that read the
-            aliasing features to zero, so training starts from the plain patch tokens and learns how much of the
-            alias band to mix in (the gradient of those weights is not zero). `False`: the generic normal init.
+        sblu_carrier (`str`, defaults to `"linear"`): `"linear"` uses the analytic band-pass kernel
+            exp(-alpha |m|) exp(-j beta m), whose output magnitude is the envelope of the band around beta;
+            `"abs"` is the literal bilateral-Laplace kernel exp(-Lambda |m|) (even real and imaginary parts,
+            zero phase, so its output oscillates at beta instead of giving an envelope).
+        sblu_features (`str`, defaults to `"log_energy"`): how a patch's SBLU outputs become F_alias.
+            `"log_energy"`: log(eps + mean over the patch's p_t frames of |y|^2) per subband and kernel (S * H
+            features, stable under sub-patch shifts); `"flatten"`: Re and Im through a grouped pointwise projection
+            to H' channels and GELU, flattened over (S, H', p_t) (S * H' * p_t features, phase-sensitive).
+        fusion_type (`str`, defaults to `"gated_residual"`): `"gated_residual"` gives X_std + gamma * W LN(F_alias)
+            with a learnable per-channel gate gamma (starts at `fusion_gate_init`), so the plain stem is exactly the
+            gamma = 0 case and patch level is kept; `"concat"` is Linear([LN(X_std), LN(F_alias)]) (the paper's
+            Patch Fusion as we read it; LN(X_std) is invariant to the patch's level).
+        fusion_gate_init (`float`, defaults to 0.01): initial gate gamma of `"gated_residual"` fusion.
+        fusion_zero_init_alias (`bool`, defaults to `True`): `"concat"` fusion only: initialise the Patch Fusion
+            weights that read the aliasing features to zero. `False`: the generic normal init.
+        alias_energy_eps (`float`, defaults to 1e-4): the eps of `"log_energy"` features.
 
     Classification:
         classifier_pooling (`str`, defaults to `"cls"`): `"cls"`, `"mean"` (padding-aware mean of patch tokens) or
@@ -70,6 +89,19 @@ class AaSPConfig(PreTrainedConfig):
         num_mask_clones (`int`, defaults to 8): masked views M per clip.
         mask_ratio (`float`, defaults to 0.8): fraction of patches hidden from the student.
         mask_block_size (`int`, defaults to 5): side of the square blocks of inverse-block masking, in patches.
+        mask_seed_mode (`str`, defaults to `"fixed_count"`): `"fixed_count"` is the data2vec 2.0 / EAT procedure
+            (a fixed number of block seeds per view, compensated for overlap by `mask_overlap_adjust`, then trimmed
+            or topped up to the exact count); `"bernoulli"` is this project's first procedure (Bernoulli seeds,
+            shortfall filled with single patches), kept for ablations.
+        mask_overlap_adjust (`float`, defaults to 0.07): extra visible fraction used to size the seed count, for
+            the overlap of blocks (EAT's `mask_prob_adjust`).
+        masked_view_alias_input (`str`, defaults to `"mirror_runs"`): what the student's AaPE filters see around a
+            visible patch. `"mirror_runs"`: each run of visible time columns of a patch row is extended by mirror
+            reflection, exactly as a clip is at its ends, so a visible patch's F_alias is what it would be if that run
+            were the whole clip; `"zeroed"`: masked patches are zeroed and filtered over (edge artefacts; ablation).
+        target_type (`str`, defaults to `"ffn_output"`): teacher targets from the top layers' FFN outputs before
+            the residual (`"ffn_output"`, data2vec 2.0 / EAT) or from the residual-stream block outputs
+            (`"block_output"`).
         num_target_layers (`int`, defaults to 12): top teacher layers averaged into the targets.
         predictor_hidden_size, predictor_num_layers, predictor_num_heads, predictor_intermediate_size: the
             cross-attention predictor (defaults 384, 4, 6, 1536).
@@ -127,6 +159,11 @@ class AaSPConfig(PreTrainedConfig):
     beta_min: float | None = None
     beta_max: float = math.pi
     use_highpass: bool = True
+    sblu_carrier: str = "linear"
+    sblu_features: str = "log_energy"
+    alias_energy_eps: float = 1e-4
+    fusion_type: str = "gated_residual"
+    fusion_gate_init: float = 0.01
     fusion_zero_init_alias: bool = True
 
     # classification
@@ -136,6 +173,10 @@ class AaSPConfig(PreTrainedConfig):
     num_mask_clones: int = 8
     mask_ratio: float = 0.8
     mask_block_size: int = 5
+    mask_seed_mode: str = "fixed_count"
+    mask_overlap_adjust: float = 0.07
+    masked_view_alias_input: str = "mirror_runs"
+    target_type: str = "ffn_output"
     num_target_layers: int = 12
     predictor_hidden_size: int = 384
     predictor_num_layers: int = 4
@@ -188,7 +229,9 @@ class AaSPConfig(PreTrainedConfig):
 
     @property
     def num_alias_features(self) -> int:
-        """Size of the aliasing-focused feature F_alias of one patch: S * H' * p_t."""
+        """Size of the aliasing-focused feature F_alias of one patch: S * H (log energy) or S * H' * p_t (flatten)."""
+        if self.sblu_features == "log_energy":
+            return self.num_subbands * self.num_kernels
         return self.num_subbands * self.sblu_out_channels * self.time_patch_size
 
     # ----- strict validators (run at construction) -----
@@ -247,6 +290,12 @@ class AaSPConfig(PreTrainedConfig):
             ("lambda_mode", LAMBDA_MODES),
             ("position_embedding_type", POSITION_EMBEDDING_TYPES),
             ("classifier_pooling", CLASSIFIER_POOLINGS),
+            ("sblu_carrier", SBLU_CARRIERS),
+            ("sblu_features", SBLU_FEATURES),
+            ("fusion_type", FUSION_TYPES),
+            ("masked_view_alias_input", MASKED_VIEW_ALIAS_INPUTS),
+            ("target_type", TARGET_TYPES),
+            ("mask_seed_mode", MASK_SEED_MODES),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
@@ -266,6 +315,10 @@ class AaSPConfig(PreTrainedConfig):
                 f"EMA decays must satisfy 0 <= ema_decay_start <= ema_decay_end < 1, got "
                 f"{self.ema_decay_start} and {self.ema_decay_end}."
             )
+        if not 0.0 <= self.mask_overlap_adjust < 1.0:
+            raise ValueError(f"mask_overlap_adjust must be in [0, 1), got {self.mask_overlap_adjust}.")
+        if self.alias_energy_eps <= 0:
+            raise ValueError(f"alias_energy_eps must be positive, got {self.alias_energy_eps}.")
         if self.contrastive_temperature <= 0:
             raise ValueError(f"contrastive_temperature must be positive, got {self.contrastive_temperature}.")
 

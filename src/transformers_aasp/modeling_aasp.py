@@ -2,7 +2,7 @@
 """PyTorch AaSP: a spectrogram ViT with an aliasing-aware patch embedding (AaPE) and its self-supervised pre-training.
 
 Method: Yamamoto & Okusa, "AaSP: Aliasing-aware Self-Supervised Pre-Training for Audio Spectrogram Transformers"
-(arXiv 2512.03637). Choices the paper leaves open are listed in METHOD.md and docs/method_decisions.md.
+(arXiv 2512.03637). What the paper states and what this implementation decides are in docs/method.md.
 
 Shapes: B batch, T frames, F mel bins, (G_f, G_t) patch grid, N = G_f * G_t patches (frequency-major order,
 index = f * G_t + t), K selected patches, D hidden size, S subbands per patch row, H SBLU kernels.
@@ -58,6 +58,19 @@ def sincos_2d_position_embeddings(grid_f: int, grid_t: int, dim: int, device=Non
     return grid.reshape(grid_f * grid_t, dim)
 
 
+def reflect_into_runs(positions: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Fold frame positions into the run [start, start + length) by mirror reflection (edge frame not repeated).
+
+    All arguments broadcast against each other (integer tensors; lengths >= 1). Reflection is applied periodically,
+    so any position maps into the run. Returns indices in [start, start + length).
+    """
+    lengths = lengths.long()
+    period = (2 * (lengths - 1)).clamp(min=1)
+    folded = torch.remainder(positions - starts, period)
+    mirrored = torch.where(folded >= lengths, period - folded, folded)
+    return starts + torch.where(lengths == 1, torch.zeros_like(mirrored), mirrored)
+
+
 def mirror_indices(positions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Indices that extend each clip by mirror reflection beyond its own valid length.
 
@@ -67,11 +80,28 @@ def mirror_indices(positions: torch.Tensor, lengths: torch.Tensor) -> torch.Tens
     Returns:
         (B, P) indices in [0, length) (reflection without repeating the edge frame, applied periodically).
     """
-    lengths = lengths[:, None].long()
-    period = (2 * (lengths - 1)).clamp(min=1)
-    folded = torch.remainder(positions[None, :], period)
-    mirrored = torch.where(folded >= lengths, period - folded, folded)
-    return torch.where(lengths == 1, torch.zeros_like(mirrored), mirrored)
+    return reflect_into_runs(positions[None, :], torch.zeros_like(lengths)[:, None], lengths[:, None])
+
+
+def visible_runs(visible_grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """First and last time column of the run of visible columns that holds each patch, per patch row.
+
+    Args:
+        visible_grid: (B, G_f, G_t) bool.
+    Returns:
+        (first, last), each (B, G_f, G_t) long; for a hidden patch both are its own column.
+    """
+    grid_t = visible_grid.shape[-1]
+    columns = torch.arange(grid_t, device=visible_grid.device).expand_as(visible_grid)
+    # a run starts at a visible column whose left neighbour is hidden; carry the latest start to the right
+    hidden_before = F.pad(~visible_grid[..., :-1], (1, 0), value=True)
+    starts = torch.where(visible_grid & hidden_before, columns, torch.zeros_like(columns))
+    first = torch.cummax(starts, dim=-1).values
+    ends = torch.where(visible_grid & F.pad(~visible_grid[..., 1:], (0, 1), value=True), columns, grid_t)
+    last = torch.flip(torch.cummin(torch.flip(ends, [-1]), dim=-1).values, [-1])
+    first = torch.where(visible_grid, first, columns)
+    last = torch.where(visible_grid, last, columns)
+    return first, last
 
 
 def highpass_taps(time_patch_size: int, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -114,20 +144,31 @@ def sblu_window(offsets: torch.Tensor, alpha: torch.Tensor, window: str) -> torc
 
 
 def sblu_kernel(
-    alpha: torch.Tensor, beta: torch.Tensor, half_length: int, window: str = "two_sided", step: float = 1.0
+    alpha: torch.Tensor,
+    beta: torch.Tensor,
+    half_length: int,
+    window: str = "two_sided",
+    step: float = 1.0,
+    carrier: str = "abs",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Discrete SBLU kernel k[m] = 2 Lambda^-1 sinh(step Lambda / 2) w(m) exp(-j step beta |m|), Lambda = alpha + j beta.
+    """Discrete SBLU kernel k[m] = 2 Lambda^-1 sinh(step Lambda / 2) w(m) exp(-j step beta phi(m)), Lambda = alpha + j beta.
 
-    For the two-sided window w(m) = exp(-step alpha |m|) this is exactly
+    With `carrier="abs"` (phi(m) = |m|) and the two-sided window w(m) = exp(-step alpha |m|) this is exactly
     2 Lambda^-1 sinh(step Lambda / 2) exp(-step Lambda |m|): the integral of exp(-Lambda |t|) over one sample cell.
-    Computed in real arithmetic (no complex dtype) so that it autocasts, compiles and differentiates everywhere.
+    Its real and imaginary parts are both even in m (zero phase). With `carrier="linear"` (phi(m) = m) the kernel is
+    an analytic band-pass centred on beta: y[n] = sum_m k[m] u[n + m] demodulates u at beta, and |y| is the band's
+    envelope. Computed in real arithmetic (no complex dtype) so that it autocasts, compiles and differentiates
+    everywhere.
 
     Args:
         alpha: (...,) decay (> 0) per frame. beta: (...,) angular frequency in rad/frame.
         half_length: c; the kernel has 2c + 1 taps, m = -c..c.
+        carrier: "abs" or "linear" (see above).
     Returns:
         (real, imag), each (..., 2c + 1).
     """
+    if carrier not in ("abs", "linear"):
+        raise ValueError(f"Unknown SBLU carrier {carrier!r}; expected 'abs' or 'linear'.")
     offsets = torch.arange(-half_length, half_length + 1, device=alpha.device)
     a, b = alpha * step, beta * step
     # g = 2 sinh(Lambda/2) / Lambda
@@ -137,7 +178,7 @@ def sblu_kernel(
     gain_re = 2 * (sinh_re * alpha + sinh_im * beta) / norm
     gain_im = 2 * (sinh_im * alpha - sinh_re * beta) / norm
     envelope = sblu_window(offsets, a, window)
-    phase = b[..., None] * offsets.abs().to(b.dtype)
+    phase = b[..., None] * (offsets.abs() if carrier == "abs" else offsets).to(b.dtype)
     carrier_re, carrier_im = torch.cos(phase), -torch.sin(phase)
     kernel_re = envelope * (gain_re[..., None] * carrier_re - gain_im[..., None] * carrier_im)
     kernel_im = envelope * (gain_re[..., None] * carrier_im + gain_im[..., None] * carrier_re)
@@ -417,48 +458,86 @@ class AaSPLambdaEncoder(nn.Module):
 
 
 class AaSPAliasingFeatures(nn.Module):
-    """Zero-phase high-pass, adaptive SBLU and grouped pointwise projection: the aliasing-focused feature F_alias.
+    """Zero-phase high-pass, adaptive SBLU and feature map: the aliasing-focused feature F_alias of each patch.
 
-    (B, T, F) spectrogram + per-patch (alpha, beta) (B, K, S, H) -> (B, K, S * H' * p_t).
+    (B, T, F) spectrogram + per-patch (alpha, beta) (B, K, S, H) -> (B, K, config.num_alias_features).
     """
 
     def __init__(self, config: AaSPConfig):
         super().__init__()
         self.config = config
-        groups, out_ch, in_ch = config.num_subbands, config.sblu_out_channels, 2 * config.num_kernels
-        self.pointwise_weight = nn.Parameter(torch.empty(groups, out_ch, in_ch))
-        self.pointwise_bias = nn.Parameter(torch.zeros(groups, out_ch))
-        self.activation = nn.GELU()
+        if config.sblu_features == "flatten":
+            groups, out_ch, in_ch = config.num_subbands, config.sblu_out_channels, 2 * config.num_kernels
+            self.pointwise_weight = nn.Parameter(torch.empty(groups, out_ch, in_ch))
+            self.pointwise_bias = nn.Parameter(torch.zeros(groups, out_ch))
+            self.activation = nn.GELU()
 
     def subband_signals(self, spectrogram: torch.Tensor) -> torch.Tensor:
-        """(B, T, F) -> (B, G_f * S, T): the mean of the mel bins of each subband (S per patch row)."""
+        """(B, T, F) -> (B, G_f, S, T): the mean of the mel bins of each subband (S per patch row)."""
+        cfg = self.config
         batch, frames, bins = spectrogram.shape
-        total_subbands = self.config.num_frequency_patches * self.config.num_subbands
-        return spectrogram.transpose(1, 2).reshape(batch, total_subbands, bins // total_subbands, frames).mean(2)
+        total_subbands = cfg.num_frequency_patches * cfg.num_subbands
+        signals = spectrogram.transpose(1, 2).reshape(batch, total_subbands, bins // total_subbands, frames).mean(2)
+        return signals.reshape(batch, cfg.num_frequency_patches, cfg.num_subbands, frames)
 
-    def filtered_windows(self, spectrogram: torch.Tensor, frame_lengths: torch.Tensor) -> torch.Tensor:
+    def frame_runs(
+        self, frame_lengths: torch.Tensor, grid_t: int, visible_grid: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """First frame and length of the stretch of signal each patch may read: each (B, G_f, G_t).
+
+        Without `visible_grid` that is the whole clip [0, length). With it (a masked view), it is the run of visible
+        time columns of the patch's row, cut at the clip's length, so nothing outside that run is ever read.
+        """
+        cfg = self.config
+        batch, p_t = frame_lengths.shape[0], cfg.time_patch_size
+        lengths = frame_lengths[:, None, None]
+        if visible_grid is None:
+            shape = (batch, cfg.num_frequency_patches, grid_t)
+            return torch.zeros(shape, dtype=torch.long, device=frame_lengths.device), lengths.expand(shape)
+        first, last = visible_runs(visible_grid.reshape(batch, cfg.num_frequency_patches, grid_t))
+        starts = first * p_t
+        ends = torch.minimum((last + 1) * p_t, lengths)
+        return starts, (ends - starts).clamp(min=1)
+
+    def filtered_windows(
+        self, spectrogram: torch.Tensor, frame_lengths: torch.Tensor, visible_grid: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, T, F) -> (B, N, S, p_t + 2c): high-passed subband signal around every patch.
 
-        Each clip is extended past its own valid length (and before frame 0) by mirror reflection, so the result for
-        a clip does not depend on how much padding its batch has.
+        The signal a patch reads is extended past the ends of its run (the clip, or in a masked view the run of
+        visible columns; see `frame_runs`) by mirror reflection, so a clip's result does not depend on its batch's
+        padding, and a visible patch of a masked view never reads (nor is disturbed by the absence of) masked frames.
         """
         cfg = self.config
         p_t, c = cfg.time_patch_size, cfg.sblu_half_length
         highpass_half = p_t if cfg.use_highpass else 0
-        margin = c + highpass_half
-        signals = self.subband_signals(spectrogram)  # (B, R, T)
-        batch, subbands, frames = signals.shape
-        positions = torch.arange(-margin, frames + margin, device=signals.device)
-        index = mirror_indices(positions, frame_lengths)  # (B, T + 2 margin)
-        extended = torch.gather(signals, 2, index[:, None, :].expand(-1, subbands, -1))
+        width = p_t + 2 * (c + highpass_half)
+        signals = self.subband_signals(spectrogram)  # (B, G_f, S, T)
+        batch, grid_f, subbands, frames = signals.shape
+        grid_t = frames // p_t
+        starts, lengths = self.frame_runs(frame_lengths, grid_t, visible_grid)
+        offsets = torch.arange(width, device=signals.device) - (c + highpass_half)
+        positions = (torch.arange(grid_t, device=signals.device) * p_t)[:, None] + offsets  # (G_t, width)
+        index = reflect_into_runs(positions, starts[..., None], lengths[..., None])  # (B, G_f, G_t, width)
+        index = index.reshape(batch, grid_f, 1, grid_t * width).expand(-1, -1, subbands, -1)
+        windows = torch.gather(signals, 3, index).reshape(batch, grid_f, subbands, grid_t, width)
         if cfg.use_highpass:
-            taps = highpass_taps(p_t, dtype=extended.dtype, device=extended.device)
-            extended = F.conv1d(extended.reshape(batch * subbands, 1, -1), taps.view(1, 1, -1))
-            extended = extended.reshape(batch, subbands, -1)  # (B, R, T + 2c)
-        windows = extended.unfold(-1, p_t + 2 * c, p_t)  # (B, R, G_t, p_t + 2c)
-        grid_t = windows.shape[2]
-        windows = windows.reshape(batch, cfg.num_frequency_patches, cfg.num_subbands, grid_t, -1)
-        return windows.permute(0, 1, 3, 2, 4).reshape(batch, -1, cfg.num_subbands, p_t + 2 * c)
+            taps = highpass_taps(p_t, dtype=windows.dtype, device=windows.device)
+            windows = F.conv1d(windows.reshape(-1, 1, width), taps.view(1, 1, -1))
+            windows = windows.reshape(batch, grid_f, subbands, grid_t, p_t + 2 * c)
+        return windows.permute(0, 1, 3, 2, 4).reshape(batch, grid_f * grid_t, subbands, p_t + 2 * c)
+
+    def feature_map(self, responses: torch.Tensor) -> torch.Tensor:
+        """SBLU outputs (B, K, S, 2H, p_t) (real parts, then imaginary) -> F_alias (B, K, num_alias_features)."""
+        cfg = self.config
+        if cfg.sblu_features == "log_energy":
+            real, imag = responses.float().split(cfg.num_kernels, dim=3)
+            energy = (real.square() + imag.square()).mean(-1)  # (B, K, S, H)
+            return torch.log(energy + cfg.alias_energy_eps).flatten(2).to(responses.dtype)
+        weight = self.pointwise_weight.to(responses.dtype)
+        bias = self.pointwise_bias.to(responses.dtype)[None, None, :, :, None]
+        mixed = torch.einsum("bkscj,soc->bksoj", responses, weight) + bias
+        return self.activation(mixed).flatten(2)
 
     def forward(
         self,
@@ -467,20 +546,44 @@ class AaSPAliasingFeatures(nn.Module):
         alpha: torch.Tensor,
         beta: torch.Tensor,
         patch_indices: torch.Tensor | None = None,
+        visible_grid: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """
+        Args:
+            spectrogram: (B, T, F); frame_lengths: (B,); alpha, beta: (B, K, S, H) for the selected patches.
+            patch_indices: (B, K) selected patches (None = all N).
+            visible_grid: (B, N) bool, the visible patches of a masked view (None = the whole clip is seen).
+        Returns:
+            (B, K, num_alias_features).
+        """
         cfg = self.config
-        windows = gather_patches(self.filtered_windows(spectrogram, frame_lengths), patch_indices)
-        kernel_re, kernel_im = sblu_kernel(alpha, beta, cfg.sblu_half_length, cfg.sblu_window)
-        responses = apply_sblu(windows, kernel_re, kernel_im)  # (B, K, S, 2H, p_t)
-        weight = self.pointwise_weight.to(responses.dtype)
-        mixed = torch.einsum("bkscj,soc->bksoj", responses, weight) + self.pointwise_bias.to(responses.dtype)[
-            None, None, :, :, None
-        ]
-        return self.activation(mixed).flatten(2)
+        windows = gather_patches(self.filtered_windows(spectrogram, frame_lengths, visible_grid), patch_indices)
+        kernel_re, kernel_im = sblu_kernel(
+            alpha, beta, cfg.sblu_half_length, cfg.sblu_window, carrier=cfg.sblu_carrier
+        )
+        return self.feature_map(apply_sblu(windows, kernel_re, kernel_im))
 
 
 class AaSPPatchFusion(nn.Linear):
     """Patch Fusion: Linear(D + dim(F_alias) -> D) over [LN(X_std), LN(F_alias)] (its own class for its init)."""
+
+
+class AaSPGatedAliasFusion(nn.Module):
+    """Gated residual fusion: X_std + gamma * W LN(F_alias), gamma a learnable per-channel gate.
+
+    (B, K, D) standard tokens + (B, K, dim(F_alias)) -> (B, K, D). With gamma = 0 the tokens are exactly the plain
+    stem's, and the level of each patch survives (nothing normalises X_std).
+    """
+
+    def __init__(self, config: AaSPConfig):
+        super().__init__()
+        self.norm_alias = nn.LayerNorm(config.num_alias_features, eps=config.layer_norm_eps)
+        self.alias_projection = nn.Linear(config.num_alias_features, config.hidden_size)
+        self.gate = nn.Parameter(torch.full((config.hidden_size,), config.fusion_gate_init))
+
+    def forward(self, standard: torch.Tensor, alias: torch.Tensor) -> torch.Tensor:
+        alias = self.alias_projection(self.norm_alias(alias.to(standard.dtype)))
+        return standard + self.gate.to(standard.dtype) * alias
 
 
 class AaSPPatchEmbeddings(nn.Module):
@@ -488,7 +591,8 @@ class AaSPPatchEmbeddings(nn.Module):
 
     `projection` is the standard ViT stem (a Conv2d with kernel = stride = (p_f, p_t), stored as the equivalent
     Linear over flattened patches so that it applies to any subset of patches). With `use_aape`, the AaPE branch adds
-    the aliasing-focused features and Patch Fusion maps [LN(X_std), LN(F_alias)] back to D.
+    the aliasing-focused features, fused by `config.fusion_type`: a gated residual (`gated_fusion`) or the concat
+    Patch Fusion that maps [LN(X_std), LN(F_alias)] back to D (`fusion`).
     """
 
     def __init__(self, config: AaSPConfig):
@@ -503,9 +607,12 @@ class AaSPPatchEmbeddings(nn.Module):
         else:
             self.lambda_raw = nn.Parameter(initial_lambda_raw(config))
         self.aliasing = AaSPAliasingFeatures(config)
-        self.norm_standard = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.norm_alias = nn.LayerNorm(config.num_alias_features, eps=config.layer_norm_eps)
-        self.fusion = AaSPPatchFusion(config.hidden_size + config.num_alias_features, config.hidden_size)
+        if config.fusion_type == "gated_residual":
+            self.gated_fusion = AaSPGatedAliasFusion(config)
+        else:
+            self.norm_standard = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            self.norm_alias = nn.LayerNorm(config.num_alias_features, eps=config.layer_norm_eps)
+            self.fusion = AaSPPatchFusion(config.hidden_size + config.num_alias_features, config.hidden_size)
 
     def estimate_lambda(
         self, patches: torch.Tensor, patch_indices: torch.Tensor | None, patch_valid: torch.Tensor | None, grid_t: int
@@ -521,12 +628,20 @@ class AaSPPatchEmbeddings(nn.Module):
         positions = gather_patches(positions[None].expand(patches.shape[0], -1, -1), patch_indices)
         return lambda_from_raw(self.lambda_encoder(patches, positions, patch_valid), cfg)
 
+    def fuse(self, standard: torch.Tensor, alias: torch.Tensor) -> torch.Tensor:
+        """(B, K, D) standard tokens + (B, K, dim(F_alias)) aliasing features -> (B, K, D) fused tokens."""
+        if self.config.fusion_type == "gated_residual":
+            return self.gated_fusion(standard, alias)
+        fused = torch.cat([self.norm_standard(standard), self.norm_alias(alias.to(standard.dtype))], dim=-1)
+        return self.fusion(fused)
+
     def forward(
         self,
         spectrogram: torch.Tensor,
         frame_lengths: torch.Tensor,
         patch_indices: torch.Tensor | None = None,
         patch_valid: torch.Tensor | None = None,
+        visible_grid: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """
         Args:
@@ -534,6 +649,8 @@ class AaSPPatchEmbeddings(nn.Module):
             frame_lengths: (B,) valid frames per clip.
             patch_indices: (B, K) patches to embed (None = all N).
             patch_valid: (B, K) bool, False for padding entries (excluded from the Lambda Encoder's attention).
+            visible_grid: (B, N) bool, the visible patches of a masked view: AaPE's filters then read each visible
+                patch's run of visible columns only (`AaSPAliasingFeatures.frame_runs`).
         Returns:
             (B, K, D).
         """
@@ -544,9 +661,8 @@ class AaSPPatchEmbeddings(nn.Module):
         if not cfg.use_aape:
             return standard
         alpha, beta = self.estimate_lambda(patches, patch_indices, patch_valid, grid_t)
-        alias = self.aliasing(spectrogram, frame_lengths, alpha, beta, patch_indices)
-        fused = torch.cat([self.norm_standard(standard), self.norm_alias(alias.to(standard.dtype))], dim=-1)
-        return self.fusion(fused)
+        alias = self.aliasing(spectrogram, frame_lengths, alpha, beta, patch_indices, visible_grid)
+        return self.fuse(standard, alias)
 
 
 class AaSPEmbeddings(nn.Module):
@@ -613,11 +729,12 @@ class AaSPEmbeddings(nn.Module):
         frame_lengths: torch.Tensor,
         patch_indices: torch.Tensor | None = None,
         patch_valid: torch.Tensor | None = None,
+        visible_grid: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         grid_t = spectrogram.shape[1] // self.config.time_patch_size
         if patch_indices is None:
             patch_valid = self.patch_validity(frame_lengths, grid_t)
-        tokens = self.patch_embeddings(spectrogram, frame_lengths, patch_indices, patch_valid)
+        tokens = self.patch_embeddings(spectrogram, frame_lengths, patch_indices, patch_valid, visible_grid)
         positions = self.position_table(grid_t, tokens.device)[None].expand(tokens.shape[0], -1, -1)
         tokens = tokens + gather_patches(positions, patch_indices).to(tokens.dtype)
         cls = self.cls_token.to(tokens.dtype).expand(tokens.shape[0], -1, -1)
@@ -681,9 +798,11 @@ class AaSPPreTrainedModel(PreTrainedModel):
                 init.trunc_normal_(module.position_embeddings, std=self.config.initializer_range)
         elif isinstance(module, AaSPPatchEmbeddings) and getattr(module, "lambda_raw", None) is not None:
             init.copy_(module.lambda_raw, initial_lambda_raw(self.config))
-        elif isinstance(module, AaSPAliasingFeatures):
+        elif isinstance(module, AaSPAliasingFeatures) and getattr(module, "pointwise_weight", None) is not None:
             init.normal_(module.pointwise_weight, std=(2 * self.config.num_kernels) ** -0.5)
             init.zeros_(module.pointwise_bias)
+        elif isinstance(module, AaSPGatedAliasFusion):
+            init.constant_(module.gate, self.config.fusion_gate_init)
         elif isinstance(module, AaSPPredictor):
             init.trunc_normal_(module.mask_token, std=self.config.initializer_range)
 
@@ -866,27 +985,69 @@ class PatchSelection:
     visible_grid: torch.Tensor
 
 
+def block_anchors(valid_grid: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Top-left positions of (height x width) blocks lying wholly on valid patches: (B, G_f, G_t) -> (B, G_f, G_t).
+
+    A view too short for one whole block falls back to every valid patch (its blocks are then cut at the edge).
+    """
+    invalid = (~valid_grid).float()[:, None]
+    padded = F.pad(invalid, (0, width - 1, 0, height - 1), value=1.0)
+    anchors = F.max_pool2d(padded, (height, width), stride=1)[:, 0] == 0
+    has_anchor = anchors.flatten(1).any(1)[:, None, None]
+    return torch.where(has_anchor, anchors, valid_grid)
+
+
 def inverse_block_mask(
-    patch_valid: torch.Tensor, grid_f: int, mask_ratio: float, block_size: int, generator: torch.Generator | None = None
+    patch_valid: torch.Tensor,
+    grid_f: int,
+    mask_ratio: float,
+    block_size: int,
+    generator: torch.Generator | None = None,
+    overlap_adjust: float = 0.07,
+    seed_mode: str = "fixed_count",
 ) -> PatchSelection:
-    """Inverse-block masking: the student sees square blocks of patches; the rest (about `mask_ratio`) is masked.
+    """Inverse-block masking: the student sees square blocks of patches; the rest (`mask_ratio`) is masked.
+
+    `"fixed_count"` (data2vec 2.0 / EAT): each view draws a fixed number of block seeds,
+    round(n_valid * (1 - mask_ratio + overlap_adjust) / block_area) >= 1, at distinct positions; every seed uncovers
+    the whole block (block_size x block_size, cut to the grid's height) whose top-left patch it is, always inside the
+    valid grid; the union is then trimmed (random patches of it hidden again) or topped up (random other patches
+    uncovered) to exactly n_keep patches.
+    `overlap_adjust` compensates for overlapping blocks, so that trimming, not topping up, is the usual case.
+    `"bernoulli"`: the first procedure of this project (Bernoulli seeds, no overlap compensation), for ablations.
 
     Args:
         patch_valid: (B, N) bool, True for real (non-padding) patches; N = grid_f * G_t.
     Returns:
-        A `PatchSelection`; each view keeps round((1 - mask_ratio) * n_valid) >= 1 patches.
+        A `PatchSelection`; each view keeps exactly n_keep = round((1 - mask_ratio) * n_valid) >= 1 patches.
     """
+    if seed_mode not in ("fixed_count", "bernoulli"):
+        raise ValueError(f"Unknown mask seed mode {seed_mode!r}; expected 'fixed_count' or 'bernoulli'.")
     batch, num_patches = patch_valid.shape
     grid_t = num_patches // grid_f
     device = patch_valid.device
+    draw_device = generator.device if generator is not None else device
+
+    def uniform_noise() -> torch.Tensor:
+        return torch.rand(batch, num_patches, generator=generator, device=draw_device).to(device)
+
     n_valid = patch_valid.sum(1)
     n_keep = torch.round((1.0 - mask_ratio) * n_valid.float()).long().clamp(min=1)
-    # seeds whose block_size x block_size neighbourhoods cover about n_keep patches
-    seed_prob = (n_keep.float() / (n_valid.float() * block_size**2)).clamp(max=1.0)
-    noise = torch.rand(batch, grid_f, grid_t, generator=generator, device=device)
-    seeds = (noise < seed_prob[:, None, None]).float()
-    blocks = F.max_pool2d(seeds[:, None], block_size, stride=1, padding=block_size // 2)[:, 0, :grid_f, :grid_t]
-    score = blocks.reshape(batch, -1) + torch.rand(batch, num_patches, generator=generator, device=device)
+    if seed_mode == "fixed_count":
+        height, width = min(block_size, grid_f), min(block_size, grid_t)
+        anchors = block_anchors(patch_valid.reshape(batch, grid_f, grid_t), height, width).reshape(batch, -1)
+        n_seeds = torch.round(n_valid.float() * (1.0 - mask_ratio + overlap_adjust) / (height * width)).long()
+        n_seeds = torch.minimum(n_seeds.clamp(min=1), anchors.sum(1))
+        draw = uniform_noise().masked_fill(~anchors, -1.0)
+        rank = torch.argsort(torch.argsort(draw, dim=1, descending=True), dim=1)
+        seeds = ((rank < n_seeds[:, None]) & anchors).float().reshape(batch, 1, grid_f, grid_t)
+        # each seed is the top-left patch of a whole block inside the valid grid
+        blocks = F.max_pool2d(F.pad(seeds, (width - 1, 0, height - 1, 0)), (height, width), stride=1)[:, 0]
+    else:
+        seed_prob = (n_keep.float() / (n_valid.float() * block_size**2)).clamp(max=1.0)
+        seeds = (uniform_noise() < seed_prob[:, None]).float().reshape(batch, 1, grid_f, grid_t)
+        blocks = F.max_pool2d(seeds, block_size, stride=1, padding=block_size // 2)[:, 0, :grid_f, :grid_t]
+    score = blocks.reshape(batch, -1) + uniform_noise()
     score = score.masked_fill(~patch_valid, -1.0)
     order = torch.argsort(score, dim=1, descending=True)
     keep = int(n_keep.max())
@@ -1079,52 +1240,88 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         encoder.save_pretrained(save_directory, **kwargs)
 
     @torch.no_grad()
-    def teacher_targets(self, spectrogram: torch.Tensor, attention_mask: torch.Tensor | None):
-        """Layer-wise pooled targets.
+    def teacher_targets(self, spectrogram: torch.Tensor, frame_valid: torch.Tensor | None):
+        """Layer-wise pooled targets of the padded (B, T, F) spectrogram with its (B, T) frame validity (or None).
+
+        The top `num_target_layers` teacher layers give, at every patch, either their residual-stream outputs
+        (`target_type="block_output"`) or their FFN outputs before the residual add (`"ffn_output"`); each layer is
+        instance-normalised over the clip's valid patches, the layers are averaged and the average layer-normalised.
 
         Returns targets (B, N, D), patch validity (B, N), and the collapse alarm: the mean per-channel variance,
-        over all valid patches of the batch, of the raw (un-normalised) top-layer average, which goes to 0 if the
-        teacher maps every patch to the same vector (the normalised targets would hide that).
+        over all valid patches of the batch, of the raw (un-normalised) average of the top residual-stream outputs,
+        which goes to 0 if the teacher maps every patch to the same vector (the normalised targets would hide that).
         """
-        outputs = self.teacher(spectrogram, attention_mask=attention_mask, output_hidden_states=True)
-        top_k = min(self.config.num_target_layers, self.config.num_hidden_layers)
-        layers = [layer[:, 1:].float() for layer in outputs.hidden_states[-top_k:]]
+        cfg = self.config
+        top_k = min(cfg.num_target_layers, cfg.num_hidden_layers)
+        ffn_outputs = []
+        hooks = []
+        if cfg.target_type == "ffn_output":
+            hooks = [
+                layer.mlp.register_forward_hook(lambda module, args, output: ffn_outputs.append(output))
+                for layer in self.teacher.layers[-top_k:]
+            ]
+        try:
+            outputs = self.teacher(spectrogram, attention_mask=frame_valid, output_hidden_states=True)
+        finally:
+            for hook in hooks:
+                hook.remove()
         valid = outputs.patch_mask
-        raw_variance = (sum(layers) / len(layers))[valid].var(0).mean()
-        average = sum(masked_instance_norm(layer, valid) for layer in layers) / len(layers)
+        block_outputs = [layer[:, 1:].float() for layer in outputs.hidden_states[-top_k:]]
+        raw_variance = (sum(block_outputs) / top_k)[valid].var(0).mean()
+        layers = [output[:, 1:].float() for output in ffn_outputs] if ffn_outputs else block_outputs
+        average = sum(masked_instance_norm(layer, valid) for layer in layers) / top_k
         return F.layer_norm(average, average.shape[-1:]), valid, raw_variance
 
     # ----- student -----
     def encode_masked_views(self, spectrogram, frame_lengths, selection: PatchSelection):
-        """Student on visible patches only: (B', T, F) -> (B', 1 + K, D) and token validity (B', 1 + K)."""
+        """Student on visible patches only: (B', T, F) -> (B', 1 + K, D) and token validity (B', 1 + K).
+
+        AaPE reads nothing of the masked patches: with `masked_view_alias_input="mirror_runs"` its filters read only
+        each visible patch's run of visible columns; with `"zeroed"` the masked patches are zeroed first.
+        """
         cfg = self.config
-        hidden = hide_masked_patches(
-            spectrogram, selection.visible_grid, cfg.num_frequency_patches, cfg.frequency_patch_size, cfg.time_patch_size
+        visible_grid = selection.visible_grid
+        if cfg.masked_view_alias_input == "zeroed":
+            spectrogram = hide_masked_patches(
+                spectrogram, visible_grid, cfg.num_frequency_patches, cfg.frequency_patch_size, cfg.time_patch_size
+            )
+            visible_grid = None
+        embeddings, token_valid = self.aasp.embeddings(
+            spectrogram, frame_lengths, selection.visible, selection.visible_valid, visible_grid
         )
-        embeddings, token_valid = self.aasp.embeddings(hidden, frame_lengths, selection.visible, selection.visible_valid)
         return self.aasp.encode(embeddings, token_valid), token_valid
 
     def forward(
         self,
         input_values: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
+        mask_generator: torch.Generator | None = None,
         **kwargs,
     ) -> AaSPForPreTrainingOutput:
         r"""
         input_values (`torch.FloatTensor` of shape `(batch, frames, num_mel_bins)`): normalised log-mel crops.
         attention_mask (`torch.LongTensor` of shape `(batch, frames)`, *optional*): 1 for real frames (right padding).
+        mask_generator (`torch.Generator`, *optional*): source of the masks (default: the global RNG). Seed it per
+            process in distributed training, or every process draws the same masks.
         """
         cfg = self.config
         clones = cfg.num_mask_clones
         spectrogram, frame_lengths = self.aasp.embeddings.prepare_inputs(input_values, attention_mask)
         grid_t = spectrogram.shape[1] // cfg.time_patch_size
-        targets, patch_valid, target_variance = self.teacher_targets(spectrogram, attention_mask)
+        frame_valid = torch.arange(spectrogram.shape[1], device=spectrogram.device)[None] < frame_lengths[:, None]
+        targets, patch_valid, target_variance = self.teacher_targets(spectrogram, frame_valid.long())
 
         # M masked views per clip
         views = spectrogram.repeat_interleave(clones, dim=0)
         view_lengths = frame_lengths.repeat_interleave(clones)
         selection = inverse_block_mask(
-            patch_valid.repeat_interleave(clones, dim=0), cfg.num_frequency_patches, cfg.mask_ratio, cfg.mask_block_size
+            patch_valid.repeat_interleave(clones, dim=0),
+            cfg.num_frequency_patches,
+            cfg.mask_ratio,
+            cfg.mask_block_size,
+            generator=mask_generator,
+            overlap_adjust=cfg.mask_overlap_adjust,
+            seed_mode=cfg.mask_seed_mode,
         )
         student, token_valid = self.encode_masked_views(views, view_lengths, selection)
 

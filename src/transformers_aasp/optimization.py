@@ -1,0 +1,39 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""Optimizer helpers shared by pre-training and fine-tuning: which parameters get weight decay, and masking seeds."""
+
+import numpy as np
+import torch
+from torch import nn
+
+
+# Parameters whose name contains one of these never get weight decay: norms, biases, tokens, position tables, the
+# fixed-Lambda SBLU parameters (decay would pull alpha and beta towards arbitrary values) and fusion gates.
+NO_DECAY_NAME_PARTS = ("norm", "bias", "token", "position", "pos_embed", "lambda_raw", "gate")
+
+
+def is_weight_decay_exempt(name: str, parameter: torch.Tensor) -> bool:
+    """True for 1-D parameters and for parameters named after `NO_DECAY_NAME_PARTS`."""
+    return parameter.ndim < 2 or any(part in name.lower() for part in NO_DECAY_NAME_PARTS)
+
+
+def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two optimizer parameter groups of the trainable parameters: decayed, then exempt (weight_decay 0)."""
+    decay, exempt = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (exempt if is_weight_decay_exempt(name, parameter) else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": exempt, "weight_decay": 0.0}]
+
+
+def mask_generator(seed: int, process_index: int, step: int, micro_batch: int = 0) -> torch.Generator:
+    """A CPU generator for the masks of one micro-batch, distinct for every process and step.
+
+    Masks drawn from it are a pure function of (seed, process, step, micro-batch): every process draws its own masks
+    (a shared global seed would give all processes the same ones), and a resumed run draws the masks it would have
+    drawn without the interruption.
+    """
+    entropy = np.random.SeedSequence([int(seed), int(process_index), int(step), int(micro_batch)])
+    return torch.Generator().manual_seed(int(entropy.generate_state(1, np.uint64)[0] >> 1))
+
+
+__all__ = ["NO_DECAY_NAME_PARTS", "is_weight_decay_exempt", "mask_generator", "weight_decay_groups"]

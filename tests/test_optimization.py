@@ -1,0 +1,39 @@
+"""Which parameters get weight decay (pre-training and fine-tuning share the rule)."""
+
+import torch
+
+from transformers_aasp import AaSPConfig, AaSPForPreTraining
+from transformers_aasp.optimization import weight_decay_groups
+
+
+def group_names(model, groups):
+    names = {id(parameter): name for name, parameter in model.named_parameters()}
+    return [{names[id(parameter)] for parameter in group["params"]} for group in groups]
+
+
+def test_fixed_lambda_gates_norms_and_biases_get_no_weight_decay():
+    model = AaSPForPreTraining(AaSPConfig.tiny(lambda_mode="fixed"))
+    groups = weight_decay_groups(model, weight_decay=0.05)
+    decayed, exempt = group_names(model, groups)
+    assert [group["weight_decay"] for group in groups] == [0.05, 0.0]
+    assert "aasp.embeddings.patch_embeddings.lambda_raw" in exempt
+    assert "aasp.embeddings.patch_embeddings.gated_fusion.gate" in exempt
+    assert "aasp.embeddings.cls_token" in exempt
+    assert "aasp.layers.0.attention.q_proj.weight" in decayed
+    assert not any("norm" in name or name.endswith(".bias") for name in decayed)
+    # the EMA teacher is not trained
+    assert not any(name.startswith("teacher.") for name in decayed | exempt)
+    trainable = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+    assert decayed | exempt == trainable
+
+
+def test_adamw_leaves_a_fixed_lambda_without_gradient_where_it_was():
+    """With no gradient on lambda_raw, AdamW's decoupled decay would still move it if it were decayed."""
+    model = AaSPForPreTraining(AaSPConfig.tiny(lambda_mode="fixed"))
+    lambda_raw = model.aasp.embeddings.patch_embeddings.lambda_raw
+    before = lambda_raw.detach().clone()
+    optimizer = torch.optim.AdamW(weight_decay_groups(model, weight_decay=0.5), lr=0.1)
+    for parameter in model.parameters():
+        parameter.grad = torch.zeros_like(parameter) if parameter.requires_grad else None
+    optimizer.step()
+    assert torch.equal(lambda_raw.detach(), before)
