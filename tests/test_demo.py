@@ -51,6 +51,7 @@ def test_shipped_config_resolves_paths_and_covers_every_task(tmp_path, monkeypat
     assert config.classify["task"] in config.tasks
     assert config.encoder_dir == config.output_dir / "pretrain" / "final"
     assert config.finetune_dir("keyword") == config.output_dir / "finetune" / "keyword"
+    assert config.baseline["args"]["feature_set"] in ("stats", "full")
 
 
 def test_output_dir_and_overrides(tmp_path):
@@ -76,6 +77,10 @@ def test_output_dir_and_overrides(tmp_path):
         ("tasks: [keyword]\nclassify: {task: modulation}\n", "classify.task 'modulation' must be one of"),
         ("tasks: [keyword]\nclassify: {num_clips: 0}\n", "classify.num_clips must be a positive integer"),
         ("tasks: [keyword]\nfinetune: {args: {output_dir: x}}\n", "finetune.args.output_dir is set by the demo"),
+        ("tasks: [keyword]\nbaseline: {args: {corpus_clips_per_class: 6}}\n",
+         r"baseline.args \['corpus_clips_per_class'\] are set by the demo"),
+        ("tasks: [keyword]\nbaseline: {feature_set: full}\n",
+         r"unknown key\(s\) \['feature_set'\] in section 'baseline'"),
         ("- a list\n", "expected a mapping at the top level"),
     ],
 )
@@ -133,6 +138,40 @@ def test_step_environment_is_offline_and_points_at_the_corpus(tmp_path):
     assert environment["AASP_CORPUS_DIR"] == str(tmp_path / "corpus")
 
 
+FAKE_BASELINE_SCRIPT = """
+import json, sys
+from pathlib import Path
+args = sys.argv[1:]
+output_dir = Path(args[args.index("--output_dir") + 1])
+benchmark = args[args.index("--benchmark") + 1]
+output_dir.mkdir(parents=True, exist_ok=True)
+(output_dir / f"logmel_baseline_{benchmark}.json").write_text(json.dumps({"argv": args, "accuracy": 0.5}))
+"""
+
+
+def test_baseline_step_runs_the_script_on_the_linear_eval_corpus(tmp_path):
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "logmel_baseline.py").write_text(FAKE_BASELINE_SCRIPT)
+    config = DemoConfig(output_dir=tmp_path / "out", examples_dir=tmp_path / "examples", tasks=["keyword"],
+                        baseline={"args": {"feature_set": "stats"}},
+                        linear_eval={"args": {"corpus_clips_per_class": 6, "num_seeds": 1}})
+    results = demo.logmel_baseline(config, "keyword", {})
+    argv = results["argv"]
+    assert argv[argv.index("--benchmark") + 1] == "keyword"
+    assert argv[argv.index("--output_dir") + 1] == str(tmp_path / "out" / "logmel_baseline")
+    assert argv[argv.index("--corpus_clips_per_class") + 1] == "6"  # the clips linear evaluation is scored on
+    assert argv[argv.index("--feature_set") + 1] == "stats"
+    assert "--num_seeds" not in argv
+    assert (tmp_path / "out" / "logs" / "logmel_baseline_keyword.log").is_file()
+
+
+def test_baseline_step_without_results_file_fails_clearly(tmp_path):
+    (tmp_path / "logmel_baseline.py").write_text("print('nothing written')\n")
+    config = DemoConfig(output_dir=tmp_path / "out", examples_dir=tmp_path, tasks=["keyword"])
+    with pytest.raises(DemoError, match="logmel_baseline.py wrote no"):
+        demo.logmel_baseline(config, "keyword", {})
+
+
 def test_last_training_record_ignores_events(tmp_path):
     path = tmp_path / "metrics.jsonl"
     records = [{"event": "start", "step": 0}, {"step": 5, "loss": 2.0}, {"step": 10, "loss": 1.0},
@@ -159,6 +198,13 @@ def test_task_scores_chance():
     assert TaskScores("modulation", 5).chance == pytest.approx(0.2)
 
 
+def test_finetune_below_baseline_flag():
+    assert TaskScores("keyword", 10, linear_eval=0.3, finetune=0.4, baseline=0.5).finetune_below_baseline
+    assert not TaskScores("keyword", 10, linear_eval=0.3, finetune=0.5, baseline=0.5).finetune_below_baseline
+    assert not TaskScores("keyword", 10, finetune=0.4).finetune_below_baseline  # no baseline measured
+    assert not TaskScores("keyword", 10, baseline=0.5).finetune_below_baseline  # no fine-tune measured
+
+
 def test_format_duration():
     assert format_duration(725.4) == "12 min 05 s"
     assert format_duration(42) == "42 s"
@@ -170,7 +216,8 @@ def make_report(tmp_path):
         load_average=(1.0, 1.5, 2.0),
         cpu_count=2,
         pretraining={"step": 120, "loss": 1.25, "frame_loss": 0.9, "global_loss": 0.05, "contrastive_loss": 3.0},
-        scores=[TaskScores("instrument", 8, 0.55, 0.625), TaskScores("modulation", 5, 0.2, 0.9)],
+        scores=[TaskScores("instrument", 8, 0.55, 0.625, baseline=0.5, baseline_ci95=(0.36, 0.64), num_test_clips=48),
+                TaskScores("modulation", 5, 0.2, 0.9, baseline=0.95, baseline_ci95=(0.85, 0.99), num_test_clips=45)],
         predictions=[Prediction(str(tmp_path / "one_0001.wav"), "one", "one", 0.91),
                      Prediction(str(tmp_path / "two_0002.wav"), "two", "three", 0.40)],
         files={"pre-trained encoder": "/out/pretrain/final"},
@@ -182,8 +229,20 @@ def test_format_report(tmp_path):
     text = format_report(make_report(tmp_path))
     assert "Finished in 12 min 11 s on 2 CPU core(s) (load average at the end: 1.0, 1.5, 2.0)." in text
     assert "Pre-training: 120 steps, final loss 1.250 (frame_loss 0.900, global_loss 0.050, contrastive_loss 3.000)." in text
-    assert "  instrument        55.0 %     62.5 %   12.5 %  yes" in text
-    assert "  modulation        20.0 %     90.0 %   20.0 %  NO" in text
+    lines = text.splitlines()
+    header = next(line for line in lines if "linear eval" in line)
+    columns = ["task", "log-mel baseline", "linear eval", "fine-tune", "chance", "above chance",
+               "fine-tune vs baseline"]
+    assert [header.index(name) for name in columns] == sorted(header.index(name) for name in columns)
+    table = lines[lines.index(header) + 1 : lines.index(header) + 3]
+    row = {line.split()[0]: line.split() for line in table}
+    # task, baseline, linear eval, fine-tune, chance, above chance, fine-tune vs baseline (spacing not asserted)
+    assert row["instrument"] == ["instrument", "50.0", "%", "55.0", "%", "62.5", "%", "12.5", "%", "yes", "not",
+                                 "below"]
+    assert row["modulation"] == ["modulation", "95.0", "%", "20.0", "%", "90.0", "%", "20.0", "%", "NO", "BELOW",
+                                 "BASELINE"]
+    assert "instrument 36.0-64.0 % (48 test clips)" in text and "modulation 85.0-99.0 % (45 test clips)" in text
+    assert "Wilson" in text
     assert "(1/2 right)" in text
     assert "ok one_0001.wav" in text and "-- two_0002.wav" in text and "predicted three" in text
     assert "pre-training 5 min 00 s" in text
@@ -194,9 +253,27 @@ def test_write_report_json_round_trip(tmp_path):
     demo.write_report(make_report(tmp_path), tmp_path)
     payload = json.loads((tmp_path / "report.json").read_text())
     assert payload["scores"][0] == {"task": "instrument", "num_classes": 8, "linear_eval": 0.55, "finetune": 0.625,
-                                    "chance": 0.125, "above_chance": True}
+                                    "baseline": 0.5, "baseline_ci95": [0.36, 0.64], "num_test_clips": 48,
+                                    "chance": 0.125, "above_chance": True, "finetune_below_baseline": False}
     assert payload["scores"][1]["above_chance"] is False
+    assert payload["scores"][1]["finetune_below_baseline"] is True
     assert (tmp_path / "report.md").read_text().startswith("```\nAaSP demo report")
+
+
+def test_collect_scores_reads_every_step_result():
+    scores = demo.collect_scores(
+        ["keyword", "modulation"],
+        {"keyword": {"mean": 0.3}},
+        {"keyword": {"mean": 0.4}},
+        {"keyword": {"accuracy": 0.6, "ci95_low": 0.45, "ci95_high": 0.73, "num_test_clips": 50}},
+    )
+    assert scores[0] == TaskScores("keyword", 10, linear_eval=0.3, finetune=0.4, baseline=0.6,
+                                   baseline_ci95=(0.45, 0.73), num_test_clips=50)
+    assert scores[0].finetune_below_baseline
+    assert scores[1] == TaskScores("modulation", 5)
+    text = format_report(DemoReport(1.0, None, None, {}, scores, [], {}))
+    modulation_row = next(line for line in text.splitlines() if line.strip().startswith("modulation "))
+    assert modulation_row.split() == ["modulation", "n/a", "n/a", "n/a", "20.0", "%", "NO", "n/a"]
 
 
 def test_main_reports_a_bad_config_and_exits_with_1(tmp_path, capsys):

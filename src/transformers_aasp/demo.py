@@ -5,12 +5,14 @@
 
 Steps (each one the real script a user would run, as a subprocess whose output is streamed and saved to a log):
     1. build the embedded corpus (cached; in this process, with progress bars);
-    2. pre-train a tiny AaSP with examples/pretrain.py;
-    3. linear evaluation of the frozen encoder on every embedded task (examples/linear_eval.py);
-    4. a short fine-tune on every embedded task (examples/finetune.py; checkpoint + model card per task);
-    5. reload one fine-tuned checkpoint with pipeline("audio-classification") and classify held-out clips;
-    6. draw the figures (examples/make_figures.py);
-    7. print a short report and write it to <output_dir>/report.json and report.md.
+    2. the log-mel statistics baseline on every embedded task (examples/logmel_baseline.py; no model involved);
+    3. pre-train a tiny AaSP with examples/pretrain.py;
+    4. linear evaluation of the frozen encoder on every embedded task (examples/linear_eval.py);
+    5. a short fine-tune on every embedded task (examples/finetune.py; checkpoint + model card per task);
+    6. reload one fine-tuned checkpoint with pipeline("audio-classification") and classify held-out clips;
+    7. draw the figures (examples/make_figures.py);
+    8. print a short report and write it to <output_dir>/report.json and report.md: per task the log-mel
+       baseline, linear evaluation, fine-tune and chance, flagging a fine-tune that is below the baseline.
 Every default lives in the one config file; `--output_dir` and `--set section.key=value` override it.
 """
 
@@ -34,17 +36,21 @@ logger = logging.get_logger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
-CONFIG_SECTIONS = ("corpus", "pretrain", "linear_eval", "finetune", "classify", "figures")
+CONFIG_SECTIONS = ("corpus", "baseline", "pretrain", "linear_eval", "finetune", "classify", "figures")
 TOP_LEVEL_KEYS = ("output_dir", "examples_dir", "offline", "tasks", *CONFIG_SECTIONS)
 SECTION_KEYS = {
     "corpus": ("seed", "cache_dir"),
+    "baseline": ("args",),
     "pretrain": ("config", "args"),
     "linear_eval": ("args",),
     "finetune": ("args",),
     "classify": ("task", "num_clips"),
     "figures": ("enabled",),
 }
-SCRIPTS = ("pretrain.py", "linear_eval.py", "finetune.py", "make_figures.py")
+SCRIPTS = ("logmel_baseline.py", "pretrain.py", "linear_eval.py", "finetune.py", "make_figures.py")
+# Set by the demo for the baseline step: its output folder, and the corpus size of the linear-evaluation step, so
+# that the baseline and the encoder are scored on the same test clips.
+BASELINE_RESERVED_ARGS = ("output_dir", "benchmark", "corpus_clips_per_class")
 TAIL_LINES_ON_FAILURE = 25
 
 
@@ -64,6 +70,7 @@ class DemoConfig:
     tasks: list[str]
     offline: bool = True
     corpus: dict = field(default_factory=dict)
+    baseline: dict = field(default_factory=dict)
     pretrain: dict = field(default_factory=dict)
     linear_eval: dict = field(default_factory=dict)
     finetune: dict = field(default_factory=dict)
@@ -92,6 +99,10 @@ class DemoConfig:
     @property
     def linear_eval_dir(self) -> Path:
         return self.output_dir / "linear_eval"
+
+    @property
+    def baseline_dir(self) -> Path:
+        return self.output_dir / "logmel_baseline"
 
 
 def load_demo_config(path: str | os.PathLike, output_dir: str | None = None, overrides: list[str] = ()) -> DemoConfig:
@@ -171,6 +182,12 @@ def validate_config(config: DemoConfig, path: Path) -> None:
     for section in ("pretrain", "linear_eval", "finetune"):
         if "output_dir" in (getattr(config, section).get("args") or {}):
             raise ValueError(f"{path}: {section}.args.output_dir is set by the demo (under output_dir); remove it.")
+    reserved = sorted(set(config.baseline.get("args") or {}) & set(BASELINE_RESERVED_ARGS))
+    if reserved:
+        raise ValueError(
+            f"{path}: baseline.args {reserved} are set by the demo (output folder, task, and the corpus size of "
+            "linear_eval.args, so that the baseline is scored on the same clips); remove them."
+        )
 
 
 def script_flags(args: dict | None) -> list[str]:
@@ -284,6 +301,26 @@ def last_training_record(path: Path) -> dict:
     return training[-1] if training else {}
 
 
+def baseline_flags(config: DemoConfig, task: str) -> list[str]:
+    """Flags of examples/logmel_baseline.py for one task: the corpus size of the linear-evaluation step, then
+    `baseline.args`."""
+    flags = ["--benchmark", task, "--output_dir", str(config.baseline_dir)]
+    clips_per_class = (config.linear_eval.get("args") or {}).get("corpus_clips_per_class")
+    if clips_per_class is not None:
+        flags += ["--corpus_clips_per_class", str(clips_per_class)]
+    return flags + script_flags(config.baseline.get("args"))
+
+
+def logmel_baseline(config: DemoConfig, task: str, environment: dict[str, str]) -> dict:
+    """examples/logmel_baseline.py (no model: log-mel statistics + logistic regression); returns its results JSON."""
+    run_logged(script_command(config, "logmel_baseline.py", baseline_flags(config, task)),
+               config.logs_dir / f"logmel_baseline_{task}.log", environment)
+    results = config.baseline_dir / f"logmel_baseline_{task}.json"
+    if not results.is_file():
+        raise DemoError(f"logmel_baseline.py wrote no {results}.")
+    return json.loads(results.read_text(encoding="utf-8"))
+
+
 def linear_eval(config: DemoConfig, task: str, environment: dict[str, str]) -> dict:
     """examples/linear_eval.py on the frozen encoder; returns its results JSON."""
     output_dir = config.linear_eval_dir / task
@@ -373,10 +410,16 @@ def pick_one_per_label(rows: list[dict], count: int) -> list[dict]:
 # ----------------------------------------------------------------------------------------------------------------
 @dataclass
 class TaskScores:
+    """Test accuracies of one task. `baseline` is the log-mel statistics baseline; `baseline_ci95` its 95 % Wilson
+    interval and `num_test_clips` the test clips it was scored on."""
+
     task: str
     num_classes: int
     linear_eval: float | None = None
     finetune: float | None = None
+    baseline: float | None = None
+    baseline_ci95: tuple[float, float] | None = None
+    num_test_clips: int | None = None
 
     @property
     def chance(self) -> float:
@@ -386,6 +429,10 @@ class TaskScores:
     def above_chance(self) -> bool:
         scores = [score for score in (self.linear_eval, self.finetune) if score is not None]
         return bool(scores) and all(score > self.chance for score in scores)
+
+    @property
+    def finetune_below_baseline(self) -> bool:
+        return self.finetune is not None and self.baseline is not None and self.finetune < self.baseline
 
 
 @dataclass
@@ -402,7 +449,8 @@ class DemoReport:
     def to_json(self) -> dict:
         payload = asdict(self)
         for entry, scores in zip(payload["scores"], self.scores):
-            entry.update(chance=scores.chance, above_chance=scores.above_chance)
+            entry.update(chance=scores.chance, above_chance=scores.above_chance,
+                         finetune_below_baseline=scores.finetune_below_baseline)
         return payload
 
 
@@ -424,20 +472,24 @@ def format_report(report: DemoReport) -> str:
         f"Finished in {format_duration(report.wall_seconds)} on {report.cpu_count or '?'} CPU core(s) "
         f"(load average at the end: {load}).",
         "",
-        "What it did: built the embedded corpus, pre-trained a tiny AaSP (examples/pretrain.py), evaluated the frozen",
-        "encoder with a linear classifier (examples/linear_eval.py), fine-tuned it on every task (examples/finetune.py),",
-        "reloaded a fine-tuned checkpoint with pipeline('audio-classification') and drew the figures.",
+        "What it did: built the embedded corpus, scored a log-mel statistics baseline (examples/logmel_baseline.py),",
+        "pre-trained a tiny AaSP (examples/pretrain.py), evaluated the frozen encoder with a linear classifier",
+        "(examples/linear_eval.py), fine-tuned it on every task (examples/finetune.py), reloaded a fine-tuned",
+        "checkpoint with pipeline('audio-classification') and drew the figures.",
         "",
         pretraining_line(report.pretraining),
         "",
         "Test accuracy per embedded task:",
-        f"  {'task':<12} {'linear eval':>11} {'fine-tune':>10} {'chance':>8}  above chance",
+        f"  {'task':<12} {'log-mel baseline':>16}  {'linear eval':>11} {'fine-tune':>10} {'chance':>8}  "
+        "above chance  fine-tune vs baseline",
     ]
     for scores in report.scores:
         lines.append(
-            f"  {scores.task:<12} {format_percent(scores.linear_eval):>11} {format_percent(scores.finetune):>10} "
-            f"{format_percent(scores.chance):>8}  {'yes' if scores.above_chance else 'NO'}"
+            f"  {scores.task:<12} {format_percent(scores.baseline):>16}  {format_percent(scores.linear_eval):>11} "
+            f"{format_percent(scores.finetune):>10} {format_percent(scores.chance):>8}  "
+            f"{'yes' if scores.above_chance else 'NO':<12}  {baseline_verdict(scores)}"
         )
+    lines += baseline_interval_lines(report.scores)
     if report.predictions:
         correct = sum(prediction.correct for prediction in report.predictions)
         lines += ["", f"pipeline('audio-classification') on held-out clips ({correct}/{len(report.predictions)} right):"]
@@ -452,6 +504,26 @@ def format_report(report: DemoReport) -> str:
     return "\n".join(lines)
 
 
+def baseline_verdict(scores: TaskScores) -> str:
+    if scores.finetune is None or scores.baseline is None:
+        return "n/a"
+    return "BELOW BASELINE" if scores.finetune_below_baseline else "not below"
+
+
+def baseline_interval_lines(scores: list[TaskScores]) -> list[str]:
+    """Report lines with the baseline's 95 % Wilson interval and number of test clips per task (the test-set
+    sampling error of the other columns is of the same size); none when no baseline was measured."""
+    parts = [
+        f"  {s.task} {100 * s.baseline_ci95[0]:.1f}-{100 * s.baseline_ci95[1]:.1f} % ({s.num_test_clips} test clips)"
+        for s in scores
+        if s.baseline_ci95 is not None
+    ]
+    if not parts:
+        return []
+    return ["", "Log-mel baseline, 95 % Wilson interval of its test accuracy (the linear evaluation and fine-tune are",
+            "scored on the same test clips, so their sampling error is of the same size):", *parts]
+
+
 def pretraining_line(metrics: dict) -> str:
     if not metrics:
         return "Pre-training: no metrics were logged."
@@ -460,15 +532,24 @@ def pretraining_line(metrics: dict) -> str:
     return f"Pre-training: {metrics.get('step', '?')} steps, final loss {float(metrics['loss']):.3f} ({terms})."
 
 
-def collect_scores(tasks: list[str], linear_results: dict, finetune_results: dict) -> list[TaskScores]:
+def collect_scores(
+    tasks: list[str], linear_results: dict, finetune_results: dict, baseline_results: dict | None = None
+) -> list[TaskScores]:
     from .corpus import EMBEDDED_TASKS
 
+    baseline_results = baseline_results or {}
     return [
         TaskScores(
             task=task,
             num_classes=EMBEDDED_TASKS[task].num_classes,
             linear_eval=linear_results[task]["mean"] if task in linear_results else None,
             finetune=finetune_results[task]["mean"] if task in finetune_results else None,
+            baseline=baseline_results[task]["accuracy"] if task in baseline_results else None,
+            baseline_ci95=(
+                (baseline_results[task]["ci95_low"], baseline_results[task]["ci95_high"])
+                if task in baseline_results else None
+            ),
+            num_test_clips=baseline_results[task]["num_test_clips"] if task in baseline_results else None,
         )
         for task in tasks
     ]
@@ -479,6 +560,7 @@ def output_files(config: DemoConfig, corpus_folder: Path, figures: dict[str, str
              "pre-training metrics": str(config.pretrain_dir / "metrics.jsonl")}
     files.update({f"fine-tuned {task}": str(config.finetune_dir(task)) for task in config.tasks})
     files["linear-eval results"] = str(config.linear_eval_dir)
+    files["log-mel baseline results"] = str(config.baseline_dir)
     files.update({f"figure: {name}": path for name, path in figures.items()})
     files["logs"] = str(config.logs_dir)
     files["report"] = str(config.output_dir / "report.md")
@@ -516,7 +598,7 @@ def run_demo(config: DemoConfig) -> DemoReport:
 
     config.output_dir.mkdir(parents=True, exist_ok=True)
     environment = step_environment(config)
-    steps = StepPrinter(total=4 + 2 * len(config.tasks) + int(bool(config.figures.get("enabled", True))))
+    steps = StepPrinter(total=4 + 3 * len(config.tasks) + int(bool(config.figures.get("enabled", True))))
     timings: dict[str, float] = {}
 
     def timed(name: str, title: str, function, *args):
@@ -527,6 +609,10 @@ def run_demo(config: DemoConfig) -> DemoReport:
         return result
 
     corpus_folder = timed("corpus", "Building the embedded corpus (cached after the first run)", build_corpus, config)
+    baseline_results = {}
+    for task in config.tasks:
+        baseline_results[task] = timed("log-mel baseline", f"Log-mel statistics baseline on '{task}' "
+                                       "(examples/logmel_baseline.py)", logmel_baseline, config, task, environment)
     metrics = timed("pre-training", "Pre-training a tiny AaSP (examples/pretrain.py)", pretrain, config, environment)
     linear_results, finetune_results = {}, {}
     for task in config.tasks:
@@ -546,7 +632,7 @@ def run_demo(config: DemoConfig) -> DemoReport:
         load_average=load_average(),
         cpu_count=os.cpu_count(),
         pretraining=metrics,
-        scores=collect_scores(config.tasks, linear_results, finetune_results),
+        scores=collect_scores(config.tasks, linear_results, finetune_results, baseline_results),
         predictions=predictions,
         files=output_files(config, corpus_folder, figures),
         step_seconds=timings,
@@ -569,6 +655,9 @@ def main(argv: list[str] | None = None) -> int:
     failing = [scores.task for scores in report.scores if not scores.above_chance]
     if failing:
         sys.stderr.write(f"\nWarning: scores are not above chance on {failing}; see docs/demo.md (tuning).\n")
+    below = [scores.task for scores in report.scores if scores.finetune_below_baseline]
+    if below:
+        sys.stderr.write(f"\nNote: the fine-tune is below the log-mel baseline on {below}; see docs/demo.md.\n")
     return 0
 
 

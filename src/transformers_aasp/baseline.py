@@ -1,0 +1,418 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""The log-mel statistics baseline: hand-made clip features + logistic regression, next to AaSP's scores.
+
+What a downstream score of a learned encoder has to beat is what a linear classifier gets from plain statistics of
+the same log-mel spectrogram. Per clip, from `AaSPFeatureExtractor`'s `input_values` (B, T, F) (F = 80 mel bins,
+100 frames/s) and `attention_mask` (B, T), counting only the clip's valid frames:
+
+    "stats" feature set (2F = 160 values):
+        mean over time of each mel bin (F), standard deviation over time of each mel bin (F);
+    "full" feature set (3F + bands x modulation bins = 240 + 16 x 12 = 432 values): "stats", plus
+        the standard deviation of frame-to-frame differences of each mel bin (F), and
+        a modulation spectrum: the F mel envelopes averaged into 16 bands of F / 16 = 5 adjacent bins, each band's
+        time series mean-removed, Hann-windowed and zero-padded to at least 1024 frames, its one-sided power spectrum
+        (rfft, normalised so that the power over all frequencies sums to the band's variance) summed into 12
+        log-spaced modulation-frequency bins between 0.5 and 50 Hz, then log(1e-6 + power).
+
+The classifier is `make_pipeline(StandardScaler(), LogisticRegression())`, trained on train + validation and
+scored by accuracy on test, with a 95 % Wilson score interval for the test proportion (`wilson_interval`). The
+interval covers the sampling of the test clips only, not the variation from training on other clips.
+
+Clip handling is the linear evaluation's (examples/linear_eval.py): decoded with `tasks.decode_waveform` and cut to
+the first `clip_seconds` of the benchmark. Unlike linear evaluation, a shorter clip is *not* zero-padded to
+`clip_seconds`: padding frames are masked out, so that silence added by padding never enters the statistics.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from datasets import ClassLabel, DatasetDict, List
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from transformers.utils import logging
+
+from .feature_extraction_aasp import AaSPFeatureExtractor
+from .tasks import SAMPLING_RATE, LoadedBenchmark, crop_or_pad, decode_waveform, undecoded_audio
+
+
+logger = logging.get_logger(__name__)
+
+FEATURE_SETS = ("stats", "full")
+NUM_MODULATION_BANDS = 16
+NUM_MODULATION_BINS = 12
+MODULATION_RANGE_HZ = (0.5, 50.0)
+MIN_FFT_FRAMES = 1024  # zero-padding target: a 0.1 Hz grid at 100 frames/s, so every modulation bin holds FFT bins
+POWER_EPS = 1e-6
+WILSON_Z_95 = 1.959963984540054  # the 97.5 % quantile of the standard normal distribution
+INTERVAL_NAME = "95 % Wilson score interval for the test accuracy (a binomial proportion)"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Features of one clip
+
+
+def feature_dimension(
+    feature_set: str = "full",
+    num_mel_bins: int = 80,
+    num_bands: int = NUM_MODULATION_BANDS,
+    num_modulation_bins: int = NUM_MODULATION_BINS,
+) -> int:
+    """D, the number of features per clip: 2F for "stats", 3F + bands x modulation bins for "full".
+
+    With 80 mel bins, 16 bands and 12 modulation bins: 160 ("stats") and 432 ("full").
+    """
+    check_feature_set(feature_set)
+    if feature_set == "stats":
+        return 2 * num_mel_bins
+    return 3 * num_mel_bins + num_bands * num_modulation_bins
+
+
+def check_feature_set(feature_set: str) -> None:
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"Unknown feature_set {feature_set!r}; expected one of {FEATURE_SETS}.")
+
+
+def modulation_bin_edges(
+    num_bins: int = NUM_MODULATION_BINS,
+    low_hz: float = MODULATION_RANGE_HZ[0],
+    high_hz: float = MODULATION_RANGE_HZ[1],
+) -> np.ndarray:
+    """(num_bins + 1,) log-spaced edges in Hz; bin k is [edges[k], edges[k + 1]), the last one includes `high_hz`.
+
+    With the defaults (12 bins over 0.5-50 Hz, a factor 100 ** (1 / 12) ~ 1.47 per bin) 12.5 Hz lies in bin 8
+    ([10.8, 15.8) Hz).
+    """
+    return np.geomspace(low_hz, high_hz, num_bins + 1)
+
+
+def mel_mean_and_std(frames: np.ndarray) -> np.ndarray:
+    """(n, F) valid frames -> (2F,): the mean over time of every mel bin, then its standard deviation over time."""
+    return np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
+
+
+def frame_difference_std(frames: np.ndarray) -> np.ndarray:
+    """(n, F) valid frames -> (F,): standard deviation over time of frame-to-frame differences (0 for one frame)."""
+    if len(frames) < 2:
+        return np.zeros(frames.shape[1])
+    return np.diff(frames, axis=0).std(axis=0)
+
+
+def band_envelopes(frames: np.ndarray, num_bands: int = NUM_MODULATION_BANDS) -> np.ndarray:
+    """(n, F) valid frames -> (n, num_bands): the mean of F / num_bands adjacent mel bins per band."""
+    num_frames, num_mel_bins = frames.shape
+    if num_mel_bins % num_bands:
+        raise ValueError(f"{num_mel_bins} mel bins cannot be grouped into {num_bands} equal bands.")
+    return frames.reshape(num_frames, num_bands, num_mel_bins // num_bands).mean(axis=-1)
+
+
+def fft_length(num_frames: int) -> int:
+    """Zero-padded FFT length: the next power of two of `num_frames`, at least `MIN_FFT_FRAMES`."""
+    return max(MIN_FFT_FRAMES, 1 << max(0, num_frames - 1).bit_length())
+
+
+def modulation_power(envelopes: np.ndarray, frame_rate: float, edges: np.ndarray) -> np.ndarray:
+    """Power of every band envelope in every modulation-frequency bin.
+
+    Args:
+        envelopes: (n, num_bands) band time series at `frame_rate` frames per second.
+        frame_rate: frames per second (100 for the AaSP feature extractor).
+        edges: (num_bins + 1,) bin edges in Hz (`modulation_bin_edges`).
+
+    Returns:
+        (num_bands, num_bins) power. Each band is mean-removed and Hann-windowed; the one-sided periodogram is
+        normalised so that its sum over all frequencies equals the window-weighted variance of the band, so the
+        numbers do not depend on the clip length or the FFT padding.
+    """
+    num_frames = len(envelopes)
+    window = np.hanning(num_frames + 2)[1:-1] if num_frames > 1 else np.ones(1)  # no zero end points
+    centred = (envelopes - envelopes.mean(axis=0)) * window[:, None]
+    length = fft_length(num_frames)
+    power = np.abs(np.fft.rfft(centred, n=length, axis=0)) ** 2 / (length * np.sum(window**2))
+    power[1 : (length + 1) // 2] *= 2.0  # one-sided: every bin but DC (and Nyquist for even lengths) counts twice
+    frequencies = np.fft.rfftfreq(length, d=1.0 / frame_rate)
+    bin_of_frequency = np.searchsorted(edges, frequencies, side="right") - 1
+    bin_of_frequency[np.isclose(frequencies, edges[-1])] = len(edges) - 2  # the top edge belongs to the last bin
+    in_range = (bin_of_frequency >= 0) & (bin_of_frequency < len(edges) - 1)
+    summed = np.zeros((len(edges) - 1, envelopes.shape[1]))
+    np.add.at(summed, bin_of_frequency[in_range], power[in_range])
+    return summed.T
+
+
+def modulation_spectrum(
+    frames: np.ndarray,
+    frame_rate: float,
+    num_bands: int = NUM_MODULATION_BANDS,
+    num_modulation_bins: int = NUM_MODULATION_BINS,
+    eps: float = POWER_EPS,
+) -> np.ndarray:
+    """(n, F) valid frames -> (num_bands * num_modulation_bins,) log(eps + power), band-major (band 0's bins first)."""
+    power = modulation_power(band_envelopes(frames, num_bands), frame_rate, modulation_bin_edges(num_modulation_bins))
+    return np.log(eps + power).reshape(-1)
+
+
+def clip_features(frames: np.ndarray, feature_set: str = "full", frame_rate: float = 100.0) -> np.ndarray:
+    """(n, F) valid log-mel frames of one clip -> (D,) float64 features (`feature_dimension`)."""
+    frames = np.asarray(frames, dtype=np.float64)
+    parts = [mel_mean_and_std(frames)]
+    if feature_set == "full":
+        parts += [frame_difference_std(frames), modulation_spectrum(frames, frame_rate)]
+    return np.concatenate(parts)
+
+
+def logmel_features(
+    input_values, attention_mask, feature_set: str = "full", frame_rate: float = 100.0
+) -> np.ndarray:
+    """Log-mel statistics of a batch of clips (see the module docstring).
+
+    Args:
+        input_values: (B, T, F) normalised log-mel frames from `AaSPFeatureExtractor` (numpy or torch).
+        attention_mask: (B, T), 1 for a clip's valid frames; padding frames never enter the features.
+        feature_set: "stats" (D = 2F) or "full" (D = 3F + 16 x 12).
+        frame_rate: frames per second (`feature_extractor.frame_rate`, 100 by default).
+
+    Returns:
+        (B, D) float64 numpy array.
+    """
+    check_feature_set(feature_set)
+    input_values = np.asarray(input_values, dtype=np.float64)
+    valid = np.asarray(attention_mask).astype(bool)
+    if input_values.ndim != 3 or valid.shape != input_values.shape[:2]:
+        raise ValueError(
+            f"Expected input_values (B, T, F) and attention_mask (B, T), got {input_values.shape} and {valid.shape}."
+        )
+    empty = np.flatnonzero(~valid.any(axis=1))
+    if empty.size:
+        raise ValueError(f"Clip {int(empty[0])} has no valid frame in attention_mask.")
+    return np.stack([clip_features(clip[mask], feature_set, frame_rate) for clip, mask in zip(input_values, valid)])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Features of a dataset split
+
+
+def waveform_for_baseline(waveform: np.ndarray, clip_samples: int | None, min_samples: int) -> np.ndarray:
+    """(L,) decoded clip -> its first `clip_samples` samples (the linear evaluation's crop), not padded further,
+    except that a clip shorter than the feature extractor's one analysis window is zero-padded to `min_samples`."""
+    if clip_samples is not None and waveform.size > clip_samples:
+        waveform = crop_or_pad(waveform, clip_samples)
+    if waveform.size < min_samples:
+        waveform = crop_or_pad(waveform, min_samples)
+    return waveform
+
+
+def split_features(
+    dataset,
+    feature_extractor: AaSPFeatureExtractor,
+    feature_set: str = "full",
+    clip_samples: int | None = None,
+    batch_size: int = 32,
+) -> dict:
+    """Features of every row of a dataset with columns "audio" and "label".
+
+    Returns:
+        {"features": (N, D) float64, "labels": (N,) int64, "valid": (N,) bool}; rows whose audio could not be
+        decoded (logged by `decode_waveform`) have `valid` False and zero features.
+    """
+    dataset = undecoded_audio(dataset)
+    features = np.zeros((dataset.num_rows, feature_dimension(feature_set, feature_extractor.num_mel_bins)))
+    valid = np.zeros(dataset.num_rows, dtype=bool)
+    for start in range(0, dataset.num_rows, batch_size):
+        waveforms = [decode_waveform(audio) for audio in dataset[start : start + batch_size]["audio"]]
+        keep = [index for index, waveform in enumerate(waveforms) if waveform is not None]
+        if not keep:
+            continue
+        clips = [waveform_for_baseline(waveforms[i], clip_samples, feature_extractor.min_num_samples) for i in keep]
+        inputs = feature_extractor(clips, sampling_rate=SAMPLING_RATE, return_tensors="np")
+        rows = start + np.asarray(keep)
+        features[rows] = logmel_features(
+            inputs["input_values"], inputs["attention_mask"], feature_set, feature_extractor.frame_rate
+        )
+        valid[rows] = True
+    labels = np.asarray(dataset.select_columns(["label"]).to_dict()["label"], dtype=np.int64)
+    if not valid.all():
+        logger.warning(f"Log-mel baseline: skipped {int((~valid).sum())} undecodable clip(s) of {dataset.num_rows}.")
+    return {"features": features, "labels": labels, "valid": valid}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Classifier and score
+
+
+def fit_logmel_classifier(
+    features: np.ndarray, labels: np.ndarray, max_iter: int = 2000, regularization: float = 1.0
+) -> Pipeline:
+    """`make_pipeline(StandardScaler(), LogisticRegression(C=regularization))` fitted on (N, D) features and (N,)
+    labels."""
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=regularization, max_iter=max_iter))
+    return classifier.fit(features, labels)
+
+
+def wilson_interval(num_correct: int, num_trials: int, z: float = WILSON_Z_95) -> tuple[float, float]:
+    """Wilson score interval (95 % with the default z) of a proportion num_correct / num_trials.
+
+    Unlike the normal approximation p +- z sqrt(p (1 - p) / n), it stays inside [0, 1] and is not empty at p = 0 or
+    p = 1, which matters for the tens of test clips of the embedded tasks.
+    """
+    if num_trials <= 0 or not 0 <= num_correct <= num_trials:
+        raise ValueError(f"Need 0 <= num_correct <= num_trials and num_trials > 0, got {num_correct} / {num_trials}.")
+    p = num_correct / num_trials
+    denominator = 1.0 + z**2 / num_trials
+    centre = (p + z**2 / (2 * num_trials)) / denominator
+    half_width = z / denominator * math.sqrt(p * (1 - p) / num_trials + z**2 / (4 * num_trials**2))
+    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+
+
+def require_single_label(data: LoadedBenchmark | DatasetDict) -> None:
+    """Raise a ValueError for multi-label data: the baseline reports accuracy of single-label classification."""
+    if isinstance(data, LoadedBenchmark):
+        multi_label, name = data.spec.multi_label, data.spec.name
+    else:
+        multi_label, name = isinstance(data[next(iter(data))].features.get("label"), List), "the dataset"
+    if multi_label:
+        raise ValueError(
+            f"The log-mel baseline handles single-label classification only (accuracy); {name} is multi-label "
+            "(its metric is mAP)."
+        )
+
+
+def evaluate_logmel_baseline(
+    data: LoadedBenchmark | DatasetDict,
+    feature_extractor: AaSPFeatureExtractor,
+    *,
+    feature_set: str = "full",
+    clip_seconds: float | None = None,
+    fold: int | None = None,
+    batch_size: int = 32,
+    max_iter: int = 2000,
+    regularization: float = 1.0,
+) -> dict:
+    """Test accuracy of the log-mel statistics baseline on one benchmark.
+
+    Args:
+        data: a `LoadedBenchmark` (its protocol chooses the splits; cross-validation runs every fold, or `fold`), or a
+            `DatasetDict` with "train" / optional "validation" / "test" splits and columns "audio" and "label"
+            (ClassLabel or int ids).
+        feature_extractor: gives the log-mel frames; its normalisation does not matter much (features are
+            standardised), except through the fixed eps of the modulation log-power.
+        feature_set: "stats" (mean + std per mel bin) or "full" (also frame-difference std and modulation spectrum).
+        clip_seconds: keep the first `clip_seconds` of every clip; default: the benchmark's clip length (a
+            `LoadedBenchmark`) or whole clips (a `DatasetDict`).
+        fold: one fold of a cross-validation benchmark (default: every fold; their test predictions are pooled).
+        batch_size: clips per feature-extractor call.
+        max_iter / regularization: `LogisticRegression(max_iter=..., C=...)`.
+
+    Returns:
+        {"metric": "accuracy", "accuracy", "num_correct", "num_test_clips", "ci95_low", "ci95_high", "interval" (how
+        the interval is computed), "chance" (1 / classes), "num_classes", "feature_set", "feature_dimension",
+        "clip_seconds", "num_skipped_clips", "runs": [{"fold", "accuracy", "num_test_clips", "num_train_clips"}]}.
+        The classifier is trained on train + validation; the accuracy pools the test clips of every run.
+    """
+    check_feature_set(feature_set)
+    require_single_label(data)
+    runs_rows, num_classes, clip_seconds = protocol_rows(data, fold, clip_seconds)
+    clip_samples = None if clip_seconds is None else int(round(clip_seconds * SAMPLING_RATE))
+    sources = {source for rows in runs_rows for source, _ in rows["train"] + rows["test"]}
+    dataset = data.dataset if isinstance(data, LoadedBenchmark) else data
+    computed = {
+        source: split_features(dataset[source], feature_extractor, feature_set, clip_samples, batch_size)
+        for source in sorted(sources)
+    }
+    runs = [score_one_run(computed, rows, max_iter, regularization) for rows in runs_rows]
+    num_correct = sum(run.pop("num_correct") for run in runs)
+    num_test = sum(run["num_test_clips"] for run in runs)
+    low, high = wilson_interval(num_correct, num_test)
+    accuracy = num_correct / num_test
+    logger.info(f"Log-mel baseline ({feature_set}): accuracy {accuracy:.4f} on {num_test} test clips "
+                f"(95 % Wilson interval {low:.3f}-{high:.3f}).")  # fmt: skip
+    return {
+        "metric": "accuracy",
+        "accuracy": accuracy,
+        "num_correct": num_correct,
+        "num_test_clips": num_test,
+        "ci95_low": low,
+        "ci95_high": high,
+        "interval": INTERVAL_NAME,
+        "chance": 1.0 / num_classes,
+        "num_classes": num_classes,
+        "feature_set": feature_set,
+        "feature_dimension": feature_dimension(feature_set, feature_extractor.num_mel_bins),
+        "clip_seconds": clip_seconds,
+        "num_skipped_clips": int(sum((~arrays["valid"]).sum() for arrays in computed.values())),
+        "runs": runs,
+    }
+
+
+def protocol_rows(data: LoadedBenchmark | DatasetDict, fold: int | None, clip_seconds: float | None):
+    """The runs of the protocol as [{"fold", "train": [(source split, rows)], "test": [(source split, rows)]}],
+    the number of classes, and the clip length in seconds (None: whole clips)."""
+    if isinstance(data, LoadedBenchmark):
+        folds = [fold] if fold is not None else data.spec.folds
+        runs = []
+        for current in folds:
+            indices = data.split_indices(current, validation_fraction=0.0)  # nothing held out: train on all non-test
+            train = [indices[name] for name in ("train", "validation") if name in indices]
+            runs.append({"fold": current, "train": train, "test": [indices["test"]]})
+        return runs, data.num_labels, clip_seconds if clip_seconds is not None else data.spec.clip_seconds
+    if fold is not None:
+        raise ValueError("`fold` needs a LoadedBenchmark with a cross-validation protocol, not a DatasetDict.")
+    for split in ("train", "test"):
+        if split not in data:
+            raise ValueError(f"The DatasetDict needs a {split!r} split; it has {list(data)}.")
+    train = [(name, np.arange(data[name].num_rows)) for name in ("train", "validation") if name in data]
+    runs = [{"fold": None, "train": train, "test": [("test", np.arange(data["test"].num_rows))]}]
+    return runs, dataset_num_classes(data), clip_seconds
+
+
+def dataset_num_classes(data: DatasetDict) -> int:
+    feature = data["train"].features["label"]
+    if isinstance(feature, ClassLabel):
+        return feature.num_classes
+    labels = {label for split in data.values() for label in split.select_columns(["label"]).to_dict()["label"]}
+    return max(labels) + 1
+
+
+def stack_rows(computed: dict, parts: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) features and (N,) labels of the decodable rows of `parts` [(source split, row indices)]."""
+    features, labels = [], []
+    for source, rows in parts:
+        arrays = computed[source]
+        rows = rows[arrays["valid"][rows]]
+        features.append(arrays["features"][rows])
+        labels.append(arrays["labels"][rows])
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def score_one_run(computed: dict, rows: dict, max_iter: int, regularization: float) -> dict:
+    """Train on the run's train rows, predict its test rows: {"fold", "accuracy", "num_correct", "num_test_clips",
+    "num_train_clips"}."""
+    train_features, train_labels = stack_rows(computed, rows["train"])
+    test_features, test_labels = stack_rows(computed, rows["test"])
+    if len(test_labels) == 0 or len(np.unique(train_labels)) < 2:
+        raise ValueError(
+            f"Fold {rows['fold']}: {len(test_labels)} test clip(s) and {len(np.unique(train_labels))} training "
+            "class(es); the baseline needs test clips and at least two classes to train on."
+        )
+    classifier = fit_logmel_classifier(train_features, train_labels, max_iter, regularization)
+    num_correct = int((classifier.predict(test_features) == test_labels).sum())
+    return {
+        "fold": rows["fold"],
+        "accuracy": num_correct / len(test_labels),
+        "num_correct": num_correct,
+        "num_test_clips": int(len(test_labels)),
+        "num_train_clips": int(len(train_labels)),
+    }
+
+
+__all__ = [
+    "FEATURE_SETS",
+    "evaluate_logmel_baseline",
+    "feature_dimension",
+    "fit_logmel_classifier",
+    "logmel_features",
+    "modulation_bin_edges",
+    "split_features",
+    "wilson_interval",
+]
