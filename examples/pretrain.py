@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Self-supervised AaSP pre-training with Accelerate (METHOD.md section 5).
+"""Self-supervised AaSP pre-training with Accelerate (docs/method.md, section 5 "Pre-training").
 
     accelerate launch examples/pretrain.py --config configs/aasp_tiny.yaml --output_dir outputs/aasp-tiny
     accelerate launch --cpu --num_processes 2 examples/pretrain.py --config configs/aasp_tiny.yaml ...

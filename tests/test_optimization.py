@@ -20,6 +20,7 @@ def test_fixed_lambda_gates_norms_and_biases_get_no_weight_decay():
     assert "aasp.embeddings.patch_embeddings.gated_fusion.gate" in exempt
     assert "aasp.embeddings.cls_token" in exempt
     assert "aasp.layers.0.attention.q_proj.weight" in decayed
+    assert "aasp.embeddings.patch_embeddings.gated_fusion.alias_projection.weight" in decayed
     assert not any("norm" in name or name.endswith(".bias") for name in decayed)
     # the EMA teacher is not trained
     assert not any(name.startswith("teacher.") for name in decayed | exempt)

@@ -148,7 +148,7 @@ def test_figure2_two_sided_gradient_stays_usable_far_from_target():
     """The paper's Figure 2 property, measured with the project's own kernel (alpha = 0.1, beta = 1.5, 33 taps).
 
     The two-sided gradient wrt beta at offsets 0.4-0.8 rad is still more than 5 % of its value at 0.2 rad
-    (measured 3.9-2.7 vs 19.9), so beta can be learned from far away. Measured finding (docs/method_decisions.md):
+    (measured 3.9-2.7 vs 19.9), so beta can be learned from far away. Measured finding (docs/method.md, section 3.9):
     with the literal kernel exp(-Lambda |m|) the one-sided window keeps comparable gradients (two/one ratio
     measured 0.8-1.6 at these offsets) because the |m| in the carrier gives both windows heavy spectral tails; the
     paper's one-sided gradient-vanishing claim does not reproduce under this discretisation.

@@ -6,14 +6,18 @@ import torch
 from torch import nn
 
 
-# Parameters whose name contains one of these never get weight decay: norms, biases, tokens, position tables, the
-# fixed-Lambda SBLU parameters (decay would pull alpha and beta towards arbitrary values) and fusion gates.
-NO_DECAY_NAME_PARTS = ("norm", "bias", "token", "position", "pos_embed", "lambda_raw", "gate")
+# Parameters whose full name contains one of these never get weight decay: norms, biases, tokens, position tables
+# and the fixed-Lambda SBLU parameters (decay would pull alpha and beta towards arbitrary values).
+NO_DECAY_NAME_PARTS = ("norm", "bias", "token", "position", "pos_embed", "lambda_raw")
+# Parameters whose own name (the last part of the full name) is one of these never get weight decay: fusion gates.
+NO_DECAY_PARAMETER_NAMES = ("gate",)
 
 
 def is_weight_decay_exempt(name: str, parameter: torch.Tensor) -> bool:
-    """True for 1-D parameters and for parameters named after `NO_DECAY_NAME_PARTS`."""
-    return parameter.ndim < 2 or any(part in name.lower() for part in NO_DECAY_NAME_PARTS)
+    """True for 1-D parameters and for parameters named after `NO_DECAY_NAME_PARTS` / `NO_DECAY_PARAMETER_NAMES`."""
+    if parameter.ndim < 2 or name.rsplit(".", 1)[-1] in NO_DECAY_PARAMETER_NAMES:
+        return True
+    return any(part in name.lower() for part in NO_DECAY_NAME_PARTS)
 
 
 def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -36,4 +40,4 @@ def mask_generator(seed: int, process_index: int, step: int, micro_batch: int = 
     return torch.Generator().manual_seed(int(entropy.generate_state(1, np.uint64)[0] >> 1))
 
 
-__all__ = ["NO_DECAY_NAME_PARTS", "is_weight_decay_exempt", "mask_generator", "weight_decay_groups"]
+__all__ = ["NO_DECAY_NAME_PARTS", "NO_DECAY_PARAMETER_NAMES", "is_weight_decay_exempt", "mask_generator", "weight_decay_groups"]
