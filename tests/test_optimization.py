@@ -12,7 +12,7 @@ def group_names(model, groups):
 
 
 def test_fixed_lambda_gates_norms_and_biases_get_no_weight_decay():
-    model = AaSPForPreTraining(AaSPConfig.tiny(lambda_mode="fixed"))
+    model = AaSPForPreTraining(AaSPConfig.tiny(lambda_mode="fixed", fusion_type="gated_residual"))
     groups = weight_decay_groups(model, weight_decay=0.05)
     decayed, exempt = group_names(model, groups)
     assert [group["weight_decay"] for group in groups] == [0.05, 0.0]

@@ -81,8 +81,8 @@ def test_hide_masked_patches_zeroes_exactly_the_hidden_patches():
 def test_changing_masked_input_leaves_visible_tokens_and_predictor_inputs_unchanged(alias_input):
     """No information from masked patches reaches the student (docs/method.md, pre-training)."""
     torch.manual_seed(0)
-    # gate and alias weights well away from zero, so that AaPE's wide receptive fields really reach the tokens
-    model = AaSPForPreTraining(tiny(masked_view_alias_input=alias_input, fusion_gate_init=1.0)).eval()
+    # alias weights non-zero, so that AaPE's wide receptive fields really reach the tokens
+    model = AaSPForPreTraining(tiny(masked_view_alias_input=alias_input, fusion_zero_init_alias=False)).eval()
     frames = 128
     spectrogram = torch.randn(2, frames, 80)
     lengths = torch.full((2,), frames)
@@ -107,12 +107,15 @@ def test_changing_masked_input_leaves_visible_tokens_and_predictor_inputs_unchan
     assert (leaky - leaky_perturbed).abs().max() > 1e-3
 
 
-def test_visible_alias_features_equal_those_of_their_run_as_a_whole_clip():
+@pytest.mark.parametrize("feature_map", ["flatten", "log_energy"])
+def test_visible_alias_features_equal_those_of_their_run_as_a_whole_clip(feature_map):
     """With mirror_runs, a visible patch's F_alias is what it would be if its run of visible columns were the clip
     (float error only); zeroing the masked patches instead leaves large edge artefacts."""
     torch.manual_seed(0)
-    config = tiny()
-    features = AaSPAliasingFeatures(config)
+    config = tiny(sblu_features=feature_map)
+    features = AaSPAliasingFeatures(config).double()
+    if feature_map == "flatten":
+        torch.nn.init.normal_(features.pointwise_weight, std=0.5)
     grid_t, frames = 10, 160
     spectrogram = torch.randn(1, frames, 80, dtype=torch.float64)
     lengths = torch.tensor([frames])
@@ -199,7 +202,7 @@ def test_teacher_starts_equal_to_student_and_gets_no_gradient():
     out = model(torch.randn(2, 96, 80))
     out.loss.backward()
     assert all(p.grad is None for p in model.teacher.parameters())
-    assert model.aasp.embeddings.patch_embeddings.gated_fusion.alias_projection.weight.grad is not None
+    assert model.aasp.embeddings.patch_embeddings.fusion.weight.grad is not None
     assert model.predictor.mask_token.grad is not None
 
 

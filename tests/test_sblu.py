@@ -239,7 +239,7 @@ def test_gated_fusion_trains_the_lambda_encoder_from_the_first_step():
 
 
 def test_gated_fusion_with_a_closed_gate_is_exactly_the_plain_stem_and_keeps_patch_level():
-    config = AaSPConfig.tiny(fusion_type="gated_residual")
+    config = AaSPConfig.tiny(fusion_type="gated_residual", sblu_carrier="linear", sblu_features="log_energy")
     aape = AaSPModel(config).eval()
     plain = AaSPModel(AaSPConfig.tiny(use_aape=False)).eval()
     plain.load_state_dict(aape.state_dict(), strict=False)
@@ -284,13 +284,13 @@ def test_linear_carrier_gives_an_envelope_and_the_abs_carrier_an_oscillation():
 
 def test_log_energy_features_are_stable_under_sub_patch_shifts():
     """The log band energy of a tone at beta changes by under 2 % of its value when the tone moves 1-15 frames."""
-    config = AaSPConfig.tiny()
+    config = AaSPConfig.tiny(sblu_features="log_energy")
     features = AaSPAliasingFeatures(config)
 
     def log_energy(shift):
         real, imag = tone_responses("linear", 1.2, shift, config)
         responses = torch.stack([real, imag], dim=2).unsqueeze(2)  # (1, 1, 1, 2, p_t): one kernel
-        cfg_one = AaSPConfig.tiny(num_subbands=1, num_kernels=1)
+        cfg_one = AaSPConfig.tiny(num_subbands=1, num_kernels=1, sblu_features="log_energy")
         return AaSPAliasingFeatures(cfg_one).feature_map(responses)
 
     reference = log_energy(0)

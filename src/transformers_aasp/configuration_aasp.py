@@ -64,18 +64,18 @@ class AaSPConfig(PreTrainedConfig):
             post-patch Nyquist frequency).
         beta_max (`float`, defaults to pi): upper edge of the frequency band in rad/frame.
         use_highpass (`bool`, defaults to `True`): zero-phase high-pass (cutoff pi / p_t) before the SBLU.
-        sblu_carrier (`str`, defaults to `"linear"`): `"linear"` uses the analytic band-pass kernel
-            exp(-alpha |m|) exp(-j beta m), whose output magnitude is the envelope of the band around beta;
-            `"abs"` is the literal bilateral-Laplace kernel exp(-Lambda |m|) (even real and imaginary parts,
-            zero phase, so its output oscillates at beta instead of giving an envelope).
-        sblu_features (`str`, defaults to `"log_energy"`): how a patch's SBLU outputs become F_alias.
-            `"log_energy"`: log(eps + mean over the patch's p_t frames of |y|^2) per subband and kernel (S * H
-            features, stable under sub-patch shifts); `"flatten"`: Re and Im through a grouped pointwise projection
-            to H' channels and GELU, flattened over (S, H', p_t) (S * H' * p_t features, phase-sensitive).
-        fusion_type (`str`, defaults to `"gated_residual"`): `"gated_residual"` gives X_std + gamma * W LN(F_alias)
-            with a learnable per-channel gate gamma (starts at `fusion_gate_init`), so the plain stem is exactly the
-            gamma = 0 case and patch level is kept; `"concat"` is Linear([LN(X_std), LN(F_alias)]) (the paper's
-            Patch Fusion as we read it; LN(X_std) is invariant to the patch's level).
+        sblu_carrier (`str`, defaults to `"abs"`): `"abs"` is the literal bilateral-Laplace kernel exp(-Lambda |m|)
+            (even real and imaginary parts, zero phase, so its output oscillates with the input instead of giving an
+            envelope); `"linear"` uses the analytic band-pass kernel exp(-alpha |m|) exp(-j beta m), whose output
+            magnitude is the envelope of the band around beta. Measured choice: see docs/method.md.
+        sblu_features (`str`, defaults to `"flatten"`): how a patch's SBLU outputs become F_alias.
+            `"flatten"`: Re and Im through a grouped pointwise projection to H' channels and GELU, flattened over
+            (S, H', p_t) (S * H' * p_t features, phase-sensitive); `"log_energy"`: log(eps + mean over the patch's
+            p_t frames of |y|^2) per subband and kernel (S * H features, stable under sub-patch shifts).
+        fusion_type (`str`, defaults to `"concat"`): `"concat"` is Linear([LN(X_std), LN(F_alias)]) (the paper's
+            Patch Fusion as we read it; LN(X_std) is invariant to the patch's level); `"gated_residual"` gives
+            X_std + gamma * W LN(F_alias) with a learnable per-channel gate gamma (starts at `fusion_gate_init`), so
+            the plain stem is exactly the gamma = 0 case and patch level is kept.
         fusion_gate_init (`float`, defaults to 0.01): initial gate gamma of `"gated_residual"` fusion.
         fusion_zero_init_alias (`bool`, defaults to `True`): `"concat"` fusion only: initialise the Patch Fusion
             weights that read the aliasing features to zero. `False`: the generic normal init.
@@ -99,9 +99,9 @@ class AaSPConfig(PreTrainedConfig):
             visible patch. `"mirror_runs"`: each run of visible time columns of a patch row is extended by mirror
             reflection, exactly as a clip is at its ends, so a visible patch's F_alias is what it would be if that run
             were the whole clip; `"zeroed"`: masked patches are zeroed and filtered over (edge artefacts; ablation).
-        target_type (`str`, defaults to `"ffn_output"`): teacher targets from the top layers' FFN outputs before
-            the residual (`"ffn_output"`, data2vec 2.0 / EAT) or from the residual-stream block outputs
-            (`"block_output"`).
+        target_type (`str`, defaults to `"block_output"`): teacher targets from the top layers' residual-stream
+            block outputs (`"block_output"`) or from their FFN outputs before the residual (`"ffn_output"`,
+            data2vec 2.0 / EAT).
         num_target_layers (`int`, defaults to 12): top teacher layers averaged into the targets.
         predictor_hidden_size, predictor_num_layers, predictor_num_heads, predictor_intermediate_size: the
             cross-attention predictor (defaults 384, 4, 6, 1536).
@@ -159,10 +159,10 @@ class AaSPConfig(PreTrainedConfig):
     beta_min: float | None = None
     beta_max: float = math.pi
     use_highpass: bool = True
-    sblu_carrier: str = "linear"
-    sblu_features: str = "log_energy"
+    sblu_carrier: str = "abs"
+    sblu_features: str = "flatten"
     alias_energy_eps: float = 1e-4
-    fusion_type: str = "gated_residual"
+    fusion_type: str = "concat"
     fusion_gate_init: float = 0.01
     fusion_zero_init_alias: bool = True
 
@@ -176,7 +176,7 @@ class AaSPConfig(PreTrainedConfig):
     mask_seed_mode: str = "fixed_count"
     mask_overlap_adjust: float = 0.07
     masked_view_alias_input: str = "mirror_runs"
-    target_type: str = "ffn_output"
+    target_type: str = "block_output"
     num_target_layers: int = 12
     predictor_hidden_size: int = 384
     predictor_num_layers: int = 4
