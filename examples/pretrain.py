@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--dataset_split", type=str, default="train", help="Split to pre-train on.")
     data.add_argument("--streaming", action="store_true", help="Stream the dataset instead of downloading it.")
     data.add_argument("--audio_column", type=str, default="audio", help="Column holding the audio.")
+    data.add_argument("--embedded_clips_per_class", type=int, default=None,
+                      help="--dataset embedded: clips per class of the corpus to build (default: the corpus's).")
     data.add_argument("--crop_frames", type=int, default=608, help="Random crop length in frames (608 = 6.08 s).")
     data.add_argument("--min_clip_seconds", type=float, default=0.1, help="Shorter clips are skipped and counted.")
     data.add_argument("--shuffle_buffer_size", type=int, default=1000, help="Shuffle buffer of a streamed dataset.")
@@ -661,7 +663,8 @@ def main(argv: list[str] | None = None) -> None:
     set_seed(args.seed)
 
     records = load_audio_records(args.dataset, source_type=args.dataset_type, config_name=args.dataset_config_name,
-                                 split=args.dataset_split, streaming=args.streaming, audio_column=args.audio_column)
+                                 split=args.dataset_split, streaming=args.streaming, audio_column=args.audio_column,
+                                 embedded_clips_per_class=args.embedded_clips_per_class)
     feature_extractor = build_feature_extractor(args, records, accelerator)
 
     model = build_model(args)

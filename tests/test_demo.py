@@ -79,6 +79,9 @@ def test_output_dir_and_overrides(tmp_path):
         ("tasks: [keyword]\nfinetune: {args: {output_dir: x}}\n", "finetune.args.output_dir is set by the demo"),
         ("tasks: [keyword]\nbaseline: {args: {corpus_clips_per_class: 6}}\n",
          r"baseline.args \['corpus_clips_per_class'\] are set by the demo"),
+        ("tasks: [keyword]\nfinetune: {args: {corpus_clips_per_class: 6}}\n",
+         "finetune.args.corpus_clips_per_class is set by the demo from corpus.clips_per_class"),
+        ("tasks: [keyword]\ncorpus: {clips_per_class: 2}\n", "corpus.clips_per_class must be an integer >= 3"),
         ("tasks: [keyword]\nbaseline: {feature_set: full}\n",
          r"unknown key\(s\) \['feature_set'\] in section 'baseline'"),
         ("- a list\n", "expected a mapping at the top level"),
@@ -149,20 +152,30 @@ output_dir.mkdir(parents=True, exist_ok=True)
 """
 
 
-def test_baseline_step_runs_the_script_on_the_linear_eval_corpus(tmp_path):
+def test_baseline_step_runs_the_script_on_the_demo_corpus(tmp_path):
     (tmp_path / "examples").mkdir()
     (tmp_path / "examples" / "logmel_baseline.py").write_text(FAKE_BASELINE_SCRIPT)
     config = DemoConfig(output_dir=tmp_path / "out", examples_dir=tmp_path / "examples", tasks=["keyword"],
-                        baseline={"args": {"feature_set": "stats"}},
-                        linear_eval={"args": {"corpus_clips_per_class": 6, "num_seeds": 1}})
+                        corpus={"clips_per_class": 6}, baseline={"args": {"feature_set": "stats"}},
+                        linear_eval={"args": {"num_seeds": 1}})
     results = demo.logmel_baseline(config, "keyword", {})
     argv = results["argv"]
     assert argv[argv.index("--benchmark") + 1] == "keyword"
     assert argv[argv.index("--output_dir") + 1] == str(tmp_path / "out" / "logmel_baseline")
-    assert argv[argv.index("--corpus_clips_per_class") + 1] == "6"  # the clips linear evaluation is scored on
+    assert argv[argv.index("--corpus_clips_per_class") + 1] == "6"  # the clips every other step is scored on
     assert argv[argv.index("--feature_set") + 1] == "stats"
     assert "--num_seeds" not in argv
     assert (tmp_path / "out" / "logs" / "logmel_baseline_keyword.log").is_file()
+
+
+def test_every_step_gets_the_demo_corpus_size():
+    config = DemoConfig(output_dir=Path("out"), examples_dir=Path("examples"), tasks=["keyword"],
+                        corpus={"clips_per_class": 40})
+    assert demo.corpus_size_flags(config, "pretrain") == ["--embedded_clips_per_class", "40"]
+    for step in ("baseline", "linear_eval", "finetune"):
+        assert demo.corpus_size_flags(config, step) == ["--corpus_clips_per_class", "40"]
+    assert demo.corpus_size_flags(DemoConfig(output_dir=Path("out"), examples_dir=Path("e"), tasks=["keyword"]),
+                                  "finetune") == []
 
 
 def test_baseline_step_without_results_file_fails_clearly(tmp_path):

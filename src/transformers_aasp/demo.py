@@ -39,7 +39,7 @@ DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
 CONFIG_SECTIONS = ("corpus", "baseline", "pretrain", "linear_eval", "finetune", "classify", "figures")
 TOP_LEVEL_KEYS = ("output_dir", "examples_dir", "offline", "tasks", *CONFIG_SECTIONS)
 SECTION_KEYS = {
-    "corpus": ("seed", "cache_dir"),
+    "corpus": ("seed", "cache_dir", "clips_per_class"),
     "baseline": ("args",),
     "pretrain": ("config", "args"),
     "linear_eval": ("args",),
@@ -51,6 +51,9 @@ SCRIPTS = ("logmel_baseline.py", "pretrain.py", "linear_eval.py", "finetune.py",
 # Set by the demo for the baseline step: its output folder, and the corpus size of the linear-evaluation step, so
 # that the baseline and the encoder are scored on the same test clips.
 BASELINE_RESERVED_ARGS = ("output_dir", "benchmark", "corpus_clips_per_class")
+# The corpus size is one demo setting (`corpus.clips_per_class`), passed to every step; a step may not set its own.
+CORPUS_SIZE_FLAGS = {"pretrain": "embedded_clips_per_class", "linear_eval": "corpus_clips_per_class",
+                     "finetune": "corpus_clips_per_class"}
 TAIL_LINES_ON_FAILURE = 25
 
 
@@ -182,11 +185,19 @@ def validate_config(config: DemoConfig, path: Path) -> None:
     for section in ("pretrain", "linear_eval", "finetune"):
         if "output_dir" in (getattr(config, section).get("args") or {}):
             raise ValueError(f"{path}: {section}.args.output_dir is set by the demo (under output_dir); remove it.")
+        if CORPUS_SIZE_FLAGS[section] in (getattr(config, section).get("args") or {}):
+            raise ValueError(
+                f"{path}: {section}.args.{CORPUS_SIZE_FLAGS[section]} is set by the demo from corpus.clips_per_class "
+                "(every step uses the same corpus); remove it."
+            )
+    clips_per_class = config.corpus.get("clips_per_class")
+    if clips_per_class is not None and (not isinstance(clips_per_class, int) or clips_per_class < 3):
+        raise ValueError(f"{path}: corpus.clips_per_class must be an integer >= 3 or null, got {clips_per_class!r}.")
     reserved = sorted(set(config.baseline.get("args") or {}) & set(BASELINE_RESERVED_ARGS))
     if reserved:
         raise ValueError(
-            f"{path}: baseline.args {reserved} are set by the demo (output folder, task, and the corpus size of "
-            "linear_eval.args, so that the baseline is scored on the same clips); remove them."
+            f"{path}: baseline.args {reserved} are set by the demo (output folder, task, and corpus.clips_per_class, "
+            "so that the baseline is scored on the same clips); remove them."
         )
 
 
@@ -278,7 +289,17 @@ def run_logged(command: list[str], log_path: Path, environment: dict[str, str], 
 def build_corpus(config: DemoConfig) -> Path:
     from .corpus import build_embedded_corpus
 
-    return build_embedded_corpus(cache_dir=config.corpus.get("cache_dir"), seed=int(config.corpus.get("seed", 0)))
+    return build_embedded_corpus(cache_dir=config.corpus.get("cache_dir"), seed=int(config.corpus.get("seed", 0)),
+                                 clips_per_class=config.corpus.get("clips_per_class"))
+
+
+def corpus_size_flags(config: DemoConfig, section: str) -> list[str]:
+    """The flag that gives a step the demo's corpus size (`corpus.clips_per_class`), or nothing for the default."""
+    clips_per_class = config.corpus.get("clips_per_class")
+    if clips_per_class is None:
+        return []
+    flag = CORPUS_SIZE_FLAGS.get(section, "corpus_clips_per_class")
+    return [f"--{flag}", str(clips_per_class)]
 
 
 def pretrain(config: DemoConfig, environment: dict[str, str]) -> dict:
@@ -287,7 +308,7 @@ def pretrain(config: DemoConfig, environment: dict[str, str]) -> dict:
     if config.pretrain.get("config"):
         flags += ["--config", config.pretrain["config"]]
     flags += ["--dataset", "embedded", "--output_dir", str(config.pretrain_dir), "--overwrite_output_dir"]
-    flags += script_flags(config.pretrain.get("args"))
+    flags += corpus_size_flags(config, "pretrain") + script_flags(config.pretrain.get("args"))
     run_logged(script_command(config, "pretrain.py", flags), config.logs_dir / "pretrain.log", environment)
     return last_training_record(config.pretrain_dir / "metrics.jsonl")
 
@@ -302,13 +323,9 @@ def last_training_record(path: Path) -> dict:
 
 
 def baseline_flags(config: DemoConfig, task: str) -> list[str]:
-    """Flags of examples/logmel_baseline.py for one task: the corpus size of the linear-evaluation step, then
-    `baseline.args`."""
+    """Flags of examples/logmel_baseline.py for one task: the demo's corpus size, then `baseline.args`."""
     flags = ["--benchmark", task, "--output_dir", str(config.baseline_dir)]
-    clips_per_class = (config.linear_eval.get("args") or {}).get("corpus_clips_per_class")
-    if clips_per_class is not None:
-        flags += ["--corpus_clips_per_class", str(clips_per_class)]
-    return flags + script_flags(config.baseline.get("args"))
+    return flags + corpus_size_flags(config, "baseline") + script_flags(config.baseline.get("args"))
 
 
 def logmel_baseline(config: DemoConfig, task: str, environment: dict[str, str]) -> dict:
@@ -326,7 +343,7 @@ def linear_eval(config: DemoConfig, task: str, environment: dict[str, str]) -> d
     output_dir = config.linear_eval_dir / task
     flags = ["--model_name_or_path", str(config.encoder_dir), "--benchmark", task, "--output_dir", str(output_dir),
              "--embedding_cache_dir", str(config.linear_eval_dir / "embeddings")]
-    flags += script_flags(config.linear_eval.get("args"))
+    flags += corpus_size_flags(config, "linear_eval") + script_flags(config.linear_eval.get("args"))
     run_logged(script_command(config, "linear_eval.py", flags), config.logs_dir / f"linear_eval_{task}.log",
                environment)
     results = sorted(output_dir.glob(f"linear_eval_{task}_*.json"))
@@ -339,7 +356,7 @@ def finetune(config: DemoConfig, task: str, environment: dict[str, str]) -> dict
     """examples/finetune.py from the pre-trained encoder; returns its results.json."""
     output_dir = config.finetune_dir(task)
     flags = ["--model_name_or_path", str(config.encoder_dir), "--benchmark", task, "--output_dir", str(output_dir)]
-    flags += script_flags(config.finetune.get("args"))
+    flags += corpus_size_flags(config, "finetune") + script_flags(config.finetune.get("args"))
     run_logged(script_command(config, "finetune.py", flags), config.logs_dir / f"finetune_{task}.log", environment)
     results = output_dir / "results.json"
     if not results.is_file():
@@ -379,7 +396,8 @@ def classify_held_out(config: DemoConfig) -> list[Prediction]:
 
     task = config.classify.get("task", config.tasks[0])
     num_clips = int(config.classify.get("num_clips", 5))
-    folder = corpus.corpus_dir(config.corpus.get("cache_dir"), seed=int(config.corpus.get("seed", 0)))
+    folder = corpus.corpus_dir(config.corpus.get("cache_dir"), seed=int(config.corpus.get("seed", 0)),
+                               clips_per_class=config.corpus.get("clips_per_class"))
     rows = corpus.read_task_metadata(folder, task, "test")
     rows = pick_one_per_label(rows, num_clips)
     classifier = pipeline("audio-classification", model=str(config.finetune_dir(task)), device="cpu")

@@ -85,8 +85,11 @@ def load_audio_records(
     split: str = "train",
     streaming: bool = False,
     audio_column: str = "audio",
+    embedded_clips_per_class: int | None = None,
 ):
     """Open a pre-training corpus without decoding any audio.
+
+    `embedded_clips_per_class` sizes the embedded corpus (`source="embedded"`; None = its default size).
 
     Returns a list of file paths (``"folder"``), a `datasets.Dataset` (map-style) or a `datasets.IterableDataset`
     (``streaming=True``) whose `audio_column` is left undecoded (`Audio(decode=False)`): clips are decoded later, in
@@ -100,7 +103,7 @@ def load_audio_records(
     if kind == "embedded":
         from .corpus import load_pretraining_audio
 
-        dataset = load_pretraining_audio()
+        dataset = load_pretraining_audio(clips_per_class=embedded_clips_per_class)
         if streaming:
             dataset = dataset.to_iterable_dataset()
     else:
