@@ -185,7 +185,7 @@ def test_visible_runs_name_the_run_of_each_visible_column():
 def test_sblu_parameters_report_hz_inside_alias_band():
     model = AaSPModel(AaSPConfig.tiny()).eval()
     params = model.get_sblu_parameters(torch.randn(2, 64, 80))
-    assert params["alpha"].shape == (2, 5, 4, 4, 4)
+    assert params["alpha"].shape == (2, 5, 4, 4, 8)  # (batch, G_f, G_t, S, H)
     # alias-prone band at a 100 Hz frame rate and 16-frame patches: 3.125 Hz .. 50 Hz
     assert params["frequency_hz"].min() >= 3.125 - 1e-4 and params["frequency_hz"].max() <= 50.0 + 1e-4
     with pytest.raises(ValueError, match="use_aape=False"):

@@ -53,7 +53,8 @@ class AaSPConfig(PreTrainedConfig):
         lambda_mode (`str`, defaults to `"predicted"`): `"predicted"` (per patch, from the Lambda Encoder) or
             `"fixed"` (learned parameters shared by all patches; no Lambda Encoder).
         num_subbands (`int`, defaults to 4): subbands S per patch row; must divide `frequency_patch_size`.
-        num_kernels (`int`, defaults to 4): SBLU kernels H per subband.
+        num_kernels (`int`, defaults to 8): SBLU kernels H per subband (8 covers the alias band with `log_energy`
+            features; the first specification had 4).
         sblu_half_length (`int`, defaults to 16): kernel half-length c; the kernel has 2c + 1 taps.
         sblu_out_channels (`int`, defaults to 8): channels H' of the grouped pointwise projection.
         sblu_window (`str`, defaults to `"two_sided"`): `"two_sided"` (SBLU), `"one_sided"` (causal, SSM-style) or
@@ -64,14 +65,14 @@ class AaSPConfig(PreTrainedConfig):
             post-patch Nyquist frequency).
         beta_max (`float`, defaults to pi): upper edge of the frequency band in rad/frame.
         use_highpass (`bool`, defaults to `True`): zero-phase high-pass (cutoff pi / p_t) before the SBLU.
-        sblu_carrier (`str`, defaults to `"abs"`): `"abs"` is the literal bilateral-Laplace kernel exp(-Lambda |m|)
-            (even real and imaginary parts, zero phase, so its output oscillates with the input instead of giving an
-            envelope); `"linear"` uses the analytic band-pass kernel exp(-alpha |m|) exp(-j beta m), whose output
-            magnitude is the envelope of the band around beta. Measured choice: see docs/method.md.
-        sblu_features (`str`, defaults to `"flatten"`): how a patch's SBLU outputs become F_alias.
-            `"flatten"`: Re and Im through a grouped pointwise projection to H' channels and GELU, flattened over
-            (S, H', p_t) (S * H' * p_t features, phase-sensitive); `"log_energy"`: log(eps + mean over the patch's
-            p_t frames of |y|^2) per subband and kernel (S * H features, stable under sub-patch shifts).
+        sblu_carrier (`str`, defaults to `"linear"`): `"linear"` uses the analytic band-pass kernel
+            exp(-alpha |m|) exp(-j beta m), whose output magnitude is the envelope of the band around beta; `"abs"` is
+            the literal bilateral-Laplace kernel exp(-Lambda |m|) (even real and imaginary parts, zero phase, so its
+            output oscillates with the input instead of giving an envelope). Measured choice: see docs/method.md.
+        sblu_features (`str`, defaults to `"log_energy"`): how a patch's SBLU outputs become F_alias.
+            `"log_energy"`: log(eps + mean over the patch's p_t frames of |y|^2) per subband and kernel (S * H
+            features, stable under sub-patch shifts); `"flatten"`: Re and Im through a grouped pointwise projection
+            to H' channels and GELU, flattened over (S, H', p_t) (S * H' * p_t features, phase-sensitive).
         fusion_type (`str`, defaults to `"concat"`): `"concat"` is Linear([LN(X_std), LN(F_alias)]) (the paper's
             Patch Fusion as we read it; LN(X_std) is invariant to the patch's level); `"gated_residual"` gives
             X_std + gamma * W LN(F_alias) with a learnable per-channel gate gamma (starts at `fusion_gate_init`), so
@@ -150,7 +151,7 @@ class AaSPConfig(PreTrainedConfig):
     lambda_intermediate_size: int = 256
     lambda_mode: str = "predicted"
     num_subbands: int = 4
-    num_kernels: int = 4
+    num_kernels: int = 8
     sblu_half_length: int = 16
     sblu_out_channels: int = 8
     sblu_window: str = "two_sided"
@@ -159,8 +160,8 @@ class AaSPConfig(PreTrainedConfig):
     beta_min: float | None = None
     beta_max: float = math.pi
     use_highpass: bool = True
-    sblu_carrier: str = "abs"
-    sblu_features: str = "flatten"
+    sblu_carrier: str = "linear"
+    sblu_features: str = "log_energy"
     alias_energy_eps: float = 1e-4
     fusion_type: str = "concat"
     fusion_gate_init: float = 0.01

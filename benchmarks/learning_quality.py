@@ -1,0 +1,555 @@
+#!/usr/bin/env python
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""What AaSP learns on the embedded tasks, against the plain stem and a log-mel baseline (issue: learning quality).
+
+    python benchmarks/learning_quality.py                       # everything below, 3 seeds, about 40 min on 2 cores
+    python benchmarks/learning_quality.py --phases pretrain     # one phase; finished jobs are reused from --work_dir
+
+An evidence-sized variant of the embedded corpus (`--clips_per_class 270`: 328 / 410 / 205 test clips for instrument /
+keyword / modulation) is decoded once into normalised log-mel features. Then, per seed:
+
+* pre-training (tiny config, `--pretrain_steps` steps, the same loop as examples/pretrain.py: AdamW without decay on
+  norms / biases / gates, cosine schedule with warm-up, EMA teacher updated after every step, per-step masks) of
+  every arm in `ARMS`: the plain stem, AaPE with all first-wave options ("aape_v1"), each fix of the learning-quality
+  issue switched on alone on top of aape_v1, and AaPE with the current defaults ("aape");
+* linear probe of every pre-trained encoder and of a random-init encoder: clip embedding = mean of the frame
+  features over valid time columns, standardised, logistic regression (C = 0.1 for every arm), trained on
+  `--probe_clips_per_class` train clips per class plus the validation split, test accuracy;
+* fine-tuning (mean pooling, `--finetune_epochs`, random crops of `--finetune_crop_frames`) of the plain and AaPE
+  encoders, pre-trained and from scratch, on `--finetune_clips_per_class` train clips per class plus validation;
+* the log-mel statistics baseline (`transformers_aasp.baseline`) on the fine-tuning clips and the same test set.
+
+Analyses: paired differences across seeds with 95 % t-intervals, binomial intervals per run, the shift stability
+of clip embeddings (1-15 frames), the spread of the estimated beta after pre-training, the correlation of the
+per-patch median beta with the true modulation rate after supervised training, and Figure 4 of both models.
+Results: benchmarks/results/learning_quality.json and a Markdown summary on stdout (copied into BENCHMARKS.md).
+Jobs run in `--workers` processes with one thread each (tiny models do not use two threads well).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO_ROOT, RESULTS_DIR, load_average  # noqa: E402
+
+
+TASKS = ("instrument", "keyword", "modulation")
+FIRST_WAVE = {
+    "num_kernels": 4,
+    "masked_view_alias_input": "zeroed",
+    "sblu_carrier": "abs",
+    "sblu_features": "flatten",
+    "fusion_type": "concat",
+    "mask_seed_mode": "bernoulli",
+    "target_type": "block_output",
+}
+ARMS = {
+    "plain_v1": {"use_aape": False, "mask_seed_mode": "bernoulli", "target_type": "block_output"},
+    "plain": {"use_aape": False},
+    "aape_v1": dict(FIRST_WAVE),
+    "v1+mirror_runs": {**FIRST_WAVE, "masked_view_alias_input": "mirror_runs"},
+    "v1+band_energy": {**FIRST_WAVE, "sblu_carrier": "linear", "sblu_features": "log_energy"},
+    "v1+gated_fusion": {**FIRST_WAVE, "fusion_type": "gated_residual"},
+    "v1+block_masking": {**FIRST_WAVE, "mask_seed_mode": "fixed_count"},
+    "v1+ffn_targets": {**FIRST_WAVE, "target_type": "ffn_output"},
+    "all_options_h4": {"num_kernels": 4, "sblu_carrier": "linear", "sblu_features": "log_energy",
+                       "fusion_type": "gated_residual", "target_type": "ffn_output"},
+    "plain_ffn": {"use_aape": False, "target_type": "ffn_output"},
+    "aape": {},
+    "aape_flatten": {"sblu_carrier": "abs", "sblu_features": "flatten", "num_kernels": 4},
+}
+FINETUNE_ARMS = ("plain", "aape")
+T_95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--phases", nargs="+", default=["features", "pretrain", "finetune", "analyse"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--clips_per_class", type=int, default=270)
+    parser.add_argument("--pretrain_steps", type=int, default=300)
+    parser.add_argument("--pretrain_batch_size", type=int, default=16)
+    parser.add_argument("--pretrain_crop_frames", type=int, default=304)
+    parser.add_argument("--pretrain_learning_rate", type=float, default=1e-3)
+    parser.add_argument("--probe_clips_per_class", type=int, default=100,
+                        help="Train clips per class of the linear probe (plus the validation split).")
+    parser.add_argument("--finetune_clips_per_class", type=int, default=60,
+                        help="Train clips per class of fine-tuning and of the log-mel baseline (plus validation).")
+    parser.add_argument("--finetune_epochs", type=int, default=8)
+    parser.add_argument("--finetune_learning_rate", type=float, default=1e-3)
+    parser.add_argument("--finetune_crop_frames", type=int, default=320,
+                        help="Random training crop (3.2 s); test clips are scored whole (up to 4 s).")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--work_dir", default="outputs/learning_quality")
+    parser.add_argument("--result_name", default="learning_quality")
+    return parser.parse_args()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Features: the evidence corpus as normalised log-mel tensors
+# ---------------------------------------------------------------------------------------------------------------
+def build_features(args) -> Path:
+    """Decode every clip once: <work_dir>/features.pt holds per task and split (N, 400, 80) float16 + lengths."""
+    from transformers_aasp import AaSPFeatureExtractor
+    from transformers_aasp.corpus import load_embedded_task
+
+    path = Path(args.work_dir) / "features.pt"
+    if path.is_file():
+        return path
+    extractor = AaSPFeatureExtractor()
+    raw = {}
+    for task in TASKS:
+        data = load_embedded_task(task, clips_per_class=args.clips_per_class)
+        for split, dataset in data.items():
+            waves = [np.asarray(row["audio"].get_all_samples().data[0]) for row in dataset]
+            raw[(task, split)] = (waves, np.asarray(dataset["label"]))
+    train_waves = [w for task in TASKS for w in raw[(task, "train")][0]]
+    logmels = extractor.log_mel([torch.from_numpy(w) for w in train_waves[::4]])
+    mean, std = float(logmels.mean()), float(logmels.std())
+    extractor.set_normalization(mean, std)
+    store = {"norm": (mean, std), "data": {}}
+    for (task, split), (waves, labels) in raw.items():
+        batch = extractor(waves, sampling_rate=16000, return_tensors="pt", padding="max_length", max_length=400,
+                          truncation=True)
+        store["data"][f"{task}/{split}"] = {
+            "input_values": batch["input_values"].half(),
+            "lengths": batch["attention_mask"].sum(1),
+            "labels": torch.from_numpy(labels),
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(store, path)
+    return path
+
+
+def load_features(args) -> dict:
+    return torch.load(Path(args.work_dir) / "features.pt", weights_only=True)
+
+
+def split_tensors(store: dict, task: str, split: str):
+    part = store["data"][f"{task}/{split}"]
+    return part["input_values"].float(), part["lengths"], part["labels"]
+
+
+def frame_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
+    return (torch.arange(frames)[None] < lengths[:, None]).long()
+
+
+def per_class_subset(labels: torch.Tensor, per_class: int) -> torch.Tensor:
+    """Indices of the first `per_class` clips of every class (clips are exchangeable)."""
+    keep = [torch.nonzero(labels == label).flatten()[:per_class] for label in labels.unique()]
+    return torch.cat(keep).sort().values
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Jobs (each runs in a worker process, one thread)
+# ---------------------------------------------------------------------------------------------------------------
+def tiny_config(overrides: dict, **extra):
+    from transformers_aasp import AaSPConfig
+
+    return AaSPConfig.tiny(**{**overrides, **extra})
+
+
+def random_crops(values: torch.Tensor, lengths: torch.Tensor, crop: int, generator: torch.Generator):
+    """Random crop of `crop` frames inside each clip's valid frames: (B, T, F) -> (B, crop, F) + lengths."""
+    starts = (torch.rand(len(values), generator=generator) * (lengths - crop).clamp(min=0).float()).long()
+    index = starts[:, None] + torch.arange(crop)[None]
+    cropped = torch.gather(values, 1, index.clamp(max=values.shape[1] - 1)[..., None].expand(-1, -1, values.shape[2]))
+    new_lengths = torch.minimum(lengths - starts, torch.tensor(crop))
+    return cropped * frame_mask(new_lengths, crop)[..., None], new_lengths
+
+
+def pretrain_job(job: dict) -> dict:
+    from transformers import get_cosine_schedule_with_warmup
+
+    from transformers_aasp import AaSPForPreTraining
+    from transformers_aasp.optimization import mask_generator, weight_decay_groups
+
+    args, arm, seed = job["args"], job["arm"], job["seed"]
+    folder = Path(args.work_dir) / "pretrain" / f"{arm}-s{seed}"
+    if (folder / "result.json").is_file():
+        return json.loads((folder / "result.json").read_text())
+    torch.manual_seed(seed)
+    store = load_features(args)
+    pool = [split_tensors(store, task, "train") for task in TASKS]
+    values = torch.cat([p[0] for p in pool])
+    lengths = torch.cat([p[1] for p in pool])
+    steps = args.pretrain_steps
+    model = AaSPForPreTraining(tiny_config(ARMS[arm], ema_anneal_steps=steps))
+    optimizer = torch.optim.AdamW(weight_decay_groups(model, 0.05), lr=args.pretrain_learning_rate, betas=(0.9, 0.95))
+    scheduler = get_cosine_schedule_with_warmup(optimizer, steps // 10, steps)
+    generator = torch.Generator().manual_seed(seed)
+    start, losses = time.perf_counter(), []
+    model.train()
+    for step in range(steps):
+        index = torch.randint(len(values), (args.pretrain_batch_size,), generator=generator)
+        crops, crop_lengths = random_crops(values[index], lengths[index], args.pretrain_crop_frames, generator)
+        out = model(crops, attention_mask=frame_mask(crop_lengths, crops.shape[1]),
+                    mask_generator=mask_generator(seed, 0, step))
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 4.0)
+        optimizer.step()
+        scheduler.step()
+        model.update_teacher(step)
+        losses.append([float(out.frame_loss), float(out.contrastive_accuracy)])
+    seconds = time.perf_counter() - start
+    model.export_encoder(folder / "encoder")
+    result = {"arm": arm, "seed": seed, "seconds": seconds, "steps": steps,
+              "final_frame_loss": float(np.mean([l[0] for l in losses[-20:]])),
+              "final_contrastive_accuracy": float(np.mean([l[1] for l in losses[-20:]])),
+              "linear_probe": linear_probe_all(folder / "encoder", store, seed, args.probe_clips_per_class)}
+    (folder / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def random_init_job(job: dict) -> dict:
+    from transformers_aasp import AaSPModel
+
+    args, arm, seed = job["args"], job["arm"], job["seed"]
+    folder = Path(args.work_dir) / "random" / f"{arm}-s{seed}"
+    if (folder / "result.json").is_file():
+        return json.loads((folder / "result.json").read_text())
+    torch.manual_seed(seed)
+    AaSPModel(tiny_config(ARMS[arm])).save_pretrained(folder / "encoder")
+    result = {"arm": f"random_{arm}", "seed": seed,
+              "linear_probe": linear_probe_all(folder / "encoder", load_features(args), seed,
+                                               args.probe_clips_per_class)}
+    (folder / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+@torch.no_grad()
+def clip_embeddings(encoder, values: torch.Tensor, lengths: torch.Tensor, batch_size: int = 64) -> np.ndarray:
+    """Mean of the frame features over valid time columns: (N, T, F) -> (N, G_f * D)."""
+    parts = []
+    for start in range(0, len(values), batch_size):
+        chunk, chunk_lengths = values[start:start + batch_size], lengths[start:start + batch_size]
+        out = encoder(chunk, attention_mask=frame_mask(chunk_lengths, chunk.shape[1]))
+        weights = out.frame_mask.float()[..., None]
+        parts.append(((out.frame_features * weights).sum(1) / weights.sum(1)).numpy())
+    return np.concatenate(parts)
+
+
+def logistic_probe(train_x, train_y, test_x, test_y, seed: int, regularization: float = 0.1) -> dict:
+    """Standardise, fit a logistic regression (C = `regularization`, fixed for every arm), score test accuracy."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=regularization, max_iter=2000, random_state=seed))
+    correct = int((model.fit(train_x, train_y).predict(test_x) == test_y).sum())
+    return {"accuracy": correct / len(test_y), "correct": correct, "n": len(test_y)}
+
+
+def probe_training_split(store: dict, task: str, per_class: int):
+    """The probe's (and fine-tuning's) training clips: `per_class` train clips per class plus the validation split."""
+    values, lengths, labels = split_tensors(store, task, "train")
+    subset = per_class_subset(labels, per_class)
+    val_values, val_lengths, val_labels = split_tensors(store, task, "validation")
+    return (torch.cat([values[subset], val_values]), torch.cat([lengths[subset], val_lengths]),
+            torch.cat([labels[subset], val_labels]))
+
+
+def linear_probe_all(encoder_dir: Path, store: dict, seed: int, per_class: int) -> dict:
+    from transformers_aasp import AaSPModel
+
+    encoder = AaSPModel.from_pretrained(encoder_dir).eval()
+    scores = {}
+    for task in TASKS:
+        train_values, train_lengths, train_labels = probe_training_split(store, task, per_class)
+        test_values, test_lengths, test_labels = split_tensors(store, task, "test")
+        scores[task] = logistic_probe(clip_embeddings(encoder, train_values, train_lengths), train_labels.numpy(),
+                                      clip_embeddings(encoder, test_values, test_lengths), test_labels.numpy(), seed)
+    return scores
+
+
+def finetune_job(job: dict) -> dict:
+    from transformers import get_cosine_schedule_with_warmup
+
+    from transformers_aasp import AaSPForAudioClassification, AaSPModel
+    from transformers_aasp.optimization import weight_decay_groups
+
+    args, arm, seed, task, init = job["args"], job["arm"], job["seed"], job["task"], job["init"]
+    folder = Path(args.work_dir) / "finetune" / f"{init}-{arm}-{task}-s{seed}"
+    if (folder / "result.json").is_file():
+        return json.loads((folder / "result.json").read_text())
+    torch.manual_seed(seed)
+    store = load_features(args)
+    values, lengths, labels = probe_training_split(store, task, args.finetune_clips_per_class)
+    num_labels = int(labels.max()) + 1
+    config = tiny_config(ARMS[arm], num_labels=num_labels, classifier_pooling="mean")
+    model = AaSPForAudioClassification(config)
+    if init == "pretrained":
+        encoder = AaSPModel.from_pretrained(Path(args.work_dir) / "pretrain" / f"{arm}-s{seed}" / "encoder")
+        model.aasp.load_state_dict(encoder.state_dict())
+    batch_size = 32
+    steps_per_epoch = math.ceil(len(values) / batch_size)
+    total = steps_per_epoch * args.finetune_epochs
+    optimizer = torch.optim.AdamW(weight_decay_groups(model, 0.01), lr=args.finetune_learning_rate)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, total // 10, total)
+    generator = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    model.train()
+    for _ in range(args.finetune_epochs):
+        order = torch.randperm(len(values), generator=generator)
+        for first in range(0, len(values), batch_size):
+            index = order[first:first + batch_size]
+            crops, crop_lengths = random_crops(values[index], lengths[index], args.finetune_crop_frames, generator)
+            out = model(crops, attention_mask=frame_mask(crop_lengths, crops.shape[1]), labels=labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            optimizer.step()
+            scheduler.step()
+    seconds = time.perf_counter() - start
+    model.eval()
+    test_values, test_lengths, test_labels = split_tensors(store, task, "test")
+    with torch.no_grad():
+        logits = torch.cat([
+            model(test_values[i:i + 64], attention_mask=frame_mask(test_lengths[i:i + 64], test_values.shape[1])).logits
+            for i in range(0, len(test_values), 64)
+        ])
+    correct = int((logits.argmax(-1) == test_labels).sum())
+    result = {"arm": arm, "init": init, "task": task, "seed": seed, "seconds": seconds,
+              "accuracy": correct / len(test_labels), "correct": correct, "n": len(test_labels),
+              "train_clips": len(values)}
+    if task == "modulation" and config.use_aape:
+        result["beta_tracking"] = beta_tracking(model.aasp, test_values, test_lengths, test_labels)
+    if seed == 0:
+        model.save_pretrained(folder / "model")
+    (folder / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def baseline_job(job: dict) -> dict:
+    from transformers_aasp.baseline import logmel_features
+
+    args, task, feature_set = job["args"], job["task"], job["feature_set"]
+    store = load_features(args)
+    train_values, train_lengths, train_labels = probe_training_split(store, task, args.finetune_clips_per_class)
+    test_values, test_lengths, test_labels = split_tensors(store, task, "test")
+
+    def features(values, lengths):
+        return logmel_features(values.numpy(), frame_mask(lengths, values.shape[1]).numpy(), feature_set)
+
+    score = logistic_probe(features(train_values, train_lengths), train_labels.numpy(),
+                           features(test_values, test_lengths), test_labels.numpy(), seed=0, regularization=1.0)
+    return {"task": task, "feature_set": feature_set, **score}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Analyses of the estimated SBLU parameters and of shift stability
+# ---------------------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def per_patch_median_beta_hz(encoder, values, lengths) -> tuple[np.ndarray, np.ndarray]:
+    """(N, G_f * G_t) median over subbands and kernels of beta in Hz per patch, and (N, G_f * G_t) validity."""
+    params = encoder.get_sblu_parameters(values, attention_mask=frame_mask(lengths, values.shape[1]))
+    median = params["frequency_hz"].flatten(3).median(-1).values.flatten(1)
+    return median.numpy(), params["patch_mask"].flatten(1).numpy()
+
+
+def beta_tracking(encoder, values, lengths, labels) -> dict:
+    """Correlation, across test clips, of the clip's median per-patch median beta (Hz) with its modulation rate."""
+    from scipy.stats import pearsonr, spearmanr
+
+    from transformers_aasp.corpus import MODULATION_MULTIPLES, TOKEN_RATE_HZ
+
+    encoder.eval()
+    medians, valid = per_patch_median_beta_hz(encoder, values, lengths)
+    clip_beta = np.array([np.median(m[v]) for m, v in zip(medians, valid)])
+    rates = np.array([MODULATION_MULTIPLES[int(label)] * TOKEN_RATE_HZ for label in labels])
+    return {"pearson": float(pearsonr(clip_beta, rates)[0]), "spearman": float(spearmanr(clip_beta, rates)[0]),
+            "clip_median_beta_hz_by_rate": {f"{r:g}": float(np.median(clip_beta[rates == r])) for r in np.unique(rates)}}
+
+
+def beta_spread(encoder_dir: Path, store: dict) -> dict:
+    from transformers_aasp import AaSPModel
+
+    encoder = AaSPModel.from_pretrained(encoder_dir).eval()
+    values, lengths, _ = split_tensors(store, "modulation", "test")
+    medians, valid = per_patch_median_beta_hz(encoder, values, lengths)
+    patch_values = medians[valid.astype(bool)]
+    clip_means = np.array([m[v.astype(bool)].mean() for m, v in zip(medians, valid)])
+    return {"std_over_patches_hz": float(patch_values.std()), "std_over_clips_hz": float(clip_means.std()),
+            "range_hz": [float(patch_values.min()), float(patch_values.max())]}
+
+
+@torch.no_grad()
+def shift_stability(encoder_dir: Path, store: dict, shifts=(1, 3, 5, 8, 15), num_clips: int = 120) -> dict:
+    """Mean cosine between the clip embedding of frames [0, L) and of frames [k, k + L), L = 368, per shift k."""
+    from transformers_aasp import AaSPModel
+
+    encoder = AaSPModel.from_pretrained(encoder_dir).eval()
+    result = {}
+    for task in TASKS:
+        values, lengths, _ = split_tensors(store, task, "test")
+        keep = lengths >= 385
+        values, lengths = values[keep][:num_clips], lengths[keep][:num_clips]
+        window = 368
+        reference = clip_embeddings(encoder, values[:, :window], torch.full((len(values),), window))
+        result[task] = {}
+        for k in shifts:
+            shifted = clip_embeddings(encoder, values[:, k:k + window], torch.full((len(values),), window))
+            cosine = (reference * shifted).sum(1) / (np.linalg.norm(reference, axis=1) * np.linalg.norm(shifted, axis=1))
+            result[task][str(k)] = float(cosine.mean())
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Statistics and report
+# ---------------------------------------------------------------------------------------------------------------
+def wilson(correct: int, n: int) -> tuple[float, float]:
+    z = 1.96
+    centre = (correct + z * z / 2) / (n + z * z)
+    half = z * math.sqrt(correct * (n - correct) / n + z * z / 4) / (n + z * z)
+    return centre - half, centre + half
+
+
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95 % t-interval (0 for one value)."""
+    if len(values) < 2:
+        return float(np.mean(values)), float("nan")
+    return float(np.mean(values)), T_95[len(values) - 1] * float(np.std(values, ddof=1)) / math.sqrt(len(values))
+
+
+def paired(a: dict, b: dict) -> tuple[float, float, int]:
+    """Mean and 95 % half-width of a - b over the seeds both have (accuracy points)."""
+    seeds = sorted(set(a) & set(b))
+    mean, half = mean_ci([100 * (a[s] - b[s]) for s in seeds])
+    return mean, half, len(seeds)
+
+
+def fmt(mean: float, half: float) -> str:
+    return f"{mean:+.1f} ± {half:.1f}" if not math.isnan(half) else f"{mean:+.1f}"
+
+
+def report(results: dict) -> str:
+    lines = []
+    probe = results["linear_probe"]  # arm -> task -> seed -> accuracy
+    lines.append("Linear probe, test accuracy % (mean ± 95 % t-interval over seeds):\n")
+    lines.append("| arm | " + " | ".join(TASKS) + " |")
+    lines.append("|---|" + "---|" * len(TASKS))
+    for arm, per_task in probe.items():
+        cells = [fmt(*mean_ci([100 * v for v in per_task[t].values()])).lstrip("+") for t in TASKS]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    lines.append("\nPaired differences of the linear probe (points, mean ± 95 % t-interval over seeds):\n")
+    lines.append("| comparison | " + " | ".join(TASKS) + " |")
+    lines.append("|---|" + "---|" * len(TASKS))
+    comparisons = [("aape", "plain"), ("aape_v1", "plain_v1"), ("aape", "aape_v1")]
+    comparisons += [(arm, "aape_v1") for arm in probe if arm.startswith("v1+")]
+    for a, b in comparisons:
+        if a in probe and b in probe:
+            cells = [fmt(*paired(probe[a][t], probe[b][t])[:2]) for t in TASKS]
+            lines.append(f"| {a} − {b} | " + " | ".join(cells) + " |")
+    finetune = results.get("finetune", {})
+    if finetune:
+        lines.append("\nFine-tuning, test accuracy % (mean ± 95 % t-interval over seeds), and the log-mel baseline:\n")
+        lines.append("| model | " + " | ".join(TASKS) + " |")
+        lines.append("|---|" + "---|" * len(TASKS))
+        for key, per_task in finetune.items():
+            cells = [fmt(*mean_ci([100 * v for v in per_task[t].values()])).lstrip("+") if t in per_task else "-"
+                     for t in TASKS]
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+        for feature_set, per_task in results.get("baseline", {}).items():
+            cells = []
+            for t in TASKS:
+                low, high = wilson(per_task[t]["correct"], per_task[t]["n"])
+                cells.append(f"{100 * per_task[t]['accuracy']:.1f} [{100 * low:.0f}, {100 * high:.0f}]")
+            lines.append(f"| log-mel baseline ({feature_set}) | " + " | ".join(cells) + " |")
+        lines.append("\nPaired fine-tuning differences (points):\n")
+        lines.append("| comparison | " + " | ".join(TASKS) + " |")
+        lines.append("|---|" + "---|" * len(TASKS))
+        for a, b in (("scratch-aape", "scratch-plain"), ("pretrained-aape", "pretrained-plain"),
+                     ("pretrained-aape", "scratch-aape"), ("pretrained-plain", "scratch-plain")):
+            if a in finetune and b in finetune:
+                cells = [fmt(*paired(finetune[a][t], finetune[b][t])[:2]) if t in finetune[a] and t in finetune[b]
+                         else "-" for t in TASKS]
+                lines.append(f"| {a} − {b} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_jobs(function, jobs: list[dict], workers: int) -> list[dict]:
+    if workers <= 1:
+        return [function(job) for job in jobs]
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        return pool.map(function, jobs, chunksize=1)
+
+
+def main() -> None:
+    args = parse_args()
+    results_path = RESULTS_DIR / f"{args.result_name}.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    results["setup"] = {k: v for k, v in vars(args).items() if k != "phases"}
+    started = time.perf_counter()
+    if "features" in args.phases:
+        build_features(args)
+    if "pretrain" in args.phases:
+        jobs = [{"args": args, "arm": arm, "seed": seed} for seed in args.seeds for arm in args.arms]
+        done = run_jobs(pretrain_job, jobs, args.workers)
+        randoms = run_jobs(random_init_job, [{"args": args, "arm": arm, "seed": seed} for seed in args.seeds
+                                             for arm in ("plain", "aape")], args.workers)
+        probe = {}
+        for record in done + randoms:
+            for task, score in record["linear_probe"].items():
+                probe.setdefault(record["arm"], {}).setdefault(task, {})[str(record["seed"])] = score["accuracy"]
+        results["linear_probe"] = probe
+        results["pretrain_runs"] = [{k: v for k, v in r.items() if k != "linear_probe"} for r in done]
+    if "finetune" in args.phases:
+        jobs = [{"args": args, "arm": arm, "seed": seed, "task": task, "init": init}
+                for seed in args.seeds for init in ("scratch", "pretrained") for arm in FINETUNE_ARMS for task in TASKS]
+        done = run_jobs(finetune_job, jobs, args.workers)
+        finetune = {}
+        for record in done:
+            key = f"{record['init']}-{record['arm']}"
+            finetune.setdefault(key, {}).setdefault(record["task"], {})[str(record["seed"])] = record["accuracy"]
+        results["finetune"] = finetune
+        results["beta_tracking_supervised"] = {
+            f"{r['init']}-s{r['seed']}": r["beta_tracking"] for r in done if "beta_tracking" in r}
+        baselines = run_jobs(baseline_job, [{"args": args, "task": t, "feature_set": f} for t in TASKS
+                                            for f in ("stats", "full")], args.workers)
+        results["baseline"] = {}
+        for record in baselines:
+            results["baseline"].setdefault(record["feature_set"], {})[record["task"]] = record
+    if "analyse" in args.phases:
+        store = load_features(args)
+        work = Path(args.work_dir)
+        results["beta_spread_pretrained"] = {
+            arm: beta_spread(work / "pretrain" / f"{arm}-s0" / "encoder", store) for arm in ("aape_v1", "aape")}
+        results["shift_stability"] = {
+            arm: shift_stability(work / "pretrain" / f"{arm}-s0" / "encoder", store) for arm in ("plain", "aape_v1", "aape")}
+        figures = {}
+        from transformers_aasp.figures import make_figures
+
+        for name, checkpoint in (("pretrained", work / "pretrain" / "aape-s0" / "encoder"),
+                                 ("modulation_supervised", work / "finetune" / "scratch-aape-modulation-s0" / "model")):
+            if checkpoint.is_dir():
+                from transformers_aasp import AaSPFeatureExtractor
+
+                AaSPFeatureExtractor(mean=store["norm"][0], std=store["norm"][1]) \
+                    .save_pretrained(checkpoint) if not (checkpoint / "preprocessor_config.json").is_file() else None
+                written = make_figures(checkpoint, RESULTS_DIR / f"learning_quality_figures_{name}")
+                figures[name] = {k: str(Path(v).relative_to(REPO_ROOT)) for k, v in written.items()}
+        results["figures"] = figures
+    results["wall_seconds_last_run"] = time.perf_counter() - started
+    results["load_average"] = load_average()
+    results_path.write_text(json.dumps(results, indent=2))
+    print(report(results))
+    for key in ("beta_tracking_supervised", "beta_spread_pretrained", "shift_stability", "figures"):
+        if key in results:
+            print(f"\n{key}: {json.dumps(results[key], indent=1)}")
+
+
+if __name__ == "__main__":
+    main()
