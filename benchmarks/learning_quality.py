@@ -290,7 +290,7 @@ def finetune_job(job: dict) -> dict:
     store = load_features(args)
     values, lengths, labels = probe_training_split(store, task, args.finetune_clips_per_class)
     num_labels = int(labels.max()) + 1
-    config = tiny_config(ARMS[arm], num_labels=num_labels, classifier_pooling="mean")
+    config = tiny_config({"classifier_pooling": "mean", **ARMS[arm]}, num_labels=num_labels)
     model = AaSPForAudioClassification(config)
     if init == "pretrained":
         encoder = AaSPModel.from_pretrained(Path(args.work_dir) / "pretrain" / f"{arm}-s{seed}" / "encoder")

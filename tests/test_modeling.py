@@ -259,7 +259,7 @@ def test_single_and_multi_label_losses(inputs):
     torch.testing.assert_close(out.loss, torch.nn.functional.binary_cross_entropy_with_logits(out.logits, targets))
 
 
-@pytest.mark.parametrize("pooling, width", [("cls", 64), ("mean", 64), ("cls+mean", 128)])
+@pytest.mark.parametrize("pooling, width", [("cls", 64), ("mean", 64), ("cls+mean", 128), ("mean+std", 128)])
 def test_pooling_choices_are_padding_aware(inputs, pooling, width):
     values, mask = inputs
     model = AaSPForAudioClassification(
@@ -269,6 +269,16 @@ def test_pooling_choices_are_padding_aware(inputs, pooling, width):
     batched = model(values, mask).logits
     alone = model(values[2:3, :33], torch.ones(1, 33, dtype=torch.long)).logits
     torch.testing.assert_close(alone, batched[2:3], rtol=1e-4, atol=2e-5)
+
+
+def test_statistics_pooling_is_the_mean_and_std_of_the_valid_patch_tokens(inputs):
+    values, mask = inputs
+    model = AaSPForAudioClassification(tiny(num_labels=2, classifier_pooling="mean+std")).eval()
+    outputs = model.aasp(values, attention_mask=mask)
+    pooled = model.pool(outputs)
+    tokens = outputs.last_hidden_state[2, 1:][outputs.patch_mask[2]]  # clip 2: its valid patches only
+    torch.testing.assert_close(pooled[2, :64], tokens.mean(0), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(pooled[2, 64:], torch.sqrt(tokens.var(0, unbiased=False) + 1e-5), rtol=1e-5, atol=1e-6)
 
 
 def test_freeze_helpers():

@@ -16,7 +16,7 @@ TARGET_TYPES = ("block_output", "ffn_output")
 MASK_SEED_MODES = ("fixed_count", "bernoulli")
 LAMBDA_MODES = ("predicted", "fixed")
 POSITION_EMBEDDING_TYPES = ("sincos", "learned")
-CLASSIFIER_POOLINGS = ("cls", "mean", "cls+mean")
+CLASSIFIER_POOLINGS = ("cls", "mean", "cls+mean", "mean+std")
 PRETRAINING_EXPORTS = ("student", "teacher")
 
 
@@ -83,8 +83,9 @@ class AaSPConfig(PreTrainedConfig):
         alias_energy_eps (`float`, defaults to 1e-4): the eps of `"log_energy"` features.
 
     Classification:
-        classifier_pooling (`str`, defaults to `"cls"`): `"cls"`, `"mean"` (padding-aware mean of patch tokens) or
-            `"cls+mean"` (both, concatenated).
+        classifier_pooling (`str`, defaults to `"cls"`): `"cls"`, `"mean"` (padding-aware mean of patch tokens),
+            `"cls+mean"` (both, concatenated) or `"mean+std"` (statistics pooling: padding-aware mean and standard
+            deviation of the patch tokens, concatenated).
 
     Pre-training (AaSPForPreTraining):
         num_mask_clones (`int`, defaults to 8): masked views M per clip.

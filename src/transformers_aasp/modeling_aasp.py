@@ -899,7 +899,7 @@ class AaSPClassificationHead(nn.Module):
 
     def __init__(self, config: AaSPConfig):
         super().__init__()
-        width = config.hidden_size * (2 if config.classifier_pooling == "cls+mean" else 1)
+        width = config.hidden_size * (2 if config.classifier_pooling in ("cls+mean", "mean+std") else 1)
         self.layernorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dense = nn.Linear(width, config.num_labels)
 
@@ -911,6 +911,14 @@ def masked_mean(tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean over the token axis of (B, L, D) counting only valid (B, L) tokens: (B, D)."""
     weights = valid.to(tokens.dtype)[..., None]
     return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def masked_std(tokens: torch.Tensor, valid: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Standard deviation over the token axis of (B, L, D) counting only valid (B, L) tokens: (B, D)."""
+    weights = valid.to(tokens.dtype)[..., None]
+    mean = masked_mean(tokens, valid)[:, None]
+    variance = (((tokens - mean) ** 2) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+    return torch.sqrt(variance + eps)
 
 
 class AaSPForAudioClassification(AaSPPreTrainedModel):
@@ -940,8 +948,13 @@ class AaSPForAudioClassification(AaSPPreTrainedModel):
         cls = outputs.pooler_output
         if pooling == "cls":
             return cls
-        mean = masked_mean(outputs.last_hidden_state[:, 1:], outputs.patch_mask)
-        return mean if pooling == "mean" else torch.cat([cls, mean], dim=-1)
+        patches, valid = outputs.last_hidden_state[:, 1:], outputs.patch_mask
+        mean = masked_mean(patches, valid)
+        if pooling == "mean":
+            return mean
+        if pooling == "mean+std":
+            return torch.cat([mean, masked_std(patches, valid)], dim=-1)
+        return torch.cat([cls, mean], dim=-1)
 
     @can_return_tuple
     def forward(
