@@ -16,7 +16,7 @@ keyword / modulation) is decoded once into normalised log-mel features. Then, pe
   features over valid time columns, standardised, logistic regression (C = 0.1 for every arm), trained on
   `--probe_clips_per_class` train clips per class plus the validation split, test accuracy;
 * fine-tuning (mean pooling, `--finetune_epochs`, random crops of `--finetune_crop_frames`) of the plain and AaPE
-  encoders, pre-trained and from scratch, on `--finetune_clips_per_class` train clips per class plus validation;
+  encoders, pre-trained and from scratch, on `--finetune_clips_per_class` train clips per class;
 * the log-mel statistics baseline (`transformers_aasp.baseline`) on the fine-tuning clips and the same test set.
 
 Analyses: paired differences across seeds with 95 % t-intervals, binomial intervals per run, the shift stability
@@ -86,9 +86,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pretrain_learning_rate", type=float, default=1e-3)
     parser.add_argument("--probe_clips_per_class", type=int, default=100,
                         help="Train clips per class of the linear probe (plus the validation split).")
-    parser.add_argument("--finetune_clips_per_class", type=int, default=60,
-                        help="Train clips per class of fine-tuning and of the log-mel baseline (plus validation).")
-    parser.add_argument("--finetune_epochs", type=int, default=8)
+    parser.add_argument("--finetune_clips_per_class", type=int, default=30,
+                        help="Train clips per class of fine-tuning and of the log-mel baseline.")
+    parser.add_argument("--finetune_epochs", type=int, default=12)
+    parser.add_argument("--finetune_batch_size", type=int, default=16)
     parser.add_argument("--finetune_learning_rate", type=float, default=1e-3)
     parser.add_argument("--finetune_crop_frames", type=int, default=320,
                         help="Random training crop (3.2 s); test clips are scored whole (up to 4 s).")
@@ -263,6 +264,13 @@ def probe_training_split(store: dict, task: str, per_class: int):
             torch.cat([labels[subset], val_labels]))
 
 
+def finetune_training_split(store: dict, task: str, per_class: int):
+    """Fine-tuning's (and the baseline's) training clips: the first `per_class` train clips of every class."""
+    values, lengths, labels = split_tensors(store, task, "train")
+    subset = per_class_subset(labels, per_class)
+    return values[subset], lengths[subset], labels[subset]
+
+
 def linear_probe_all(encoder_dir: Path, store: dict, seed: int, per_class: int) -> dict:
     from transformers_aasp import AaSPModel
 
@@ -288,14 +296,14 @@ def finetune_job(job: dict) -> dict:
         return json.loads((folder / "result.json").read_text())
     torch.manual_seed(seed)
     store = load_features(args)
-    values, lengths, labels = probe_training_split(store, task, args.finetune_clips_per_class)
+    values, lengths, labels = finetune_training_split(store, task, args.finetune_clips_per_class)
     num_labels = int(labels.max()) + 1
     config = tiny_config({"classifier_pooling": "mean", **ARMS[arm]}, num_labels=num_labels)
     model = AaSPForAudioClassification(config)
     if init == "pretrained":
         encoder = AaSPModel.from_pretrained(Path(args.work_dir) / "pretrain" / f"{arm}-s{seed}" / "encoder")
         model.aasp.load_state_dict(encoder.state_dict())
-    batch_size = 32
+    batch_size = args.finetune_batch_size
     steps_per_epoch = math.ceil(len(values) / batch_size)
     total = steps_per_epoch * args.finetune_epochs
     optimizer = torch.optim.AdamW(weight_decay_groups(model, 0.01), lr=args.finetune_learning_rate)
@@ -338,7 +346,7 @@ def baseline_job(job: dict) -> dict:
 
     args, task, feature_set = job["args"], job["task"], job["feature_set"]
     store = load_features(args)
-    train_values, train_lengths, train_labels = probe_training_split(store, task, args.finetune_clips_per_class)
+    train_values, train_lengths, train_labels = finetune_training_split(store, task, args.finetune_clips_per_class)
     test_values, test_lengths, test_labels = split_tensors(store, task, "test")
 
     def features(values, lengths):
@@ -447,7 +455,8 @@ def report(results: dict) -> str:
     lines.append("\nPaired differences of the linear probe (points, mean ± 95 % t-interval over seeds):\n")
     lines.append("| comparison | " + " | ".join(TASKS) + " |")
     lines.append("|---|" + "---|" * len(TASKS))
-    comparisons = [("aape", "plain"), ("aape_v1", "plain_v1"), ("aape", "aape_v1")]
+    comparisons = [("aape", "plain"), ("aape_v1", "plain_v1"), ("aape", "aape_v1"), ("aape", "aape_flatten"),
+                   ("aape", "all_options_h4"), ("aape", "random_aape"), ("plain", "random_plain")]
     comparisons += [(arm, "aape_v1") for arm in probe if arm.startswith("v1+")]
     for a, b in comparisons:
         if a in probe and b in probe:
