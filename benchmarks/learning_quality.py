@@ -2,7 +2,7 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """What AaSP learns on the embedded tasks, against the plain stem and a log-mel baseline (issue: learning quality).
 
-    python benchmarks/learning_quality.py                       # everything below, 3 seeds, about 40 min on 2 cores
+    python benchmarks/learning_quality.py                       # everything below, 3 seeds, 1.5-2 h on 2 idle cores
     python benchmarks/learning_quality.py --phases pretrain     # one phase; finished jobs are reused from --work_dir
 
 An evidence-sized variant of the embedded corpus (`--clips_per_class 270`: 328 / 410 / 205 test clips for instrument /
@@ -172,6 +172,18 @@ def random_crops(values: torch.Tensor, lengths: torch.Tensor, crop: int, generat
     return cropped * frame_mask(new_lengths, crop)[..., None], new_lengths
 
 
+def finished(folder: Path) -> dict | None:
+    """The result of a job that already ran in `folder` (its result.json), else None: jobs are resumable."""
+    path = folder / "result.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def save_result(folder: Path, result: dict) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
 def pretrain_job(job: dict) -> dict:
     from transformers import get_cosine_schedule_with_warmup
 
@@ -180,8 +192,8 @@ def pretrain_job(job: dict) -> dict:
 
     args, arm, seed = job["args"], job["arm"], job["seed"]
     folder = Path(args.work_dir) / "pretrain" / f"{arm}-s{seed}"
-    if (folder / "result.json").is_file():
-        return json.loads((folder / "result.json").read_text())
+    if (done := finished(folder)) is not None:
+        return done
     torch.manual_seed(seed)
     store = load_features(args)
     pool = [split_tensors(store, task, "train") for task in TASKS]
@@ -212,8 +224,7 @@ def pretrain_job(job: dict) -> dict:
               "final_frame_loss": float(np.mean([l[0] for l in losses[-20:]])),
               "final_contrastive_accuracy": float(np.mean([l[1] for l in losses[-20:]])),
               "linear_probe": linear_probe_all(folder / "encoder", store, seed, args.probe_clips_per_class)}
-    (folder / "result.json").write_text(json.dumps(result, indent=2))
-    return result
+    return save_result(folder, result)
 
 
 def random_init_job(job: dict) -> dict:
@@ -221,15 +232,14 @@ def random_init_job(job: dict) -> dict:
 
     args, arm, seed = job["args"], job["arm"], job["seed"]
     folder = Path(args.work_dir) / "random" / f"{arm}-s{seed}"
-    if (folder / "result.json").is_file():
-        return json.loads((folder / "result.json").read_text())
+    if (done := finished(folder)) is not None:
+        return done
     torch.manual_seed(seed)
     AaSPModel(tiny_config(ARMS[arm])).save_pretrained(folder / "encoder")
     result = {"arm": f"random_{arm}", "seed": seed,
               "linear_probe": linear_probe_all(folder / "encoder", load_features(args), seed,
                                                args.probe_clips_per_class)}
-    (folder / "result.json").write_text(json.dumps(result, indent=2))
-    return result
+    return save_result(folder, result)
 
 
 @torch.no_grad()
@@ -292,8 +302,8 @@ def finetune_job(job: dict) -> dict:
 
     args, arm, seed, task, init = job["args"], job["arm"], job["seed"], job["task"], job["init"]
     folder = Path(args.work_dir) / "finetune" / f"{init}-{arm}-{task}-s{seed}"
-    if (folder / "result.json").is_file():
-        return json.loads((folder / "result.json").read_text())
+    if (done := finished(folder)) is not None:
+        return done
     torch.manual_seed(seed)
     store = load_features(args)
     values, lengths, labels = finetune_training_split(store, task, args.finetune_clips_per_class)
@@ -337,8 +347,7 @@ def finetune_job(job: dict) -> dict:
         result["beta_tracking"] = beta_tracking(model.aasp, test_values, test_lengths, test_labels)
     if seed == 0:
         model.save_pretrained(folder / "model")
-    (folder / "result.json").write_text(json.dumps(result, indent=2))
-    return result
+    return save_result(folder, result)
 
 
 def baseline_job(job: dict) -> dict:
