@@ -29,8 +29,9 @@ from pathlib import Path
 
 import torch
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     RESULTS_DIR,
     interleaved_medians,
     load_average,
@@ -55,8 +56,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
-                        help="Run only these parts; the others are kept from an existing results file.")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="Run only these parts; the others are kept from an existing results file.",
+    )
     parser.add_argument("--memory_child", nargs=2, metavar=("SIDE", "MODE"), help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -96,12 +102,19 @@ def time_both(args) -> dict:
     inputs = make_input(args)
     result = {}
     for mode, step in MODES.items():
-        timings = interleaved_medians({name: (lambda m=model: step(m, inputs)) for name, model in models.items()},
-                                      warmup=args.warmup, repeats=args.repeats, device=args.device)
+        timings = interleaved_medians(
+            {name: (lambda m=model: step(m, inputs)) for name, model in models.items()},
+            warmup=args.warmup,
+            repeats=args.repeats,
+            device=args.device,
+        )
         slowdown = ratio(timings["aape"]["median_s"], timings["no_aape"]["median_s"])
         result[mode] = {**timings, "slowdown_aape_over_no_aape": slowdown, "target": TIME_TARGET}
-        print(f"{mode:16s} AaPE {timings['aape']['median_s']:.3f} s, no AaPE {timings['no_aape']['median_s']:.3f} s: "
-              f"x{slowdown:.3f} (target <= x{TIME_TARGET}), load {load_average()}", flush=True)
+        print(
+            f"{mode:16s} AaPE {timings['aape']['median_s']:.3f} s, no AaPE {timings['no_aape']['median_s']:.3f} s: "
+            f"x{slowdown:.3f} (target <= x{TIME_TARGET}), load {load_average()}",
+            flush=True,
+        )
     return result
 
 
@@ -132,22 +145,43 @@ def memory_child(args) -> None:
 
 
 def memory_both(args) -> dict:
-    result = {"method": "fresh subprocess per side, 32-frame warm-up pass first; CPU: VmHWM (reset first) after the "
-                        "pass - VmRSS before it (weights, and gradients after the warm-up, are already resident); "
-                        "CUDA: max_memory_allocated - allocated before"}
+    result = {
+        "method": "fresh subprocess per side, 32-frame warm-up pass first; CPU: VmHWM (reset first) after the "
+        "pass - VmRSS before it (weights, and gradients after the warm-up, are already resident); "
+        "CUDA: max_memory_allocated - allocated before"
+    }
     for mode in MODES:
-        sides = {name: run_json_subprocess([str(Path(__file__).resolve()), "--memory_child", name, mode,
-                                            "--batch_size", str(args.batch_size), "--frames", str(args.frames),
-                                            "--device", args.device])
-                 for name in ("aape", "no_aape", "aape_proposed")}
+        sides = {
+            name: run_json_subprocess(
+                [
+                    str(Path(__file__).resolve()),
+                    "--memory_child",
+                    name,
+                    mode,
+                    "--batch_size",
+                    str(args.batch_size),
+                    "--frames",
+                    str(args.frames),
+                    "--device",
+                    args.device,
+                ]
+            )
+            for name in ("aape", "no_aape", "aape_proposed")
+        }
         peaks = {name: side.get("peak_mib", float("nan")) for name, side in sides.items()}
         increase = ratio(peaks["aape"], peaks["no_aape"])
-        result[mode] = {**sides, "increase_aape_over_no_aape": increase,
-                        "increase_aape_proposed_over_no_aape": ratio(peaks["aape_proposed"], peaks["no_aape"]),
-                        "target": MEMORY_TARGET, "load_avg": load_average()}
-        print(f"{mode:16s} peak memory AaPE {peaks['aape']} MiB, no AaPE {peaks['no_aape']} MiB: x{increase:.3f} "
-              f"(target <= x{MEMORY_TARGET}); AaPE with the proposed SBLU contraction {peaks['aape_proposed']} MiB",
-              flush=True)
+        result[mode] = {
+            **sides,
+            "increase_aape_over_no_aape": increase,
+            "increase_aape_proposed_over_no_aape": ratio(peaks["aape_proposed"], peaks["no_aape"]),
+            "target": MEMORY_TARGET,
+            "load_avg": load_average(),
+        }
+        print(
+            f"{mode:16s} peak memory AaPE {peaks['aape']} MiB, no AaPE {peaks['no_aape']} MiB: x{increase:.3f} "
+            f"(target <= x{MEMORY_TARGET}); AaPE with the proposed SBLU contraction {peaks['aape_proposed']} MiB",
+            flush=True,
+        )
     return result
 
 
@@ -185,9 +219,13 @@ def forward_time_share(args) -> dict:
     model = build_model(True, args.device).eval()
     inputs = make_input(args)
     stem = model.embeddings.patch_embeddings
-    spans = {"patch_embeddings": (stem, stem), "lambda_encoder": (stem.lambda_encoder, stem.lambda_encoder),
-             "aliasing_features": (stem.aliasing, stem.aliasing), "fusion": (stem.fusion, stem.fusion),
-             "transformer_layers": (model.layers[0], model.layernorm)}
+    spans = {
+        "patch_embeddings": (stem, stem),
+        "lambda_encoder": (stem.lambda_encoder, stem.lambda_encoder),
+        "aliasing_features": (stem.aliasing, stem.aliasing),
+        "fusion": (stem.fusion, stem.fusion),
+        "transformer_layers": (model.layers[0], model.layernorm),
+    }
     timer = ModuleTimer(spans)
     totals = []
     with torch.no_grad():
@@ -199,11 +237,19 @@ def forward_time_share(args) -> dict:
     medians = {name: statistics.median(values[skip:]) for name, values in timer.seconds.items()}
     total = statistics.median(totals[skip:])
     shares = {name: seconds / total for name, seconds in medians.items()}
-    print(f"AaPE share of forward time: patch embedding {100 * shares['patch_embeddings']:.1f} % (Lambda Encoder "
-          f"{100 * shares['lambda_encoder']:.1f} %, aliasing features {100 * shares['aliasing_features']:.1f} %), "
-          f"Transformer layers {100 * shares['transformer_layers']:.1f} %", flush=True)
-    return {"median_s": medians, "total_forward_s": total, "share_of_forward": shares, "load_avg": load_average(),
-            **parameter_share(model)}
+    print(
+        f"AaPE share of forward time: patch embedding {100 * shares['patch_embeddings']:.1f} % (Lambda Encoder "
+        f"{100 * shares['lambda_encoder']:.1f} %, aliasing features {100 * shares['aliasing_features']:.1f} %), "
+        f"Transformer layers {100 * shares['transformer_layers']:.1f} %",
+        flush=True,
+    )
+    return {
+        "median_s": medians,
+        "total_forward_s": total,
+        "share_of_forward": shares,
+        "load_avg": load_average(),
+        **parameter_share(model),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -248,30 +294,43 @@ def sblu_variants(args) -> dict:
     from transformers_aasp.modeling_aasp import apply_sblu
 
     windows, kernel_re, kernel_im = sblu_inputs(args)
-    variants = {"apply_sblu (einsum on unfold view)": apply_sblu, "contiguous frames + matmul": sblu_matmul_contiguous,
-                "shifted sum over taps": sblu_shifted_sum}
+    variants = {
+        "apply_sblu (einsum on unfold view)": apply_sblu,
+        "contiguous frames + matmul": sblu_matmul_contiguous,
+        "shifted sum over taps": sblu_shifted_sum,
+    }
     reference = apply_sblu(windows, kernel_re, kernel_im)
     result = {"shapes": {"windows": list(windows.shape), "kernel": list(kernel_re.shape)}}
     for name, fn in variants.items():
-        result[name] = {"max_abs_diff_vs_apply_sblu": float((fn(windows, kernel_re, kernel_im) - reference).abs().max())}
+        result[name] = {
+            "max_abs_diff_vs_apply_sblu": float((fn(windows, kernel_re, kernel_im) - reference).abs().max())
+        }
 
     def train_step(fn):
         w, kr, ki = (t.detach().requires_grad_() for t in (windows, kernel_re, kernel_im))
         fn(w, kr, ki).square().mean().backward()
 
     for mode, call in (("forward", lambda fn: fn(windows, kernel_re, kernel_im)), ("forward_backward", train_step)):
-        timings = interleaved_medians({name: (lambda fn=fn: call(fn)) for name, fn in variants.items()},
-                                      warmup=args.warmup, repeats=max(args.repeats, 5), device=args.device)
+        timings = interleaved_medians(
+            {name: (lambda fn=fn: call(fn)) for name, fn in variants.items()},
+            warmup=args.warmup,
+            repeats=max(args.repeats, 5),
+            device=args.device,
+        )
         for name, timing in timings.items():
             result[name][mode] = timing
     base = "apply_sblu (einsum on unfold view)"
     for name in variants:
         for mode in ("forward", "forward_backward"):
-            result[name][f"{mode}_speedup_vs_apply_sblu"] = ratio(result[base][mode]["median_s"],
-                                                                 result[name][mode]["median_s"])
-        print(f"SBLU {name:36s} fwd {result[name]['forward']['median_s'] * 1e3:8.1f} ms, fwd+bwd "
-              f"{result[name]['forward_backward']['median_s'] * 1e3:8.1f} ms, max |diff| "
-              f"{result[name]['max_abs_diff_vs_apply_sblu']:.2e}", flush=True)
+            result[name][f"{mode}_speedup_vs_apply_sblu"] = ratio(
+                result[base][mode]["median_s"], result[name][mode]["median_s"]
+            )
+        print(
+            f"SBLU {name:36s} fwd {result[name]['forward']['median_s'] * 1e3:8.1f} ms, fwd+bwd "
+            f"{result[name]['forward_backward']['median_s'] * 1e3:8.1f} ms, max |diff| "
+            f"{result[name]['max_abs_diff_vs_apply_sblu']:.2e}",
+            flush=True,
+        )
     return result
 
 
@@ -293,8 +352,13 @@ def main() -> None:
     if args.memory_child:
         memory_child(args)
         return
-    runners = {"time": time_both, "memory": memory_both, "aape_share": forward_time_share,
-               "sblu_contraction": sblu_variants, "time_with_proposed_contraction": time_with_proposed_contraction}
+    runners = {
+        "time": time_both,
+        "memory": memory_both,
+        "aape_share": forward_time_share,
+        "sblu_contraction": sblu_variants,
+        "time_with_proposed_contraction": time_with_proposed_contraction,
+    }
     previous = RESULTS_DIR / "aape_overhead.json"
     payload = json.loads(previous.read_text()) if previous.is_file() and set(args.parts) != set(PARTS) else {}
     payload = {key: payload[key] for key in PARTS if key in payload}

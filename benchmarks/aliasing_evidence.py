@@ -30,8 +30,9 @@ from pathlib import Path
 
 import torch
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO_ROOT, load_average, print_table, write_results  # noqa: E402
+from common import REPO_ROOT, load_average, print_table, write_results
 
 
 TASKS = ("modulation", "instrument", "keyword")
@@ -52,14 +53,25 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=30, help="Optimizer steps per pre-training run (all runs).")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="Seeds of AaPE and no-AaPE runs.")
-    parser.add_argument("--ablations", nargs="*", choices=ABLATIONS, default=list(ABLATIONS),
-                        help="Ablation switches to run (each: pre-train + linear eval per ablation seed).")
+    parser.add_argument(
+        "--ablations",
+        nargs="*",
+        choices=ABLATIONS,
+        default=list(ABLATIONS),
+        help="Ablation switches to run (each: pre-train + linear eval per ablation seed).",
+    )
     parser.add_argument("--ablation_seeds", type=int, nargs="*", default=[0], help="Seeds of the ablation runs.")
     parser.add_argument("--random_seeds", type=int, nargs="*", default=[0], help="Seeds of random-init encoders.")
     parser.add_argument("--work_dir", type=str, default="outputs/evidence", help="Checkpoints and caches.")
     parser.add_argument("--linear_eval_seeds", type=int, default=3, help="Linear-probe seeds per evaluation.")
-    parser.add_argument("--norm", type=float, nargs=2, metavar=("MEAN", "STD"), default=None,
-                        help="Log-mel mean/std for every run (default: computed by the first pre-training run).")
+    parser.add_argument(
+        "--norm",
+        type=float,
+        nargs=2,
+        metavar=("MEAN", "STD"),
+        default=None,
+        help="Log-mel mean/std for every run (default: computed by the first pre-training run).",
+    )
     parser.add_argument("--result_name", type=str, default="aliasing_evidence")
     return parser.parse_args()
 
@@ -77,10 +89,27 @@ def pretrain(variant: str, seed: int, args, norm: tuple[float, float] | None) ->
         return record
     overrides = {**VARIANTS[variant], "ema_anneal_steps": args.steps}
     command = [
-        sys.executable, "examples/pretrain.py", "--config", "configs/aasp_tiny.yaml", "--output_dir", str(output_dir),
-        "--overwrite_output_dir", "--max_steps", str(args.steps), "--warmup_steps", str(max(1, args.steps // 10)),
-        "--seed", str(seed), "--model_overrides", json.dumps(overrides), "--report_to", "none",
-        "--checkpointing_steps", str(args.steps), "--logging_steps", str(max(1, args.steps // 4)),
+        sys.executable,
+        "examples/pretrain.py",
+        "--config",
+        "configs/aasp_tiny.yaml",
+        "--output_dir",
+        str(output_dir),
+        "--overwrite_output_dir",
+        "--max_steps",
+        str(args.steps),
+        "--warmup_steps",
+        str(max(1, args.steps // 10)),
+        "--seed",
+        str(seed),
+        "--model_overrides",
+        json.dumps(overrides),
+        "--report_to",
+        "none",
+        "--checkpointing_steps",
+        str(args.steps),
+        "--logging_steps",
+        str(max(1, args.steps // 4)),
     ]
     if norm is not None:
         command += ["--norm_mean", repr(norm[0]), "--norm_std", repr(norm[1])]
@@ -93,8 +122,11 @@ def pretrain(variant: str, seed: int, args, norm: tuple[float, float] | None) ->
         print(f"[{variant} s{seed}] pre-training FAILED: {record['error']}", flush=True)
         return record
     record.update(final_losses(output_dir))
-    print(f"[{variant} s{seed}] pre-trained {args.steps} steps in {record['wall_s']:.0f} s, "
-          f"final loss {record.get('loss')}", flush=True)
+    print(
+        f"[{variant} s{seed}] pre-trained {args.steps} steps in {record['wall_s']:.0f} s, "
+        f"final loss {record.get('loss')}",
+        flush=True,
+    )
     return record
 
 
@@ -104,8 +136,15 @@ def final_losses(output_dir: Path) -> dict:
     rows = [row for row in rows if "loss" in row]
     if not rows:
         return {}
-    keys = ("step", "loss", "frame_loss", "global_loss", "contrastive_loss", "contrastive_accuracy",
-            "clips_per_second")
+    keys = (
+        "step",
+        "loss",
+        "frame_loss",
+        "global_loss",
+        "contrastive_loss",
+        "contrastive_accuracy",
+        "clips_per_second",
+    )
     return {key: rows[-1].get(key) for key in keys}
 
 
@@ -142,11 +181,22 @@ def linear_evaluate(linear_eval, record: dict, args) -> dict:
     scores = {}
     for task in TASKS:
         output_dir = Path(args.work_dir) / "linear_eval" / f"{record['variant']}-s{record['seed']}"
-        results = linear_eval.main([
-            "--model_name_or_path", record["encoder"], "--benchmark", task, "--output_dir", str(output_dir),
-            "--embedding_cache_dir", str(Path(args.work_dir) / "embeddings"),
-            "--num_seeds", str(args.linear_eval_seeds), "--device", "cpu",
-        ])
+        results = linear_eval.main(
+            [
+                "--model_name_or_path",
+                record["encoder"],
+                "--benchmark",
+                task,
+                "--output_dir",
+                str(output_dir),
+                "--embedding_cache_dir",
+                str(Path(args.work_dir) / "embeddings"),
+                "--num_seeds",
+                str(args.linear_eval_seeds),
+                "--device",
+                "cpu",
+            ]
+        )
         scores[task] = {"mean": results["mean"], "per_probe_seed": results["per_seed"]}
     return scores
 
@@ -156,8 +206,13 @@ def linear_evaluate(linear_eval, record: dict, args) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 def spread(values: list[float]) -> dict:
     """Mean, sample standard deviation (0 for one value), min, max and count."""
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values), "n": len(values)}
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -171,8 +226,13 @@ def summarize(runs: list[dict]) -> dict:
     paired_seeds = [seed for (variant, seed) in by_seed if variant == "aape" and ("no_aape", seed) in by_seed]
     if paired_seeds:
         summary["aape_minus_no_aape"] = {
-            task: spread([by_seed[("aape", s)]["linear_eval"][task]["mean"]
-                          - by_seed[("no_aape", s)]["linear_eval"][task]["mean"] for s in paired_seeds])
+            task: spread(
+                [
+                    by_seed[("aape", s)]["linear_eval"][task]["mean"]
+                    - by_seed[("no_aape", s)]["linear_eval"][task]["mean"]
+                    for s in paired_seeds
+                ]
+            )
             for task in TASKS
         }
     return summary
@@ -191,13 +251,24 @@ def print_summary(summary: dict) -> None:
 
 def save(runs: list[dict], args, started: float) -> None:
     summary = summarize(runs)
-    write_results(args.result_name, {
-        "settings": {"steps": args.steps, "seeds": args.seeds, "ablation_seeds": args.ablation_seeds, "ablations": args.ablations,
-                     "random_seeds": args.random_seeds,
-                     "model": "AaSPConfig.tiny() via configs/aasp_tiny.yaml (batch 8, M=4 clones)",
-                     "linear_eval_seeds": args.linear_eval_seeds, "tasks": list(TASKS)},
-        "wall_s": time.perf_counter() - started, "runs": runs, "summary": summary,
-    })
+    write_results(
+        args.result_name,
+        {
+            "settings": {
+                "steps": args.steps,
+                "seeds": args.seeds,
+                "ablation_seeds": args.ablation_seeds,
+                "ablations": args.ablations,
+                "random_seeds": args.random_seeds,
+                "model": "AaSPConfig.tiny() via configs/aasp_tiny.yaml (batch 8, M=4 clones)",
+                "linear_eval_seeds": args.linear_eval_seeds,
+                "tasks": list(TASKS),
+            },
+            "wall_s": time.perf_counter() - started,
+            "runs": runs,
+            "summary": summary,
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -230,8 +301,10 @@ def main() -> None:
         save(runs, args, started)
         print_summary(summarize(runs))
     save(runs, args, started)
-    print(f"\nTotal wall time {time.perf_counter() - started:.0f} s; results in benchmarks/results/"
-          f"{args.result_name}.json")
+    print(
+        f"\nTotal wall time {time.perf_counter() - started:.0f} s; results in benchmarks/results/"
+        f"{args.result_name}.json"
+    )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,12 @@ def package_versions() -> dict[str, str]:
     import numpy
     import transformers
 
-    versions = {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-                "numpy": numpy.__version__}
+    versions = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "numpy": numpy.__version__,
+    }
     try:
         import torchaudio
 
@@ -99,12 +103,18 @@ def median_seconds(fn: Callable[[], object], warmup: int = 1, repeats: int = 5, 
         fn()
         synchronize(device)
         times.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "repeats": repeats,
-            "load_avg": load_average()}
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "repeats": repeats,
+        "load_avg": load_average(),
+    }
 
 
-def interleaved_medians(fns: dict[str, Callable[[], object]], warmup: int = 1, repeats: int = 5,
-                        device: str = "cpu") -> dict[str, dict]:
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], warmup: int = 1, repeats: int = 5, device: str = "cpu"
+) -> dict[str, dict]:
     """Like `median_seconds` for several sides, but the sides alternate within each repeat.
 
     On a shared machine the load drifts over time; alternating A, B, A, B, ... spreads that drift over both sides
@@ -122,8 +132,16 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], warmup: int = 1, r
             synchronize(device)
             times[name].append(time.perf_counter() - start)
     load = load_average()
-    return {name: {"median_s": statistics.median(values), "min_s": min(values), "max_s": max(values),
-                   "repeats": repeats, "load_avg": load} for name, values in times.items()}
+    return {
+        name: {
+            "median_s": statistics.median(values),
+            "min_s": min(values),
+            "max_s": max(values),
+            "repeats": repeats,
+            "load_avg": load,
+        }
+        for name, values in times.items()
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -172,8 +190,11 @@ def run_json_subprocess(args: list[str], timeout: float | None = None) -> dict:
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
     if completed.returncode != 0:
-        reason = "killed (SIGKILL: most likely out of memory)" if completed.returncode == -9 else \
-            f"exit code {completed.returncode}"
+        reason = (
+            "killed (SIGKILL: most likely out of memory)"
+            if completed.returncode == -9
+            else f"exit code {completed.returncode}"
+        )
         tail = completed.stderr.strip().splitlines()[-3:]
         return {"error": reason, "stderr_tail": tail}
     lines = [line for line in completed.stdout.strip().splitlines() if line.startswith("{")]
@@ -207,14 +228,20 @@ def write_results(name: str, payload: dict) -> Path:
     """Write `payload` (plus the machine description) to benchmarks/results/<name>.json and return the path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
-    full = {"benchmark": name, "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-            "machine": machine_info(), "finished_load_avg": load_average(), **payload}
+    full = {
+        "benchmark": name,
+        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "machine": machine_info(),
+        "finished_load_avg": load_average(),
+        **payload,
+    }
     path.write_text(json.dumps(full, indent=2, default=float) + "\n")
     return path
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:
     """Print `rows` as a fixed-width table with the given columns (floats to 4 significant digits)."""
+
     def fmt(value):
         if isinstance(value, float):
             return f"{value:.4g}"

@@ -17,7 +17,7 @@ keyword / modulation) is decoded once into normalised log-mel features. Then, pe
   `--probe_clips_per_class` train clips per class plus the validation split, test accuracy;
 * fine-tuning (mean pooling, `--finetune_epochs`, random crops of `--finetune_crop_frames`) of the plain and AaPE
   encoders, pre-trained and from scratch, on `--finetune_clips_per_class` train clips per class;
-* the log-mel statistics baseline (`transformers_aasp.baseline`) on the fine-tuning clips and the same test set.
+* the log-mel statistics baseline (`transformers_aasp.evaluation.baseline`) on the fine-tuning clips and the same test set.
 
 Analyses: paired differences across seeds with 95 % t-intervals, binomial intervals per run, the shift stability
 of clip embeddings (1-15 frames), the spread of the estimated beta after pre-training, the correlation of the
@@ -38,11 +38,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO_ROOT, RESULTS_DIR, load_average  # noqa: E402
+from common import REPO_ROOT, RESULTS_DIR, load_average
 
 
 TASKS = ("instrument", "keyword", "modulation")
@@ -64,8 +63,13 @@ ARMS = {
     "v1+gated_fusion": {**FIRST_WAVE, "fusion_type": "gated_residual"},
     "v1+block_masking": {**FIRST_WAVE, "mask_seed_mode": "fixed_count"},
     "v1+ffn_targets": {**FIRST_WAVE, "target_type": "ffn_output"},
-    "all_options_h4": {"num_kernels": 4, "sblu_carrier": "linear", "sblu_features": "log_energy",
-                       "fusion_type": "gated_residual", "target_type": "ffn_output"},
+    "all_options_h4": {
+        "num_kernels": 4,
+        "sblu_carrier": "linear",
+        "sblu_features": "log_energy",
+        "fusion_type": "gated_residual",
+        "target_type": "ffn_output",
+    },
     "plain_ffn": {"use_aape": False, "target_type": "ffn_output"},
     "aape": {},
     "aape_flatten": {"sblu_carrier": "abs", "sblu_features": "flatten", "num_kernels": 4},
@@ -84,15 +88,27 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pretrain_batch_size", type=int, default=16)
     parser.add_argument("--pretrain_crop_frames", type=int, default=304)
     parser.add_argument("--pretrain_learning_rate", type=float, default=1e-3)
-    parser.add_argument("--probe_clips_per_class", type=int, default=100,
-                        help="Train clips per class of the linear probe (plus the validation split).")
-    parser.add_argument("--finetune_clips_per_class", type=int, default=30,
-                        help="Train clips per class of fine-tuning and of the log-mel baseline.")
+    parser.add_argument(
+        "--probe_clips_per_class",
+        type=int,
+        default=100,
+        help="Train clips per class of the linear probe (plus the validation split).",
+    )
+    parser.add_argument(
+        "--finetune_clips_per_class",
+        type=int,
+        default=30,
+        help="Train clips per class of fine-tuning and of the log-mel baseline.",
+    )
     parser.add_argument("--finetune_epochs", type=int, default=12)
     parser.add_argument("--finetune_batch_size", type=int, default=16)
     parser.add_argument("--finetune_learning_rate", type=float, default=1e-3)
-    parser.add_argument("--finetune_crop_frames", type=int, default=320,
-                        help="Random training crop (3.2 s); test clips are scored whole (up to 4 s).")
+    parser.add_argument(
+        "--finetune_crop_frames",
+        type=int,
+        default=320,
+        help="Random training crop (3.2 s); test clips are scored whole (up to 4 s).",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work_dir", default="outputs/learning_quality")
     parser.add_argument("--result_name", default="learning_quality")
@@ -105,7 +121,7 @@ def parse_args() -> argparse.Namespace:
 def build_features(args) -> Path:
     """Decode every clip once: <work_dir>/features.pt holds per task and split (N, 400, 80) float16 + lengths."""
     from transformers_aasp import AaSPFeatureExtractor
-    from transformers_aasp.corpus import load_embedded_task
+    from transformers_aasp.data.corpus import load_embedded_task
 
     path = Path(args.work_dir) / "features.pt"
     if path.is_file():
@@ -123,8 +139,9 @@ def build_features(args) -> Path:
     extractor.set_normalization(mean, std)
     store = {"norm": (mean, std), "data": {}}
     for (task, split), (waves, labels) in raw.items():
-        batch = extractor(waves, sampling_rate=16000, return_tensors="pt", padding="max_length", max_length=400,
-                          truncation=True)
+        batch = extractor(
+            waves, sampling_rate=16000, return_tensors="pt", padding="max_length", max_length=400, truncation=True
+        )
         store["data"][f"{task}/{split}"] = {
             "input_values": batch["input_values"].half(),
             "lengths": batch["attention_mask"].sum(1),
@@ -188,7 +205,7 @@ def pretrain_job(job: dict) -> dict:
     from transformers import get_cosine_schedule_with_warmup
 
     from transformers_aasp import AaSPForPreTraining
-    from transformers_aasp.optimization import mask_generator, weight_decay_groups
+    from transformers_aasp.training.optimization import mask_generator, weight_decay_groups
 
     args, arm, seed = job["args"], job["arm"], job["seed"]
     folder = Path(args.work_dir) / "pretrain" / f"{arm}-s{seed}"
@@ -209,8 +226,11 @@ def pretrain_job(job: dict) -> dict:
     for step in range(steps):
         index = torch.randint(len(values), (args.pretrain_batch_size,), generator=generator)
         crops, crop_lengths = random_crops(values[index], lengths[index], args.pretrain_crop_frames, generator)
-        out = model(crops, attention_mask=frame_mask(crop_lengths, crops.shape[1]),
-                    mask_generator=mask_generator(seed, 0, step))
+        out = model(
+            crops,
+            attention_mask=frame_mask(crop_lengths, crops.shape[1]),
+            mask_generator=mask_generator(seed, 0, step),
+        )
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 4.0)
@@ -220,10 +240,15 @@ def pretrain_job(job: dict) -> dict:
         losses.append([float(out.frame_loss), float(out.contrastive_accuracy)])
     seconds = time.perf_counter() - start
     model.export_encoder(folder / "encoder")
-    result = {"arm": arm, "seed": seed, "seconds": seconds, "steps": steps,
-              "final_frame_loss": float(np.mean([l[0] for l in losses[-20:]])),
-              "final_contrastive_accuracy": float(np.mean([l[1] for l in losses[-20:]])),
-              "linear_probe": linear_probe_all(folder / "encoder", store, seed, args.probe_clips_per_class)}
+    result = {
+        "arm": arm,
+        "seed": seed,
+        "seconds": seconds,
+        "steps": steps,
+        "final_frame_loss": float(np.mean([l[0] for l in losses[-20:]])),
+        "final_contrastive_accuracy": float(np.mean([l[1] for l in losses[-20:]])),
+        "linear_probe": linear_probe_all(folder / "encoder", store, seed, args.probe_clips_per_class),
+    }
     return save_result(folder, result)
 
 
@@ -236,9 +261,11 @@ def random_init_job(job: dict) -> dict:
         return done
     torch.manual_seed(seed)
     AaSPModel(tiny_config(ARMS[arm])).save_pretrained(folder / "encoder")
-    result = {"arm": f"random_{arm}", "seed": seed,
-              "linear_probe": linear_probe_all(folder / "encoder", load_features(args), seed,
-                                               args.probe_clips_per_class)}
+    result = {
+        "arm": f"random_{arm}",
+        "seed": seed,
+        "linear_probe": linear_probe_all(folder / "encoder", load_features(args), seed, args.probe_clips_per_class),
+    }
     return save_result(folder, result)
 
 
@@ -247,7 +274,7 @@ def clip_embeddings(encoder, values: torch.Tensor, lengths: torch.Tensor, batch_
     """Mean of the frame features over valid time columns: (N, T, F) -> (N, G_f * D)."""
     parts = []
     for start in range(0, len(values), batch_size):
-        chunk, chunk_lengths = values[start:start + batch_size], lengths[start:start + batch_size]
+        chunk, chunk_lengths = values[start : start + batch_size], lengths[start : start + batch_size]
         out = encoder(chunk, attention_mask=frame_mask(chunk_lengths, chunk.shape[1]))
         weights = out.frame_mask.float()[..., None]
         parts.append(((out.frame_features * weights).sum(1) / weights.sum(1)).numpy())
@@ -270,8 +297,11 @@ def probe_training_split(store: dict, task: str, per_class: int):
     values, lengths, labels = split_tensors(store, task, "train")
     subset = per_class_subset(labels, per_class)
     val_values, val_lengths, val_labels = split_tensors(store, task, "validation")
-    return (torch.cat([values[subset], val_values]), torch.cat([lengths[subset], val_lengths]),
-            torch.cat([labels[subset], val_labels]))
+    return (
+        torch.cat([values[subset], val_values]),
+        torch.cat([lengths[subset], val_lengths]),
+        torch.cat([labels[subset], val_labels]),
+    )
 
 
 def finetune_training_split(store: dict, task: str, per_class: int):
@@ -289,8 +319,13 @@ def linear_probe_all(encoder_dir: Path, store: dict, seed: int, per_class: int) 
     for task in TASKS:
         train_values, train_lengths, train_labels = probe_training_split(store, task, per_class)
         test_values, test_lengths, test_labels = split_tensors(store, task, "test")
-        scores[task] = logistic_probe(clip_embeddings(encoder, train_values, train_lengths), train_labels.numpy(),
-                                      clip_embeddings(encoder, test_values, test_lengths), test_labels.numpy(), seed)
+        scores[task] = logistic_probe(
+            clip_embeddings(encoder, train_values, train_lengths),
+            train_labels.numpy(),
+            clip_embeddings(encoder, test_values, test_lengths),
+            test_labels.numpy(),
+            seed,
+        )
     return scores
 
 
@@ -298,7 +333,7 @@ def finetune_job(job: dict) -> dict:
     from transformers import get_cosine_schedule_with_warmup
 
     from transformers_aasp import AaSPForAudioClassification, AaSPModel
-    from transformers_aasp.optimization import weight_decay_groups
+    from transformers_aasp.training.optimization import weight_decay_groups
 
     args, arm, seed, task, init = job["args"], job["arm"], job["seed"], job["task"], job["init"]
     folder = Path(args.work_dir) / "finetune" / f"{init}-{arm}-{task}-s{seed}"
@@ -324,7 +359,7 @@ def finetune_job(job: dict) -> dict:
     for _ in range(args.finetune_epochs):
         order = torch.randperm(len(values), generator=generator)
         for first in range(0, len(values), batch_size):
-            index = order[first:first + batch_size]
+            index = order[first : first + batch_size]
             crops, crop_lengths = random_crops(values[index], lengths[index], args.finetune_crop_frames, generator)
             out = model(crops, attention_mask=frame_mask(crop_lengths, crops.shape[1]), labels=labels[index])
             optimizer.zero_grad(set_to_none=True)
@@ -335,14 +370,26 @@ def finetune_job(job: dict) -> dict:
     model.eval()
     test_values, test_lengths, test_labels = split_tensors(store, task, "test")
     with torch.no_grad():
-        logits = torch.cat([
-            model(test_values[i:i + 64], attention_mask=frame_mask(test_lengths[i:i + 64], test_values.shape[1])).logits
-            for i in range(0, len(test_values), 64)
-        ])
+        logits = torch.cat(
+            [
+                model(
+                    test_values[i : i + 64], attention_mask=frame_mask(test_lengths[i : i + 64], test_values.shape[1])
+                ).logits
+                for i in range(0, len(test_values), 64)
+            ]
+        )
     correct = int((logits.argmax(-1) == test_labels).sum())
-    result = {"arm": arm, "init": init, "task": task, "seed": seed, "seconds": seconds,
-              "accuracy": correct / len(test_labels), "correct": correct, "n": len(test_labels),
-              "train_clips": len(values)}
+    result = {
+        "arm": arm,
+        "init": init,
+        "task": task,
+        "seed": seed,
+        "seconds": seconds,
+        "accuracy": correct / len(test_labels),
+        "correct": correct,
+        "n": len(test_labels),
+        "train_clips": len(values),
+    }
     if task == "modulation" and config.use_aape:
         result["beta_tracking"] = beta_tracking(model.aasp, test_values, test_lengths, test_labels)
     if seed == 0:
@@ -351,7 +398,7 @@ def finetune_job(job: dict) -> dict:
 
 
 def baseline_job(job: dict) -> dict:
-    from transformers_aasp.baseline import logmel_features
+    from transformers_aasp.evaluation.baseline import logmel_features
 
     args, task, feature_set = job["args"], job["task"], job["feature_set"]
     store = load_features(args)
@@ -361,8 +408,14 @@ def baseline_job(job: dict) -> dict:
     def features(values, lengths):
         return logmel_features(values.numpy(), frame_mask(lengths, values.shape[1]).numpy(), feature_set)
 
-    score = logistic_probe(features(train_values, train_lengths), train_labels.numpy(),
-                           features(test_values, test_lengths), test_labels.numpy(), seed=0, regularization=1.0)
+    score = logistic_probe(
+        features(train_values, train_lengths),
+        train_labels.numpy(),
+        features(test_values, test_lengths),
+        test_labels.numpy(),
+        seed=0,
+        regularization=1.0,
+    )
     return {"task": task, "feature_set": feature_set, **score}
 
 
@@ -381,14 +434,17 @@ def beta_tracking(encoder, values, lengths, labels) -> dict:
     """Correlation, across test clips, of the clip's median per-patch median beta (Hz) with its modulation rate."""
     from scipy.stats import pearsonr, spearmanr
 
-    from transformers_aasp.corpus import MODULATION_MULTIPLES, TOKEN_RATE_HZ
+    from transformers_aasp.data.corpus import MODULATION_MULTIPLES, TOKEN_RATE_HZ
 
     encoder.eval()
     medians, valid = per_patch_median_beta_hz(encoder, values, lengths)
     clip_beta = np.array([np.median(m[v]) for m, v in zip(medians, valid)])
     rates = np.array([MODULATION_MULTIPLES[int(label)] * TOKEN_RATE_HZ for label in labels])
-    return {"pearson": float(pearsonr(clip_beta, rates)[0]), "spearman": float(spearmanr(clip_beta, rates)[0]),
-            "clip_median_beta_hz_by_rate": {f"{r:g}": float(np.median(clip_beta[rates == r])) for r in np.unique(rates)}}
+    return {
+        "pearson": float(pearsonr(clip_beta, rates)[0]),
+        "spearman": float(spearmanr(clip_beta, rates)[0]),
+        "clip_median_beta_hz_by_rate": {f"{r:g}": float(np.median(clip_beta[rates == r])) for r in np.unique(rates)},
+    }
 
 
 def beta_spread(encoder_dir: Path, store: dict) -> dict:
@@ -399,8 +455,11 @@ def beta_spread(encoder_dir: Path, store: dict) -> dict:
     medians, valid = per_patch_median_beta_hz(encoder, values, lengths)
     patch_values = medians[valid.astype(bool)]
     clip_means = np.array([m[v.astype(bool)].mean() for m, v in zip(medians, valid)])
-    return {"std_over_patches_hz": float(patch_values.std()), "std_over_clips_hz": float(clip_means.std()),
-            "range_hz": [float(patch_values.min()), float(patch_values.max())]}
+    return {
+        "std_over_patches_hz": float(patch_values.std()),
+        "std_over_clips_hz": float(clip_means.std()),
+        "range_hz": [float(patch_values.min()), float(patch_values.max())],
+    }
 
 
 @torch.no_grad()
@@ -418,8 +477,10 @@ def shift_stability(encoder_dir: Path, store: dict, shifts=(1, 3, 5, 8, 15), num
         reference = clip_embeddings(encoder, values[:, :window], torch.full((len(values),), window))
         result[task] = {}
         for k in shifts:
-            shifted = clip_embeddings(encoder, values[:, k:k + window], torch.full((len(values),), window))
-            cosine = (reference * shifted).sum(1) / (np.linalg.norm(reference, axis=1) * np.linalg.norm(shifted, axis=1))
+            shifted = clip_embeddings(encoder, values[:, k : k + window], torch.full((len(values),), window))
+            cosine = (reference * shifted).sum(1) / (
+                np.linalg.norm(reference, axis=1) * np.linalg.norm(shifted, axis=1)
+            )
             result[task][str(k)] = float(cosine.mean())
     return result
 
@@ -464,8 +525,15 @@ def report(results: dict) -> str:
     lines.append("\nPaired differences of the linear probe (points, mean ± 95 % t-interval over seeds):\n")
     lines.append("| comparison | " + " | ".join(TASKS) + " |")
     lines.append("|---|" + "---|" * len(TASKS))
-    comparisons = [("aape", "plain"), ("aape_v1", "plain_v1"), ("aape", "aape_v1"), ("aape", "aape_flatten"),
-                   ("aape", "all_options_h4"), ("aape", "random_aape"), ("plain", "random_plain")]
+    comparisons = [
+        ("aape", "plain"),
+        ("aape_v1", "plain_v1"),
+        ("aape", "aape_v1"),
+        ("aape", "aape_flatten"),
+        ("aape", "all_options_h4"),
+        ("aape", "random_aape"),
+        ("plain", "random_plain"),
+    ]
     comparisons += [(arm, "aape_v1") for arm in probe if arm.startswith("v1+")]
     for a, b in comparisons:
         if a in probe and b in probe:
@@ -477,8 +545,10 @@ def report(results: dict) -> str:
         lines.append("| model | " + " | ".join(TASKS) + " |")
         lines.append("|---|" + "---|" * len(TASKS))
         for key, per_task in finetune.items():
-            cells = [fmt(*mean_ci([100 * v for v in per_task[t].values()])).lstrip("+") if t in per_task else "-"
-                     for t in TASKS]
+            cells = [
+                fmt(*mean_ci([100 * v for v in per_task[t].values()])).lstrip("+") if t in per_task else "-"
+                for t in TASKS
+            ]
             lines.append(f"| {key} | " + " | ".join(cells) + " |")
         for feature_set, per_task in results.get("baseline", {}).items():
             cells = []
@@ -489,11 +559,17 @@ def report(results: dict) -> str:
         lines.append("\nPaired fine-tuning differences (points):\n")
         lines.append("| comparison | " + " | ".join(TASKS) + " |")
         lines.append("|---|" + "---|" * len(TASKS))
-        for a, b in (("scratch-aape", "scratch-plain"), ("pretrained-aape", "pretrained-plain"),
-                     ("pretrained-aape", "scratch-aape"), ("pretrained-plain", "scratch-plain")):
+        for a, b in (
+            ("scratch-aape", "scratch-plain"),
+            ("pretrained-aape", "pretrained-plain"),
+            ("pretrained-aape", "scratch-aape"),
+            ("pretrained-plain", "scratch-plain"),
+        ):
             if a in finetune and b in finetune:
-                cells = [fmt(*paired(finetune[a][t], finetune[b][t])[:2]) if t in finetune[a] and t in finetune[b]
-                         else "-" for t in TASKS]
+                cells = [
+                    fmt(*paired(finetune[a][t], finetune[b][t])[:2]) if t in finetune[a] and t in finetune[b] else "-"
+                    for t in TASKS
+                ]
                 lines.append(f"| {a} − {b} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -516,8 +592,11 @@ def main() -> None:
     if "pretrain" in args.phases:
         jobs = [{"args": args, "arm": arm, "seed": seed} for seed in args.seeds for arm in args.arms]
         done = run_jobs(pretrain_job, jobs, args.workers)
-        randoms = run_jobs(random_init_job, [{"args": args, "arm": arm, "seed": seed} for seed in args.seeds
-                                             for arm in ("plain", "aape")], args.workers)
+        randoms = run_jobs(
+            random_init_job,
+            [{"args": args, "arm": arm, "seed": seed} for seed in args.seeds for arm in ("plain", "aape")],
+            args.workers,
+        )
         probe = {}
         for record in done + randoms:
             for task, score in record["linear_probe"].items():
@@ -525,8 +604,13 @@ def main() -> None:
         results["linear_probe"] = probe
         results["pretrain_runs"] = [{k: v for k, v in r.items() if k != "linear_probe"} for r in done]
     if "finetune" in args.phases:
-        jobs = [{"args": args, "arm": arm, "seed": seed, "task": task, "init": init}
-                for seed in args.seeds for init in ("scratch", "pretrained") for arm in FINETUNE_ARMS for task in TASKS]
+        jobs = [
+            {"args": args, "arm": arm, "seed": seed, "task": task, "init": init}
+            for seed in args.seeds
+            for init in ("scratch", "pretrained")
+            for arm in FINETUNE_ARMS
+            for task in TASKS
+        ]
         done = run_jobs(finetune_job, jobs, args.workers)
         finetune = {}
         for record in done:
@@ -534,9 +618,13 @@ def main() -> None:
             finetune.setdefault(key, {}).setdefault(record["task"], {})[str(record["seed"])] = record["accuracy"]
         results["finetune"] = finetune
         results["beta_tracking_supervised"] = {
-            f"{r['init']}-s{r['seed']}": r["beta_tracking"] for r in done if "beta_tracking" in r}
-        baselines = run_jobs(baseline_job, [{"args": args, "task": t, "feature_set": f} for t in TASKS
-                                            for f in ("stats", "full")], args.workers)
+            f"{r['init']}-s{r['seed']}": r["beta_tracking"] for r in done if "beta_tracking" in r
+        }
+        baselines = run_jobs(
+            baseline_job,
+            [{"args": args, "task": t, "feature_set": f} for t in TASKS for f in ("stats", "full")],
+            args.workers,
+        )
         results["baseline"] = {}
         for record in baselines:
             results["baseline"].setdefault(record["feature_set"], {})[record["task"]] = record
@@ -544,19 +632,25 @@ def main() -> None:
         store = load_features(args)
         work = Path(args.work_dir)
         results["beta_spread_pretrained"] = {
-            arm: beta_spread(work / "pretrain" / f"{arm}-s0" / "encoder", store) for arm in ("aape_v1", "aape")}
+            arm: beta_spread(work / "pretrain" / f"{arm}-s0" / "encoder", store) for arm in ("aape_v1", "aape")
+        }
         results["shift_stability"] = {
-            arm: shift_stability(work / "pretrain" / f"{arm}-s0" / "encoder", store) for arm in ("plain", "aape_v1", "aape")}
+            arm: shift_stability(work / "pretrain" / f"{arm}-s0" / "encoder", store)
+            for arm in ("plain", "aape_v1", "aape")
+        }
         figures = {}
-        from transformers_aasp.figures import make_figures
+        from transformers_aasp.reporting.figures import make_figures
 
-        for name, checkpoint in (("pretrained", work / "pretrain" / "aape-s0" / "encoder"),
-                                 ("modulation_supervised", work / "finetune" / "scratch-aape-modulation-s0" / "model")):
+        for name, checkpoint in (
+            ("pretrained", work / "pretrain" / "aape-s0" / "encoder"),
+            ("modulation_supervised", work / "finetune" / "scratch-aape-modulation-s0" / "model"),
+        ):
             if checkpoint.is_dir():
                 from transformers_aasp import AaSPFeatureExtractor
 
-                AaSPFeatureExtractor(mean=store["norm"][0], std=store["norm"][1]) \
-                    .save_pretrained(checkpoint) if not (checkpoint / "preprocessor_config.json").is_file() else None
+                AaSPFeatureExtractor(mean=store["norm"][0], std=store["norm"][1]).save_pretrained(checkpoint) if not (
+                    checkpoint / "preprocessor_config.json"
+                ).is_file() else None
                 written = make_figures(checkpoint, RESULTS_DIR / f"learning_quality_figures_{name}")
                 figures[name] = {k: str(Path(v).relative_to(REPO_ROOT)) for k, v in written.items()}
         results["figures"] = figures

@@ -33,8 +33,9 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved_medians, load_average, write_results  # noqa: E402
+from common import interleaved_medians, load_average, write_results
 
 
 CROP_FRAMES = 608
@@ -43,7 +44,9 @@ EPOCHS = 10
 EAT_GPU_HOURS = 230.0
 MFU_TARGET = 0.35
 H100_BF16_DENSE_TFLOPS = 989.0
-RTX3090_BF16_DENSE_TFLOPS = 71.0  # tensor cores, FP32 accumulate (GA102 whitepaper): EAT's GPU, for like-for-like hours
+RTX3090_BF16_DENSE_TFLOPS = (
+    71.0  # tensor cores, FP32 accumulate (GA102 whitepaper): EAT's GPU, for like-for-like hours
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,8 +57,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--peak_tflops", type=float, default=H100_BF16_DENSE_TFLOPS,
-                        help="Peak dense TFLOP/s of the GPU for MFU (ignored on CPU).")
+    parser.add_argument(
+        "--peak_tflops",
+        type=float,
+        default=H100_BF16_DENSE_TFLOPS,
+        help="Peak dense TFLOP/s of the GPU for MFU (ignored on CPU).",
+    )
     parser.add_argument("--skip_projection", action="store_true", help="Do not count base-config FLOPs per clip.")
     return parser.parse_args()
 
@@ -76,8 +83,11 @@ class PretrainStep:
         self.model = AaSPForPreTraining(config).to(device).train()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0.05)
         self.inputs = torch.randn(batch_size, CROP_FRAMES, config.num_mel_bins, device=device)
-        self.autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16) \
-            if dtype == "bf16" else nullcontext()
+        self.autocast = (
+            torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+            if dtype == "bf16"
+            else nullcontext()
+        )
         self.updates = 0
 
     def forward_backward(self):
@@ -134,29 +144,44 @@ class WithProposedSBLU:
 
 
 def measure(args) -> dict:
-    steps = {name: PretrainStep(build_config(args.config, use_aape=use_aape), args.batch_size, args.device, args.dtype)
-             for name, use_aape in (("aape", True), ("no_aape", False))}
+    steps = {
+        name: PretrainStep(build_config(args.config, use_aape=use_aape), args.batch_size, args.device, args.dtype)
+        for name, use_aape in (("aape", True), ("no_aape", False))
+    }
     steps["aape_proposed_sblu"] = WithProposedSBLU(steps["aape"])
     timings = interleaved_medians(steps, warmup=args.warmup, repeats=args.repeats, device=args.device)
     clones = steps["aape"].model.config.num_mask_clones
-    result = {"config": args.config, "batch_size": args.batch_size, "num_mask_clones": clones, "dtype": args.dtype,
-              "device": args.device}
+    result = {
+        "config": args.config,
+        "batch_size": args.batch_size,
+        "num_mask_clones": clones,
+        "dtype": args.dtype,
+        "device": args.device,
+    }
     for name, step in steps.items():
         flops = count_flops(step)
         seconds = timings[name]["median_s"]
-        result[name] = {**timings[name], "clips_per_s": args.batch_size / seconds,
-                        "masked_views_per_s": args.batch_size * clones / seconds, "flops_per_step": flops,
-                        "achieved_tflops": flops / seconds / 1e12}
+        result[name] = {
+            **timings[name],
+            "clips_per_s": args.batch_size / seconds,
+            "masked_views_per_s": args.batch_size * clones / seconds,
+            "flops_per_step": flops,
+            "achieved_tflops": flops / seconds / 1e12,
+        }
         if args.device == "cuda":
             result[name]["mfu"] = flops / seconds / (args.peak_tflops * 1e12)
-        print(f"{args.config} {name:8s} batch {args.batch_size} (M={clones}) on {args.device} {args.dtype}: "
-              f"{seconds:.3f} s/step, {result[name]['clips_per_s']:.2f} clips/s, "
-              f"{result[name]['achieved_tflops'] * 1e3:.1f} GFLOP/s counted"
-              + (f", MFU {100 * result[name]['mfu']:.1f} %" if "mfu" in result[name] else "")
-              + f", load {load_average()}", flush=True)
+        print(
+            f"{args.config} {name:8s} batch {args.batch_size} (M={clones}) on {args.device} {args.dtype}: "
+            f"{seconds:.3f} s/step, {result[name]['clips_per_s']:.2f} clips/s, "
+            f"{result[name]['achieved_tflops'] * 1e3:.1f} GFLOP/s counted"
+            + (f", MFU {100 * result[name]['mfu']:.1f} %" if "mfu" in result[name] else "")
+            + f", load {load_average()}",
+            flush=True,
+        )
     result["slowdown_aape_over_no_aape"] = timings["aape"]["median_s"] / timings["no_aape"]["median_s"]
-    result["slowdown_aape_proposed_sblu_over_no_aape"] = (timings["aape_proposed_sblu"]["median_s"]
-                                                          / timings["no_aape"]["median_s"])
+    result["slowdown_aape_proposed_sblu_over_no_aape"] = (
+        timings["aape_proposed_sblu"]["median_s"] / timings["no_aape"]["median_s"]
+    )
     return result
 
 
@@ -171,22 +196,38 @@ def projection(flops_per_clip: int, measured_mfu: float | None, peak_tflops: flo
     mfu = measured_mfu if measured_mfu is not None else MFU_TARGET
     total_flops = AUDIOSET_2M_CLIPS * EPOCHS * flops_per_clip
     gpu_hours = total_flops / (mfu * peak_tflops * 1e12) / 3600
-    arithmetic = (f"{AUDIOSET_2M_CLIPS:,} clips x {EPOCHS} epochs x {flops_per_clip / 1e9:.1f} GFLOP/clip = "
-                  f"{total_flops:.3e} FLOP; / ({100 * mfu:.0f} % MFU x {peak_tflops:g} TFLOP/s) = "
-                  f"{gpu_hours:.1f} GPU-hours")
-    print(f"Projection ({'measured' if measured_mfu is not None else 'NOT measured: assumed'} MFU): {arithmetic} "
-          f"vs EAT {EAT_GPU_HOURS:g} GPU-hours on RTX 3090s", flush=True)
-    return {"flops_per_clip_step": flops_per_clip, "clips": AUDIOSET_2M_CLIPS, "epochs": EPOCHS, "mfu": mfu,
-            "mfu_measured": measured_mfu is not None, "peak_tflops": peak_tflops, "gpu_hours": gpu_hours,
-            "eat_gpu_hours": EAT_GPU_HOURS, "arithmetic": arithmetic}
+    arithmetic = (
+        f"{AUDIOSET_2M_CLIPS:,} clips x {EPOCHS} epochs x {flops_per_clip / 1e9:.1f} GFLOP/clip = "
+        f"{total_flops:.3e} FLOP; / ({100 * mfu:.0f} % MFU x {peak_tflops:g} TFLOP/s) = "
+        f"{gpu_hours:.1f} GPU-hours"
+    )
+    print(
+        f"Projection ({'measured' if measured_mfu is not None else 'NOT measured: assumed'} MFU): {arithmetic} "
+        f"vs EAT {EAT_GPU_HOURS:g} GPU-hours on RTX 3090s",
+        flush=True,
+    )
+    return {
+        "flops_per_clip_step": flops_per_clip,
+        "clips": AUDIOSET_2M_CLIPS,
+        "epochs": EPOCHS,
+        "mfu": mfu,
+        "mfu_measured": measured_mfu is not None,
+        "peak_tflops": peak_tflops,
+        "gpu_hours": gpu_hours,
+        "eat_gpu_hours": EAT_GPU_HOURS,
+        "arithmetic": arithmetic,
+    }
 
 
 def main() -> None:
     args = parse_args()
     payload = {"load_avg_start": load_average(), "throughput": measure(args)}
     if not args.skip_projection:
-        flops = payload["throughput"]["aape"]["flops_per_step"] // args.batch_size if args.config == "base" \
+        flops = (
+            payload["throughput"]["aape"]["flops_per_step"] // args.batch_size
+            if args.config == "base"
             else base_flops_per_clip()
+        )
         measured = payload["throughput"]["aape"].get("mfu") if args.config == "base" else None
         payload["projection_audioset_2m"] = projection(flops, measured, args.peak_tflops)
         payload["projection_audioset_2m_rtx3090"] = projection(flops, None, RTX3090_BF16_DENSE_TFLOPS)

@@ -29,8 +29,9 @@ from pathlib import Path
 
 import torch
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     SAMPLING_RATE,
     load_average,
     peak_rss_mib,
@@ -101,8 +102,17 @@ def child(args) -> None:
         out_of_memory = isinstance(error, MemoryError) or "alloc" in message.lower() or "memory" in message.lower()
         print(json.dumps({"out_of_memory": out_of_memory, "frames": frames, "error": message}))
         return
-    print(json.dumps({"frames": frames, "tokens": int(tokens), "median_s": statistics.median(times[args.warmup:]),
-                      "peak_mib": round(peak_rss_mib() - rss_before, 1), "load_avg": load_average()}))
+    print(
+        json.dumps(
+            {
+                "frames": frames,
+                "tokens": int(tokens),
+                "median_s": statistics.median(times[args.warmup :]),
+                "peak_mib": round(peak_rss_mib() - rss_before, 1),
+                "load_avg": load_average(),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -114,9 +124,20 @@ def main() -> None:
     for seconds in args.seconds:
         for model in MODELS:
             result = run_json_subprocess(
-                [str(Path(__file__).resolve()), "--child", model, f"{seconds:g}", "--memory_cap_gib",
-                 f"{args.memory_cap_gib:g}", "--repeats", str(args.repeats), "--warmup", str(args.warmup)],
-                timeout=args.timeout_s)
+                [
+                    str(Path(__file__).resolve()),
+                    "--child",
+                    model,
+                    f"{seconds:g}",
+                    "--memory_cap_gib",
+                    f"{args.memory_cap_gib:g}",
+                    "--repeats",
+                    str(args.repeats),
+                    "--warmup",
+                    str(args.warmup),
+                ],
+                timeout=args.timeout_s,
+            )
             row = {"model": model, "seconds": seconds, **result}
             rows.append(row)
             print(f"{model:4s} {seconds:5g} s: {json.dumps(result)}", flush=True)

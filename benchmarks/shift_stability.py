@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, SAMPLING_RATE, load_average, write_results  # noqa: E402
+from common import RESULTS_DIR, SAMPLING_RATE, load_average, write_results
 
 
 HOP = 160
@@ -55,7 +56,7 @@ def encoder_dirs(work_dir: str, variant: str) -> list[Path]:
 
 def test_clips(args) -> list[np.ndarray]:
     """Test clips long enough for the largest shift: (samples,) float32 each."""
-    from transformers_aasp.corpus import load_embedded_task
+    from transformers_aasp.data.corpus import load_embedded_task
 
     needed = int(args.clip_seconds * SAMPLING_RATE) + max(SHIFTS) * HOP
     clips = []
@@ -63,8 +64,12 @@ def test_clips(args) -> list[np.ndarray]:
         test = load_embedded_task(task)["test"]
         kept = 0
         for row in test:
-            waveform = np.asarray(row["audio"]["array"] if isinstance(row["audio"], dict)
-                                  else row["audio"].get_all_samples().data.mean(0).numpy(), dtype=np.float32)
+            waveform = np.asarray(
+                row["audio"]["array"]
+                if isinstance(row["audio"], dict)
+                else row["audio"].get_all_samples().data.mean(0).numpy(),
+                dtype=np.float32,
+            )
             if len(waveform) >= needed:
                 clips.append(waveform)
                 kept += 1
@@ -78,8 +83,9 @@ def embed(model, feature_extractor, waveforms: list[np.ndarray], batch_size: int
     """(N, G_f * D) mean frame features and (N, D) CLS embeddings."""
     means, cls = [], []
     for start in range(0, len(waveforms), batch_size):
-        batch = feature_extractor(waveforms[start:start + batch_size], sampling_rate=SAMPLING_RATE,
-                                  return_tensors="pt")
+        batch = feature_extractor(
+            waveforms[start : start + batch_size], sampling_rate=SAMPLING_RATE, return_tensors="pt"
+        )
         out = model(**batch)
         valid = out.frame_mask.unsqueeze(-1).to(out.frame_features.dtype)
         means.append((out.frame_features * valid).sum(1) / valid.sum(1).clamp(min=1))
@@ -97,8 +103,9 @@ def similarity_curve(encoder_dir: Path, clips: list[np.ndarray], args) -> dict:
     reference = embed(model, feature_extractor, [clip[:length] for clip in clips], args.batch_size)
     curve = {"mean_frames": [], "cls": []}
     for shift in SHIFTS:
-        shifted = embed(model, feature_extractor, [clip[shift * HOP: shift * HOP + length] for clip in clips],
-                        args.batch_size)
+        shifted = embed(
+            model, feature_extractor, [clip[shift * HOP : shift * HOP + length] for clip in clips], args.batch_size
+        )
         for key, ref, moved in zip(("mean_frames", "cls"), reference, shifted):
             curve[key].append(float(torch.nn.functional.cosine_similarity(ref, moved, dim=-1).mean()))
     return curve
@@ -109,8 +116,10 @@ def summarize(curves: list[dict]) -> dict:
     summary = {}
     for key in ("mean_frames", "cls"):
         per_shift = list(zip(*(curve[key] for curve in curves)))
-        summary[key] = {"mean": [statistics.fmean(v) for v in per_shift],
-                        "std": [statistics.stdev(v) if len(v) > 1 else 0.0 for v in per_shift]}
+        summary[key] = {
+            "mean": [statistics.fmean(v) for v in per_shift],
+            "std": [statistics.stdev(v) if len(v) > 1 else 0.0 for v in per_shift],
+        }
     return summary
 
 
@@ -151,12 +160,24 @@ def main() -> None:
         results[variant] = {"encoders": [str(folder) for folder in dirs], "curves": curves}
         summary[variant] = {**summarize(curves), "num_seeds": len(curves)}
         mean = summary[variant]["mean_frames"]["mean"]
-        print(f"{variant:12s} cosine (mean frames) at shift 1/4/8/15/16: "
-              + " / ".join(f"{mean[k]:.4f}" for k in (1, 4, 8, 15, 16)) + f"  load {load_average()}", flush=True)
+        print(
+            f"{variant:12s} cosine (mean frames) at shift 1/4/8/15/16: "
+            + " / ".join(f"{mean[k]:.4f}" for k in (1, 4, 8, 15, 16))
+            + f"  load {load_average()}",
+            flush=True,
+        )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     plot(summary, RESULTS_DIR / "shift_stability.png")
-    path = write_results("shift_stability", {"shifts_frames": list(SHIFTS), "clip_seconds": args.clip_seconds,
-                                             "num_clips": len(clips), "summary": summary, "runs": results})
+    path = write_results(
+        "shift_stability",
+        {
+            "shifts_frames": list(SHIFTS),
+            "clip_seconds": args.clip_seconds,
+            "num_clips": len(clips),
+            "summary": summary,
+            "runs": results,
+        },
+    )
     print(f"-> {path} and {RESULTS_DIR / 'shift_stability.png'}")
 
 

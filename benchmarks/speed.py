@@ -28,15 +28,16 @@ from pathlib import Path
 
 import torch
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     SAMPLING_RATE,
     interleaved_medians,
     load_average,
     peak_rss_mib,
+    ratio,
     reset_peak_rss,
     rss_mib,
-    ratio,
     run_json_subprocess,
     synthetic_clips,
     write_results,
@@ -104,7 +105,8 @@ def benchmark_features(args) -> dict:
             "aasp": lambda: aasp_fe(clips, sampling_rate=SAMPLING_RATE, return_tensors="pt"),
             "ast": lambda: ast_fe(clips, sampling_rate=SAMPLING_RATE, return_tensors="pt"),
         },
-        warmup=args.warmup, repeats=args.repeats,
+        warmup=args.warmup,
+        repeats=args.repeats,
     )
     result = {name: {**timing, "clips_per_s": args.num_clips / timing["median_s"]} for name, timing in timings.items()}
     result["speedup_aasp_over_ast"] = ratio(timings["ast"]["median_s"], timings["aasp"]["median_s"])
@@ -112,9 +114,11 @@ def benchmark_features(args) -> dict:
     result["num_clips"], result["clip_seconds"] = args.num_clips, CLIP_SECONDS
     if torch.cuda.is_available():
         result["aasp_cuda"] = device_log_mel(aasp_fe, clips, args)
-    print(f"Feature extraction, {args.num_clips} clips of {CLIP_SECONDS:g} s: AaSP {result['aasp']['clips_per_s']:.1f} "
-          f"clips/s, AST {result['ast']['clips_per_s']:.1f} clips/s, ratio {result['speedup_aasp_over_ast']:.2f}x "
-          f"(target >= {FEATURE_TARGET:g}x), load {load_average()}")
+    print(
+        f"Feature extraction, {args.num_clips} clips of {CLIP_SECONDS:g} s: AaSP {result['aasp']['clips_per_s']:.1f} "
+        f"clips/s, AST {result['ast']['clips_per_s']:.1f} clips/s, ratio {result['speedup_aasp_over_ast']:.2f}x "
+        f"(target >= {FEATURE_TARGET:g}x), load {load_average()}"
+    )
     return result
 
 
@@ -122,8 +126,9 @@ def device_log_mel(feature_extractor, clips: list, args) -> dict:
     """AaSP's extractor computing on the GPU (`device="cuda"`), called as a user would; the error if it fails."""
     extract = lambda: feature_extractor(clips, sampling_rate=16000, return_tensors="pt", device="cuda")  # noqa: E731
     try:
-        timing = interleaved_medians({"aasp_cuda": extract}, warmup=args.warmup, repeats=args.repeats,
-                                     device="cuda")["aasp_cuda"]
+        timing = interleaved_medians({"aasp_cuda": extract}, warmup=args.warmup, repeats=args.repeats, device="cuda")[
+            "aasp_cuda"
+        ]
     except (RuntimeError, TypeError) as error:
         return {"error": f"{type(error).__name__}: {error}"}
     return {**timing, "clips_per_s": len(clips) / timing["median_s"]}
@@ -145,30 +150,50 @@ def benchmark_encoder(args) -> dict:
         with torch.inference_mode():
             return model(**inputs)
 
-    timings = interleaved_medians({name: (lambda name=name: forward(name)) for name in sides},
-                                  warmup=args.warmup, repeats=args.repeats, device=args.device)
+    timings = interleaved_medians(
+        {name: (lambda name=name: forward(name)) for name in sides},
+        warmup=args.warmup,
+        repeats=args.repeats,
+        device=args.device,
+    )
     result = {}
     for name, (model, inputs) in sides.items():
         tokens = forward(name).last_hidden_state.shape[1]
-        result[name] = {**timings[name], "clips_per_s": args.batch_size / timings[name]["median_s"],
-                        "input_shape": list(inputs["input_values"].shape), "sequence_length": int(tokens),
-                        "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6}
+        result[name] = {
+            **timings[name],
+            "clips_per_s": args.batch_size / timings[name]["median_s"],
+            "input_shape": list(inputs["input_values"].shape),
+            "sequence_length": int(tokens),
+            "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        }
     del sides
     for name in ("aasp", "ast"):
         result[name]["memory"] = run_json_subprocess(
-            [str(Path(__file__).resolve()), "--memory_child", name, "--batch_size", str(args.batch_size),
-             "--device", args.device])
+            [
+                str(Path(__file__).resolve()),
+                "--memory_child",
+                name,
+                "--batch_size",
+                str(args.batch_size),
+                "--device",
+                args.device,
+            ]
+        )
     result["speedup_aasp_over_ast"] = ratio(result["ast"]["median_s"], result["aasp"]["median_s"])
-    result["memory_ratio_ast_over_aasp"] = ratio(result["ast"]["memory"].get("forward_peak_mib", float("nan")),
-                                                 result["aasp"]["memory"].get("forward_peak_mib", float("nan")))
+    result["memory_ratio_ast_over_aasp"] = ratio(
+        result["ast"]["memory"].get("forward_peak_mib", float("nan")),
+        result["aasp"]["memory"].get("forward_peak_mib", float("nan")),
+    )
     result["target"] = ENCODER_TARGET
     result["batch_size"], result["device"] = args.batch_size, args.device
-    print(f"Encoder inference, batch {args.batch_size} x {CLIP_SECONDS:g} s on {args.device}: "
-          f"AaSP {result['aasp']['clips_per_s']:.2f} clips/s ({result['aasp']['sequence_length']} tokens), "
-          f"AST {result['ast']['clips_per_s']:.2f} clips/s ({result['ast']['sequence_length']} tokens), "
-          f"ratio {result['speedup_aasp_over_ast']:.2f}x (target >= {ENCODER_TARGET:g}x); forward peak memory "
-          f"AaSP {result['aasp']['memory'].get('forward_peak_mib')} MiB, AST {result['ast']['memory'].get('forward_peak_mib')}"
-          f" MiB; load {load_average()}")
+    print(
+        f"Encoder inference, batch {args.batch_size} x {CLIP_SECONDS:g} s on {args.device}: "
+        f"AaSP {result['aasp']['clips_per_s']:.2f} clips/s ({result['aasp']['sequence_length']} tokens), "
+        f"AST {result['ast']['clips_per_s']:.2f} clips/s ({result['ast']['sequence_length']} tokens), "
+        f"ratio {result['speedup_aasp_over_ast']:.2f}x (target >= {ENCODER_TARGET:g}x); forward peak memory "
+        f"AaSP {result['aasp']['memory'].get('forward_peak_mib')} MiB, AST {result['ast']['memory'].get('forward_peak_mib')}"
+        f" MiB; load {load_average()}"
+    )
     return result
 
 
@@ -193,8 +218,16 @@ def memory_child(args) -> None:
     else:
         peak = peak_rss_mib() - rss_before
         method = "VmHWM after forward - VmRSS before it (fresh process, one-clip warm-up, peak reset before)"
-    print(json.dumps({"forward_peak_mib": round(peak, 1), "rss_before_mib": round(rss_before, 1),
-                      "peak_rss_mib": round(peak_rss_mib(), 1), "method": method}))
+    print(
+        json.dumps(
+            {
+                "forward_peak_mib": round(peak, 1),
+                "rss_before_mib": round(rss_before, 1),
+                "peak_rss_mib": round(peak_rss_mib(), 1),
+                "method": method,
+            }
+        )
+    )
 
 
 def main() -> None:

@@ -37,20 +37,19 @@ from transformers import (
 )
 
 import transformers_aasp  # noqa: F401  (registers AaSP with the Auto classes)
-from transformers_aasp.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores
-from transformers_aasp.model_card import ReportedResult, finetuned_card
-from transformers_aasp.optimization import is_weight_decay_exempt
-from transformers_aasp.tasks import (
+from transformers_aasp.audio import crop_or_pad, decode_waveform
+from transformers_aasp.data.benchmarks import (
     SAMPLING_RATE,
     LoadedBenchmark,
     class_balanced_weights,
-    crop_or_pad,
-    decode_waveform,
     encode_targets,
     get_benchmark,
     resolve_benchmark,
     undecoded_audio,
 )
+from transformers_aasp.reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores
+from transformers_aasp.reporting.model_card import ReportedResult, finetuned_card
+from transformers_aasp.training.optimization import is_weight_decay_exempt
 
 
 logger = transformers.utils.logging.get_logger("transformers_aasp.finetune")
@@ -272,7 +271,9 @@ def parse_arguments(args: list[str] | None = None):
 
 
 def setup_logging(training_args: TrainingArguments) -> None:
-    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", handlers=[logging.StreamHandler()])
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", handlers=[logging.StreamHandler()]
+    )
     level = training_args.get_process_log_level()
     transformers.utils.logging.set_verbosity(level)
     transformers.utils.logging.enable_default_handler()
@@ -295,6 +296,7 @@ def benchmark_from_arguments(data_args: DataArguments) -> LoadedBenchmark:
         corpus_clips_per_class=data_args.corpus_clips_per_class,
     )
 
+
 def folds_to_run(benchmark: LoadedBenchmark, data_args: DataArguments) -> list[int | None]:
     folds = benchmark.spec.folds
     if data_args.all_folds:
@@ -302,7 +304,9 @@ def folds_to_run(benchmark: LoadedBenchmark, data_args: DataArguments) -> list[i
             raise ValueError(f"{benchmark.spec.display_name} has no folds; drop --all_folds.")
         return folds
     if folds != [None] and data_args.fold is None:
-        raise ValueError(f"{benchmark.spec.display_name} is a {len(folds)}-fold benchmark: pass --fold or --all_folds.")
+        raise ValueError(
+            f"{benchmark.spec.display_name} is a {len(folds)}-fold benchmark: pass --fold or --all_folds."
+        )
     return [data_args.fold]
 
 

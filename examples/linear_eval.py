@@ -33,16 +33,15 @@ from tqdm.auto import tqdm
 from transformers import AutoFeatureExtractor, AutoModel, HfArgumentParser
 
 import transformers_aasp  # noqa: F401  (registers AaSP with the Auto classes)
-from transformers_aasp.metrics import metric_name, score_logits, summarize_scores
-from transformers_aasp.tasks import (
+from transformers_aasp.audio import crop_or_pad, decode_waveform
+from transformers_aasp.data.benchmarks import (
     SAMPLING_RATE,
     LoadedBenchmark,
-    crop_or_pad,
-    decode_waveform,
     encode_targets,
     resolve_benchmark,
     undecoded_audio,
 )
+from transformers_aasp.reporting.metrics import metric_name, score_logits, summarize_scores
 
 
 logger = transformers.utils.logging.get_logger("transformers_aasp.linear_eval")
@@ -165,7 +164,9 @@ def cached_embeddings(path: Path, compute) -> dict:
 # Linear classifier
 
 
-def train_linear_classifier(train, validation, num_labels: int, multi_label: bool, args: LinearEvalArguments, seed: int):
+def train_linear_classifier(
+    train, validation, num_labels: int, multi_label: bool, args: LinearEvalArguments, seed: int
+):
     """One linear layer (D -> num_labels) on standardised embeddings, early-stopped on validation.
 
     Args:
@@ -251,6 +252,7 @@ def benchmark_from_arguments(args: LinearEvalArguments) -> LoadedBenchmark:
         corpus_clips_per_class=args.corpus_clips_per_class,
     )
 
+
 def load_encoder(args: LinearEvalArguments) -> ClipEmbedder:
     model = AutoModel.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
     feature_extractor = AutoFeatureExtractor.from_pretrained(
@@ -264,8 +266,9 @@ def embed_benchmark(benchmark: LoadedBenchmark, embedder: ClipEmbedder, args: Li
     model_key = model_fingerprint(embedder.model)
     return {
         split: cached_embeddings(
-            cache_path(args.embedding_cache_dir, args.model_name_or_path, model_key, benchmark, split,
-                       args.hidden_layer),  # fmt: skip
+            cache_path(
+                args.embedding_cache_dir, args.model_name_or_path, model_key, benchmark, split, args.hidden_layer
+            ),  # fmt: skip
             lambda dataset=dataset: embed_split(dataset, embedder, benchmark, args.batch_size),
         )
         for split, dataset in benchmark.dataset.items()

@@ -5,7 +5,7 @@
     python examples/logmel_baseline.py --benchmark keyword [--corpus_clips_per_class N] [--feature_set full]
     python examples/logmel_baseline.py --benchmark esc50 --feature_set stats --output_dir out/baseline
 
-Protocol (`transformers_aasp.baseline`):
+Protocol (`transformers_aasp.evaluation.baseline`):
     1. Clips are decoded like linear evaluation's (`tasks.decode_waveform`) and cut to the benchmark's clip length
        (first `clip_seconds`); shorter clips are not zero-padded, their padding frames are masked out.
     2. Per clip, from the AaSP log-mel frames: mean and standard deviation of every mel bin ("stats", 160 values);
@@ -32,9 +32,9 @@ import transformers
 from transformers import AutoFeatureExtractor, HfArgumentParser
 
 import transformers_aasp  # noqa: F401  (registers AaSP with the Auto classes)
-from transformers_aasp.baseline import evaluate_logmel_baseline
+from transformers_aasp.data.benchmarks import LoadedBenchmark, get_benchmark, resolve_benchmark
+from transformers_aasp.evaluation.baseline import evaluate_logmel_baseline
 from transformers_aasp.feature_extraction_aasp import AaSPFeatureExtractor
-from transformers_aasp.tasks import LoadedBenchmark, get_benchmark, resolve_benchmark
 
 
 logger = transformers.utils.logging.get_logger("transformers_aasp.logmel_baseline")

@@ -18,18 +18,25 @@ import logging
 
 import transformers
 
-from transformers_aasp.figures import make_figures
+from transformers_aasp.reporting.figures import make_figures
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="AaSP checkpoint folder (encoder, classifier or pre-training).")
+    parser.add_argument(
+        "--checkpoint", required=True, help="AaSP checkpoint folder (encoder, classifier or pre-training)."
+    )
     parser.add_argument("--output_dir", required=True, help="Folder the PNG files are written to.")
     parser.add_argument("--metrics", default=None, help="metrics.jsonl of a pre-training run (training curves).")
     parser.add_argument("--audio", default=None, help="Sound file for Figure 4 (default: a modulation probe clip).")
-    parser.add_argument("--alphas", type=float, nargs="+", default=None,
-                        help="SBLU decays per frame, one row of Figure 2 each (default: the checkpoint's alpha_init "
-                             "and the decay whose window falls to 1 %% at the kernel's edge).")
+    parser.add_argument(
+        "--alphas",
+        type=float,
+        nargs="+",
+        default=None,
+        help="SBLU decays per frame, one row of Figure 2 each (default: the checkpoint's alpha_init "
+        "and the decay whose window falls to 1 %% at the kernel's edge).",
+    )
     return parser.parse_args(argv)
 
 
@@ -37,8 +44,13 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     transformers.utils.logging.set_verbosity_warning()
-    written = make_figures(args.checkpoint, args.output_dir, metrics=args.metrics, audio=args.audio,
-                           alphas=tuple(args.alphas) if args.alphas else None)
+    written = make_figures(
+        args.checkpoint,
+        args.output_dir,
+        metrics=args.metrics,
+        audio=args.audio,
+        alphas=tuple(args.alphas) if args.alphas else None,
+    )
     for name, path in written.items():
         print(f"{name}: {path}")
 

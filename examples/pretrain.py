@@ -39,10 +39,8 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPForPreTraining
-from transformers_aasp.model_card import pretrained_card
-from transformers_aasp.normalization import compute_normalization_stats
-from transformers_aasp.optimization import mask_generator, weight_decay_groups
-from transformers_aasp.pretraining_data import (
+from transformers_aasp.data.normalization import compute_normalization_stats
+from transformers_aasp.data.pretraining import (
     SOURCE_TYPES,
     ClipFeaturizer,
     build_pretraining_dataloader,
@@ -50,19 +48,15 @@ from transformers_aasp.pretraining_data import (
     load_audio_records,
     split_stream_by_process,
 )
+from transformers_aasp.modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS
+from transformers_aasp.reporting.model_card import pretrained_card
+from transformers_aasp.training.distributed import use_cross_process_negatives
+from transformers_aasp.training.optimization import mask_generator, weight_decay_groups
 
 
 logger = transformers.utils.logging.get_logger("pretrain")
 
-LOSS_METRICS = (
-    "loss",
-    "frame_loss",
-    "global_loss",
-    "contrastive_loss",
-    "contrastive_accuracy",
-    "target_variance",
-    "prediction_variance",
-)
+LOSS_METRICS = (*PRETRAINING_LOSS_TERMS, *PRETRAINING_MONITORING_TERMS)
 CONFIG_FILE = "pretrain_config.yaml"
 METRICS_FILE = "metrics.jsonl"
 TRAINING_STATE_FILE = "training_state.json"  # written last into a checkpoint: marks it complete
@@ -77,71 +71,131 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=str, help="YAML file of options (sections = the groups below).")
 
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", type=str, help="'embedded', a folder of audio files, an audiofolder or a dataset id.")
-    data.add_argument("--dataset_type", type=str, default="auto", choices=SOURCE_TYPES,
-                      help="How to read --dataset; 'auto': 'embedded', an existing folder, else a dataset id.")
+    data.add_argument(
+        "--dataset", type=str, help="'embedded', a folder of audio files, an audiofolder or a dataset id."
+    )
+    data.add_argument(
+        "--dataset_type",
+        type=str,
+        default="auto",
+        choices=SOURCE_TYPES,
+        help="How to read --dataset; 'auto': 'embedded', an existing folder, else a dataset id.",
+    )
     data.add_argument("--dataset_config_name", type=str, default=None, help="Dataset configuration (e.g. 'balanced').")
     data.add_argument("--dataset_split", type=str, default="train", help="Split to pre-train on.")
     data.add_argument("--streaming", action="store_true", help="Stream the dataset instead of downloading it.")
     data.add_argument("--audio_column", type=str, default="audio", help="Column holding the audio.")
-    data.add_argument("--embedded_clips_per_class", type=int, default=None,
-                      help="--dataset embedded: clips per class of the corpus to build (default: the corpus's).")
+    data.add_argument(
+        "--embedded_clips_per_class",
+        type=int,
+        default=None,
+        help="--dataset embedded: clips per class of the corpus to build (default: the corpus's).",
+    )
     data.add_argument("--crop_frames", type=int, default=608, help="Random crop length in frames (608 = 6.08 s).")
     data.add_argument("--min_clip_seconds", type=float, default=0.1, help="Shorter clips are skipped and counted.")
     data.add_argument("--shuffle_buffer_size", type=int, default=1000, help="Shuffle buffer of a streamed dataset.")
     data.add_argument("--num_workers", type=int, default=2, help="DataLoader workers (decoding + features).")
-    data.add_argument("--norm_stats_clips", type=int, default=1000,
-                      help="Clips used to compute the log-mel mean/std when --norm_mean/--norm_std are not given.")
+    data.add_argument(
+        "--norm_stats_clips",
+        type=int,
+        default=1000,
+        help="Clips used to compute the log-mel mean/std when --norm_mean/--norm_std are not given.",
+    )
     data.add_argument("--norm_mean", type=float, default=None, help="Log-mel mean (skip computing the statistics).")
     data.add_argument("--norm_std", type=float, default=None, help="Log-mel std (skip computing the statistics).")
 
     model = parser.add_argument_group("model")
-    model.add_argument("--model_config", type=str, default="tiny",
-                       help="'tiny' (AaSPConfig.tiny()), 'base' (ViT-B) or a config.json / checkpoint folder.")
-    model.add_argument("--model_overrides", type=json.loads, default={},
-                       help='AaSPConfig fields to override, as JSON (e.g. \'{"num_mask_clones": 16}\').')
-    model.add_argument("--init_from", type=str, default=None,
-                       help="Start from this AaSPForPreTraining or AaSPModel checkpoint (teacher := student "
-                            "when the checkpoint has no teacher).")
+    model.add_argument(
+        "--model_config",
+        type=str,
+        default="tiny",
+        help="'tiny' (AaSPConfig.tiny()), 'base' (ViT-B) or a config.json / checkpoint folder.",
+    )
+    model.add_argument(
+        "--model_overrides",
+        type=json.loads,
+        default={},
+        help="AaSPConfig fields to override, as JSON (e.g. '{\"num_mask_clones\": 16}').",
+    )
+    model.add_argument(
+        "--init_from",
+        type=str,
+        default=None,
+        help="Start from this AaSPForPreTraining or AaSPModel checkpoint (teacher := student "
+        "when the checkpoint has no teacher).",
+    )
     model.add_argument("--gradient_checkpointing", action="store_true", help="Recompute activations in backward.")
-    model.add_argument("--export_weights", type=str, default="student", choices=("student", "teacher"),
-                       help="Encoder weights written to <output_dir>/final.")
+    model.add_argument(
+        "--export_weights",
+        type=str,
+        default="student",
+        choices=("student", "teacher"),
+        help="Encoder weights written to <output_dir>/final.",
+    )
 
     optim = parser.add_argument_group("optimization")
     optim.add_argument("--per_device_batch_size", type=int, default=12, help="Clips per process per micro-batch.")
     optim.add_argument("--gradient_accumulation_steps", type=int, default=1, help="Micro-batches per update.")
     optim.add_argument("--learning_rate", type=float, default=5e-4, help="Peak learning rate.")
-    optim.add_argument("--weight_decay", type=float, default=0.05,
-                       help="AdamW weight decay (never applied to norms, biases, tokens, positions).")
+    optim.add_argument(
+        "--weight_decay",
+        type=float,
+        default=0.05,
+        help="AdamW weight decay (never applied to norms, biases, tokens, positions).",
+    )
     optim.add_argument("--adam_beta1", type=float, default=0.9, help="AdamW beta1.")
     optim.add_argument("--adam_beta2", type=float, default=0.95, help="AdamW beta2.")
     optim.add_argument("--adam_epsilon", type=float, default=1e-8, help="AdamW epsilon.")
     optim.add_argument("--max_steps", type=int, default=None, help="Optimizer steps to train for.")
     optim.add_argument("--warmup_steps", type=int, default=0, help="Linear warm-up steps before the cosine decay.")
     optim.add_argument("--max_grad_norm", type=float, default=4.0, help="Gradient clipping norm (<= 0: no clipping).")
-    optim.add_argument("--mixed_precision", type=str, default=None, choices=("no", "fp16", "bf16"),
-                       help="Mixed precision (default: what `accelerate launch`/config says).")
+    optim.add_argument(
+        "--mixed_precision",
+        type=str,
+        default=None,
+        choices=("no", "fp16", "bf16"),
+        help="Mixed precision (default: what `accelerate launch`/config says).",
+    )
     optim.add_argument("--seed", type=int, default=0, help="Seed of model init, masks and data order.")
-    optim.add_argument("--max_consecutive_bad_steps", type=int, default=10,
-                       help="Stop after this many consecutive steps with a non-finite loss or gradient.")
+    optim.add_argument(
+        "--max_consecutive_bad_steps",
+        type=int,
+        default=10,
+        help="Stop after this many consecutive steps with a non-finite loss or gradient.",
+    )
     optim.add_argument("--find_unused_parameters", action="store_true", help="DDP find_unused_parameters.")
 
     ckpt = parser.add_argument_group("checkpointing")
     ckpt.add_argument("--output_dir", type=str, default=None, help="Where checkpoints, logs and exports go.")
-    ckpt.add_argument("--overwrite_output_dir", action="store_true",
-                      help="Delete earlier checkpoints/metrics in --output_dir instead of refusing to start.")
+    ckpt.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="Delete earlier checkpoints/metrics in --output_dir instead of refusing to start.",
+    )
     ckpt.add_argument("--checkpointing_steps", type=int, default=1000, help="accelerator.save_state every N steps.")
     ckpt.add_argument("--checkpoints_total_limit", type=int, default=3, help="Keep only the last K checkpoints.")
-    ckpt.add_argument("--resume_from_checkpoint", type=str, default=None,
-                      help="'latest' (newest complete checkpoint in --output_dir; starts fresh if none) or a path.")
+    ckpt.add_argument(
+        "--resume_from_checkpoint",
+        type=str,
+        default=None,
+        help="'latest' (newest complete checkpoint in --output_dir; starts fresh if none) or a path.",
+    )
 
     log = parser.add_argument_group("logging")
     log.add_argument("--logging_steps", type=int, default=10, help="Log metrics every N optimizer steps.")
-    log.add_argument("--report_to", type=str, default="tensorboard",
-                     help="Accelerate tracker(s): 'tensorboard', 'wandb', 'all' or 'none' (metrics.jsonl always).")
+    log.add_argument(
+        "--report_to",
+        type=str,
+        default="tensorboard",
+        help="Accelerate tracker(s): 'tensorboard', 'wandb', 'all' or 'none' (metrics.jsonl always).",
+    )
     log.add_argument("--tracker_project_name", type=str, default="aasp_pretraining", help="Tracker project name.")
-    log.add_argument("--collapse_threshold", type=float, default=1e-4,
-                     help="Warn when the teacher target variance falls below this (representation collapse).")
+    log.add_argument(
+        "--collapse_threshold",
+        type=float,
+        default=1e-4,
+        help="Warn when the teacher target variance falls below this (representation collapse).",
+    )
 
     hub = parser.add_argument_group("hub")
     hub.add_argument("--push_to_hub", action="store_true", help="Upload <output_dir>/final to the Hub at the end.")
@@ -150,8 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--model_name", type=str, default=None, help="Name shown in the model card.")
 
     debug = parser.add_argument_group("debug")
-    debug.add_argument("--debug_nan_steps", type=int, nargs="*", default=[],
-                       help="Testing only: replace the loss by NaN at these optimizer steps (1-based).")
+    debug.add_argument(
+        "--debug_nan_steps",
+        type=int,
+        nargs="*",
+        default=[],
+        help="Testing only: replace the loss by NaN at these optimizer steps (1-based).",
+    )
     return parser
 
 
@@ -212,8 +271,16 @@ def validate_options(args: argparse.Namespace) -> None:
     missing = [name for name in ("dataset", "output_dir", "max_steps") if getattr(args, name) is None]
     if missing:
         raise ValueError(f"Missing required option(s): {', '.join('--' + name for name in missing)}.")
-    positive = ("per_device_batch_size", "gradient_accumulation_steps", "max_steps", "crop_frames", "logging_steps",
-                "checkpointing_steps", "max_consecutive_bad_steps", "norm_stats_clips")
+    positive = (
+        "per_device_batch_size",
+        "gradient_accumulation_steps",
+        "max_steps",
+        "crop_frames",
+        "logging_steps",
+        "checkpointing_steps",
+        "max_consecutive_bad_steps",
+        "norm_stats_clips",
+    )
     for name in positive:
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name} must be positive, got {getattr(args, name)}.")
@@ -254,8 +321,10 @@ def check_launch(accelerator: Accelerator, environ=None) -> None:
     asked_for_several = "MASTER_PORT" in environ and not any(
         key in environ for key in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
     )
-    if asked_for_several and accelerator.num_processes == 1 and environ.get("ACCELERATE_USE_CPU", "").lower() in (
-        "1", "true", "yes"
+    if (
+        asked_for_several
+        and accelerator.num_processes == 1
+        and environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
     ):
         raise LaunchError(
             "`accelerate launch --cpu --num_processes N` started a single process: without --mpirun_hostfile, "
@@ -313,8 +382,9 @@ def prepare_output_dir(args: argparse.Namespace, accelerator: Accelerator) -> No
 
 def build_model(args: argparse.Namespace) -> AaSPForPreTraining:
     if args.init_from:
-        model, info = AaSPForPreTraining.from_pretrained(args.init_from, output_loading_info=True,
-                                                         **args.model_overrides)
+        model, info = AaSPForPreTraining.from_pretrained(
+            args.init_from, output_loading_info=True, **args.model_overrides
+        )
         if any(key.startswith("teacher.") for key in info.get("missing_keys", [])):
             logger.info(f"{args.init_from} has no teacher weights: the teacher starts as a copy of the student.")
             model.reset_teacher()
@@ -348,8 +418,9 @@ def model_config(name: str, overrides: dict) -> AaSPConfig:
 def build_optimizer(model: torch.nn.Module, args: argparse.Namespace) -> torch.optim.AdamW:
     """AdamW without weight decay on norms, biases, tokens, positions, fixed SBLU parameters and gates."""
     groups = weight_decay_groups(model, args.weight_decay)  # the EMA teacher has no trainable parameter
-    return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
-                             eps=args.adam_epsilon)
+    return torch.optim.AdamW(
+        groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon
+    )
 
 
 def build_feature_extractor(args: argparse.Namespace, records, accelerator: Accelerator) -> AaSPFeatureExtractor:
@@ -364,8 +435,12 @@ def build_feature_extractor(args: argparse.Namespace, records, accelerator: Acce
             else:
                 featurizer = ClipFeaturizer(feature_extractor, args.crop_frames, args.min_clip_seconds)
                 clips = iter_waveforms(records, featurizer, args.norm_stats_clips, args.audio_column)
-                mean, std = compute_normalization_stats(clips, feature_extractor, max_clips=args.norm_stats_clips,
-                                                        sampling_rate=feature_extractor.sampling_rate)
+                mean, std = compute_normalization_stats(
+                    clips,
+                    feature_extractor,
+                    max_clips=args.norm_stats_clips,
+                    sampling_rate=feature_extractor.sampling_rate,
+                )
             feature_extractor.set_normalization(float(mean), float(std))
             feature_extractor.save_pretrained(saved)
             logger.info(f"Log-mel normalisation: mean={feature_extractor.mean:.4f}, std={feature_extractor.std:.4f}")
@@ -390,7 +465,7 @@ class TrainingProgress:
         (directory / TRAINING_STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
 
     @classmethod
-    def load(cls, directory: Path) -> "TrainingProgress":
+    def load(cls, directory: Path) -> TrainingProgress:
         return cls(**json.loads((directory / TRAINING_STATE_FILE).read_text()))
 
 
@@ -546,8 +621,13 @@ def reduced_mean(accelerator: Accelerator, terms: dict[str, torch.Tensor]) -> di
 def train(args, accelerator, model, optimizer, scheduler, batches, progress, writer) -> dict:
     """Run optimizer steps until --max_steps; returns the last logged metrics."""
     clips_per_step = args.per_device_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
-    bar = tqdm(total=args.max_steps, initial=progress.step, desc="pre-training", dynamic_ncols=True,
-               disable=not accelerator.is_local_main_process)
+    bar = tqdm(
+        total=args.max_steps,
+        initial=progress.step,
+        desc="pre-training",
+        dynamic_ncols=True,
+        disable=not accelerator.is_local_main_process,
+    )
     nan_steps = set(args.debug_nan_steps or [])
     last_metrics, window_start, window_steps = {}, time.perf_counter(), 0
     terms_sum, micro, local_nonfinite, local_skipped = None, 0, False, 0
@@ -557,14 +637,18 @@ def train(args, accelerator, model, optimizer, scheduler, batches, progress, wri
         batch = {key: value.to(accelerator.device) for key, value in batch.items()}
         with accelerator.accumulate(model):
             masks = mask_generator(args.seed, accelerator.process_index, progress.step, micro)
-            terms, nonfinite = forward_backward(accelerator, model, batch, masks, inject_nan=progress.step + 1 in nan_steps)
+            terms, nonfinite = forward_backward(
+                accelerator, model, batch, masks, inject_nan=progress.step + 1 in nan_steps
+            )
             terms_sum = terms if terms_sum is None else {k: terms_sum[k] + terms[k] for k in terms}
             micro += 1
             local_nonfinite |= nonfinite
             if not accelerator.sync_gradients:
                 continue
-            flags = accelerator.reduce(torch.tensor([float(local_nonfinite), float(local_skipped)],
-                                                    device=accelerator.device), reduction="sum")
+            flags = accelerator.reduce(
+                torch.tensor([float(local_nonfinite), float(local_skipped)], device=accelerator.device),
+                reduction="sum",
+            )
             outcome = apply_update(accelerator, model, optimizer, scheduler, progress, args, bool(flags[0] > 0))
         progress.step += 1
         progress.skipped_clips += int(flags[1])
@@ -573,9 +657,15 @@ def train(args, accelerator, model, optimizer, scheduler, batches, progress, wri
         track_nonfinite(progress, outcome, args, writer)
         if progress.step % args.logging_steps == 0 or progress.step == args.max_steps:
             elapsed = time.perf_counter() - window_start
-            last_metrics = step_metrics(accelerator, args, progress, outcome, scheduler,
-                                        {k: v / micro for k, v in terms_sum.items()},
-                                        clips_per_step * window_steps / elapsed)
+            last_metrics = step_metrics(
+                accelerator,
+                args,
+                progress,
+                outcome,
+                scheduler,
+                {k: v / micro for k, v in terms_sum.items()},
+                clips_per_step * window_steps / elapsed,
+            )
             writer.log(last_metrics)
             bar.set_postfix(loss=last_metrics["loss"], acc=last_metrics["contrastive_accuracy"])
             window_start, window_steps = time.perf_counter(), 0
@@ -601,11 +691,15 @@ def step_metrics(accelerator, args, progress, outcome, scheduler, terms, clips_p
         updates=progress.updates,
     )
     if math.isfinite(metrics["target_variance"]) and metrics["target_variance"] < args.collapse_threshold:
-        logger.warning(f"Step {progress.step}: teacher target variance {metrics['target_variance']:.2e} is below "
-                       f"{args.collapse_threshold:g}; the representation may be collapsing.")
+        logger.warning(
+            f"Step {progress.step}: teacher target variance {metrics['target_variance']:.2e} is below "
+            f"{args.collapse_threshold:g}; the representation may be collapsing."
+        )
     # JSON has no NaN/Inf: keep them readable as strings
-    return {key: value if not isinstance(value, float) or math.isfinite(value) else str(value)
-            for key, value in metrics.items()}
+    return {
+        key: value if not isinstance(value, float) or math.isfinite(value) else str(value)
+        for key, value in metrics.items()
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -630,11 +724,20 @@ def export_final(args, accelerator, model, feature_extractor, metrics: dict) -> 
 
 def model_card(args, metrics: dict):
     name = args.model_name or args.hub_model_id or Path(args.output_dir).name
-    training_args = {key: value for section in resolved_options(args).values() for key, value in section.items()
-                     if key not in ("config", "debug_nan_steps", "output_dir") and value not in (None, [], {})}
+    training_args = {
+        key: value
+        for section in resolved_options(args).values()
+        for key, value in section.items()
+        if key not in ("config", "debug_nan_steps", "output_dir") and value not in (None, [], {})
+    }
     final_metrics = {key: value for key, value in metrics.items() if key in (*LOSS_METRICS, "step", "skipped_clips")}
-    return pretrained_card(model_name=name, pretraining_datasets=[dataset_description(args)],
-                           training_args=training_args, metrics=final_metrics or None, repo_id=args.hub_model_id)
+    return pretrained_card(
+        model_name=name,
+        pretraining_datasets=[dataset_description(args)],
+        training_args=training_args,
+        metrics=final_metrics or None,
+        repo_id=args.hub_model_id,
+    )
 
 
 def dataset_description(args) -> str:
@@ -648,8 +751,11 @@ def dataset_description(args) -> str:
 def push_to_hub(args, folder: Path) -> None:
     api = HfApi()
     repo = api.create_repo(args.hub_model_id, private=args.hub_private_repo, exist_ok=True)
-    api.upload_folder(repo_id=args.hub_model_id, folder_path=str(folder),
-                      commit_message=f"AaSP pre-training ({args.max_steps} steps)")
+    api.upload_folder(
+        repo_id=args.hub_model_id,
+        folder_path=str(folder),
+        commit_message=f"AaSP pre-training ({args.max_steps} steps)",
+    )
     logger.info(f"Pushed {folder} to {getattr(repo, 'repo_id', args.hub_model_id)}.")
 
 
@@ -662,15 +768,22 @@ def main(argv: list[str] | None = None) -> None:
     prepare_output_dir(args, accelerator)
     set_seed(args.seed)
 
-    records = load_audio_records(args.dataset, source_type=args.dataset_type, config_name=args.dataset_config_name,
-                                 split=args.dataset_split, streaming=args.streaming, audio_column=args.audio_column,
-                                 embedded_clips_per_class=args.embedded_clips_per_class)
+    records = load_audio_records(
+        args.dataset,
+        source_type=args.dataset_type,
+        config_name=args.dataset_config_name,
+        split=args.dataset_split,
+        streaming=args.streaming,
+        audio_column=args.audio_column,
+        embedded_clips_per_class=args.embedded_clips_per_class,
+    )
     feature_extractor = build_feature_extractor(args, records, accelerator)
 
     model = build_model(args)
     check_crop_fits_patches(args.crop_frames, model.config)
     optimizer = build_optimizer(model, args)
     scheduler = get_cosine_schedule_with_warmup(optimizer, args.warmup_steps, args.max_steps)
+    use_cross_process_negatives(model)
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
 
@@ -681,15 +794,28 @@ def main(argv: list[str] | None = None) -> None:
 
     batches = build_pretraining_dataloader(
         split_stream_by_process(records, accelerator.process_index, accelerator.num_processes),
-        feature_extractor, batch_size=args.per_device_batch_size, crop_frames=args.crop_frames, seed=args.seed,
-        rank=accelerator.process_index, world_size=accelerator.num_processes,
-        start_batch=progress.step * args.gradient_accumulation_steps, num_workers=args.num_workers,
-        audio_column=args.audio_column, min_clip_seconds=args.min_clip_seconds,
-        shuffle_buffer_size=args.shuffle_buffer_size)
+        feature_extractor,
+        batch_size=args.per_device_batch_size,
+        crop_frames=args.crop_frames,
+        seed=args.seed,
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
+        start_batch=progress.step * args.gradient_accumulation_steps,
+        num_workers=args.num_workers,
+        audio_column=args.audio_column,
+        min_clip_seconds=args.min_clip_seconds,
+        shuffle_buffer_size=args.shuffle_buffer_size,
+    )
 
     writer = MetricsWriter(accelerator, args.output_dir)
-    writer.log({"event": "start", "step": progress.step, "num_processes": accelerator.num_processes,
-                "resumed_from": str(checkpoint) if checkpoint else None})
+    writer.log(
+        {
+            "event": "start",
+            "step": progress.step,
+            "num_processes": accelerator.num_processes,
+            "resumed_from": str(checkpoint) if checkpoint else None,
+        }
+    )
     accelerator.init_trackers(args.tracker_project_name, config=tracker_config(args))
     metrics = train(args, accelerator, model, optimizer, scheduler, batches, progress, writer)
     logger.info(f"Finished {progress.step} steps; {progress.skipped_clips} unusable clips were skipped.")
@@ -703,8 +829,11 @@ def main(argv: list[str] | None = None) -> None:
 def tracker_config(args) -> dict:
     """Scalar options only (TensorBoard hparams accept int, float, str and bool)."""
     flat = {key: value for section in resolved_options(args).values() for key, value in section.items()}
-    return {key: value if isinstance(value, (int, float, str, bool)) else json.dumps(value)
-            for key, value in flat.items() if value is not None}
+    return {
+        key: value if isinstance(value, (int, float, str, bool)) else json.dumps(value)
+        for key, value in flat.items()
+        if value is not None
+    }
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 from datasets import Audio, ClassLabel, Dataset, Features, List, Value
 
-from transformers_aasp.tasks import SPEECH_COMMANDS_V2_WORDS
+from transformers_aasp.data.benchmarks import SPEECH_COMMANDS_V2_WORDS
 
 
 ESC50_CATEGORIES = ("dog", "rain", "siren")
@@ -81,7 +81,9 @@ def build_esc50(root: Path, clips_per_class_and_fold: int = 1, seconds: float = 
 
 def build_us8k(root: Path, with_corrupt_clip: bool = True, seconds: float = 0.5) -> Path:
     """`danavery/urbansound8K`: one `train` split, int `classID` + str `class`, `fold` 1-10, mixed rates/channels."""
-    rows = {k: [] for k in ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class", "audio")}
+    rows = {
+        k: [] for k in ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class", "audio")
+    }
     rates = (44100, 22050, 48000)
     for fold in range(1, 11):
         for class_id, name in enumerate(US8K_CLASSES):

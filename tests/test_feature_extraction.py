@@ -10,8 +10,8 @@ import torch
 import torchaudio
 
 import transformers_aasp.feature_extraction_aasp as fe_module
+from transformers_aasp.data.normalization import RunningMoments, compute_normalization_stats, fit_normalization_stats
 from transformers_aasp.feature_extraction_aasp import AaSPFeatureExtractor
-from transformers_aasp.normalization import RunningMoments, compute_normalization_stats, fit_normalization_stats
 
 
 SR = 16000
@@ -70,8 +70,18 @@ def test_clip_alone_equals_clip_in_padded_batch(fe):
 def test_matches_torchaudio_melspectrogram(fe):
     clip = noise(12345) + np.sin(2 * np.pi * 440 * np.arange(12345) / SR).astype(np.float32)
     reference = torchaudio.transforms.MelSpectrogram(
-        sample_rate=SR, n_fft=400, win_length=400, hop_length=160, f_min=50.0, f_max=8000.0, n_mels=80,
-        power=2.0, center=True, pad_mode="reflect", norm=None, mel_scale="htk",
+        sample_rate=SR,
+        n_fft=400,
+        win_length=400,
+        hop_length=160,
+        f_min=50.0,
+        f_max=8000.0,
+        n_mels=80,
+        power=2.0,
+        center=True,
+        pad_mode="reflect",
+        norm=None,
+        mel_scale="htk",
     )(torch.from_numpy(clip))
     expected = torch.log(reference + fe.log_eps).T
     ours = fe(clip, sampling_rate=SR, pad_to_multiple_of=1, return_tensors="pt")["input_values"][0]
@@ -118,7 +128,9 @@ def test_truncation_keeps_the_first_frames(fe):
 
 
 def test_padding_max_length(fe):
-    out = fe([noise(5000), noise(8000, 1)], sampling_rate=SR, padding="max_length", max_length=200, return_tensors="pt")
+    out = fe(
+        [noise(5000), noise(8000, 1)], sampling_rate=SR, padding="max_length", max_length=200, return_tensors="pt"
+    )
     assert out["input_values"].shape == (2, 208, 80)
     assert out["attention_mask"].sum(1).tolist() == [32, 51]
 
@@ -327,7 +339,9 @@ def test_stats_match_numpy_on_concatenated_real_frames(fe):
 def test_stats_ignore_existing_normalisation_and_honour_max_clips():
     clips = synthetic_clips()
     fe = AaSPFeatureExtractor(mean=3.0, std=2.0)
-    mean, std = compute_normalization_stats(clips, fe, max_clips=2, batch_size=5, sampling_rate=SR, show_progress=False)
+    mean, std = compute_normalization_stats(
+        clips, fe, max_clips=2, batch_size=5, sampling_rate=SR, show_progress=False
+    )
     expected_mean, expected_std = numpy_stats(fe, clips[:2])
     assert mean == pytest.approx(expected_mean, rel=1e-6, abs=1e-5)
     assert std == pytest.approx(expected_std, rel=1e-6, abs=1e-5)

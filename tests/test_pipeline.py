@@ -67,8 +67,16 @@ def test_pipeline_factory_builds_the_aasp_pipeline(classifier):
 
 
 def test_other_models_keep_the_stock_pipeline():
-    config = ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-                       num_mel_bins=16, max_length=24, patch_size=4, num_labels=2)
+    config = ASTConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        num_mel_bins=16,
+        max_length=24,
+        patch_size=4,
+        num_labels=2,
+    )
     extractor = ASTFeatureExtractor(num_mel_bins=16, max_length=24)
     stock = pipeline("audio-classification", model=ASTForAudioClassification(config), feature_extractor=extractor)
     assert type(stock) is AudioClassificationPipeline
@@ -109,8 +117,10 @@ def test_torch_int16_and_stereo_arrays(classifier):
     mono = (clip + other) / 2
     assert_same_scores(classifier(np.stack([clip, other])), classifier(mono))
     assert_same_scores(classifier(np.stack([clip, other], axis=1)), classifier(mono))
-    assert_same_scores(classifier({"array": torch.stack([torch.from_numpy(clip), torch.from_numpy(other)]),
-                                   "sampling_rate": SR}), classifier(mono))
+    assert_same_scores(
+        classifier({"array": torch.stack([torch.from_numpy(clip), torch.from_numpy(other)]), "sampling_rate": SR}),
+        classifier(mono),
+    )
     pcm = (clip * 32768).round().astype(np.int16)
     assert_same_scores(classifier(pcm), classifier(pcm.astype(np.float32) / 32768))
 
@@ -225,8 +235,9 @@ def test_remote_code_pipeline_without_the_package(classifier, checkpoint, tmp_pa
     stereo = np.stack([noise(30000, 4), noise(30000, 5)], axis=1)
     sf.write(wav, stereo, 44100, subtype="FLOAT")
     env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    run = subprocess.run([sys.executable, "-c", REMOTE_SCRIPT, str(remote), wav], env=env, capture_output=True,
-                         text=True, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", REMOTE_SCRIPT, str(remote), wav], env=env, capture_output=True, text=True, check=False
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["class"] == "AaSPAudioClassificationPipeline"

@@ -58,7 +58,9 @@ def test_fixed_count_masking_keeps_visible_patches_in_compact_blocks():
     patch_valid = torch.ones(256, 5 * 38, dtype=torch.bool)
     with_neighbour, columns = block_statistics(make_selection(patch_valid, seed=3).visible_grid, 38)
     assert with_neighbour > 0.85 and columns < 11
-    old_neighbour, old_columns = block_statistics(make_selection(patch_valid, 3, seed_mode="bernoulli").visible_grid, 38)
+    old_neighbour, old_columns = block_statistics(
+        make_selection(patch_valid, 3, seed_mode="bernoulli").visible_grid, 38
+    )
     assert old_neighbour < 0.75 and old_columns > 15
 
 
@@ -124,7 +126,9 @@ def test_visible_alias_features_equal_those_of_their_run_as_a_whole_clip(feature
     visible[0, 0, :] = True  # row 0 fully visible (its run is the whole clip)
     alpha = torch.full((1, 5 * grid_t, config.num_subbands, config.num_kernels), 0.2, dtype=torch.float64)
     beta = torch.linspace(0.3, 3.0, config.num_kernels, dtype=torch.float64).expand_as(alpha).clone()
-    in_view = features(spectrogram, lengths, alpha, beta, visible_grid=visible.reshape(1, -1)).reshape(1, 5, grid_t, -1)
+    in_view = features(spectrogram, lengths, alpha, beta, visible_grid=visible.reshape(1, -1)).reshape(
+        1, 5, grid_t, -1
+    )
 
     run = spectrogram[:, 3 * 16 : 6 * 16]
     as_clip = features(run, torch.tensor([48]), alpha[:, :15], beta[:, :15]).reshape(1, 5, 3, -1)
@@ -164,7 +168,7 @@ def test_ffn_targets_are_the_normalised_average_of_the_top_ffn_outputs():
 
 
 def test_masks_follow_the_generator_and_differ_between_processes():
-    from transformers_aasp.optimization import mask_generator
+    from transformers_aasp.training.optimization import mask_generator
 
     patch_valid = torch.ones(4, 5 * 38, dtype=torch.bool)
 
@@ -215,8 +219,10 @@ def test_forward_returns_finite_loss_terms_that_add_up():
     out = model(torch.randn(3, 160, 80), attention_mask=mask)
     for name in ("loss", "frame_loss", "global_loss", "contrastive_loss", "target_variance", "prediction_variance"):
         assert torch.isfinite(out[name]) and out[name].dim() == 0, name
-    expected = out.frame_loss + config.global_loss_weight * out.global_loss + config.contrastive_loss_weight * (
-        out.contrastive_loss
+    expected = (
+        out.frame_loss
+        + config.global_loss_weight * out.global_loss
+        + config.contrastive_loss_weight * (out.contrastive_loss)
     )
     torch.testing.assert_close(out.loss.detach(), expected)
     assert 0.0 <= out.contrastive_accuracy <= 1.0

@@ -64,16 +64,28 @@ def test_checkpoints_load_with_trust_remote_code_and_without_the_package(tmp_pat
     np.save(tmp_path / "clip.npy", waveform)
     env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
     run = subprocess.run(
-        [sys.executable, "-c", NO_PACKAGE_SCRIPT, str(tmp_path / "classifier"), str(tmp_path / "pretraining"),
-         str(tmp_path / "clip.npy")],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-c",
+            NO_PACKAGE_SCRIPT,
+            str(tmp_path / "classifier"),
+            str(tmp_path / "pretraining"),
+            str(tmp_path / "clip.npy"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
 
     assert report["refused_without_trust"] is True
     assert (report["config"], report["extractor"], report["model"]) == (
-        "AaSPConfig", "AaSPFeatureExtractor", "AaSPForAudioClassification"
+        "AaSPConfig",
+        "AaSPFeatureExtractor",
+        "AaSPForAudioClassification",
     )
     assert report["encoder"] == "AaSPModel" and report["pretrained_encoder"] == "AaSPModel"
     assert report["module"].startswith("transformers_modules.")

@@ -16,7 +16,6 @@ from transformers import (
 
 from .configuration_aasp import AaSPConfig
 from .feature_extraction_aasp import AaSPFeatureExtractor
-from .pipeline_aasp import AaSPAudioClassificationPipeline, register_pipeline
 from .modeling_aasp import (
     AaSPForAudioClassification,
     AaSPForPreTraining,
@@ -26,6 +25,7 @@ from .modeling_aasp import (
     inverse_block_mask,
     sblu_kernel,
 )
+from .pipeline_aasp import AaSPAudioClassificationPipeline, register_pipeline
 
 
 __version__ = "0.1.0"

@@ -310,7 +310,7 @@ class AaSPConfig(PreTrainedConfig):
             raise ValueError(f"num_mask_clones must be >= 1, got {self.num_mask_clones}.")
         if self.mask_block_size < 1:
             raise ValueError(f"mask_block_size must be >= 1, got {self.mask_block_size}.")
-        if not 1 <= self.num_target_layers:
+        if not self.num_target_layers >= 1:
             raise ValueError(f"num_target_layers must be >= 1, got {self.num_target_layers}.")
         if not 0.0 <= self.ema_decay_start <= self.ema_decay_end < 1.0:
             raise ValueError(

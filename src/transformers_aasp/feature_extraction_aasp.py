@@ -119,7 +119,7 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
     `(x - mean) / std`. A clip gives `1 + L // hop_length` frames (100 frames per second).
 
     `mean` and `std` are dataset statistics stored in `preprocessor_config.json`; compute them with
-    `transformers_aasp.normalization.compute_normalization_stats` instead of typing them in.
+    `transformers_aasp.data.normalization.compute_normalization_stats` instead of typing them in.
 
     Accepted inputs (`raw_audio`):
         - one clip: a 1-D `np.ndarray` / `torch.Tensor`, or a list of floats;

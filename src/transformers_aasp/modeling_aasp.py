@@ -253,6 +253,11 @@ class AaSPModelOutput(BaseModelOutputWithPooling):
     frame_timestamps: torch.FloatTensor | None = None
 
 
+# The scalar fields of AaSPForPreTrainingOutput: loss terms (optimised) and monitoring terms (logged only).
+PRETRAINING_LOSS_TERMS = ("loss", "frame_loss", "global_loss", "contrastive_loss")
+PRETRAINING_MONITORING_TERMS = ("contrastive_accuracy", "target_variance", "prediction_variance")
+
+
 @dataclass
 class AaSPForPreTrainingOutput(ModelOutput):
     r"""
@@ -1075,7 +1080,9 @@ def inverse_block_mask(
     return PatchSelection(visible, visible_valid, masked, masked_valid, visible_grid)
 
 
-def hide_masked_patches(spectrogram: torch.Tensor, visible_grid: torch.Tensor, grid_f: int, patch_f: int, patch_t: int):
+def hide_masked_patches(
+    spectrogram: torch.Tensor, visible_grid: torch.Tensor, grid_f: int, patch_f: int, patch_t: int
+):
     """Zero every frame/bin of patches that are not visible: (B, T, F) with (B, N) -> (B, T, F).
 
     This keeps masked content out of AaPE's wider receptive fields (high-pass and SBLU taps).
@@ -1095,46 +1102,31 @@ def masked_instance_norm(tokens: torch.Tensor, valid: torch.Tensor, eps: float =
     return (tokens - mean) / torch.sqrt(var + eps)
 
 
-class GatherWithGradient(torch.autograd.Function):
-    """All-gather along dim 0 whose backward sends each process the summed gradient of its own slice."""
-
-    @staticmethod
-    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
-        gathered = [torch.empty_like(tensor) for _ in range(torch.distributed.get_world_size())]
-        torch.distributed.all_gather(gathered, tensor.contiguous())
-        ctx.rank, ctx.rows = torch.distributed.get_rank(), tensor.shape[0]
-        return torch.cat(gathered, dim=0)
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
-        grad = grad_output.contiguous().clone()
-        torch.distributed.all_reduce(grad)
-        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
-
-
-def gather_across_processes(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """All-gather (B, ...) from every process with gradients flowing to the local part; returns (W*B, ...), rank."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return tensor, 0
-    if torch.distributed.get_world_size() == 1:
-        return tensor, 0
-    return GatherWithGradient.apply(tensor), torch.distributed.get_rank()
+def local_views_only(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The single-process view gatherer: (B, ...) -> ((B, ...), rank 0). Training code replaces
+    `AaSPForPreTraining.gather_views` with a cross-process all-gather (`transformers_aasp.training.distributed`)."""
+    return tensor, 0
 
 
 def multi_positive_info_nce(
-    embeddings: torch.Tensor, clip_ids: torch.Tensor, temperature: float
+    embeddings: torch.Tensor,
+    clip_ids: torch.Tensor,
+    temperature: float,
+    gather_views: Callable[[torch.Tensor], tuple[torch.Tensor, int]] = local_views_only,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Contrastive consistency across mask clones: clones of a clip are positives, all other views negatives.
 
     Args:
         embeddings: (V, P) L2-normalised projections of the local views.
         clip_ids: (V,) clip index of each local view.
+        gather_views: (V, P) -> ((W*V, P) views of all W processes, this process's rank); the default sees only
+            the local views.
     Returns:
         (loss, accuracy): loss averaged over anchors and their positives; accuracy = fraction of anchors whose most
         similar other view is a clone of the same clip. Negatives include the views of every process.
     """
     views = embeddings.shape[0]
-    all_embeddings, rank = gather_across_processes(embeddings)
+    all_embeddings, rank = gather_views(embeddings)
     world = all_embeddings.shape[0] // views  # every process contributes the same number of views (drop_last)
     local_offset = rank * views
     local_ids = clip_ids + local_offset
@@ -1210,6 +1202,9 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
             nn.GELU(),
             nn.Linear(config.hidden_size, config.contrastive_projection_size),
         )
+        # contrastive negatives come from the local views only unless training code installs a cross-process
+        # gatherer (transformers_aasp.training.distributed.use_cross_process_negatives)
+        self.gather_views = local_views_only
         self.post_init()
         self.reset_teacher()
 
@@ -1351,7 +1346,7 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         projections = F.normalize(self.contrastive_head(student[:, 0]).float(), dim=-1)
         clip_ids = torch.arange(input_values.shape[0], device=input_values.device).repeat_interleave(clones)
         contrastive_loss, contrastive_accuracy = multi_positive_info_nce(
-            projections, clip_ids, cfg.contrastive_temperature
+            projections, clip_ids, cfg.contrastive_temperature, self.gather_views
         )
 
         loss = frame_loss + cfg.global_loss_weight * global_loss + cfg.contrastive_loss_weight * contrastive_loss
@@ -1380,7 +1375,7 @@ __all__ = [
     "AaSPForPreTraining",
     "AaSPModel",
     "AaSPPreTrainedModel",
-    "sblu_kernel",
     "highpass_taps",
     "inverse_block_mask",
+    "sblu_kernel",
 ]

@@ -3,7 +3,7 @@
 
 Audio comes from one of four sources:
 
-* ``"embedded"``: the small corpus shipped with the package (`transformers_aasp.corpus.load_pretraining_audio`);
+* ``"embedded"``: the small corpus shipped with the package (`transformers_aasp.data.corpus.load_pretraining_audio`);
 * ``"folder"``: a plain folder of audio files, searched recursively, decoded with soundfile;
 * ``"audiofolder"``: a local folder in the `datasets` *audiofolder* layout (optionally with metadata);
 * ``"hub"``: a dataset id for `datasets.load_dataset` (a Hub repository or a local folder with the same layout),
@@ -26,28 +26,23 @@ shuffled order (`datasets` buffer shuffle) and resumed by skipping the batches a
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import soundfile
 import torch
 from transformers.utils import logging
+
+from ..audio import ClipDecodeError, crop_num_samples, decode_audio, describe_record, prepare_waveform, random_crop
 
 
 logger = logging.get_logger(__name__)
 
 SOURCE_TYPES = ("auto", "embedded", "folder", "audiofolder", "hub")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus", ".w64", ".caf")
-
-
-class ClipDecodeError(ValueError):
-    """A clip that cannot be used for training (corrupt, empty, non-finite or too short)."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -139,107 +134,8 @@ def num_records(records) -> int | None:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Decoding
-# ----------------------------------------------------------------------------------------------------------------
-def decode_audio(record: Any) -> tuple[np.ndarray, int]:
-    """Decode one record to `(waveform (channels, samples) float32, sampling_rate)`.
-
-    A record is a file path, an undecoded `datasets` audio value (`{"bytes": ..., "path": ...}`), an already decoded
-    one (`{"array": ..., "sampling_rate": ...}`) or a torchcodec `AudioDecoder`. Raises `ClipDecodeError`.
-    """
-    try:
-        if isinstance(record, (str, os.PathLike)):
-            return _read_with_soundfile(record)
-        if isinstance(record, dict) and record.get("array") is not None:
-            return _as_channels_first(np.asarray(record["array"], dtype=np.float32)), int(record["sampling_rate"])
-        if isinstance(record, dict) and (record.get("bytes") is not None or record.get("path") is not None):
-            return _read_encoded(record)
-        if hasattr(record, "get_all_samples"):
-            samples = record.get_all_samples()
-            return samples.data.numpy().astype(np.float32), int(samples.sample_rate)
-    except ClipDecodeError:
-        raise
-    except Exception as error:  # soundfile, torchcodec and OS errors all mean "this clip is unusable"
-        raise ClipDecodeError(f"cannot decode {_describe(record)}: {type(error).__name__}: {error}") from error
-    raise ClipDecodeError(f"unsupported audio record of type {type(record).__name__}: {_describe(record)}")
-
-
-def _read_encoded(record: dict) -> tuple[np.ndarray, int]:
-    """An undecoded `datasets` item: soundfile first (fast), torchcodec/FFmpeg for formats libsndfile lacks."""
-    source = io.BytesIO(record["bytes"]) if record.get("bytes") is not None else record["path"]
-    try:
-        return _read_with_soundfile(source)
-    except soundfile.LibsndfileError:
-        from torchcodec.decoders import AudioDecoder
-
-        samples = AudioDecoder(record["bytes"] if record.get("bytes") is not None else record["path"])
-        samples = samples.get_all_samples()
-        return samples.data.numpy().astype(np.float32), int(samples.sample_rate)
-
-
-def _read_with_soundfile(source) -> tuple[np.ndarray, int]:
-    waveform, sampling_rate = soundfile.read(source, dtype="float32", always_2d=True)
-    return waveform.T, int(sampling_rate)
-
-
-def _as_channels_first(waveform: np.ndarray) -> np.ndarray:
-    if waveform.ndim == 1:
-        return waveform[None]
-    if waveform.ndim != 2:
-        raise ClipDecodeError(f"expected a 1-D or 2-D waveform, got shape {waveform.shape}")
-    # datasets decoders give (samples,) or (channels, samples); the channel axis is the short one
-    return waveform if waveform.shape[0] <= waveform.shape[1] else waveform.T
-
-
-def _describe(record: Any) -> str:
-    if isinstance(record, dict):
-        return repr(record.get("path") or "<in-memory audio>")
-    return repr(str(record))[:200]
-
-
-def prepare_waveform(
-    waveform: np.ndarray, sampling_rate: int, target_sampling_rate: int, min_samples: int
-) -> np.ndarray:
-    """Mono mix, resample and validate a decoded clip.
-
-    Args:
-        waveform: (channels, samples) float32.
-    Returns:
-        (samples,) float32 at `target_sampling_rate`. Silent clips are valid.
-    Raises:
-        ClipDecodeError: the clip is empty, holds NaN/Inf, or is shorter than `min_samples` after resampling.
-    """
-    if waveform.size == 0:
-        raise ClipDecodeError("empty clip (0 samples)")
-    if not np.isfinite(waveform).all():
-        raise ClipDecodeError("clip holds NaN or Inf samples")
-    mono = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)).mean(dim=0)
-    if sampling_rate != target_sampling_rate:
-        import torchaudio.functional
-
-        mono = torchaudio.functional.resample(mono, sampling_rate, target_sampling_rate)
-    if mono.numel() < min_samples:
-        raise ClipDecodeError(f"clip too short: {mono.numel()} samples < {min_samples} at {target_sampling_rate} Hz")
-    return mono.numpy()
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # Cropping and features
 # ----------------------------------------------------------------------------------------------------------------
-def crop_num_samples(crop_frames: int, hop_length: int) -> int:
-    """Samples whose centred STFT gives exactly `crop_frames` frames (`1 + L // hop`)."""
-    return (crop_frames - 1) * hop_length
-
-
-def random_crop(waveform: np.ndarray, num_samples: int, generator: np.random.Generator) -> np.ndarray:
-    """A uniformly placed window of `num_samples` samples; shorter clips are returned whole."""
-    excess = waveform.shape[-1] - num_samples
-    if excess <= 0:
-        return waveform
-    start = int(generator.integers(0, excess + 1))
-    return waveform[start : start + num_samples]
-
-
 def clip_features(waveform: np.ndarray, feature_extractor, crop_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised log-mel of one (cropped) clip, zero-padded to `crop_frames`.
 
@@ -298,8 +194,16 @@ class StepBatchSampler:
     crop) and `index` the record to read (a fresh permutation of the corpus every epoch).
     """
 
-    def __init__(self, num_examples: int, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 start_batch: int = 0):
+    def __init__(
+        self,
+        num_examples: int,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        start_batch: int = 0,
+    ):
         if num_examples <= 0:
             raise ValueError("The pre-training corpus is empty.")
         if batch_size <= 0:
@@ -344,8 +248,15 @@ class CroppedClipDataset(torch.utils.data.Dataset):
     `max_replacements` tries; `num_skipped` in the returned example counts the records that were skipped for it.
     """
 
-    def __init__(self, records, featurizer: ClipFeaturizer, *, seed: int = 0, audio_column: str = "audio",
-                 max_replacements: int = 64):
+    def __init__(
+        self,
+        records,
+        featurizer: ClipFeaturizer,
+        *,
+        seed: int = 0,
+        audio_column: str = "audio",
+        max_replacements: int = 64,
+    ):
         self.records = records
         self.featurizer = featurizer
         self.seed = seed
@@ -365,7 +276,7 @@ class CroppedClipDataset(torch.utils.data.Dataset):
             try:
                 values, mask = self.featurizer(record, generator)
             except ClipDecodeError as error:
-                logger.warning(f"Skipping clip {candidate} ({_describe(record)}): {error}")
+                logger.warning(f"Skipping clip {candidate} ({describe_record(record)}): {error}")
                 continue
             return {"input_values": values, "attention_mask": mask, "num_skipped": attempt}
         raise RuntimeError(
@@ -384,9 +295,19 @@ class StreamingClipDataset(torch.utils.data.IterableDataset):
     logged, skipped and counted in the `num_skipped` of the next good example.
     """
 
-    def __init__(self, records, featurizer: ClipFeaturizer, *, seed: int = 0, rank: int = 0,
-                 audio_column: str = "audio", shuffle_buffer_size: int = 1000):
-        self.records = records.shuffle(seed=seed, buffer_size=shuffle_buffer_size) if shuffle_buffer_size > 1 else records
+    def __init__(
+        self,
+        records,
+        featurizer: ClipFeaturizer,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        audio_column: str = "audio",
+        shuffle_buffer_size: int = 1000,
+    ):
+        self.records = (
+            records.shuffle(seed=seed, buffer_size=shuffle_buffer_size) if shuffle_buffer_size > 1 else records
+        )
         self.featurizer = featurizer
         self.seed = seed
         self.rank = rank
@@ -406,7 +327,7 @@ class StreamingClipDataset(torch.utils.data.IterableDataset):
                 try:
                     values, mask = self.featurizer(audio, generator)
                 except ClipDecodeError as error:
-                    logger.warning(f"Skipping streamed clip {_describe(audio)}: {error}")
+                    logger.warning(f"Skipping streamed clip {describe_record(audio)}: {error}")
                     skipped += 1
                     continue
                 good += 1
@@ -470,12 +391,19 @@ def build_pretraining_dataloader(
     )
     length = num_records(records)
     if length is None:
-        dataset = StreamingClipDataset(records, featurizer, seed=seed, rank=rank, audio_column=audio_column,
-                                       shuffle_buffer_size=shuffle_buffer_size)
+        dataset = StreamingClipDataset(
+            records,
+            featurizer,
+            seed=seed,
+            rank=rank,
+            audio_column=audio_column,
+            shuffle_buffer_size=shuffle_buffer_size,
+        )
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, drop_last=True, **loader_options)
         return _SkipFirstBatches(loader, start_batch) if start_batch else loader
-    sampler = StepBatchSampler(length, batch_size, seed=seed, rank=rank, world_size=world_size,
-                               start_batch=start_batch)
+    sampler = StepBatchSampler(
+        length, batch_size, seed=seed, rank=rank, world_size=world_size, start_batch=start_batch
+    )
     dataset = CroppedClipDataset(records, featurizer, seed=seed, audio_column=audio_column)
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **loader_options)
 

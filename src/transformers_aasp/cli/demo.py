@@ -34,7 +34,7 @@ from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
 CONFIG_SECTIONS = ("corpus", "baseline", "pretrain", "linear_eval", "finetune", "classify", "figures")
 TOP_LEVEL_KEYS = ("output_dir", "examples_dir", "offline", "tasks", *CONFIG_SECTIONS)
@@ -52,8 +52,11 @@ SCRIPTS = ("logmel_baseline.py", "pretrain.py", "linear_eval.py", "finetune.py",
 # that the baseline and the encoder are scored on the same test clips.
 BASELINE_RESERVED_ARGS = ("output_dir", "benchmark", "corpus_clips_per_class")
 # The corpus size is one demo setting (`corpus.clips_per_class`), passed to every step; a step may not set its own.
-CORPUS_SIZE_FLAGS = {"pretrain": "embedded_clips_per_class", "linear_eval": "corpus_clips_per_class",
-                     "finetune": "corpus_clips_per_class"}
+CORPUS_SIZE_FLAGS = {
+    "pretrain": "embedded_clips_per_class",
+    "linear_eval": "corpus_clips_per_class",
+    "finetune": "corpus_clips_per_class",
+}
 TAIL_LINES_ON_FAILURE = 25
 
 
@@ -163,13 +166,15 @@ def check_config_keys(content: dict, path: Path) -> None:
             raise ValueError(f"{path}: section {section!r} must be a mapping, got {type(values).__name__}.")
         unknown = sorted(set(values) - set(allowed))
         if unknown:
-            raise ValueError(f"{path}: unknown key(s) {unknown} in section {section!r}; expected some of {list(allowed)}.")
+            raise ValueError(
+                f"{path}: unknown key(s) {unknown} in section {section!r}; expected some of {list(allowed)}."
+            )
         if "args" in values and not isinstance(values["args"] or {}, dict):
             raise ValueError(f"{path}: {section}.args must be a mapping of script flags to values.")
 
 
 def validate_config(config: DemoConfig, path: Path) -> None:
-    from .corpus import EMBEDDED_TASKS
+    from ..data.corpus import EMBEDDED_TASKS
 
     if not config.tasks:
         raise ValueError(f"{path}: 'tasks' must list at least one embedded task ({sorted(EMBEDDED_TASKS)}).")
@@ -254,7 +259,7 @@ def step_environment(config: DemoConfig) -> dict[str, str]:
     if config.offline:
         environment.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     if config.corpus.get("cache_dir"):
-        from .corpus import CACHE_DIR_ENV
+        from ..data.corpus import CACHE_DIR_ENV
 
         environment[CACHE_DIR_ENV] = str(Path(config.corpus["cache_dir"]).expanduser().resolve())
     environment.setdefault("PYTHONUNBUFFERED", "1")
@@ -267,9 +272,10 @@ def run_logged(command: list[str], log_path: Path, environment: dict[str, str], 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     stream.write(f"$ {shlex.join(command)}\n")
     stream.flush()
-    with open(log_path, "wb") as log, subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment
-    ) as process:
+    with (
+        open(log_path, "wb") as log,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment) as process,
+    ):
         out = getattr(stream, "buffer", None)
         while chunk := os.read(process.stdout.fileno(), 8192):
             log.write(chunk)
@@ -287,10 +293,13 @@ def run_logged(command: list[str], log_path: Path, environment: dict[str, str], 
 
 
 def build_corpus(config: DemoConfig) -> Path:
-    from .corpus import build_embedded_corpus
+    from ..data.corpus import build_embedded_corpus
 
-    return build_embedded_corpus(cache_dir=config.corpus.get("cache_dir"), seed=int(config.corpus.get("seed", 0)),
-                                 clips_per_class=config.corpus.get("clips_per_class"))
+    return build_embedded_corpus(
+        cache_dir=config.corpus.get("cache_dir"),
+        seed=int(config.corpus.get("seed", 0)),
+        clips_per_class=config.corpus.get("clips_per_class"),
+    )
 
 
 def corpus_size_flags(config: DemoConfig, section: str) -> list[str]:
@@ -330,8 +339,11 @@ def baseline_flags(config: DemoConfig, task: str) -> list[str]:
 
 def logmel_baseline(config: DemoConfig, task: str, environment: dict[str, str]) -> dict:
     """examples/logmel_baseline.py (no model: log-mel statistics + logistic regression); returns its results JSON."""
-    run_logged(script_command(config, "logmel_baseline.py", baseline_flags(config, task)),
-               config.logs_dir / f"logmel_baseline_{task}.log", environment)
+    run_logged(
+        script_command(config, "logmel_baseline.py", baseline_flags(config, task)),
+        config.logs_dir / f"logmel_baseline_{task}.log",
+        environment,
+    )
     results = config.baseline_dir / f"logmel_baseline_{task}.json"
     if not results.is_file():
         raise DemoError(f"logmel_baseline.py wrote no {results}.")
@@ -341,11 +353,20 @@ def logmel_baseline(config: DemoConfig, task: str, environment: dict[str, str]) 
 def linear_eval(config: DemoConfig, task: str, environment: dict[str, str]) -> dict:
     """examples/linear_eval.py on the frozen encoder; returns its results JSON."""
     output_dir = config.linear_eval_dir / task
-    flags = ["--model_name_or_path", str(config.encoder_dir), "--benchmark", task, "--output_dir", str(output_dir),
-             "--embedding_cache_dir", str(config.linear_eval_dir / "embeddings")]
+    flags = [
+        "--model_name_or_path",
+        str(config.encoder_dir),
+        "--benchmark",
+        task,
+        "--output_dir",
+        str(output_dir),
+        "--embedding_cache_dir",
+        str(config.linear_eval_dir / "embeddings"),
+    ]
     flags += corpus_size_flags(config, "linear_eval") + script_flags(config.linear_eval.get("args"))
-    run_logged(script_command(config, "linear_eval.py", flags), config.logs_dir / f"linear_eval_{task}.log",
-               environment)
+    run_logged(
+        script_command(config, "linear_eval.py", flags), config.logs_dir / f"linear_eval_{task}.log", environment
+    )
     results = sorted(output_dir.glob(f"linear_eval_{task}_*.json"))
     if not results:
         raise DemoError(f"linear_eval.py wrote no results file into {output_dir}.")
@@ -365,7 +386,7 @@ def finetune(config: DemoConfig, task: str, environment: dict[str, str]) -> dict
 
 
 def make_figures(config: DemoConfig, environment: dict[str, str]) -> dict[str, str]:
-    from .figures import FIGURE_FILES
+    from ..reporting.figures import FIGURE_FILES
 
     flags = ["--checkpoint", str(config.encoder_dir), "--output_dir", str(config.figures_dir)]
     metrics = config.pretrain_dir / "metrics.jsonl"
@@ -392,12 +413,15 @@ def classify_held_out(config: DemoConfig) -> list[Prediction]:
     """pipeline("audio-classification") on the fine-tuned checkpoint, for the first test clips of its task."""
     from transformers import pipeline
 
-    from . import corpus
+    from ..data import corpus
 
     task = config.classify.get("task", config.tasks[0])
     num_clips = int(config.classify.get("num_clips", 5))
-    folder = corpus.corpus_dir(config.corpus.get("cache_dir"), seed=int(config.corpus.get("seed", 0)),
-                               clips_per_class=config.corpus.get("clips_per_class"))
+    folder = corpus.corpus_dir(
+        config.corpus.get("cache_dir"),
+        seed=int(config.corpus.get("seed", 0)),
+        clips_per_class=config.corpus.get("clips_per_class"),
+    )
     rows = corpus.read_task_metadata(folder, task, "test")
     rows = pick_one_per_label(rows, num_clips)
     classifier = pipeline("audio-classification", model=str(config.finetune_dir(task)), device="cpu")
@@ -467,8 +491,11 @@ class DemoReport:
     def to_json(self) -> dict:
         payload = asdict(self)
         for entry, scores in zip(payload["scores"], self.scores):
-            entry.update(chance=scores.chance, above_chance=scores.above_chance,
-                         finetune_below_baseline=scores.finetune_below_baseline)
+            entry.update(
+                chance=scores.chance,
+                above_chance=scores.above_chance,
+                finetune_below_baseline=scores.finetune_below_baseline,
+            )
         return payload
 
 
@@ -510,14 +537,22 @@ def format_report(report: DemoReport) -> str:
     lines += baseline_interval_lines(report.scores)
     if report.predictions:
         correct = sum(prediction.correct for prediction in report.predictions)
-        lines += ["", f"pipeline('audio-classification') on held-out clips ({correct}/{len(report.predictions)} right):"]
+        lines += [
+            "",
+            f"pipeline('audio-classification') on held-out clips ({correct}/{len(report.predictions)} right):",
+        ]
         for prediction in report.predictions:
             mark = "ok" if prediction.correct else "--"
-            lines.append(f"  {mark} {Path(prediction.file).name:<24} true {prediction.true_label:<10} "
-                         f"predicted {prediction.predicted_label:<10} ({prediction.score:.2f})")
+            lines.append(
+                f"  {mark} {Path(prediction.file).name:<24} true {prediction.true_label:<10} "
+                f"predicted {prediction.predicted_label:<10} ({prediction.score:.2f})"
+            )
     if report.step_seconds:
-        lines += ["", "Time per step: " + ", ".join(f"{name} {format_duration(seconds)}"
-                                                    for name, seconds in report.step_seconds.items())]
+        lines += [
+            "",
+            "Time per step: "
+            + ", ".join(f"{name} {format_duration(seconds)}" for name, seconds in report.step_seconds.items()),
+        ]
     lines += ["", "Files:"] + [f"  {name:<22} {path}" for name, path in report.files.items()]
     return "\n".join(lines)
 
@@ -538,22 +573,27 @@ def baseline_interval_lines(scores: list[TaskScores]) -> list[str]:
     ]
     if not parts:
         return []
-    return ["", "Log-mel baseline, 95 % Wilson interval of its test accuracy (the linear evaluation and fine-tune are",
-            "scored on the same test clips, so their sampling error is of the same size):", *parts]
+    return [
+        "",
+        "Log-mel baseline, 95 % Wilson interval of its test accuracy (the linear evaluation and fine-tune are",
+        "scored on the same test clips, so their sampling error is of the same size):",
+        *parts,
+    ]
 
 
 def pretraining_line(metrics: dict) -> str:
     if not metrics:
         return "Pre-training: no metrics were logged."
-    terms = ", ".join(f"{name} {float(metrics[name]):.3f}" for name in ("frame_loss", "global_loss", "contrastive_loss")
-                      if name in metrics)
+    from ..modeling_aasp import PRETRAINING_LOSS_TERMS
+
+    terms = ", ".join(f"{name} {float(metrics[name]):.3f}" for name in PRETRAINING_LOSS_TERMS[1:] if name in metrics)
     return f"Pre-training: {metrics.get('step', '?')} steps, final loss {float(metrics['loss']):.3f} ({terms})."
 
 
 def collect_scores(
     tasks: list[str], linear_results: dict, finetune_results: dict, baseline_results: dict | None = None
 ) -> list[TaskScores]:
-    from .corpus import EMBEDDED_TASKS
+    from ..data.corpus import EMBEDDED_TASKS
 
     baseline_results = baseline_results or {}
     return [
@@ -565,7 +605,8 @@ def collect_scores(
             baseline=baseline_results[task]["accuracy"] if task in baseline_results else None,
             baseline_ci95=(
                 (baseline_results[task]["ci95_low"], baseline_results[task]["ci95_high"])
-                if task in baseline_results else None
+                if task in baseline_results
+                else None
             ),
             num_test_clips=baseline_results[task]["num_test_clips"] if task in baseline_results else None,
         )
@@ -574,8 +615,11 @@ def collect_scores(
 
 
 def output_files(config: DemoConfig, corpus_folder: Path, figures: dict[str, str]) -> dict[str, str]:
-    files = {"embedded corpus": str(corpus_folder), "pre-trained encoder": str(config.encoder_dir),
-             "pre-training metrics": str(config.pretrain_dir / "metrics.jsonl")}
+    files = {
+        "embedded corpus": str(corpus_folder),
+        "pre-trained encoder": str(config.encoder_dir),
+        "pre-training metrics": str(config.pretrain_dir / "metrics.jsonl"),
+    }
     files.update({f"fine-tuned {task}": str(config.finetune_dir(task)) for task in config.tasks})
     files["linear-eval results"] = str(config.linear_eval_dir)
     files["log-mel baseline results"] = str(config.baseline_dir)
@@ -601,18 +645,25 @@ def load_average() -> tuple[float, float, float] | None:
 # Entry point
 # ----------------------------------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="aasp-demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="aasp-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="Demo YAML (default: configs/demo.yaml).")
     parser.add_argument("--output_dir", default=None, help="Where everything goes (default: the config's).")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="Override one config value, e.g. --set pretrain.args.max_steps=50 (repeatable).")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="Override one config value, e.g. --set pretrain.args.max_steps=50 (repeatable).",
+    )
     return parser.parse_args(argv)
 
 
 def run_demo(config: DemoConfig) -> DemoReport:
     """Runs every step and returns the report (also written to <output_dir>/report.json and report.md)."""
-    from .corpus import EMBEDDED_TASKS
+    from ..data.corpus import EMBEDDED_TASKS
 
     config.output_dir.mkdir(parents=True, exist_ok=True)
     environment = step_environment(config)
@@ -629,18 +680,30 @@ def run_demo(config: DemoConfig) -> DemoReport:
     corpus_folder = timed("corpus", "Building the embedded corpus (cached after the first run)", build_corpus, config)
     baseline_results = {}
     for task in config.tasks:
-        baseline_results[task] = timed("log-mel baseline", f"Log-mel statistics baseline on '{task}' "
-                                       "(examples/logmel_baseline.py)", logmel_baseline, config, task, environment)
+        baseline_results[task] = timed(
+            "log-mel baseline",
+            f"Log-mel statistics baseline on '{task}' (examples/logmel_baseline.py)",
+            logmel_baseline,
+            config,
+            task,
+            environment,
+        )
     metrics = timed("pre-training", "Pre-training a tiny AaSP (examples/pretrain.py)", pretrain, config, environment)
     linear_results, finetune_results = {}, {}
     for task in config.tasks:
-        linear_results[task] = timed("linear eval", f"Linear evaluation on '{task}' "
-                                     f"({EMBEDDED_TASKS[task].num_classes} classes)", linear_eval, config, task,
-                                     environment)
+        linear_results[task] = timed(
+            "linear eval",
+            f"Linear evaluation on '{task}' ({EMBEDDED_TASKS[task].num_classes} classes)",
+            linear_eval,
+            config,
+            task,
+            environment,
+        )
     for task in config.tasks:
         finetune_results[task] = timed("fine-tuning", f"Fine-tuning on '{task}'", finetune, config, task, environment)
-    predictions = timed("pipeline", "Classifying held-out clips with pipeline('audio-classification')",
-                        classify_held_out, config)
+    predictions = timed(
+        "pipeline", "Classifying held-out clips with pipeline('audio-classification')", classify_held_out, config
+    )
     figures = {}
     if config.figures.get("enabled", True):
         figures = timed("figures", "Drawing the figures (examples/make_figures.py)", make_figures, config, environment)

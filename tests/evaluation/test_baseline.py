@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 
 from transformers_aasp import AaSPFeatureExtractor
-from transformers_aasp.baseline import (
+from transformers_aasp.data.corpus import EMBEDDED_TASKS, split_sizes
+from transformers_aasp.evaluation.baseline import (
     feature_dimension,
     logmel_features,
     modulation_bin_edges,
     wilson_interval,
 )
-from transformers_aasp.corpus import EMBEDDED_TASKS, split_sizes
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import logmel_baseline  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+import logmel_baseline
 
 
 NUM_MEL_BINS = 80

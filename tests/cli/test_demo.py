@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from transformers_aasp import demo
-from transformers_aasp.corpus import EMBEDDED_TASKS
-from transformers_aasp.demo import (
+from transformers_aasp.cli import demo
+from transformers_aasp.cli.demo import (
     DemoConfig,
     DemoError,
     DemoReport,
@@ -24,9 +23,10 @@ from transformers_aasp.demo import (
     run_logged,
     script_flags,
 )
+from transformers_aasp.data.corpus import EMBEDDED_TASKS
 
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / "configs" / "demo.yaml"
 
 
@@ -77,13 +77,19 @@ def test_output_dir_and_overrides(tmp_path):
         ("tasks: [keyword]\nclassify: {task: modulation}\n", "classify.task 'modulation' must be one of"),
         ("tasks: [keyword]\nclassify: {num_clips: 0}\n", "classify.num_clips must be a positive integer"),
         ("tasks: [keyword]\nfinetune: {args: {output_dir: x}}\n", "finetune.args.output_dir is set by the demo"),
-        ("tasks: [keyword]\nbaseline: {args: {corpus_clips_per_class: 6}}\n",
-         r"baseline.args \['corpus_clips_per_class'\] are set by the demo"),
-        ("tasks: [keyword]\nfinetune: {args: {corpus_clips_per_class: 6}}\n",
-         "finetune.args.corpus_clips_per_class is set by the demo from corpus.clips_per_class"),
+        (
+            "tasks: [keyword]\nbaseline: {args: {corpus_clips_per_class: 6}}\n",
+            r"baseline.args \['corpus_clips_per_class'\] are set by the demo",
+        ),
+        (
+            "tasks: [keyword]\nfinetune: {args: {corpus_clips_per_class: 6}}\n",
+            "finetune.args.corpus_clips_per_class is set by the demo from corpus.clips_per_class",
+        ),
         ("tasks: [keyword]\ncorpus: {clips_per_class: 2}\n", "corpus.clips_per_class must be an integer >= 3"),
-        ("tasks: [keyword]\nbaseline: {feature_set: full}\n",
-         r"unknown key\(s\) \['feature_set'\] in section 'baseline'"),
+        (
+            "tasks: [keyword]\nbaseline: {feature_set: full}\n",
+            r"unknown key\(s\) \['feature_set'\] in section 'baseline'",
+        ),
         ("- a list\n", "expected a mapping at the top level"),
     ],
 )
@@ -100,11 +106,32 @@ def test_missing_config_and_bad_override(tmp_path):
 
 
 def test_script_flags():
-    flags = script_flags({"max_steps": 100, "use_cpu": True, "push_to_hub": False, "seed": None,
-                          "learning_rate": 1e-3, "eval_strategy": "no", "alphas": [0.1, 0.3],
-                          "model_overrides": {"num_mask_clones": 2}})
-    assert flags == ["--max_steps", "100", "--use_cpu", "--learning_rate", "0.001", "--eval_strategy", "no",
-                     "--alphas", "0.1", "0.3", "--model_overrides", '{"num_mask_clones": 2}']
+    flags = script_flags(
+        {
+            "max_steps": 100,
+            "use_cpu": True,
+            "push_to_hub": False,
+            "seed": None,
+            "learning_rate": 1e-3,
+            "eval_strategy": "no",
+            "alphas": [0.1, 0.3],
+            "model_overrides": {"num_mask_clones": 2},
+        }
+    )
+    assert flags == [
+        "--max_steps",
+        "100",
+        "--use_cpu",
+        "--learning_rate",
+        "0.001",
+        "--eval_strategy",
+        "no",
+        "--alphas",
+        "0.1",
+        "0.3",
+        "--model_overrides",
+        '{"num_mask_clones": 2}',
+    ]
     assert script_flags(None) == []
 
 
@@ -123,7 +150,9 @@ def test_run_logged_failure_names_the_log_and_shows_its_tail(tmp_path):
     log = tmp_path / "failing.log"
     script = tmp_path / "failing.py"
     script.write_text("import sys\nprint('something broke')\nsys.exit(3)\n")
-    with pytest.raises(DemoError, match=r"(?s)`failing.py` exited with status 3; full log: .*failing.log.*something broke"):
+    with pytest.raises(
+        DemoError, match=r"(?s)`failing.py` exited with status 3; full log: .*failing.log.*something broke"
+    ):
         run_logged([sys.executable, str(script)], log, {}, stream=io.StringIO())
 
 
@@ -134,8 +163,9 @@ def test_missing_examples_folder_is_explained(tmp_path):
 
 
 def test_step_environment_is_offline_and_points_at_the_corpus(tmp_path):
-    config = DemoConfig(output_dir=tmp_path, examples_dir=tmp_path, tasks=["keyword"],
-                        corpus={"cache_dir": str(tmp_path / "corpus")})
+    config = DemoConfig(
+        output_dir=tmp_path, examples_dir=tmp_path, tasks=["keyword"], corpus={"cache_dir": str(tmp_path / "corpus")}
+    )
     environment = demo.step_environment(config)
     assert environment["HF_HUB_OFFLINE"] == "1" and environment["HF_DATASETS_OFFLINE"] == "1"
     assert environment["AASP_CORPUS_DIR"] == str(tmp_path / "corpus")
@@ -155,9 +185,14 @@ output_dir.mkdir(parents=True, exist_ok=True)
 def test_baseline_step_runs_the_script_on_the_demo_corpus(tmp_path):
     (tmp_path / "examples").mkdir()
     (tmp_path / "examples" / "logmel_baseline.py").write_text(FAKE_BASELINE_SCRIPT)
-    config = DemoConfig(output_dir=tmp_path / "out", examples_dir=tmp_path / "examples", tasks=["keyword"],
-                        corpus={"clips_per_class": 6}, baseline={"args": {"feature_set": "stats"}},
-                        linear_eval={"args": {"num_seeds": 1}})
+    config = DemoConfig(
+        output_dir=tmp_path / "out",
+        examples_dir=tmp_path / "examples",
+        tasks=["keyword"],
+        corpus={"clips_per_class": 6},
+        baseline={"args": {"feature_set": "stats"}},
+        linear_eval={"args": {"num_seeds": 1}},
+    )
     results = demo.logmel_baseline(config, "keyword", {})
     argv = results["argv"]
     assert argv[argv.index("--benchmark") + 1] == "keyword"
@@ -169,13 +204,18 @@ def test_baseline_step_runs_the_script_on_the_demo_corpus(tmp_path):
 
 
 def test_every_step_gets_the_demo_corpus_size():
-    config = DemoConfig(output_dir=Path("out"), examples_dir=Path("examples"), tasks=["keyword"],
-                        corpus={"clips_per_class": 40})
+    config = DemoConfig(
+        output_dir=Path("out"), examples_dir=Path("examples"), tasks=["keyword"], corpus={"clips_per_class": 40}
+    )
     assert demo.corpus_size_flags(config, "pretrain") == ["--embedded_clips_per_class", "40"]
     for step in ("baseline", "linear_eval", "finetune"):
         assert demo.corpus_size_flags(config, step) == ["--corpus_clips_per_class", "40"]
-    assert demo.corpus_size_flags(DemoConfig(output_dir=Path("out"), examples_dir=Path("e"), tasks=["keyword"]),
-                                  "finetune") == []
+    assert (
+        demo.corpus_size_flags(
+            DemoConfig(output_dir=Path("out"), examples_dir=Path("e"), tasks=["keyword"]), "finetune"
+        )
+        == []
+    )
 
 
 def test_baseline_step_without_results_file_fails_clearly(tmp_path):
@@ -187,8 +227,12 @@ def test_baseline_step_without_results_file_fails_clearly(tmp_path):
 
 def test_last_training_record_ignores_events(tmp_path):
     path = tmp_path / "metrics.jsonl"
-    records = [{"event": "start", "step": 0}, {"step": 5, "loss": 2.0}, {"step": 10, "loss": 1.0},
-               {"event": "checkpoint", "step": 10}]
+    records = [
+        {"event": "start", "step": 0},
+        {"step": 5, "loss": 2.0},
+        {"step": 10, "loss": 1.0},
+        {"event": "checkpoint", "step": 10},
+    ]
     path.write_text("".join(json.dumps(record) + "\n" for record in records))
     assert last_training_record(path) == {"step": 10, "loss": 1.0}
     assert last_training_record(tmp_path / "missing.jsonl") == {}
@@ -229,10 +273,14 @@ def make_report(tmp_path):
         load_average=(1.0, 1.5, 2.0),
         cpu_count=2,
         pretraining={"step": 120, "loss": 1.25, "frame_loss": 0.9, "global_loss": 0.05, "contrastive_loss": 3.0},
-        scores=[TaskScores("instrument", 8, 0.55, 0.625, baseline=0.5, baseline_ci95=(0.36, 0.64), num_test_clips=48),
-                TaskScores("modulation", 5, 0.2, 0.9, baseline=0.95, baseline_ci95=(0.85, 0.99), num_test_clips=45)],
-        predictions=[Prediction(str(tmp_path / "one_0001.wav"), "one", "one", 0.91),
-                     Prediction(str(tmp_path / "two_0002.wav"), "two", "three", 0.40)],
+        scores=[
+            TaskScores("instrument", 8, 0.55, 0.625, baseline=0.5, baseline_ci95=(0.36, 0.64), num_test_clips=48),
+            TaskScores("modulation", 5, 0.2, 0.9, baseline=0.95, baseline_ci95=(0.85, 0.99), num_test_clips=45),
+        ],
+        predictions=[
+            Prediction(str(tmp_path / "one_0001.wav"), "one", "one", 0.91),
+            Prediction(str(tmp_path / "two_0002.wav"), "two", "three", 0.40),
+        ],
         files={"pre-trained encoder": "/out/pretrain/final"},
         step_seconds={"pre-training": 300.0},
     )
@@ -241,19 +289,53 @@ def make_report(tmp_path):
 def test_format_report(tmp_path):
     text = format_report(make_report(tmp_path))
     assert "Finished in 12 min 11 s on 2 CPU core(s) (load average at the end: 1.0, 1.5, 2.0)." in text
-    assert "Pre-training: 120 steps, final loss 1.250 (frame_loss 0.900, global_loss 0.050, contrastive_loss 3.000)." in text
+    assert (
+        "Pre-training: 120 steps, final loss 1.250 (frame_loss 0.900, global_loss 0.050, contrastive_loss 3.000)."
+        in text
+    )
     lines = text.splitlines()
     header = next(line for line in lines if "linear eval" in line)
-    columns = ["task", "log-mel baseline", "linear eval", "fine-tune", "chance", "above chance",
-               "fine-tune vs baseline"]
+    columns = [
+        "task",
+        "log-mel baseline",
+        "linear eval",
+        "fine-tune",
+        "chance",
+        "above chance",
+        "fine-tune vs baseline",
+    ]
     assert [header.index(name) for name in columns] == sorted(header.index(name) for name in columns)
     table = lines[lines.index(header) + 1 : lines.index(header) + 3]
     row = {line.split()[0]: line.split() for line in table}
     # task, baseline, linear eval, fine-tune, chance, above chance, fine-tune vs baseline (spacing not asserted)
-    assert row["instrument"] == ["instrument", "50.0", "%", "55.0", "%", "62.5", "%", "12.5", "%", "yes", "not",
-                                 "below"]
-    assert row["modulation"] == ["modulation", "95.0", "%", "20.0", "%", "90.0", "%", "20.0", "%", "NO", "BELOW",
-                                 "BASELINE"]
+    assert row["instrument"] == [
+        "instrument",
+        "50.0",
+        "%",
+        "55.0",
+        "%",
+        "62.5",
+        "%",
+        "12.5",
+        "%",
+        "yes",
+        "not",
+        "below",
+    ]
+    assert row["modulation"] == [
+        "modulation",
+        "95.0",
+        "%",
+        "20.0",
+        "%",
+        "90.0",
+        "%",
+        "20.0",
+        "%",
+        "NO",
+        "BELOW",
+        "BASELINE",
+    ]
     assert "instrument 36.0-64.0 % (48 test clips)" in text and "modulation 85.0-99.0 % (45 test clips)" in text
     assert "Wilson" in text
     assert "(1/2 right)" in text
@@ -265,9 +347,18 @@ def test_format_report(tmp_path):
 def test_write_report_json_round_trip(tmp_path):
     demo.write_report(make_report(tmp_path), tmp_path)
     payload = json.loads((tmp_path / "report.json").read_text())
-    assert payload["scores"][0] == {"task": "instrument", "num_classes": 8, "linear_eval": 0.55, "finetune": 0.625,
-                                    "baseline": 0.5, "baseline_ci95": [0.36, 0.64], "num_test_clips": 48,
-                                    "chance": 0.125, "above_chance": True, "finetune_below_baseline": False}
+    assert payload["scores"][0] == {
+        "task": "instrument",
+        "num_classes": 8,
+        "linear_eval": 0.55,
+        "finetune": 0.625,
+        "baseline": 0.5,
+        "baseline_ci95": [0.36, 0.64],
+        "num_test_clips": 48,
+        "chance": 0.125,
+        "above_chance": True,
+        "finetune_below_baseline": False,
+    }
     assert payload["scores"][1]["above_chance"] is False
     assert payload["scores"][1]["finetune_below_baseline"] is True
     assert (tmp_path / "report.md").read_text().startswith("```\nAaSP demo report")
@@ -280,8 +371,9 @@ def test_collect_scores_reads_every_step_result():
         {"keyword": {"mean": 0.4}},
         {"keyword": {"accuracy": 0.6, "ci95_low": 0.45, "ci95_high": 0.73, "num_test_clips": 50}},
     )
-    assert scores[0] == TaskScores("keyword", 10, linear_eval=0.3, finetune=0.4, baseline=0.6,
-                                   baseline_ci95=(0.45, 0.73), num_test_clips=50)
+    assert scores[0] == TaskScores(
+        "keyword", 10, linear_eval=0.3, finetune=0.4, baseline=0.6, baseline_ci95=(0.45, 0.73), num_test_clips=50
+    )
     assert scores[0].finetune_below_baseline
     assert scores[1] == TaskScores("modulation", 5)
     text = format_report(DemoReport(1.0, None, None, {}, scores, [], {}))

@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+import hub_layouts
 import numpy as np
 import pytest
 import torch
@@ -12,12 +13,11 @@ import torch.nn.functional as F
 from huggingface_hub import metadata_load
 from transformers import AutoModelForAudioClassification, pipeline
 
-import hub_layouts
 import transformers_aasp  # noqa: F401
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import finetune  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+import finetune
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,9 @@ def test_esc50_all_folds_gives_five_results_and_their_mean(hub, checkpoint, tmp_
     summary = run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--all_folds")
     assert list(summary["folds"]) == ["1", "2", "3", "4", "5"]
     scores = list(summary["folds"].values())
-    assert summary["mean"] == pytest.approx(np.mean(scores)) and summary["std"] == pytest.approx(np.std(scores, ddof=1))
+    assert summary["mean"] == pytest.approx(np.mean(scores)) and summary["std"] == pytest.approx(
+        np.std(scores, ddof=1)
+    )
     assert json.loads((tmp_path / "all_results.json").read_text())["folds"] == summary["folds"]
     assert all((tmp_path / f"fold_{k}" / "results.json").is_file() for k in range(1, 6))
     meta = metadata_load(tmp_path / "README.md")
@@ -144,7 +146,9 @@ def test_layer_decay_groups_scale_learning_rates(checkpoint):
     assert lr_of[id(next(p for n, p in named.items() if ".layers.0." in n))] == 0.25
     assert lr_of[id(next(p for n, p in named.items() if ".layers.1." in n))] == 0.5
     assert lr_of[id(named["classifier.dense.weight"])] == 1.0
-    assert {g["weight_decay"] for g in groups if any(p is named["classifier.dense.bias"] for p in g["params"])} == {0.0}
+    assert {g["weight_decay"] for g in groups if any(p is named["classifier.dense.bias"] for p in g["params"])} == {
+        0.0
+    }
 
 
 def test_soft_target_loss_matches_torch_losses():

@@ -1,20 +1,19 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """The benchmark registry on tiny local copies of each Hub layout (see hub_layouts.py)."""
 
+import hub_layouts
 import numpy as np
 import pytest
 from datasets import ClassLabel, List
 
-import hub_layouts
-from transformers_aasp.tasks import (
+from transformers_aasp.audio import crop_or_pad, decode_waveform
+from transformers_aasp.data.benchmarks import (
     BENCHMARKS,
     EMBEDDED_TASKS,
     SPEECH_COMMANDS_V2_WORDS,
     check_split_sizes,
     class_balanced_weights,
-    crop_or_pad,
     custom_benchmark,
-    decode_waveform,
     get_benchmark,
     load_benchmark,
     stratified_holdout,
@@ -24,9 +23,7 @@ from transformers_aasp.tasks import (
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub")
-    return {name: builder(root) for name, builder in hub_layouts.BUILDERS.items() if name != "as2m"} | {
-        "root": root
-    }
+    return {name: builder(root) for name, builder in hub_layouts.BUILDERS.items() if name != "as2m"} | {"root": root}
 
 
 def test_registry_covers_every_benchmark_of_the_paper_and_the_embedded_tasks():
@@ -171,7 +168,7 @@ def test_undecodable_clip_is_reported_as_none():
 
 
 def test_resolve_benchmark_needs_a_benchmark_or_a_dataset():
-    from transformers_aasp.tasks import resolve_benchmark
+    from transformers_aasp.data.benchmarks import resolve_benchmark
 
     with pytest.raises(ValueError, match="Pass --benchmark <name> or --dataset_name <hub id or path>"):
         resolve_benchmark()
@@ -183,7 +180,7 @@ def test_decode_waveform_reads_formats_libsndfile_lacks(tmp_path):
 
     import soundfile
 
-    from transformers_aasp.tasks import decode_waveform
+    from transformers_aasp.audio import decode_waveform
 
     wav, m4a = tmp_path / "tone.wav", tmp_path / "tone.m4a"
     soundfile.write(wav, 0.3 * np.sin(np.linspace(0, 2 * np.pi * 440, 22050)).astype(np.float32), 22050)

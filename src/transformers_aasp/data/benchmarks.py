@@ -14,20 +14,19 @@ split) and returns train / validation / test. Loading always goes through `datas
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from datasets import Audio, ClassLabel, DatasetDict, List, load_dataset, load_from_disk
 from transformers.utils import logging
 
-from .pretraining_data import ClipDecodeError, decode_audio, prepare_waveform
+from ..audio import SAMPLING_RATE
 
 
 logger = logging.get_logger(__name__)
 
-SAMPLING_RATE = 16000
 PROTOCOLS = ("folds", "splits", "speaker_split")
 SPEAKER_SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train / validation / test, by speaker
 SPEAKER_SPLIT_SEED = 0  # fixed: the split is part of the benchmark, not of a run
@@ -391,7 +390,6 @@ def load_benchmark(
     return loaded
 
 
-
 def resolve_benchmark(
     benchmark: str | None = None,
     dataset_name: str | None = None,
@@ -434,7 +432,10 @@ def resolve_benchmark(
         spec = replace(spec, clip_seconds=clip_seconds)
     override = dataset_name if benchmark is not None else None
     loader_kwargs = {"clips_per_class": corpus_clips_per_class} if spec.loader is not None else None
-    return load_benchmark(spec, dataset_id=override, verify_split_sizes=verify_split_sizes, loader_kwargs=loader_kwargs)
+    return load_benchmark(
+        spec, dataset_id=override, verify_split_sizes=verify_split_sizes, loader_kwargs=loader_kwargs
+    )
+
 
 def _load_source(spec: BenchmarkSpec, cache_dir: str | None, loader_kwargs: dict) -> DatasetDict:
     if spec.loader is not None and spec.dataset_id is None:
@@ -676,7 +677,9 @@ def _speaker_indices(loaded: LoadedBenchmark):
     num_test = int(round(SPEAKER_SPLIT_FRACTIONS[2] * len(unique)))
     num_validation = int(round(SPEAKER_SPLIT_FRACTIONS[1] * len(unique)))
     if len(unique) < 3 or min(num_test, num_validation) == 0:
-        raise ValueError(f"{loaded.spec.display_name}: a speaker-disjoint split needs more speakers than {len(unique)}.")
+        raise ValueError(
+            f"{loaded.spec.display_name}: a speaker-disjoint split needs more speakers than {len(unique)}."
+        )
     groups = {
         "test": order[:num_test],
         "validation": order[num_test : num_test + num_validation],
@@ -720,29 +723,6 @@ def stratified_holdout(labels: list, fraction: float, seed: int) -> np.ndarray:
 def undecoded_audio(dataset):
     """The dataset with its "audio" column left encoded ({"bytes", "path"}), so `decode_waveform` can skip bad clips."""
     return dataset.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))
-
-
-def decode_waveform(audio) -> np.ndarray | None:
-    """A mono float32 (num_samples,) waveform at 16 kHz, or None (logged) if the clip cannot be used.
-
-    Args:
-        audio: an undecoded item (`{"bytes", "path"}`, see `undecoded_audio`) or a decoded `datasets` audio item.
-    Decoding, mono mix, resampling and validation are those of the pre-training data (`pretraining_data`).
-    """
-    try:
-        waveform, sampling_rate = decode_audio(audio)
-        return prepare_waveform(waveform, sampling_rate, SAMPLING_RATE, min_samples=1)
-    except ClipDecodeError as error:  # corrupt, empty or non-finite: the caller skips and counts it
-        logger.warning(f"Skipping a clip that could not be used: {error}")
-        return None
-
-
-def crop_or_pad(waveform: np.ndarray, num_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:
-    """(L,) -> (num_samples,): a random crop when `rng` is given (training), else the start; zero-padded at the end."""
-    if waveform.size > num_samples:
-        start = int(rng.integers(0, waveform.size - num_samples + 1)) if rng is not None else 0
-        return waveform[start : start + num_samples]
-    return np.pad(waveform, (0, num_samples - waveform.size))
 
 
 def encode_targets(labels: list, num_labels: int, multi_label: bool) -> np.ndarray:

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from transformers.utils import logging
 
-from .configuration_aasp import AaSPConfig
-from .feature_extraction_aasp import AaSPFeatureExtractor
-from .modeling_aasp import AaSPModel, sblu_kernel
+from ..configuration_aasp import AaSPConfig
+from ..feature_extraction_aasp import AaSPFeatureExtractor
+from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPModel, sblu_kernel
 
 
 logger = logging.get_logger(__name__)
@@ -35,8 +35,8 @@ logger = logging.get_logger(__name__)
 WINDOWS = ("two_sided", "one_sided", "gaussian")
 WINDOW_LABELS = {"two_sided": "two-sided (SBLU)", "one_sided": "one-sided (causal, SSM-like)", "gaussian": "Gaussian"}
 WINDOW_COLORS = {"two_sided": "tab:blue", "one_sided": "tab:orange", "gaussian": "tab:green"}
-LOSS_TERMS = ("loss", "frame_loss", "global_loss", "contrastive_loss")
-MONITORING_TERMS = ("contrastive_accuracy", "target_variance", "prediction_variance", "lr")
+LOSS_TERMS = PRETRAINING_LOSS_TERMS
+MONITORING_TERMS = (*PRETRAINING_MONITORING_TERMS, "lr")
 FIGURE_FILES = {
     "figure4": "figure4_sblu_parameters.png",
     "figure2": "figure2_window_gradients.png",
@@ -106,7 +106,7 @@ def modulation_probe_clip(
     Returns:
         (waveform (num_samples,) float32 peak-normalised to 0.5, [(start_s, end_s, rate_hz) per segment]).
     """
-    from .corpus import synthesize_modulated_signal
+    from ..data.corpus import synthesize_modulated_signal
 
     if not rates_hz:
         raise ValueError("modulation_probe_clip needs at least one modulation rate.")
@@ -177,20 +177,31 @@ def estimate_sblu_per_time_patch(
         alpha=per_time_patch(parameters["alpha"][0], column_valid),
         beta=per_time_patch(parameters["beta"][0], column_valid),
         frequency_hz=per_time_patch(parameters["frequency_hz"][0], column_valid),
-        band_hz=(radians_per_frame_to_hz(config.beta_min, config.frame_rate),
-                 radians_per_frame_to_hz(config.beta_max, config.frame_rate)),
+        band_hz=(
+            radians_per_frame_to_hz(config.beta_min, config.frame_rate),
+            radians_per_frame_to_hz(config.beta_max, config.frame_rate),
+        ),
         patch_seconds=config.time_patch_size / config.frame_rate,
     )
 
 
-def plot_figure4(estimates: SBLUEstimates, path: str | os.PathLike, title: str = "",
-                 segments: list[tuple[float, float, float]] | None = None) -> Path:
+def plot_figure4(
+    estimates: SBLUEstimates,
+    path: str | os.PathLike,
+    title: str = "",
+    segments: list[tuple[float, float, float]] | None = None,
+) -> Path:
     """Spectrogram on top, per-time-patch box plots of alpha and of beta (Hz) under it, on one time axis."""
     plt = _pyplot()
     figure, axes = plt.subplots(3, 1, figsize=(10, 8.5), sharex=True, gridspec_kw={"height_ratios": [1.3, 1, 1]})
     duration = estimates.frame_times[-1] + 1 / max(len(estimates.frame_times), 1) if len(estimates.frame_times) else 0
-    image = axes[0].imshow(estimates.log_mel.T, origin="lower", aspect="auto", cmap="magma",
-                           extent=(0.0, duration, 0, estimates.log_mel.shape[1]))
+    image = axes[0].imshow(
+        estimates.log_mel.T,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=(0.0, duration, 0, estimates.log_mel.shape[1]),
+    )
     colorbar_axis = axes[0].inset_axes([1.005, 0.0, 0.012, 1.0])  # outside the panel: the time axes stay aligned
     figure.colorbar(image, cax=colorbar_axis, label="ln mel power")
     axes[0].set_ylabel("mel bin")
@@ -200,8 +211,12 @@ def plot_figure4(estimates: SBLUEstimates, path: str | os.PathLike, title: str =
     axes[1].set_ylabel("decay α (1/frame)")
     _box_per_patch(axes[2], estimates.frequency_hz, estimates, "tab:cyan")
     axes[2].set_ylabel("frequency β (Hz of modulation)")
-    axes[2].axhspan(*estimates.band_hz, color="0.92", zorder=0, label=f"alias-prone band {estimates.band_hz[0]:g}-"
-                    f"{estimates.band_hz[1]:g} Hz")
+    axes[2].axhspan(
+        *estimates.band_hz,
+        color="0.92",
+        zorder=0,
+        label=f"alias-prone band {estimates.band_hz[0]:g}-{estimates.band_hz[1]:g} Hz",
+    )
     if segments:
         for start, end, rate in segments:
             axes[2].hlines(rate, start, end, colors="tab:red", linestyles="--", linewidth=1.5)
@@ -219,10 +234,17 @@ def _draw_patch_boundaries(axis, estimates: SBLUEstimates) -> None:
 
 
 def _box_per_patch(axis, values: np.ndarray, estimates: SBLUEstimates, color: str) -> None:
-    axis.boxplot(list(values), positions=estimates.patch_times, widths=0.7 * estimates.patch_seconds,
-                 manage_ticks=False, patch_artist=True, showfliers=True,
-                 boxprops={"facecolor": color, "alpha": 0.6}, medianprops={"color": "black"},
-                 flierprops={"markersize": 2, "alpha": 0.5})
+    axis.boxplot(
+        list(values),
+        positions=estimates.patch_times,
+        widths=0.7 * estimates.patch_seconds,
+        manage_ticks=False,
+        patch_artist=True,
+        showfliers=True,
+        boxprops={"facecolor": color, "alpha": 0.6},
+        medianprops={"color": "black"},
+        flierprops={"markersize": 2, "alpha": 0.5},
+    )
     axis.grid(axis="y", alpha=0.3)
 
 
@@ -271,8 +293,9 @@ def window_responses(
         kernel_re, kernel_im = sblu_kernel(alpha_t, beta_t, half_length, window=window)
         magnitude = kernel_spectrum(kernel_re, kernel_im, omega)
         (gradient,) = torch.autograd.grad(magnitude.sum(), beta_t)
-        responses[window] = WindowResponse(np.asarray(offsets, dtype=np.float64), magnitude.detach().numpy(),
-                                           gradient.abs().numpy())
+        responses[window] = WindowResponse(
+            np.asarray(offsets, dtype=np.float64), magnitude.detach().numpy(), gradient.abs().numpy()
+        )
     return responses
 
 
@@ -283,13 +306,19 @@ def edge_decay(half_length: int, edge_level: float = 0.01) -> float:
     return math.log(1.0 / edge_level) / half_length
 
 
-def plot_figure2(responses_per_alpha: dict[float, dict[str, WindowResponse]], path: str | os.PathLike,
-                 frame_rate: float, beta: float, half_length: int) -> Path:
+def plot_figure2(
+    responses_per_alpha: dict[float, dict[str, WindowResponse]],
+    path: str | os.PathLike,
+    frame_rate: float,
+    beta: float,
+    half_length: int,
+) -> Path:
     """One row per decay alpha: normalised |K| in dB (left) and |d|K|/d beta| on a log scale (right), against the
     frequency offset in Hz."""
     plt = _pyplot()
-    figure, axes = plt.subplots(len(responses_per_alpha), 2, figsize=(12, 4.0 * len(responses_per_alpha)),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        len(responses_per_alpha), 2, figsize=(12, 4.0 * len(responses_per_alpha)), squeeze=False
+    )
     for row, (alpha, responses) in zip(axes, responses_per_alpha.items()):
         for window, response in responses.items():
             offsets_hz = radians_per_frame_to_hz(response.offsets, frame_rate)
@@ -310,9 +339,12 @@ def plot_figure2(responses_per_alpha: dict[float, dict[str, WindowResponse]], pa
         axis.set_xlabel("frequency offset ω − β (Hz of modulation)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.03), fontsize=10)
-    figure.suptitle(f"SBLU windows from sblu_kernel: β = {radians_per_frame_to_hz(beta, frame_rate):.1f} Hz "
-                    f"({beta:.2f} rad/frame), {2 * half_length + 1} taps; the two-sided kernel also has a mirror lobe "
-                    "at ω = −β, outside this range", fontsize=10)
+    figure.suptitle(
+        f"SBLU windows from sblu_kernel: β = {radians_per_frame_to_hz(beta, frame_rate):.1f} Hz "
+        f"({beta:.2f} rad/frame), {2 * half_length + 1} taps; the two-sided kernel also has a mirror lobe "
+        "at ω = −β, outside this range",
+        fontsize=10,
+    )
     return _save(figure, path)
 
 
@@ -364,8 +396,9 @@ def _as_float(value) -> float:
         return float("nan")
 
 
-def plot_training_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike,
-                         title: str = "") -> Path:
+def plot_training_curves(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike, title: str = ""
+) -> Path:
     """One panel per term (losses first), shared step axis."""
     plt = _pyplot()
     terms = [term for term in (*LOSS_TERMS, *MONITORING_TERMS) if term in curves]
@@ -374,14 +407,19 @@ def plot_training_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path:
     figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.0 * rows), squeeze=False)
     for axis, term in zip(axes.flat, terms):
         steps, values = curves[term]
-        axis.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3,
-                  color="tab:red" if term in LOSS_TERMS else "tab:gray")
+        axis.plot(
+            steps,
+            values,
+            marker="o" if len(steps) < 30 else None,
+            markersize=3,
+            color="tab:red" if term in LOSS_TERMS else "tab:gray",
+        )
         axis.set_title("total loss" if term == "loss" else term.replace("_", " "), fontsize=10)
         axis.set_xlabel("optimizer step")
         axis.grid(alpha=0.3)
         if term == "lr":
             axis.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
-    for axis in list(axes.flat)[len(terms):]:
+    for axis in list(axes.flat)[len(terms) :]:
         axis.set_visible(False)
     figure.suptitle(title or "AaSP pre-training: loss terms (red) and monitoring scalars (grey)", fontsize=11)
     return _save(figure, path)
@@ -428,8 +466,9 @@ def make_figures(
     beta = 0.5 * (config.beta_min + config.beta_max)  # mid-band: offsets reach both band edges
     offsets = np.linspace(config.beta_min - beta, config.beta_max - beta, 801)
     responses = {alpha: window_responses(offsets, alpha, beta, config.sblu_half_length) for alpha in alphas}
-    written["figure2"] = plot_figure2(responses, output_dir / FIGURE_FILES["figure2"], config.frame_rate, beta,
-                                      config.sblu_half_length)
+    written["figure2"] = plot_figure2(
+        responses, output_dir / FIGURE_FILES["figure2"], config.frame_rate, beta, config.sblu_half_length
+    )
     if metrics is not None:
         curves = read_training_curves(metrics)
         written["training_curves"] = plot_training_curves(curves, output_dir / FIGURE_FILES["training_curves"])

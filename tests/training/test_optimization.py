@@ -3,7 +3,7 @@
 import torch
 
 from transformers_aasp import AaSPConfig, AaSPForPreTraining
-from transformers_aasp.optimization import weight_decay_groups
+from transformers_aasp.training.optimization import weight_decay_groups
 
 
 def group_names(model, groups):

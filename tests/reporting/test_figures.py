@@ -10,7 +10,8 @@ import soundfile
 import torch
 
 from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPModel
-from transformers_aasp.figures import (
+from transformers_aasp.modeling_aasp import sblu_kernel
+from transformers_aasp.reporting.figures import (
     FIGURE_FILES,
     edge_decay,
     estimate_sblu_per_time_patch,
@@ -23,7 +24,6 @@ from transformers_aasp.figures import (
     read_training_curves,
     window_responses,
 )
-from transformers_aasp.modeling_aasp import sblu_kernel
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -55,10 +55,28 @@ def write_metrics(path, records, extra_lines=()):
 
 FAKE_RECORDS = [
     {"event": "start", "step": 0, "num_processes": 1},
-    {"step": 5, "loss": 2.0, "frame_loss": 1.5, "global_loss": 0.3, "contrastive_loss": 2.0,
-     "contrastive_accuracy": 0.25, "target_variance": 1.0, "prediction_variance": 0.1, "lr": 1e-3},
-    {"step": 10, "loss": 1.5, "frame_loss": 1.2, "global_loss": 0.1, "contrastive_loss": "nan",
-     "contrastive_accuracy": 0.5, "target_variance": 0.9, "prediction_variance": 0.2, "lr": 5e-4},
+    {
+        "step": 5,
+        "loss": 2.0,
+        "frame_loss": 1.5,
+        "global_loss": 0.3,
+        "contrastive_loss": 2.0,
+        "contrastive_accuracy": 0.25,
+        "target_variance": 1.0,
+        "prediction_variance": 0.1,
+        "lr": 1e-3,
+    },
+    {
+        "step": 10,
+        "loss": 1.5,
+        "frame_loss": 1.2,
+        "global_loss": 0.1,
+        "contrastive_loss": "nan",
+        "contrastive_accuracy": 0.5,
+        "target_variance": 0.9,
+        "prediction_variance": 0.2,
+        "lr": 5e-4,
+    },
     {"event": "checkpoint", "step": 10, "path": "somewhere"},
 ]
 
@@ -164,7 +182,9 @@ def test_window_responses_peak_at_zero_offset():
 def test_kernel_spectrum_of_a_single_tap_is_flat():
     kernel_re = torch.zeros(3, 5, dtype=torch.float64)
     kernel_re[:, 2] = 2.0  # only m = 0
-    magnitude = kernel_spectrum(kernel_re, torch.zeros_like(kernel_re), torch.tensor([0.0, 1.0, 3.0], dtype=torch.float64))
+    magnitude = kernel_spectrum(
+        kernel_re, torch.zeros_like(kernel_re), torch.tensor([0.0, 1.0, 3.0], dtype=torch.float64)
+    )
     np.testing.assert_allclose(magnitude.numpy(), [2.0, 2.0, 2.0], atol=1e-12)
 
 
@@ -177,8 +197,12 @@ def test_window_gradient_matches_finite_differences(window):
     step = 1e-6
 
     def magnitude(b):
-        kernel_re, kernel_im = sblu_kernel(torch.full((4,), alpha, dtype=torch.float64),
-                                           torch.full((4,), b, dtype=torch.float64), half_length, window=window)
+        kernel_re, kernel_im = sblu_kernel(
+            torch.full((4,), alpha, dtype=torch.float64),
+            torch.full((4,), b, dtype=torch.float64),
+            half_length,
+            window=window,
+        )
         return kernel_spectrum(kernel_re, kernel_im, omega).numpy()
 
     central = (magnitude(beta + step) - magnitude(beta - step)) / (2 * step)
@@ -192,8 +216,16 @@ def test_window_gradient_matches_finite_differences(window):
 def test_read_training_curves_skips_events_and_bad_lines(tmp_path):
     path = write_metrics(tmp_path / "metrics.jsonl", FAKE_RECORDS, extra_lines=["{not json", "[1, 2]"])
     curves = read_training_curves(path)
-    assert set(curves) == {"loss", "frame_loss", "global_loss", "contrastive_loss", "contrastive_accuracy",
-                           "target_variance", "prediction_variance", "lr"}
+    assert set(curves) == {
+        "loss",
+        "frame_loss",
+        "global_loss",
+        "contrastive_loss",
+        "contrastive_accuracy",
+        "target_variance",
+        "prediction_variance",
+        "lr",
+    }
     steps, values = curves["frame_loss"]
     np.testing.assert_array_equal(steps, [5, 10])
     np.testing.assert_allclose(values, [1.5, 1.2])

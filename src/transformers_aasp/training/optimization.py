@@ -40,4 +40,10 @@ def mask_generator(seed: int, process_index: int, step: int, micro_batch: int = 
     return torch.Generator().manual_seed(int(entropy.generate_state(1, np.uint64)[0] >> 1))
 
 
-__all__ = ["NO_DECAY_NAME_PARTS", "NO_DECAY_PARAMETER_NAMES", "is_weight_decay_exempt", "mask_generator", "weight_decay_groups"]
+__all__ = [
+    "NO_DECAY_NAME_PARTS",
+    "NO_DECAY_PARAMETER_NAMES",
+    "is_weight_decay_exempt",
+    "mask_generator",
+    "weight_decay_groups",
+]

@@ -40,7 +40,6 @@ import numpy as np
 import soundfile
 import torch
 import torchaudio
-
 from transformers.utils import logging
 
 
@@ -560,7 +559,7 @@ def _write_manifest(folder: Path, seed: int, clips_per_class: int | None, summar
             "soundfont": "TimGM6mb.sf2 from the pretty_midi package (Tim Brechbill; GPL-2.0)",
             "soundfont_sha256": hashlib.sha256(soundfont_path().read_bytes()).hexdigest(),
             "espeak_ng": _espeak_version(find_espeak_ng()) + " (program and voice data: GPL-3.0-or-later)",
-            "modulation": "synthesised by transformers_aasp.corpus (Apache-2.0)",
+            "modulation": "synthesised by transformers_aasp.data.corpus (Apache-2.0)",
         },
     }
     (folder / "corpus.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -713,7 +712,7 @@ __all__ = [
     "read_task_metadata",
     "soundfont_path",
     "split_sizes",
-    "write_float_wav",
     "synthesize_modulated_signal",
     "synthesize_speech",
+    "write_float_wav",
 ]

@@ -5,18 +5,18 @@ import json
 import sys
 from pathlib import Path
 
+import hub_layouts
 import numpy as np
 import pytest
 import torch
 from safetensors.numpy import load_file
 from transformers.modeling_outputs import BaseModelOutput
 
-import hub_layouts
 from transformers_aasp.modeling_aasp import AaSPModelOutput
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import linear_eval  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+import linear_eval
 
 
 @pytest.fixture(scope="module")

@@ -34,8 +34,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from transformers.utils import logging
 
-from .feature_extraction_aasp import AaSPFeatureExtractor
-from .tasks import SAMPLING_RATE, LoadedBenchmark, crop_or_pad, decode_waveform, undecoded_audio
+from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
+from ..data.benchmarks import LoadedBenchmark, undecoded_audio
+from ..feature_extraction_aasp import AaSPFeatureExtractor
 
 
 logger = logging.get_logger(__name__)
@@ -162,9 +163,7 @@ def clip_features(frames: np.ndarray, feature_set: str = "full", frame_rate: flo
     return np.concatenate(parts)
 
 
-def logmel_features(
-    input_values, attention_mask, feature_set: str = "full", frame_rate: float = 100.0
-) -> np.ndarray:
+def logmel_features(input_values, attention_mask, feature_set: str = "full", frame_rate: float = 100.0) -> np.ndarray:
     """Log-mel statistics of a batch of clips (see the module docstring).
 
     Args:
@@ -401,8 +400,8 @@ def score_one_run(computed: dict, rows: dict, max_iter: int, regularization: flo
         "fold": rows["fold"],
         "accuracy": num_correct / len(test_labels),
         "num_correct": num_correct,
-        "num_test_clips": int(len(test_labels)),
-        "num_train_clips": int(len(train_labels)),
+        "num_test_clips": len(test_labels),
+        "num_train_clips": len(train_labels),
     }
 
 

@@ -7,14 +7,14 @@ import yaml
 from huggingface_hub import ModelCard, metadata_load
 from sklearn.metrics import accuracy_score, average_precision_score
 
-from transformers_aasp.metrics import (
+from transformers_aasp.reporting.metrics import (
     accuracy,
     average_precision_per_class,
     mean_average_precision,
     score_logits,
     summarize_scores,
 )
-from transformers_aasp.model_card import ReportedResult, finetuned_card, pretrained_card
+from transformers_aasp.reporting.model_card import ReportedResult, finetuned_card, pretrained_card
 
 
 def multi_label_problem(seed: int, num_clips: int = 40, num_classes: int = 7, quantize: bool = False):

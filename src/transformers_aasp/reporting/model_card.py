@@ -1,5 +1,5 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Model cards for AaSP checkpoints, rendered from the templates in `model_cards/` with `huggingface_hub`.
+"""Model cards for AaSP checkpoints, rendered from the templates in `reporting/templates/` with `huggingface_hub`.
 
 Two kinds of card:
     * `pretrained_card`: a self-supervised encoder (pipeline_tag `feature-extraction`), optionally with measured
@@ -17,7 +17,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 
-TEMPLATE_DIR = Path(os.environ.get("AASP_MODEL_CARD_DIR", Path(__file__).resolve().parents[2] / "model_cards"))
+TEMPLATE_DIR = Path(os.environ.get("AASP_MODEL_CARD_DIR", Path(__file__).resolve().parent / "templates"))
 PRETRAINED_TEMPLATE = "pretrained.md"
 FINETUNED_TEMPLATE = "finetuned.md"
 

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers.utils import logging
 
-from .feature_extraction_aasp import AaSPFeatureExtractor
+from ..feature_extraction_aasp import AaSPFeatureExtractor
 
 
 logger = logging.get_logger(__name__)

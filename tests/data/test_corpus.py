@@ -1,4 +1,4 @@
-"""Tests of the embedded default corpus (transformers_aasp.corpus), built small into temporary folders."""
+"""Tests of the embedded default corpus (transformers_aasp.data.corpus), built small into temporary folders."""
 
 import hashlib
 import json
@@ -17,8 +17,8 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from transformers_aasp import corpus
-from transformers_aasp.corpus import (
+from transformers_aasp.data import corpus
+from transformers_aasp.data.corpus import (
     CORPUS_VERSION,
     EMBEDDED_TASKS,
     MODULATION_MULTIPLES,
@@ -131,7 +131,9 @@ def test_a_foreign_folder_in_the_way_is_reported_not_overwritten(tmp_path):
     in_the_way = tmp_path / f"{CORPUS_VERSION}-0-c3"
     in_the_way.mkdir()
     (in_the_way / "notes.txt").write_text("mine")
-    with pytest.raises(RuntimeError, match=rf"{CORPUS_VERSION}-0-c3 exists but holds no complete embedded corpus.*force=True"):
+    with pytest.raises(
+        RuntimeError, match=rf"{CORPUS_VERSION}-0-c3 exists but holds no complete embedded corpus.*force=True"
+    ):
         build_embedded_corpus(tmp_path, seed=0, clips_per_class=3)
     assert (in_the_way / "notes.txt").read_text() == "mine"
 
@@ -310,9 +312,7 @@ def test_soundfont_renders_in_the_corpus_are_non_silent_and_periodic(built):
         assert periodicity > 0.35, row
 
 
-@pytest.mark.parametrize(
-    "program", [0, 25, 40, 56, 73], ids=["piano-1", "steel-guitar", "violin", "trumpet", "flute"]
-)
+@pytest.mark.parametrize("program", [0, 25, 40, 56, 73], ids=["piano-1", "steel-guitar", "violin", "trumpet", "flute"])
 def test_soundfont_notes_sound_at_the_requested_pitch(program):
     renderer = SoundFontRenderer()
     for key in (55, 67, 79):

@@ -1,0 +1,167 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""The pre-training data module: decoding, cropping, sampling order and skipping of unusable clips."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from audio_files import tone, write_bad_files, write_good_corpus
+
+from transformers_aasp import AaSPFeatureExtractor
+from transformers_aasp.audio import ClipDecodeError, decode_audio, prepare_waveform
+from transformers_aasp.data.pretraining import (
+    ClipFeaturizer,
+    CroppedClipDataset,
+    StepBatchSampler,
+    build_pretraining_dataloader,
+    list_audio_files,
+    load_audio_records,
+)
+
+
+CROP = 160
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    folder = tmp_path / "corpus"
+    write_good_corpus(folder)
+    return folder
+
+
+@pytest.fixture
+def feature_extractor():
+    return AaSPFeatureExtractor()
+
+
+def test_crops_have_fixed_shape_and_short_clips_are_padded_with_mask(corpus, feature_extractor):
+    featurizer = ClipFeaturizer(feature_extractor, crop_frames=CROP)
+    long_clip = tone(3.0)
+    values, mask = featurizer({"array": long_clip, "sampling_rate": 16000}, np.random.default_rng(0))
+    assert values.shape == (CROP, 80) and mask.shape == (CROP,)
+    assert int(mask.sum()) == CROP
+    short_clip = tone(0.5)  # 8000 samples -> 1 + 8000 // 160 = 51 real frames
+    values, mask = featurizer({"array": short_clip, "sampling_rate": 16000}, np.random.default_rng(0))
+    assert values.shape == (CROP, 80)
+    assert mask.tolist() == [1] * 51 + [0] * (CROP - 51)
+    assert torch.all(values[51:] == 0)
+
+
+def test_random_crop_is_a_pure_function_of_seed_and_position(corpus, feature_extractor):
+    records = list_audio_files(corpus)
+    dataset = CroppedClipDataset(records, ClipFeaturizer(feature_extractor, crop_frames=CROP), seed=3)
+    first, again, other = dataset[(7, 5)], dataset[(7, 5)], dataset[(8, 5)]
+    assert torch.equal(first["input_values"], again["input_values"])
+    assert not torch.equal(first["input_values"], other["input_values"])  # clip 5 is 3 s: other crop offset
+
+
+def test_sampler_shards_processes_and_restarts_at_any_batch():
+    ranks = [StepBatchSampler(10, 3, seed=1, rank=rank, world_size=2) for rank in range(2)]
+    positions = [[position for position, _ in ranks[rank].batch(4)] for rank in range(2)]
+    assert positions == [[24, 25, 26], [27, 28, 29]]
+    fresh = iter(StepBatchSampler(10, 3, seed=1, rank=1, world_size=2))
+    for _ in range(5):
+        expected = next(fresh)
+    assert next(iter(StepBatchSampler(10, 3, seed=1, rank=1, world_size=2, start_batch=4))) == expected
+    first_epoch = [index for batch in range(5) for rank in range(2) for _, index in ranks[rank].batch(batch)][:10]
+    assert sorted(first_epoch) == list(range(10))  # every clip once per epoch
+
+
+def test_unusable_clips_raise_clear_errors_and_valid_odd_clips_are_accepted(tmp_path, feature_extractor):
+    files = write_bad_files(tmp_path)
+    featurizer = ClipFeaturizer(feature_extractor, crop_frames=CROP)
+    expected = {
+        "corrupt": "cannot decode",
+        "empty": "cannot decode",
+        "no_frames": "empty clip",
+        "too_short": "too short: 160 samples < 1600",
+        "nan": "NaN or Inf",
+    }
+    for name, message in expected.items():
+        with pytest.raises(ClipDecodeError, match=message):
+            featurizer.waveform(str(files[name]))
+    silent = featurizer.waveform(str(files["silent"]))
+    assert silent.shape == (24000,) and not silent.any()
+    values, _ = featurizer(str(files["silent"]), np.random.default_rng(0))
+    assert torch.isfinite(values).all()
+    resampled = featurizer.waveform(str(files["cd_rate"]))
+    assert resampled.shape == (32000,)  # 2 s at 44.1 kHz stereo -> 2 s mono at 16 kHz
+
+
+def test_resampling_preserves_a_tone():
+    rate = 44100
+    waveform = np.sin(2 * np.pi * 1000 * np.arange(rate) / rate).astype(np.float32)[None]
+    out = prepare_waveform(waveform, rate, 16000, min_samples=1)
+    spectrum = np.abs(np.fft.rfft(out))
+    assert out.shape == (16000,)
+    assert np.argmax(spectrum) == 1000  # 1 Hz bins over 1 s
+
+
+def test_bad_clips_are_replaced_counted_and_logged(tmp_path, feature_extractor, caplog):
+    good = write_good_corpus(tmp_path / "good", count=2)
+    bad = write_bad_files(tmp_path / "bad")
+    records = [str(good[0]), str(bad["corrupt"]), str(bad["empty"]), str(good[1])]
+    dataset = CroppedClipDataset(records, ClipFeaturizer(feature_extractor, crop_frames=CROP))
+    with caplog.at_level("WARNING"):
+        example = dataset[(0, 1)]
+    assert example["num_skipped"] == 2  # corrupt and empty skipped, good[1] used instead
+    assert "Skipping clip 1 (" in caplog.text and "corrupt.wav" in caplog.text and "Skipping clip 2 (" in caplog.text
+    assert dataset[(0, 0)]["num_skipped"] == 0
+    unreadable = CroppedClipDataset(
+        [str(bad["corrupt"]), str(bad["empty"])], ClipFeaturizer(feature_extractor, crop_frames=CROP)
+    )
+    with pytest.raises(RuntimeError, match="2 consecutive clips starting at index 0 could not be decoded"):
+        unreadable[(0, 0)]
+
+
+def write_hub_like_parquet(folder: Path, clips: list[bytes]) -> Path:
+    """A local folder laid out like a Hub parquet dataset (data/train-*.parquet, an Audio column + metadata)."""
+    import datasets
+
+    rows = {
+        "video_id": [f"id{i}" for i in range(len(clips))],
+        "audio": [{"bytes": data, "path": f"id{i}.wav"} for i, data in enumerate(clips)],
+        "labels": [["/m/0"] for _ in clips],
+    }
+    dataset = datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio())
+    (folder / "data").mkdir(parents=True)
+    dataset.to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
+    return folder
+
+
+def wav_bytes(waveform: np.ndarray, rate: int = 16000) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, waveform, rate, format="WAV")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_hub_layout_dataset_trains_with_skipped_corrupt_rows(tmp_path, feature_extractor, streaming):
+    clips = [wav_bytes(tone(1.0, seed=i)) for i in range(3)] + [b"not audio at all"]
+    folder = write_hub_like_parquet(tmp_path / "hub_like", clips)
+    records = load_audio_records(str(folder), source_type="hub", split="train", streaming=streaming)
+    loader = build_pretraining_dataloader(
+        records, feature_extractor, batch_size=2, crop_frames=CROP, seed=0, shuffle_buffer_size=1
+    )
+    batches = [batch for _, batch in zip(range(4), loader)]  # 8 clips: two passes over the 3 good rows
+    assert all(batch["input_values"].shape == (2, CROP, 80) for batch in batches)
+    assert all(
+        batch["attention_mask"][:, :101].all() and not batch["attention_mask"][:, 101:].any() for batch in batches
+    )  # 1 s -> 101 frames
+    assert sum(int(batch["num_skipped"]) for batch in batches) >= 1
+
+
+def test_audiofolder_and_missing_column_errors(tmp_path, corpus):
+    records = load_audio_records(str(corpus), source_type="audiofolder")
+    assert len(records) == 6 and records.column_names == ["audio"]
+    assert decode_audio(records[0]["audio"])[1] == 16000
+    with pytest.raises(ValueError, match="no audio column 'sound'"):
+        load_audio_records(str(corpus), source_type="audiofolder", audio_column="sound")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_audio_records(str(tmp_path / "missing"), source_type="folder")
+    (tmp_path / "no_audio").mkdir()
+    with pytest.raises(ValueError, match="No audio files"):
+        load_audio_records(str(tmp_path / "no_audio"))
