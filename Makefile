@@ -1,16 +1,28 @@
-# The two commands of the README. Both set up the machine first (idempotent, see scripts/setup_env.sh).
+# The two commands of the README: `make demo` and `make test`. Both set up the machine first (idempotent, see
+# scripts/setup_env.sh: system packages, then a .venv with `pip install -e .[dev]`).
 VENV ?= .venv
 export VENV
 
-.PHONY: setup demo test
+.PHONY: setup demo lint format test
 
 setup:
 	bash scripts/setup_env.sh
 
-## Main job: build the embedded corpus, pre-train a tiny AaSP, evaluate, reload through pipeline, draw figures.
+## Main job: build the embedded corpus, pre-train a tiny AaSP, evaluate, reload through pipeline, draw figures
+## (config: src/transformers_aasp/cli/demo.yaml, shown by `aasp-demo --print_config`).
 demo: setup
-	$(VENV)/bin/aasp-demo --config configs/demo.yaml
+	$(VENV)/bin/aasp-demo
 
-## Test suite (CPU, under 15 minutes on 2 cores).
-test: setup
+## Lint: ruff's checks and its formatter in check mode (configuration in pyproject.toml).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+## Apply the formatter and ruff's safe fixes.
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## Test suite: lint first, then pytest (CPU, under 15 minutes on 2 cores). What CI runs.
+test: lint
 	$(VENV)/bin/python -m pytest

@@ -103,7 +103,7 @@ def time_both(args) -> dict:
     result = {}
     for mode, step in MODES.items():
         timings = interleaved_medians(
-            {name: (lambda m=model: step(m, inputs)) for name, model in models.items()},
+            {name: (lambda m=model, step=step: step(m, inputs)) for name, model in models.items()},
             warmup=args.warmup,
             repeats=args.repeats,
             device=args.device,
@@ -229,7 +229,7 @@ def forward_time_share(args) -> dict:
     timer = ModuleTimer(spans)
     totals = []
     with torch.no_grad():
-        for index in range(args.warmup + args.repeats):
+        for _ in range(args.warmup + args.repeats):
             start = time.perf_counter()
             model(inputs)
             totals.append(time.perf_counter() - start)
@@ -312,7 +312,7 @@ def sblu_variants(args) -> dict:
 
     for mode, call in (("forward", lambda fn: fn(windows, kernel_re, kernel_im)), ("forward_backward", train_step)):
         timings = interleaved_medians(
-            {name: (lambda fn=fn: call(fn)) for name, fn in variants.items()},
+            {name: (lambda fn=fn, call=call: call(fn)) for name, fn in variants.items()},
             warmup=args.warmup,
             repeats=max(args.repeats, 5),
             device=args.device,

@@ -139,7 +139,7 @@ def final_losses(output_dir: Path) -> dict:
     keys = (
         "step",
         "loss",
-        "frame_loss",
+        "masked_patch_loss",
         "global_loss",
         "contrastive_loss",
         "contrastive_accuracy",

@@ -237,7 +237,7 @@ def pretrain_job(job: dict) -> dict:
         optimizer.step()
         scheduler.step()
         model.update_teacher(step)
-        losses.append([float(out.frame_loss), float(out.contrastive_accuracy)])
+        losses.append([float(out.masked_patch_loss), float(out.contrastive_accuracy)])
     seconds = time.perf_counter() - start
     model.export_encoder(folder / "encoder")
     result = {
@@ -245,8 +245,8 @@ def pretrain_job(job: dict) -> dict:
         "seed": seed,
         "seconds": seconds,
         "steps": steps,
-        "final_frame_loss": float(np.mean([l[0] for l in losses[-20:]])),
-        "final_contrastive_accuracy": float(np.mean([l[1] for l in losses[-20:]])),
+        "final_masked_patch_loss": float(np.mean([pair[0] for pair in losses[-20:]])),
+        "final_contrastive_accuracy": float(np.mean([pair[1] for pair in losses[-20:]])),
         "linear_probe": linear_probe_all(folder / "encoder", store, seed, args.probe_clips_per_class),
     }
     return save_result(folder, result)
@@ -276,8 +276,8 @@ def clip_embeddings(encoder, values: torch.Tensor, lengths: torch.Tensor, batch_
     for start in range(0, len(values), batch_size):
         chunk, chunk_lengths = values[start : start + batch_size], lengths[start : start + batch_size]
         out = encoder(chunk, attention_mask=frame_mask(chunk_lengths, chunk.shape[1]))
-        weights = out.frame_mask.float()[..., None]
-        parts.append(((out.frame_features * weights).sum(1) / weights.sum(1)).numpy())
+        weights = out.time_column_attention_mask.float()[..., None]
+        parts.append(((out.time_column_features * weights).sum(1) / weights.sum(1)).numpy())
     return np.concatenate(parts)
 
 
@@ -427,7 +427,7 @@ def per_patch_median_beta_hz(encoder, values, lengths) -> tuple[np.ndarray, np.n
     """(N, G_f * G_t) median over subbands and kernels of beta in Hz per patch, and (N, G_f * G_t) validity."""
     params = encoder.get_sblu_parameters(values, attention_mask=frame_mask(lengths, values.shape[1]))
     median = params["frequency_hz"].flatten(3).median(-1).values.flatten(1)
-    return median.numpy(), params["patch_mask"].flatten(1).numpy()
+    return median.numpy(), params["patch_valid"].flatten(1).numpy()
 
 
 def beta_tracking(encoder, values, lengths, labels) -> dict:
@@ -438,7 +438,7 @@ def beta_tracking(encoder, values, lengths, labels) -> dict:
 
     encoder.eval()
     medians, valid = per_patch_median_beta_hz(encoder, values, lengths)
-    clip_beta = np.array([np.median(m[v]) for m, v in zip(medians, valid)])
+    clip_beta = np.array([np.median(m[v]) for m, v in zip(medians, valid, strict=True)])
     rates = np.array([MODULATION_MULTIPLES[int(label)] * TOKEN_RATE_HZ for label in labels])
     return {
         "pearson": float(pearsonr(clip_beta, rates)[0]),
@@ -454,7 +454,7 @@ def beta_spread(encoder_dir: Path, store: dict) -> dict:
     values, lengths, _ = split_tensors(store, "modulation", "test")
     medians, valid = per_patch_median_beta_hz(encoder, values, lengths)
     patch_values = medians[valid.astype(bool)]
-    clip_means = np.array([m[v.astype(bool)].mean() for m, v in zip(medians, valid)])
+    clip_means = np.array([m[v.astype(bool)].mean() for m, v in zip(medians, valid, strict=True)])
     return {
         "std_over_patches_hz": float(patch_values.std()),
         "std_over_clips_hz": float(clip_means.std()),

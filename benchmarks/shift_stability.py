@@ -7,7 +7,7 @@
 
 For every test clip of the embedded tasks, the reference is the first `--clip_seconds` of the clip and the shifted
 input is the same length starting k x 160 samples (k frames) later, k = 0..16 (16 = one whole patch, a reference
-point). The embedding is the one linear evaluation uses (mean over time columns of `frame_features`); the CLS
+point). The embedding is the one linear evaluation uses (mean over time columns of `time_column_features`); the CLS
 (`pooler_output`) is reported too. Score per k: cosine similarity between the two embeddings, averaged over clips,
 then mean and spread over the pre-training seeds of each variant.
 
@@ -87,8 +87,8 @@ def embed(model, feature_extractor, waveforms: list[np.ndarray], batch_size: int
             waveforms[start : start + batch_size], sampling_rate=SAMPLING_RATE, return_tensors="pt"
         )
         out = model(**batch)
-        valid = out.frame_mask.unsqueeze(-1).to(out.frame_features.dtype)
-        means.append((out.frame_features * valid).sum(1) / valid.sum(1).clamp(min=1))
+        valid = out.time_column_attention_mask.unsqueeze(-1).to(out.time_column_features.dtype)
+        means.append((out.time_column_features * valid).sum(1) / valid.sum(1).clamp(min=1))
         cls.append(out.pooler_output)
     return torch.cat(means), torch.cat(cls)
 
@@ -106,7 +106,7 @@ def similarity_curve(encoder_dir: Path, clips: list[np.ndarray], args) -> dict:
         shifted = embed(
             model, feature_extractor, [clip[shift * HOP : shift * HOP + length] for clip in clips], args.batch_size
         )
-        for key, ref, moved in zip(("mean_frames", "cls"), reference, shifted):
+        for key, ref, moved in zip(("mean_frames", "cls"), reference, shifted, strict=True):
             curve[key].append(float(torch.nn.functional.cosine_similarity(ref, moved, dim=-1).mean()))
     return curve
 
@@ -115,7 +115,7 @@ def summarize(curves: list[dict]) -> dict:
     """Per embedding kind and shift: mean and sample std over seeds."""
     summary = {}
     for key in ("mean_frames", "cls"):
-        per_shift = list(zip(*(curve[key] for curve in curves)))
+        per_shift = list(zip(*(curve[key] for curve in curves), strict=True))
         summary[key] = {
             "mean": [statistics.fmean(v) for v in per_shift],
             "std": [statistics.stdev(v) if len(v) > 1 else 0.0 for v in per_shift],
@@ -130,7 +130,9 @@ def plot(summary: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
-    for axis, key, title in zip(axes, ("mean_frames", "cls"), ("mean of frame features", "CLS (pooler_output)")):
+    for axis, key, title in zip(
+        axes, ("mean_frames", "cls"), ("mean of frame features", "CLS (pooler_output)"), strict=True
+    ):
         for variant, per_kind in summary.items():
             mean, std = np.array(per_kind[key]["mean"]), np.array(per_kind[key]["std"])
             axis.plot(SHIFTS, mean, marker="o", markersize=3, label=f"{variant} (n={per_kind['num_seeds']})")

@@ -137,28 +137,26 @@ def device_log_mel(feature_extractor, clips: list, args) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # Part 2: encoder inference
 # ---------------------------------------------------------------------------------------------------------------
-def benchmark_encoder(args) -> dict:
+def forward_pass(model, inputs: dict):
+    with torch.inference_mode():
+        return model(**inputs)
+
+
+def time_encoders(args) -> dict:
+    """Interleaved forward timings of both encoders on the same clips; the models are freed when it returns."""
     clips = synthetic_clips(args.batch_size, CLIP_SECONDS, seed=1)
-    sides = {}
-    for name in ("aasp", "ast"):
-        model = build_encoder(name, args.device)
-        inputs = encoder_inputs(name, clips, args.device)
-        sides[name] = (model, inputs)
-
-    def forward(name):
-        model, inputs = sides[name]
-        with torch.inference_mode():
-            return model(**inputs)
-
+    sides = {
+        name: (build_encoder(name, args.device), encoder_inputs(name, clips, args.device)) for name in ("aasp", "ast")
+    }
     timings = interleaved_medians(
-        {name: (lambda name=name: forward(name)) for name in sides},
+        {name: (lambda side=side: forward_pass(*side)) for name, side in sides.items()},
         warmup=args.warmup,
         repeats=args.repeats,
         device=args.device,
     )
     result = {}
     for name, (model, inputs) in sides.items():
-        tokens = forward(name).last_hidden_state.shape[1]
+        tokens = forward_pass(model, inputs).last_hidden_state.shape[1]
         result[name] = {
             **timings[name],
             "clips_per_s": args.batch_size / timings[name]["median_s"],
@@ -166,7 +164,11 @@ def benchmark_encoder(args) -> dict:
             "sequence_length": int(tokens),
             "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6,
         }
-    del sides
+    return result
+
+
+def benchmark_encoder(args) -> dict:
+    result = time_encoders(args)  # its models are gone before the memory children start
     for name in ("aasp", "ast"):
         result[name]["memory"] = run_json_subprocess(
             [

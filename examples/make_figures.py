@@ -13,37 +13,32 @@ Writes into --output_dir:
 See docs/demo.md for how to read them.
 """
 
-import argparse
-import logging
-
-import transformers
+from dataclasses import dataclass, field
 
 from transformers_aasp.reporting.figures import make_figures
+from transformers_aasp.training.arguments import parse_arguments, setup_logging
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--checkpoint", required=True, help="AaSP checkpoint folder (encoder, classifier or pre-training)."
-    )
-    parser.add_argument("--output_dir", required=True, help="Folder the PNG files are written to.")
-    parser.add_argument("--metrics", default=None, help="metrics.jsonl of a pre-training run (training curves).")
-    parser.add_argument("--audio", default=None, help="Sound file for Figure 4 (default: a modulation probe clip).")
-    parser.add_argument(
-        "--alphas",
-        type=float,
-        nargs="+",
+@dataclass
+class FigureArguments:
+    checkpoint: str = field(metadata={"help": "AaSP checkpoint folder (encoder, classifier or pre-training)."})
+    output_dir: str = field(metadata={"help": "Folder the PNG files are written to."})
+    metrics: str | None = field(default=None, metadata={"help": "metrics.jsonl of a pre-training run (curves)."})
+    audio: str | None = field(default=None, metadata={"help": "Sound file for Figure 4 (default: a probe clip)."})
+    alphas: list[float] | None = field(
         default=None,
-        help="SBLU decays per frame, one row of Figure 2 each (default: the checkpoint's alpha_init "
-        "and the decay whose window falls to 1 %% at the kernel's edge).",
+        metadata={
+            "help": "SBLU decays per frame, one row of Figure 2 each (default: the checkpoint's alpha_init and the "
+            "decay whose window falls to 1 %% at the kernel's edge).",
+            "nargs": "+",
+        },
     )
-    return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    transformers.utils.logging.set_verbosity_warning()
+def main(argv: list[str] | None = None) -> dict:
+    """Runs the command line `argv` (default: sys.argv); returns {figure name: path}."""
+    (args,) = parse_arguments((FigureArguments,), argv)
+    setup_logging("warning")
     written = make_figures(
         args.checkpoint,
         args.output_dir,
@@ -53,6 +48,7 @@ def main(argv=None) -> None:
     )
     for name, path in written.items():
         print(f"{name}: {path}")
+    return written
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 # Set up everything transformers-aasp needs on a fresh Debian/Ubuntu machine, idempotently:
 #   1. system packages: ffmpeg (torchcodec / datasets 5 audio decoding, the pipeline's mp3 input) and
 #      espeak-ng (speech in the embedded default corpus);
-#   2. a virtualenv in $VENV (default .venv) with this package and its [dev] extras;
+#   2. a virtualenv in $VENV (default .venv) with this package, editable, and its [dev] extra (= [train] + [demo] +
+#      pytest and ruff; pyproject.toml says what each extra is for);
 #   3. tinysoundfont without its declared pyaudio dependency (it renders offline without it, and pyaudio does
 #      not build without PortAudio headers).
 set -euo pipefail

@@ -40,3 +40,15 @@ def write_bad_files(folder: Path) -> dict[str, Path]:
     files["cd_rate"] = folder / "cd_rate.wav"
     soundfile.write(files["cd_rate"], np.stack([tone(2.0, 44100), tone(2.0, 44100, seed=1)], axis=1), 44100)
     return files
+
+
+def stereo_tone(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """(samples, 2) float32, two different tones (as soundfile reads and writes multi-channel audio)."""
+    return np.stack([tone(seconds, rate, seed), tone(seconds, rate, seed + 1)], axis=1)
+
+
+def write_audioset_like_flac(path: Path, seconds: float = 10.0, rate: int = 48000, seed: int = 0) -> Path:
+    """What `agkphysics/AudioSet` stores: 24-bit stereo FLAC at 48 kHz."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, stereo_tone(seconds, rate, seed), rate, format="FLAC", subtype="PCM_24")
+    return path

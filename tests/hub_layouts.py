@@ -1,9 +1,10 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Tiny local copies of the Hub datasets the benchmark registry loads.
 
-Each builder writes a folder laid out like the Hub repo (parquet files under the same paths, the same columns and
-label types, the same fold / split structure, a README with `configs:` where the Hub repo has one), so
-`datasets.load_dataset(folder, config)` takes the code path that `load_dataset("<hub id>", config)` takes. Clips are
+Each builder writes a folder laid out like the Hub repository at the revision the registry pins (parquet files under
+the same paths, the same columns in the same order with the same types, the same split structure, a README with
+`configs:` where the repository has one, the loading script where it still holds one), so the loader takes the code
+path it takes on the Hub. Where each schema was read is cited on each builder and in docs/benchmarks.md. Clips are
 short synthetic tones whose pitch depends on the class, so a tiny model can learn something in a few steps.
 """
 
@@ -14,13 +15,14 @@ import numpy as np
 import soundfile as sf
 from datasets import Audio, ClassLabel, Dataset, Features, List, Value
 
-from transformers_aasp.data.benchmarks import SPEECH_COMMANDS_V2_WORDS
+from transformers_aasp.data.benchmarks import SPEECH_COMMANDS_V2_LABEL_IDS, SPEECH_COMMANDS_V2_WORDS
 
 
 ESC50_CATEGORIES = ("dog", "rain", "siren")
 US8K_CLASSES = ("air_conditioner", "car_horn", "children_playing")
 NSYNTH_FAMILIES = ("bass", "brass", "flute")
 AUDIOSET_CLASSES = {"/m/09x0r": "Speech", "/m/04rlf": "Music", "/m/0jbk": "Animal", "/m/07yv9": "Vehicle"}
+AUDIOSET_UNKNOWN_MID = "/m/0notaclass"  # a MID outside the 527-class index: dropped from the label lists
 CREMAD_CODES = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 
 
@@ -42,13 +44,24 @@ def encoded(wave: np.ndarray, sampling_rate: int, name: str, audio_format: str =
 CORRUPT_AUDIO = {"bytes": b"RIFF\x00\x00not really a wav file", "path": "corrupt.wav"}
 
 
+# The README `configs:` block `push_to_hub` writes for a single default config.
+DEFAULT_CONFIG_README = """---
+configs:
+- config_name: default
+  data_files:
+{splits}---
+"""
+
+
 def write_parquet(rows: dict, features: Features, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Dataset.from_dict(rows, features=features).to_parquet(str(path))
 
 
 def build_esc50(root: Path, clips_per_class_and_fold: int = 1, seconds: float = 0.5) -> Path:
-    """`ashraq/esc50`: one `train` split, int `target` with names in `category`, `fold` 1-5, 44.1 kHz audio."""
+    """`ashraq/esc50`: one `train` split in two parquet shards under data/, no `configs:`; int `target` named by
+    `category`, `fold` 1-5, int `src_file`, 44.1 kHz audio (schema: the repository's dataset_infos.json, file layout:
+    its data/ tree; see docs/benchmarks.md)."""
     rows = {k: [] for k in ("filename", "fold", "target", "category", "esc10", "src_file", "take", "audio")}
     for fold in range(1, 6):
         for target, category in enumerate(ESC50_CATEGORIES):
@@ -59,7 +72,7 @@ def build_esc50(root: Path, clips_per_class_and_fold: int = 1, seconds: float = 
                 rows["target"].append(target)
                 rows["category"].append(category)
                 rows["esc10"].append(target == 0)
-                rows["src_file"].append(str(100 + target))
+                rows["src_file"].append(100 + target)
                 rows["take"].append("ABC"[take])
                 rows["audio"].append(encoded(tone(target, seconds, 44100, seed=fold * 10 + take), 44100, name))
     features = Features(
@@ -69,20 +82,27 @@ def build_esc50(root: Path, clips_per_class_and_fold: int = 1, seconds: float = 
             "target": Value("int64"),
             "category": Value("string"),
             "esc10": Value("bool"),
-            "src_file": Value("string"),
+            "src_file": Value("int64"),
             "take": Value("string"),
             "audio": Audio(),
         }
     )
     folder = root / "esc50"
-    write_parquet(rows, features, folder / "data" / "train-00000-of-00001.parquet")
+    half = len(rows["filename"]) // 2
+    for shard, (part, suffix) in enumerate(
+        ((slice(0, half), "2f1ab7b824ec751f"), (slice(half, None), "27425e5c1846b494"))
+    ):
+        path = folder / "data" / f"train-{shard:05d}-of-00002-{suffix}.parquet"
+        write_parquet({k: v[part] for k, v in rows.items()}, features, path)
     return folder
 
 
 def build_us8k(root: Path, with_corrupt_clip: bool = True, seconds: float = 0.5) -> Path:
-    """`danavery/urbansound8K`: one `train` split, int `classID` + str `class`, `fold` 1-10, mixed rates/channels."""
+    """`danavery/urbansound8K`: one `train` split (README `configs:` -> data/train-*), columns in the README's order
+    (audio first), int `classID` + str `class`, `fold` 1-10, mixed rates/channels, and the original metadata CSV at
+    the repository root, which the loader must not mistake for data."""
     rows = {
-        k: [] for k in ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class", "audio")
+        k: [] for k in ("audio", "slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
     }
     rates = (44100, 22050, 48000)
     for fold in range(1, 11):
@@ -103,6 +123,7 @@ def build_us8k(root: Path, with_corrupt_clip: bool = True, seconds: float = 0.5)
         rows["audio"][1] = CORRUPT_AUDIO
     features = Features(
         {
+            "audio": Audio(),
             "slice_file_name": Value("string"),
             "fsID": Value("int64"),
             "start": Value("float64"),
@@ -111,20 +132,27 @@ def build_us8k(root: Path, with_corrupt_clip: bool = True, seconds: float = 0.5)
             "fold": Value("int64"),
             "classID": Value("int64"),
             "class": Value("string"),
-            "audio": Audio(),
         }
     )
     folder = root / "us8k"
-    write_parquet(rows, features, folder / "data" / "train-00000-of-00001.parquet")
+    write_parquet(rows, features, folder / "data" / "train-00000-of-00001-e478d7cccca6a095.parquet")
+    (folder / "README.md").write_text(
+        DEFAULT_CONFIG_README.format(splits="  - split: train\n    path: data/train-*\n")
+    )
+    csv_rows = [",".join(str(rows[k][i]) for k in list(rows)[1:]) for i in range(len(rows["fold"]))]
+    (folder / "UrbanSound8K.csv").write_text("\n".join([",".join(list(rows)[1:]), *csv_rows]) + "\n")
     return folder
 
 
-def _speech_commands_features() -> Features:
+def _speech_commands_features(integer_labels: bool = False) -> Features:
+    """`google/speech_commands` v0.02 schema (ClassLabel ids 0-35 in its order); `integer_labels`: the same ids as
+    plain int64, the way a re-upload without ClassLabel metadata stores them."""
+    label = Value("int64") if integer_labels else ClassLabel(names=list(SPEECH_COMMANDS_V2_LABEL_IDS))
     return Features(
         {
             "file": Value("string"),
             "audio": Audio(sampling_rate=16000),
-            "label": ClassLabel(names=[*SPEECH_COMMANDS_V2_WORDS, "_silence_"]),
+            "label": label,
             "is_unknown": Value("bool"),
             "speaker_id": Value("string"),
             "utterance_id": Value("int8"),
@@ -134,9 +162,8 @@ def _speech_commands_features() -> Features:
 
 def _speech_commands_rows(words: list[str], split_seed: int, seconds: float) -> dict:
     rows = {k: [] for k in ("file", "audio", "label", "is_unknown", "speaker_id", "utterance_id")}
-    names = [*SPEECH_COMMANDS_V2_WORDS, "_silence_"]
     for word in words:
-        index = names.index(word)
+        index = SPEECH_COMMANDS_V2_LABEL_IDS.index(word)
         name = f"{word}/{split_seed:04x}{index:04x}_nohash_0.wav"
         rows["file"].append(name)
         rows["audio"].append(encoded(tone(index % 12, seconds, 16000, seed=split_seed + index), 16000, name))
@@ -147,13 +174,20 @@ def _speech_commands_rows(words: list[str], split_seed: int, seconds: float) -> 
     return rows
 
 
-def build_speech_commands_v2(root: Path, seconds: float = 0.25) -> Path:
-    """A parquet SPCV2 copy with the official 35-class test list: every split holds every word (+ `_silence_` rows)."""
-    folder = root / "spcv2"
+def build_speech_commands_v2(root: Path, seconds: float = 0.25, integer_labels: bool = False) -> Path:
+    """`danjacobellis/speech_commands_v2`: splits train / validation / test (the viewer's 84.8k / 9.98k / 11k rows)
+    as `push_to_hub` lays them out (README `configs:`, data/<split>-*.parquet). Its column types could not be read
+    (docs/benchmarks.md): this copy carries `google/speech_commands` v0.02's, with ClassLabel or (`integer_labels`)
+    plain integer ids in that order. Every split holds every word; train also a `_silence_` row."""
+    folder = root / ("spcv2_int" if integer_labels else "spcv2")
     words = list(SPEECH_COMMANDS_V2_WORDS)
-    for seed, (split, extra) in enumerate({"train": ["_silence_"], "validation": [], "test": []}.items()):
+    features = _speech_commands_features(integer_labels)
+    splits = {"train": ["_silence_"], "validation": [], "test": []}
+    for seed, (split, extra) in enumerate(splits.items()):
         rows = _speech_commands_rows(words + extra, seed * 1000, seconds)
-        write_parquet(rows, _speech_commands_features(), folder / "data" / f"{split}-00000-of-00001.parquet")
+        write_parquet(rows, features, folder / "data" / f"{split}-00000-of-00001.parquet")
+    listing = "".join(f"  - split: {split}\n    path: data/{split}-*\n" for split in splits)
+    (folder / "README.md").write_text(DEFAULT_CONFIG_README.format(splits=listing))
     return folder
 
 
@@ -170,13 +204,21 @@ def build_speech_commands_12_class_test(root: Path, seconds: float = 0.25) -> Pa
 
 
 def build_nsynth(root: Path, clips_per_family: int = 2, seconds: float = 0.5) -> Path:
-    """`jg583/NSynth`: parquet under data/{train,validation,test}/, int `instrument_family` + `instrument_family_str`."""
-    folder = root / "nsynth"
+    """`jg583/NSynth` at the pinned commit: the loading script NSynth.py at the root (so `load_dataset(folder)` is
+    refused, as on the Hub), a README with `dataset_info` but no `configs:`, parquet as data/train/batch_<k>.parquet,
+    data/validation/validation.parquet, data/test/test.parquet; columns of the README's `dataset_info` (int
+    `instrument_family` named by `instrument_family_str`)."""
+    folder = root / "NSynth"  # datasets looks for <folder name>.py, as it looks for NSynth.py in jg583/NSynth
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "NSynth.py").write_text("import datasets  # the repository's loading script (not run)\n")
+    (folder / "README.md").write_text("---\nlicense: cc-by-4.0\npretty_name: NSynth\n---\n")
+    file_names = {"train": ["batch_0.parquet", "batch_1.parquet"], "validation": ["validation.parquet"],
+                  "test": ["test.parquet"]}  # fmt: skip
     for split_index, split in enumerate(("train", "validation", "test")):
         rows = {
             k: []
             for k in (
-                "id", "note", "instrument", "instrument_str", "pitch", "velocity", "sample_rate", "qualities",
+                "id", "note", "note_str", "instrument", "instrument_str", "pitch", "velocity", "sample_rate", "qualities",
                 "qualities_str", "instrument_family", "instrument_family_str", "instrument_source",
                 "instrument_source_str", "audio",
             )
@@ -186,6 +228,7 @@ def build_nsynth(root: Path, clips_per_family: int = 2, seconds: float = 0.5) ->
                 note_id = f"{family_name}_acoustic_{split_index:03d}-{60 + k:03d}-100"
                 rows["id"].append(note_id)
                 rows["note"].append(split_index * 100 + family * 10 + k)
+                rows["note_str"].append(note_id)
                 rows["instrument"].append(family)
                 rows["instrument_str"].append(f"{family_name}_acoustic_{split_index:03d}")
                 rows["pitch"].append(60 + k)
@@ -203,6 +246,7 @@ def build_nsynth(root: Path, clips_per_family: int = 2, seconds: float = 0.5) ->
             {
                 "id": Value("string"),
                 "note": Value("int64"),
+                "note_str": Value("string"),
                 "instrument": Value("int64"),
                 "instrument_str": Value("string"),
                 "pitch": Value("int64"),
@@ -217,21 +261,30 @@ def build_nsynth(root: Path, clips_per_family: int = 2, seconds: float = 0.5) ->
                 "audio": Audio(),
             }
         )
-        write_parquet(rows, features, folder / "data" / split / "0000.parquet")
+        names = file_names[split]
+        for shard, name in enumerate(names):
+            part = {k: v[shard :: len(names)] for k, v in rows.items()}
+            write_parquet(part, features, folder / "data" / split / name)
     return folder
 
 
 def build_cremad(root: Path, num_speakers: int = 10, seconds: float = 0.4) -> Path:
-    """`AbstractTTS/CREMA-D`: one `train` split; emotion and speaker live only in the `file` name."""
-    rows = {k: [] for k in ("file", "audio", "angry", "sad", "disgust", "fear", "neutral", "happy", "gender",
-                            "transcription", "major_emotion")}  # fmt: skip
+    """`AbstractTTS/CREMA-D` at the pinned commit: one `train` split (README `configs:` -> data/train-*, two shards),
+    the README's `dataset_info` columns; the acted emotion and the speaker live only in the `file` name, which follows
+    the original release's `<actor>_<sentence>_<EMOTION>_<level>.wav` (e.g. 1001_DFA_ANG_XX.wav)."""
+    perceptual = ("angry", "sad", "disgust", "fear", "neutral", "happy")
+    acoustic = ("speaking_rate", "pitch_mean", "pitch_std", "rms", "relative_db")
+    rows = {k: [] for k in ("file", "audio", *perceptual, "gender", "transcription", "major_emotion", *acoustic)}
+    sentences, levels = ("DFA", "IEO", "TIE"), ("XX", "HI", "LO", "MD")
     for speaker in range(1001, 1001 + num_speakers):
         for code_index, code in enumerate(CREMAD_CODES):
-            name = f"{speaker}_IEO_{code}_HI.wav"
+            name = f"{speaker}_{sentences[code_index % 3]}_{code}_{levels[speaker % 4]}.wav"
             rows["file"].append(name)
             rows["audio"].append(encoded(tone(code_index, seconds, 16000, seed=speaker), 16000, name))
-            for column in ("angry", "sad", "disgust", "fear", "neutral", "happy"):
+            for column in perceptual:
                 rows[column].append(1.0 / 6)
+            for column in acoustic:
+                rows[column].append(1.0)
             rows["gender"].append("female" if speaker % 2 else "male")
             rows["transcription"].append("it is eleven o'clock")
             rows["major_emotion"].append("neutral")  # perceived emotion; the benchmark uses the acted one
@@ -243,13 +296,18 @@ def build_cremad(root: Path, num_speakers: int = 10, seconds: float = 0.4) -> Pa
         {
             "file": Value("string"),
             "audio": Audio(),
-            **{c: Value("float32") for c in ("angry", "sad", "disgust", "fear", "neutral", "happy")},
+            **{c: Value("float32") for c in perceptual},
             "gender": Value("string"),
             "transcription": Value("string"),
             "major_emotion": Value("string"),
+            **{c: Value("float32") for c in acoustic},
         }
     )
     folder = root / "cremad"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "README.md").write_text(
+        DEFAULT_CONFIG_README.format(splits="  - split: train\n    path: data/train-*\n")
+    )
     half = len(rows["file"]) // 2
     write_parquet({k: v[:half] for k, v in rows.items()}, features, folder / "data" / "train-00000-of-00002.parquet")
     write_parquet({k: v[half:] for k, v in rows.items()}, features, folder / "data" / "train-00001-of-00002.parquet")
@@ -283,7 +341,9 @@ configs:
 
 
 def build_audioset(root: Path, clips_per_part: int = 8, seconds: float = 0.5) -> Path:
-    """`agkphysics/AudioSet`: configs balanced / unbalanced / full; `labels` = list of MIDs, `human_labels` names."""
+    """`agkphysics/AudioSet` at the pinned commit: README `configs:` balanced (train = data/bal_train, test =
+    data/eval), unbalanced (data/unbal_train, data/eval) and full (both train folders, data/eval); columns `video_id`,
+    `audio` (FLAC), `labels` (MIDs), `human_labels`. One clip also carries a MID outside the 527-class index."""
     folder = root / "audioset"
     mids = list(AUDIOSET_CLASSES)
     features = Features(
@@ -294,12 +354,13 @@ def build_audioset(root: Path, clips_per_part: int = 8, seconds: float = 0.5) ->
         rows = {k: [] for k in ("video_id", "audio", "labels", "human_labels")}
         for clip in range(clips_per_part):
             labels = [mids[clip % len(mids)]] + ([mids[(clip + 1) % len(mids)]] if clip % 3 == 0 else [])
+            labels += [AUDIOSET_UNKNOWN_MID] if clip == 1 else []
             video_id = f"{part[:3]}{clip:08d}"
             rows["video_id"].append(video_id)
             wave = tone(clip % len(mids), seconds, 48000, seed=part_index * 100 + clip)
             rows["audio"].append(encoded(wave, 48000, video_id + ".flac", audio_format="FLAC"))
             rows["labels"].append(labels)
-            rows["human_labels"].append([AUDIOSET_CLASSES[m] for m in labels])
+            rows["human_labels"].append([AUDIOSET_CLASSES.get(m, "Unknown") for m in labels])
         write_parquet(rows, features, folder / "data" / part / "00.parquet")
     (folder / "README.md").write_text(AUDIOSET_README)
     return folder

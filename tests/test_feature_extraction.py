@@ -89,6 +89,19 @@ def test_matches_torchaudio_melspectrogram(fe):
     torch.testing.assert_close(ours, expected, rtol=0, atol=1e-4)
 
 
+def test_batch_of_long_clips_matches_torchaudio_clip_by_clip():
+    reference = torchaudio.transforms.MelSpectrogram(
+        sample_rate=SR, n_fft=400, hop_length=160, f_min=50.0, f_max=8000.0, n_mels=80, norm=None, mel_scale="htk"
+    )
+    clips = [noise(n, seed) for seed, n in enumerate((160000, 123457, 4000, 96000, 160000))]
+    fe = AaSPFeatureExtractor(mean=-3.0, std=2.5)
+    out = fe(clips, sampling_rate=SR, return_tensors="pt")  # 1001-frame clips: several CPU chunks
+    for index, clip in enumerate(clips):
+        expected = (torch.log(reference(torch.from_numpy(clip)) + fe.log_eps).T + 3.0) / 2.5
+        # Independent STFT + filterbank (torchaudio): float32 operation order only; log values |x| < 30 -> 1e-4.
+        torch.testing.assert_close(real_frames(out, index), expected, rtol=0, atol=1e-4)
+
+
 def test_torchaudio_and_transformers_filterbanks_agree():
     with_torchaudio = fe_module.mel_filterbank(201, 80, 50.0, 8000.0, SR, True)
     with_numpy = fe_module.mel_filterbank(201, 80, 50.0, 8000.0, SR, False)
@@ -284,15 +297,95 @@ def test_unpadded_clips_of_different_lengths_cannot_be_stacked(fe):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"std": 0.0}, "std must be positive"),
-        ({"padding_side": "left"}, "only pads on the right"),
+        ({"std": 0.0}, r"Normalisation statistics must be finite with std > 0, got mean=0.0, std=0.0"),
+        ({"std": -1.0}, r"finite with std > 0, got mean=0.0, std=-1.0"),
+        ({"std": float("inf")}, r"finite with std > 0, got mean=0.0, std=inf"),
+        ({"mean": float("nan")}, r"finite with std > 0, got mean=nan, std=1.0"),
+        ({"mean": "0"}, r"finite with std > 0, got mean='0'"),
+        ({"log_eps": -1.0}, "log_eps must be positive"),
+        ({"log_eps": 0.0}, "log_eps must be positive"),
+        ({"log_eps": float("nan")}, "log_eps must be a finite number, got nan"),
+        ({"hop_length": 0}, "hop_length must be a positive integer, got 0"),
+        ({"hop_length": 160.5}, "hop_length must be a positive integer, got 160.5"),
+        ({"hop_length": True}, "hop_length must be a positive integer, got True"),
+        ({"hop_length": 500}, r"hop_length \(500\) must not exceed n_fft \(400\)"),
+        ({"n_fft": 0}, "n_fft must be a positive integer, got 0"),
+        ({"n_fft": -400}, "n_fft must be a positive integer, got -400"),
+        ({"win_length": 0}, r"win_length \(0\) must equal n_fft \(400\)"),
+        ({"num_mel_bins": 0, "feature_size": 0}, "num_mel_bins must be a positive integer, got 0"),
+        ({"num_mel_bins": -80, "feature_size": -80}, "num_mel_bins must be a positive integer, got -80"),
+        (
+            {"num_mel_bins": 300, "feature_size": 300},
+            r"num_mel_bins \(300\) must not exceed the n_fft // 2 \+ 1 = 201",
+        ),
+        ({"sampling_rate": 0}, "sampling_rate must be a positive integer, got 0"),
+        ({"f_min": float("nan")}, "f_min must be a finite number, got nan"),
+        ({"f_min": 9000.0, "f_max": 8000.0}, "Need 0 <= f_min < f_max <= sampling_rate / 2"),
         ({"f_max": 9000.0}, "f_max <= sampling_rate / 2"),
+        ({"pad_to_multiple_of": 0}, r"pad_to_multiple_of must be None or an integer >= 1 .* got 0"),
+        ({"pad_to_multiple_of": -16}, r"pad_to_multiple_of must be None or an integer >= 1 .* got -16"),
+        ({"padding_value": float("nan")}, "padding_value must be a finite number, got nan"),
+        ({"padding_side": "left"}, "only pads on the right"),
         ({"num_mel_bins": 64, "feature_size": 80}, r"feature_size \(80\) must equal num_mel_bins \(64\)"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         AaSPFeatureExtractor(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("mean", float("nan"), "got mean=nan"),
+        ("std", float("inf"), "std=inf"),
+        ("log_eps", -1, "log_eps must be positive"),
+        ("hop_length", 0, "hop_length must be a positive integer, got 0"),
+        ("n_fft", 0, "n_fft must be a positive integer, got 0"),
+    ],
+)
+def test_crafted_preprocessor_config_is_refused(tmp_path, field, value, message):
+    AaSPFeatureExtractor().save_pretrained(tmp_path)
+    config_file = tmp_path / "preprocessor_config.json"
+    config = json.loads(config_file.read_text())
+    config[field] = value
+    config_file.write_text(json.dumps(config))  # json writes NaN / Infinity, as a hostile file would
+    with pytest.raises(ValueError, match=message):
+        AaSPFeatureExtractor.from_pretrained(tmp_path)
+
+
+def test_set_normalization_uses_the_constructor_check(fe):
+    with pytest.raises(
+        ValueError, match=r"Normalisation statistics must be finite with std > 0, got mean=0\.0, std=0\.0"
+    ):
+        fe.set_normalization(0.0, 0.0)
+    fe.set_normalization(np.float64(-4.5), torch.tensor(2.0))
+    assert (fe.mean, fe.std) == (-4.5, 2.0)
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_pad_to_multiple_of_below_one_is_an_error(fe, value):
+    with pytest.raises(ValueError, match=f"pad_to_multiple_of must be None or an integer >= 1 .* got {value}"):
+        fe(noise(5000), sampling_rate=SR, pad_to_multiple_of=value)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_top_level_channels_last_array_is_refused_with_how_to_pass_it(fe, channels):
+    clip = np.stack([noise(16000, seed) for seed in range(channels)], axis=1)  # (samples, channels), as soundfile
+    with pytest.raises(ValueError, match=rf"shape \(16000, {channels}\).*ONE clip with {channels} channels last"):
+        fe(clip, sampling_rate=SR)
+    with pytest.raises(ValueError, match="pass it inside a list"):
+        fe(torch.from_numpy(clip), sampling_rate=SR)
+    inside_a_list = fe([clip], sampling_rate=SR, return_tensors="pt")["input_values"]
+    downmixed = fe(clip.mean(axis=1), sampling_rate=SR, return_tensors="pt")["input_values"]
+    torch.testing.assert_close(inside_a_list, downmixed, rtol=0, atol=BATCH_ATOL)
+
+
+def test_huge_finite_samples_are_refused_not_turned_into_inf(fe):
+    with pytest.raises(
+        ValueError, match="Clip 1 has samples up to 1e\\+30 in magnitude: its power spectrum overflows"
+    ):
+        fe([noise(1000), np.full(1000, 1e30, np.float32)], sampling_rate=SR)
 
 
 # ---- serialisation ---------------------------------------------------------------------------------------------
@@ -350,7 +443,7 @@ def test_stats_ignore_existing_normalisation_and_honour_max_clips():
 
 def test_stats_skip_bad_records(fe, caplog):
     clips = synthetic_clips()
-    dirty = clips[:2] + [np.zeros(0, np.float32), np.full(900, np.nan, np.float32)] + clips[2:]
+    dirty = [*clips[:2], np.zeros(0, np.float32), np.full(900, np.nan, np.float32), *clips[2:]]
     with caplog.at_level(logging.WARNING):
         mean, std = compute_normalization_stats(dirty, fe, batch_size=3, sampling_rate=SR, show_progress=False)
     assert "Skipping item 2: Clip 0 is empty" in caplog.text
@@ -390,16 +483,17 @@ def test_running_moments_are_stable_with_a_large_offset():
     assert moments.std == pytest.approx(values.std(), rel=1e-8)
 
 
-def test_reflect_padding_matches_torch_reflect_per_clip():
-    from transformers_aasp.feature_extraction_aasp import reflect_pad_per_clip
+def test_reflect_padded_batch_matches_torch_reflect_per_clip():
+    from transformers_aasp.feature_extraction_aasp import reflect_padded_batch
 
     generator = torch.Generator().manual_seed(0)
-    clips = [torch.randn(n, generator=generator) for n in (450, 1000, 731)]
-    batch = torch.nn.utils.rnn.pad_sequence(clips, batch_first=True)
-    padded = reflect_pad_per_clip(batch, torch.tensor([450, 1000, 731]), 200)
-    for row, clip in zip(padded, clips):
+    clips = [torch.randn(n, generator=generator) for n in (450, 1000, 201, 731)]
+    padded = reflect_padded_batch(clips, 200)
+    assert padded.shape == (4, 1400)
+    for row, clip in zip(padded, clips, strict=True):
         expected = torch.nn.functional.pad(clip[None], (200, 200), mode="reflect")[0]
         assert torch.equal(row[: len(expected)], expected)
+        assert not row[len(expected) :].any()
 
 
 def test_explicit_device_gives_the_same_features():

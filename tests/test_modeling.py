@@ -5,7 +5,7 @@ import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
-from transformers_aasp import AaSPConfig, AaSPForAudioClassification, AaSPModel
+from transformers_aasp import AaSPConfig, AaSPForAudioClassification, AaSPForPreTraining, AaSPModel
 
 
 BATCH, FRAMES, BINS = 3, 100, 80
@@ -79,12 +79,12 @@ def test_output_shapes_follow_the_patch_grid(inputs):
     grid_f, grid_t = expected_grid(FRAMES, config)
     assert out.last_hidden_state.shape == (BATCH, 1 + grid_f * grid_t, config.hidden_size)
     assert out.pooler_output.shape == (BATCH, config.hidden_size)
-    assert out.frame_features.shape == (BATCH, grid_t, grid_f * config.hidden_size)
-    assert out.frame_mask.tolist() == [[True] * 7, [True] * 5 + [False] * 2, [True] * 3 + [False] * 4]
-    torch.testing.assert_close(out.frame_timestamps, (torch.arange(grid_t) * 16 + 8) / 100.0)
-    # frame features are the patch tokens of each time column, frequency rows concatenated
-    torch.testing.assert_close(out.frame_features[:, 2, :64], out.last_hidden_state[:, 1 + 2])
-    torch.testing.assert_close(out.frame_features[:, 2, 64:128], out.last_hidden_state[:, 1 + grid_t + 2])
+    assert out.time_column_features.shape == (BATCH, grid_t, grid_f * config.hidden_size)
+    assert out.time_column_attention_mask.tolist() == [[1] * 7, [1] * 5 + [0] * 2, [1] * 3 + [0] * 4]
+    torch.testing.assert_close(out.time_column_timestamps, (torch.arange(grid_t) * 16 + 8) / 100.0)
+    # time-column features are the patch tokens of each time column, frequency rows concatenated
+    torch.testing.assert_close(out.time_column_features[:, 2, :64], out.last_hidden_state[:, 1 + 2])
+    torch.testing.assert_close(out.time_column_features[:, 2, 64:128], out.last_hidden_state[:, 1 + grid_t + 2])
 
 
 def test_bad_input_shapes_raise(inputs):
@@ -147,7 +147,7 @@ def test_batch_size_invariance(inputs, use_aape):
         columns = -(-length // 16)
         torch.testing.assert_close(alone.pooler_output, batched.pooler_output[index : index + 1], rtol=1e-4, atol=2e-5)
         torch.testing.assert_close(
-            alone.frame_features, batched.frame_features[index : index + 1, :columns], rtol=1e-4, atol=2e-5
+            alone.time_column_features, batched.time_column_features[index : index + 1, :columns], rtol=1e-4, atol=2e-5
         )
 
 
@@ -155,7 +155,7 @@ def test_any_clip_length_works_with_sincos_positions():
     model = AaSPModel(tiny()).eval()
     for frames in (16, 37, 608, 1500):
         out = model(torch.randn(1, frames, 80))
-        assert out.frame_features.shape[1] == -(-frames // 16)
+        assert out.time_column_features.shape[1] == -(-frames // 16)
 
 
 def test_learned_positions_cover_max_time_patches():
@@ -276,7 +276,7 @@ def test_statistics_pooling_is_the_mean_and_std_of_the_valid_patch_tokens(inputs
     model = AaSPForAudioClassification(tiny(num_labels=2, classifier_pooling="mean+std")).eval()
     outputs = model.aasp(values, attention_mask=mask)
     pooled = model.pool(outputs)
-    tokens = outputs.last_hidden_state[2, 1:][outputs.patch_mask[2]]  # clip 2: its valid patches only
+    tokens = outputs.last_hidden_state[2, 1:][outputs.patch_attention_mask[2].bool()]  # clip 2: its valid patches only
     torch.testing.assert_close(pooled[2, :64], tokens.mean(0), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(pooled[2, 64:], torch.sqrt(tokens.var(0, unbiased=False) + 1e-5), rtol=1e-5, atol=1e-6)
 
@@ -302,3 +302,171 @@ def test_torch_compile_forward_matches_eager(inputs):
         actual = compiled(values, attention_mask=mask).last_hidden_state
     # graph capture may reorder float32 ops: rounding-level differences only
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
+
+
+# ----- bad input: a clear error, never a silently wrong output -----
+
+
+def right_padded_mask(lengths, frames=FRAMES):
+    return (torch.arange(frames)[None] < torch.tensor(lengths)[:, None]).long()
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m.flip(-1), "attention_mask of clip 1 is not right-padded"),  # left padding
+        (lambda m: m.index_put_((torch.tensor([2]), torch.tensor([10])), torch.tensor(0)), "clip 2 is not right"),
+        (lambda m: m.index_fill_(0, torch.tensor([1]), 0), "gives clip 1 no real frame"),
+        (lambda m: m.float() * 0.5, r"only 0 \(padding\) and 1 \(real frame\); clip 0 has 0\.5 at frame 0"),
+        (lambda m: m * 2, r"only 0 \(padding\) and 1 \(real frame\); clip 0 has 2 at frame 0"),
+        (lambda m: m.float().index_fill_(1, torch.tensor([3]), float("nan")), "clip 0 has nan at frame 3"),
+    ],
+)
+def test_invalid_frame_attention_masks_are_refused(inputs, edit, message):
+    values, mask = inputs
+    model = AaSPModel(tiny()).eval()
+    with pytest.raises(ValueError, match=message):
+        model(values, attention_mask=edit(mask.clone()))
+
+
+def test_bool_and_float_masks_of_zeros_and_ones_are_accepted(inputs):
+    values, mask = inputs
+    model = AaSPModel(tiny()).eval()
+    expected = model(values, attention_mask=mask).last_hidden_state
+    for same_mask in (mask.bool(), mask.float(), mask.int()):
+        assert torch.equal(model(values, attention_mask=same_mask).last_hidden_state, expected)
+
+
+@pytest.mark.parametrize("poison", [float("nan"), float("inf"), -float("inf"), 1e30])
+def test_padding_content_never_reaches_the_outputs(inputs, poison):
+    """Padded frames are replaced by zeros before any use: NaN, Inf or huge values in them change nothing."""
+    values, mask = inputs
+    model = AaSPForAudioClassification(tiny(num_labels=3, fusion_zero_init_alias=False)).eval()
+    clean = values.masked_fill(mask[..., None] == 0, 0.0)
+    poisoned = values.masked_fill(mask[..., None] == 0, poison)
+    expected = model(clean, attention_mask=mask, output_hidden_states=True)
+    actual = model(poisoned, attention_mask=mask, output_hidden_states=True)
+    assert torch.equal(actual.logits, expected.logits)
+    for state, reference in zip(actual.hidden_states, expected.hidden_states, strict=True):
+        assert torch.equal(state, reference)
+
+
+def test_non_finite_values_in_real_frames_are_refused(inputs):
+    values, mask = inputs
+    model = AaSPModel(tiny()).eval()
+    values = values.clone()
+    values[2, 5, 7] = float("nan")  # clip 2 is real up to frame 33
+    with pytest.raises(ValueError, match="input_values of clip 2 holds NaN or Inf in its real"):
+        model(values, attention_mask=mask)
+    values[2, 5, 7] = 0.0
+    values[0, 99, 0] = float("inf")
+    with pytest.raises(ValueError, match="input_values of clip 0 holds NaN or Inf"):
+        model(values)  # no mask: every frame is real
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [((0, 100, 80), "an empty batch"), ((2, 0, 80), "clips of zero frames")],
+)
+def test_empty_inputs_give_a_clear_error(shape, message):
+    model = AaSPModel(tiny()).eval()
+    with pytest.raises(ValueError, match=message):
+        model(torch.zeros(shape))
+
+
+def test_integer_input_values_are_refused():
+    with pytest.raises(TypeError, match=r"floating-point log-mel values, got dtype torch\.int64"):
+        AaSPModel(tiny()).eval()(torch.zeros(1, 32, 80, dtype=torch.long))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_other_float_dtypes_are_cast_to_the_model_dtype(inputs, dtype):
+    """An fp32 model takes fp16 / bf16 / fp64 frames: they are cast, so the output is the fp32 output of the same
+    (rounded) values, exactly."""
+    values, mask = inputs
+    model = AaSPForAudioClassification(tiny(num_labels=3)).eval()
+    cast = values.to(dtype)
+    logits = model(cast, attention_mask=mask).logits
+    assert logits.dtype == torch.float32
+    assert torch.equal(logits, model(cast.float(), attention_mask=mask).logits)
+
+
+# ----- the checks of transformers' common model tests, for the three model classes -----
+
+MODEL_CLASSES = [AaSPModel, AaSPForAudioClassification, AaSPForPreTraining]
+
+
+def common_inputs(model_class, config, batch=2, frames=48, seed=0):
+    """Inputs for `model_class`; the pre-training model gets explicit mask `noise`, which makes it deterministic."""
+    generator = torch.Generator().manual_seed(seed)
+    inputs = {
+        "input_values": torch.randn(batch, frames, config.num_mel_bins, generator=generator),
+        "attention_mask": (torch.arange(frames)[None] < torch.tensor([frames, 30])[:, None]).long(),
+    }
+    if model_class is AaSPForAudioClassification:
+        inputs["labels"] = torch.tensor([0, 1])
+    if model_class is AaSPForPreTraining:
+        num_patches = config.patch_grid(frames).num_patches
+        inputs["noise"] = torch.rand(batch, config.num_mask_clones, 2, num_patches, generator=generator)
+    return inputs
+
+
+def flatten_outputs(output):
+    if isinstance(output, (tuple, list)):
+        return [tensor for item in output for tensor in flatten_outputs(item)]
+    return [output]
+
+
+@pytest.mark.parametrize("model_class", MODEL_CLASSES)
+def test_tuple_and_dict_outputs_are_identical_and_hold_no_bool_tensor(model_class):
+    """transformers' output-equivalence test subtracts the tuple from the dict output: no bool may appear."""
+    torch.manual_seed(0)
+    config = tiny(num_labels=2)
+    model = model_class(config).eval()
+    model.set_attn_implementation("eager")
+    inputs = common_inputs(model_class, config)
+    for extra in ({}, {"output_hidden_states": True}, {"output_attentions": True}):
+        as_dict = model(**inputs, **extra)
+        as_tuple = model(**inputs, **extra, return_dict=False)
+        dict_tensors, tuple_tensors = flatten_outputs(as_dict.to_tuple()), flatten_outputs(as_tuple)
+        assert len(dict_tensors) == len(tuple_tensors)
+        for from_dict, from_tuple in zip(dict_tensors, tuple_tensors, strict=True):
+            assert from_dict.dtype != torch.bool
+            assert (from_dict - from_tuple).abs().max() == 0
+
+
+@pytest.mark.parametrize("model_class", MODEL_CLASSES)
+def test_hidden_states_and_attentions_of_every_class_keep_their_gradients(model_class):
+    config = tiny(num_labels=2)
+    model = model_class(config).train()
+    model.set_attn_implementation("eager")
+    inputs = common_inputs(model_class, config)
+    outputs = model(**inputs, output_hidden_states=True, output_attentions=True)
+    assert len(outputs.hidden_states) == config.num_hidden_layers + 1
+    assert len(outputs.attentions) == config.num_hidden_layers
+    tokens = outputs.hidden_states[0].shape[1]
+    assert outputs.hidden_states[0].shape[-1] == config.hidden_size
+    assert outputs.attentions[0].shape[1:] == (config.num_attention_heads, tokens, tokens)
+    if model_class is AaSPForPreTraining:
+        # the student's masked views: batch * clones views of 1 + K tokens, K = round(0.2 * valid patches)
+        assert outputs.hidden_states[0].shape[0] == 2 * config.num_mask_clones
+        assert tokens == 1 + round((1 - config.mask_ratio) * config.patch_grid(48).num_patches)
+    else:
+        assert tokens == 1 + config.patch_grid(48).num_patches
+    outputs.hidden_states[0].retain_grad()
+    outputs.attentions[0].retain_grad()
+    outputs[0].flatten()[0].backward()
+    assert outputs.hidden_states[0].grad is not None and outputs.attentions[0].grad is not None
+
+
+@pytest.mark.parametrize("model_class", MODEL_CLASSES)
+def test_every_class_is_deterministic_in_eval_and_survives_save_and_load(model_class, tmp_path):
+    torch.manual_seed(0)
+    config = tiny(num_labels=2, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    model = model_class(config).eval()
+    inputs = common_inputs(model_class, config)
+    first = model(**inputs)[0]
+    assert torch.equal(model(**inputs)[0], first)
+    model.save_pretrained(tmp_path)
+    reloaded = model_class.from_pretrained(tmp_path).eval()
+    assert torch.equal(reloaded(**inputs)[0], first)

@@ -4,25 +4,21 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 import torchaudio
+from test_remote_code import run_without_package  # tests/ is on pythonpath
 from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification, pipeline
 from transformers.pipelines import AudioClassificationPipeline
 
 import transformers_aasp  # noqa: F401  (registers the Auto classes and the pipeline)
 from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPForAudioClassification
-from transformers_aasp.pipeline_aasp import (
-    AaSPAudioClassificationPipeline,
-    register_pipeline,
-    unregister_pipeline,
-    write_remote_pipeline,
-)
+from transformers_aasp.pipeline_aasp import AaSPAudioClassificationPipeline, register_pipeline, unregister_pipeline
 
 
 SR = 16000
@@ -60,10 +56,27 @@ def classifier(checkpoint):
     return pipeline("audio-classification", model=checkpoint)
 
 
-def test_pipeline_factory_builds_the_aasp_pipeline(classifier):
+def test_pipeline_factory_builds_the_aasp_pipeline(classifier, checkpoint):
+    # the checkpoint names its remote pipeline for machines without the package; with the package imported no
+    # trust_remote_code is needed, and the package's own class is used even when remote code is allowed
+    assert "audio-classification" in json.loads(Path(checkpoint, "config.json").read_text())["custom_pipelines"]
     assert type(classifier) is AaSPAudioClassificationPipeline
     assert isinstance(classifier.feature_extractor, AaSPFeatureExtractor)
     assert classifier.feature_extractor.mean == -6.0
+    trusted = pipeline("audio-classification", model=checkpoint, trust_remote_code=True)
+    assert type(trusted) is AaSPAudioClassificationPipeline
+
+
+@pytest.mark.parametrize(
+    "extractor, message",
+    [
+        (AaSPFeatureExtractor(num_mel_bins=64), "gives 64 mel bins per frame but the model expects num_mel_bins=80"),
+        (AaSPFeatureExtractor(hop_length=320), r"gives 50 frames per second \(sampling_rate 16000 / hop_length 320\)"),
+    ],
+)
+def test_a_feature_extractor_that_disagrees_with_the_model_is_refused(checkpoint, extractor, message):
+    with pytest.raises(ValueError, match=message):
+        pipeline("audio-classification", model=checkpoint, feature_extractor=extractor)
 
 
 def test_other_models_keep_the_stock_pipeline():
@@ -135,6 +148,26 @@ def test_44k_input_is_resampled_with_torchaudio(classifier, tmp_path):
     assert_same_scores(classifier(path), expected)
 
 
+def test_pathlike_paths_are_file_paths(classifier, tmp_path):
+    path = tmp_path / "clip.wav"
+    sf.write(path, noise(16000, 6), SR, subtype="FLOAT")
+    assert_same_scores(classifier(path), classifier(str(path)))
+    assert_same_scores(classifier(path), classifier(noise(16000, 6)))
+
+
+def test_paths_that_are_not_regular_files_are_refused_before_opening(classifier, tmp_path):
+    """A FIFO would block the reader forever; it, a link to it, a directory and a device are refused at once."""
+    fifo = tmp_path / "stream.wav"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.wav"
+    link.symlink_to(fifo)
+    for path in (fifo, str(link), tmp_path, "/dev/null"):
+        with pytest.raises(ValueError, match="is not a regular file"):
+            classifier(path)
+    with pytest.raises(FileNotFoundError, match=r"missing\.wav' does not exist"):
+        classifier(str(tmp_path / "missing.wav"))
+
+
 @pytest.mark.parametrize("extension, subtype", [("wav", "FLOAT"), ("flac", "PCM_16")])
 def test_lossless_files_match_the_array(classifier, tmp_path, extension, subtype):
     clip = (noise(16000) * 32768).round().astype(np.int16).astype(np.float32) / 32768  # exact in 16-bit PCM
@@ -177,7 +210,7 @@ def test_batch_size_two_matches_one_by_one(classifier):
     clips = [noise(16000), noise(7000, 1), noise(23000, 2)]
     batched = classifier(clips, batch_size=2)
     assert len(batched) == 3
-    for clip, result in zip(clips, batched):
+    for clip, result in zip(clips, batched, strict=True):
         # The padded batch is masked frame by frame, so each clip's scores equal its unpadded run.
         assert_same_scores(result, classifier(clip), atol=1e-4)
 
@@ -200,47 +233,62 @@ def test_bad_inputs(classifier, inputs, error, message):
 def test_pipeline_save_pretrained_records_the_remote_pipeline(classifier, tmp_path):
     classifier.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["custom_pipelines"]["aasp-audio-classification"] == {
-        "impl": "pipeline_aasp.AaSPAudioClassificationPipeline",
-        "pt": ["AutoModelForAudioClassification"],
-        "type": "audio",
+    assert config["custom_pipelines"] == {
+        "audio-classification": {
+            "impl": "pipeline_aasp.AaSPAudioClassificationPipeline",
+            "pt": ["AutoModelForAudioClassification"],
+            "type": "audio",
+        }
     }
     assert {"pipeline_aasp.py", "feature_extraction_aasp.py", "preprocessor_config.json"} <= set(os.listdir(tmp_path))
 
 
-def test_write_remote_pipeline_needs_a_saved_model(tmp_path):
-    with pytest.raises(ValueError, match="holds no config.json; call model.save_pretrained"):
-        write_remote_pipeline(tmp_path)
-
-
 REMOTE_SCRIPT = textwrap.dedent(
     """
-    import json, sys
-    sys.modules["transformers_aasp"] = None  # the package is not installed on this machine
-    from torchcodec.decoders import AudioDecoder
+    import json
+    from pathlib import Path
+    import numpy as np
+    from datasets import Audio, Dataset
     from transformers import pipeline
 
-    classifier = pipeline(model=sys.argv[1], trust_remote_code=True)
-    print(json.dumps({"class": type(classifier).__name__, "module": type(classifier).__module__,
-                      "task": classifier.task, "result": classifier(AudioDecoder(sys.argv[2]))}))
+    checkpoint, wav = sys.argv[1], sys.argv[2]
+    report = {"package_importable": PACKAGE_IMPORTABLE}
+    try:
+        pipeline("audio-classification", model=checkpoint)
+    except ValueError as error:
+        report["refused_without_trust"] = str(error)
+    classifier = pipeline("audio-classification", model=checkpoint, trust_remote_code=True)
+    stereo = np.load(sys.argv[3])
+    item = Dataset.from_dict({"audio": [wav]}).cast_column("audio", Audio())[0]["audio"]
+    report.update(
+        {"class": type(classifier).__name__, "module": type(classifier).__module__, "task": classifier.task,
+         "stereo_array": classifier(stereo), "path": classifier(wav), "pathlib": classifier(Path(wav)),
+         "datasets_item": classifier(item)}
+    )
+    print(json.dumps(report))
     """
 )
 
 
 def test_remote_code_pipeline_without_the_package(classifier, checkpoint, tmp_path):
+    """`pipeline("audio-classification", model=dir, trust_remote_code=True)` on a machine without the package
+    builds this package's pipeline from the checkpoint's code: stereo arrays, paths and datasets items work."""
     remote = tmp_path / "remote_checkpoint"
-    shutil.copytree(checkpoint, remote)
-    write_remote_pipeline(remote)
+    shutil.copytree(checkpoint, remote)  # saved by the plain model.save_pretrained of the fixture
     wav = str(tmp_path / "stereo_44k.wav")
-    stereo = np.stack([noise(30000, 4), noise(30000, 5)], axis=1)
-    sf.write(wav, stereo, 44100, subtype="FLOAT")
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    run = subprocess.run(
-        [sys.executable, "-c", REMOTE_SCRIPT, str(remote), wav], env=env, capture_output=True, text=True, check=False
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(run.stdout.strip().splitlines()[-1])
+    stereo_file = np.stack([noise(30000, 4), noise(30000, 5)], axis=1)
+    sf.write(wav, stereo_file, 44100, subtype="FLOAT")
+    stereo_array = np.stack([noise(20000, 7), noise(20000, 8)])  # (channels, samples) at 16 kHz
+    np.save(tmp_path / "stereo.npy", stereo_array)
+
+    report = run_without_package(REMOTE_SCRIPT, [str(remote), wav, str(tmp_path / "stereo.npy")], tmp_path)
+
+    assert report["package_importable"] is False
+    assert "trust_remote_code=True" in report["refused_without_trust"]
     assert report["class"] == "AaSPAudioClassificationPipeline"
     assert report["module"].startswith("transformers_modules.")
-    assert report["task"] == "aasp-audio-classification"
-    assert_same_scores(report["result"], classifier({"array": stereo.mean(1), "sampling_rate": 44100}))
+    assert report["task"] == "audio-classification"
+    assert_same_scores(report["stereo_array"], classifier(stereo_array.mean(0)))
+    expected_file = classifier({"array": stereo_file.mean(1), "sampling_rate": 44100})
+    for key in ("path", "pathlib", "datasets_item"):
+        assert_same_scores(report[key], expected_file)

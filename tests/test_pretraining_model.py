@@ -7,6 +7,8 @@ import torch
 
 from transformers_aasp import AaSPConfig, AaSPForAudioClassification, AaSPForPreTraining, AaSPModel
 from transformers_aasp.modeling_aasp import (
+    PRETRAINING_LOSS_TERMS,
+    PRETRAINING_MONITORING_TERMS,
     AaSPAliasingFeatures,
     hide_masked_patches,
     inverse_block_mask,
@@ -94,8 +96,9 @@ def test_changing_masked_input_leaves_visible_tokens_and_predictor_inputs_unchan
     noise_mask = hidden_region.repeat_interleave(16, 1).repeat_interleave(16, 2).transpose(1, 2)  # (B, T, F)
     perturbed = spectrogram + 10.0 * torch.randn_like(spectrogram) * noise_mask
 
-    tokens, valid = model.encode_masked_views(spectrogram, lengths, selection)
-    tokens_perturbed, _ = model.encode_masked_views(perturbed, lengths, selection)
+    outputs, valid = model.encode_masked_views(spectrogram, lengths, selection)
+    tokens = outputs.last_hidden_state
+    tokens_perturbed = model.encode_masked_views(perturbed, lengths, selection)[0].last_hidden_state
     visible_tokens = tokens[valid]
     torch.testing.assert_close(tokens_perturbed[valid], visible_tokens, rtol=0, atol=1e-5)
     predictions = model.predictor(tokens, valid, selection.masked, 8)
@@ -157,7 +160,7 @@ def test_ffn_targets_are_the_normalised_average_of_the_top_ffn_outputs():
     captured = []
     for layer in model.teacher.layers[-2:]:
         layer.mlp.register_forward_hook(lambda module, args, output: captured.append(output[:, 1:]))
-    targets, valid, _ = model.teacher_targets(spectrogram, None)
+    targets, _, _ = model.teacher_targets(spectrogram, None)
     normalised = [torch.nn.functional.instance_norm(out.transpose(1, 2), eps=1e-5).transpose(1, 2) for out in captured]
     expected = torch.nn.functional.layer_norm(sum(normalised) / 2, (64,))
     torch.testing.assert_close(targets, expected, rtol=1e-4, atol=1e-4)
@@ -201,7 +204,7 @@ def test_ema_schedule_and_update_arithmetic():
 
 def test_teacher_starts_equal_to_student_and_gets_no_gradient():
     model = AaSPForPreTraining(tiny())
-    for (name, t), (_, s) in zip(model.teacher.named_parameters(), model.aasp.named_parameters()):
+    for (name, t), (_, s) in zip(model.teacher.named_parameters(), model.aasp.named_parameters(), strict=True):
         assert torch.equal(t, s), name
     out = model(torch.randn(2, 96, 80))
     out.loss.backward()
@@ -217,10 +220,10 @@ def test_forward_returns_finite_loss_terms_that_add_up():
     mask = torch.ones(3, 160, dtype=torch.long)
     mask[2, 100:] = 0
     out = model(torch.randn(3, 160, 80), attention_mask=mask)
-    for name in ("loss", "frame_loss", "global_loss", "contrastive_loss", "target_variance", "prediction_variance"):
+    for name in (*PRETRAINING_LOSS_TERMS, *PRETRAINING_MONITORING_TERMS):
         assert torch.isfinite(out[name]) and out[name].dim() == 0, name
     expected = (
-        out.frame_loss
+        out.masked_patch_loss
         + config.global_loss_weight * out.global_loss
         + config.contrastive_loss_weight * (out.contrastive_loss)
     )
@@ -266,7 +269,7 @@ def test_a_few_steps_lower_the_losses_on_a_fixed_batch():
         optimizer.zero_grad()
         out.loss.backward()
         optimizer.step()
-        frame.append(out.frame_loss.item())
+        frame.append(out.masked_patch_loss.item())
         global_.append(out.global_loss.item())
     # measured: frame loss 1.00 -> 0.89 and global loss 0.022 -> 0.003 over 16 steps
     assert sum(frame[-3:]) < 0.93 * sum(frame[:3])
@@ -282,18 +285,44 @@ def test_save_pretrained_loads_as_encoder_and_classifier_without_missing_weights
     model.save_pretrained(tmp_path / "pretraining")
     encoder, info = AaSPModel.from_pretrained(tmp_path / "pretraining", output_loading_info=True)
     assert info["missing_keys"] == set() or not info["missing_keys"]
-    for (name, loaded), (_, student) in zip(encoder.named_parameters(), model.aasp.named_parameters()):
+    for (name, loaded), (_, student) in zip(encoder.named_parameters(), model.aasp.named_parameters(), strict=True):
         assert torch.equal(loaded, student), name
-    classifier, info = AaSPForAudioClassification.from_pretrained(
+    _, info = AaSPForAudioClassification.from_pretrained(
         tmp_path / "pretraining", num_labels=3, output_loading_info=True
     )
     assert {k for k in info["missing_keys"] if not k.startswith("classifier.")} == set()
     reloaded = AaSPForPreTraining.from_pretrained(tmp_path / "pretraining")
-    for (name, loaded), (_, teacher) in zip(reloaded.teacher.named_parameters(), model.teacher.named_parameters()):
+    for (name, loaded), (_, teacher) in zip(
+        reloaded.teacher.named_parameters(), model.teacher.named_parameters(), strict=True
+    ):
         assert torch.equal(loaded, teacher), name
 
     model.export_encoder(tmp_path / "teacher", weights="teacher")
     exported = AaSPModel.from_pretrained(tmp_path / "teacher")
     assert torch.equal(exported.embeddings.cls_token, model.teacher.embeddings.cls_token)
-    with pytest.raises(ValueError, match="weights must be 'student' or 'teacher'"):
+    with pytest.raises(ValueError, match=r"weights must be one of \('student', 'teacher'\), got 'ema'"):
         model.export_encoder(tmp_path / "x", weights="ema")
+
+
+def test_noise_input_decides_the_masks():
+    """Explicit noise (as ViTMAE's `noise`) makes the pre-training forward a function of its inputs; other noise
+    gives other masks, hence another loss; the generator path stays the default."""
+    torch.manual_seed(0)
+    config = tiny()
+    model = AaSPForPreTraining(config).eval()
+    values = torch.randn(2, 64, 80)
+    shape = (2, config.num_mask_clones, 2, config.patch_grid(64).num_patches)
+    noise = torch.rand(shape)
+    first = model(values, noise=noise)
+    assert torch.equal(model(values, noise=noise).loss, first.loss)
+    assert not torch.equal(model(values, noise=torch.rand(shape)).loss, first.loss)
+    with pytest.raises(ValueError, match=r"noise must have shape \(batch, num_mask_clones, 2, num_patches\)"):
+        model(values, noise=torch.rand(2, 2, 20))
+    # the same noise through inverse_block_mask directly gives the selection the model used
+    patch_valid = torch.ones(2 * config.num_mask_clones, 20, dtype=torch.bool)
+    selection = inverse_block_mask(
+        patch_valid, 5, config.mask_ratio, config.mask_block_size, noise=noise.flatten(0, 1)
+    )
+    again = inverse_block_mask(patch_valid, 5, config.mask_ratio, config.mask_block_size, noise=noise.flatten(0, 1))
+    assert torch.equal(selection.visible_grid, again.visible_grid)
+    assert selection.visible_valid.sum(1).tolist() == [4] * 8  # round(0.2 * 20)

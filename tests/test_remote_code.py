@@ -7,42 +7,84 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 import torch
 
 from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPForAudioClassification, AaSPForPreTraining
 
 
+# Prepended to every script run "without the package": `transformers_aasp` cannot be imported in that process,
+# whether it is installed editable, from a wheel, or reachable from the current directory (the child also runs
+# with -I, from a temporary directory). The script proves it by trying the import.
+HIDE_PACKAGE = textwrap.dedent(
+    """
+    import importlib.abc, sys
+
+    class HidePackage(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "transformers_aasp" or name.startswith("transformers_aasp."):
+                raise ModuleNotFoundError(f"No module named {name!r} (hidden for this test)", name=name)
+            return None
+
+    sys.meta_path.insert(0, HidePackage())
+    try:
+        import transformers_aasp  # noqa: F401
+        PACKAGE_IMPORTABLE = True
+    except ModuleNotFoundError:
+        PACKAGE_IMPORTABLE = False
+    """
+)
+
+
+def run_without_package(script: str, args: list[str], workdir) -> dict:
+    """Run `script` with `python -I` in `workdir` with the package hidden; returns the JSON of its last line."""
+    env = {**os.environ, "HF_MODULES_CACHE": str(workdir / "modules"), "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run(
+        [sys.executable, "-I", "-c", HIDE_PACKAGE + script, *args],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    last_line = run.stdout.strip().splitlines()[-1]
+    # refusing remote code without trust_remote_code may print transformers' "[y/N]" prompt on the same line
+    return json.loads(last_line[last_line.index("{") :])
+
+
 NO_PACKAGE_SCRIPT = textwrap.dedent(
     """
-    import json, sys
-    sys.modules["transformers_aasp"] = None  # the package is not importable in this process
+    import json
     import numpy as np, torch
     from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification,
-                              pipeline)
+                              AutoModelForPreTraining, pipeline)
 
     classifier_dir, pretraining_dir = sys.argv[1], sys.argv[2]
-    report = {}
+    report = {"package_importable": PACKAGE_IMPORTABLE}
     try:
         AutoModel.from_pretrained(classifier_dir, trust_remote_code=False)
     except ValueError as error:
-        report["refused_without_trust"] = "custom code" in str(error)
+        report["refused_without_trust"] = str(error)
     config = AutoConfig.from_pretrained(classifier_dir, trust_remote_code=True)
     extractor = AutoFeatureExtractor.from_pretrained(classifier_dir, trust_remote_code=True)
     model = AutoModelForAudioClassification.from_pretrained(classifier_dir, trust_remote_code=True).eval()
     encoder = AutoModel.from_pretrained(classifier_dir, trust_remote_code=True).eval()
     pretrained_encoder = AutoModel.from_pretrained(pretraining_dir, trust_remote_code=True).eval()
+    pretraining = AutoModelForPreTraining.from_pretrained(pretraining_dir, trust_remote_code=True).eval()
     waveform = np.load(sys.argv[3])
     features = extractor(waveform, sampling_rate=16000, return_tensors="pt")
     with torch.no_grad():
         logits = model(**features).logits
         pooled = encoder(**features).pooler_output
         pretrained_pooled = pretrained_encoder(**features).pooler_output
-    scores = pipeline("audio-classification", model=classifier_dir, trust_remote_code=True)(waveform, top_k=None)
     report.update(
         config=type(config).__name__, extractor=type(extractor).__name__, model=type(model).__name__,
         encoder=type(encoder).__name__, pretrained_encoder=type(pretrained_encoder).__name__,
-        module=type(model).__module__, logits=logits.tolist(), pooled=pooled[0, :8].tolist(),
-        pretrained_pooled=pretrained_pooled[0, :8].tolist(), pipeline=scores,
+        pretraining=type(pretraining).__name__, module=type(model).__module__, logits=logits.tolist(),
+        pooled=pooled[0, :8].tolist(), pretrained_pooled=pretrained_pooled[0, :8].tolist(),
     )
     print(json.dumps(report))
     """
@@ -62,32 +104,21 @@ def test_checkpoints_load_with_trust_remote_code_and_without_the_package(tmp_pat
 
     waveform = np.sin(np.linspace(0, 2000, 24000)).astype(np.float32) * 0.3
     np.save(tmp_path / "clip.npy", waveform)
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            NO_PACKAGE_SCRIPT,
-            str(tmp_path / "classifier"),
-            str(tmp_path / "pretraining"),
-            str(tmp_path / "clip.npy"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    report = run_without_package(
+        NO_PACKAGE_SCRIPT,
+        [str(tmp_path / "classifier"), str(tmp_path / "pretraining"), str(tmp_path / "clip.npy")],
+        tmp_path,
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(run.stdout.strip().splitlines()[-1])
 
-    assert report["refused_without_trust"] is True
+    assert report["package_importable"] is False
+    assert "trust_remote_code=True" in report["refused_without_trust"]
     assert (report["config"], report["extractor"], report["model"]) == (
         "AaSPConfig",
         "AaSPFeatureExtractor",
         "AaSPForAudioClassification",
     )
     assert report["encoder"] == "AaSPModel" and report["pretrained_encoder"] == "AaSPModel"
+    assert report["pretraining"] == "AaSPForPreTraining"
     assert report["module"].startswith("transformers_modules.")
 
     features = extractor(waveform, sampling_rate=16000, return_tensors="pt")
@@ -99,5 +130,26 @@ def test_checkpoints_load_with_trust_remote_code_and_without_the_package(tmp_pat
     torch.testing.assert_close(torch.tensor(report["logits"]), expected_logits, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(torch.tensor(report["pooled"]), expected_pooled, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(torch.tensor(report["pretrained_pooled"]), expected_pretrained, rtol=1e-5, atol=1e-6)
-    assert sorted(item["label"] for item in report["pipeline"]) == ["a", "b", "c"]
-    assert abs(sum(item["score"] for item in report["pipeline"]) - 1.0) < 1e-5
+
+
+@pytest.mark.parametrize("model_class", [AaSPForAudioClassification, AaSPForPreTraining])
+def test_every_save_carries_the_pipeline_code_and_entry(tmp_path, model_class):
+    """The classifier, the pre-training model and an exported encoder all name the pipeline in config.json and
+    carry its file, so any of them serves `pipeline(..., trust_remote_code=True)` once fine-tuned or as is."""
+    model = model_class(AaSPConfig.tiny(num_labels=2))
+    model.save_pretrained(tmp_path / "saved")
+    folders = [tmp_path / "saved"]
+    if model_class is AaSPForPreTraining:
+        model.export_encoder(tmp_path / "encoder")
+        folders.append(tmp_path / "encoder")
+    for folder in folders:
+        config = json.loads((folder / "config.json").read_text())
+        assert config["custom_pipelines"] == {
+            "audio-classification": {
+                "impl": "pipeline_aasp.AaSPAudioClassificationPipeline",
+                "pt": ["AutoModelForAudioClassification"],
+                "type": "audio",
+            }
+        }
+        files = set(os.listdir(folder))
+        assert {"pipeline_aasp.py", "feature_extraction_aasp.py", "modeling_aasp.py", "configuration_aasp.py"} <= files

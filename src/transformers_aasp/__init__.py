@@ -1,9 +1,12 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """AaSP for Hugging Face Transformers.
 
-`import transformers_aasp` registers AaSP with AutoConfig, AutoModel, AutoModelForAudioClassification and
-AutoFeatureExtractor, and makes every `save_pretrained` write the model code next to the weights (`auto_map`), so a
-machine without this package can load the checkpoint with `trust_remote_code=True`.
+`import transformers_aasp` registers AaSP with AutoConfig, AutoModel, AutoModelForAudioClassification,
+AutoModelForPreTraining, AutoFeatureExtractor and `pipeline("audio-classification")`; after it, AaSP checkpoints load
+with no `trust_remote_code`. It also makes every `save_pretrained` write the model, feature-extractor and pipeline
+code next to the weights (`auto_map`, `custom_pipelines`), so a machine without this package can load the checkpoint
+with `trust_remote_code=True`, which RUNS the Python files of the checkpoint: use it only for checkpoints whose code
+you trust.
 """
 
 from transformers import (

@@ -1,16 +1,23 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """The one path from an audio file or `datasets` item to a mono float32 waveform at the model's rate.
 
-Pre-training, fine-tuning, linear evaluation and the baseline all decode through `decode_audio` and
-`prepare_waveform` (decode, mix to mono, resample, validate), then crop with `random_crop` / `crop_or_pad`.
-Every decoded waveform is (channels, samples) here; the feature extractor's `to_mono_waveform` handles in-memory
-arrays given by users.
+Pre-training, data preparation, fine-tuning, linear evaluation, the baseline and the figures all decode through
+this module: `decode_audio` (a record -> `(channels, samples)`), `prepare_waveform` (mono, resample, validate),
+`load_mono_waveform` (both), and for pre-training `decode_random_crop`, which draws the crop from the file's header
+and decodes only that window. The one in-memory waveform -> mono float32 conversion is
+`feature_extraction_aasp.to_mono_waveform` (it ships as Hub remote code, so it lives there).
+
+Channel axis: decoders know their layout and say so (soundfile reads `(samples, channels)`, torchcodec
+`(channels, samples)`); an in-memory array of unknown layout (a decoded `datasets` item) follows
+`to_mono_waveform`'s rule: the shorter axis, at most 8 channels.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,32 +25,50 @@ import soundfile
 import torch
 from transformers.utils import logging
 
+from .feature_extraction_aasp import to_mono_waveform
+
 
 logger = logging.get_logger(__name__)
 
 SAMPLING_RATE = 16000
+# Output samples decoded on each side of a crop before resampling: torchaudio's default windowed-sinc kernel reaches
+# about 20 source samples (6 zero crossings) at 48 or 44.1 kHz -> 16 kHz, i.e. < 8 output samples; 64 is safe.
+RESAMPLING_MARGIN = 64
 
 
 class ClipDecodeError(ValueError):
     """A clip that cannot be used for training (corrupt, empty, non-finite or too short)."""
 
 
+@dataclass(frozen=True)
+class AudioHeader:
+    """What a file header says, before any sample is decoded."""
+
+    num_frames: int  # samples per channel
+    sampling_rate: int
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Whole-clip decoding
+# ----------------------------------------------------------------------------------------------------------------
 def decode_audio(record: Any) -> tuple[np.ndarray, int]:
     """Decode one record to `(waveform (channels, samples) float32, sampling_rate)`.
 
     A record is a file path, an undecoded `datasets` audio value (`{"bytes": ..., "path": ...}`), an already decoded
-    one (`{"array": ..., "sampling_rate": ...}`) or a torchcodec `AudioDecoder`. Raises `ClipDecodeError`.
+    one (`{"array": ..., "sampling_rate": ...}`, mixed to mono here, `(1, samples)`) or a torchcodec `AudioDecoder`.
+    Raises `ClipDecodeError`.
     """
     try:
         if isinstance(record, (str, os.PathLike)):
             return _read_with_soundfile(record)
         if isinstance(record, dict) and record.get("array") is not None:
-            return _as_channels_first(np.asarray(record["array"], dtype=np.float32)), int(record["sampling_rate"])
+            mono = to_mono_waveform(record["array"])  # unknown layout: the shorter-axis rule
+            return mono.numpy()[None], int(record["sampling_rate"])
         if isinstance(record, dict) and (record.get("bytes") is not None or record.get("path") is not None):
             return _read_encoded(record)
-        if hasattr(record, "get_all_samples"):
+        if _is_decoder(record):
             samples = record.get_all_samples()
-            return samples.data.numpy().astype(np.float32), int(samples.sample_rate)
+            return samples.data.numpy().astype(np.float32, copy=False), int(samples.sample_rate)
     except ClipDecodeError:
         raise
     except Exception as error:  # soundfile, torchcodec and OS errors all mean "this clip is unusable"
@@ -51,31 +76,35 @@ def decode_audio(record: Any) -> tuple[np.ndarray, int]:
     raise ClipDecodeError(f"unsupported audio record of type {type(record).__name__}: {describe_record(record)}")
 
 
+def _is_decoder(record: Any) -> bool:
+    return callable(getattr(record, "get_all_samples", None))
+
+
+def _encoded_source(record: dict):
+    return io.BytesIO(record["bytes"]) if record.get("bytes") is not None else record["path"]
+
+
 def _read_encoded(record: dict) -> tuple[np.ndarray, int]:
     """An undecoded `datasets` item: soundfile first (fast), torchcodec/FFmpeg for formats libsndfile lacks."""
-    source = io.BytesIO(record["bytes"]) if record.get("bytes") is not None else record["path"]
     try:
-        return _read_with_soundfile(source)
+        return _read_with_soundfile(_encoded_source(record))
     except soundfile.LibsndfileError:
-        from torchcodec.decoders import AudioDecoder
-
-        samples = AudioDecoder(record["bytes"] if record.get("bytes") is not None else record["path"])
-        samples = samples.get_all_samples()
-        return samples.data.numpy().astype(np.float32), int(samples.sample_rate)
+        samples = _torchcodec_decoder(record).get_all_samples()
+        return samples.data.numpy().astype(np.float32, copy=False), int(samples.sample_rate)
 
 
-def _read_with_soundfile(source) -> tuple[np.ndarray, int]:
-    waveform, sampling_rate = soundfile.read(source, dtype="float32", always_2d=True)
+def _torchcodec_decoder(record: dict):
+    from torchcodec.decoders import AudioDecoder
+
+    return AudioDecoder(record["bytes"] if record.get("bytes") is not None else record["path"])
+
+
+def _read_with_soundfile(source, start: int = 0, num_frames: int = -1) -> tuple[np.ndarray, int]:
+    """`(channels, samples)` float32 and the rate; `start` / `num_frames` read a window (libsndfile seeks)."""
+    waveform, sampling_rate = soundfile.read(
+        source, start=start, frames=num_frames, dtype="float32", always_2d=True
+    )  # (samples, channels)
     return waveform.T, int(sampling_rate)
-
-
-def _as_channels_first(waveform: np.ndarray) -> np.ndarray:
-    if waveform.ndim == 1:
-        return waveform[None]
-    if waveform.ndim != 2:
-        raise ClipDecodeError(f"expected a 1-D or 2-D waveform, got shape {waveform.shape}")
-    # datasets decoders give (samples,) or (channels, samples); the channel axis is the short one
-    return waveform if waveform.shape[0] <= waveform.shape[1] else waveform.T
 
 
 def describe_record(record: Any) -> str:
@@ -98,30 +127,41 @@ def prepare_waveform(
     """
     if waveform.size == 0:
         raise ClipDecodeError("empty clip (0 samples)")
-    if not np.isfinite(waveform).all():
-        raise ClipDecodeError("clip holds NaN or Inf samples")
-    mono = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)).mean(dim=0)
-    if sampling_rate != target_sampling_rate:
-        import torchaudio.functional
-
-        mono = torchaudio.functional.resample(mono, sampling_rate, target_sampling_rate)
+    mono = _finite_mono(waveform)
+    mono = resample(mono, sampling_rate, target_sampling_rate)
     if mono.numel() < min_samples:
         raise ClipDecodeError(f"clip too short: {mono.numel()} samples < {min_samples} at {target_sampling_rate} Hz")
     return mono.numpy()
 
 
-def crop_num_samples(crop_frames: int, hop_length: int) -> int:
-    """Samples whose centred STFT gives exactly `crop_frames` frames (`1 + L // hop`)."""
-    return (crop_frames - 1) * hop_length
+def _finite_mono(waveform: np.ndarray) -> torch.Tensor:
+    """(channels, samples) -> (samples,) float32 tensor; ClipDecodeError on NaN/Inf."""
+    if not np.isfinite(waveform).all():
+        raise ClipDecodeError("clip holds NaN or Inf samples")
+    return to_mono_waveform(waveform, channel_axis=0)
 
 
-def random_crop(waveform: np.ndarray, num_samples: int, generator: np.random.Generator) -> np.ndarray:
-    """A uniformly placed window of `num_samples` samples; shorter clips are returned whole."""
-    excess = waveform.shape[-1] - num_samples
-    if excess <= 0:
+def resample(waveform: torch.Tensor, sampling_rate: int, target_sampling_rate: int) -> torch.Tensor:
+    """`torchaudio.functional.resample` (default windowed sinc) of a (samples,) tensor; identity at equal rates."""
+    if sampling_rate == target_sampling_rate:
         return waveform
-    start = int(generator.integers(0, excess + 1))
-    return waveform[start : start + num_samples]
+    import torchaudio.functional
+
+    return torchaudio.functional.resample(waveform, sampling_rate, target_sampling_rate)
+
+
+def resampled_length(num_frames: int, sampling_rate: int, target_sampling_rate: int) -> int:
+    """Length of `resample` output for `num_frames` input samples: `ceil(num_frames * target / rate)`."""
+    return -(-num_frames * target_sampling_rate // sampling_rate)
+
+
+def load_mono_waveform(record: Any, sampling_rate: int = SAMPLING_RATE, min_samples: int = 1) -> np.ndarray:
+    """Decode, mix to mono, resample to `sampling_rate` and validate: `(samples,)` float32.
+
+    Raises `ClipDecodeError` (corrupt, empty, non-finite or shorter than `min_samples`).
+    """
+    waveform, rate = decode_audio(record)
+    return prepare_waveform(waveform, rate, sampling_rate, min_samples)
 
 
 def decode_waveform(audio) -> np.ndarray | None:
@@ -129,14 +169,34 @@ def decode_waveform(audio) -> np.ndarray | None:
 
     Args:
         audio: an undecoded item (`{"bytes", "path"}`, see `undecoded_audio`) or a decoded `datasets` audio item.
-    Decoding, mono mix, resampling and validation are those of the pre-training data (`pretraining_data`).
     """
     try:
-        waveform, sampling_rate = decode_audio(audio)
-        return prepare_waveform(waveform, sampling_rate, SAMPLING_RATE, min_samples=1)
+        return load_mono_waveform(audio)
     except ClipDecodeError as error:  # corrupt, empty or non-finite: the caller skips and counts it
         logger.warning(f"Skipping a clip that could not be used: {error}")
         return None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Crops
+# ----------------------------------------------------------------------------------------------------------------
+def crop_num_samples(crop_frames: int, hop_length: int) -> int:
+    """Samples whose centred STFT gives exactly `crop_frames` frames (`1 + L // hop`)."""
+    return (crop_frames - 1) * hop_length
+
+
+def draw_crop_start(length: int, num_samples: int, generator: np.random.Generator) -> int | None:
+    """Start of a uniformly placed window of `num_samples` in a clip of `length`; None (no draw) if it fits whole."""
+    excess = length - num_samples
+    if excess <= 0:
+        return None
+    return int(generator.integers(0, excess + 1))
+
+
+def random_crop(waveform: np.ndarray, num_samples: int, generator: np.random.Generator) -> np.ndarray:
+    """A uniformly placed window of `num_samples` samples; shorter clips are returned whole."""
+    start = draw_crop_start(waveform.shape[-1], num_samples, generator)
+    return waveform if start is None else waveform[start : start + num_samples]
 
 
 def crop_or_pad(waveform: np.ndarray, num_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -145,3 +205,84 @@ def crop_or_pad(waveform: np.ndarray, num_samples: int, rng: np.random.Generator
         start = int(rng.integers(0, waveform.size - num_samples + 1)) if rng is not None else 0
         return waveform[start : start + num_samples]
     return np.pad(waveform, (0, num_samples - waveform.size))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Decode only the crop
+# ----------------------------------------------------------------------------------------------------------------
+def read_header(record: Any) -> AudioHeader | None:
+    """Sample count and rate from the header of a path or undecoded item that libsndfile reads; None otherwise
+    (decoded arrays, torchcodec-only formats, unreadable headers: the caller then decodes the whole clip)."""
+    if isinstance(record, (str, os.PathLike)):
+        source = record
+    elif isinstance(record, dict) and record.get("array") is None and (record.get("bytes") or record.get("path")):
+        source = _encoded_source(record)
+    else:
+        return None
+    try:
+        info = soundfile.info(source)
+    except Exception:  # not a libsndfile format, or corrupt: the full decode reports the reason
+        return None
+    if info.frames <= 0 or info.samplerate <= 0:
+        return None
+    return AudioHeader(num_frames=int(info.frames), sampling_rate=int(info.samplerate))
+
+
+def decode_random_crop(
+    record: Any,
+    num_samples: int,
+    generator: np.random.Generator,
+    *,
+    sampling_rate: int = SAMPLING_RATE,
+    min_samples: int = 1,
+) -> np.ndarray:
+    """A random window of `num_samples` samples of the mono clip at `sampling_rate`, decoding only that window.
+
+    The same as `random_crop(load_mono_waveform(record, sampling_rate, min_samples), num_samples, generator)`, with
+    the same single draw from `generator` (so a crop stays a pure function of the generator's seed), but the clip
+    length comes from the file header and only the window is read (libsndfile seeks in wav/flac/ogg/mp3...):
+
+    - at the target rate, the window is read exactly (bit-identical to the full decode for PCM wav / flac);
+    - at another rate, the window plus `RESAMPLING_MARGIN` output samples on each side, starting on a sample where
+      the input and output grids coincide, is resampled and cut: the same values as resampling the whole clip up to
+      float32 rounding (the sinc kernel never reaches past the margin).
+
+    Records without a readable header (decoded arrays, torchcodec-only formats) are decoded whole. Only the decoded
+    window is checked for NaN/Inf. Returns `(min(num_samples, length),)` float32; raises `ClipDecodeError`.
+    """
+    header = read_header(record)
+    if header is None:
+        return random_crop(load_mono_waveform(record, sampling_rate, min_samples), num_samples, generator)
+    length = resampled_length(header.num_frames, header.sampling_rate, sampling_rate)
+    if length < min_samples:
+        raise ClipDecodeError(f"clip too short: {length} samples < {min_samples} at {sampling_rate} Hz")
+    start = draw_crop_start(length, num_samples, generator)
+    if start is None:
+        return load_mono_waveform(record, sampling_rate, min_samples)
+    try:
+        return _decode_window(record, header, start, num_samples, sampling_rate)
+    except ClipDecodeError:
+        raise
+    except Exception as error:
+        raise ClipDecodeError(f"cannot decode {describe_record(record)}: {type(error).__name__}: {error}") from error
+
+
+def _decode_window(record: Any, header: AudioHeader, start: int, num_samples: int, sampling_rate: int) -> np.ndarray:
+    """Output samples `[start, start + num_samples)` of the resampled mono clip (see `decode_random_crop`)."""
+    source = record if isinstance(record, (str, os.PathLike)) else _encoded_source(record)
+    rate = header.sampling_rate
+    if rate == sampling_rate:
+        waveform, _ = _read_with_soundfile(source, start, num_samples)
+        return _finite_mono(waveform).numpy()
+    common = math.gcd(rate, sampling_rate)
+    input_step, output_step = rate // common, sampling_rate // common  # grids coincide every `output_step` outputs
+    first_output = max(0, start - RESAMPLING_MARGIN) // output_step * output_step
+    last_output = start + num_samples + RESAMPLING_MARGIN
+    first_input = first_output // output_step * input_step
+    last_input = min(header.num_frames, -(-last_output // output_step) * input_step)
+    waveform, _ = _read_with_soundfile(source, first_input, last_input - first_input)
+    window = resample(_finite_mono(waveform), rate, sampling_rate)
+    offset = start - first_output
+    if window.numel() < offset + num_samples:  # a header that over-states the length: decode the whole clip
+        raise ClipDecodeError(f"{describe_record(record)} holds fewer samples than its header says")
+    return window[offset : offset + num_samples].numpy()

@@ -2,6 +2,7 @@
 """AaSP model configuration."""
 
 import math
+from typing import Any, NamedTuple
 
 from huggingface_hub.dataclasses import strict
 from transformers.configuration_utils import PreTrainedConfig
@@ -19,6 +20,70 @@ POSITION_EMBEDDING_TYPES = ("sincos", "learned")
 CLASSIFIER_POOLINGS = ("cls", "mean", "cls+mean", "mean+std")
 PRETRAINING_EXPORTS = ("student", "teacher")
 
+# The `custom_pipelines` entry written into every saved config.json (see `AaSPConfig.to_dict`): with it,
+# `pipeline("audio-classification", model=dir, trust_remote_code=True)` builds AaSPAudioClassificationPipeline from
+# the pipeline_aasp.py saved next to the weights, on a machine without this package.
+PIPELINE_TASK = "audio-classification"
+REMOTE_PIPELINE = {
+    "impl": "pipeline_aasp.AaSPAudioClassificationPipeline",
+    "pt": ["AutoModelForAudioClassification"],
+    "type": "audio",
+}
+# True when this file runs as the installed package, False when it runs as a checkpoint's remote code
+IS_INSTALLED_PACKAGE = not __name__.startswith("transformers_modules")
+
+
+class PatchGrid(NamedTuple):
+    """The patch grid of a clip of `num_frames` spectrogram frames (see `AaSPConfig.patch_grid`).
+
+    padded_frames: frames after right-padding to a multiple of the time patch size p_t.
+    frequency_patches: G_f = num_mel_bins / p_f patch rows. time_patches: G_t = padded_frames / p_t time columns.
+    num_patches: N = G_f * G_t.
+    """
+
+    padded_frames: int
+    frequency_patches: int
+    time_patches: int
+    num_patches: int
+
+
+# integer sizes that must be > 0 (validate_architecture; heads are checked with the widths they split)
+POSITIVE_SIZES = (
+    "hidden_size",
+    "num_hidden_layers",
+    "intermediate_size",
+    "max_time_patches",
+    "lambda_hidden_size",
+    "lambda_intermediate_size",
+    "num_kernels",
+    "sblu_out_channels",
+    "predictor_hidden_size",
+    "predictor_num_layers",
+    "predictor_intermediate_size",
+    "contrastive_projection_size",
+)
+# float options that must be finite (validate_numbers); their ranges are checked by the validator of their group
+FLOAT_OPTIONS = (
+    "frame_rate",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "layer_norm_eps",
+    "initializer_range",
+    "alpha_min",
+    "alpha_init",
+    "beta_min",
+    "beta_max",
+    "alias_energy_eps",
+    "fusion_gate_init",
+    "mask_ratio",
+    "mask_overlap_adjust",
+    "global_loss_weight",
+    "contrastive_loss_weight",
+    "contrastive_temperature",
+    "ema_decay_start",
+    "ema_decay_end",
+)
+
 
 @strict
 class AaSPConfig(PreTrainedConfig):
@@ -32,10 +97,14 @@ class AaSPConfig(PreTrainedConfig):
         num_mel_bins (`int`, defaults to 80): mel bins F of `input_values` (batch, frames, F).
         frequency_patch_size (`int`, defaults to 16): patch height p_f in mel bins; must divide `num_mel_bins`.
         time_patch_size (`int`, defaults to 16): patch width p_t in frames; also the token stride along time.
-        frame_rate (`float`, defaults to 100.0): spectrogram frames per second (10 ms hop); used for timestamps and
-            to report SBLU frequencies in Hz.
-        max_length (`int`, defaults to 608): pre-training crop length in frames (about 6 s). Inference accepts any
-            length.
+        frame_rate (`float`, defaults to 100.0): spectrogram frames per second (10 ms hop); it must equal the feature
+            extractor's `sampling_rate / hop_length` (`check_feature_extractor`). Used for the time-column timestamps
+            and to report SBLU frequencies in Hz.
+
+    Vocabulary: a *frame* is one 10 ms spectrogram frame; a *time column* is the G_f patches sharing p_t frames
+    (6.25 Hz by default, `time_column_rate`); an *attention mask* is 1 for real (valid) frames or patches and 0 for
+    padding, as everywhere in transformers; *masked patches* are the patches hidden from the student in
+    pre-training.
 
     Encoder (ViT):
         hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, hidden_act, hidden_dropout_prob,
@@ -128,7 +197,6 @@ class AaSPConfig(PreTrainedConfig):
     frequency_patch_size: int = 16
     time_patch_size: int = 16
     frame_rate: float = 100.0
-    max_length: int = 608
 
     # encoder
     hidden_size: int = 768
@@ -193,7 +261,15 @@ class AaSPConfig(PreTrainedConfig):
     ema_anneal_steps: int = 100000
 
     def __post_init__(self, **kwargs):
-        if self.beta_min is None:
+        # `max_length` (a pre-training crop length no code read) was removed; configs saved with it still load
+        kwargs.pop("max_length", None)
+        if IS_INSTALLED_PACKAGE:
+            # With the package imported, transformers' registry builds the pipeline (no trust_remote_code needed);
+            # the saved entry is for machines without it, and would make pipeline() ask for trust_remote_code.
+            custom = {k: v for k, v in (kwargs.pop("custom_pipelines", None) or {}).items() if k != PIPELINE_TASK}
+            if custom:
+                kwargs["custom_pipelines"] = custom
+        if self.beta_min is None and self.time_patch_size > 0:  # (validate_geometry refuses a size <= 0)
             self.beta_min = math.pi / self.time_patch_size
         super().__post_init__(**kwargs)
 
@@ -223,11 +299,50 @@ class AaSPConfig(PreTrainedConfig):
         values.update(overrides)
         return cls(**values)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The serialised config; when the code travels with checkpoints (`register_for_auto_class`, done by
+        `import transformers_aasp`), it names the audio-classification pipeline under `custom_pipelines`."""
+        output = super().to_dict()
+        if self._auto_class is not None:
+            output["custom_pipelines"] = {**(output.get("custom_pipelines") or {}), PIPELINE_TASK: REMOTE_PIPELINE}
+        return output
+
     # ----- geometry helpers shared by every module -----
     @property
     def num_frequency_patches(self) -> int:
         """Patch rows G_f = num_mel_bins / frequency_patch_size."""
         return self.num_mel_bins // self.frequency_patch_size
+
+    @property
+    def time_column_rate(self) -> float:
+        """Time columns (tokens along time) per second: frame_rate / time_patch_size (6.25 Hz by default)."""
+        return self.frame_rate / self.time_patch_size
+
+    def patch_grid(self, num_frames: int) -> PatchGrid:
+        """The patch grid of `num_frames` frames, right-padded to a multiple of `time_patch_size`."""
+        time_patches = -(-num_frames // self.time_patch_size)
+        return PatchGrid(
+            padded_frames=time_patches * self.time_patch_size,
+            frequency_patches=self.num_frequency_patches,
+            time_patches=time_patches,
+            num_patches=self.num_frequency_patches * time_patches,
+        )
+
+    def check_feature_extractor(self, feature_extractor: Any) -> None:
+        """Raise a ValueError unless `feature_extractor` produces the frames this model expects: the same number of
+        mel bins and a frame rate (`sampling_rate / hop_length`) equal to `frame_rate`."""
+        bins = getattr(feature_extractor, "num_mel_bins", None)
+        if bins is not None and bins != self.num_mel_bins:
+            raise ValueError(
+                f"The feature extractor gives {bins} mel bins per frame but the model expects num_mel_bins="
+                f"{self.num_mel_bins}; load the preprocessor_config.json saved with this model."
+            )
+        rate, hop = getattr(feature_extractor, "sampling_rate", None), getattr(feature_extractor, "hop_length", None)
+        if rate and hop and not math.isclose(rate / hop, self.frame_rate):
+            raise ValueError(
+                f"The feature extractor gives {rate / hop:g} frames per second (sampling_rate {rate} / hop_length "
+                f"{hop}) but the model was configured with frame_rate={self.frame_rate:g}."
+            )
 
     @property
     def num_alias_features(self) -> int:
@@ -246,16 +361,33 @@ class AaSPConfig(PreTrainedConfig):
         ):
             if heads <= 0 or width % heads != 0:
                 raise ValueError(f"{name}: {width} is not divisible by {heads} heads.")
-        for name in ("hidden_size", "num_hidden_layers", "intermediate_size", "num_kernels", "sblu_out_channels"):
+        for name in POSITIVE_SIZES:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+        if self.lambda_num_layers < 0:
+            raise ValueError(f"lambda_num_layers must be >= 0, got {self.lambda_num_layers}.")
         if self.hidden_size % 4 != 0:
             raise ValueError(f"hidden_size must be a multiple of 4 for 2-D sin-cos positions, got {self.hidden_size}.")
 
+    def validate_numbers(self):
+        """Float options must be finite; rates, epsilons and dropouts must lie in their ranges."""
+        for name in FLOAT_OPTIONS:
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}.")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
+        if self.layer_norm_eps <= 0:
+            raise ValueError(f"layer_norm_eps must be positive, got {self.layer_norm_eps}.")
+        if self.initializer_range < 0:
+            raise ValueError(f"initializer_range must be >= 0, got {self.initializer_range}.")
+
     def validate_geometry(self):
         """The patch grid must tile the mel axis; subbands must tile a patch row."""
-        if self.frequency_patch_size <= 0 or self.time_patch_size <= 0:
-            raise ValueError("frequency_patch_size and time_patch_size must be positive.")
+        for name in ("num_mel_bins", "frequency_patch_size", "time_patch_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
         if self.num_mel_bins % self.frequency_patch_size != 0:
             raise ValueError(
                 f"num_mel_bins ({self.num_mel_bins}) is not divisible by frequency_patch_size "
@@ -273,7 +405,7 @@ class AaSPConfig(PreTrainedConfig):
 
     def validate_sblu_band(self):
         """The SBLU frequency band must lie in (0, pi] rad/frame and the decay bounds must be positive."""
-        beta_min = math.pi / self.time_patch_size if self.beta_min is None else self.beta_min
+        beta_min = math.pi / max(self.time_patch_size, 1) if self.beta_min is None else self.beta_min
         if not 0.0 < beta_min < self.beta_max <= math.pi + 1e-9:
             raise ValueError(
                 f"SBLU beta band must satisfy 0 < beta_min < beta_max <= pi rad/frame, got "
@@ -323,6 +455,9 @@ class AaSPConfig(PreTrainedConfig):
             raise ValueError(f"alias_energy_eps must be positive, got {self.alias_energy_eps}.")
         if self.contrastive_temperature <= 0:
             raise ValueError(f"contrastive_temperature must be positive, got {self.contrastive_temperature}.")
+        for name in ("global_loss_weight", "contrastive_loss_weight", "ema_anneal_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
 
 
-__all__ = ["AaSPConfig"]
+__all__ = ["AaSPConfig", "PatchGrid"]

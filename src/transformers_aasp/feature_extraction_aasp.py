@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ logger = logging.get_logger(__name__)
 
 INT16_SCALE = 32768.0
 MAX_CHANNELS = 8
+CPU_CHUNK_FRAMES = 2048  # frames per FFT + mel product on the CPU: ~3 MB of windowed frames, cache-sized
 
 
 @functools.lru_cache(maxsize=8)
@@ -69,40 +70,115 @@ def hann_window(length: int) -> torch.Tensor:
     return torch.hann_window(length, periodic=True, dtype=torch.float32)
 
 
-def reflect_pad_per_clip(waveforms: torch.Tensor, lengths: torch.Tensor, pad: int) -> torch.Tensor:
-    """Reflect-pad every clip by `pad` samples on both sides of its *own* end points.
+@functools.lru_cache(maxsize=8)
+def interleaved_mel_filters(filters: torch.Tensor) -> torch.Tensor:
+    """`(F, M)` filterbank -> `(2 F, M)` with every row repeated, so that `view_as_real(X) ** 2 @ W2` sums the real and
+    imaginary squares inside the matrix product: `|X|^2 @ W` without a separate pass over the spectrum."""
+    return filters.repeat_interleave(2, dim=0).contiguous()
 
-    Equivalent to `torch.nn.functional.pad(clip, (pad, pad), mode="reflect")` applied to each clip alone, so that
-    a clip's frames do not depend on what else is in the batch (zero padding of shorter clips is never reflected).
-    Only the 2 * pad reflected samples per clip are gathered; the rest is one slice copy.
 
-    Args:
-        waveforms: `(batch, max_samples)` float tensor, clips right-padded with zeros.
-        lengths: `(batch,)` int64 number of real samples per clip; every length must exceed `pad`.
-        pad: number of samples to add on each side.
+def reflect_padded_batch(clips: Sequence[torch.Tensor], pad: int) -> torch.Tensor:
+    """Write mono clips straight into one `(batch, max_samples + 2 * pad)` float32 tensor, each reflect-padded by `pad`
+    samples at its own ends and followed by zeros: one copy of every sample, no intermediate zero-padded batch.
 
-    Returns:
-        `(batch, max_samples + 2 * pad)` tensor; positions past a clip's own padded end hold zeros.
+    Row `i` equals `torch.nn.functional.pad(clips[i], (pad, pad), mode="reflect")` followed by zeros. Every clip
+    must hold more than `pad` samples. The batch is built on the clips' device (CPU for user input).
     """
-    padded = torch.nn.functional.pad(waveforms, (pad, pad))
-    padded[:, :pad] = waveforms[:, 1 : pad + 1].flip(-1)  # every clip starts at sample 0
-    offsets = torch.arange(pad, device=waveforms.device)
-    lengths = lengths.to(waveforms.device).unsqueeze(1)
-    source = (lengths - 2 - offsets).clamp(min=0)
-    return padded.scatter(1, lengths + pad + offsets, waveforms.gather(1, source))
+    longest = max(len(clip) for clip in clips)
+    padded = torch.empty(len(clips), longest + 2 * pad, dtype=torch.float32, device=clips[0].device)
+    for row, clip in zip(padded, clips, strict=True):
+        length = len(clip)
+        row[:pad] = clip[1 : pad + 1].flip(0)
+        row[pad : pad + length] = clip
+        row[pad + length : 2 * pad + length] = clip[length - pad - 1 : length - 1].flip(0)
+        row[2 * pad + length :] = 0.0
+    return padded
 
 
 def reject_non_finite(waveforms: torch.Tensor) -> None:
-    """Raise a ValueError naming the first clip of `(batch, samples)` that holds a NaN or Inf sample.
-
-    One sum per clip finds suspects (a NaN or Inf makes the sum non-finite); only then is every sample checked.
-    """
-    suspects = ~torch.isfinite(waveforms.sum(dim=1, dtype=torch.float64))
-    if not suspects.any():
-        return
+    """Raise a ValueError naming the first clip of `(batch, samples)` that holds a NaN or Inf sample."""
     bad = ~torch.isfinite(waveforms).all(dim=1)
     if bad.any():
         raise ValueError(f"Clip {int(bad.nonzero()[0])} contains NaN or Inf samples.")
+
+
+def reject_non_finite_features(log_mel: torch.Tensor, clips: Sequence[torch.Tensor]) -> None:
+    """Check the output instead of every input sample: a NaN or Inf sample makes some frame of its clip non-finite
+    (NaN x 0 is NaN, so even a zero window weight propagates it), and the log-mel holds 8x fewer values than the
+    waveform. A flagged clip is then checked sample by sample, to tell bad samples from a spectrum that overflows
+    float32 (finite samples far outside [-1, 1]).
+
+    Args:
+        log_mel: `(batch, frames, num_mel_bins)` features, finite for every clip whose samples are finite and small.
+        clips: the `batch` input clips `(samples_i,)`.
+    """
+    suspects = ~torch.isfinite(log_mel.sum(dim=(1, 2)))
+    if not suspects.any():
+        return
+    for index in suspects.nonzero().flatten().tolist():
+        clip = clips[index]
+        if not torch.isfinite(clip).all():
+            raise ValueError(f"Clip {index} contains NaN or Inf samples.")
+        raise ValueError(
+            f"Clip {index} has samples up to {float(clip.abs().max()):.3g} in magnitude: its power spectrum overflows "
+            "float32. Floating point audio must lie in [-1, 1] (int16 PCM is scaled by 1/32768)."
+        )
+
+
+def as_real_number(value: Any) -> float | None:
+    """`float(value)` for a real number (Python, numpy or 0-d tensor); `None` for anything else (bools, strings)."""
+    if isinstance(value, (bool, str, bytes)):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_normalization(mean: Any, std: Any) -> None:
+    """The one check of normalisation statistics, used by the constructor and by `set_normalization`."""
+    mean_, std_ = as_real_number(mean), as_real_number(std)
+    if mean_ is None or std_ is None or not (math.isfinite(mean_) and math.isfinite(std_) and std_ > 0):
+        raise ValueError(f"Normalisation statistics must be finite with std > 0, got mean={mean!r}, std={std!r}.")
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """`value` as an int; a ValueError naming `name` unless it is an integer >= 1 (bools and floats are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"AaSPFeatureExtractor: {name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def check_finite_float(name: str, value: Any) -> float:
+    """`value` as a float; a ValueError naming `name` unless it is a finite real number."""
+    number = as_real_number(value)
+    if number is None or not math.isfinite(number):
+        raise ValueError(f"AaSPFeatureExtractor: {name} must be a finite number, got {value!r}.")
+    return number
+
+
+def check_pad_to_multiple_of(value: Any) -> int | None:
+    """`None` (no rounding) or an integer >= 1 (1: no rounding either); anything else would drop or invent frames."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(
+            f"pad_to_multiple_of must be None or an integer >= 1 (1 or None: no rounding), got {value!r}."
+        )
+    return int(value)
+
+
+def reject_channels_last(shape: tuple[int, ...]) -> None:
+    """A top-level 2-D array is a batch `(batch, samples)`; refuse `(samples, channels)` (<= 8 channels last), which
+    would otherwise be read as `samples` clips of a few samples each."""
+    num_rows, num_columns = shape
+    if num_columns <= MAX_CHANNELS and num_rows > num_columns:
+        raise ValueError(
+            f"Got a 2-D array of shape {shape}: a 2-D array is a batch of mono clips (batch, samples), so this would "
+            f"be {num_rows} clips of {num_columns} samples. It looks like ONE clip with {num_columns} channels last "
+            f"(samples, channels), as soundfile returns it: pass it inside a list, feature_extractor([audio], ...), "
+            "to downmix it, or pass audio.mean(axis=1)."
+        )
 
 
 def is_audio_decoder(obj: Any) -> bool:
@@ -124,9 +200,10 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
     Accepted inputs (`raw_audio`):
         - one clip: a 1-D `np.ndarray` / `torch.Tensor`, or a list of floats;
         - a batch of mono clips: a 2-D array / tensor `(batch, samples)` (transformers convention), or a list /
-          tuple of clips;
+          tuple of clips. A top-level `(samples, channels)` array (at most 8 columns, more rows than columns) is
+          refused with a message saying to pass it inside a list;
         - inside a list, a 2-D item is **one multi-channel clip** (channel axis = the shorter axis, at most 8
-          channels) and is downmixed to mono by averaging the channels;
+          channels; see `to_mono_waveform`) and is downmixed to mono by averaging the channels;
         - dicts `{"array": ..., "sampling_rate": ...}` (as `datasets` used to return) and torchcodec
           `AudioDecoder`s (what `datasets` 5 returns for an `Audio` column), downmixed the same way.
 
@@ -146,12 +223,19 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         f_min / f_max (`float`, defaults to 50.0 / 8000.0): mel filterbank range in Hz.
         log_eps (`float`, defaults to float32 machine epsilon): added to the mel energies before the log.
         mean / std (`float`, defaults to 0.0 / 1.0): normalisation statistics of the log-mel values.
-        pad_to_multiple_of (`int`, defaults to 16): frames are padded up to a multiple of this (the patch size).
+        pad_to_multiple_of (`int`, defaults to 16): frames are padded up to a multiple of this (the patch size);
+            `None` or 1: no rounding.
         padding_value (`float`, defaults to 0.0): value of padded frames, after normalisation.
+
+    Every argument is validated when the extractor is built (so a crafted `preprocessor_config.json` is refused with
+    an error naming the field): positive integers `num_mel_bins`, `sampling_rate`, `n_fft`, `hop_length` with
+    `hop_length <= n_fft` and `num_mel_bins <= n_fft // 2 + 1`; `win_length`, if present, equal to `n_fft`;
+    `0 <= f_min < f_max <= sampling_rate / 2`; finite `log_eps > 0`; finite `mean`, finite `std > 0` (the check of
+    `set_normalization`); `pad_to_multiple_of` `None` or >= 1; finite `padding_value`.
         return_attention_mask (`bool`, defaults to True).
     """
 
-    model_input_names = ["input_values", "attention_mask"]
+    model_input_names: ClassVar[list[str]] = ["input_values", "attention_mask"]
 
     def __init__(
         self,
@@ -170,16 +254,42 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         **kwargs,
     ):
         feature_size = kwargs.pop("feature_size", num_mel_bins)
-        if feature_size != num_mel_bins:
-            raise ValueError(f"feature_size ({feature_size}) must equal num_mel_bins ({num_mel_bins}).")
+        win_length = kwargs.pop("win_length", n_fft)
         if kwargs.get("padding_side", "right") != "right":
             raise ValueError(
                 f"AaSPFeatureExtractor only pads on the right, got padding_side={kwargs['padding_side']!r}."
             )
-        if not std > 0:
-            raise ValueError(f"std must be positive, got {std}.")
+        num_mel_bins, sampling_rate, n_fft, hop_length = (
+            check_positive_int(name, value)
+            for name, value in (
+                ("num_mel_bins", num_mel_bins),
+                ("sampling_rate", sampling_rate),
+                ("n_fft", n_fft),
+                ("hop_length", hop_length),
+            )
+        )
+        if feature_size != num_mel_bins:
+            raise ValueError(f"feature_size ({feature_size}) must equal num_mel_bins ({num_mel_bins}).")
+        if win_length != n_fft:
+            raise ValueError(f"win_length ({win_length!r}) must equal n_fft ({n_fft}): the window spans the FFT.")
+        if n_fft < 2:
+            raise ValueError(f"AaSPFeatureExtractor: n_fft must be at least 2 (reflect padding), got {n_fft}.")
+        if hop_length > n_fft:
+            raise ValueError(
+                f"hop_length ({hop_length}) must not exceed n_fft ({n_fft}): samples between windows would be ignored."
+            )
+        if num_mel_bins > n_fft // 2 + 1:
+            raise ValueError(
+                f"num_mel_bins ({num_mel_bins}) must not exceed the n_fft // 2 + 1 = {n_fft // 2 + 1} frequency bins."
+            )
+        f_min, f_max = check_finite_float("f_min", f_min), check_finite_float("f_max", f_max)
         if not 0 <= f_min < f_max <= sampling_rate / 2:
             raise ValueError(f"Need 0 <= f_min < f_max <= sampling_rate / 2, got f_min={f_min}, f_max={f_max}.")
+        if not check_finite_float("log_eps", log_eps) > 0:
+            raise ValueError(f"AaSPFeatureExtractor: log_eps must be positive (it keeps log() finite), got {log_eps}.")
+        check_normalization(mean, std)
+        pad_to_multiple_of = check_pad_to_multiple_of(pad_to_multiple_of)
+        padding_value = check_finite_float("padding_value", padding_value)
         super().__init__(
             feature_size=num_mel_bins,
             sampling_rate=sampling_rate,
@@ -213,8 +323,7 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
 
     def set_normalization(self, mean: float, std: float) -> None:
         """Store dataset statistics (see `normalization.compute_normalization_stats`)."""
-        if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
-            raise ValueError(f"Normalisation statistics must be finite with std > 0, got mean={mean}, std={std}.")
+        check_normalization(mean, std)
         self.mean = float(mean)
         self.std = float(std)
 
@@ -255,13 +364,14 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             logger.warning(f"AaSPFeatureExtractor ignores unexpected arguments: {sorted(kwargs)}")
         self._check_sampling_rate_argument(sampling_rate)
         strategy = self._padding_strategy(padding, max_length, truncation)
+        pad_to_multiple_of = check_pad_to_multiple_of(pad_to_multiple_of)
         clips, rates = self._clips_from_input(raw_audio)
         if sampling_rate is None and any(rate is None for rate in rates):
             logger.warning_once(
                 f"No sampling_rate was passed to AaSPFeatureExtractor; assuming {self.sampling_rate} Hz. Pass "
                 "`sampling_rate` to catch silently wrong features from audio at another rate."
             )
-        for index, (clip, rate) in enumerate(zip(clips, rates)):
+        for index, (clip, rate) in enumerate(zip(clips, rates, strict=True)):
             self._validate_clip(clip, rate, index)
 
         if truncation:
@@ -271,38 +381,48 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             num_frames = [min(frames, max_length) for frames in num_frames]
         target = self._padded_length(num_frames, strategy, max_length, pad_to_multiple_of)
 
-        features = self.log_mel(clips, device=device)
-        features = (features - self.mean) / self.std
+        features = self.log_mel(clips, device=device).sub_(self.mean).div_(self.std)
         return self._assemble(features, num_frames, target, return_attention_mask, return_tensors)
 
     def log_mel(self, clips: Sequence[torch.Tensor], device: str | torch.device | None = None) -> torch.Tensor:
         """Un-normalised log-mel spectrograms of mono 1-D float32 clips, computed for the whole batch at once.
+
+        Each clip is reflect-padded by `n_fft // 2` at its own ends (`reflect_padded_batch`, built where the clips
+        are, then moved to `device` once), cut into `n_fft`-sample frames every `hop_length` samples (a strided view),
+        windowed (periodic Hann), `rfft`-ed, squared and multiplied by the interleaved filterbank (the real and
+        imaginary squares are summed inside that product), then `log(mel + log_eps)`. This is torchaudio's
+        `MelSpectrogram(center=True, pad_mode="reflect", power=2, norm=None, mel_scale="htk")` followed by the log.
 
         Args:
             clips: `batch` tensors of shape `(samples_i,)`, each longer than `n_fft // 2` samples.
 
         Returns:
             `(batch, 1 + max_i(samples_i) // hop_length, num_mel_bins)` float32. Frames past
-            `1 + samples_i // hop_length` belong to padding and hold arbitrary values.
+            `1 + samples_i // hop_length` belong to padding and hold arbitrary finite values.
+
+        Raises:
+            ValueError: a clip holds NaN or Inf samples (or samples so large that the spectrum overflows).
         """
-        lengths = torch.tensor([len(clip) for clip in clips], dtype=torch.long)
-        waveforms = torch.nn.utils.rnn.pad_sequence(list(clips), batch_first=True)
+        padded = reflect_padded_batch(clips, self.n_fft // 2)
         if device is not None:
-            waveforms = waveforms.to(device)
-        reject_non_finite(waveforms)
-        padded = reflect_pad_per_clip(waveforms, lengths, self.n_fft // 2)
-        spectrum = torch.stft(
-            padded,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.n_fft,
-            window=hann_window(self.n_fft).to(padded.device),
-            center=False,
-            return_complex=True,
-        )
-        power = torch.view_as_real(spectrum).pow(2).sum(-1).transpose(1, 2)  # |X|^2 without a complex abs
-        mel = torch.matmul(power, self._mel_filters().to(power.device))
-        return torch.log(mel + self.log_eps)
+            padded = padded.to(device)
+        frames = padded.unfold(-1, self.n_fft, self.hop_length)  # (batch, frames, n_fft), a view
+        window = hann_window(self.n_fft).to(padded.device)
+        filters = interleaved_mel_filters(self._mel_filters()).to(padded.device)
+        batch, num_frames = frames.shape[:2]
+        mel = torch.empty(batch, num_frames, self.num_mel_bins, device=padded.device)
+        # On the CPU, a few clips at a time keep the framed signal and its spectrum in cache and reuse their memory
+        # (~30 % faster than one pass over 16 clips of 10 s); an accelerator takes the whole batch at once.
+        step = max(1, CPU_CHUNK_FRAMES // num_frames) if padded.device.type == "cpu" else batch
+        for first in range(0, batch, step):
+            windowed = frames[first : first + step] * window  # the one copy of the framed signal
+            spectrum = torch.view_as_real(torch.fft.rfft(windowed, dim=-1))  # (b, frames, n_fft // 2 + 1, 2)
+            squares = spectrum.flatten(-2).square_()  # (b, frames, 2 * (n_fft // 2 + 1)): re^2, im^2, ...
+            rows = squares.shape[0] * num_frames
+            torch.mm(squares.view(rows, -1), filters, out=mel[first : first + step].view(rows, -1))
+        log_mel = mel.add_(self.log_eps).log_()
+        reject_non_finite_features(log_mel, clips)
+        return log_mel
 
     def _mel_filters(self) -> torch.Tensor:
         """`(n_fft // 2 + 1, num_mel_bins)` filterbank, from torchaudio when it is installed."""
@@ -338,6 +458,7 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             if raw_audio.ndim == 1:
                 return [raw_audio], False
             if raw_audio.ndim == 2:
+                reject_channels_last(tuple(raw_audio.shape))
                 return list(raw_audio), True
             raise ValueError(
                 f"Expected a 1-D array (one clip) or a 2-D array (a batch of mono clips), got a {raw_audio.ndim}-D "
@@ -359,7 +480,7 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
     def _mono_clip(self, item: Any, index: int, allow_multichannel: bool) -> tuple[torch.Tensor, int | None]:
         if is_audio_decoder(item):
             samples = item.get_all_samples()
-            return to_mono_waveform(samples.data, index, allow_multichannel=True), int(samples.sample_rate)
+            return to_mono_waveform(samples.data, index, channel_axis=0), int(samples.sample_rate)  # torchcodec layout
         if isinstance(item, Mapping):
             array = item.get("array", item.get("raw"))
             if array is None or "sampling_rate" not in item:
@@ -458,12 +579,11 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
                     "tensors. Use padding='longest' or return_tensors=None."
                 )
             target = max(num_frames)
-        computed = features.shape[1]
-        if computed < target:
-            features = torch.nn.functional.pad(features, (0, 0, 0, target - computed))
+        features = self._with_frame_count(features, target)
+        for row, frames in zip(features, num_frames, strict=True):
+            row[frames:] = self.padding_value
         lengths = torch.tensor(num_frames, device=features.device)
         mask = torch.arange(target, device=features.device).unsqueeze(0) < lengths.unsqueeze(1)
-        features = features[:, :target].masked_fill(~mask.unsqueeze(-1), self.padding_value).contiguous()
         data = {"input_values": features}
         if return_attention_mask:
             data["attention_mask"] = mask.to(torch.int32)
@@ -473,41 +593,76 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             data = {key: value.numpy() for key, value in data.items()}
         elif return_tensors is None:
             data = {
-                key: [row[: frames if keep_own_length else target].numpy() for row, frames in zip(value, num_frames)]
+                key: [
+                    row[: frames if keep_own_length else target].numpy()
+                    for row, frames in zip(value, num_frames, strict=True)
+                ]
                 for key, value in data.items()
             }
         return BatchFeature(data=data, tensor_type=return_tensors)
 
+    def _with_frame_count(self, features: torch.Tensor, target: int) -> torch.Tensor:
+        """`(batch, frames, F)` -> contiguous `(batch, target, F)`: cut, or extended with `padding_value`."""
+        computed = features.shape[1]
+        if computed > target:
+            return features[:, :target].contiguous()
+        if computed < target:
+            extended = features.new_full((features.shape[0], target, features.shape[2]), self.padding_value)
+            extended[:, :computed] = features
+            return extended
+        return features
 
-def to_mono_waveform(array: Any, index: int = 0, allow_multichannel: bool = True) -> torch.Tensor:
-    """Convert one clip to a 1-D float32 CPU tensor `(samples,)`.
 
-    A 2-D clip, `(channels, samples)` or `(samples, channels)`, is downmixed by averaging its channels; the channel
-    axis is the shorter one and may hold at most 8 channels. int16 PCM is scaled by 1/32768; `index` names the clip
-    in error messages.
+def to_mono_waveform(
+    array: Any, index: int = 0, allow_multichannel: bool = True, channel_axis: int | None = None
+) -> torch.Tensor:
+    """THE conversion of one in-memory clip to a mono 1-D float32 CPU tensor `(samples,)`.
+
+    Every path of the package (feature extractor, pipeline, pre-training data, figures) downmixes through this
+    function. The channel-axis rule:
+
+    - a caller that knows the layout says so with `channel_axis`: decoders do (torchcodec gives
+      `(channels, samples)`: `channel_axis=0`; soundfile gives `(samples, channels)`: `channel_axis=1`);
+    - otherwise (a user's array) the channel axis is the **shorter** axis, which may hold at most 8 channels;
+      a clip has far more samples than channels, so this reads both `(channels, samples)` and `(samples, channels)`
+      correctly.
+
+    Channels are averaged. int16 PCM is scaled by 1/32768, other floating point is cast to float32, other integer
+    types are refused. CPU tensors and C-contiguous numpy arrays are not copied when already float32 mono.
+    `index` names the clip in error messages.
     """
-    if isinstance(array, torch.Tensor):
-        waveform = array.detach().cpu()
-    else:
-        try:
-            waveform = torch.from_numpy(np.array(array))
-        except TypeError:
-            raise ValueError(f"Clip {index} of type {type(array).__name__} is not a numeric audio array.") from None
+    waveform = _as_cpu_tensor(array, index)
     waveform = _to_float32(waveform, index)
     if waveform.ndim == 2 and allow_multichannel:
-        channel_axis = int(waveform.shape[1] < waveform.shape[0])
-        if waveform.shape[channel_axis] > MAX_CHANNELS:
-            raise ValueError(
-                f"Clip {index} has shape {tuple(waveform.shape)}: a multi-channel clip may have at most "
-                f"{MAX_CHANNELS} channels (the shorter axis is taken as the channel axis)."
-            )
-        waveform = waveform.mean(dim=channel_axis)
+        if channel_axis is None:
+            channel_axis = int(waveform.shape[1] < waveform.shape[0])
+            if waveform.shape[channel_axis] > MAX_CHANNELS:
+                raise ValueError(
+                    f"Clip {index} has shape {tuple(waveform.shape)}: a multi-channel clip may have at most "
+                    f"{MAX_CHANNELS} channels (the shorter axis is taken as the channel axis)."
+                )
+        waveform = (
+            waveform.mean(dim=channel_axis) if waveform.shape[channel_axis] > 1 else waveform.squeeze(channel_axis)
+        )
     if waveform.ndim != 1:
         raise ValueError(
             f"Clip {index} has shape {tuple(waveform.shape)}; expected a 1-D mono clip"
             + (" or a 2-D multi-channel clip." if allow_multichannel else ".")
         )
     return waveform
+
+
+def _as_cpu_tensor(array: Any, index: int) -> torch.Tensor:
+    """A CPU tensor sharing memory with `array` where possible (numpy arrays, CPU tensors); lists are converted."""
+    if isinstance(array, torch.Tensor):
+        return array.detach().cpu()
+    try:
+        converted = np.asarray(array)
+        if not converted.flags.writeable or any(stride < 0 for stride in converted.strides):
+            converted = converted.copy()
+        return torch.from_numpy(converted)
+    except TypeError:
+        raise ValueError(f"Clip {index} of type {type(array).__name__} is not a numeric audio array.") from None
 
 
 def _to_float32(waveform: torch.Tensor, index: int) -> torch.Tensor:

@@ -6,11 +6,17 @@ Method: Yamamoto & Okusa, "AaSP: Aliasing-aware Self-Supervised Pre-Training for
 
 Shapes: B batch, T frames, F mel bins, (G_f, G_t) patch grid, N = G_f * G_t patches (frequency-major order,
 index = f * G_t + t), K selected patches, D hidden size, S subbands per patch row, H SBLU kernels.
+
+Vocabulary: a *frame* is one 10 ms spectrogram frame; a *time column* is the G_f patches sharing p_t frames (one
+token step along time). `*_attention_mask` tensors are transformers-style 0/1 integer masks (1 = real, 0 = padding);
+`*_valid` tensors are the same information as bools (internal); *masked* patches are those hidden from the
+pre-training student.
 """
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -19,14 +25,14 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, SequenceClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput, TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
-from .configuration_aasp import AaSPConfig
+from .configuration_aasp import PRETRAINING_EXPORTS, AaSPConfig
 
 
 logger = logging.get_logger(__name__)
@@ -205,11 +211,89 @@ def apply_sblu(windows: torch.Tensor, kernel_re: torch.Tensor, kernel_im: torch.
     return torch.matmul(frames, kernels.transpose(-1, -2)).transpose(-1, -2)
 
 
+def check_input_values(input_values: torch.Tensor, num_mel_bins: int) -> None:
+    """Raise a clear error unless `input_values` is a floating (B >= 1, T >= 1, num_mel_bins) tensor."""
+    if not isinstance(input_values, torch.Tensor):
+        raise TypeError(
+            f"input_values must be a torch.Tensor of log-mel frames, got {type(input_values).__name__}. "
+            "Use AaSPFeatureExtractor(..., return_tensors='pt') to turn waveforms into log-mel frames."
+        )
+    if input_values.dim() != 3 or input_values.shape[-1] != num_mel_bins:
+        raise ValueError(
+            f"input_values must have shape (batch, frames, {num_mel_bins}), got {tuple(input_values.shape)}. "
+            "Use AaSPFeatureExtractor to turn waveforms into log-mel frames."
+        )
+    if input_values.shape[0] == 0 or input_values.shape[1] == 0:
+        what = "an empty batch" if input_values.shape[0] == 0 else "clips of zero frames"
+        raise ValueError(f"input_values has shape {tuple(input_values.shape)}: {what}; pass at least one frame.")
+    if not input_values.is_floating_point():
+        raise TypeError(f"input_values must hold floating-point log-mel values, got dtype {input_values.dtype}.")
+
+
 def frame_lengths_from_mask(attention_mask: torch.Tensor | None, batch_size: int, num_frames: int, device):
-    """(B,) valid frames per clip from a right-padded frame mask (B, T), or all frames when the mask is None."""
+    """(B,) valid frames per clip from a (B, T) frame attention mask, or all frames when the mask is None.
+
+    The mask must hold only 0 (padding) and 1 (real frame), be right-padded (a clip's real frames first, then its
+    padding, as the feature extractor pads) and give every clip at least one real frame; anything else raises a
+    ValueError naming the first offending clip (checks are skipped while torch.compile traces).
+    """
     if attention_mask is None:
         return torch.full((batch_size,), num_frames, dtype=torch.long, device=device)
-    return attention_mask.long().sum(-1).clamp(min=1)
+    if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != (batch_size, num_frames):
+        shape = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask)
+        raise ValueError(f"attention_mask must have shape (batch, frames) = {(batch_size, num_frames)}, got {shape}.")
+    real = attention_mask != 0
+    lengths = real.sum(-1)
+    if not torch.compiler.is_compiling():
+        check_frame_attention_mask(attention_mask, real, lengths)
+    return lengths.to(device=device, dtype=torch.long)
+
+
+def check_frame_attention_mask(attention_mask: torch.Tensor, real: torch.Tensor, lengths: torch.Tensor) -> None:
+    """Raise a ValueError unless the (B, T) mask is 0/1, right-padded and has a real frame in every clip."""
+    if attention_mask.is_complex():
+        raise ValueError(f"attention_mask must hold 0 and 1, got dtype {attention_mask.dtype}.")
+    binary = (attention_mask == 0) | (attention_mask == 1)
+    if not bool(binary.all()):
+        clip, frame = (~binary).nonzero()[0].tolist()
+        raise ValueError(
+            f"attention_mask must hold only 0 (padding) and 1 (real frame); clip {clip} has "
+            f"{attention_mask[clip, frame].item()} at frame {frame}."
+        )
+    if not bool(lengths.all()):
+        clip = int((lengths == 0).nonzero()[0])
+        raise ValueError(
+            f"attention_mask gives clip {clip} no real frame (all 0); every clip needs at least one frame."
+        )
+    right_padded = torch.arange(real.shape[1], device=real.device)[None] < lengths[:, None]
+    if not bool((real == right_padded).all()):
+        clip = int((real != right_padded).any(1).nonzero()[0])
+        raise ValueError(
+            f"attention_mask of clip {clip} is not right-padded: a clip's 1s must come first and its 0s last "
+            "(no left padding, no gaps). AaSPFeatureExtractor pads on the right."
+        )
+
+
+def zero_padding_frames(
+    input_values: torch.Tensor, frame_lengths: torch.Tensor, padded_frames: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """(B, T, F) -> (B, padded_frames, F) in `dtype`, every frame past each clip's length replaced by zeros.
+
+    Replacement (not multiplication by the mask), so a NaN or Inf in padding cannot reach any output. A non-finite
+    value in a real frame raises a ValueError (not checked while torch.compile traces).
+    """
+    input_values = F.pad(input_values.to(dtype), (0, 0, 0, padded_frames - input_values.shape[1]))
+    frame_valid = torch.arange(padded_frames, device=input_values.device)[None] < frame_lengths[:, None]
+    spectrogram = torch.where(frame_valid[..., None], input_values, torch.zeros((), dtype=dtype))
+    if not torch.compiler.is_compiling():
+        finite = torch.isfinite(spectrogram).flatten(1).all(1)
+        if not bool(finite.all()):
+            clip = int((~finite).nonzero()[0])
+            raise ValueError(
+                f"input_values of clip {clip} holds NaN or Inf in its real (unpadded) frames; the model refuses "
+                "non-finite input rather than return NaN. Check the audio and the feature extractor's statistics."
+            )
+    return spectrogram
 
 
 def patchify(spectrogram: torch.Tensor, patch_f: int, patch_t: int) -> torch.Tensor:
@@ -240,45 +324,54 @@ class AaSPModelOutput(BaseModelOutputWithPooling):
 
     last_hidden_state (`torch.FloatTensor` of shape `(batch, 1 + N, hidden_size)`): CLS then patch tokens.
     pooler_output (`torch.FloatTensor` of shape `(batch, hidden_size)`): the final-normed CLS token.
-    patch_mask (`torch.BoolTensor` of shape `(batch, N)`): True for patches holding real frames.
-    frame_features (`torch.FloatTensor` of shape `(batch, G_t, G_f * hidden_size)`): patch tokens regrouped per time
-        column (the G_f frequency rows concatenated), for frame-level tasks and linear evaluation.
-    frame_mask (`torch.BoolTensor` of shape `(batch, G_t)`): True for time columns holding real frames.
-    frame_timestamps (`torch.FloatTensor` of shape `(G_t,)`): centre of each time column in seconds.
+    patch_attention_mask (`torch.LongTensor` of shape `(batch, N)`): 1 for patches holding real frames, 0 for
+        padding.
+    time_column_features (`torch.FloatTensor` of shape `(batch, G_t, G_f * hidden_size)`): patch tokens regrouped
+        per time column (the G_f frequency rows concatenated), one vector per `config.time_column_rate`-th of a
+        second, for frame-level tasks and linear evaluation.
+    time_column_attention_mask (`torch.LongTensor` of shape `(batch, G_t)`): 1 for time columns holding real frames.
+    time_column_timestamps (`torch.FloatTensor` of shape `(G_t,)`): centre of each time column in seconds.
     """
 
-    patch_mask: torch.BoolTensor | None = None
-    frame_features: torch.FloatTensor | None = None
-    frame_mask: torch.BoolTensor | None = None
-    frame_timestamps: torch.FloatTensor | None = None
+    patch_attention_mask: torch.LongTensor | None = None
+    time_column_features: torch.FloatTensor | None = None
+    time_column_attention_mask: torch.LongTensor | None = None
+    time_column_timestamps: torch.FloatTensor | None = None
 
 
 # The scalar fields of AaSPForPreTrainingOutput: loss terms (optimised) and monitoring terms (logged only).
-PRETRAINING_LOSS_TERMS = ("loss", "frame_loss", "global_loss", "contrastive_loss")
+PRETRAINING_LOSS_TERMS = ("loss", "masked_patch_loss", "global_loss", "contrastive_loss")
 PRETRAINING_MONITORING_TERMS = ("contrastive_accuracy", "target_variance", "prediction_variance")
 
 
 @dataclass
 class AaSPForPreTrainingOutput(ModelOutput):
     r"""
-    Output of [`AaSPForPreTraining`]. All fields are scalars (0-dim tensors).
+    Output of [`AaSPForPreTraining`]. Every field but `hidden_states` and `attentions` is a scalar (0-dim tensor).
 
-    loss: frame_loss + global_loss_weight * global_loss + contrastive_loss_weight * contrastive_loss.
-    frame_loss: mean squared error between predicted and teacher targets at masked patches.
+    loss: masked_patch_loss + global_loss_weight * global_loss + contrastive_loss_weight * contrastive_loss.
+    masked_patch_loss: mean squared error between predicted and teacher targets at masked patches.
     global_loss: mean squared error between the student CLS (through a head) and the mean teacher target.
     contrastive_loss: multi-positive InfoNCE across the mask clones of each clip (negatives: other clips).
     contrastive_accuracy: fraction of clones whose nearest other view is a clone of the same clip (no grad).
     target_variance: mean per-channel variance of the teacher's raw top-layer average over the batch's patches;
         prediction_variance: the same for the predictions (collapse alarms: both go to 0 under collapse).
+    hidden_states (`tuple(torch.FloatTensor)`, returned with `output_hidden_states=True`): the student encoder's
+        input embeddings and layer outputs on the masked views, each `(batch * num_mask_clones, 1 + K, hidden_size)`
+        (K visible patches per view).
+    attentions (`tuple(torch.FloatTensor)`, returned with `output_attentions=True` and eager attention): the student
+        encoder's attention weights, each `(batch * num_mask_clones, num_heads, 1 + K, 1 + K)`.
     """
 
     loss: torch.FloatTensor | None = None
-    frame_loss: torch.FloatTensor | None = None
+    masked_patch_loss: torch.FloatTensor | None = None
     global_loss: torch.FloatTensor | None = None
     contrastive_loss: torch.FloatTensor | None = None
     contrastive_accuracy: torch.FloatTensor | None = None
     target_variance: torch.FloatTensor | None = None
     prediction_variance: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -660,7 +753,7 @@ class AaSPPatchEmbeddings(nn.Module):
             (B, K, D).
         """
         cfg = self.config
-        grid_t = spectrogram.shape[1] // cfg.time_patch_size
+        grid_t = cfg.patch_grid(spectrogram.shape[1]).time_patches
         patches = gather_patches(patchify(spectrogram, cfg.frequency_patch_size, cfg.time_patch_size), patch_indices)
         standard = self.projection(patches)
         if not cfg.use_aape:
@@ -687,27 +780,22 @@ class AaSPEmbeddings(nn.Module):
     def prepare_inputs(
         self, input_values: torch.Tensor, attention_mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Validate, pad frames to a multiple of p_t and zero every frame past each clip's length.
+        """Validate the inputs, cast them to the model's dtype, pad frames to a multiple of p_t and replace every
+        frame past each clip's length by zeros.
 
-        Returns the (B, T_pad, F) spectrogram and the (B,) valid frame counts.
+        Args:
+            input_values: (B, T, F) floating log-mel frames (any float dtype; cast to the model's).
+            attention_mask: (B, T) 0/1 right-padded frame mask, or None (every frame is real).
+        Returns:
+            The (B, T_pad, F) spectrogram and the (B,) valid frame counts.
         """
         cfg = self.config
-        if input_values.dim() != 3 or input_values.shape[-1] != cfg.num_mel_bins:
-            raise ValueError(
-                f"input_values must have shape (batch, frames, {cfg.num_mel_bins}), got {tuple(input_values.shape)}. "
-                "Use AaSPFeatureExtractor to turn waveforms into log-mel frames."
-            )
+        check_input_values(input_values, cfg.num_mel_bins)
         batch, frames, _ = input_values.shape
-        if attention_mask is not None and tuple(attention_mask.shape) != (batch, frames):
-            raise ValueError(
-                f"attention_mask must have shape (batch, frames) = {(batch, frames)}, got {tuple(attention_mask.shape)}."
-            )
         frame_lengths = frame_lengths_from_mask(attention_mask, batch, frames, input_values.device)
-        padded_frames = -(-frames // cfg.time_patch_size) * cfg.time_patch_size
-        if padded_frames != frames:
-            input_values = F.pad(input_values, (0, 0, 0, padded_frames - frames))
-        frame_valid = torch.arange(padded_frames, device=input_values.device)[None] < frame_lengths[:, None]
-        return input_values * frame_valid[..., None].to(input_values.dtype), frame_lengths
+        dtype = self.patch_embeddings.projection.weight.dtype
+        spectrogram = zero_padding_frames(input_values, frame_lengths, cfg.patch_grid(frames).padded_frames, dtype)
+        return spectrogram, frame_lengths
 
     def position_table(self, grid_t: int, device) -> torch.Tensor:
         """(N, D) position embeddings of the (G_f, grid_t) grid."""
@@ -736,7 +824,7 @@ class AaSPEmbeddings(nn.Module):
         patch_valid: torch.Tensor | None = None,
         visible_grid: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        grid_t = spectrogram.shape[1] // self.config.time_patch_size
+        grid_t = self.config.patch_grid(spectrogram.shape[1]).time_patches
         if patch_indices is None:
             patch_valid = self.patch_validity(frame_lengths, grid_t)
         tokens = self.patch_embeddings(spectrogram, frame_lengths, patch_indices, patch_valid, visible_grid)
@@ -759,27 +847,43 @@ class AaSPPreTrainedModel(PreTrainedModel):
     main_input_name = "input_values"
     input_modalities = ("audio",)
     supports_gradient_checkpointing = True
-    _no_split_modules = ["AaSPEmbeddings", "AaSPLayer"]
+    _no_split_modules: ClassVar[list[str]] = ["AaSPEmbeddings", "AaSPLayer"]
     _supports_sdpa = True
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
-    _can_record_outputs = {
+    _can_record_outputs: ClassVar[dict[str, OutputRecorder]] = {
         "hidden_states": OutputRecorder(AaSPLayer, index=0, layer_name="layers"),
         "attentions": OutputRecorder(AaSPAttention, index=1, layer_name="layers"),
     }
     _input_embed_layer = "patch_embeddings"
     # Pre-training checkpoints also hold the teacher, predictor and heads; the encoder ignores them.
-    _keys_to_ignore_on_load_unexpected = [r"teacher\.", r"predictor\.", r"global_head\.", r"contrastive_head\."]
-    model_tags = ["transformers_aasp", "audio", "aasp"]
+    _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [
+        r"teacher\.",
+        r"predictor\.",
+        r"global_head\.",
+        r"contrastive_head\.",
+    ]
+    model_tags: ClassVar[list[str]] = ["transformers_aasp", "audio", "aasp"]
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """Save as usual; when the code travels with the checkpoint, `AutoModel` always resolves to the encoder."""
-        if getattr(self, "_auto_class", None) is not None:
-            auto_map = dict(getattr(self.config, "auto_map", None) or {})
-            auto_map.setdefault("AutoModel", "modeling_aasp.AaSPModel")
-            self.config.auto_map = auto_map
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        """Save as usual. When the code travels with the checkpoint (`import transformers_aasp` registers it),
+        `AutoModel` always resolves to the encoder, and the audio-classification pipeline file is copied next to the
+        weights (`config.json` names it under `custom_pipelines`, see `AaSPConfig.to_dict`), so
+        `pipeline("audio-classification", model=dir, trust_remote_code=True)` builds it without this package."""
+        if getattr(self, "_auto_class", None) is None:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        auto_map = dict(getattr(self.config, "auto_map", None) or {})
+        auto_map.setdefault("AutoModel", "modeling_aasp.AaSPModel")
+        self.config.auto_map = auto_map
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            from transformers.dynamic_module_utils import custom_object_save
+
+            from .pipeline_aasp import AaSPAudioClassificationPipeline
+
+            custom_object_save(AaSPAudioClassificationPipeline, save_directory)
+        return result
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -836,16 +940,27 @@ class AaSPModel(AaSPPreTrainedModel):
             hidden_states = layer(hidden_states, mask, **kwargs)
         return self.layernorm(hidden_states)
 
-    def frame_outputs(self, sequence_output: torch.Tensor, patch_valid: torch.Tensor):
-        """Regroup patch tokens per time column: (B, 1 + N, D) -> features (B, G_t, G_f * D), mask, timestamps."""
+    def time_column_outputs(self, sequence_output: torch.Tensor, patch_valid: torch.Tensor):
+        """Regroup patch tokens per time column: (B, 1 + N, D) and (B, N) patch validity -> features
+        (B, G_t, G_f * D), column validity (B, G_t) bool and column centres (G_t,) in seconds."""
         cfg = self.config
         batch, _, width = sequence_output.shape
         patches = sequence_output[:, 1:].reshape(batch, cfg.num_frequency_patches, -1, width)
         grid_t = patches.shape[2]
         features = patches.permute(0, 2, 1, 3).reshape(batch, grid_t, -1)
-        frame_mask = patch_valid.reshape(batch, cfg.num_frequency_patches, grid_t)[:, 0]
-        centres = torch.arange(grid_t, device=sequence_output.device) * cfg.time_patch_size + cfg.time_patch_size / 2
-        return features, frame_mask, centres.float() / cfg.frame_rate
+        column_valid = patch_valid.reshape(batch, cfg.num_frequency_patches, grid_t)[:, 0]
+        centres = (
+            torch.arange(grid_t, device=sequence_output.device, dtype=torch.float32) + 0.5
+        ) / cfg.time_column_rate
+        return features, column_valid, centres
+
+    @capture_outputs(tie_last_hidden_states=False)
+    def encode_with_outputs(
+        self, embeddings: torch.Tensor, token_valid: torch.Tensor | None, **kwargs: Unpack[TransformersKwargs]
+    ) -> BaseModelOutput:
+        """`encode` that also returns the layers' hidden states / attentions when asked (`output_hidden_states`,
+        `output_attentions`); used by `AaSPForPreTraining` on the masked views."""
+        return BaseModelOutput(last_hidden_state=self.encode(embeddings, token_valid, **kwargs))
 
     @merge_with_config_defaults
     @capture_outputs(tie_last_hidden_states=False)
@@ -859,20 +974,22 @@ class AaSPModel(AaSPPreTrainedModel):
         input_values (`torch.FloatTensor` of shape `(batch, frames, num_mel_bins)`): normalised log-mel frames from
             [`AaSPFeatureExtractor`]; any number of frames (padded internally to a multiple of the time patch size).
         attention_mask (`torch.LongTensor` of shape `(batch, frames)`, *optional*): 1 for real frames, 0 for right
-            padding. Padded patches are excluded from attention, so a clip gives the same output alone or in a batch.
+            padding (0/1 only, right-padded, at least one real frame per clip; anything else raises a ValueError).
+            Padded frames are replaced by zeros before any use and padded patches are excluded from attention, so a
+            clip gives the same output alone or in a batch, whatever its padding holds.
         """
         spectrogram, frame_lengths = self.embeddings.prepare_inputs(input_values, attention_mask)
         embeddings, token_valid = self.embeddings(spectrogram, frame_lengths)
         sequence_output = self.encode(embeddings, token_valid if attention_mask is not None else None, **kwargs)
         patch_valid = token_valid[:, 1:]
-        frame_features, frame_mask, frame_timestamps = self.frame_outputs(sequence_output, patch_valid)
+        column_features, column_valid, column_timestamps = self.time_column_outputs(sequence_output, patch_valid)
         return AaSPModelOutput(
             last_hidden_state=sequence_output,
             pooler_output=sequence_output[:, 0],
-            patch_mask=patch_valid,
-            frame_features=frame_features,
-            frame_mask=frame_mask,
-            frame_timestamps=frame_timestamps,
+            patch_attention_mask=patch_valid.long(),
+            time_column_features=column_features,
+            time_column_attention_mask=column_valid.long(),
+            time_column_timestamps=column_timestamps,
         )
 
     @torch.no_grad()
@@ -880,13 +997,13 @@ class AaSPModel(AaSPPreTrainedModel):
         """Estimated SBLU parameters per patch, for analysis (the paper's Figure 4).
 
         Returns a dict of (B, G_f, G_t, S, H) tensors: `alpha` (per frame), `beta` (rad/frame), `frequency_hz`
-        (beta as a modulation frequency in Hz), and `patch_mask` (B, G_f, G_t).
+        (beta as a modulation frequency in Hz), and `patch_valid` (B, G_f, G_t) bool, True for real patches.
         """
         cfg = self.config
         if not cfg.use_aape:
             raise ValueError("This model has use_aape=False: it has no SBLU parameters.")
         spectrogram, frame_lengths = self.embeddings.prepare_inputs(input_values, attention_mask)
-        grid_t = spectrogram.shape[1] // cfg.time_patch_size
+        grid_t = cfg.patch_grid(spectrogram.shape[1]).time_patches
         patch_valid = self.embeddings.patch_validity(frame_lengths, grid_t)
         patches = patchify(spectrogram, cfg.frequency_patch_size, cfg.time_patch_size)
         alpha, beta = self.embeddings.patch_embeddings.estimate_lambda(patches, None, patch_valid, grid_t)
@@ -895,7 +1012,7 @@ class AaSPModel(AaSPPreTrainedModel):
             "alpha": alpha.reshape(grid),
             "beta": beta.reshape(grid),
             "frequency_hz": beta.reshape(grid) * cfg.frame_rate / (2 * math.pi),
-            "patch_mask": patch_valid.reshape(grid[:3]),
+            "patch_valid": patch_valid.reshape(grid[:3]),
         }
 
 
@@ -953,7 +1070,7 @@ class AaSPForAudioClassification(AaSPPreTrainedModel):
         cls = outputs.pooler_output
         if pooling == "cls":
             return cls
-        patches, valid = outputs.last_hidden_state[:, 1:], outputs.patch_mask
+        patches, valid = outputs.last_hidden_state[:, 1:], outputs.patch_attention_mask
         mean = masked_mean(patches, valid)
         if pooling == "mean":
             return mean
@@ -1023,6 +1140,7 @@ def inverse_block_mask(
     generator: torch.Generator | None = None,
     overlap_adjust: float = 0.07,
     seed_mode: str = "fixed_count",
+    noise: torch.Tensor | None = None,
 ) -> PatchSelection:
     """Inverse-block masking: the student sees square blocks of patches; the rest (`mask_ratio`) is masked.
 
@@ -1036,6 +1154,9 @@ def inverse_block_mask(
 
     Args:
         patch_valid: (B, N) bool, True for real (non-padding) patches; N = grid_f * G_t.
+        generator: source of the random draws (default: the global RNG); ignored when `noise` is given.
+        noise: (B, 2, N) uniform values in [0, 1), optional: the two draws of each view (block seeds, then the order
+            in which patches are trimmed or added), making the masks a function of the inputs.
     Returns:
         A `PatchSelection`; each view keeps exactly n_keep = round((1 - mask_ratio) * n_valid) >= 1 patches.
     """
@@ -1045,8 +1166,15 @@ def inverse_block_mask(
     grid_t = num_patches // grid_f
     device = patch_valid.device
     draw_device = generator.device if generator is not None else device
+    if noise is not None and tuple(noise.shape) != (batch, 2, num_patches):
+        raise ValueError(
+            f"noise must have shape (views, 2, patches) = {(batch, 2, num_patches)}, got {tuple(noise.shape)}."
+        )
+    draws = iter(noise.to(device=device, dtype=torch.float32).unbind(1)) if noise is not None else None
 
     def uniform_noise() -> torch.Tensor:
+        if draws is not None:
+            return next(draws)
         return torch.rand(batch, num_patches, generator=generator, device=draw_device).to(device)
 
     n_valid = patch_valid.sum(1)
@@ -1087,7 +1215,7 @@ def hide_masked_patches(
 
     This keeps masked content out of AaPE's wider receptive fields (high-pass and SBLU taps).
     """
-    batch, frames, bins = spectrogram.shape
+    batch, frames, _ = spectrogram.shape
     grid = visible_grid.reshape(batch, grid_f, frames // patch_t).to(spectrogram.dtype)
     frame_mask = grid.repeat_interleave(patch_f, dim=1).repeat_interleave(patch_t, dim=2)  # (B, F, T)
     return spectrogram * frame_mask.transpose(1, 2)
@@ -1225,9 +1353,9 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
     def update_teacher(self, step: int) -> float:
         """teacher <- decay * teacher + (1 - decay) * student; returns the decay used."""
         decay = self.ema_decay(step)
-        for teacher_param, student_param in zip(self.teacher.parameters(), self.aasp.parameters()):
+        for teacher_param, student_param in zip(self.teacher.parameters(), self.aasp.parameters(), strict=True):
             teacher_param.lerp_(student_param.detach().to(teacher_param.dtype), 1.0 - decay)
-        for teacher_buffer, student_buffer in zip(self.teacher.buffers(), self.aasp.buffers()):
+        for teacher_buffer, student_buffer in zip(self.teacher.buffers(), self.aasp.buffers(), strict=True):
             teacher_buffer.copy_(student_buffer)
         return decay
 
@@ -1242,8 +1370,8 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         The student is the default because it is what the optimizer trained and what the paper-family recipes
         (EAT, data2vec 2.0) fine-tune; the teacher is an EMA that lags it and can be better early in training.
         """
-        if weights not in ("student", "teacher"):
-            raise ValueError(f"weights must be 'student' or 'teacher', got {weights!r}.")
+        if weights not in PRETRAINING_EXPORTS:
+            raise ValueError(f"weights must be one of {PRETRAINING_EXPORTS}, got {weights!r}.")
         encoder = self.aasp if weights == "student" else self.teacher
         encoder.save_pretrained(save_directory, **kwargs)
 
@@ -1273,7 +1401,7 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         finally:
             for hook in hooks:
                 hook.remove()
-        valid = outputs.patch_mask
+        valid = outputs.patch_attention_mask.bool()
         block_outputs = [layer[:, 1:].float() for layer in outputs.hidden_states[-top_k:]]
         raw_variance = (sum(block_outputs) / top_k)[valid].var(0).mean()
         layers = [output[:, 1:].float() for output in ffn_outputs] if ffn_outputs else block_outputs
@@ -1281,8 +1409,11 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         return F.layer_norm(average, average.shape[-1:]), valid, raw_variance
 
     # ----- student -----
-    def encode_masked_views(self, spectrogram, frame_lengths, selection: PatchSelection):
-        """Student on visible patches only: (B', T, F) -> (B', 1 + K, D) and token validity (B', 1 + K).
+    def encode_masked_views(
+        self, spectrogram, frame_lengths, selection: PatchSelection, **kwargs: Unpack[TransformersKwargs]
+    ) -> tuple[BaseModelOutput, torch.Tensor]:
+        """Student on visible patches only: (B', T, F) -> output with `last_hidden_state` (B', 1 + K, D) (and the
+        layers' hidden states / attentions when asked), and token validity (B', 1 + K).
 
         AaPE reads nothing of the masked patches: with `masked_view_alias_input="mirror_runs"` its filters read only
         each visible patch's run of visible columns; with `"zeroed"` the masked patches are zeroed first.
@@ -1297,25 +1428,38 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         embeddings, token_valid = self.aasp.embeddings(
             spectrogram, frame_lengths, selection.visible, selection.visible_valid, visible_grid
         )
-        return self.aasp.encode(embeddings, token_valid), token_valid
+        return self.aasp.encode_with_outputs(embeddings, token_valid, **kwargs), token_valid
 
+    @can_return_tuple
     def forward(
         self,
-        input_values: torch.Tensor,
+        input_values: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         mask_generator: torch.Generator | None = None,
-        **kwargs,
+        noise: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> AaSPForPreTrainingOutput:
         r"""
         input_values (`torch.FloatTensor` of shape `(batch, frames, num_mel_bins)`): normalised log-mel crops.
         attention_mask (`torch.LongTensor` of shape `(batch, frames)`, *optional*): 1 for real frames (right padding).
         mask_generator (`torch.Generator`, *optional*): source of the masks (default: the global RNG). Seed it per
             process in distributed training, or every process draws the same masks.
+        noise (`torch.FloatTensor` of shape `(batch, num_mask_clones, 2, num_patches)`, *optional*): uniform values
+            in [0, 1) that decide the masks instead of a random draw (see `inverse_block_mask`), so the same inputs
+            give the same outputs; `num_patches` is `config.patch_grid(frames).num_patches`.
+        output_hidden_states / output_attentions (`bool`, *optional*): return the student encoder's hidden states /
+            attention weights on the masked views (attentions need `attn_implementation="eager"`).
         """
         cfg = self.config
         clones = cfg.num_mask_clones
         spectrogram, frame_lengths = self.aasp.embeddings.prepare_inputs(input_values, attention_mask)
-        grid_t = spectrogram.shape[1] // cfg.time_patch_size
+        grid = cfg.patch_grid(spectrogram.shape[1])
+        grid_t = grid.time_patches
+        if noise is not None and tuple(noise.shape) != (spectrogram.shape[0], clones, 2, grid.num_patches):
+            raise ValueError(
+                f"noise must have shape (batch, num_mask_clones, 2, num_patches) = "
+                f"{(spectrogram.shape[0], clones, 2, grid.num_patches)}, got {tuple(noise.shape)}."
+            )
         frame_valid = torch.arange(spectrogram.shape[1], device=spectrogram.device)[None] < frame_lengths[:, None]
         targets, patch_valid, target_variance = self.teacher_targets(spectrogram, frame_valid.long())
 
@@ -1330,13 +1474,15 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
             generator=mask_generator,
             overlap_adjust=cfg.mask_overlap_adjust,
             seed_mode=cfg.mask_seed_mode,
+            noise=noise.flatten(0, 1) if noise is not None else None,
         )
-        student, token_valid = self.encode_masked_views(views, view_lengths, selection)
+        student_outputs, token_valid = self.encode_masked_views(views, view_lengths, selection, **kwargs)
+        student = student_outputs.last_hidden_state
 
-        # frame loss at masked patches
+        # regression of the teacher's targets at the masked patches
         predictions = self.predictor(student, token_valid, selection.masked, grid_t)
         view_targets = gather_patches(targets.repeat_interleave(clones, dim=0), selection.masked)
-        frame_loss = masked_mse(predictions.float(), view_targets, selection.masked_valid)
+        masked_patch_loss = masked_mse(predictions.float(), view_targets, selection.masked_valid)
 
         # global loss: CLS regresses the mean teacher target of the clip
         global_target = masked_mean(targets, patch_valid).repeat_interleave(clones, dim=0)
@@ -1349,17 +1495,21 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
             projections, clip_ids, cfg.contrastive_temperature, self.gather_views
         )
 
-        loss = frame_loss + cfg.global_loss_weight * global_loss + cfg.contrastive_loss_weight * contrastive_loss
+        loss = (
+            masked_patch_loss + cfg.global_loss_weight * global_loss + cfg.contrastive_loss_weight * contrastive_loss
+        )
         with torch.no_grad():
             prediction_variance = predictions[selection.masked_valid].float().var(0).mean()
         return AaSPForPreTrainingOutput(
             loss=loss,
-            frame_loss=frame_loss.detach(),
+            masked_patch_loss=masked_patch_loss.detach(),
             global_loss=global_loss.detach(),
             contrastive_loss=contrastive_loss.detach(),
             contrastive_accuracy=contrastive_accuracy,
             target_variance=target_variance,
             prediction_variance=prediction_variance,
+            hidden_states=student_outputs.hidden_states,
+            attentions=student_outputs.attentions,
         )
 
 

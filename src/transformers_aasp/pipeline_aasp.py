@@ -1,16 +1,19 @@
 """Audio-classification pipeline for AaSP checkpoints.
 
-transformers 5.23's `AudioClassificationPipeline` rejects torchcodec `AudioDecoder`s (what `datasets` 5 returns for
-an `Audio` column) and any multi-channel array. `AaSPAudioClassificationPipeline` accepts those, downmixes by
-averaging the channels and resamples with `torchaudio.functional.resample`.
+transformers' `AudioClassificationPipeline` rejects torchcodec `AudioDecoder`s (what `datasets` 5 returns for an
+`Audio` column) and any multi-channel array. `AaSPAudioClassificationPipeline` accepts those, downmixes by averaging
+the channels and resamples with `torchaudio.functional.resample`.
 
 How it is picked up:
-    * with the package: `import transformers_aasp` calls `register_pipeline()`, after which
+    * with the package: `import transformers_aasp` calls `register_pipeline()`, which registers the
+      "audio-classification" task through `PIPELINE_REGISTRY.register_pipeline`, so that
       `pipeline("audio-classification", model=<AaSP checkpoint>)` builds this class (other models still get the
       stock pipeline);
-    * without the package: a checkpoint saved through `pipe.save_pretrained(dir)` carries this file and a
-      `custom_pipelines` entry (or was completed by `write_remote_pipeline(dir)`), so
-      `pipeline(model=dir, trust_remote_code=True)` (task "aasp-audio-classification") uses it.
+    * without the package: every AaSP `save_pretrained` copies this file next to the weights and names it in
+      `config.json` under `custom_pipelines["audio-classification"]`, so
+      `pipeline("audio-classification", model=dir, trust_remote_code=True)` builds it from the checkpoint's copy.
+      `trust_remote_code=True` runs the Python files of the checkpoint on your machine: use it only for checkpoints
+      whose code you trust (or `import transformers_aasp` instead, which needs no remote code).
 
 This file is also Hub remote code: top-level imports are torch / numpy / transformers and single-dot imports only.
 """
@@ -18,15 +21,14 @@ This file is also Hub remote code: top-level imports are torch / numpy / transfo
 from __future__ import annotations
 
 import importlib
-import json
 import os
+import stat
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import AutoModelForAudioClassification
-from transformers.dynamic_module_utils import custom_object_save
 from transformers.pipelines import PIPELINE_REGISTRY, AudioClassificationPipeline
 from transformers.utils import is_torchcodec_available, logging
 
@@ -36,8 +38,32 @@ from .feature_extraction_aasp import is_audio_decoder, to_mono_waveform
 logger = logging.get_logger(__name__)
 
 AASP_MODEL_TYPE = "aasp"
-STOCK_TASK = "audio-classification"
-REMOTE_TASK = "aasp-audio-classification"
+TASK = "audio-classification"
+URL_PREFIXES = ("http://", "https://")
+
+
+def local_audio_path(inputs: Any) -> str | None:
+    """The file path named by `inputs` (a `str` that is not a URL, or any `os.PathLike`), or None for other inputs.
+
+    Raises FileNotFoundError for a path that does not exist and ValueError for one that is not a regular file (a
+    FIFO, a device, a directory, or a symlink to one), before anything opens it.
+    """
+    if isinstance(inputs, os.PathLike):
+        inputs = os.fspath(inputs)
+        if isinstance(inputs, bytes):
+            inputs = os.fsdecode(inputs)
+    elif not isinstance(inputs, str) or inputs.startswith(URL_PREFIXES):
+        return None
+    try:
+        mode = os.stat(inputs).st_mode  # follows symlinks: a link to a FIFO is refused like the FIFO
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Audio file {inputs!r} does not exist.") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(
+            f"{inputs!r} is not a regular file (it is a FIFO, device, socket or directory); pass an audio file, "
+            "or read the stream yourself and pass the samples as an array."
+        )
+    return inputs
 
 
 class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
@@ -45,16 +71,26 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
 
     Inputs (one per call, or a list / dataset of them; `batch_size=` batches them, clips are padded to the longest
     and masked by the feature extractor's `attention_mask`):
-        - a local file path (wav, flac, ogg, mp3...: decoded by torchcodec at its own rate, downmixed, then
-          resampled like in-memory audio); URLs, raw bytes, and paths when torchcodec is missing go through
-          ffmpeg as in the stock pipeline (mono, at the model's rate);
+        - a local file path, `str` or `os.PathLike` (wav, flac, ogg, mp3...: decoded by torchcodec at its own rate,
+          downmixed, then resampled like in-memory audio); a path that is not a regular file (a FIFO, a device) is
+          refused before it is opened; URLs, raw bytes, and paths when torchcodec is missing go through ffmpeg as
+          in the stock pipeline (mono, at the model's rate);
         - a 1-D numpy array / torch tensor at the model's sampling rate;
         - a 2-D array / tensor: **one** multi-channel clip (channel axis = the shorter axis), downmixed by averaging;
         - a dict `{"array" | "raw": (samples,) or (channels, samples), "sampling_rate": int}` at any rate;
         - a torchcodec `AudioDecoder` (a `datasets` 5 `Audio` item) at any rate.
 
     Output: `[{"label": str, "score": float}, ...]` sorted by score, `top_k` entries (default 5).
+
+    The model's config and the feature extractor must agree on the frames (mel bins, frame rate); a mismatch raises
+    a ValueError when the pipeline is built.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        check = getattr(self.model.config, "check_feature_extractor", None)
+        if check is not None and self.feature_extractor is not None:
+            check(self.feature_extractor)
 
     def preprocess(self, inputs: Any) -> dict[str, torch.Tensor]:
         return super().preprocess(self._as_mono_dict(inputs))
@@ -62,10 +98,13 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
     def _as_mono_dict(self, inputs: Any) -> Any:
         """Turn audio into `{"array": (samples,) float32, "sampling_rate": int}`; the parent class then resamples it
         with `torchaudio.functional.resample`. URLs and bytes pass through (ffmpeg decodes them)."""
-        if isinstance(inputs, str) and os.path.isfile(inputs) and is_torchcodec_available():
+        path = local_audio_path(inputs)
+        if path is not None:
+            if not is_torchcodec_available():
+                return path
             from torchcodec.decoders import AudioDecoder
 
-            inputs = AudioDecoder(inputs)
+            inputs = AudioDecoder(path)
         if isinstance(inputs, (str, bytes)):
             return inputs
         if is_audio_decoder(inputs):
@@ -82,8 +121,8 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
         if isinstance(inputs, (np.ndarray, torch.Tensor)):
             return {"array": to_mono_waveform(inputs).numpy(), "sampling_rate": self.feature_extractor.sampling_rate}
         raise TypeError(
-            f"Unsupported input of type {type(inputs).__name__}: pass a file path, bytes, a numpy array or torch "
-            "tensor, a dict with 'array' and 'sampling_rate', or a torchcodec AudioDecoder."
+            f"Unsupported input of type {type(inputs).__name__}: pass a file path (str or os.PathLike), bytes, a "
+            "numpy array or torch tensor, a dict with 'array' and 'sampling_rate', or a torchcodec AudioDecoder."
         )
 
 
@@ -93,8 +132,8 @@ def is_aasp_model(model: Any) -> bool:
 
 
 class AudioClassificationDispatcher(AudioClassificationPipeline):
-    """Stands in for the stock class under the "audio-classification" task: instantiating it returns an
-    `AaSPAudioClassificationPipeline` for AaSP models and the unchanged stock pipeline for every other model."""
+    """Registered for the "audio-classification" task: instantiating it returns an `AaSPAudioClassificationPipeline`
+    for AaSP models and the stock pipeline (`stock_class`) for every other model."""
 
     stock_class: type[AudioClassificationPipeline] = AudioClassificationPipeline
 
@@ -105,60 +144,54 @@ class AudioClassificationDispatcher(AudioClassificationPipeline):
         return target(*args, **kwargs)
 
 
-def register_pipeline() -> None:
-    """Route `pipeline("audio-classification", ...)` to `AaSPAudioClassificationPipeline` for AaSP models.
-
-    Only the "impl" of the built-in task entry is swapped for `AudioClassificationDispatcher` (its model classes,
-    default model and type stay), and non-AaSP models still get the stock class. Idempotent; see
-    `unregister_pipeline`. Also records the "aasp-audio-classification" remote task on the class, so that
-    `pipe.save_pretrained(dir)` writes `custom_pipelines` and copies this file for `trust_remote_code` users.
-    """
-    entry = PIPELINE_REGISTRY.supported_tasks[STOCK_TASK]
-    if entry["impl"] is not AudioClassificationDispatcher:
-        AudioClassificationDispatcher.stock_class = _resolve_class(entry["impl"])
-        entry["impl"] = AudioClassificationDispatcher
-    AaSPAudioClassificationPipeline._registered_impl = {
-        REMOTE_TASK: {
-            "impl": AaSPAudioClassificationPipeline,
-            "pt": (AutoModelForAudioClassification,),
-            "type": "audio",
-        }
-    }
-
-
-def unregister_pipeline() -> None:
-    """Undo `register_pipeline()`: the built-in task gets its stock class back."""
-    entry = PIPELINE_REGISTRY.supported_tasks[STOCK_TASK]
-    if entry["impl"] is AudioClassificationDispatcher:
-        entry["impl"] = AudioClassificationDispatcher.stock_class
-
-
-def write_remote_pipeline(save_directory: str | os.PathLike) -> None:
-    """Make a saved AaSP checkpoint usable as `pipeline(model=dir, trust_remote_code=True)` without this package:
-    copies this file (and the feature extractor file it imports) into `save_directory` and adds the
-    "aasp-audio-classification" entry to `config.json`'s `custom_pipelines`. Call it after `save_pretrained`."""
-    config_path = os.path.join(save_directory, "config.json")
-    if not os.path.isfile(config_path):
-        raise ValueError(
-            f"{save_directory} holds no config.json; call model.save_pretrained({str(save_directory)!r}) first."
-        )
-    with open(config_path, encoding="utf-8") as file:
-        config = json.load(file)
-    config.setdefault("custom_pipelines", {})[REMOTE_TASK] = {
-        "impl": f"{__name__.split('.')[-1]}.{AaSPAudioClassificationPipeline.__name__}",
-        "pt": ["AutoModelForAudioClassification"],
-        "type": "audio",
-    }
-    with open(config_path, "w", encoding="utf-8") as file:
-        file.write(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    custom_object_save(AaSPAudioClassificationPipeline, save_directory)
-
-
-def _resolve_class(impl: Any) -> type:
+def resolve_class(impl: type | str) -> type:
+    """The class of a registry entry's "impl" (a class, or a "module.Class" path that the registry resolves late)."""
     if isinstance(impl, str):
         module_path, class_name = impl.rsplit(".", 1)
         return getattr(importlib.import_module(module_path), class_name)
     return impl
 
 
-__all__ = ["AaSPAudioClassificationPipeline", "register_pipeline", "unregister_pipeline", "write_remote_pipeline"]
+def _register_task(pipeline_class: type, entry: dict) -> None:
+    """`PIPELINE_REGISTRY.register_pipeline` for `TASK` with the model classes, default and type of `entry`; its
+    "Overwriting pipeline" warning is expected here, so it is silenced."""
+    registry_logger = logging.get_logger("transformers.pipelines.base")
+    level = registry_logger.level
+    registry_logger.setLevel(logging.ERROR)
+    try:
+        PIPELINE_REGISTRY.register_pipeline(
+            TASK,
+            pipeline_class=pipeline_class,
+            pt_model=tuple(entry.get("pt", ())) or AutoModelForAudioClassification,
+            default=entry.get("default"),
+            type=entry.get("type", "audio"),
+        )
+    finally:
+        registry_logger.setLevel(level)
+
+
+def register_pipeline() -> None:
+    """Make `pipeline("audio-classification", ...)` build `AaSPAudioClassificationPipeline` for AaSP models.
+
+    Registers `AudioClassificationDispatcher` for the task through `PIPELINE_REGISTRY.register_pipeline` (same model
+    classes, default model and type as the stock entry), so non-AaSP models still get the stock class. Idempotent;
+    see `unregister_pipeline`.
+    """
+    _, entry, _ = PIPELINE_REGISTRY.check_task(TASK)
+    if entry["impl"] is not AudioClassificationDispatcher:
+        AudioClassificationDispatcher.stock_class = resolve_class(entry["impl"])
+        _register_task(AudioClassificationDispatcher, entry)
+    # what `pipe.save_pretrained(dir)` records under custom_pipelines (the model's save writes the same entry)
+    AaSPAudioClassificationPipeline._registered_impl = {
+        TASK: {"impl": AaSPAudioClassificationPipeline, "pt": (AutoModelForAudioClassification,), "type": "audio"}
+    }
+
+
+def unregister_pipeline() -> None:
+    """Undo `register_pipeline()`: the task gets its stock class back."""
+    _, entry, _ = PIPELINE_REGISTRY.check_task(TASK)
+    if entry["impl"] is AudioClassificationDispatcher:
+        _register_task(AudioClassificationDispatcher.stock_class, entry)
+
+
+__all__ = ["AaSPAudioClassificationPipeline", "local_audio_path", "register_pipeline", "unregister_pipeline"]

@@ -3,6 +3,7 @@
 
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -10,11 +11,13 @@ import pytest
 
 from transformers_aasp.cli import demo
 from transformers_aasp.cli.demo import (
+    DEFAULT_CONFIG,
     DemoConfig,
     DemoError,
     DemoReport,
     Prediction,
     TaskScores,
+    find_source_checkout,
     format_duration,
     format_report,
     last_training_record,
@@ -24,10 +27,19 @@ from transformers_aasp.cli.demo import (
     script_flags,
 )
 from transformers_aasp.data.corpus import EMBEDDED_TASKS
+from transformers_aasp.modeling_aasp import PRETRAINING_LOSS_TERMS
 
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_CONFIG = REPO / "configs" / "demo.yaml"
+DEMO_CONFIG = DEFAULT_CONFIG  # the one shipped in the package
+
+
+def fake_checkout(folder: Path, scripts: dict[str, str] | None = None) -> Path:
+    """A folder laid out like a source checkout: every example script the demo runs (by default, empty ones)."""
+    (folder / "examples").mkdir(parents=True, exist_ok=True)
+    for script in demo.SCRIPTS:
+        (folder / "examples" / script).write_text((scripts or {}).get(script, ""))
+    return folder
 
 
 def write_config(tmp_path, text):
@@ -39,19 +51,56 @@ def write_config(tmp_path, text):
 # ----------------------------------------------------------------------------------------------------------------
 # Config
 # ----------------------------------------------------------------------------------------------------------------
-def test_shipped_config_resolves_paths_and_covers_every_task(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    config = load_demo_config(DEMO_CONFIG)
+def test_shipped_config_is_package_data_and_finds_the_checkout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not a checkout: found through the editable install this suite runs from
+    assert DEMO_CONFIG.parent == Path(demo.__file__).parent
+    config = load_demo_config()
     assert config.output_dir == tmp_path / "outputs" / "demo"  # relative to the current directory
-    assert config.examples_dir == REPO / "examples"  # relative to the config file
+    assert config.source_dir == REPO and config.examples_dir == REPO / "examples"
     for script in demo.SCRIPTS:
         assert (config.examples_dir / script).is_file(), script
-    assert Path(config.pretrain["config"]) == REPO / "configs" / "aasp_tiny.yaml"
+    assert Path(config.pretrain["config"]) == REPO / "configs" / "aasp_tiny.yaml"  # relative to the checkout
     assert sorted(config.tasks) == sorted(EMBEDDED_TASKS)
     assert config.classify["task"] in config.tasks
     assert config.encoder_dir == config.output_dir / "pretrain" / "final"
     assert config.finetune_dir("keyword") == config.output_dir / "finetune" / "keyword"
     assert config.baseline["args"]["feature_set"] in ("stats", "full")
+
+
+def test_the_current_directory_is_the_first_checkout_looked_for(tmp_path, monkeypatch):
+    checkout = fake_checkout(tmp_path / "clone")
+    monkeypatch.chdir(checkout)
+    assert find_source_checkout() == checkout
+    assert load_demo_config(overrides=["pretrain.config=null"]).source_dir == checkout
+
+
+def test_no_checkout_is_explained(tmp_path):
+    incomplete = tmp_path / "incomplete"
+    (incomplete / "examples").mkdir(parents=True)
+    (incomplete / "examples" / "pretrain.py").write_text("")
+    with pytest.raises(DemoError, match=r"source checkout .*which a wheel install does not include") as error:
+        find_source_checkout((tmp_path, incomplete))
+    assert f"found none in {tmp_path} or {incomplete}" in str(error.value)
+    assert "--source_dir PATH" in str(error.value)
+
+
+def test_source_dir_from_the_command_line_or_the_config(tmp_path):
+    checkout = fake_checkout(tmp_path / "clone")
+    (checkout / "tiny.yaml").write_text("model: {}\n")
+    config = load_demo_config(DEMO_CONFIG, source_dir=checkout, overrides=["pretrain.config=tiny.yaml"])
+    assert config.source_dir == checkout and config.pretrain["config"] == str(checkout / "tiny.yaml")
+    # in a config file, a relative source_dir is relative to the file
+    path = write_config(tmp_path, "tasks: [keyword]\nsource_dir: clone\n")
+    assert load_demo_config(path).source_dir == checkout
+    with pytest.raises(DemoError, match=r"--source_dir .* is not a transformers-aasp source checkout"):
+        load_demo_config(DEMO_CONFIG, source_dir=tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match=r"pretrain.config .*missing.yaml does not exist"):
+        load_demo_config(DEMO_CONFIG, source_dir=checkout, overrides=["pretrain.config=missing.yaml"])
+
+
+def test_print_config_shows_the_packaged_file(capsys):
+    assert demo.main(["--print_config"]) == 0
+    assert capsys.readouterr().out == DEMO_CONFIG.read_text()
 
 
 def test_output_dir_and_overrides(tmp_path):
@@ -101,7 +150,7 @@ def test_bad_configs_are_rejected_with_a_clear_message(tmp_path, text, message):
 def test_missing_config_and_bad_override(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_demo_config(tmp_path / "nope.yaml")
-    with pytest.raises(ValueError, match="section.key=value"):
+    with pytest.raises(ValueError, match=r"section\.key=value"):
         load_demo_config(DEMO_CONFIG, overrides=["pretrain.args.max_steps"])
 
 
@@ -157,14 +206,14 @@ def test_run_logged_failure_names_the_log_and_shows_its_tail(tmp_path):
 
 
 def test_missing_examples_folder_is_explained(tmp_path):
-    config = DemoConfig(output_dir=tmp_path, examples_dir=tmp_path / "no_examples", tasks=["keyword"])
+    config = DemoConfig(output_dir=tmp_path, source_dir=tmp_path / "no_checkout", tasks=["keyword"])
     with pytest.raises(DemoError, match="run it from the repository"):
         demo.script_command(config, "pretrain.py", [])
 
 
 def test_step_environment_is_offline_and_points_at_the_corpus(tmp_path):
     config = DemoConfig(
-        output_dir=tmp_path, examples_dir=tmp_path, tasks=["keyword"], corpus={"cache_dir": str(tmp_path / "corpus")}
+        output_dir=tmp_path, source_dir=tmp_path, tasks=["keyword"], corpus={"cache_dir": str(tmp_path / "corpus")}
     )
     environment = demo.step_environment(config)
     assert environment["HF_HUB_OFFLINE"] == "1" and environment["HF_DATASETS_OFFLINE"] == "1"
@@ -183,11 +232,10 @@ output_dir.mkdir(parents=True, exist_ok=True)
 
 
 def test_baseline_step_runs_the_script_on_the_demo_corpus(tmp_path):
-    (tmp_path / "examples").mkdir()
-    (tmp_path / "examples" / "logmel_baseline.py").write_text(FAKE_BASELINE_SCRIPT)
+    fake_checkout(tmp_path, {"logmel_baseline.py": FAKE_BASELINE_SCRIPT})
     config = DemoConfig(
         output_dir=tmp_path / "out",
-        examples_dir=tmp_path / "examples",
+        source_dir=tmp_path,
         tasks=["keyword"],
         corpus={"clips_per_class": 6},
         baseline={"args": {"feature_set": "stats"}},
@@ -204,24 +252,20 @@ def test_baseline_step_runs_the_script_on_the_demo_corpus(tmp_path):
 
 
 def test_every_step_gets_the_demo_corpus_size():
-    config = DemoConfig(
-        output_dir=Path("out"), examples_dir=Path("examples"), tasks=["keyword"], corpus={"clips_per_class": 40}
-    )
+    config = DemoConfig(output_dir=Path("out"), source_dir=Path(), tasks=["keyword"], corpus={"clips_per_class": 40})
     assert demo.corpus_size_flags(config, "pretrain") == ["--embedded_clips_per_class", "40"]
     for step in ("baseline", "linear_eval", "finetune"):
         assert demo.corpus_size_flags(config, step) == ["--corpus_clips_per_class", "40"]
     assert (
-        demo.corpus_size_flags(
-            DemoConfig(output_dir=Path("out"), examples_dir=Path("e"), tasks=["keyword"]), "finetune"
-        )
+        demo.corpus_size_flags(DemoConfig(output_dir=Path("out"), source_dir=Path(), tasks=["keyword"]), "finetune")
         == []
     )
 
 
 def test_baseline_step_without_results_file_fails_clearly(tmp_path):
-    (tmp_path / "logmel_baseline.py").write_text("print('nothing written')\n")
-    config = DemoConfig(output_dir=tmp_path / "out", examples_dir=tmp_path, tasks=["keyword"])
-    with pytest.raises(DemoError, match="logmel_baseline.py wrote no"):
+    fake_checkout(tmp_path, {"logmel_baseline.py": "print('nothing written')\n"})
+    config = DemoConfig(output_dir=tmp_path / "out", source_dir=tmp_path, tasks=["keyword"])
+    with pytest.raises(DemoError, match=r"logmel_baseline\.py wrote no"):
         demo.logmel_baseline(config, "keyword", {})
 
 
@@ -272,7 +316,7 @@ def make_report(tmp_path):
         wall_seconds=731.0,
         load_average=(1.0, 1.5, 2.0),
         cpu_count=2,
-        pretraining={"step": 120, "loss": 1.25, "frame_loss": 0.9, "global_loss": 0.05, "contrastive_loss": 3.0},
+        pretraining={"step": 120, "loss": 1.25, **dict.fromkeys(PRETRAINING_LOSS_TERMS[1:], 0.5)},
         scores=[
             TaskScores("instrument", 8, 0.55, 0.625, baseline=0.5, baseline_ci95=(0.36, 0.64), num_test_clips=48),
             TaskScores("modulation", 5, 0.2, 0.9, baseline=0.95, baseline_ci95=(0.85, 0.99), num_test_clips=45),
@@ -286,15 +330,26 @@ def make_report(tmp_path):
     )
 
 
+def table_row(text: str, task: str) -> str:
+    """The task's line in the score table (the lines after its header, up to the first blank line)."""
+    lines = text.splitlines()
+    start = next(index for index, line in enumerate(lines) if "linear eval" in line) + 1
+    table = lines[start : lines.index("", start)]
+    (row,) = [line for line in table if line.split()[:1] == [task]]
+    return row
+
+
+def assert_row(text: str, task: str, *cells: str) -> None:
+    """The task's row holds `cells` in this order, whatever the spacing between them."""
+    pattern = r"\s+".join([re.escape(task), *map(re.escape, cells)])
+    assert re.fullmatch(r"\s*" + pattern + r"\s*", table_row(text, task)), table_row(text, task)
+
+
 def test_format_report(tmp_path):
     text = format_report(make_report(tmp_path))
     assert "Finished in 12 min 11 s on 2 CPU core(s) (load average at the end: 1.0, 1.5, 2.0)." in text
-    assert (
-        "Pre-training: 120 steps, final loss 1.250 (frame_loss 0.900, global_loss 0.050, contrastive_loss 3.000)."
-        in text
-    )
-    lines = text.splitlines()
-    header = next(line for line in lines if "linear eval" in line)
+    assert "Pre-training: 120 steps, final loss 1.250" in text
+    header = next(line for line in text.splitlines() if "linear eval" in line)
     columns = [
         "task",
         "log-mel baseline",
@@ -305,43 +360,24 @@ def test_format_report(tmp_path):
         "fine-tune vs baseline",
     ]
     assert [header.index(name) for name in columns] == sorted(header.index(name) for name in columns)
-    table = lines[lines.index(header) + 1 : lines.index(header) + 3]
-    row = {line.split()[0]: line.split() for line in table}
-    # task, baseline, linear eval, fine-tune, chance, above chance, fine-tune vs baseline (spacing not asserted)
-    assert row["instrument"] == [
-        "instrument",
-        "50.0",
-        "%",
-        "55.0",
-        "%",
-        "62.5",
-        "%",
-        "12.5",
-        "%",
-        "yes",
-        "not",
-        "below",
-    ]
-    assert row["modulation"] == [
-        "modulation",
-        "95.0",
-        "%",
-        "20.0",
-        "%",
-        "90.0",
-        "%",
-        "20.0",
-        "%",
-        "NO",
-        "BELOW",
-        "BASELINE",
-    ]
+    # task, baseline, linear eval, fine-tune, chance, above chance, fine-tune vs baseline
+    assert_row(text, "instrument", "50.0 %", "55.0 %", "62.5 %", "12.5 %", "yes", "not below")
+    assert_row(text, "modulation", "95.0 %", "20.0 %", "90.0 %", "20.0 %", "NO", "BELOW BASELINE")
     assert "instrument 36.0-64.0 % (48 test clips)" in text and "modulation 85.0-99.0 % (45 test clips)" in text
     assert "Wilson" in text
     assert "(1/2 right)" in text
-    assert "ok one_0001.wav" in text and "-- two_0002.wav" in text and "predicted three" in text
+    assert re.search(r"ok\s+one_0001\.wav\s+true one\s+predicted one\s+\(0\.91\)", text)
+    assert re.search(r"--\s+two_0002\.wav\s+true two\s+predicted three\s+\(0\.40\)", text)
     assert "pre-training 5 min 00 s" in text
     assert "/out/pretrain/final" in text
+
+
+def test_pretraining_line_lists_every_loss_term():
+    terms = {name: 0.5 + index for index, name in enumerate(PRETRAINING_LOSS_TERMS[1:])}
+    line = demo.pretraining_line({"step": 120, "loss": 1.25, **terms})
+    expected = ", ".join(f"{name} {value:.3f}" for name, value in terms.items())
+    assert line == f"Pre-training: 120 steps, final loss 1.250 ({expected})."
+    assert demo.pretraining_line({}) == "Pre-training: no metrics were logged."
 
 
 def test_write_report_json_round_trip(tmp_path):
@@ -377,8 +413,7 @@ def test_collect_scores_reads_every_step_result():
     assert scores[0].finetune_below_baseline
     assert scores[1] == TaskScores("modulation", 5)
     text = format_report(DemoReport(1.0, None, None, {}, scores, [], {}))
-    modulation_row = next(line for line in text.splitlines() if line.strip().startswith("modulation "))
-    assert modulation_row.split() == ["modulation", "n/a", "n/a", "n/a", "20.0", "%", "NO", "n/a"]
+    assert_row(text, "modulation", "n/a", "n/a", "n/a", "20.0 %", "NO", "n/a")
 
 
 def test_main_reports_a_bad_config_and_exits_with_1(tmp_path, capsys):

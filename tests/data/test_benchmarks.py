@@ -1,5 +1,5 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""The benchmark registry on tiny local copies of each Hub layout (see hub_layouts.py)."""
+"""The benchmark registry, loading and protocols on tiny local copies of each Hub layout (see hub_layouts.py)."""
 
 import hub_layouts
 import numpy as np
@@ -9,15 +9,16 @@ from datasets import ClassLabel, List
 from transformers_aasp.audio import crop_or_pad, decode_waveform
 from transformers_aasp.data.benchmarks import (
     BENCHMARKS,
-    EMBEDDED_TASKS,
     SPEECH_COMMANDS_V2_WORDS,
-    check_split_sizes,
-    class_balanced_weights,
+    audioset_classes,
+    benchmark_names,
     custom_benchmark,
     get_benchmark,
-    load_benchmark,
-    stratified_holdout,
 )
+from transformers_aasp.data.corpus import EMBEDDED_TASKS
+from transformers_aasp.data.loading import check_split_sizes, load_benchmark, resolve_benchmark
+from transformers_aasp.data.protocols import class_balanced_weights, stratified_holdout
+from transformers_aasp.reporting.metrics import metric_name
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +29,16 @@ def hub(tmp_path_factory):
 
 def test_registry_covers_every_benchmark_of_the_paper_and_the_embedded_tasks():
     paper = {"as20k", "as2m", "esc50", "us8k", "spcv2", "nsynth", "cremad"}
-    assert paper | set(EMBEDDED_TASKS) == set(BENCHMARKS)
-    assert get_benchmark("as20k").metric == "mAP" and get_benchmark("as2m").class_balanced_sampling
+    assert paper | set(EMBEDDED_TASKS) == set(BENCHMARKS) == set(benchmark_names())
+    assert metric_name(get_benchmark("as20k").multi_label) == "mAP" and get_benchmark("as2m").class_balanced_sampling
+    assert metric_name(get_benchmark("esc50").multi_label) == "accuracy"
     assert (get_benchmark("esc50").num_folds, get_benchmark("us8k").num_folds) == (5, 10)
     assert get_benchmark("spcv2").num_classes == 35 and get_benchmark("nsynth").num_classes == 11
     assert get_benchmark("cremad").protocol == "speaker_split"
 
 
 def test_unknown_benchmark_names_the_known_ones():
-    with pytest.raises(ValueError, match="Unknown benchmark 'esc-50'.*esc50"):
+    with pytest.raises(ValueError, match=r"Unknown benchmark 'esc-50'.*esc50"):
         get_benchmark("esc-50")
 
 
@@ -87,14 +89,14 @@ def test_spcv2_drops_silence_and_keeps_the_35_words(hub):
 
 def test_spcv2_refuses_the_12_class_test_archive(hub):
     folder = hub_layouts.build_speech_commands_12_class_test(hub["root"])
-    with pytest.raises(ValueError, match="has no clip of 25 of the 35 classes.*12-class keyword-spotting"):
+    with pytest.raises(ValueError, match=r"has no clip of 25 of the 35 classes.*12-class keyword-spotting"):
         load_benchmark("spcv2", dataset_id=str(folder), verify_split_sizes=False)
 
 
 def test_spcv2_checks_official_split_sizes():
     spec = get_benchmark("spcv2")
     check_split_sizes(spec, {"train": 84843, "validation": 9981, "test": 11005})
-    with pytest.raises(ValueError, match="'test' has 4890 rows, the official protocol has 11005.*12-class"):
+    with pytest.raises(ValueError, match=r"'test' has 4890 rows, the official protocol has 11005.*12-class"):
         check_split_sizes(spec, {"train": 84843, "validation": 9981, "test": 4890})
 
 
@@ -123,18 +125,46 @@ def test_cremad_split_is_speaker_disjoint_deterministic_and_drops_unparsable_fil
         loaded.splits(fold=1)
 
 
-def test_audioset_mid_lists_become_multi_label_class_lists(hub):
+def test_audioset_classes_are_the_official_527_class_index_in_ontology_order():
+    mids, names = audioset_classes()
+    assert len(mids) == len(set(mids)) == len(names) == 527
+    # Spot checks against class_labels_indices.csv: first, last, a quoted name with commas, and Music at 137.
+    assert (mids[0], names[0]) == ("/m/09x0r", "Speech")
+    assert (mids[1], names[1]) == ("/m/05zppz", "Male speech, man speaking")
+    assert (mids[137], names[137]) == ("/m/04rlf", "Music")
+    assert (mids[526], names[526]) == ("/m/07hvw1", "Field recording")
+
+
+def test_audioset_mid_lists_become_multi_label_ids_of_the_official_index(hub):
     loaded = load_benchmark("as20k", dataset_id=str(hub["as20k"]))
     feature = loaded.dataset["train"].features["label"]
     assert isinstance(feature, List) and isinstance(feature.feature, ClassLabel)
-    assert sorted(loaded.class_names) == sorted(hub_layouts.AUDIOSET_CLASSES)
-    assert loaded.label_names == [hub_layouts.AUDIOSET_CLASSES[mid] for mid in loaded.class_names]
+    mids, names = audioset_classes()
+    assert loaded.class_names == list(mids) and loaded.label_names == list(names)
+    # Whatever subset of classes a copy holds, Music is id 137 and Speech id 0 (checkpoints of any run agree).
+    first = loaded.dataset["train"][0]["label"]  # clip 0: Speech + Music
+    assert first == [0, 137]
+    # Clip 1 also carried a MID outside the index: it is dropped from the list, the clip is kept.
+    assert loaded.dataset["train"][1]["label"] == [137]
     assert loaded.dataset["train"].num_rows == 8 and loaded.dataset["test"].num_rows == 8
+    assert loaded.revision is None and loaded.source == str(hub["as20k"])  # a local copy: no Hub commit
 
 
 def test_as2m_uses_the_full_config_with_balanced_and_unbalanced_train(hub):
-    loaded = load_benchmark("as2m", dataset_id=str(hub["as20k"]))
-    assert loaded.dataset["train"].num_rows == 16
+    loaded = load_benchmark("as2m", dataset_id=str(hub["as20k"]))  # a local (prepared) copy is read normally
+    assert not loaded.streaming and loaded.dataset["train"].num_rows == 16
+
+
+def test_as2m_streams_the_train_and_test_splits(hub):
+    loaded = load_benchmark("as2m", dataset_id=str(hub["as20k"]), streaming=True)
+    assert loaded.streaming and loaded.num_labels == 527
+    splits = loaded.splits(validation_fraction=0.1)  # no hold-out can be drawn from a stream: train and test only
+    assert set(splits) == {"train", "test"}
+    labels = [row["label"] for row in splits["train"].select_columns(["label"])]
+    assert len(labels) == 16 and labels[0] == [0, 137] and labels[1] == [137]
+    assert splits["train"].features["audio"].sampling_rate == 16000
+    with pytest.raises(ValueError, match="is streamed: it has no row indices"):
+        loaded.split_indices()
 
 
 def test_class_balanced_weights_favour_rare_labels():
@@ -147,6 +177,38 @@ def test_custom_dataset_with_explicit_columns_and_fold_column(hub):
     spec = custom_benchmark(str(hub["esc50"]), audio_column="audio", label_column="category", fold_column="fold")
     loaded = load_benchmark(spec)
     assert loaded.spec.num_folds == 5 and loaded.label_names == sorted(hub_layouts.ESC50_CATEGORIES)
+    assert loaded.folds == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    "new_folds", [{1: 2, 2: 5, 3: 9, 4: 2, 5: 5}, {1: "b", 2: "a", 3: "c", 4: "a", 5: "b"}], ids=["numbers", "strings"]
+)
+def test_custom_folds_are_the_fold_columns_distinct_values(hub, tmp_path, new_folds):
+    from datasets import Value, load_dataset
+
+    source = load_dataset(str(hub["esc50"]))
+    fold_type = Value("string") if isinstance(new_folds[1], str) else Value("int64")
+    relabelled = source.map(lambda fold: {"fold": new_folds[fold]}, input_columns="fold")
+    relabelled = relabelled.cast_column("fold", fold_type)
+    relabelled.save_to_disk(str(tmp_path / "copy"))
+    loaded = load_benchmark(custom_benchmark(str(tmp_path / "copy"), label_column="category", fold_column="fold"))
+    expected = sorted(set(new_folds.values()))
+    assert loaded.folds == expected and loaded.spec.num_folds == 3
+    for fold in expected:
+        splits = loaded.splits(fold, validation_fraction=0.0)
+        assert set(splits["test"]["fold"]) == {fold} and fold not in set(splits["train"]["fold"])
+        assert splits["train"].num_rows + splits["test"].num_rows == source["train"].num_rows
+    with pytest.raises(ValueError, match=r"fold must be one of .*, got 1"):
+        loaded.splits(1)
+
+
+def test_registered_folds_must_be_the_official_ones(hub, tmp_path):
+    from datasets import load_dataset
+
+    source = load_dataset(str(hub["esc50"]))
+    source.filter(lambda fold: fold != 5, input_columns="fold").save_to_disk(str(tmp_path / "four_folds"))
+    with pytest.raises(ValueError, match=r"expected folds \[1, 2, 3, 4, 5\] in column 'fold', found \[1, 2, 3, 4\]"):
+        load_benchmark("esc50", dataset_id=str(tmp_path / "four_folds"))
 
 
 def test_missing_columns_are_named_with_the_available_ones(hub):
@@ -168,8 +230,6 @@ def test_undecodable_clip_is_reported_as_none():
 
 
 def test_resolve_benchmark_needs_a_benchmark_or_a_dataset():
-    from transformers_aasp.data.benchmarks import resolve_benchmark
-
     with pytest.raises(ValueError, match="Pass --benchmark <name> or --dataset_name <hub id or path>"):
         resolve_benchmark()
 
@@ -192,3 +252,94 @@ def test_decode_waveform_reads_formats_libsndfile_lacks(tmp_path):
     # 1 s at 22.05 kHz -> about 16000 samples at 16 kHz (AAC adds up to a frame of priming/padding)
     assert abs(waveform.size - 16000) < 1200
     assert decode_waveform({"bytes": b"not audio at all", "path": None}) is None
+
+
+def test_split_names_given_to_resolve_benchmark_apply_to_registered_benchmarks(hub):
+    with pytest.raises(ValueError, match=r"split 'eval' not found; the data has \['train', 'test'\].*--test_split"):
+        resolve_benchmark("as20k", dataset_name=str(hub["as20k"]), test_split="eval")
+    swapped = resolve_benchmark("as20k", dataset_name=str(hub["as20k"]), train_split="test", test_split="train")
+    assert (swapped.spec.train_split, swapped.spec.test_split) == ("test", "train")
+
+
+def test_nsynth_repository_with_a_loading_script_is_read_with_the_parquet_builder(hub):
+    from datasets import load_dataset
+
+    with pytest.raises(RuntimeError, match="Dataset scripts are no longer supported"):
+        load_dataset(str(hub["nsynth"]))  # what `load_dataset("jg583/NSynth")` does with datasets >= 4
+    loaded = load_benchmark("nsynth", dataset_id=str(hub["nsynth"]))
+    assert {split: ds.num_rows for split, ds in loaded.dataset.items()} == {"train": 6, "validation": 6, "test": 6}
+
+
+def test_spcv2_integer_label_ids_are_read_in_speech_commands_order(hub):
+    """A copy storing the v0.02 ids as plain int64 (0 = "yes", 30 = "backward", 35 = "_silence_") gives the same
+    35-word task as the ClassLabel copy: same class order, same word on every clip."""
+    folder = hub_layouts.build_speech_commands_v2(hub["root"], integer_labels=True)
+    from_ints = load_benchmark("spcv2", dataset_id=str(folder), verify_split_sizes=False)
+    from_names = load_benchmark("spcv2", dataset_id=str(hub["spcv2"]), verify_split_sizes=False)
+    assert from_ints.class_names == from_names.class_names == list(SPEECH_COMMANDS_V2_WORDS)
+    for split in ("train", "validation", "test"):
+        # The fixture writes one clip per word, in SPEECH_COMMANDS_V2_WORDS order (+ a `_silence_` clip in train).
+        words = [from_ints.class_names[i] for i in from_ints.dataset[split]["label"]]
+        assert words == list(SPEECH_COMMANDS_V2_WORDS)
+        assert from_ints.dataset[split]["label"] == from_names.dataset[split]["label"]
+
+
+class _RecordingLoader:
+    """Stands in for `datasets.load_dataset` (no Hub here): records its arguments, returns a local copy's data."""
+
+    def __init__(self, folder):
+        self.folder, self.calls = folder, []
+
+    def __call__(self, path, name=None, **kwargs):
+        from datasets import load_dataset
+
+        self.calls.append({"path": path, "name": name, **kwargs})
+        if path == "parquet":
+            local = {split: [str(self.folder / url.split("/", 5)[-1]) for url in urls]
+                     for split, urls in kwargs["data_files"].items()}  # fmt: skip
+            return load_dataset("parquet", data_files=local)
+        return load_dataset(str(self.folder), name, streaming=kwargs["streaming"])
+
+
+@pytest.mark.parametrize("name", ["cremad", "esc50", "as20k"])
+def test_hub_loads_pass_and_record_the_pinned_revision(hub, monkeypatch, name):
+    from transformers_aasp.data import loading
+
+    spec = get_benchmark(name)
+    assert spec.revision is not None and len(spec.revision) == 40
+    fake = _RecordingLoader(hub[name])
+    monkeypatch.setattr(loading, "load_dataset", fake)
+    loaded = load_benchmark(name)
+    assert fake.calls == [
+        {"path": spec.dataset_id, "name": spec.dataset_config, "revision": spec.revision, "cache_dir": None,
+         "streaming": False}
+    ]  # fmt: skip
+    assert (loaded.source, loaded.revision) == (spec.dataset_id, spec.revision)
+    assert loaded.fingerprint() != load_benchmark(name, revision="0" * 40).fingerprint()
+
+
+def test_nsynth_hub_files_are_read_at_the_pinned_revision(hub, monkeypatch):
+    from transformers_aasp.data import loading
+
+    fake = _RecordingLoader(hub["nsynth"])
+    monkeypatch.setattr(loading, "load_dataset", fake)
+    loaded = load_benchmark("nsynth")
+    revision = get_benchmark("nsynth").revision
+    assert fake.calls[0]["data_files"]["train"] == [f"hf://datasets/jg583/NSynth@{revision}/data/train/*.parquet"]
+    assert loaded.revision == revision and loaded.dataset["train"].num_rows == 6
+
+
+def test_as2m_streams_from_the_hub_by_default(hub, monkeypatch):
+    from transformers_aasp.data import loading
+
+    fake = _RecordingLoader(hub["as20k"])
+    monkeypatch.setattr(loading, "load_dataset", fake)
+    loaded = load_benchmark("as2m")  # 2.4 TB: never downloaded whole
+    assert (fake.calls[0]["name"], fake.calls[0]["streaming"]) == ("full", True)
+    assert loaded.streaming and loaded.revision == get_benchmark("as2m").revision
+
+
+def test_every_unpinned_hub_benchmark_is_named():
+    """Revisions are pinned where a commit hash could be read; the one that could not is known and documented."""
+    unpinned = [s.name for s in BENCHMARKS.values() if s.dataset_id is not None and s.revision is None]
+    assert unpinned == ["spcv2"]

@@ -1,6 +1,7 @@
 """Tests of the embedded default corpus (transformers_aasp.data.corpus), built small into temporary folders."""
 
 import hashlib
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -17,12 +18,13 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from transformers_aasp import AaSPConfig, AaSPFeatureExtractor
+from transformers_aasp.audio import SAMPLING_RATE
 from transformers_aasp.data import corpus
 from transformers_aasp.data.corpus import (
     CORPUS_VERSION,
     EMBEDDED_TASKS,
     MODULATION_MULTIPLES,
-    SAMPLING_RATE,
     TOKEN_RATE_HZ,
     SoundFontRenderer,
     build_embedded_corpus,
@@ -382,7 +384,7 @@ def _modulation_band_powers(sequence: np.ndarray, rate_hz: float, edges: np.ndar
     size = max(256, sequence.shape[1])
     power = np.abs(np.fft.rfft(sequence, size, axis=1)) ** 2
     frequencies = np.fft.rfftfreq(size, d=1.0 / rate_hz)
-    bands = [(frequencies >= low) & (frequencies < high) for low, high in zip(edges[:-1], edges[1:])]
+    bands = [(frequencies >= low) & (frequencies < high) for low, high in itertools.pairwise(edges)]
     return [float(np.log(power[:, band].mean() + 1e-8)) for band in bands]
 
 
@@ -410,3 +412,12 @@ def test_modulation_classes_are_invisible_at_the_patch_rate_and_obvious_at_the_f
     # deviation of a 120-clip accuracy at chance is 0.04). A probe that could read the rate would approach 1.0.
     assert frame_accuracy >= 0.9
     assert patch_accuracy <= 0.4
+
+
+def test_modulation_rates_follow_the_models_token_rate():
+    """The modulation classes are multiples of the token rate: the extractor's frame rate over the patch width."""
+    extractor, config = AaSPFeatureExtractor(), AaSPConfig()
+    assert corpus.SAMPLING_RATE is SAMPLING_RATE == extractor.sampling_rate
+    assert extractor.sampling_rate / extractor.hop_length == config.frame_rate == corpus.FRAME_RATE_HZ
+    assert TOKEN_RATE_HZ == config.frame_rate / config.time_patch_size == 6.25
+    assert EMBEDDED_TASKS["modulation"].label_names == tuple(f"{m * 6.25:g}Hz" for m in MODULATION_MULTIPLES)

@@ -2,13 +2,14 @@
 """The pre-training data module: decoding, cropping, sampling order and skipping of unusable clips."""
 
 import io
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 import torch
-from audio_files import tone, write_bad_files, write_good_corpus
+from audio_files import tone, write_audioset_like_flac, write_bad_files, write_good_corpus
 
 from transformers_aasp import AaSPFeatureExtractor
 from transformers_aasp.audio import ClipDecodeError, decode_audio, prepare_waveform
@@ -17,6 +18,7 @@ from transformers_aasp.data.pretraining import (
     CroppedClipDataset,
     StepBatchSampler,
     build_pretraining_dataloader,
+    features_from_waveform_batch,
     list_audio_files,
     load_audio_records,
 )
@@ -146,7 +148,7 @@ def test_hub_layout_dataset_trains_with_skipped_corrupt_rows(tmp_path, feature_e
     loader = build_pretraining_dataloader(
         records, feature_extractor, batch_size=2, crop_frames=CROP, seed=0, shuffle_buffer_size=1
     )
-    batches = [batch for _, batch in zip(range(4), loader)]  # 8 clips: two passes over the 3 good rows
+    batches = list(itertools.islice(loader, 4))  # 8 clips: two passes over the 3 good rows
     assert all(batch["input_values"].shape == (2, CROP, 80) for batch in batches)
     assert all(
         batch["attention_mask"][:, :101].all() and not batch["attention_mask"][:, 101:].any() for batch in batches
@@ -165,3 +167,26 @@ def test_audiofolder_and_missing_column_errors(tmp_path, corpus):
     (tmp_path / "no_audio").mkdir()
     with pytest.raises(ValueError, match="No audio files"):
         load_audio_records(str(tmp_path / "no_audio"))
+
+
+def test_waveform_batches_give_the_features_of_the_default_path(tmp_path, corpus, feature_extractor):
+    write_audioset_like_flac(corpus / "audioset_like.flac", seconds=2.5)  # 48 kHz 24-bit stereo: resampled crop
+    (corpus / "broken.wav").write_bytes(b"RIFF junk")
+    records = list_audio_files(corpus)
+    options = dict(batch_size=4, crop_frames=CROP, seed=5)
+    default = list(itertools.islice(build_pretraining_dataloader(records, feature_extractor, **options), 3))
+    waveform_loader = build_pretraining_dataloader(records, feature_extractor, return_waveforms=True, **options)
+    for expected, batch in zip(default, waveform_loader, strict=False):
+        assert set(batch) == {"waveforms", "waveform_lengths", "num_skipped"}
+        assert batch["waveforms"].shape == (4, (CROP - 1) * 160) and batch["waveforms"].dtype == torch.float32
+        assert batch["waveform_lengths"].dtype == torch.int64 and isinstance(batch["num_skipped"], int)
+        assert batch["num_skipped"] == int(expected["num_skipped"])
+        for row, length in zip(batch["waveforms"], batch["waveform_lengths"].tolist(), strict=True):
+            assert not row[length:].any()  # zero-padded after each clip
+        features = features_from_waveform_batch(batch, feature_extractor, CROP, device="cpu")
+        assert features["attention_mask"].dtype == torch.int64
+        assert torch.equal(features["attention_mask"], expected["attention_mask"])
+        # Same crops; the batched FFT / mel product may round differently from one clip alone (a few float32 ulps
+        # on log-mel values |x| < 30, the extractor's batch tolerance).
+        torch.testing.assert_close(features["input_values"], expected["input_values"], rtol=0, atol=1e-5)
+    assert sum(int(batch["num_skipped"]) for batch in default) >= 1  # the broken file was met and skipped

@@ -1,22 +1,33 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""examples/linear_eval.py: one command scores AaSP and transformers' AST; embeddings are cached."""
+"""Linear evaluation: examples/linear_eval.py through `main(argv)` scores AaSP and transformers' AST (embeddings
+cached), and the probe of `transformers_aasp.evaluation.linear_probe`."""
 
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import hub_layouts
 import numpy as np
 import pytest
 import torch
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save_file
 from transformers.modeling_outputs import BaseModelOutput
 
+from transformers_aasp.evaluation.linear_probe import pool_clip_embedding, score_split, train_linear_classifier
 from transformers_aasp.modeling_aasp import AaSPModelOutput
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-import linear_eval
+SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "linear_eval.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("linear_eval_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+linear_eval = load_script()
 
 
 @pytest.fixture(scope="module")
@@ -43,39 +54,61 @@ def command(checkpoint, esc50, tmp_path, *extra) -> list[str]:
 
 @pytest.mark.parametrize("model", ["aasp", "ast"])
 def test_same_command_scores_aasp_and_ast(model, checkpoints, esc50, tmp_path):
-    results = linear_eval.main(command(checkpoints[model], esc50, tmp_path))
+    probe = ["--learning_rate", "1e-2", "--max_epochs", "100", "--patience", "20"]  # converges on 9 train clips
+    results = linear_eval.main(command(checkpoints[model], esc50, tmp_path, *probe))
     assert results["n"] == 2 and len(results["per_seed"]) == 2
     assert set(results["per_fold"]) == {"1", "2", "3", "4", "5"}
     # A seed's score is the mean over the 5 folds; the report is the mean over seeds.
     per_seed = [np.mean([results["per_fold"][f][s] for f in "12345"]) for s in range(2)]
     np.testing.assert_allclose(results["per_seed"], per_seed)
     assert results["mean"] == pytest.approx(np.mean(per_seed))
+    # Each fold's test split holds 3 clips (one per class), so every fold score is 0, 1/3, 2/3 or 1.
+    fold_scores = np.array([results["per_fold"][f] for f in "12345"])
+    np.testing.assert_allclose(fold_scores * 3, np.round(fold_scores * 3), atol=1e-9)
+    # The copy's classes are tones at 220, 440 and 660 Hz (+ 1 % noise): even a frozen random encoder keeps them
+    # apart, and a linear probe on its standardised embeddings finds them. Chance is 1/3; we require 2/3, which a
+    # probe that had not learned (or mixed up folds or labels) cannot reach on 15 test clips x 2 seeds.
+    assert results["mean"] >= 2 / 3
     written = json.loads((tmp_path / f"linear_eval_esc50_{model}.json").read_text())
     assert written["mean"] == results["mean"] and written["metric"] == "accuracy"
     [cached] = list((tmp_path / "cache").rglob("train.safetensors"))
     arrays = load_file(str(cached))
-    width = {"aasp": 5 * 64, "ast": 32}[model]  # AaSP frame features are G_f * D = 5 * 64; AST tokens are D = 32
+    width = {"aasp": 5 * 64, "ast": 32}[model]  # AaSP time columns are G_f * D = 5 * 64; AST tokens are D = 32
     assert arrays["embeddings"].shape == (15, width) and arrays["valid"].all()
 
 
-def test_embeddings_are_reused_from_the_cache(checkpoints, esc50, tmp_path, monkeypatch):
+def test_embeddings_are_reused_from_the_cache(checkpoints, esc50, tmp_path):
     first = linear_eval.main(command(checkpoints["aasp"], esc50, tmp_path, "--num_seeds", "1"))
-    monkeypatch.setattr(linear_eval, "embed_split", lambda *a: pytest.fail("embeddings were recomputed"))
-    second = linear_eval.main(command(checkpoints["aasp"], esc50, tmp_path, "--num_seeds", "1"))
-    assert second["mean"] == first["mean"]  # same seed, same cached embeddings: identical result
+    [cached] = list((tmp_path / "cache").rglob("train.safetensors"))
+    # Plant recognisable embeddings in the cache: a second run must use them, not recompute them.
+    arrays = load_file(str(cached))
+    targets = arrays["targets"]
+    planted = np.zeros((targets.size, 3), dtype=np.float32)
+    planted[np.arange(targets.size), targets] = 10.0  # one-hot of the label: a perfectly separable probe
+    save_file({**arrays, "embeddings": planted}, str(cached))
+    probe = ["--num_seeds", "1", "--learning_rate", "1e-2", "--max_epochs", "100", "--patience", "20"]
+    second = linear_eval.main(command(checkpoints["aasp"], esc50, tmp_path, *probe))
+    assert second["mean"] == 1.0  # only the planted (label-revealing) embeddings give a perfect score
+    assert first["per_fold"].keys() == second["per_fold"].keys()
 
 
-def test_aasp_embedding_is_the_masked_mean_of_frame_features():
+def test_a_missing_local_checkpoint_is_named(esc50, tmp_path):
+    missing = str(tmp_path / "run" / "final")
+    with pytest.raises(FileNotFoundError, match=rf"--model_name_or_path {missing}: no such file or folder"):
+        linear_eval.main(command(missing, esc50, tmp_path))
+
+
+def test_aasp_embedding_is_the_masked_mean_of_time_column_features():
     frames = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
-    outputs = AaSPModelOutput(frame_features=frames, frame_mask=torch.tensor([[True, True, False]]))
-    torch.testing.assert_close(linear_eval.pool_clip_embedding(outputs, None), torch.tensor([[2.0, 3.0]]))
+    outputs = AaSPModelOutput(time_column_features=frames, time_column_attention_mask=torch.tensor([[1, 1, 0]]))
+    torch.testing.assert_close(pool_clip_embedding(outputs, None), torch.tensor([[2.0, 3.0]]))
 
 
 def test_other_encoders_use_the_token_mean_of_the_chosen_layer():
     hidden = (torch.zeros(1, 2, 3), torch.ones(1, 2, 3) * torch.tensor([1.0, 2.0, 3.0]))
     outputs = BaseModelOutput(last_hidden_state=torch.full((1, 2, 3), 7.0), hidden_states=hidden)
-    torch.testing.assert_close(linear_eval.pool_clip_embedding(outputs, None), torch.full((1, 3), 7.0))
-    torch.testing.assert_close(linear_eval.pool_clip_embedding(outputs, 1), torch.tensor([[1.0, 2.0, 3.0]]))
+    torch.testing.assert_close(pool_clip_embedding(outputs, None), torch.full((1, 3), 7.0))
+    torch.testing.assert_close(pool_clip_embedding(outputs, 1), torch.tensor([[1.0, 2.0, 3.0]]))
 
 
 def test_early_stopping_restores_the_best_validation_weights():
@@ -85,12 +118,11 @@ def test_early_stopping_restores_the_best_validation_weights():
     embeddings = (centers[labels] + rng.standard_normal((60, 8))).astype(np.float32)
     train = {"embeddings": embeddings[::2], "targets": labels[::2]}
     validation = {"embeddings": embeddings[1::2], "targets": labels[1::2]}
-    argv = ["--model_name_or_path", "x", "--max_epochs", "200", "--patience", "5", "--learning_rate", "1e-2"]
-    scaler, layer, best = linear_eval.train_linear_classifier(
-        train, validation, 3, False, linear_eval.parse_arguments(argv), seed=0
+    scaler, layer, best = train_linear_classifier(
+        train, validation, 3, False, seed=0, learning_rate=1e-2, max_epochs=200, patience=5
     )
     features = torch.from_numpy(scaler.transform(validation["embeddings"])).float()
     # The returned layer reproduces the best validation score exactly (its weights were restored)...
-    assert linear_eval.score_split(layer, features, validation["targets"], multi_label=False) == best
+    assert score_split(layer, features, validation["targets"], multi_label=False) == best
     # ...and on well-separated clusters that score is perfect.
     assert best == 1.0

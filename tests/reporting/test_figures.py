@@ -1,5 +1,6 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""The figure data functions and the PNGs they produce, on a tiny random checkpoint and a fake metrics.jsonl."""
+"""The figure data functions and what each figure draws from them, on a tiny random checkpoint and a fake
+metrics.jsonl."""
 
 import json
 import math
@@ -10,11 +11,20 @@ import soundfile
 import torch
 
 from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPModel
+from transformers_aasp.audio import ClipDecodeError
 from transformers_aasp.modeling_aasp import sblu_kernel
 from transformers_aasp.reporting.figures import (
     FIGURE_FILES,
+    LOSS_TERMS,
+    MONITORING_TERMS,
+    WINDOW_LABELS,
+    WINDOWS,
+    draw_figure2,
+    draw_figure4,
+    draw_training_curves,
     edge_decay,
     estimate_sblu_per_time_patch,
+    figure_data,
     kernel_spectrum,
     load_checkpoint,
     make_figures,
@@ -53,29 +63,20 @@ def write_metrics(path, records, extra_lines=()):
     return path
 
 
+# The loss names are the model's (`PRETRAINING_LOSS_TERMS`: total first, then the terms); the second record has a
+# non-finite last loss term, written as a string by the training loop.
+TOTAL, PATCH_LOSS, *OTHER_LOSSES = LOSS_TERMS
 FAKE_RECORDS = [
     {"event": "start", "step": 0, "num_processes": 1},
     {
         "step": 5,
-        "loss": 2.0,
-        "frame_loss": 1.5,
-        "global_loss": 0.3,
-        "contrastive_loss": 2.0,
-        "contrastive_accuracy": 0.25,
-        "target_variance": 1.0,
-        "prediction_variance": 0.1,
-        "lr": 1e-3,
+        **dict(zip(LOSS_TERMS, (2.0, 1.5, 0.3, 2.0), strict=True)),
+        **dict(zip(MONITORING_TERMS, (0.25, 1.0, 0.1, 1e-3), strict=True)),
     },
     {
         "step": 10,
-        "loss": 1.5,
-        "frame_loss": 1.2,
-        "global_loss": 0.1,
-        "contrastive_loss": "nan",
-        "contrastive_accuracy": 0.5,
-        "target_variance": 0.9,
-        "prediction_variance": 0.2,
-        "lr": 5e-4,
+        **dict(zip(LOSS_TERMS, (1.5, 1.2, 0.1, "nan"), strict=True)),
+        **dict(zip(MONITORING_TERMS, (0.5, 0.9, 0.2, 5e-4), strict=True)),
     },
     {"event": "checkpoint", "step": 10, "path": "somewhere"},
 ]
@@ -125,8 +126,15 @@ def test_read_audio_file_downmixes_and_resamples(tmp_path):
     np.testing.assert_allclose(waveform[2000:-2000], 0.3, atol=1e-3)
 
 
+def test_read_audio_file_names_an_unreadable_file(tmp_path):
+    path = tmp_path / "broken.wav"
+    path.write_bytes(b"RIFF\x00\x00not a wav file")
+    with pytest.raises(ClipDecodeError, match=r"broken\.wav"):
+        read_audio_file(path, SAMPLING_RATE)
+
+
 def test_load_checkpoint_names_what_is_missing(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no config.json"):
+    with pytest.raises(FileNotFoundError, match=r"no config\.json"):
         load_checkpoint(tmp_path)
 
 
@@ -216,20 +224,12 @@ def test_window_gradient_matches_finite_differences(window):
 def test_read_training_curves_skips_events_and_bad_lines(tmp_path):
     path = write_metrics(tmp_path / "metrics.jsonl", FAKE_RECORDS, extra_lines=["{not json", "[1, 2]"])
     curves = read_training_curves(path)
-    assert set(curves) == {
-        "loss",
-        "frame_loss",
-        "global_loss",
-        "contrastive_loss",
-        "contrastive_accuracy",
-        "target_variance",
-        "prediction_variance",
-        "lr",
-    }
-    steps, values = curves["frame_loss"]
+    assert set(curves) == {*LOSS_TERMS, *MONITORING_TERMS}
+    steps, values = curves[PATCH_LOSS]
     np.testing.assert_array_equal(steps, [5, 10])
     np.testing.assert_allclose(values, [1.5, 1.2])
-    assert curves["contrastive_loss"][1][0] == 2.0 and math.isnan(curves["contrastive_loss"][1][1])
+    last_term = curves[LOSS_TERMS[-1]][1]
+    assert last_term[0] == 2.0 and math.isnan(last_term[1])
 
 
 def test_read_training_curves_errors(tmp_path):
@@ -241,24 +241,86 @@ def test_read_training_curves_errors(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# The PNG files
+# What each figure draws, and the files
 # ----------------------------------------------------------------------------------------------------------------
-def png_size(path):
-    data = path.read_bytes()
-    assert data[:8] == PNG_SIGNATURE, path
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    return width, height
+def line_by_label(axis, label):
+    (line,) = [line for line in axis.get_lines() if line.get_label() == label]
+    return line
 
 
-def test_make_figures_writes_the_three_pngs(checkpoint, tmp_path):
+def test_figure_data_of_a_checkpoint(checkpoint, tmp_path):
+    config = AaSPConfig.from_pretrained(checkpoint)
+    metrics = write_metrics(tmp_path / "metrics.jsonl", FAKE_RECORDS)
+    data = figure_data(checkpoint, metrics=metrics, num_offsets=11)
+    # Figure 4: the default modulation probe, 12.5 Hz then 37.5 Hz for 1.6 s each: 3.2 s = 321 frames = 21 patches
+    assert data.figure4_segments == [(0.0, 1.6, 12.5), (1.6, 3.2, 37.5)]
+    num_frames = 1 + int(3.2 * SAMPLING_RATE) // 160
+    assert data.figure4.log_mel.shape == (num_frames, config.num_mel_bins)
+    assert data.figure4.alpha.shape[0] == math.ceil(num_frames / config.time_patch_size) == 21
+    # Figure 2: one row per default decay, offsets spanning the beta band around its middle
+    assert list(data.figure2) == [config.alpha_init, edge_decay(config.sblu_half_length)]
+    assert data.beta == pytest.approx(0.5 * (config.beta_min + config.beta_max))
+    for responses in data.figure2.values():
+        assert list(responses) == list(WINDOWS)
+        offsets = responses["two_sided"].offsets
+        assert offsets.shape == (11,)
+        assert data.beta + offsets[0] == pytest.approx(config.beta_min)
+        assert data.beta + offsets[-1] == pytest.approx(config.beta_max)
+    np.testing.assert_array_equal(data.training_curves[TOTAL][1], [2.0, 1.5])
+    assert figure_data(checkpoint).training_curves is None
+
+
+def test_figure4_draws_the_spectrogram_and_one_box_per_time_patch(model_and_extractor):
+    model, feature_extractor = model_and_extractor
+    waveform, segments = modulation_probe_clip(seconds_per_rate=0.8)
+    estimates = estimate_sblu_per_time_patch(model, feature_extractor, waveform)
+    figure = draw_figure4(estimates, segments=segments)
+    spectrogram, alpha_axis, beta_axis = figure.axes[:3]
+    np.testing.assert_array_equal(spectrogram.images[0].get_array(), estimates.log_mel.T)
+    for axis, values in ((alpha_axis, estimates.alpha), (beta_axis, estimates.frequency_hz)):
+        medians = [line for line in axis.get_lines() if line.get_gid() == "median"]
+        assert len(medians) == len(estimates.patch_times)  # one box per time patch
+        np.testing.assert_allclose([line.get_xdata().mean() for line in medians], estimates.patch_times)
+        np.testing.assert_allclose([line.get_ydata()[0] for line in medians], np.median(values, axis=1), rtol=1e-6)
+
+
+def test_figure2_draws_normalised_spectra_and_gradients_in_hz():
+    offsets = np.linspace(-1.0, 1.0, 21)
+    responses = {alpha: window_responses(offsets, alpha, beta=1.6, half_length=16) for alpha in (0.1, 0.3)}
+    figure = draw_figure2(responses, frame_rate=100.0, beta=1.6, half_length=16)
+    rows = np.asarray(figure.axes).reshape(2, 2)
+    for (spectrum_axis, gradient_axis), alpha in zip(rows, (0.1, 0.3), strict=True):
+        for window in WINDOWS:
+            response = responses[alpha][window]
+            spectrum = line_by_label(spectrum_axis, WINDOW_LABELS[window])
+            gradient = line_by_label(gradient_axis, WINDOW_LABELS[window])
+            np.testing.assert_allclose(spectrum.get_xdata(), offsets * 100.0 / (2 * math.pi))
+            np.testing.assert_allclose(
+                spectrum.get_ydata(), 20 * np.log10(response.magnitude / response.magnitude.max())
+            )
+            assert spectrum.get_ydata().max() == 0.0  # 0 dB at the peak
+            np.testing.assert_array_equal(gradient.get_ydata(), response.gradient)
+
+
+def test_training_curves_draw_one_panel_per_term_in_order(tmp_path):
+    curves = read_training_curves(write_metrics(tmp_path / "metrics.jsonl", FAKE_RECORDS))
+    figure = draw_training_curves(curves)
+    panels = [axis for axis in figure.axes if axis.get_visible()]
+    terms = [term for term in (*LOSS_TERMS, *MONITORING_TERMS) if term in curves]
+    assert len(panels) == len(terms) == 8
+    assert panels[0].get_title() == "total loss" and panels[1].get_title() == PATCH_LOSS.replace("_", " ")
+    for axis, term in zip(panels, terms, strict=True):
+        (line,) = axis.get_lines()
+        np.testing.assert_array_equal(line.get_xdata(), curves[term][0])
+        np.testing.assert_array_equal(line.get_ydata(), curves[term][1])
+
+
+def test_make_figures_writes_one_png_per_figure(checkpoint, tmp_path):
     metrics = write_metrics(tmp_path / "metrics.jsonl", FAKE_RECORDS)
     written = make_figures(checkpoint, tmp_path / "figures", metrics=metrics)
-    assert set(written) == {"figure4", "figure2", "training_curves"}
-    for name, path in written.items():
-        assert path == tmp_path / "figures" / FIGURE_FILES[name]
-        width, height = png_size(path)
-        assert width >= 800 and height >= 400, (name, width, height)  # drawn at 130 dpi on 10-14 inch figures
-        assert path.stat().st_size > 20_000, name  # an empty canvas compresses to a few kB
+    assert written == {name: tmp_path / "figures" / file for name, file in FIGURE_FILES.items()}
+    for path in written.values():
+        assert path.read_bytes()[:8] == PNG_SIGNATURE, path
 
 
 def test_make_figures_on_a_sound_file_and_without_aape(tmp_path):
@@ -268,7 +330,7 @@ def test_make_figures_on_a_sound_file_and_without_aape(tmp_path):
 
     audio = tmp_path / "clip.wav"
     soundfile.write(audio, 0.1 * np.random.default_rng(0).standard_normal(12000).astype(np.float32), 16000)
-    written = make_figures(save_checkpoint(tmp_path / "aape"), tmp_path / "aape_figures", audio=audio, alphas=(0.3,))
-    assert set(written) == {"figure4", "figure2"}
-    width, height = png_size(written["figure2"])
-    assert height < 800  # one row of Figure 2 panels for one alpha
+    data = figure_data(save_checkpoint(tmp_path / "aape"), audio=audio, alphas=(0.3,))
+    assert data.figure4_segments is None and data.figure4_title.startswith("clip.wav")
+    assert data.figure4.log_mel.shape[0] == 1 + 12000 // 160  # the sound file's frames, not the probe clip's
+    assert list(data.figure2) == [0.3]

@@ -14,7 +14,14 @@ from transformers_aasp.reporting.metrics import (
     score_logits,
     summarize_scores,
 )
-from transformers_aasp.reporting.model_card import ReportedResult, finetuned_card, pretrained_card
+from transformers_aasp.reporting.model_card import (
+    DATASET_LICENSES,
+    ReportedResult,
+    TrainingDataset,
+    finetuned_card,
+    pretrained_card,
+    weights_license,
+)
 
 
 def multi_label_problem(seed: int, num_clips: int = 40, num_classes: int = 7, quantize: bool = False):
@@ -84,7 +91,7 @@ def test_pretrained_card_metadata_and_body(tmp_path):
                             protocol="linear evaluation", spread=0.0101)  # fmt: skip
     card = pretrained_card(
         model_name="aasp-tiny",
-        pretraining_datasets=["agkphysics/AudioSet", "the embedded corpus"],
+        pretraining_datasets=["agkphysics/AudioSet (unbalanced)", "the embedded corpus"],
         training_args={"learning_rate": 3e-4, "max_steps": 10},
         metrics={"loss": 0.42},
         results=[result],
@@ -92,7 +99,10 @@ def test_pretrained_card_metadata_and_body(tmp_path):
     )
     meta = front_matter(card, tmp_path)
     assert meta["library_name"] == "transformers" and meta["pipeline_tag"] == "feature-extraction"
+    # Only the bare Hub id goes into the metadata; the description stays in the body.
     assert meta["datasets"] == ["agkphysics/AudioSet"]
+    assert "[agkphysics/AudioSet (unbalanced)](https://huggingface.co/datasets/agkphysics/AudioSet)" in card.text
+    assert "- the embedded corpus" in card.text
     [entry] = meta["model-index"]
     assert entry["name"] == "aasp-tiny"
     [metric] = entry["results"][0]["metrics"]
@@ -102,6 +112,9 @@ def test_pretrained_card_metadata_and_body(tmp_path):
     assert "| ESC-50 | linear evaluation | Accuracy | 81.23 ± 1.01 |" in body
     assert "| learning_rate | 0.0003 |" in body and "| loss | 0.42 |" in body
     assert "arXiv:2512.03637" in body and "Yamamoto" in body
+    # AudioSet's audio stays under its uploaders' terms and the corpus's license is not recorded: not Apache-2.0.
+    assert (meta["license"], meta["license_name"]) == ("other", "training-data-terms")
+    assert "the embedded corpus: license not recorded" in body
 
 
 def test_pretrained_card_without_results_has_no_model_index(tmp_path):
@@ -112,24 +125,85 @@ def test_pretrained_card_without_results_has_no_model_index(tmp_path):
         pretrained_card(model_name="m", pretraining_datasets=[], training_args={})
 
 
-def test_finetuned_card_metadata(tmp_path):
-    result = ReportedResult("agkphysics/AudioSet", "AudioSet-20K", "mAP", 0.4191, dataset_config="balanced")
-    card = finetuned_card(
-        model_name="aasp-as20k", base_model="org/aasp-base", dataset_id="agkphysics/AudioSet",
-        dataset_name="AudioSet-20K", dataset_config="balanced", label_names=["Speech", "Music"], multi_label=True,
-        results=[result], training_args={"learning_rate": 1e-4}, protocol="balanced_train / eval", clip_seconds=10.0,
-        repo_id="org/aasp-as20k",
+def finetuned(training_data: TrainingDataset, results: list, **extra) -> ModelCard:
+    return finetuned_card(
+        model_name="aasp-as20k", base_model="org/aasp-base", training_data=training_data,
+        label_names=["Speech", "Music"], multi_label=True, results=results, training_args={"learning_rate": 1e-4},
+        protocol="balanced_train / eval", clip_seconds=10.0, repo_id="org/aasp-as20k", **extra,
     )  # fmt: skip
+
+
+def test_finetuned_card_metadata(tmp_path):
+    revision = "cb06767e072e3bd3e4145834cbcb0837b9e0065a"
+    result = ReportedResult("agkphysics/AudioSet", "AudioSet-20K", "mAP", 0.4191, dataset_config="balanced",
+                            dataset_revision=revision)  # fmt: skip
+    data = TrainingDataset("agkphysics/AudioSet", name="AudioSet-20K", config="balanced", revision=revision)
+    card = finetuned(data, [result])
     meta = front_matter(card, tmp_path)
     assert meta["pipeline_tag"] == "audio-classification" and meta["base_model"] == "org/aasp-base"
-    assert meta["metrics"] == ["mean_average_precision"]
+    assert meta["metrics"] == ["mean_average_precision"] and meta["datasets"] == ["agkphysics/AudioSet"]
     dataset = meta["model-index"][0]["results"][0]["dataset"]
-    assert dataset == {"name": "AudioSet-20K", "type": "agkphysics/AudioSet", "config": "balanced", "split": "test"}
+    assert dataset == {"name": "AudioSet-20K", "type": "agkphysics/AudioSet", "config": "balanced", "split": "test",
+                       "revision": revision}  # fmt: skip
     assert meta["model-index"][0]["results"][0]["metrics"][0]["value"] == 0.4191
     assert 'pipeline("audio-classification", model="org/aasp-as20k")' in card.text
-    with pytest.raises(ValueError, match="at least one measured result"):
-        finetuned_card(model_name="m", base_model=None, dataset_id="d", dataset_name="d", label_names=["a"],
-                       multi_label=False, results=[], training_args={}, protocol="", clip_seconds=1.0)  # fmt: skip
+    assert f"(config `balanced`), revision `{revision}`." in card.text
+
+
+def test_finetuned_card_without_a_test_score_says_so(tmp_path):
+    card = finetuned(TrainingDataset("ashraq/esc50", name="ESC-50"), [])
+    meta = front_matter(card, tmp_path)
+    assert "model-index" not in meta and "metrics" not in meta
+    assert "The test split was not scored" in card.text
+
+
+@pytest.mark.parametrize(
+    "dataset_id, expected",
+    [
+        ("ashraq/esc50", ("other", "non-commercial-training-data", "https://creativecommons.org/licenses/by-nc/3.0/")),
+        ("danavery/urbansound8K", ("other", "non-commercial-training-data", "https://creativecommons.org/licenses/by-nc/3.0/")),
+        ("danjacobellis/speech_commands_v2", ("apache-2.0", None, None)),
+        ("jg583/NSynth", ("apache-2.0", None, None)),
+        ("AbstractTTS/CREMA-D", ("apache-2.0", None, None)),
+        ("agkphysics/AudioSet", ("other", "training-data-terms", "https://creativecommons.org/licenses/by/4.0/")),
+        ("someone/unknown-data", ("other", "training-data-terms", None)),
+    ],
+)  # fmt: skip
+def test_the_weights_license_follows_the_training_data(dataset_id, expected, tmp_path):
+    card = finetuned(TrainingDataset(dataset_id), [])
+    meta = front_matter(card, tmp_path)
+    assert (meta["license"], meta.get("license_name"), meta.get("license_link")) == expected
+    if expected[0] == "other":
+        assert "not covered by the Apache-2.0" in card.text or "does not extend to them" in card.text
+
+
+def test_non_commercial_data_wins_over_permissive_data():
+    license = weights_license([TrainingDataset("jg583/NSynth"), TrainingDataset("ashraq/esc50")])
+    assert license.license == "other" and license.license_name == "non-commercial-training-data"
+    assert "ashraq/esc50: [CC BY-NC 3.0](https://creativecommons.org/licenses/by-nc/3.0/)" in license.statement
+    assert "non-commercial purposes only" in license.statement
+
+
+def test_a_custom_datasets_declared_license_is_used():
+    assert weights_license([TrainingDataset("/data/my_corpus", license="cc-by-4.0")]).license == "apache-2.0"
+    assert weights_license([TrainingDataset("/data/my_corpus", license="cc-by-nc-4.0")]).license == "other"
+    assert weights_license([TrainingDataset("/data/my_corpus", license="my-terms")]).license == "other"
+
+
+def test_every_registered_hub_dataset_has_a_recorded_license():
+    from transformers_aasp.data.benchmarks import BENCHMARKS
+
+    hub_ids = {spec.dataset_id for spec in BENCHMARKS.values() if spec.dataset_id is not None}
+    assert hub_ids <= set(DATASET_LICENSES)
+
+
+def test_local_paths_and_descriptions_never_reach_the_datasets_metadata(tmp_path):
+    local = tmp_path / "copy"
+    local.mkdir()
+    card = finetuned(TrainingDataset(str(local), name="my copy"), [])
+    assert "datasets" not in front_matter(card, tmp_path)
+    assert TrainingDataset.from_description("a local corpus (wavs)").hub_id is None
+    assert TrainingDataset.from_description("agkphysics/AudioSet (full)").hub_id == "agkphysics/AudioSet"
 
 
 def test_unknown_metric_is_refused():

@@ -1,23 +1,46 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""examples/finetune.py end to end on tiny local copies of every benchmark layout."""
+"""Fine-tuning: examples/finetune.py through its command line (`main(argv)`, one real subprocess), on tiny local
+copies of every benchmark layout, and the recipe in `transformers_aasp.training.finetuning`."""
 
+import importlib.util
+import io
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import hub_layouts
 import numpy as np
 import pytest
+import soundfile
 import torch
 import torch.nn.functional as F
-from huggingface_hub import metadata_load
+import yaml
+from datasets import Audio, load_dataset
+from huggingface_hub import HfApi, metadata_load
+from safetensors.torch import load_file
 from transformers import AutoModelForAudioClassification, pipeline
 
 import transformers_aasp  # noqa: F401
+from transformers_aasp.data.benchmarks import get_benchmark
+from transformers_aasp.data.corpus import split_sizes
+from transformers_aasp.training.arguments import registered_benchmark_names
+from transformers_aasp.training.finetuning import layer_decay_groups, mix_batch, soft_target_loss
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-import finetune
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "examples" / "finetune.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("finetune_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+finetune = load_script()
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +53,37 @@ def checkpoint(tmp_path_factory):
     return hub_layouts.save_tiny_aasp_checkpoint(tmp_path_factory.mktemp("aasp_tiny"))
 
 
-def run(checkpoint, output_dir, *extra) -> dict:
-    args = [
+def command(checkpoint, output_dir, *extra) -> list[str]:
+    return [
         "--model_name_or_path", str(checkpoint), "--output_dir", str(output_dir), "--clip_seconds", "0.5",
         "--max_steps", "1", "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
         "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--disable_tqdm", "true",
         "--no_verify_split_sizes", "--use_cpu", "true", *extra,
     ]  # fmt: skip
-    return finetune.main(args)
+
+
+def run(checkpoint, output_dir, *extra) -> dict:
+    return finetune.main(command(checkpoint, output_dir, *extra))
+
+
+def decoded(audio: dict) -> dict:
+    array, rate = soundfile.read(io.BytesIO(audio["bytes"]), dtype="float32")
+    return {"array": array, "sampling_rate": rate}
+
+
+def test_saved_classifier_scores_what_was_reported(hub, checkpoint, tmp_path):
+    """The score in results.json and in the card is the saved model's score on the protocol's test split."""
+    summary = run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", "2")
+    classifier = pipeline("audio-classification", model=str(tmp_path))
+    rows = load_dataset(str(hub["esc50"]), split="train").cast_column("audio", Audio(decode=False))
+    test = [row for row in rows if row["fold"] == 2]
+    assert summary["num_test_clips"] == len(test) == 3  # one clip per class in each of the 5 folds
+    # The pipeline and the Trainer see the same 0.5 s clips (clips are 0.5 s long): the same top-1 labels.
+    predictions = [classifier(decoded(row["audio"]), top_k=1)[0]["label"] for row in test]
+    accuracy = np.mean([p == row["category"] for p, row in zip(predictions, test, strict=True)])
+    assert summary["mean"] == pytest.approx(accuracy)
+    assert json.loads((tmp_path / "results.json").read_text())["mean"] == summary["mean"]
+    assert json.loads((tmp_path / "test_results.json").read_text())["test_accuracy"] == summary["mean"]  # save_metrics
 
 
 REGISTRY_RUNS = {
@@ -50,51 +96,69 @@ REGISTRY_RUNS = {
     "as2m": [],
 }
 TEST_CLIPS = {"esc50": 3, "us8k": 3, "spcv2": 35, "nsynth": 6, "cremad": 12, "as20k": 8, "as2m": 8}
+# The weights' license follows the data's: CC BY-NC data (ESC-50, UrbanSound8K) -> non-commercial; AudioSet's audio
+# stays under its YouTube uploaders' terms -> the data's terms; CC BY 4.0 / ODbL data -> Apache-2.0.
+WEIGHTS_LICENSE = {
+    "esc50": ("other", "non-commercial-training-data"),
+    "us8k": ("other", "non-commercial-training-data"),
+    "spcv2": ("apache-2.0", None),
+    "nsynth": ("apache-2.0", None),
+    "cremad": ("apache-2.0", None),
+    "as20k": ("other", "training-data-terms"),
+    "as2m": ("other", "training-data-terms"),
+}
 
 
 @pytest.mark.parametrize("benchmark", list(REGISTRY_RUNS))
-def test_every_hub_benchmark_fine_tunes_and_reports_its_metric(benchmark, hub, checkpoint, tmp_path, monkeypatch):
-    test_results = []
-    original = finetune.evaluate_test
-
-    def recording_evaluate_test(*args):
-        test_results.append(original(*args))
-        return test_results[-1]
-
-    monkeypatch.setattr(finetune, "evaluate_test", recording_evaluate_test)
+def test_every_hub_benchmark_fine_tunes_and_reports_its_metric(benchmark, hub, checkpoint, tmp_path):
     summary = run(checkpoint, tmp_path, "--benchmark", benchmark, "--dataset_name", str(hub[benchmark]),
                   *REGISTRY_RUNS[benchmark])  # fmt: skip
     multi_label = benchmark.startswith("as")
-    assert summary["metric"] == ("mAP" if multi_label else "accuracy")
-    assert 0.0 <= summary["mean"] <= 1.0 and summary["n"] == 1
-    assert [r["num_clips"] for r in test_results] == [TEST_CLIPS[benchmark]]  # the protocol's test split
+    assert summary["metric"] == ("mAP" if multi_label else "accuracy") and summary["n"] == 1
+    assert summary["num_test_clips"] == TEST_CLIPS[benchmark]  # the protocol's test split
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["mean"] == summary["mean"]
+    assert results["mean"] == summary["mean"] and results["benchmark"] == benchmark
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["problem_type"] == ("multi_label_classification" if multi_label else "single_label_classification")
     meta = metadata_load(tmp_path / "README.md")
     reported = meta["model-index"][0]["results"][0]["metrics"][0]
     # The card holds the measured number (rounded to 6 decimals by the card writer).
     assert reported["value"] == pytest.approx(summary["mean"], abs=1e-6)
-    assert meta["datasets"] == [finetune.get_benchmark(benchmark).dataset_id]
+    # The registry's Hub id, not the local copy's path.
+    assert meta["datasets"] == [get_benchmark(benchmark).dataset_id]
+    assert (meta["license"], meta.get("license_name")) == WEIGHTS_LICENSE[benchmark]
+
+
+def test_a_streamed_benchmark_fine_tunes_without_class_balanced_sampling(hub, checkpoint, tmp_path):
+    # AudioSet-2M streams from the Hub; a local copy streams when asked, taking the same iterable path.
+    summary = run(
+        checkpoint, tmp_path, "--benchmark", "as2m", "--dataset_name", str(hub["as2m"]), "--streaming", "true"
+    )
+    assert summary["metric"] == "mAP" and summary["num_test_clips"] == TEST_CLIPS["as2m"]
+    assert (tmp_path / "model.safetensors").is_file()
 
 
 @pytest.mark.parametrize("task", ["instrument", "keyword", "modulation"])
 def test_embedded_corpus_tasks_fine_tune(task, checkpoint, tmp_path_factory, tmp_path, monkeypatch):
     monkeypatch.setenv("AASP_CORPUS_DIR", str(tmp_path_factory.getbasetemp() / "corpus"))
     summary = run(checkpoint, tmp_path, "--benchmark", task, "--corpus_clips_per_class", "3")
-    assert summary["metric"] == "accuracy" and 0.0 <= summary["mean"] <= 1.0
+    num_classes = len(json.loads((tmp_path / "config.json").read_text())["id2label"])
+    assert summary["metric"] == "accuracy" and summary["num_test_clips"] == num_classes * split_sizes(3)["test"]
+    meta = metadata_load(tmp_path / "README.md")
+    assert "datasets" not in meta  # built in code: no Hub id to cite
+    assert meta["license"] == "other" and "embedded corpus" in (tmp_path / "README.md").read_text()
 
 
 def test_esc50_all_folds_gives_five_results_and_their_mean(hub, checkpoint, tmp_path):
     summary = run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--all_folds")
-    assert list(summary["folds"]) == ["1", "2", "3", "4", "5"]
+    assert list(summary["folds"]) == ["1", "2", "3", "4", "5"] and summary["n"] == 5
     scores = list(summary["folds"].values())
-    assert summary["mean"] == pytest.approx(np.mean(scores)) and summary["std"] == pytest.approx(
-        np.std(scores, ddof=1)
-    )
+    assert summary["mean"] == pytest.approx(np.mean(scores))
+    assert summary["std"] == pytest.approx(np.std(scores, ddof=1))
     assert json.loads((tmp_path / "all_results.json").read_text())["folds"] == summary["folds"]
-    assert all((tmp_path / f"fold_{k}" / "results.json").is_file() for k in range(1, 6))
+    for fold in range(1, 6):
+        run_results = json.loads((tmp_path / f"fold_{fold}" / "results.json").read_text())
+        assert run_results["fold"] == fold and run_results["test_score"] == summary["folds"][str(fold)]
     meta = metadata_load(tmp_path / "README.md")
     assert meta["model-index"][0]["results"][0]["dataset"]["split"] == "5-fold CV"
 
@@ -104,41 +168,30 @@ def test_fold_benchmark_needs_a_fold(hub, checkpoint, tmp_path):
         run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]))
 
 
-def test_undecodable_clips_are_skipped_and_counted(hub, checkpoint, tmp_path, monkeypatch):
-    skipped = []
-    original = finetune.run_fold
-
-    def spy(*args, **kwargs):
-        result = original(*args, **kwargs)
-        skipped.append(result["skipped_clips"])
-        return result
-
-    monkeypatch.setattr(finetune, "run_fold", spy)
+def test_undecodable_clips_are_skipped_and_counted(hub, checkpoint, tmp_path):
     # The corrupt clip of the us8k copy is in fold 1; training on folds != 2 over 3 steps of 8 sees every clip.
-    run(checkpoint, tmp_path, "--benchmark", "us8k", "--dataset_name", str(hub["us8k"]), "--fold", "2",
-        "--max_steps", "3", "--validation_fraction", "0")  # fmt: skip
-    assert skipped == [1]
+    summary = run(checkpoint, tmp_path, "--benchmark", "us8k", "--dataset_name", str(hub["us8k"]), "--fold", "2",
+                  "--max_steps", "3", "--validation_fraction", "0")  # fmt: skip
+    assert summary["skipped_clips"] == 1
 
 
-def test_recipe_options_train_only_what_is_not_frozen(hub, checkpoint, tmp_path, monkeypatch):
-    models = []
-    original = finetune.load_model
-    monkeypatch.setattr(finetune, "load_model", lambda *a: models.append(original(*a)) or models[-1])
+def test_recipe_options_train_only_what_is_not_frozen(hub, checkpoint, tmp_path):
     run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", "3",
         "--freeze_feature_encoder", "--mixup_alpha", "0.5", "--freq_mask_param", "8", "--time_mask_param", "8",
         "--layer_decay", "0.5", "--label_smoothing_factor", "0.1", "--learning_rate", "1e-2")  # fmt: skip
-    trained = AutoModelForAudioClassification.from_pretrained(tmp_path)
-    initial = AutoModelForAudioClassification.from_pretrained(checkpoint, num_labels=3)
+    trained = load_file(tmp_path / "model.safetensors")
+    initial = AutoModelForAudioClassification.from_pretrained(checkpoint, num_labels=3).state_dict()
     stem = "aasp.embeddings.patch_embeddings.projection.weight"
-    torch.testing.assert_close(trained.state_dict()[stem], initial.state_dict()[stem], rtol=0, atol=0)
-    layer_weight = next(n for n in trained.state_dict() if ".layers.1." in n and n.endswith("weight"))
-    assert not torch.equal(trained.state_dict()[layer_weight], initial.state_dict()[layer_weight])
-    assert not models[0].aasp.embeddings.patch_embeddings.projection.weight.requires_grad
+    torch.testing.assert_close(trained[stem], initial[stem], rtol=0, atol=0)
+    layer_weight = next(n for n in trained if ".layers.1." in n and n.endswith("weight"))
+    assert not torch.equal(trained[layer_weight], initial[layer_weight])
+    card = (tmp_path / "README.md").read_text()
+    assert "| layer_decay | 0.5 |" in card and "| freeze_feature_encoder | True |" in card
 
 
 def test_layer_decay_groups_scale_learning_rates(checkpoint):
     model = AutoModelForAudioClassification.from_pretrained(checkpoint, num_labels=3)
-    groups = finetune.layer_decay_groups(model, learning_rate=1.0, weight_decay=0.05, decay=0.5)
+    groups = layer_decay_groups(model, learning_rate=1.0, weight_decay=0.05, decay=0.5)
     lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
     named = dict(model.named_parameters())
     # 2 layers: stem -> 0.5^3, layer 0 -> 0.5^2, layer 1 -> 0.5^1, head -> 1.
@@ -146,55 +199,117 @@ def test_layer_decay_groups_scale_learning_rates(checkpoint):
     assert lr_of[id(next(p for n, p in named.items() if ".layers.0." in n))] == 0.25
     assert lr_of[id(next(p for n, p in named.items() if ".layers.1." in n))] == 0.5
     assert lr_of[id(named["classifier.dense.weight"])] == 1.0
-    assert {g["weight_decay"] for g in groups if any(p is named["classifier.dense.bias"] for p in g["params"])} == {
-        0.0
-    }
+    bias_groups = [g for g in groups if any(p is named["classifier.dense.bias"] for p in g["params"])]
+    assert [g["weight_decay"] for g in bias_groups] == [0.0]
 
 
 def test_soft_target_loss_matches_torch_losses():
     torch.manual_seed(0)
     logits, labels = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1])
-    loss = finetune.soft_target_loss(logits, F.one_hot(labels, 4).float(), multi_label=False, smoothing=0.1)
+    loss = soft_target_loss(logits, F.one_hot(labels, 4).float(), multi_label=False, smoothing=0.1)
     torch.testing.assert_close(loss, F.cross_entropy(logits, labels, label_smoothing=0.1))
     targets = (torch.rand(6, 4) > 0.5).float()
-    loss = finetune.soft_target_loss(logits, targets, multi_label=True, smoothing=0.0)
+    loss = soft_target_loss(logits, targets, multi_label=True, smoothing=0.0)
     torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(logits, targets))
 
 
-def test_mixup_mixes_inputs_and_targets_with_one_weight():
-    inputs = {"input_values": torch.arange(2.0).view(2, 1, 1).expand(2, 3, 2), "attention_mask": torch.ones(2, 3)}
-    targets = torch.eye(2)
-    mixed, mixed_targets = finetune.mix_batch(inputs, targets, alpha=1.0)
-    weight = mixed_targets.max(dim=1).values  # each row keeps weight w of its own class (or 1 - w of the other)
-    assert torch.allclose(mixed_targets.sum(dim=1), torch.ones(2))
-    assert mixed["input_values"].shape == (2, 3, 2) and weight.min() >= 0.5
+def test_mixup_is_the_documented_mix_for_a_seeded_draw():
+    inputs = {"input_values": torch.randn(4, 3, 2), "attention_mask": torch.tensor([[1, 1, 1], [1, 0, 0]] * 2)}
+    targets = torch.eye(4)
+    mixed, mixed_targets = mix_batch(inputs, targets, alpha=0.4, rng=np.random.default_rng(7))
+    draw = np.random.default_rng(7)  # the same stream: the weight first, then the permutation
+    weight = float(draw.beta(0.4, 0.4))
+    order = torch.as_tensor(draw.permutation(4))
+    assert not torch.equal(order, torch.arange(4))  # this seed mixes clips with other clips
+    expected = weight * inputs["input_values"] + (1 - weight) * inputs["input_values"][order]
+    torch.testing.assert_close(mixed["input_values"], expected, rtol=0, atol=0)
+    torch.testing.assert_close(mixed_targets, weight * targets + (1 - weight) * targets[order], rtol=0, atol=0)
+    expected_mask = torch.maximum(inputs["attention_mask"], inputs["attention_mask"][order])
+    assert torch.equal(mixed["attention_mask"], expected_mask)
 
 
-def test_push_to_hub_uploads_model_code_feature_extractor_and_card(hub, checkpoint, tmp_path, monkeypatch):
-    calls = []
+# ----------------------------------------------------------------------------------------------------------------------
+# The Trainer's conventions: steps, resuming, metrics and state, the Hub
 
-    class RecordingApi:
-        def __init__(self, token=None):
-            calls.append(("init", token))
 
-        def create_repo(self, repo_id, exist_ok, private):
-            calls.append(("create_repo", repo_id, exist_ok))
+def test_do_train_then_do_eval_score_the_saved_model(hub, checkpoint, tmp_path):
+    data = ["--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", "4"]
+    trained = run(checkpoint, tmp_path / "train", *data, "--do_train")
+    assert "mean" not in trained and trained["folds"] == {}  # the test split was not scored
+    assert (tmp_path / "train" / "model.safetensors").is_file()
+    assert (tmp_path / "train" / "trainer_state.json").is_file()  # Trainer.save_state
+    assert json.loads((tmp_path / "train" / "train_results.json").read_text())["train_loss"] > 0
+    assert "was not scored" in (tmp_path / "train" / "README.md").read_text()
+    assert not (tmp_path / "train" / "test_results.json").exists()
+    evaluated = run(tmp_path / "train", tmp_path / "eval", *data, "--do_eval")
+    assert evaluated["n"] == 1 and evaluated["num_test_clips"] == 3
+    assert not (tmp_path / "eval" / "model.safetensors").exists()  # nothing trained, nothing saved
+    assert "mean" in json.loads((tmp_path / "eval" / "results.json").read_text())
 
-        def upload_folder(self, repo_id, folder_path, commit_message, ignore_patterns):
-            calls.append(("upload_folder", repo_id, sorted(p.name for p in Path(folder_path).iterdir())))
 
-    monkeypatch.setattr(finetune, "HfApi", RecordingApi)
+def test_do_eval_alone_refuses_a_checkpoint_without_a_trained_classifier(hub, checkpoint, tmp_path):
+    with pytest.raises(ValueError, match=r"--do_eval without --do_train .* no trained classifier for ESC-50"):
+        run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", "1",
+            "--do_eval")  # fmt: skip
+
+
+def test_training_resumes_from_the_last_checkpoint_of_the_output_dir(hub, checkpoint, tmp_path):
+    data = ["--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", "1"]
+    run(checkpoint, tmp_path, *data, "--max_steps", "2", "--save_strategy", "steps", "--save_steps", "1")
+    assert {p.name for p in tmp_path.glob("checkpoint-*")} == {"checkpoint-1", "checkpoint-2"}
+    saved = load_file(tmp_path / "checkpoint-2" / "model.safetensors")
+    # The same command again, with another learning rate: it resumes at step 2 of 2 and trains no further, so the
+    # final weights are checkpoint-2's (a fresh start with lr 0.1 would have changed them).
+    run(checkpoint, tmp_path, *data, "--max_steps", "2", "--learning_rate", "0.1")
+    final = load_file(tmp_path / "model.safetensors")
+    assert final.keys() == saved.keys() and all(torch.equal(final[k], saved[k]) for k in saved)
+    # --resume_from_checkpoint names the checkpoint explicitly, here into another output folder.
+    run(checkpoint, tmp_path / "other", *data, "--max_steps", "2", "--learning_rate", "0.1",
+        "--resume_from_checkpoint", str(tmp_path / "checkpoint-2"))  # fmt: skip
+    other = load_file(tmp_path / "other" / "model.safetensors")
+    assert all(torch.equal(other[k], saved[k]) for k in saved)
+    with pytest.raises(FileNotFoundError, match=r"--resume_from_checkpoint .*checkpoint-9: no such folder"):
+        run(checkpoint, tmp_path / "x", *data, "--resume_from_checkpoint", str(tmp_path / "checkpoint-9"))
+
+
+class RecordingHub:
+    """Stands in for the Hub's HTTP API (no network here): records what the Trainer creates and uploads."""
+
+    def __init__(self, monkeypatch):
+        self.calls = []
+        hub = self
+
+        def create_repo(api, repo_id, **kwargs):
+            hub.calls.append(("create_repo", repo_id, kwargs.get("private")))
+            from huggingface_hub import RepoUrl
+
+            return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+        def upload_folder(api, *, repo_id, folder_path, **kwargs):
+            folder = Path(folder_path)
+            files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+            hub.calls.append(("upload_folder", repo_id, files, (folder / "README.md").read_text()))
+
+        monkeypatch.setattr(HfApi, "create_repo", create_repo)
+        monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+
+
+def test_push_to_hub_goes_through_the_trainer_with_the_aasp_card(hub, checkpoint, tmp_path, monkeypatch):
+    recorder = RecordingHub(monkeypatch)
     run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", "1",
-        "--push_to_hub", "--hub_model_id", "org/aasp-esc50-fold1")  # fmt: skip
-    assert calls[1] == ("create_repo", "org/aasp-esc50-fold1", True)
-    uploaded = calls[2][2]
+        "--push_to_hub", "--hub_model_id", "org/aasp-esc50-fold1", "--hub_private_repo", "true")  # fmt: skip
+    [create, upload] = recorder.calls
+    assert create == ("create_repo", "org/aasp-esc50-fold1", True)
+    _, repo_id, files, card = upload
+    assert repo_id == "org/aasp-esc50-fold1"
     for name in ("config.json", "model.safetensors", "modeling_aasp.py", "configuration_aasp.py",
                  "feature_extraction_aasp.py", "preprocessor_config.json", "README.md", "results.json"):  # fmt: skip
-        assert name in uploaded
+        assert name in files
+    # The uploaded card is the AaSP card (measured result, data license), not the Trainer's draft.
+    assert 'model="org/aasp-esc50-fold1"' in card and "non-commercial" in card
+    assert metadata_load(tmp_path / "README.md")["license_name"] == "non-commercial-training-data"
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
     assert {"AutoModel", "AutoModelForAudioClassification"} <= set(auto_map)
-    assert "AutoFeatureExtractor" in json.loads((tmp_path / "preprocessor_config.json").read_text())["auto_map"]
-    assert 'model="org/aasp-esc50-fold1"' in (tmp_path / "README.md").read_text()
     # The published folder works as a pipeline on a numpy array, with the benchmark's label names.
     classifier = pipeline("audio-classification", model=str(tmp_path))
     predictions = classifier({"array": np.zeros(8000, dtype=np.float32), "sampling_rate": 16000}, top_k=None)
@@ -204,3 +319,48 @@ def test_push_to_hub_uploads_model_code_feature_extractor_and_card(hub, checkpoi
 def test_push_to_hub_with_all_folds_is_refused(checkpoint, tmp_path):
     with pytest.raises(ValueError, match="--push_to_hub publishes one model"):
         run(checkpoint, tmp_path, "--benchmark", "esc50", "--all_folds", "--push_to_hub")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Command line
+
+
+def test_help_lists_the_registered_benchmarks(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        finetune.main(["--help"])
+    assert exit_info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert f"one of: {', '.join(registered_benchmark_names())}." in help_text
+    assert "esc50" in registered_benchmark_names() and "as20k" in registered_benchmark_names()
+
+
+@pytest.mark.parametrize("missing", ["outputs_that_do_not_exist/run/final", "./no_checkpoint_here"])
+def test_a_missing_local_checkpoint_is_named(missing, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=rf"--model_name_or_path {missing}: no such file or folder .* local"):
+        finetune.main(["--model_name_or_path", missing, "--benchmark", "esc50", "--output_dir", "out"])
+
+
+def test_a_local_folder_without_config_is_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"holds no config\.json"):
+        finetune.main(["--model_name_or_path", str(tmp_path / "empty"), "--benchmark", "esc50", "--output_dir", "o"])
+
+
+def test_the_script_logs_its_summary_at_the_default_level_and_reads_a_yaml_config(hub, checkpoint, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {"benchmark": "esc50", "dataset_name": str(hub["esc50"]), "fold": 5, "clip_seconds": 0.5},
+        "training": {"max_steps": 1, "per_device_train_batch_size": 8, "report_to": "none", "use_cpu": True,
+                     "save_strategy": "no"},
+    }))  # fmt: skip
+    process = subprocess.run(
+        [sys.executable, str(SCRIPT), "--config", str(config), "--model_name_or_path", str(checkpoint),
+         "--output_dir", str(tmp_path / "out"), "--disable_tqdm", "true"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert summary["folds"] == {"5": summary["mean"]}  # the fold came from the YAML file
+    expected = f"ESC-50: accuracy = {summary['mean']:.4f} ± {summary['ci95']:.4f} (95 % CI over 1 run(s), 3 test"
+    assert expected in process.stderr

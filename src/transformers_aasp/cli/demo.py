@@ -1,7 +1,7 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """`aasp-demo`: the whole AaSP story on a laptop CPU, in one command (docs/demo.md).
 
-    aasp-demo --config configs/demo.yaml            # or: make demo
+    aasp-demo                                       # in a source checkout; or: make demo
 
 Steps (each one the real script a user would run, as a subprocess whose output is streamed and saved to a log):
     1. build the embedded corpus (cached; in this process, with progress bars);
@@ -13,12 +13,16 @@ Steps (each one the real script a user would run, as a subprocess whose output i
     7. draw the figures (examples/make_figures.py);
     8. print a short report and write it to <output_dir>/report.json and report.md: per task the log-mel
        baseline, linear evaluation, fine-tune and chance, flagging a fine-tune that is below the baseline.
-Every default lives in the one config file; `--output_dir` and `--set section.key=value` override it.
+Every default lives in the one config file, shipped in the package (`aasp-demo --print_config` shows it);
+`--config`, `--output_dir`, `--source_dir` and `--set section.key=value` override it. The steps are the example
+scripts of a source checkout, which a wheel does not install: outside one, the demo stops before any work and says
+so. It needs the `[demo]` extra (`pip install 'transformers-aasp[demo]'`).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shlex
@@ -28,16 +32,17 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
+import yaml  # a transformers dependency: `aasp-demo` starts (and reports what is missing) in a core install
 from transformers.utils import logging
 
 
 logger = logging.get_logger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
+DEFAULT_CONFIG = Path(__file__).with_name("demo.yaml")  # package data
+# The source checkout an editable install points to (src/transformers_aasp/cli/demo.py -> the repository root).
+INSTALLED_FROM = Path(__file__).resolve().parents[3]
 CONFIG_SECTIONS = ("corpus", "baseline", "pretrain", "linear_eval", "finetune", "classify", "figures")
-TOP_LEVEL_KEYS = ("output_dir", "examples_dir", "offline", "tasks", *CONFIG_SECTIONS)
+TOP_LEVEL_KEYS = ("output_dir", "source_dir", "offline", "tasks", *CONFIG_SECTIONS)
 SECTION_KEYS = {
     "corpus": ("seed", "cache_dir", "clips_per_class"),
     "baseline": ("args",),
@@ -58,6 +63,19 @@ CORPUS_SIZE_FLAGS = {
     "finetune": "corpus_clips_per_class",
 }
 TAIL_LINES_ON_FAILURE = 25
+# What the demo imports, in this process or in its steps: {module: distribution}; all of them come with the [demo]
+# extra.
+DEMO_MODULES = {
+    "yaml": "pyyaml",
+    "datasets": "datasets",
+    "soundfile": "soundfile",
+    "torchaudio": "torchaudio",
+    "accelerate": "accelerate",
+    "sklearn": "scikit-learn",
+    "scipy": "scipy",
+    "pretty_midi": "pretty_midi",
+    "matplotlib": "matplotlib",
+}
 
 
 class DemoError(RuntimeError):
@@ -72,7 +90,7 @@ class DemoConfig:
     """The resolved demo configuration (paths absolute)."""
 
     output_dir: Path
-    examples_dir: Path
+    source_dir: Path
     tasks: list[str]
     offline: bool = True
     corpus: dict = field(default_factory=dict)
@@ -82,6 +100,10 @@ class DemoConfig:
     finetune: dict = field(default_factory=dict)
     classify: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
+
+    @property
+    def examples_dir(self) -> Path:
+        return self.source_dir / "examples"
 
     @property
     def pretrain_dir(self) -> Path:
@@ -111,13 +133,23 @@ class DemoConfig:
         return self.output_dir / "logmel_baseline"
 
 
-def load_demo_config(path: str | os.PathLike, output_dir: str | None = None, overrides: list[str] = ()) -> DemoConfig:
-    """Reads and checks the demo YAML; relative `examples_dir` / `pretrain.config` are relative to the file.
+def load_demo_config(
+    path: str | os.PathLike = DEFAULT_CONFIG,
+    output_dir: str | None = None,
+    overrides: list[str] = (),
+    source_dir: str | os.PathLike | None = None,
+) -> DemoConfig:
+    """Reads and checks the demo YAML and finds the source checkout whose example scripts it runs.
 
     Args:
-        path: the YAML file.
+        path: the YAML file (default: the one shipped in the package).
         output_dir: replaces the file's `output_dir` (relative to the current directory).
         overrides: ``"section.key=value"`` or ``"section.args.flag=value"`` strings (value parsed as YAML).
+        source_dir: replaces the file's `source_dir` (relative to the current directory).
+
+    Raises:
+        FileNotFoundError: no file at `path`. ValueError: a key or value is wrong (the message names it).
+        DemoError: no source checkout (the message says where it looked and what to do).
     """
     path = Path(path)
     if not path.is_file():
@@ -128,18 +160,68 @@ def load_demo_config(path: str | os.PathLike, output_dir: str | None = None, ove
     for override in overrides:
         apply_override(content, override)
     check_config_keys(content, path)
-    base = path.resolve().parent
     config = DemoConfig(
         output_dir=Path(output_dir or content.get("output_dir") or "outputs/demo").resolve(),
-        examples_dir=(base / content.get("examples_dir", "../examples")).resolve(),
+        source_dir=Path(),  # found below, once the rest of the config is known to be valid
         tasks=list(content.get("tasks") or []),
         offline=bool(content.get("offline", True)),
         **{section: dict(content.get(section) or {}) for section in CONFIG_SECTIONS},
     )
-    if config.pretrain.get("config"):
-        config.pretrain["config"] = str((base / config.pretrain["config"]).resolve())
     validate_config(config, path)
+    config.source_dir = source_checkout(source_dir, content.get("source_dir"), path)
+    if config.pretrain.get("config"):
+        config.pretrain["config"] = str((config.source_dir / config.pretrain["config"]).resolve())
+        if not Path(config.pretrain["config"]).is_file():
+            raise ValueError(f"{path}: pretrain.config {config.pretrain['config']} does not exist.")
     return config
+
+
+def source_checkout(from_command_line: str | os.PathLike | None, from_config: str | None, path: Path) -> Path:
+    """`--source_dir` (relative to the current directory), else the config's `source_dir` (relative to the config
+    file), else `find_source_checkout()`."""
+    if from_command_line is not None:
+        return resolve_source_dir(Path(from_command_line).resolve(), "--source_dir")
+    if from_config is not None:
+        return resolve_source_dir((path.resolve().parent / from_config).resolve(), f"{path}: source_dir")
+    return find_source_checkout()
+
+
+def is_source_checkout(folder: Path) -> bool:
+    """True when `folder` holds every example script the demo runs (examples/*.py)."""
+    return all((folder / "examples" / script).is_file() for script in SCRIPTS)
+
+
+def resolve_source_dir(folder: Path, origin: str) -> Path:
+    if not is_source_checkout(folder):
+        missing = [script for script in SCRIPTS if not (folder / "examples" / script).is_file()]
+        raise DemoError(f"{origin} {folder} is not a transformers-aasp source checkout: examples/{missing} missing.")
+    return folder
+
+
+def find_source_checkout(candidates: tuple[Path, ...] | None = None) -> Path:
+    """The source checkout the demo runs the example scripts of: the current directory, else the checkout an
+    editable install of the package points to (the first of `candidates` that holds them all).
+
+    Raises:
+        DemoError: none of them is a checkout (a wheel install run outside a clone of the repository).
+    """
+    candidates = candidates or (Path.cwd(), INSTALLED_FROM)
+    for folder in candidates:
+        if is_source_checkout(folder):
+            return folder.resolve()
+    raise DemoError(
+        "aasp-demo runs the example scripts of a transformers-aasp source checkout (examples/"
+        + ", examples/".join(SCRIPTS)
+        + "), which a wheel install does not include, and found none in "
+        + " or ".join(str(folder) for folder in candidates)
+        + ". Run it inside a clone of the repository (`make demo` there sets everything up), or point to one with "
+        "--source_dir PATH (or `source_dir` in the demo config)."
+    )
+
+
+def missing_demo_dependencies() -> list[str]:
+    """The distributions of the [demo] extra that are not installed (by module: `DEMO_MODULES`)."""
+    return sorted({dist for module, dist in DEMO_MODULES.items() if importlib.util.find_spec(module) is None})
 
 
 def apply_override(content: dict, override: str) -> None:
@@ -249,7 +331,7 @@ def script_command(config: DemoConfig, script: str, flags: list[str]) -> list[st
     if not path.is_file():
         raise DemoError(
             f"{path} not found. The demo runs the example scripts of a source checkout: run it from the repository "
-            "(make demo) or set examples_dir in the demo config."
+            "(make demo) or pass --source_dir PATH."
         )
     return [sys.executable, str(path), *flags]
 
@@ -490,7 +572,7 @@ class DemoReport:
 
     def to_json(self) -> dict:
         payload = asdict(self)
-        for entry, scores in zip(payload["scores"], self.scores):
+        for entry, scores in zip(payload["scores"], self.scores, strict=True):
             entry.update(
                 chance=scores.chance,
                 above_chance=scores.above_chance,
@@ -500,7 +582,7 @@ class DemoReport:
 
 
 def format_duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(round(seconds)), 60)
+    minutes, seconds = divmod(round(seconds), 60)
     return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
@@ -648,8 +730,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="aasp-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="Demo YAML (default: configs/demo.yaml).")
+    parser.add_argument(
+        "--config", default=str(DEFAULT_CONFIG), help="Demo YAML (default: the package's; see --print_config)."
+    )
     parser.add_argument("--output_dir", default=None, help="Where everything goes (default: the config's).")
+    parser.add_argument(
+        "--source_dir",
+        default=None,
+        help="The transformers-aasp source checkout whose examples/ scripts run (default: the config's "
+        "source_dir, else the current directory or the checkout of an editable install).",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -657,6 +747,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="SECTION.KEY=VALUE",
         help="Override one config value, e.g. --set pretrain.args.max_steps=50 (repeatable).",
+    )
+    parser.add_argument(
+        "--print_config", action="store_true", help="Print the config file (to copy and edit) and exit."
     )
     return parser.parse_args(argv)
 
@@ -727,7 +820,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.set_verbosity_warning()
     logging.enable_default_handler()
     try:
-        config = load_demo_config(args.config, args.output_dir, args.overrides)
+        if args.print_config:
+            sys.stdout.write(Path(args.config).read_text(encoding="utf-8"))
+            return 0
+        missing = missing_demo_dependencies()
+        if missing:
+            raise DemoError(
+                f"the demo needs the [demo] extra; missing: {', '.join(missing)}. "
+                "Install it with: pip install 'transformers-aasp[demo]'"
+            )
+        config = load_demo_config(args.config, args.output_dir, args.overrides, args.source_dir)
         report = run_demo(config)
     except (DemoError, FileNotFoundError, ValueError) as error:
         sys.stderr.write(f"\naasp-demo failed: {error}\n")

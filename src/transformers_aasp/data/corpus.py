@@ -42,11 +42,13 @@ import torch
 import torchaudio
 from transformers.utils import logging
 
+from ..audio import SAMPLING_RATE
+from ..configuration_aasp import AaSPConfig
+
 
 logger = logging.get_logger(__name__)
 
 CORPUS_VERSION = "v2"
-SAMPLING_RATE = 16000
 MIN_CLIP_SECONDS = 2.0
 MAX_CLIP_SECONDS = 4.0
 SPLIT_FRACTIONS = {"train": 0.70, "validation": 0.15, "test": 0.15}
@@ -54,10 +56,10 @@ CACHE_DIR_ENV = "AASP_CORPUS_DIR"
 ESPEAK_INSTALL_HINT = "sudo apt-get install espeak-ng"
 TINYSOUNDFONT_INSTALL_HINT = "pip install --no-deps tinysoundfont"
 
-# Geometry of the model's time axis (docs/architecture.md): 10 ms hop, 16-frame patches.
-FRAME_RATE_HZ = 100.0
-PATCH_FRAMES = 16
-TOKEN_RATE_HZ = FRAME_RATE_HZ / PATCH_FRAMES  # 6.25 Hz
+# Geometry of the model's time axis (docs/architecture.md), read from the default config: 10 ms hop, 16-frame patches.
+FRAME_RATE_HZ = float(AaSPConfig().frame_rate)
+PATCH_FRAMES = int(AaSPConfig().time_patch_size)
+TOKEN_RATE_HZ = FRAME_RATE_HZ / PATCH_FRAMES  # 6.25 Hz: the modulation classes are multiples of it
 MODULATION_MULTIPLES = (1, 2, 3, 4, 6)  # class rates = multiple * 6.25 Hz: 6.25, 12.5, 18.75, 25, 37.5 Hz
 MODULATION_SNR_DB = (30.0, 45.0)  # a white noise floor, so that no class leaves a noiseless trace at the patch rate
 

@@ -1,17 +1,22 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Data pipeline of AaSP self-supervised pre-training.
 
-Audio comes from one of four sources:
+Audio comes from one of five sources:
 
 * ``"embedded"``: the small corpus shipped with the package (`transformers_aasp.data.corpus.load_pretraining_audio`);
 * ``"folder"``: a plain folder of audio files, searched recursively, decoded with soundfile;
 * ``"audiofolder"``: a local folder in the `datasets` *audiofolder* layout (optionally with metadata);
 * ``"hub"``: a dataset id for `datasets.load_dataset` (a Hub repository or a local folder with the same layout),
-  optionally streamed for corpora that do not fit on disk.
+  optionally streamed for corpora that do not fit on disk;
+* ``"prepared"``: a folder written by `transformers_aasp.data.prepare` (16 kHz mono FLAC shards; the fastest to
+  train from: see `examples/prepare_pretraining_data.py`), memory-mapped or streamed.
 
-Every clip is decoded to mono, resampled to the feature extractor's rate, randomly cropped to `crop_frames`
-spectrogram frames (608, about 6 s, in pre-training), turned into normalised log-mel features and zero-padded when
-it is shorter, with a frame-level attention mask. Decoding and feature extraction run in DataLoader workers.
+Every clip is randomly cropped to `crop_frames` spectrogram frames (608, about 6 s, in pre-training), the crop being
+drawn from the file's header so that only that window is decoded (`audio.decode_random_crop`), mixed to mono,
+resampled to the feature extractor's rate, turned into normalised log-mel features and zero-padded when it is
+shorter, with a frame-level attention mask. Decoding and feature extraction run in DataLoader workers; with
+`return_waveforms=True` the workers only decode and the training step computes the log-mel batch on its device
+(`features_from_waveform_batch`).
 
 A clip that cannot be used (corrupt or empty file, non-finite samples, shorter than `min_clip_seconds`) is never
 fatal: it is logged, counted and replaced, so that every batch keeps its size (the contrastive loss gathers
@@ -36,12 +41,12 @@ import numpy as np
 import torch
 from transformers.utils import logging
 
-from ..audio import ClipDecodeError, crop_num_samples, decode_audio, describe_record, prepare_waveform, random_crop
+from ..audio import ClipDecodeError, crop_num_samples, decode_random_crop, describe_record, load_mono_waveform
 
 
 logger = logging.get_logger(__name__)
 
-SOURCE_TYPES = ("auto", "embedded", "folder", "audiofolder", "hub")
+SOURCE_TYPES = ("auto", "embedded", "folder", "audiofolder", "hub", "prepared")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus", ".w64", ".caf")
 
 
@@ -60,13 +65,18 @@ def list_audio_files(folder: str | os.PathLike) -> list[str]:
 
 
 def resolve_source_type(source: str, source_type: str = "auto") -> str:
-    """`"auto"` means: the literal `"embedded"`, else a local directory is a plain folder, else a dataset id."""
+    """`"auto"` means: the literal `"embedded"`, else a prepared folder (it holds `prepare_summary.json`), else a
+    local directory is a plain folder, else a dataset id."""
     if source_type not in SOURCE_TYPES:
         raise ValueError(f"data source_type must be one of {SOURCE_TYPES}, got {source_type!r}.")
     if source_type != "auto":
         return source_type
     if source == "embedded":
         return "embedded"
+    from .prepare import is_prepared_folder
+
+    if is_prepared_folder(source):
+        return "prepared"
     if Path(source).is_dir():
         return "folder"
     return "hub"
@@ -104,7 +114,11 @@ def load_audio_records(
     else:
         import datasets
 
-        if kind == "audiofolder":
+        if kind == "prepared":
+            from .prepare import load_prepared_shards
+
+            dataset = load_prepared_shards(source, streaming=streaming)
+        elif kind == "audiofolder":
             if not Path(source).is_dir():
                 raise FileNotFoundError(f"audiofolder data_dir {source!r} does not exist or is not a directory.")
             dataset = datasets.load_dataset("audiofolder", data_dir=source, split=split, streaming=streaming)
@@ -158,25 +172,82 @@ def clip_features(waveform: np.ndarray, feature_extractor, crop_frames: int) -> 
 
 
 class ClipFeaturizer:
-    """Record -> (input_values (crop_frames, F), attention_mask (crop_frames,)), with a random crop."""
+    """Record -> one training example, with a random crop decoded straight from the file (`decode_random_crop`).
 
-    def __init__(self, feature_extractor, crop_frames: int = 608, min_clip_seconds: float = 0.1):
+    By default an example is `{"input_values": (crop_frames, F), "attention_mask": (crop_frames,)}`; with
+    `return_waveforms=True` it is `{"waveform": (samples <= crop_samples,) float32}` and the log-mel is computed
+    later, for the whole batch, on the accelerator (`features_from_waveform_batch`).
+    """
+
+    def __init__(
+        self,
+        feature_extractor,
+        crop_frames: int = 608,
+        min_clip_seconds: float = 0.1,
+        return_waveforms: bool = False,
+    ):
         if crop_frames <= 0:
             raise ValueError(f"crop_frames must be positive, got {crop_frames}.")
         self.feature_extractor = feature_extractor
         self.crop_frames = crop_frames
+        self.return_waveforms = return_waveforms
         self.sampling_rate = int(feature_extractor.sampling_rate)
         self.hop_length = int(getattr(feature_extractor, "hop_length", 160))
-        self.min_samples = max(1, int(math.ceil(min_clip_seconds * self.sampling_rate)))
+        self.crop_samples = crop_num_samples(crop_frames, self.hop_length)
+        # never shorter than what the extractor accepts (one analysis window), so that no clip fails later
+        min_samples = max(1, math.ceil(min_clip_seconds * self.sampling_rate))
+        self.min_samples = max(min_samples, int(getattr(feature_extractor, "min_num_samples", 1)))
 
     def waveform(self, record) -> np.ndarray:
         """Decoded, mono, resampled and validated waveform (samples,); raises `ClipDecodeError`."""
-        waveform, sampling_rate = decode_audio(record)
-        return prepare_waveform(waveform, sampling_rate, self.sampling_rate, self.min_samples)
+        return load_mono_waveform(record, self.sampling_rate, self.min_samples)
+
+    def crop(self, record, generator: np.random.Generator) -> np.ndarray:
+        """A random window of at most `crop_samples` samples (samples,), decoding only that window."""
+        return decode_random_crop(
+            record, self.crop_samples, generator, sampling_rate=self.sampling_rate, min_samples=self.min_samples
+        )
+
+    def example(self, record, generator: np.random.Generator) -> dict[str, torch.Tensor]:
+        """The example of `record`: `{"waveform"}` or `{"input_values", "attention_mask"}` (see the class)."""
+        waveform = self.crop(record, generator)
+        if self.return_waveforms:
+            return {"waveform": torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))}
+        values, mask = clip_features(waveform, self.feature_extractor, self.crop_frames)
+        return {"input_values": values, "attention_mask": mask}
 
     def __call__(self, record, generator: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        waveform = random_crop(self.waveform(record), crop_num_samples(self.crop_frames, self.hop_length), generator)
-        return clip_features(waveform, self.feature_extractor, self.crop_frames)
+        """(input_values (crop_frames, F), attention_mask (crop_frames,)) of a random crop of `record`."""
+        return clip_features(self.crop(record, generator), self.feature_extractor, self.crop_frames)
+
+
+def features_from_waveform_batch(
+    batch: dict, feature_extractor, crop_frames: int, device: str | torch.device | None = None
+) -> dict[str, torch.Tensor]:
+    """The log-mel batch of a `return_waveforms=True` batch, computed on `device` (e.g. the training GPU).
+
+    Args:
+        batch: `{"waveforms": (B, S) float32 zero-padded, "waveform_lengths": (B,) int64, ...}` on the CPU.
+        feature_extractor: the `AaSPFeatureExtractor` of the run; its `device=` path moves the reflect-padded batch
+            to `device` once and computes the STFT, mel product and normalisation there.
+    Returns:
+        `{"input_values": (B, crop_frames, F) float32, "attention_mask": (B, crop_frames) int64}` on `device`: the
+        same values as the default (worker-side) path, up to float32 rounding of the batched FFT / product.
+    """
+    lengths = batch["waveform_lengths"].tolist()
+    clips = [row[:length] for row, length in zip(batch["waveforms"], lengths, strict=True)]
+    features = feature_extractor(
+        clips,
+        sampling_rate=feature_extractor.sampling_rate,
+        padding="max_length",
+        max_length=crop_frames,
+        truncation=True,
+        pad_to_multiple_of=1,
+        return_attention_mask=True,
+        return_tensors="pt",
+        device=device,
+    )
+    return {"input_values": features["input_values"], "attention_mask": features["attention_mask"].long()}
 
 
 def _record_at(records, index: int, audio_column: str):
@@ -274,11 +345,11 @@ class CroppedClipDataset(torch.utils.data.Dataset):
             candidate = (index + attempt) % num_records_
             record = _record_at(self.records, candidate, self.audio_column)
             try:
-                values, mask = self.featurizer(record, generator)
+                example = self.featurizer.example(record, generator)
             except ClipDecodeError as error:
                 logger.warning(f"Skipping clip {candidate} ({describe_record(record)}): {error}")
                 continue
-            return {"input_values": values, "attention_mask": mask, "num_skipped": attempt}
+            return {**example, "num_skipped": attempt}
         raise RuntimeError(
             f"{min(self.max_replacements, num_records_)} consecutive clips starting at index {index} could not be "
             "decoded; the corpus looks unreadable (see the warnings above)."
@@ -325,13 +396,13 @@ class StreamingClipDataset(torch.utils.data.IterableDataset):
                 seen += 1
                 audio = record[self.audio_column] if isinstance(record, dict) else record
                 try:
-                    values, mask = self.featurizer(audio, generator)
+                    example = self.featurizer.example(audio, generator)
                 except ClipDecodeError as error:
                     logger.warning(f"Skipping streamed clip {describe_record(audio)}: {error}")
                     skipped += 1
                     continue
                 good += 1
-                yield {"input_values": values, "attention_mask": mask, "num_skipped": skipped}
+                yield {**example, "num_skipped": skipped}
                 skipped = 0
             if seen == 0:
                 return  # this worker received no shard of the stream
@@ -346,6 +417,27 @@ def collate_clips(examples: list[dict]) -> dict[str, torch.Tensor]:
         "attention_mask": torch.stack([example["attention_mask"] for example in examples]),
         "num_skipped": torch.tensor(sum(int(example["num_skipped"]) for example in examples), dtype=torch.long),
     }
+
+
+class WaveformCollator:
+    """Stack cropped waveforms: `{"waveforms": (B, num_samples) float32 zero-padded at the end, "waveform_lengths":
+    (B,) int64, "num_skipped": int}` (a fixed width, so that every step sees the same shape)."""
+
+    def __init__(self, num_samples: int):
+        self.num_samples = num_samples
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor | int]:
+        waveforms = torch.zeros(len(examples), self.num_samples, dtype=torch.float32)
+        lengths = torch.empty(len(examples), dtype=torch.long)
+        for index, example in enumerate(examples):
+            waveform = example["waveform"][: self.num_samples]
+            waveforms[index, : waveform.numel()] = waveform
+            lengths[index] = waveform.numel()
+        return {
+            "waveforms": waveforms,
+            "waveform_lengths": lengths,
+            "num_skipped": sum(int(example["num_skipped"]) for example in examples),
+        }
 
 
 class _SkipFirstBatches:
@@ -373,17 +465,27 @@ def build_pretraining_dataloader(
     audio_column: str = "audio",
     min_clip_seconds: float = 0.1,
     shuffle_buffer_size: int = 1000,
+    return_waveforms: bool = False,
 ):
     """An endless iterable of pre-training batches for process `rank` of `world_size`, starting at `start_batch`.
 
     Each batch is a dict with input_values (batch_size, crop_frames, F) float32, attention_mask
-    (batch_size, crop_frames) int64 and num_skipped () int64. Map-style sources start directly at `start_batch`;
-    streams (already split per process, see `split_stream_by_process`) skip their first `start_batch` batches.
+    (batch_size, crop_frames) int64 and num_skipped () int64. With `return_waveforms=True` the workers only decode
+    and crop: a batch is `{"waveforms": (batch_size, S) float32 zero-padded, "waveform_lengths": (batch_size,) int64,
+    "num_skipped": int}` with `S = (crop_frames - 1) * hop_length` samples, and the training step computes the
+    log-mel on its device with `features_from_waveform_batch`. Crops are the same in both modes.
+    Map-style sources start directly at `start_batch`; streams (already split per process, see
+    `split_stream_by_process`) skip their first `start_batch` batches.
     """
-    featurizer = ClipFeaturizer(feature_extractor, crop_frames=crop_frames, min_clip_seconds=min_clip_seconds)
+    featurizer = ClipFeaturizer(
+        feature_extractor,
+        crop_frames=crop_frames,
+        min_clip_seconds=min_clip_seconds,
+        return_waveforms=return_waveforms,
+    )
     loader_options = dict(
         num_workers=num_workers,
-        collate_fn=collate_clips,
+        collate_fn=WaveformCollator(featurizer.crop_samples) if return_waveforms else collate_clips,
         # a private generator: creating the iterator must not consume the global RNG (exact resume)
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=num_workers > 0,

@@ -18,24 +18,29 @@ The classifier is `make_pipeline(StandardScaler(), LogisticRegression())`, train
 scored by accuracy on test, with a 95 % Wilson score interval for the test proportion (`wilson_interval`). The
 interval covers the sampling of the test clips only, not the variation from training on other clips.
 
-Clip handling is the linear evaluation's (examples/linear_eval.py): decoded with `tasks.decode_waveform` and cut to
+Clip handling is the linear evaluation's (`evaluation.linear_probe`): decoded with `audio.decode_waveform`, cut to
 the first `clip_seconds` of the benchmark. Unlike linear evaluation, a shorter clip is *not* zero-padded to
 `clip_seconds`: padding frames are masked out, so that silence added by padding never enters the statistics.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from datasets import ClassLabel, DatasetDict, List
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from transformers import AutoFeatureExtractor
 from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
-from ..data.benchmarks import LoadedBenchmark, undecoded_audio
+from ..data.loading import LoadedBenchmark, undecoded_audio
 from ..feature_extraction_aasp import AaSPFeatureExtractor
 
 
@@ -49,6 +54,23 @@ MIN_FFT_FRAMES = 1024  # zero-padding target: a 0.1 Hz grid at 100 frames/s, so 
 POWER_EPS = 1e-6
 WILSON_Z_95 = 1.959963984540054  # the 97.5 % quantile of the standard normal distribution
 INTERVAL_NAME = "95 % Wilson score interval for the test accuracy (a binomial proportion)"
+PROTOCOL = "log-mel statistics + StandardScaler + LogisticRegression, trained on train+validation, accuracy on test"
+
+
+@dataclass
+class LogmelBaselineArguments:
+    """Options of the baseline itself (the benchmark options are `BenchmarkDataArguments`)."""
+
+    feature_set: Literal["stats", "full"] = field(
+        default="full", metadata={"help": "stats: mean + std per mel bin; full: + delta std + modulation spectrum."}
+    )
+    feature_extractor_name_or_path: str | None = field(
+        default=None, metadata={"help": "AaSP feature extractor to load (default: AaSPFeatureExtractor())."}
+    )
+    batch_size: int = field(default=32, metadata={"help": "Clips per feature-extractor call."})
+    max_iter: int = field(default=2000, metadata={"help": "LogisticRegression max_iter."})
+    regularization: float = field(default=1.0, metadata={"help": "LogisticRegression C (inverse L2 strength)."})
+    output_dir: str = field(default="outputs/logmel_baseline", metadata={"help": "Where the results JSON goes."})
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -185,7 +207,9 @@ def logmel_features(input_values, attention_mask, feature_set: str = "full", fra
     empty = np.flatnonzero(~valid.any(axis=1))
     if empty.size:
         raise ValueError(f"Clip {int(empty[0])} has no valid frame in attention_mask.")
-    return np.stack([clip_features(clip[mask], feature_set, frame_rate) for clip, mask in zip(input_values, valid)])
+    return np.stack(
+        [clip_features(clip[mask], feature_set, frame_rate) for clip, mask in zip(input_values, valid, strict=True)]
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -312,7 +336,7 @@ def evaluate_logmel_baseline(
     check_feature_set(feature_set)
     require_single_label(data)
     runs_rows, num_classes, clip_seconds = protocol_rows(data, fold, clip_seconds)
-    clip_samples = None if clip_seconds is None else int(round(clip_seconds * SAMPLING_RATE))
+    clip_samples = None if clip_seconds is None else round(clip_seconds * SAMPLING_RATE)
     sources = {source for rows in runs_rows for source, _ in rows["train"] + rows["test"]}
     dataset = data.dataset if isinstance(data, LoadedBenchmark) else data
     computed = {
@@ -405,13 +429,79 @@ def score_one_run(computed: dict, rows: dict, max_iter: int, regularization: flo
     }
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# The script's steps
+
+
+def refuse_multi_label(benchmark: str | None, multi_label: bool) -> None:
+    """Fail before any data is loaded when the selected benchmark (or custom dataset) is multi-label."""
+    if benchmark is not None:
+        from ..data.benchmarks import get_benchmark
+
+        spec = get_benchmark(benchmark)
+        multi_label, name = spec.multi_label, f"benchmark {benchmark!r} ({spec.display_name})"
+    else:
+        name = "the --multi_label dataset"
+    if multi_label:
+        raise ValueError(
+            f"The log-mel baseline handles single-label classification only (accuracy); {name} is multi-label "
+            "(its metric is mAP)."
+        )
+
+
+def load_baseline_feature_extractor(name_or_path: str | None) -> AaSPFeatureExtractor:
+    """`AaSPFeatureExtractor()` (mean 0, std 1) or the AaSP feature extractor saved at `name_or_path`."""
+    if name_or_path is None:
+        return AaSPFeatureExtractor()
+    feature_extractor = AutoFeatureExtractor.from_pretrained(name_or_path)
+    if not isinstance(feature_extractor, AaSPFeatureExtractor):
+        raise ValueError(
+            f"{name_or_path} holds a {type(feature_extractor).__name__}; the baseline needs an AaSPFeatureExtractor "
+            "(log-mel frames with an attention mask)."
+        )
+    return feature_extractor
+
+
+def write_baseline_results(
+    results: dict, benchmark: LoadedBenchmark, options: LogmelBaselineArguments, dataset_name: str | None
+) -> Path:
+    """`<output_dir>/logmel_baseline_<benchmark>.json`: the results with the protocol and the data's revision."""
+    path = Path(options.output_dir) / f"logmel_baseline_{benchmark.spec.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "benchmark": benchmark.spec.name,
+        "display_name": benchmark.spec.display_name,
+        "dataset": dataset_name or benchmark.spec.dataset_id,
+        "dataset_revision": getattr(benchmark, "revision", None),
+        "protocol": PROTOCOL,
+        "feature_extractor": options.feature_extractor_name_or_path or "AaSPFeatureExtractor() (mean 0, std 1)",
+        **results,
+    }
+    path.write_text(json.dumps(payload, indent=2))
+    return path
+
+
+def baseline_summary_line(results: dict, benchmark: LoadedBenchmark, feature_set: str) -> str:
+    return (
+        f"{benchmark.spec.display_name} | log-mel baseline ({feature_set}) | accuracy "
+        f"{100 * results['accuracy']:.2f} % (95 % Wilson interval {100 * results['ci95_low']:.1f}-"
+        f"{100 * results['ci95_high']:.1f} %, {results['num_test_clips']} test clips; chance "
+        f"{100 * results['chance']:.1f} %)"
+    )
+
+
 __all__ = [
     "FEATURE_SETS",
+    "LogmelBaselineArguments",
+    "baseline_summary_line",
     "evaluate_logmel_baseline",
     "feature_dimension",
     "fit_logmel_classifier",
+    "load_baseline_feature_extractor",
     "logmel_features",
     "modulation_bin_edges",
+    "refuse_multi_label",
     "split_features",
     "wilson_interval",
+    "write_baseline_results",
 ]

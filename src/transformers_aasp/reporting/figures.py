@@ -9,8 +9,10 @@
 * `training_curves`: every loss term (and the monitoring scalars) of a pre-training run's ``metrics.jsonl``.
 
 The data behind each picture comes from a function that returns arrays (`estimate_sblu_per_time_patch`,
-`window_responses`, `read_training_curves`), so the numbers can be checked without looking at a PNG.
+`window_responses`, `read_training_curves`; all of them for one checkpoint: `figure_data`), and each `draw_*`
+function returns the matplotlib figure it drew from them, so the numbers can be checked without looking at a PNG.
 Command line: ``python examples/make_figures.py --checkpoint <dir> --output_dir <dir> [--metrics <metrics.jsonl>]``.
+Drawing needs matplotlib (``pip install 'transformers-aasp[demo]'``).
 """
 
 from __future__ import annotations
@@ -80,17 +82,18 @@ def load_checkpoint(checkpoint: str | os.PathLike) -> tuple[AaSPModel, AaSPFeatu
 
 
 def read_audio_file(path: str | os.PathLike, sampling_rate: int) -> np.ndarray:
-    """A sound file as a (num_samples,) float32 mono waveform at `sampling_rate` (channels averaged, resampled)."""
-    import soundfile
-    import torchaudio
+    """A sound file as a (num_samples,) float32 mono waveform at `sampling_rate` (channels averaged, resampled).
 
-    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
-    if data.shape[0] == 0:
-        raise ValueError(f"{path} holds no audio samples.")
-    waveform = torch.from_numpy(data.mean(axis=1))
-    if rate != sampling_rate:
-        waveform = torchaudio.functional.resample(waveform, rate, sampling_rate)
-    return waveform.numpy().astype(np.float32)
+    Decodes through the package's one audio path (`audio.decode_audio` + `audio.prepare_waveform`); an unreadable or
+    empty file raises `audio.ClipDecodeError` (a ValueError) naming the file.
+    """
+    from ..audio import ClipDecodeError, decode_audio, prepare_waveform
+
+    try:
+        waveform, rate = decode_audio(str(path))
+        return prepare_waveform(waveform, rate, sampling_rate, min_samples=1)
+    except ClipDecodeError as error:
+        raise ClipDecodeError(f"{path}: {error}") from error
 
 
 def modulation_probe_clip(
@@ -110,7 +113,7 @@ def modulation_probe_clip(
 
     if not rates_hz:
         raise ValueError("modulation_probe_clip needs at least one modulation rate.")
-    num_samples = int(round(seconds_per_rate * sampling_rate))
+    num_samples = round(seconds_per_rate * sampling_rate)
     segments, pieces = [], []
     for index, rate in enumerate(rates_hz):
         piece, _ = synthesize_modulated_signal(np.random.default_rng(seed), float(rate), "am_tone", num_samples)
@@ -150,7 +153,7 @@ class SBLUEstimates:
 
 def per_time_patch(values: torch.Tensor, column_valid: torch.Tensor) -> np.ndarray:
     """(G_f, G_t, S, H) estimates of one clip -> (valid G_t, G_f * S * H): one row of estimates per time patch."""
-    grid_f, grid_t = values.shape[:2]
+    grid_t = values.shape[1]
     columns = values.permute(1, 0, 2, 3).reshape(grid_t, -1)
     return columns[column_valid].float().cpu().numpy()
 
@@ -165,7 +168,7 @@ def estimate_sblu_per_time_patch(
         raise ValueError("This checkpoint has use_aape=False (plain ViT stem): it estimates no SBLU parameters.")
     inputs = feature_extractor(waveform, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")
     parameters = model.get_sblu_parameters(inputs["input_values"], inputs.get("attention_mask"))
-    column_valid = parameters["patch_mask"][0, 0]  # (G_t,): a column is valid in every frequency row or none
+    column_valid = parameters["patch_valid"][0, 0]  # (G_t,): a column is valid in every frequency row or none
     num_frames = feature_extractor.num_frames(len(waveform))
     log_mel = inputs["input_values"][0, :num_frames] * feature_extractor.std + feature_extractor.mean
     grid_t = int(column_valid.shape[0])
@@ -185,13 +188,12 @@ def estimate_sblu_per_time_patch(
     )
 
 
-def plot_figure4(
-    estimates: SBLUEstimates,
-    path: str | os.PathLike,
-    title: str = "",
-    segments: list[tuple[float, float, float]] | None = None,
-) -> Path:
-    """Spectrogram on top, per-time-patch box plots of alpha and of beta (Hz) under it, on one time axis."""
+def draw_figure4(estimates: SBLUEstimates, title: str = "", segments: list[tuple[float, float, float]] | None = None):
+    """Spectrogram on top, per-time-patch box plots of alpha and of beta (Hz) under it, on one time axis.
+
+    Returns the matplotlib figure: axes[0] shows `estimates.log_mel.T`, axes[1] one box per time patch of
+    `estimates.alpha`, axes[2] of `estimates.frequency_hz` (median lines have gid "median").
+    """
     plt = _pyplot()
     figure, axes = plt.subplots(3, 1, figsize=(10, 8.5), sharex=True, gridspec_kw={"height_ratios": [1.3, 1, 1]})
     duration = estimates.frame_times[-1] + 1 / max(len(estimates.frame_times), 1) if len(estimates.frame_times) else 0
@@ -225,7 +227,17 @@ def plot_figure4(
     axes[2].set_xlabel("time (s); one box per 16-frame patch, over frequency rows x subbands x kernels")
     axes[2].set_xlim(0.0, duration)
     figure.align_ylabels(axes)
-    return _save(figure, path)
+    return figure
+
+
+def plot_figure4(
+    estimates: SBLUEstimates,
+    path: str | os.PathLike,
+    title: str = "",
+    segments: list[tuple[float, float, float]] | None = None,
+) -> Path:
+    """`draw_figure4` saved as a PNG at `path`."""
+    return _save(draw_figure4(estimates, title, segments), path)
 
 
 def _draw_patch_boundaries(axis, estimates: SBLUEstimates) -> None:
@@ -242,7 +254,7 @@ def _box_per_patch(axis, values: np.ndarray, estimates: SBLUEstimates, color: st
         patch_artist=True,
         showfliers=True,
         boxprops={"facecolor": color, "alpha": 0.6},
-        medianprops={"color": "black"},
+        medianprops={"color": "black", "gid": "median"},
         flierprops={"markersize": 2, "alpha": 0.5},
     )
     axis.grid(axis="y", alpha=0.3)
@@ -306,20 +318,20 @@ def edge_decay(half_length: int, edge_level: float = 0.01) -> float:
     return math.log(1.0 / edge_level) / half_length
 
 
-def plot_figure2(
-    responses_per_alpha: dict[float, dict[str, WindowResponse]],
-    path: str | os.PathLike,
-    frame_rate: float,
-    beta: float,
-    half_length: int,
-) -> Path:
+def draw_figure2(
+    responses_per_alpha: dict[float, dict[str, WindowResponse]], frame_rate: float, beta: float, half_length: int
+):
     """One row per decay alpha: normalised |K| in dB (left) and |d|K|/d beta| on a log scale (right), against the
-    frequency offset in Hz."""
+    frequency offset in Hz.
+
+    Returns the matplotlib figure: in row r (the r-th alpha), the line labelled `WINDOW_LABELS[window]` holds
+    (offset in Hz, 20 log10(magnitude / its peak)) on the left and (offset in Hz, gradient) on the right.
+    """
     plt = _pyplot()
     figure, axes = plt.subplots(
         len(responses_per_alpha), 2, figsize=(12, 4.0 * len(responses_per_alpha)), squeeze=False
     )
-    for row, (alpha, responses) in zip(axes, responses_per_alpha.items()):
+    for row, (alpha, responses) in zip(axes, responses_per_alpha.items(), strict=True):
         for window, response in responses.items():
             offsets_hz = radians_per_frame_to_hz(response.offsets, frame_rate)
             style = {"color": WINDOW_COLORS.get(window), "label": WINDOW_LABELS.get(window, window), "linewidth": 1.6}
@@ -345,7 +357,18 @@ def plot_figure2(
         "at ω = −β, outside this range",
         fontsize=10,
     )
-    return _save(figure, path)
+    return figure
+
+
+def plot_figure2(
+    responses_per_alpha: dict[float, dict[str, WindowResponse]],
+    path: str | os.PathLike,
+    frame_rate: float,
+    beta: float,
+    half_length: int,
+) -> Path:
+    """`draw_figure2` saved as a PNG at `path`."""
+    return _save(draw_figure2(responses_per_alpha, frame_rate, beta, half_length), path)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -382,8 +405,8 @@ def read_training_curves(path: str | os.PathLike) -> dict[str, tuple[np.ndarray,
     for term in (*LOSS_TERMS, *MONITORING_TERMS):
         rows = [(int(r["step"]), _as_float(r[term])) for r in records if term in r]
         if rows:
-            steps, values = zip(*sorted(rows))
-            curves[term] = (np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64))
+            steps, values = np.asarray(sorted(rows), dtype=np.float64).T
+            curves[term] = (steps.astype(np.int64), values)
     if not any(term in curves for term in LOSS_TERMS):
         raise ValueError(f"{path} holds no training record with a loss term ({', '.join(LOSS_TERMS)}).")
     return curves
@@ -396,16 +419,17 @@ def _as_float(value) -> float:
         return float("nan")
 
 
-def plot_training_curves(
-    curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike, title: str = ""
-) -> Path:
-    """One panel per term (losses first), shared step axis."""
+def draw_training_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = ""):
+    """One panel per term (losses first, in `LOSS_TERMS` then `MONITORING_TERMS` order), shared step axis.
+
+    Returns the matplotlib figure; the visible panels, in that order, each hold one line: (steps, values) of a term.
+    """
     plt = _pyplot()
     terms = [term for term in (*LOSS_TERMS, *MONITORING_TERMS) if term in curves]
     columns = 4 if len(terms) > 4 else len(terms)
     rows = math.ceil(len(terms) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.0 * rows), squeeze=False)
-    for axis, term in zip(axes.flat, terms):
+    for axis, term in zip(axes.flat, terms, strict=False):  # the last row may have more panels than terms
         steps, values = curves[term]
         axis.plot(
             steps,
@@ -422,12 +446,85 @@ def plot_training_curves(
     for axis in list(axes.flat)[len(terms) :]:
         axis.set_visible(False)
     figure.suptitle(title or "AaSP pre-training: loss terms (red) and monitoring scalars (grey)", fontsize=11)
-    return _save(figure, path)
+    return figure
+
+
+def plot_training_curves(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike, title: str = ""
+) -> Path:
+    """`draw_training_curves` saved as a PNG at `path`."""
+    return _save(draw_training_curves(curves, title), path)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # All figures
 # ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class FigureData:
+    """Everything the figures of one checkpoint show.
+
+    Attributes:
+        figure4: SBLU estimates of the Figure 4 clip; None for a checkpoint without AaPE.
+        figure4_title: title of Figure 4.
+        figure4_segments: [(start_s, end_s, true modulation rate in Hz)] of the probe clip; None for a sound file.
+        figure2: {alpha: {window: WindowResponse}}, one row of Figure 2 per alpha.
+        beta: the SBLU frequency (rad/frame) Figure 2 is evaluated at (mid-band).
+        frame_rate: spectrogram frames per second (to convert rad/frame to Hz).
+        half_length: SBLU kernel half-length c (2c + 1 taps).
+        training_curves: `read_training_curves` of the metrics file; None without one.
+    """
+
+    figure4: SBLUEstimates | None
+    figure4_title: str
+    figure4_segments: list[tuple[float, float, float]] | None
+    figure2: dict[float, dict[str, WindowResponse]]
+    beta: float
+    frame_rate: float
+    half_length: int
+    training_curves: dict[str, tuple[np.ndarray, np.ndarray]] | None
+
+
+def figure_data(
+    checkpoint: str | os.PathLike,
+    metrics: str | os.PathLike | None = None,
+    audio: str | os.PathLike | None = None,
+    alphas: tuple[float, ...] | None = None,
+    num_offsets: int = 801,
+) -> FigureData:
+    """The arrays behind every figure of `checkpoint` (arguments as in `make_figures`).
+
+    Figure 2 is evaluated at the mid-band beta = (beta_min + beta_max) / 2 on `num_offsets` offsets spanning the band
+    (beta_min - beta .. beta_max - beta), so the curves reach both band edges.
+    """
+    model, feature_extractor = load_checkpoint(checkpoint)
+    config = model.config
+    estimates, title, segments = None, "", None
+    if config.use_aape:
+        if audio is None:
+            waveform, segments = modulation_probe_clip(sampling_rate=feature_extractor.sampling_rate)
+            title = "Modulation probe: AM tone at 12.5 Hz, then 37.5 Hz (both alias at 6.25 tokens/s)"
+        else:
+            waveform = read_audio_file(audio, feature_extractor.sampling_rate)
+            title = f"{Path(audio).name}: log-mel spectrogram and per-time-patch SBLU parameters"
+        estimates = estimate_sblu_per_time_patch(model, feature_extractor, waveform)
+    else:
+        logger.warning(f"{checkpoint} has use_aape=False: no SBLU parameters, so Figure 4 is not drawn.")
+    if alphas is None:
+        alphas = (config.alpha_init, edge_decay(config.sblu_half_length))
+    beta = 0.5 * (config.beta_min + config.beta_max)
+    offsets = np.linspace(config.beta_min - beta, config.beta_max - beta, num_offsets)
+    return FigureData(
+        figure4=estimates,
+        figure4_title=title,
+        figure4_segments=segments,
+        figure2={alpha: window_responses(offsets, alpha, beta, config.sblu_half_length) for alpha in alphas},
+        beta=beta,
+        frame_rate=config.frame_rate,
+        half_length=config.sblu_half_length,
+        training_curves=read_training_curves(metrics) if metrics is not None else None,
+    )
+
+
 def make_figures(
     checkpoint: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -445,40 +542,31 @@ def make_figures(
         alphas: SBLU decays (1/frame) for the rows of Figure 2; default: the checkpoint's ``alpha_init`` and the
             decay at which the two-sided window falls to 1 % at the kernel's edge (`edge_decay`).
     """
+    _pyplot()  # fails before any work when matplotlib is missing
+    data = figure_data(checkpoint, metrics=metrics, audio=audio, alphas=alphas)
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model, feature_extractor = load_checkpoint(checkpoint)
-    config = model.config
     written = {}
-    if config.use_aape:
-        if audio is None:
-            waveform, segments = modulation_probe_clip(sampling_rate=feature_extractor.sampling_rate)
-            title = "Modulation probe: AM tone at 12.5 Hz, then 37.5 Hz (both alias at 6.25 tokens/s)"
-        else:
-            waveform, segments = read_audio_file(audio, feature_extractor.sampling_rate), None
-            title = f"{Path(audio).name}: log-mel spectrogram and per-time-patch SBLU parameters"
-        estimates = estimate_sblu_per_time_patch(model, feature_extractor, waveform)
-        written["figure4"] = plot_figure4(estimates, output_dir / FIGURE_FILES["figure4"], title, segments)
-    else:
-        logger.warning(f"{checkpoint} has use_aape=False: no SBLU parameters, so Figure 4 is not drawn.")
-    if alphas is None:
-        alphas = (config.alpha_init, edge_decay(config.sblu_half_length))
-    beta = 0.5 * (config.beta_min + config.beta_max)  # mid-band: offsets reach both band edges
-    offsets = np.linspace(config.beta_min - beta, config.beta_max - beta, 801)
-    responses = {alpha: window_responses(offsets, alpha, beta, config.sblu_half_length) for alpha in alphas}
-    written["figure2"] = plot_figure2(
-        responses, output_dir / FIGURE_FILES["figure2"], config.frame_rate, beta, config.sblu_half_length
-    )
-    if metrics is not None:
-        curves = read_training_curves(metrics)
-        written["training_curves"] = plot_training_curves(curves, output_dir / FIGURE_FILES["training_curves"])
+    if data.figure4 is not None:
+        figure = draw_figure4(data.figure4, data.figure4_title, data.figure4_segments)
+        written["figure4"] = _save(figure, output_dir / FIGURE_FILES["figure4"])
+    figure = draw_figure2(data.figure2, data.frame_rate, data.beta, data.half_length)
+    written["figure2"] = _save(figure, output_dir / FIGURE_FILES["figure2"])
+    if data.training_curves is not None:
+        figure = draw_training_curves(data.training_curves)
+        written["training_curves"] = _save(figure, output_dir / FIGURE_FILES["training_curves"])
     for name, path in written.items():
         logger.info(f"Wrote {name}: {path}")
     return written
 
 
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as error:
+        raise ImportError(
+            "Drawing the AaSP figures needs matplotlib, which the core install leaves out: "
+            "pip install 'transformers-aasp[demo]'."
+        ) from error
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -497,10 +585,15 @@ def _save(figure, path: str | os.PathLike) -> Path:
 
 __all__ = [
     "FIGURE_FILES",
+    "FigureData",
     "SBLUEstimates",
     "WindowResponse",
+    "draw_figure2",
+    "draw_figure4",
+    "draw_training_curves",
     "edge_decay",
     "estimate_sblu_per_time_patch",
+    "figure_data",
     "kernel_spectrum",
     "load_checkpoint",
     "make_figures",

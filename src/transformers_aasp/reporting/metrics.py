@@ -1,5 +1,5 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Downstream metrics: accuracy (through `evaluate`) and macro mean average precision (mAP) for multi-label tasks.
+"""Downstream metrics: accuracy and macro mean average precision (mAP) for multi-label tasks, with scikit-learn.
 
 mAP convention (documented, and pinned by tests):
     * Per class, average precision is the step-wise area under the precision-recall curve,
@@ -12,6 +12,7 @@ mAP convention (documented, and pinned by tests):
 """
 
 import numpy as np
+from sklearn.metrics import accuracy_score
 from transformers import EvalPrediction
 from transformers.utils import logging
 
@@ -20,8 +21,6 @@ logger = logging.get_logger(__name__)
 
 ACCURACY = "accuracy"
 MEAN_AVERAGE_PRECISION = "mAP"
-
-_accuracy_metric = None
 
 
 def _as_2d_scores(scores, name: str) -> np.ndarray:
@@ -89,23 +88,6 @@ def mean_average_precision(scores, targets) -> float:
     return float(per_class[scored].mean())
 
 
-def _load_accuracy_metric():
-    """The `evaluate` accuracy module, or None when it cannot be loaded (no cache and no network)."""
-    global _accuracy_metric
-    if _accuracy_metric is None:
-        import evaluate
-
-        try:
-            _accuracy_metric = evaluate.load("accuracy")
-        except (FileNotFoundError, ConnectionError, OSError) as error:
-            logger.warning_once(
-                f"evaluate.load('accuracy') is unavailable ({type(error).__name__}); using "
-                "sklearn.metrics.accuracy_score, which computes the same fraction of correct predictions."
-            )
-            _accuracy_metric = False
-    return _accuracy_metric or None
-
-
 def accuracy(predictions, references) -> float:
     """Fraction of correct predictions.
 
@@ -117,11 +99,6 @@ def accuracy(predictions, references) -> float:
         raise ValueError(
             f"`predictions` {predictions.shape} and `references` {references.shape} must be 1-D and of equal length."
         )
-    metric = _load_accuracy_metric()
-    if metric is not None:
-        return float(metric.compute(predictions=predictions, references=references)["accuracy"])
-    from sklearn.metrics import accuracy_score
-
     return float(accuracy_score(references, predictions))
 
 
@@ -151,6 +128,7 @@ def build_compute_metrics(multi_label: bool):
 
 
 def metric_name(multi_label: bool) -> str:
+    """The metric of a task: "mAP" for multi-label tagging, "accuracy" otherwise (`score_logits` returns this key)."""
     return MEAN_AVERAGE_PRECISION if multi_label else ACCURACY
 
 

@@ -8,6 +8,12 @@ Two kinds of card:
       `base_model`.
 Both write `library_name: transformers` and a `model-index` holding only numbers passed in by the caller (measured by
 the script that trained the checkpoint): nothing is typed by hand.
+
+The training data is described by `TrainingDataset`s: only valid Hub dataset ids go into the `datasets:` metadata
+(a description such as "agkphysics/AudioSet (unbalanced)" stays in the card body), with the config and the dataset
+revision when known. The weights' license is derived from the data's (`weights_license`): data licensed for
+non-commercial use only (ESC-50, UrbanSound8K: CC BY-NC 3.0) or whose terms are unknown never yields Apache-2.0
+weights; the card says `license: other`, names the terms and explains them in a "License" section.
 """
 
 import os
@@ -15,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 
 
-TEMPLATE_DIR = Path(os.environ.get("AASP_MODEL_CARD_DIR", Path(__file__).resolve().parent / "templates"))
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"  # package data: shipped in the wheel
 PRETRAINED_TEMPLATE = "pretrained.md"
 FINETUNED_TEMPLATE = "finetuned.md"
 
-PAPER_ARXIV_ID = "2512.03637"
 CITATION = """@article{yamamoto2025aasp,
   title   = {AaSP: Aliasing-aware Self-Supervised Pre-Training for Audio Spectrogram Transformers},
   author  = {Yamamoto, Kohei and Okusa, Kosuke},
@@ -33,6 +40,188 @@ COMMON_TAGS = ["audio", "aasp", "audio-spectrogram-transformer", "transformers_a
 # Metric ids on the Hub and how they are shown.
 METRIC_TYPES = {"accuracy": "accuracy", "mAP": "mean_average_precision"}
 METRIC_DISPLAY_NAMES = {"accuracy": "Accuracy", "mAP": "mAP"}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Training data and the weights' license
+
+
+@dataclass(frozen=True)
+class DataLicense:
+    """The license of a dataset.
+
+    Attributes:
+        license_id: the Hub's license identifier, e.g. "cc-by-nc-3.0".
+        name: readable name, with any caveat (e.g. AudioSet's audio stays under its uploaders' terms).
+        url: the license text.
+        commercial_use: True when the terms allow commercial use, False when they forbid it, None when unclear.
+    """
+
+    license_id: str
+    name: str
+    url: str | None
+    commercial_use: bool | None
+
+
+KNOWN_LICENSES = {
+    license.license_id: license
+    for license in (
+        DataLicense("cc-by-4.0", "CC BY 4.0", "https://creativecommons.org/licenses/by/4.0/", True),
+        DataLicense("cc-by-3.0", "CC BY 3.0", "https://creativecommons.org/licenses/by/3.0/", True),
+        DataLicense("cc0-1.0", "CC0 1.0", "https://creativecommons.org/publicdomain/zero/1.0/", True),
+        DataLicense("cc-by-nc-3.0", "CC BY-NC 3.0", "https://creativecommons.org/licenses/by-nc/3.0/", False),
+        DataLicense("cc-by-nc-4.0", "CC BY-NC 4.0", "https://creativecommons.org/licenses/by-nc/4.0/", False),
+        DataLicense("cc-by-nc-sa-4.0", "CC BY-NC-SA 4.0", "https://creativecommons.org/licenses/by-nc-sa/4.0/", False),
+        DataLicense("odbl", "ODbL 1.0", "https://opendatacommons.org/licenses/odbl/1-0/", True),
+        DataLicense("apache-2.0", "Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0", True),
+        DataLicense("mit", "MIT", "https://opensource.org/license/mit", True),
+    )
+}
+
+# The license of every registered benchmark's Hub dataset, as its dataset card or its original release states it.
+DATASET_LICENSES = {
+    # ESC-50 (K. Piczak): "Creative Commons Attribution Non-Commercial", the LICENSE of its release is CC BY-NC 3.0.
+    "ashraq/esc50": KNOWN_LICENSES["cc-by-nc-3.0"],
+    # UrbanSound8K (Salamon et al.): released under CC BY-NC 3.0.
+    "danavery/urbansound8K": KNOWN_LICENSES["cc-by-nc-3.0"],
+    # Speech Commands (Warden, 2018): CC BY 4.0.
+    "danjacobellis/speech_commands_v2": KNOWN_LICENSES["cc-by-4.0"],
+    # NSynth (Engel et al., 2017): CC BY 4.0.
+    "jg583/NSynth": KNOWN_LICENSES["cc-by-4.0"],
+    # CREMA-D (Cao et al., 2014): Open Database License 1.0, contents under the Database Contents License 1.0.
+    "AbstractTTS/CREMA-D": DataLicense(
+        "odbl", "ODbL 1.0 (contents: DbCL 1.0)", "https://opendatacommons.org/licenses/odbl/1-0/", True
+    ),
+    # AudioSet: the dataset card says CC BY 4.0, which covers Google's labels; the audio is cut from YouTube videos.
+    "agkphysics/AudioSet": DataLicense(
+        "cc-by-4.0",
+        "CC BY 4.0 for the labels; the audio of every clip remains under its YouTube uploader's terms",
+        "https://creativecommons.org/licenses/by/4.0/",
+        None,
+    ),
+}
+EMBEDDED_CORPUS_LICENSE = DataLicense(
+    "other",
+    "the embedded corpus's sources: renders of the GPL-2.0 TimGM6mb SoundFont and espeak-ng (GPL-3.0) speech "
+    "(see docs/corpus.md, 'Sources and licences')",
+    None,
+    None,
+)
+
+
+def hub_dataset_id(text: str | None) -> str | None:
+    """`text` if it is a valid Hub dataset id of the form "namespace/name" and not a local path, else None."""
+    if not text or "/" not in text or Path(text).exists():
+        return None
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return None
+    return text
+
+
+@dataclass(frozen=True)
+class TrainingDataset:
+    """A dataset a checkpoint was trained on, as the card cites it.
+
+    Attributes:
+        dataset_id: Hub dataset id, local path, or None (data built in code, e.g. the embedded corpus).
+        name: readable name (default: `dataset_id`).
+        config: `load_dataset` config name.
+        revision: the dataset revision (commit) that was loaded, when known.
+        license: the data's license: a Hub license id, a `DataLicense`, or None to look the Hub id up in
+            `DATASET_LICENSES`.
+    """
+
+    dataset_id: str | None
+    name: str | None = None
+    config: str | None = None
+    revision: str | None = None
+    license: str | DataLicense | None = None
+
+    @classmethod
+    def from_description(cls, text: str) -> "TrainingDataset":
+        """A description such as "agkphysics/AudioSet (unbalanced)": a leading Hub id is the dataset id."""
+        first = text.split()[0] if text.split() else ""
+        return cls(dataset_id=hub_dataset_id(first), name=text)
+
+    @property
+    def hub_id(self) -> str | None:
+        return hub_dataset_id(self.dataset_id)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.dataset_id or "unnamed data"
+
+    @property
+    def data_license(self) -> DataLicense | None:
+        if isinstance(self.license, DataLicense):
+            return self.license
+        if isinstance(self.license, str):
+            return KNOWN_LICENSES.get(self.license, DataLicense(self.license, self.license, None, None))
+        return DATASET_LICENSES.get(self.hub_id) if self.hub_id else None
+
+    def describe_license(self) -> str:
+        data_license = self.data_license
+        if data_license is None:
+            return f"{self.display_name}: license not recorded"
+        link = f"[{data_license.name}]({data_license.url})" if data_license.url else data_license.name
+        return f"{self.display_name}: {link}"
+
+
+@dataclass(frozen=True)
+class WeightsLicense:
+    """What the card says about the weights' license: metadata fields and a statement for the card body."""
+
+    license: str
+    statement: str
+    license_name: str | None = None
+    license_link: str | None = None
+
+    def metadata(self) -> dict:
+        extra = {"license_name": self.license_name, "license_link": self.license_link}
+        return {"license": self.license, **{key: value for key, value in extra.items() if value is not None}}
+
+
+def weights_license(training_data: list[TrainingDataset]) -> WeightsLicense:
+    """The license of weights trained on `training_data`, derived from the data's licenses.
+
+    * any dataset for non-commercial use only -> `other` ("non-commercial-training-data", linked to its license);
+    * any dataset whose terms are unknown or unclear -> `other` ("training-data-terms");
+    * otherwise (every dataset allows commercial use) -> `apache-2.0`, with the data's attribution terms stated.
+    """
+    licenses = [dataset.data_license for dataset in training_data]
+    terms = "; ".join(dataset.describe_license() for dataset in training_data)
+    non_commercial = [lic for lic in licenses if lic is not None and lic.commercial_use is False]
+    if non_commercial:
+        return WeightsLicense(
+            license="other",
+            license_name="non-commercial-training-data",
+            license_link=non_commercial[0].url,
+            statement=(
+                f"These weights were trained on data licensed for non-commercial use only ({terms}). The Apache-2.0 "
+                "license of the transformers_aasp code does not extend to them: use them for non-commercial "
+                "purposes only, crediting the data as its license requires."
+            ),
+        )
+    if any(lic is None or lic.commercial_use is None for lic in licenses):
+        known = [lic for lic in licenses if lic is not None and lic.url]
+        return WeightsLicense(
+            license="other",
+            license_name="training-data-terms",
+            license_link=known[0].url if known else None,
+            statement=(
+                f"The terms of the training data decide how these weights may be used ({terms}). They are not "
+                "covered by the Apache-2.0 license of the transformers_aasp code: check the data's terms before any "
+                "use beyond research."
+            ),
+        )
+    return WeightsLicense(
+        license="apache-2.0",
+        statement=(
+            f"The weights are released under Apache-2.0. The training data allows this and asks for credit: {terms}."
+        ),
+    )
 
 
 @dataclass
@@ -48,6 +237,7 @@ class ReportedResult:
         protocol: a few words on how it was measured, e.g. "fine-tuning" or "linear evaluation, 3 seeds".
         spread: optional 95 % interval half-width or standard deviation, shown as +- in the table.
         dataset_config: dataset config name passed to `load_dataset`, if any.
+        dataset_revision: the dataset revision (commit) the score was measured on, when known.
     """
 
     dataset_id: str
@@ -58,6 +248,7 @@ class ReportedResult:
     protocol: str = "fine-tuning"
     spread: float | None = None
     dataset_config: str | None = None
+    dataset_revision: str | None = None
 
     def __post_init__(self):
         if self.metric not in METRIC_TYPES:
@@ -78,6 +269,7 @@ class ReportedResult:
             dataset_type=self.dataset_id,
             dataset_name=self.dataset_name,
             dataset_config=self.dataset_config,
+            dataset_revision=self.dataset_revision,
             dataset_split=self.split,
             metric_type=METRIC_TYPES[self.metric],
             metric_name=f"{self.metric_name} ({self.protocol})",
@@ -88,10 +280,7 @@ class ReportedResult:
 def _template(template_path: str | os.PathLike | None, default_name: str) -> Path:
     path = Path(template_path) if template_path is not None else TEMPLATE_DIR / default_name
     if not path.is_file():
-        raise FileNotFoundError(
-            f"Model card template {path} not found. Pass `template_path=` or set AASP_MODEL_CARD_DIR to the "
-            "folder holding pretrained.md and finetuned.md."
-        )
+        raise FileNotFoundError(f"Model card template {path} not found (pass `template_path=` an existing file).")
     return path
 
 
@@ -103,49 +292,71 @@ def _model_index_name(model_name: str, results: list[ReportedResult]) -> str | N
     return model_name if results else None
 
 
+def _training_data(datasets: list) -> list[TrainingDataset]:
+    return [d if isinstance(d, TrainingDataset) else TrainingDataset.from_description(str(d)) for d in datasets]
+
+
+def _hub_ids(datasets: list[TrainingDataset]) -> list[str] | None:
+    ids = [dataset.hub_id for dataset in datasets if dataset.hub_id is not None]
+    return list(dict.fromkeys(ids)) or None
+
+
+def _license(datasets: list[TrainingDataset], license: str | None) -> WeightsLicense:
+    """The derived `weights_license`, or the caller's explicit license id with the data's terms stated."""
+    if license is None:
+        return weights_license(datasets)
+    terms = "; ".join(dataset.describe_license() for dataset in datasets)
+    return WeightsLicense(license=license, statement=f"Released under {license}. Training data: {terms}.")
+
+
 def pretrained_card(
     *,
     model_name: str,
-    pretraining_datasets: list[str],
+    pretraining_datasets: list[str | TrainingDataset],
     training_args: dict,
     metrics: dict | None = None,
     results: list[ReportedResult] | None = None,
     repo_id: str | None = None,
-    license: str = "apache-2.0",
+    license: str | None = None,
     template_path: str | os.PathLike | None = None,
 ) -> ModelCard:
     """Card of a pre-trained (self-supervised) AaSP encoder.
 
     Args:
         model_name: name shown as the title and in the `model-index`.
-        pretraining_datasets: Hub dataset ids (or descriptions) used for pre-training; Hub ids go into `datasets:`.
+        pretraining_datasets: the pre-training data, as `TrainingDataset`s or descriptions; a description that
+            starts with a Hub id ("agkphysics/AudioSet (unbalanced)") puts that id, and only it, into `datasets:`.
         training_args: hyper-parameters shown in the "Training procedure" table.
         metrics: final pre-training metrics (e.g. `{"loss": 0.41}`), shown in their own table.
         results: measured downstream results (e.g. linear evaluation) for the table and the `model-index`.
         repo_id: Hub repo id used in the loading snippet (defaults to `model_name`).
+        license: the weights' license id; default: derived from the data (`weights_license`).
     """
     if not pretraining_datasets:
         raise ValueError("`pretraining_datasets` must name at least one dataset.")
+    datasets = _training_data(pretraining_datasets)
+    weights = _license(datasets, license)
     results = list(results or [])
     card_data = ModelCardData(
         model_name=_model_index_name(model_name, results),
         library_name="transformers",
         pipeline_tag="feature-extraction",
-        license=license,
         tags=[*COMMON_TAGS, "self-supervised-learning"],
-        datasets=[name for name in pretraining_datasets if "/" in name] or None,
+        datasets=_hub_ids(datasets),
         metrics=sorted({METRIC_TYPES[r.metric] for r in results}) or None,
         eval_results=[r.to_eval_result("audio-classification") for r in results] or None,
+        **weights.metadata(),
     )
     return ModelCard.from_template(
         card_data,
         template_path=str(_template(template_path, PRETRAINED_TEMPLATE)),
         model_name=model_name,
         repo_id=repo_id or model_name,
-        pretraining_datasets=pretraining_datasets,
+        pretraining_datasets=datasets,
         training_args=_stringify(training_args),
         training_metrics={str(k): v for k, v in (metrics or {}).items()},
         results=results,
+        license_statement=weights.statement,
         citation=CITATION,
     )
 
@@ -154,18 +365,16 @@ def finetuned_card(
     *,
     model_name: str,
     base_model: str | None,
-    dataset_id: str,
-    dataset_name: str,
+    training_data: TrainingDataset,
     label_names: list[str],
     multi_label: bool,
     results: list[ReportedResult],
     training_args: dict,
     protocol: str,
     clip_seconds: float,
-    dataset_config: str | None = None,
     fold_scores: dict | None = None,
     repo_id: str | None = None,
-    license: str = "apache-2.0",
+    license: str | None = None,
     template_path: str | os.PathLike | None = None,
 ) -> ModelCard:
     """Card of a fine-tuned AaSP classifier.
@@ -173,28 +382,28 @@ def finetuned_card(
     Args:
         model_name: title and `model-index` name.
         base_model: the checkpoint that was fine-tuned (a Hub id goes into `base_model:`; a local path is omitted).
-        dataset_id / dataset_name / dataset_config: the training data.
+        training_data: the training data (its Hub id goes into `datasets:`, its license decides the weights').
         label_names: class names in label-id order.
         multi_label: True for multi-label tagging (sigmoid outputs).
-        results: measured results (at least one) for the table and `model-index`.
+        results: measured results for the table and `model-index`; empty when the test split was not scored.
         training_args: hyper-parameters shown in the card.
         protocol: how train and test were split, e.g. "5-fold CV, fold 3 held out".
         clip_seconds: clip length used in training.
         fold_scores: optional `{fold: score}` of a cross-validation run.
+        license: the weights' license id; default: derived from the data (`weights_license`).
     """
-    if not results:
-        raise ValueError("A fine-tuned card needs at least one measured result.")
     hub_base_model = base_model if base_model and not Path(base_model).exists() else None
+    weights = _license([training_data], license)
     card_data = ModelCardData(
-        model_name=model_name,
+        model_name=_model_index_name(model_name, results),
         library_name="transformers",
         pipeline_tag="audio-classification",
-        license=license,
         tags=[*COMMON_TAGS, "multi-label" if multi_label else "single-label"],
-        datasets=[dataset_id] if not Path(dataset_id).exists() else None,
-        metrics=sorted({METRIC_TYPES[r.metric] for r in results}),
+        datasets=_hub_ids([training_data]),
+        metrics=sorted({METRIC_TYPES[r.metric] for r in results}) or None,
         base_model=hub_base_model,
-        eval_results=[r.to_eval_result("audio-classification") for r in results],
+        eval_results=[r.to_eval_result("audio-classification") for r in results] or None,
+        **weights.metadata(),
     )
     return ModelCard.from_template(
         card_data,
@@ -202,18 +411,30 @@ def finetuned_card(
         model_name=model_name,
         repo_id=repo_id or model_name,
         base_model=hub_base_model,
-        task_description=f"{'multi-label tagging' if multi_label else 'classification'} on {dataset_name}",
+        task_description=f"{'multi-label tagging' if multi_label else 'classification'} on {training_data.display_name}",
         problem_description="Multi-label tagging" if multi_label else "Single-label classification",
         num_labels=len(label_names),
         example_labels=", ".join(label_names[:3]),
-        dataset_id=dataset_id,
-        dataset_name=dataset_name,
-        dataset_config=dataset_config,
+        dataset=training_data,
         clip_seconds=clip_seconds,
         clip_seconds_int=max(1, round(clip_seconds)),
         protocol=protocol,
         training_args=_stringify(training_args),
         results=results,
         fold_scores=fold_scores,
+        license_statement=weights.statement,
         citation=CITATION,
     )
+
+
+__all__ = [
+    "DATASET_LICENSES",
+    "DataLicense",
+    "ReportedResult",
+    "TrainingDataset",
+    "WeightsLicense",
+    "finetuned_card",
+    "hub_dataset_id",
+    "pretrained_card",
+    "weights_license",
+]

@@ -4,20 +4,28 @@ Every script declares its options as dataclasses and parses them with `parse_arg
 transformers' `HfArgumentParser`: options come from the command line and, optionally, from a YAML file given with
 `--config`. A YAML file may group options under section headings (``data:``, ``optimization:``, ...); the headings
 only organise the file, the option names are the dataclass fields. Command-line flags override the file.
+
+The options the downstream scripts share are declared once here: `ModelArguments` (the checkpoint to load) and
+`BenchmarkDataArguments` (which benchmark or dataset, read how), turned into a loaded benchmark by
+`benchmark_from_arguments`.
 """
 
 from __future__ import annotations
 
 import logging as std_logging
+import os
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 from transformers import HfArgumentParser
 from transformers.utils import logging
+
+from ..data.benchmarks import benchmark_names
+from ..data.loading import resolve_benchmark
 
 
 logger = logging.get_logger(__name__)
@@ -137,3 +145,138 @@ def setup_logging(level: int | str = "info", is_main_process: bool = True) -> No
     except ImportError:  # not every script needs datasets
         return
     datasets.utils.logging.set_verbosity(level)
+
+
+def training_log_level(training_args) -> int:
+    """The level `setup_logging` should use for a `TrainingArguments` run: its `--log_level`, INFO when "passive"."""
+    if training_args.log_level == "passive":
+        return logging.INFO
+    return training_args.get_process_log_level()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Options shared by the downstream scripts (finetune.py, linear_eval.py, logmel_baseline.py)
+
+
+def registered_benchmark_names() -> list[str]:
+    """The names `--benchmark` accepts, for help texts and error messages."""
+    return benchmark_names()
+
+
+def looks_like_local_path(name_or_path: str) -> bool:
+    """True when `name_or_path` cannot be meant as a Hub repo id: it starts with '.', '~' or a separator, has more
+    than one '/' (or a backslash on Windows), or its parent folder exists here (for example `outputs/run`)."""
+    if name_or_path.startswith((".", "~", os.sep)) or (os.altsep and os.altsep in name_or_path):
+        return True
+    if name_or_path.count("/") > 1 or (os.sep != "/" and os.sep in name_or_path):
+        return True
+    parent = Path(name_or_path).expanduser().parent
+    return parent != Path(".") and parent.exists()
+
+
+def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path") -> None:
+    """Raise `FileNotFoundError` naming the path when `name_or_path` looks local (see `looks_like_local_path`) but
+    does not exist, or is a folder without a `config.json`; a Hub repo id is left to `from_pretrained`."""
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if path.is_dir() and not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{option} {name_or_path}: the folder exists but holds no config.json, so it is not a saved model "
+                "(save one with `save_pretrained`, or point at the folder that holds config.json)."
+            )
+        return
+    if looks_like_local_path(name_or_path):
+        raise FileNotFoundError(
+            f"{option} {name_or_path}: no such file or folder ({path.resolve()} does not exist). It looks like a "
+            "local path, so it was not looked up on the Hub; check the path, or give a Hub repo id such as "
+            "'org/name'."
+        )
+
+
+@dataclass
+class ModelArguments:
+    """The checkpoint a downstream script starts from."""
+
+    model_name_or_path: str = field(metadata={"help": "Checkpoint: a Hub repo id (org/name) or a local folder."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Run the checkpoint's own code (needed only without transformers_aasp)."}
+    )
+
+    def __post_init__(self):
+        check_checkpoint_path(self.model_name_or_path)
+
+
+@dataclass
+class BenchmarkDataArguments:
+    """Which benchmark (or dataset) a downstream script reads, and how; see `benchmark_from_arguments`."""
+
+    benchmark: str | None = field(
+        default=None,
+        metadata={"help": f"Registered benchmark, one of: {', '.join(registered_benchmark_names())}."},
+    )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Hub id or local path: a copy of --benchmark with the same layout, or a custom dataset."},
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Config of a custom --dataset_name."})
+    dataset_revision: str | None = field(
+        default=None,
+        metadata={"help": "Hub commit, branch or tag to read (default: the benchmark's pinned revision)."},
+    )
+    streaming: bool | None = field(
+        default=None,
+        metadata={"help": "Stream the data instead of downloading it (default: the benchmark's choice, on for as2m)."},
+    )
+    audio_column: str = field(default="audio", metadata={"help": "Custom --dataset_name: audio column."})
+    label_column: str = field(default="label", metadata={"help": "Custom --dataset_name: label column."})
+    multi_label: bool = field(default=False, metadata={"help": "Custom --dataset_name: labels are lists."})
+    fold_column: str | None = field(
+        default=None, metadata={"help": "Custom --dataset_name: leave-one-fold-out on this column's values."}
+    )
+    train_split: str | None = field(
+        default=None, metadata={"help": "Training split (default: the benchmark's; 'train' for a custom dataset)."}
+    )
+    validation_split: str | None = field(
+        default=None,
+        metadata={"help": "Validation split (default: the benchmark's; 'validation' for a custom dataset)."},
+    )
+    test_split: str | None = field(
+        default=None, metadata={"help": "Test split (default: the benchmark's; 'test' for a custom dataset)."}
+    )
+    fold: int | None = field(default=None, metadata={"help": "Held-out fold of a cross-validation benchmark."})
+    validation_fraction: float = field(
+        default=0.1, metadata={"help": "Without a validation split: stratified fraction of train held out."}
+    )
+    clip_seconds: float | None = field(default=None, metadata={"help": "Clip length (default: the benchmark's)."})
+    verify_split_sizes: bool = field(default=True, metadata={"help": "Check official split sizes (SPCV2)."})
+    corpus_clips_per_class: int | None = field(
+        default=None, metadata={"help": "Embedded corpus tasks: clips per class to build (default: the corpus's)."}
+    )
+    dataset_license: str | None = field(
+        default=None,
+        metadata={
+            "help": "Custom --dataset_name: its license as a Hub license id (e.g. cc-by-4.0); the model card derives "
+            "the weights' license from it (registered benchmarks: known)."
+        },
+    )
+
+
+def benchmark_from_arguments(data_args: BenchmarkDataArguments):
+    """The `LoadedBenchmark` that `data_args` select (`resolve_benchmark`)."""
+    return resolve_benchmark(
+        data_args.benchmark,
+        data_args.dataset_name,
+        audio_column=data_args.audio_column,
+        label_column=data_args.label_column,
+        dataset_config=data_args.dataset_config_name,
+        revision=data_args.dataset_revision,
+        streaming=data_args.streaming,
+        multi_label=data_args.multi_label,
+        fold_column=data_args.fold_column,
+        train_split=data_args.train_split,
+        validation_split=data_args.validation_split,
+        test_split=data_args.test_split,
+        clip_seconds=data_args.clip_seconds,
+        verify_split_sizes=data_args.verify_split_sizes,
+        corpus_clips_per_class=data_args.corpus_clips_per_class,
+    )

@@ -1,0 +1,497 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""Loading a benchmark from the Hub (or a local copy laid out like it) and casting it to the common columns.
+
+`load_benchmark(name)` returns a `LoadedBenchmark` whose source splits all have the same columns:
+
+    "audio": `datasets.Audio(sampling_rate=16000)`
+    "label": `ClassLabel` (single-label) or `List(ClassLabel)` (multi-label; made multi-hot by `encode_targets`)
+    "fold" / "speaker": kept where the protocol needs them
+
+Loading goes through `datasets.load_dataset(id_or_path, config, revision=...)`, the `parquet` builder with the
+repository's file patterns (`BenchmarkSpec.data_files`), or `load_from_disk` for a `save_to_disk` folder; a local
+folder laid out like the Hub repository takes the same path as the Hub id. `LoadedBenchmark.splits(fold)` applies the
+protocol (`data.protocols`).
+"""
+
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from datasets import (
+    Audio,
+    ClassLabel,
+    DatasetDict,
+    Features,
+    IterableDataset,
+    IterableDatasetDict,
+    List,
+    Value,
+    load_dataset,
+    load_from_disk,
+)
+from transformers.utils import logging
+
+from ..audio import SAMPLING_RATE
+from .benchmarks import SPEECH_COMMANDS_12_CLASS_TEST_ROWS, BenchmarkSpec, custom_benchmark, get_benchmark
+from .protocols import SplitIndices, column_values, protocol_indices, require_named_splits
+
+
+logger = logging.get_logger(__name__)
+
+
+@dataclass
+class LoadedBenchmark:
+    """A benchmark's source splits, cast to the common columns, plus its protocol.
+
+    Attributes:
+        spec: the benchmark (with `fold_values` read from the data for custom fold datasets).
+        dataset: source splits with columns "audio", "label" (+ "fold" / "speaker"); an `IterableDatasetDict` when
+            streamed.
+        class_names: ClassLabel names (label ids index this list).
+        label_names: readable names for `id2label` (equal to `class_names` unless the benchmark names them).
+        source: the Hub id or local path that was read.
+        revision: the Hub commit that was read (None for a local copy, an embedded task or an unpinned Hub id).
+    """
+
+    spec: BenchmarkSpec
+    dataset: DatasetDict | IterableDatasetDict
+    class_names: list[str]
+    label_names: list[str]
+    source: str | None = None
+    revision: str | None = None
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.label_names))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: index for index, name in enumerate(self.label_names)}
+
+    @property
+    def folds(self) -> list:
+        """The folds to run: the fold column's distinct values (sorted), or `[None]` for a single train/test run."""
+        return self.spec.folds
+
+    @property
+    def streaming(self) -> bool:
+        return isinstance(self.dataset, IterableDatasetDict)
+
+    def split_indices(self, fold=None, validation_fraction: float = 0.1, seed: int = 0) -> SplitIndices:
+        """Rows of each split as `{"train" | "validation" | "test": (source_split_name, row_indices)}`.
+
+        "validation" is absent when the task has no validation split and `validation_fraction` is 0.
+        """
+        if self.streaming:
+            raise ValueError(f"{self.spec.display_name} is streamed: it has no row indices; use `splits()`.")
+        return protocol_indices(self.spec, self.dataset, fold, validation_fraction, seed)
+
+    def splits(self, fold=None, validation_fraction: float = 0.1, seed: int = 0) -> DatasetDict | IterableDatasetDict:
+        """The train / validation / test datasets of one run (one fold for cross-validation protocols)."""
+        if self.streaming:
+            return self._streamed_splits(fold, validation_fraction)
+        return DatasetDict(
+            {
+                split: self.dataset[source].select(indices)
+                for split, (source, indices) in self.split_indices(fold, validation_fraction, seed).items()
+            }
+        )
+
+    def _streamed_splits(self, fold, validation_fraction: float) -> IterableDatasetDict:
+        spec = self.spec
+        if spec.protocol != "splits" or fold is not None:
+            raise ValueError(f"{spec.display_name}: a streamed benchmark supports the named-splits protocol only.")
+        require_named_splits(spec, self.dataset)
+        splits = {"train": self.dataset[spec.train_split], "test": self.dataset[spec.test_split]}
+        if spec.validation_split and spec.validation_split in self.dataset:
+            splits["validation"] = self.dataset[spec.validation_split]
+        elif validation_fraction > 0:
+            logger.warning_once(
+                f"{spec.display_name} is streamed: no stratified validation hold-out is taken from train "
+                f"(validation_fraction={validation_fraction} ignored)."
+            )
+        return IterableDatasetDict(splits)
+
+    def fingerprint(self) -> str:
+        """Identifies the loaded data (dataset id, revision, config, split sizes, label names) for caches."""
+        sizes = None if self.streaming else self.dataset.num_rows
+        text = repr((self.spec.name, self.source, self.revision, self.spec.dataset_config, self.class_names, sizes))
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def load_benchmark(
+    benchmark: str | BenchmarkSpec,
+    *,
+    dataset_id: str | None = None,
+    revision: str | None = None,
+    streaming: bool | None = None,
+    verify_split_sizes: bool = True,
+    cache_dir: str | None = None,
+    loader_kwargs: dict | None = None,
+) -> LoadedBenchmark:
+    """Load a registered benchmark (or a custom spec) and cast it to the common columns.
+
+    Args:
+        benchmark: registry name or a `BenchmarkSpec` (see `custom_benchmark`).
+        dataset_id: load this Hub id or local path instead of the spec's (a copy with the same layout).
+        revision: load this Hub commit / branch / tag instead of the spec's pinned revision.
+        streaming: stream from the Hub; default: the spec's choice for a Hub id (AudioSet-2M), never for a local copy.
+        verify_split_sizes: check the official split sizes the spec lists (Speech Commands V2). Turn off only for a
+            deliberate subset; the class checks always run.
+        cache_dir: passed to `datasets.load_dataset`.
+        loader_kwargs: passed to the spec's `loader` (embedded corpus tasks: `cache_dir`, `clips_per_class`, `seed`).
+    """
+    spec = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+    if dataset_id is not None:
+        spec = replace(spec, dataset_id=dataset_id)
+    if revision is not None:
+        spec = replace(spec, revision=revision)
+    from_hub = spec.loader is None and not Path(spec.dataset_id).exists()
+    streaming = (spec.streaming and from_hub) if streaming is None else streaming
+    raw = _load_source(spec, from_hub, streaming, cache_dir, loader_kwargs or {})
+    raw = type(raw)({split: _audio_as_feature(spec, dataset) for split, dataset in raw.items()})
+    _require_columns(spec, raw)
+    if spec.protocol == "splits":
+        require_named_splits(spec, raw)
+    if spec.add_columns is not None:
+        raw = type(raw)({split: _add_derived_columns(spec, dataset) for split, dataset in raw.items()})
+    loaded = _cast_columns(spec, raw)
+    loaded.source, loaded.revision = spec.dataset_id, spec.revision if from_hub else None
+    _check_classes(loaded, verify_split_sizes)
+    logger.info(
+        f"Loaded {spec.display_name} ({loaded.source}, revision {loaded.revision}): {loaded.num_labels} classes."
+    )
+    return loaded
+
+
+def resolve_benchmark(
+    benchmark: str | None = None,
+    dataset_name: str | None = None,
+    *,
+    audio_column: str = "audio",
+    label_column: str = "label",
+    dataset_config: str | None = None,
+    revision: str | None = None,
+    multi_label: bool = False,
+    fold_column: str | None = None,
+    train_split: str | None = None,
+    validation_split: str | None = None,
+    test_split: str | None = None,
+    clip_seconds: float | None = None,
+    verify_split_sizes: bool = True,
+    corpus_clips_per_class: int | None = None,
+    streaming: bool | None = None,
+) -> LoadedBenchmark:
+    """What the scripts' `--benchmark` / `--dataset_name` options select, loaded.
+
+    A registered `benchmark` (optionally read from `dataset_name`, a copy with the same layout), or a custom
+    `dataset_name` described by the column and split arguments. Split names given here override a registered
+    benchmark's too (None keeps its own); `revision` overrides its pinned Hub commit; `clip_seconds` its clip length;
+    `corpus_clips_per_class` sizes the embedded corpus tasks.
+    """
+    if benchmark is None and dataset_name is None:
+        raise ValueError("Pass --benchmark <name> or --dataset_name <hub id or path>.")
+    split_names = {"train_split": train_split, "validation_split": validation_split, "test_split": test_split}
+    split_names = {key: value for key, value in split_names.items() if value is not None}
+    if benchmark is not None:
+        spec = replace(get_benchmark(benchmark), **split_names)
+    else:
+        spec = custom_benchmark(
+            dataset_name,
+            audio_column=audio_column,
+            label_column=label_column,
+            dataset_config=dataset_config,
+            multi_label=multi_label,
+            fold_column=fold_column,
+            **split_names,
+        )
+    if clip_seconds is not None:
+        spec = replace(spec, clip_seconds=clip_seconds)
+    override = dataset_name if benchmark is not None else None
+    loader_kwargs = {"clips_per_class": corpus_clips_per_class} if spec.loader is not None else None
+    return load_benchmark(
+        spec,
+        dataset_id=override,
+        revision=revision,
+        streaming=streaming,
+        verify_split_sizes=verify_split_sizes,
+        loader_kwargs=loader_kwargs,
+    )
+
+
+def undecoded_audio(dataset):
+    """The dataset with its "audio" column left encoded ({"bytes", "path"}), so `decode_waveform` can skip bad clips."""
+    return dataset.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))
+
+
+def check_split_sizes(spec: BenchmarkSpec, num_rows: dict[str, int]) -> None:
+    """Raise when a split's size differs from the official size in `spec.expected_rows`.
+
+    Args:
+        num_rows: `{split_name: number of rows}` after dropping rows outside the task.
+    """
+    for split, expected in spec.expected_rows.items():
+        found = num_rows.get(split)
+        if found == expected:
+            continue
+        hint = ""
+        if split == "test" and found == SPEECH_COMMANDS_12_CLASS_TEST_ROWS:
+            hint = " 4,890 clips is the 12-class v0.02 test archive (as in google/speech_commands), not the 35-class list."
+        raise ValueError(
+            f"{spec.display_name}: split {split!r} has {found} rows, the official protocol has {expected}.{hint} "
+            "Pass verify_split_sizes=False (--no_verify_split_sizes) only for a deliberate subset."
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Reading the source
+
+
+def _load_source(spec: BenchmarkSpec, from_hub: bool, streaming: bool, cache_dir, loader_kwargs: dict):
+    if spec.loader is not None and spec.dataset_id is None:
+        data = spec.loader(**loader_kwargs)
+    elif _is_saved_to_disk(spec.dataset_id):
+        data = load_from_disk(spec.dataset_id)
+    elif spec.data_files is not None:
+        files = {split: data_file_urls(spec, patterns, from_hub) for split, patterns in spec.data_files.items()}
+        data = load_dataset("parquet", data_files=files, cache_dir=cache_dir, streaming=streaming)
+    else:
+        revision = spec.revision if from_hub else None
+        data = load_dataset(
+            spec.dataset_id, spec.dataset_config, revision=revision, cache_dir=cache_dir, streaming=streaming
+        )
+    if isinstance(data, IterableDataset):
+        return IterableDatasetDict({spec.train_split: data})
+    return data if isinstance(data, (DatasetDict, IterableDatasetDict)) else DatasetDict({spec.train_split: data})
+
+
+def data_file_urls(spec: BenchmarkSpec, patterns, from_hub: bool) -> list[str]:
+    """`data_files` patterns of the repository: `hf://` URLs at the pinned revision, or paths in a local copy."""
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    if not from_hub:
+        return [str(Path(spec.dataset_id) / pattern) for pattern in patterns]
+    at_revision = f"@{spec.revision}" if spec.revision else ""
+    return [f"hf://datasets/{spec.dataset_id}{at_revision}/{pattern}" for pattern in patterns]
+
+
+def _is_saved_to_disk(path: str) -> bool:
+    folder = Path(path)
+    return folder.is_dir() and ((folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file())
+
+
+def _audio_as_feature(spec: BenchmarkSpec, dataset):
+    """Parquet files written without `datasets` metadata hold audio as a {"bytes", "path"} struct: make it Audio."""
+    feature = (dataset.features or {}).get(spec.audio_column)
+    if isinstance(feature, dict) and set(feature) == {"bytes", "path"}:
+        return dataset.cast_column(spec.audio_column, Audio())
+    return dataset
+
+
+def _require_columns(spec: BenchmarkSpec, data) -> None:
+    if spec.add_columns is not None:
+        needed = [spec.audio_column, spec.derive_from]
+    else:
+        needed = [spec.audio_column, spec.label_column, spec.label_names_column, spec.fold_column, spec.speaker_column]
+    for split, dataset in data.items():
+        if dataset.features is None:  # a stream whose schema is only known once read
+            continue
+        missing = [c for c in needed if c and c not in dataset.column_names]
+        if missing:
+            raise ValueError(
+                f"{spec.display_name} ({spec.dataset_id}), split {split!r}: missing column(s) {missing}. Available "
+                f"columns: {dataset.column_names}. Pass --audio_column / --label_column for another layout."
+            )
+        if not isinstance(dataset.features[spec.audio_column], Audio):
+            raise ValueError(
+                f"Column {spec.audio_column!r} of split {split!r} is {dataset.features[spec.audio_column]}, not an "
+                "Audio feature; choose the audio column with --audio_column."
+            )
+
+
+def _add_derived_columns(spec: BenchmarkSpec, dataset):
+    if isinstance(dataset, IterableDataset):
+        return dataset.map(spec.add_columns, batched=True)
+    derived = spec.add_columns({spec.derive_from: column_values(dataset, spec.derive_from)})
+    for name, values in derived.items():
+        dataset = dataset.remove_columns([name]) if name in dataset.column_names else dataset
+        dataset = dataset.add_column(name, values)
+    return dataset
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Label names and casting
+
+
+def _readable(values: list, feature, spec: BenchmarkSpec) -> list:
+    """Label values as python values: ClassLabel ids (or plain integer ids the spec names) turned into names."""
+    if isinstance(feature, ClassLabel):
+        return [feature.int2str(v) if v is not None and v >= 0 else None for v in values]
+    if isinstance(feature, List) and isinstance(feature.feature, ClassLabel):
+        return [[feature.feature.int2str(v) for v in row] for row in values]
+    if spec.integer_label_names is not None and isinstance(feature, Value) and feature.dtype.startswith("int"):
+        names = spec.integer_label_names
+        return [names[v] if v is not None and 0 <= v < len(names) else None for v in values]
+    return values
+
+
+def _readable_values(spec: BenchmarkSpec, dataset, column: str) -> list:
+    return _readable(column_values(dataset, column), dataset.features[column], spec)
+
+
+def _collect_class_names(spec: BenchmarkSpec, data) -> tuple[list[str], list[str]]:
+    """(ClassLabel names, readable names), in id order."""
+    if spec.class_names is not None:
+        names = list(spec.class_names)
+    elif isinstance(data, IterableDatasetDict):
+        raise ValueError(f"{spec.display_name}: a streamed benchmark needs its `class_names` in the spec.")
+    else:
+        feature = data[next(iter(data))].features[spec.label_column]
+        if isinstance(feature, ClassLabel):
+            names = [n for n in feature.names if n not in spec.drop_labels]
+        else:
+            values = {v for split in data.values() for v in _flatten(_readable_values(spec, split, spec.label_column))}
+            values.discard(None)
+            names = sorted_values(values - set(spec.drop_labels))
+    if spec.label_names is not None:
+        readable = list(spec.label_names)
+    elif spec.label_names_column and not isinstance(data, IterableDatasetDict):
+        readable = _names_from_column(spec, data, names)
+    else:
+        readable = names
+    return [str(n) for n in names], [str(n) for n in readable]
+
+
+def _flatten(values: list) -> list:
+    return [v for row in values for v in row] if values and isinstance(values[0], list) else values
+
+
+def sorted_values(values) -> list:
+    """Numbers first (numerically), then strings: the order of class names and fold values read from data."""
+    return sorted(values, key=lambda v: (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)))
+
+
+def _names_from_column(spec: BenchmarkSpec, data: DatasetDict, names: list) -> list[str]:
+    pairs = {}
+    for split in data.values():
+        labels = _readable_values(spec, split, spec.label_column)
+        readable = column_values(split, spec.label_names_column)
+        for label, text in zip(_flatten(labels), _flatten(readable), strict=True):
+            pairs.setdefault(label, text)
+    return [pairs.get(name, str(name)) for name in names]
+
+
+def _cast_columns(spec: BenchmarkSpec, data) -> LoadedBenchmark:
+    class_names, label_names = _collect_class_names(spec, data)
+    index = {name: i for i, name in enumerate(class_names)}
+    label_feature = List(ClassLabel(names=class_names)) if spec.multi_label else ClassLabel(names=class_names)
+    protocol_columns = {spec.fold_column: "fold", spec.speaker_column: "speaker"}
+    protocol_columns.pop(None, None)
+    renames = {k: v for k, v in {spec.audio_column: "audio", **protocol_columns}.items() if k != v}
+    cast = {}
+    for split, dataset in data.items():
+        if isinstance(dataset, IterableDataset):
+            dataset = _stream_labels(spec, dataset, index, label_feature, [spec.audio_column, *protocol_columns])
+        else:
+            dataset = _attach_labels(
+                spec, split, dataset, index, label_feature, [spec.audio_column, *protocol_columns]
+            )
+        dataset = dataset.rename_columns(renames) if renames else dataset
+        cast[split] = dataset.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE))
+    data = type(data)(cast)
+    spec = _resolve_folds(spec, data)
+    return LoadedBenchmark(spec=spec, dataset=data, class_names=class_names, label_names=label_names)
+
+
+def _attach_labels(spec: BenchmarkSpec, split: str, dataset, index: dict, label_feature, keep: list):
+    """The label ids as a new column (the audio is not rewritten), rows outside the task removed."""
+    label_ids, dropped = _encode_labels(_readable_values(spec, dataset, spec.label_column), index, spec.multi_label)
+    dataset = dataset.select_columns(keep).add_column("label", label_ids, feature=label_feature)
+    if dropped:
+        logger.warning(f"{spec.display_name} {split}: dropped {dropped} rows whose label is outside the task.")
+        dataset = dataset.filter(_has_label, input_columns="label")
+    return dataset
+
+
+def _stream_labels(spec: BenchmarkSpec, dataset: IterableDataset, index: dict, label_feature, keep: list):
+    """The same on a stream: labels encoded and rows outside the task skipped as they are read."""
+    if dataset.features is None:
+        raise ValueError(f"{spec.display_name}: the stream declares no features; cannot cast its columns.")
+    source_feature = dataset.features[spec.label_column]
+    features = Features({name: dataset.features[name] for name in keep} | {"label": label_feature})
+
+    def encode(values):
+        return {"label": _encode_labels(_readable(values, source_feature, spec), index, spec.multi_label)[0]}
+
+    dataset = dataset.select_columns([*keep, spec.label_column])
+    dataset = dataset.map(
+        encode, batched=True, input_columns=spec.label_column, remove_columns=[spec.label_column], features=features
+    )
+    return dataset.filter(_has_label, input_columns="label")
+
+
+def _encode_labels(values: list, index: dict, multi_label: bool) -> tuple[list, int]:
+    """Label ids per row (-1, or an empty list, for rows to drop) and the number of dropped rows."""
+    encoded, dropped = [], 0
+    for value in values:
+        if multi_label:
+            ids = [index[str(v)] for v in value or [] if str(v) in index]
+            dropped += not ids
+            encoded.append(ids)
+        else:
+            key = str(value)
+            dropped += key not in index
+            encoded.append(index.get(key, -1))
+    return encoded, dropped
+
+
+def _has_label(label) -> bool:
+    return bool(label) if isinstance(label, list) else label >= 0
+
+
+def _resolve_folds(spec: BenchmarkSpec, data) -> BenchmarkSpec:
+    """The folds are the fold column's distinct values, sorted; a registered benchmark's must be its official ones."""
+    if spec.protocol != "folds":
+        return spec
+    if isinstance(data, IterableDatasetDict):
+        raise ValueError(f"{spec.display_name}: cross-validation folds cannot be read from a stream.")
+    found = tuple(sorted_values(set(column_values(data[spec.train_split], "fold"))))
+    if spec.fold_values is None:
+        return replace(spec, fold_values=found)
+    if found != tuple(spec.fold_values):
+        raise ValueError(
+            f"{spec.display_name}: expected folds {list(spec.fold_values)} in column {spec.fold_column!r}, found "
+            f"{list(found)}."
+        )
+    return spec
+
+
+def _check_classes(loaded: LoadedBenchmark, verify_split_sizes: bool) -> None:
+    spec = loaded.spec
+    if spec.num_classes is not None and loaded.num_labels != spec.num_classes:
+        message = f"{spec.display_name}: expected {spec.num_classes} classes, the data has {loaded.num_labels}."
+        if spec.strict_classes:
+            raise ValueError(message)
+        logger.warning(message)
+    if loaded.streaming:
+        return
+    if spec.strict_classes and spec.protocol == "splits" and spec.test_split in loaded.dataset:
+        _check_test_covers_classes(loaded)
+    if verify_split_sizes:
+        check_split_sizes(spec, {split: ds.num_rows for split, ds in loaded.dataset.items()})
+
+
+def _check_test_covers_classes(loaded: LoadedBenchmark) -> None:
+    spec = loaded.spec
+    present = set(column_values(loaded.dataset[spec.test_split], "label"))
+    missing = [loaded.class_names[i] for i in range(loaded.num_labels) if i not in present]
+    if missing:
+        raise ValueError(
+            f"{spec.display_name}: the {spec.test_split!r} split ({loaded.dataset[spec.test_split].num_rows} rows) "
+            f"has no clip of {len(missing)} of the {loaded.num_labels} classes (e.g. {missing[:5]}). This is not the "
+            "official test list; for Speech Commands V2 it is usually the 12-class keyword-spotting test archive. "
+            "Use a copy whose test split is the official 35-class testing_list (11,005 clips)."
+        )

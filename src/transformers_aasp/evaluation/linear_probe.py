@@ -1,0 +1,321 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""Linear evaluation of a frozen audio encoder (the EVAR-style protocol used by the M2D / BYOL-A papers).
+
+Protocol:
+    1. Every clip is cut to the benchmark's clip length (first `clip_seconds`, zero-padded when shorter).
+    2. The frozen encoder gives one vector per clip (`ClipEmbedder`): for AaSP, the mean over valid time columns of
+       `time_column_features` (B, G_t, G_f * D); for any other AutoModel audio encoder (e.g. AST), the mean over tokens of
+       `last_hidden_state`, or of `hidden_states[hidden_layer]`. Embeddings are cached as safetensors under
+       `embedding_cache_dir`, keyed by model weights + task + source split, and reused across folds and seeds.
+    3. StandardScaler fit on train; one linear layer trained with Adam (weight decay 1e-8), batch min(200, N), up to
+       `max_epochs` epochs, early stopping with `patience` on validation accuracy (mAP for multi-label), best
+       weights restored (`train_linear_classifier`).
+    4. Folds as in the registry (leave one fold out); without a validation split, a deterministic stratified
+       fraction of train is held out. The score of one seed is the mean over folds; several seeds give mean and
+       95 % interval (`run_protocol`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
+from transformers import AutoFeatureExtractor, AutoModel
+from transformers.utils import logging
+
+from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
+from ..data.loading import LoadedBenchmark, undecoded_audio
+from ..data.protocols import encode_targets
+from ..reporting.metrics import metric_name, score_logits, summarize_scores
+
+
+logger = logging.get_logger(__name__)
+
+PROTOCOL = "linear evaluation (frozen encoder, standardised mean embeddings, early-stopped linear layer)"
+
+
+@dataclass
+class LinearProbeArguments:
+    """Options of the embedding step and of the linear probe."""
+
+    hidden_layer: int | None = field(default=None, metadata={"help": "Use hidden_states[layer] instead."})
+    batch_size: int = field(default=16, metadata={"help": "Clips per forward pass when embedding."})
+    embedding_cache_dir: str = field(default="outputs/embeddings", metadata={"help": "Embedding cache folder."})
+    num_seeds: int = field(default=3, metadata={"help": "Repetitions with different seeds."})
+    first_seed: int = field(default=42, metadata={"help": "Seed of the first repetition."})
+    learning_rate: float = field(default=3e-4, metadata={"help": "Adam learning rate (M2D uses 3e-5)."})
+    max_epochs: int = field(default=200, metadata={"help": "Maximum epochs of the linear layer."})
+    patience: int = field(default=20, metadata={"help": "Early-stopping patience in epochs."})
+    output_dir: str = field(default="outputs/linear_eval", metadata={"help": "Where results JSON is written."})
+    device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "Torch device."})
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Embeddings
+
+
+class ClipEmbedder:
+    """Frozen encoder -> one (D,) vector per clip.
+
+    AaSP outputs: mean of `time_column_features` (B, G_t, G_f * D) over the columns where
+    `time_column_attention_mask` (B, G_t) is 1.
+    Other encoders: mean over tokens of `last_hidden_state` (B, N, D), or of `hidden_states[layer]`.
+    """
+
+    def __init__(self, model, feature_extractor, hidden_layer: int | None, device: str):
+        self.model = model.eval().to(device)
+        self.feature_extractor = feature_extractor
+        self.hidden_layer = hidden_layer
+        self.device = device
+
+    @torch.no_grad()
+    def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        inputs = self.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt")
+        inputs = {key: value.to(self.device) for key, value in inputs.items()}
+        outputs = self.model(**inputs, output_hidden_states=self.hidden_layer is not None)
+        return pool_clip_embedding(outputs, self.hidden_layer).float().cpu().numpy()
+
+
+def pool_clip_embedding(outputs, hidden_layer: int | None) -> torch.Tensor:
+    """(B, D') clip embeddings from an encoder output (see `ClipEmbedder`)."""
+    columns = getattr(outputs, "time_column_features", None)
+    if hidden_layer is None and columns is not None:
+        valid = outputs.time_column_attention_mask.unsqueeze(-1).to(columns.dtype)  # (B, G_t, 1)
+        return (columns * valid).sum(dim=1) / valid.sum(dim=1).clamp(min=1.0)
+    tokens = outputs.last_hidden_state if hidden_layer is None else outputs.hidden_states[hidden_layer]
+    return tokens.mean(dim=1)
+
+
+def model_fingerprint(model) -> str:
+    """sha1 of the config and every weight: a cache key that changes whenever the checkpoint does."""
+    digest = hashlib.sha1(model.config.to_json_string(use_diff=False).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_path(cache_dir: str, model_name: str, model_key: str, benchmark: LoadedBenchmark, split: str, layer) -> Path:
+    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model_name).name or model_name)
+    task_key = f"{benchmark.spec.name}-{benchmark.fingerprint()}-{benchmark.spec.clip_seconds:g}s-layer{layer}"
+    return Path(cache_dir) / f"{safe_name}-{model_key}" / task_key / f"{split}.safetensors"
+
+
+def embed_split(dataset, embedder: ClipEmbedder, benchmark: LoadedBenchmark, batch_size: int) -> dict:
+    """{"embeddings": (N, D) float32, "targets": (N,) int64 or (N, K) float32, "valid": (N,) bool} for one split."""
+    dataset = undecoded_audio(dataset)
+    clip_samples = benchmark.spec.clip_samples
+    chunks, valid = [], np.zeros(dataset.num_rows, dtype=bool)
+    for start in tqdm(range(0, dataset.num_rows, batch_size), desc="Embedding", leave=False):
+        batch = dataset[start : start + batch_size]
+        waveforms = [decode_waveform(audio) for audio in batch["audio"]]
+        keep = [i for i, w in enumerate(waveforms) if w is not None]
+        valid[start + np.asarray(keep, dtype=np.int64)] = True
+        if keep:
+            chunks.append(embedder([crop_or_pad(waveforms[i], clip_samples) for i in keep]))
+    if not valid.any():
+        raise RuntimeError("No clip of the split could be decoded; check the audio column.")
+    embeddings = np.zeros((dataset.num_rows, chunks[0].shape[1]), dtype=np.float32)
+    embeddings[valid] = np.concatenate(chunks)
+    if not valid.all():
+        logger.warning(f"Skipped {int((~valid).sum())} undecodable clip(s) of {dataset.num_rows}.")
+    labels = dataset.select_columns(["label"]).to_dict()["label"]
+    targets = encode_targets(labels, benchmark.num_labels, benchmark.spec.multi_label)
+    return {"embeddings": embeddings, "targets": targets, "valid": valid}
+
+
+def cached_embeddings(path: Path, compute) -> dict:
+    if path.is_file():
+        logger.info(f"Using cached embeddings {path}")
+        arrays = load_file(str(path))
+        return {**arrays, "valid": arrays["valid"].astype(bool)}
+    arrays = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({**arrays, "valid": arrays["valid"].astype(np.uint8)}, str(path))
+    return arrays
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Linear classifier
+
+
+def train_linear_classifier(
+    train,
+    validation,
+    num_labels: int,
+    multi_label: bool,
+    seed: int,
+    *,
+    learning_rate: float = 3e-4,
+    max_epochs: int = 200,
+    patience: int = 20,
+):
+    """One linear layer (D -> num_labels) on standardised embeddings, early-stopped on validation.
+
+    Args:
+        train / validation: {"embeddings": (N, D), "targets": (N,) class ids or (N, num_labels) multi-hot}.
+        learning_rate / max_epochs / patience: Adam's learning rate, the epoch limit, and the epochs without a
+            better validation score after which training stops.
+
+    Returns:
+        (fitted StandardScaler, the linear layer with the best validation weights restored, best validation score).
+    """
+    torch.manual_seed(seed)
+    scaler = StandardScaler().fit(train["embeddings"])
+    features = torch.from_numpy(scaler.transform(train["embeddings"])).float()
+    targets = torch.from_numpy(train["targets"])
+    val_features = torch.from_numpy(scaler.transform(validation["embeddings"])).float()
+    layer = torch.nn.Linear(features.shape[1], num_labels)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=learning_rate, betas=(0.9, 0.999), weight_decay=1e-8)
+    loss_fn = torch.nn.BCEWithLogitsLoss() if multi_label else torch.nn.CrossEntropyLoss()
+    batch_size = min(200, len(features))
+    generator = torch.Generator().manual_seed(seed)
+    best_score, best_state, epochs_since_best = -np.inf, None, 0
+    for _ in range(max_epochs):
+        layer.train()
+        for batch in torch.randperm(len(features), generator=generator).split(batch_size):
+            optimizer.zero_grad()
+            loss_fn(layer(features[batch]), targets[batch]).backward()
+            optimizer.step()
+        score = score_split(layer, val_features, validation["targets"], multi_label)
+        if score > best_score:
+            best_score, best_state, epochs_since_best = score, {k: v.clone() for k, v in layer.state_dict().items()}, 0
+        else:
+            epochs_since_best += 1
+            if epochs_since_best >= patience:
+                break
+    layer.load_state_dict(best_state)
+    return scaler, layer, best_score
+
+
+@torch.no_grad()
+def score_split(layer, features: torch.Tensor, targets: np.ndarray, multi_label: bool) -> float:
+    layer.eval()
+    logits = layer(features).numpy()
+    return score_logits(logits, targets, multi_label)[metric_name(multi_label)]
+
+
+def select_rows(arrays: dict, indices: np.ndarray) -> dict:
+    rows = indices[arrays["valid"][indices]]
+    return {"embeddings": arrays["embeddings"][rows], "targets": arrays["targets"][rows]}
+
+
+def evaluate_fold(
+    benchmark, embeddings: dict, fold, probe: LinearProbeArguments, validation_fraction: float, seed: int
+) -> float:
+    """Test score of one fold (or the single split) for one seed."""
+    indices = benchmark.split_indices(fold, validation_fraction=validation_fraction, seed=seed)
+    if "validation" not in indices:
+        raise ValueError("Linear evaluation needs validation data for early stopping: use --validation_fraction > 0.")
+    split = {name: select_rows(embeddings[source], rows) for name, (source, rows) in indices.items()}
+    multi_label = benchmark.spec.multi_label
+    scaler, layer, _ = train_linear_classifier(
+        split["train"],
+        split["validation"],
+        benchmark.num_labels,
+        multi_label,
+        seed,
+        learning_rate=probe.learning_rate,
+        max_epochs=probe.max_epochs,
+        patience=probe.patience,
+    )
+    test_features = torch.from_numpy(scaler.transform(split["test"]["embeddings"])).float()
+    return score_split(layer, test_features, split["test"]["targets"], multi_label)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The protocol
+
+
+def load_embedder(name_or_path: str, trust_remote_code: bool, probe: LinearProbeArguments) -> ClipEmbedder:
+    """The frozen encoder (`AutoModel`) and its feature extractor, as a `ClipEmbedder`."""
+    model = AutoModel.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    feature_extractor = AutoFeatureExtractor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    return ClipEmbedder(model, feature_extractor, probe.hidden_layer, probe.device)
+
+
+def embed_benchmark(
+    benchmark: LoadedBenchmark, embedder: ClipEmbedder, model_name: str, probe: LinearProbeArguments
+) -> dict:
+    """Cached embeddings of every source split: {split_name: arrays} (see `embed_split`)."""
+    model_key = model_fingerprint(embedder.model)
+    embeddings = {}
+    for split, dataset in benchmark.dataset.items():
+        path = cache_path(probe.embedding_cache_dir, model_name, model_key, benchmark, split, probe.hidden_layer)
+        embeddings[split] = cached_embeddings(
+            path, lambda dataset=dataset: embed_split(dataset, embedder, benchmark, probe.batch_size)
+        )
+    return embeddings
+
+
+def run_protocol(
+    benchmark: LoadedBenchmark,
+    embeddings: dict,
+    probe: LinearProbeArguments,
+    fold: int | None = None,
+    validation_fraction: float = 0.1,
+) -> dict:
+    """Every fold (or `fold`) for every seed: {"per_seed", "per_fold", "mean", "std", "ci95", "n"}."""
+    folds = [fold] if fold is not None else benchmark.spec.folds
+    per_seed, per_fold = [], {str(f): [] for f in folds}
+    for seed in range(probe.first_seed, probe.first_seed + probe.num_seeds):
+        scores = [evaluate_fold(benchmark, embeddings, f, probe, validation_fraction, seed) for f in folds]
+        for f, score in zip(folds, scores, strict=True):
+            per_fold[str(f)].append(score)
+        per_seed.append(float(np.mean(scores)))
+        logger.info(f"seed {seed}: {np.mean(scores):.4f}")
+    return {"per_seed": per_seed, "per_fold": per_fold, **summarize_scores(per_seed)}
+
+
+def write_results(results: dict, model_name: str, benchmark: LoadedBenchmark, probe: LinearProbeArguments) -> Path:
+    """`<output_dir>/linear_eval_<benchmark>_<model folder name>.json` with the protocol and the data revision."""
+    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model_name).name)
+    path = Path(probe.output_dir) / f"linear_eval_{benchmark.spec.name}_{safe_name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "model": model_name,
+        "benchmark": benchmark.spec.name,
+        "dataset": benchmark.spec.dataset_id,
+        "dataset_revision": getattr(benchmark, "revision", None),
+        "metric": metric_name(benchmark.spec.multi_label),
+        "protocol": PROTOCOL,
+        "hidden_layer": probe.hidden_layer,
+        "seeds": list(range(probe.first_seed, probe.first_seed + probe.num_seeds)),
+        **results,
+    }
+    path.write_text(json.dumps(payload, indent=2))
+    logger.info(f"Wrote {path}")
+    return path
+
+
+def summary_line(results: dict, model_name: str, benchmark: LoadedBenchmark) -> str:
+    return (
+        f"{benchmark.spec.display_name} | {model_name} | {metric_name(benchmark.spec.multi_label)} "
+        f"{100 * results['mean']:.2f} ± {100 * results['ci95']:.2f} (95 % CI, {results['n']} seeds)"
+    )
+
+
+__all__ = [
+    "PROTOCOL",
+    "ClipEmbedder",
+    "LinearProbeArguments",
+    "embed_benchmark",
+    "embed_split",
+    "evaluate_fold",
+    "load_embedder",
+    "model_fingerprint",
+    "pool_clip_embedding",
+    "run_protocol",
+    "score_split",
+    "summary_line",
+    "train_linear_classifier",
+    "write_results",
+]

@@ -1,0 +1,296 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""Pre-training checkpoints that survive a kill and never execute code when resumed.
+
+Layout: ``<output_dir>/checkpoints/checkpoint_<i>``. A checkpoint is written into a staging folder
+``checkpoint_<i>.incomplete``: `accelerator.save_state` writes the model (safetensors), the optimizer, the RNG states of
+every process (and the fp16 scaler) as `torch.save` files, then the main process writes `training_state.json` (the
+step counters and the learning-rate scheduler, in JSON) and renames the folder to its final name. Only then is the
+oldest complete checkpoint deleted, so a kill at any moment leaves the last complete checkpoint in place. Staging
+folders left by a kill are ignored when looking for a checkpoint and deleted before the next save.
+
+Resume reads only: `training_state.json` (JSON), `model.safetensors` (safetensors), `optimizer.bin`,
+`scaler.pt` and `random_states_<rank>.pkl` (`torch.load(weights_only=True)`, which refuses any object that is not
+a tensor, a container or a number). It never loads a pickle that could run code: a checkpoint holding files that
+Accelerate would unpickle without that restriction (`custom_checkpoint_*.pkl`, written by older versions for the
+scheduler) or a `torch.distributed.checkpoint` `.metadata` file (read with `pickle.load`) is refused with an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers.utils import logging
+
+
+logger = logging.get_logger(__name__)
+
+CHECKPOINTS_DIR = "checkpoints"
+TRAINING_STATE_FILE = "training_state.json"  # written last: a folder without it is not a checkpoint
+STAGING_SUFFIX = ".incomplete"
+CHECKPOINT_NAME = re.compile(r"checkpoint_(\d+)")
+RNG_STATE_FILE = "random_states_{rank}.pkl"  # Accelerate's name; read back with weights_only=True
+# files whose loader would unpickle arbitrary objects: Accelerate's custom objects (weights_only=False) and the
+# metadata of torch.distributed.checkpoint (pickle.load)
+UNSAFE_FILE_PATTERNS = (re.compile(r"custom_checkpoint_\d+\.pkl"), re.compile(r".*\.metadata"))
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be resumed safely or exactly; the message names the file and what to do."""
+
+
+@dataclass
+class TrainingProgress:
+    """Counters and scheduler state saved with every checkpoint (identical on all processes).
+
+    `step` counts optimizer steps attempted (the data position: step x accumulation micro-batches), `updates` the
+    steps really applied (they drive the EMA schedule and the learning-rate scheduler).
+    """
+
+    step: int = 0
+    updates: int = 0
+    skipped_clips: int = 0  # unusable clips met so far, all processes
+    nonfinite_steps: int = 0  # steps skipped because of a non-finite loss or gradient
+    consecutive_bad_steps: int = 0
+    scheduler: dict = field(default_factory=dict)  # `scheduler.state_dict()`: numbers and lists only
+
+    def save(self, directory: Path) -> None:
+        path = Path(directory) / TRAINING_STATE_FILE
+        with path.open("w") as stream:
+            stream.write(json.dumps(asdict(self), indent=2))
+            stream.flush()
+            os.fsync(stream.fileno())
+
+    @classmethod
+    def load(cls, directory: Path) -> TrainingProgress:
+        path = Path(directory) / TRAINING_STATE_FILE
+        try:
+            content = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise CheckpointError(f"{path} is not a readable JSON training state: {error}") from None
+        known = set(cls.__dataclass_fields__)
+        if not isinstance(content, dict) or not {"step", "updates"} <= set(content) or set(content) - known:
+            raise CheckpointError(f"{path} does not hold a training state (expected the keys {sorted(known)}).")
+        return cls(**content)
+
+
+def checkpoint_number(path: Path) -> int | None:
+    """i of a final ``checkpoint_<i>`` folder name; None for anything else (staging folders included)."""
+    match = CHECKPOINT_NAME.fullmatch(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def is_complete(path: Path) -> bool:
+    return checkpoint_number(path) is not None and (Path(path) / TRAINING_STATE_FILE).is_file()
+
+
+def fsync_directory(path: Path) -> None:
+    """Makes a rename inside `path` durable (no-op where directories cannot be opened)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+class CheckpointStore:
+    """The checkpoints of one run: find, write (staged, then renamed), rotate and resume.
+
+    Args:
+        output_dir: the run's folder; checkpoints live in ``output_dir/checkpoints``.
+        total_limit: complete checkpoints to keep (None or <= 0: keep all).
+        before_commit: public hook, called on the main process as `before_commit(staging_folder, progress)` once
+            every file of the checkpoint but `training_state.json` is written, i.e. before the checkpoint is marked
+            complete (the tests kill a run there to interrupt a checkpoint write).
+    """
+
+    def __init__(
+        self,
+        output_dir: str | Path,
+        total_limit: int | None = None,
+        before_commit: Callable[[Path, TrainingProgress], None] | None = None,
+    ):
+        self.folder = Path(output_dir) / CHECKPOINTS_DIR
+        self.total_limit = total_limit if total_limit and total_limit > 0 else None
+        self.before_commit = before_commit
+
+    # ------------------------------------------------------------------------------------------------ finding
+    def complete(self) -> list[Path]:
+        """Complete checkpoints, oldest first."""
+        if not self.folder.is_dir():
+            return []
+        return sorted((path for path in self.folder.iterdir() if is_complete(path)), key=checkpoint_number)
+
+    def leftovers(self) -> list[Path]:
+        """Folders of interrupted writes: staging folders and ``checkpoint_<i>`` folders without a training state."""
+        if not self.folder.is_dir():
+            return []
+        return [
+            path
+            for path in self.folder.iterdir()
+            if path.name.endswith(STAGING_SUFFIX) or (checkpoint_number(path) is not None and not is_complete(path))
+        ]
+
+    def latest(self) -> Path | None:
+        complete = self.complete()
+        return complete[-1] if complete else None
+
+    def find(self, spec: str | None) -> Path | None:
+        """`'latest'`: the newest complete checkpoint (None when there is none); otherwise the given folder."""
+        if not spec:
+            return None
+        if spec == "latest":
+            latest = self.latest()
+            if latest is None:
+                logger.warning(
+                    f"--resume_from_checkpoint latest: no complete checkpoint in {self.folder}; starting fresh."
+                )
+            return latest
+        path = Path(spec)
+        if not (path / TRAINING_STATE_FILE).is_file():
+            raise FileNotFoundError(f"{spec} is not a complete checkpoint (no {TRAINING_STATE_FILE}).")
+        return path
+
+    def next_number(self) -> int:
+        """One past every checkpoint number in use, complete or not, so a save never collides."""
+        if not self.folder.is_dir():
+            return 0
+        numbers = [CHECKPOINT_NAME.fullmatch(path.name.removesuffix(STAGING_SUFFIX)) for path in self.folder.iterdir()]
+        return max((int(match.group(1)) for match in numbers if match), default=-1) + 1
+
+    # ------------------------------------------------------------------------------------------------ writing
+    def save(self, accelerator, progress: TrainingProgress) -> Path:
+        """Writes a checkpoint from every process; returns its final folder (call on every process)."""
+        number = self.next_number() if accelerator.is_main_process else 0
+        number = int(broadcast_int(accelerator, number))
+        staging = self.folder / f"checkpoint_{number}{STAGING_SUFFIX}"
+        final = self.folder / f"checkpoint_{number}"
+        if accelerator.is_main_process:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(staging, ignore_errors=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(staging))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            if self.before_commit is not None:
+                self.before_commit(staging, progress)
+            progress.save(staging)
+            os.replace(staging, final)
+            fsync_directory(self.folder)
+            self.rotate()
+        accelerator.wait_for_everyone()
+        return final
+
+    def rotate(self) -> None:
+        """Deletes the oldest complete checkpoints beyond the limit, then leftovers of interrupted writes."""
+        complete = self.complete()
+        if self.total_limit is not None:
+            for path in complete[: max(0, len(complete) - self.total_limit)]:
+                logger.info(f"Deleting {path} (checkpoints_total_limit={self.total_limit}).")
+                shutil.rmtree(path)
+        self.remove_leftovers()
+
+    def remove_leftovers(self) -> None:
+        for path in self.leftovers():
+            logger.warning(f"Deleting {path}: a checkpoint whose write was interrupted.")
+            shutil.rmtree(path, ignore_errors=True)
+
+    # ------------------------------------------------------------------------------------------------ reading
+    def load(self, accelerator, checkpoint: Path, allow_rng_state_errors: bool = False) -> TrainingProgress:
+        """Restores model, optimizer, scaler and RNG states from `checkpoint` without unpickling code."""
+        checkpoint = Path(checkpoint)
+        refuse_unsafe_files(checkpoint)
+        progress = TrainingProgress.load(checkpoint)
+        try:
+            accelerator.load_state(str(checkpoint))
+        except CheckpointError:
+            raise
+        except Exception as error:  # a weights_only refusal, a truncated file, a shape mismatch
+            raise CheckpointError(f"Cannot resume from {checkpoint}: {type(error).__name__}: {error}") from error
+        restore_rng_states(checkpoint, accelerator.process_index, allow_rng_state_errors)
+        return progress
+
+
+def broadcast_int(accelerator, value: int) -> int:
+    """The main process's `value` on every process."""
+    if accelerator.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast
+
+    tensor = torch.tensor([value], dtype=torch.long, device=accelerator.device)
+    return int(broadcast(tensor, from_process=0).item())
+
+
+def refuse_unsafe_files(checkpoint: Path) -> None:
+    """Raises `CheckpointError` if `checkpoint` holds a file that resuming would have to unpickle unrestricted."""
+    unsafe = sorted(
+        path.name
+        for path in checkpoint.rglob("*")
+        if any(pattern.fullmatch(path.name) for pattern in UNSAFE_FILE_PATTERNS)
+    )
+    if unsafe:
+        raise CheckpointError(
+            f"{checkpoint} holds {unsafe}: loading them would unpickle arbitrary objects (possibly running code), "
+            "so resume refuses. Checkpoints of this version never contain them (a checkpoint of an older version "
+            "stored the scheduler as custom_checkpoint_0.pkl; FSDP must use fsdp_state_dict_type FULL_STATE_DICT)."
+        )
+
+
+def restore_rng_states(checkpoint: Path, rank: int, allow_errors: bool = False) -> None:
+    """Sets the Python, NumPy and torch RNGs from ``random_states_<rank>.pkl`` (`torch.load(weights_only=True)`).
+
+    Accelerate's `load_state` only logs at INFO level when it cannot restore them; a resume that silently stops
+    being bit-identical is an error here unless `allow_errors` (then a warning).
+    """
+    path = checkpoint / RNG_STATE_FILE.format(rank=rank)
+    try:
+        with torch.serialization.safe_globals(numpy_rng_globals()):
+            states = torch.load(path, map_location="cpu", weights_only=True)
+        random.setstate(tuple_tree(states["random_state"]))
+        np.random.set_state(tuple_tree(states["numpy_random_seed"]))
+        torch.set_rng_state(states["torch_manual_seed"])
+        if torch.cuda.is_available() and "torch_cuda_manual_seed" in states:
+            torch.cuda.set_rng_state_all(states["torch_cuda_manual_seed"])
+    except Exception as error:  # missing, truncated, refused by weights_only, wrong content
+        message = (
+            f"Could not restore the random number generator states from {path} ({type(error).__name__}: {error}). "
+            "The resumed run will not be bit-identical to an uninterrupted one"
+        )
+        if not allow_errors:
+            raise CheckpointError(message + "; pass --allow_rng_state_errors to continue anyway.") from None
+        logger.warning(message + " (continuing: --allow_rng_state_errors).")
+
+
+def numpy_rng_globals() -> list:
+    """The NumPy functions and types a pickled `np.random.get_state()` needs (no code-running callable)."""
+    multiarray = getattr(np, "_core", np.core).multiarray
+    return [multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+def tuple_tree(value):
+    """Lists back to tuples (`random.setstate` needs tuples)."""
+    return tuple(tuple_tree(item) for item in value) if isinstance(value, (list, tuple)) else value
+
+
+__all__ = [
+    "CHECKPOINTS_DIR",
+    "TRAINING_STATE_FILE",
+    "CheckpointError",
+    "CheckpointStore",
+    "TrainingProgress",
+    "refuse_unsafe_files",
+    "restore_rng_states",
+]

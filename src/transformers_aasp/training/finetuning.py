@@ -1,0 +1,632 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""The fine-tuning recipe: a benchmark's clips -> transformers' `Trainer` -> a classifier, its results and its card.
+
+One run (`fine_tune`) trains on one fold of a benchmark (or its single train/test split) and scores the protocol's
+test split; `--all_folds` runs every fold and `summarize_runs` gives mean, spread and 95 % interval. The recipe:
+
+    data          `ClipTransform` decodes and crops clips inside the `datasets` pipeline (undecodable -> None);
+                  `AudioClassificationCollator` turns them into `input_values` (B, T, F), `attention_mask` (B, T) and
+                  `labels` (B,) or (B, K), skipping and counting undecodable clips
+    augmentation  mixup of spectrograms and soft targets (`mix_batch`), SpecAugment (`spec_augment`), random crops
+    optimisation  layer-wise learning-rate decay (`layer_decay_groups`), label smoothing on soft targets
+                  (`soft_target_loss`), frozen AaPE or encoder, class-balanced sampling
+    Trainer       `RecipeTrainer`: `--resume_from_checkpoint` (or the last checkpoint of the run folder), metrics and
+                  state saved with `save_metrics` / `save_state`, publishing with the Trainer's Hub integration
+                  (`--push_to_hub`), which uploads the AaSP card written by `finetuned_model_card`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchaudio
+from torch.utils.data import WeightedRandomSampler
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+from transformers.utils import logging
+
+from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
+from ..data.benchmarks import get_benchmark
+from ..data.loading import LoadedBenchmark, undecoded_audio
+from ..data.protocols import class_balanced_weights, encode_targets
+from ..reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores
+from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, ReportedResult, TrainingDataset, finetuned_card
+from .arguments import BenchmarkDataArguments, ModelArguments
+from .optimization import is_weight_decay_exempt
+
+
+logger = logging.get_logger(__name__)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Options
+
+
+@dataclass
+class FineTuningModelArguments(ModelArguments):
+    """The checkpoint and what of it is trained."""
+
+    ignore_mismatched_sizes: bool = field(default=False, metadata={"help": "Replace a classifier of another size."})
+    freeze_feature_encoder: bool = field(default=False, metadata={"help": "Freeze the patch stem (AaPE)."})
+    freeze_base_model: bool = field(default=False, metadata={"help": "Freeze the whole encoder (train the head)."})
+    layer_decay: float = field(default=1.0, metadata={"help": "Layer-wise lr decay: layer l gets lr * decay^(L+1-l)."})
+
+
+@dataclass
+class FineTuningDataArguments(BenchmarkDataArguments):
+    """The benchmark options plus the fine-tuning-only ones."""
+
+    all_folds: bool = field(default=False, metadata={"help": "Run every fold and report mean and spread."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Truncate train (debugging)."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Truncate validation and test (debugging)."})
+
+
+@dataclass
+class RecipeArguments:
+    """Augmentation and sampling of the recipe, and the card's model name."""
+
+    mixup_alpha: float = field(default=0.0, metadata={"help": "Mixup Beta(alpha, alpha); 0 disables mixup."})
+    freq_mask_param: int = field(default=0, metadata={"help": "SpecAugment: max mel bins per frequency mask."})
+    time_mask_param: int = field(default=0, metadata={"help": "SpecAugment: max frames per time mask."})
+    num_masks: int = field(default=2, metadata={"help": "SpecAugment: masks of each kind per clip."})
+    random_crop: bool = field(default=True, metadata={"help": "Random crop of long training clips (else start)."})
+    class_balanced_sampling: bool | None = field(
+        default=None, metadata={"help": "Sample by inverse label frequency (default: the benchmark's, on for as2m)."}
+    )
+    hub_model_name: str | None = field(default=None, metadata={"help": "Model name in the card (default: folder)."})
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Data
+
+
+class ClipTransform:
+    """`datasets` transform: decoded, cropped / padded 16 kHz waveforms; None for clips that cannot be decoded."""
+
+    def __init__(self, clip_samples: int, random_crop: bool, seed: int):
+        self.clip_samples = clip_samples
+        self.rng = np.random.default_rng(seed) if random_crop else None
+
+    def __call__(self, batch: dict) -> dict:
+        waveforms = []
+        for audio in batch["audio"]:
+            waveform = decode_waveform(audio)
+            waveforms.append(None if waveform is None else crop_or_pad(waveform, self.clip_samples, self.rng))
+        return {"waveform": waveforms, "label": batch["label"]}
+
+
+class AudioClassificationCollator:
+    """Turns clips into model inputs: `input_values` (B, T, F), `attention_mask` (B, T), `labels` (B,) or (B, K).
+
+    Clips that could not be decoded are skipped and counted (`num_skipped`).
+    """
+
+    def __init__(self, feature_extractor, num_labels: int, multi_label: bool):
+        self.feature_extractor = feature_extractor
+        self.num_labels = num_labels
+        self.multi_label = multi_label
+        self.num_skipped = 0
+
+    def __call__(self, examples: list[dict]) -> dict:
+        usable = [e for e in examples if e["waveform"] is not None]
+        if len(usable) < len(examples):
+            self.num_skipped += len(examples) - len(usable)
+            logger.warning(f"Skipped {self.num_skipped} undecodable clip(s) so far.")
+        if not usable:
+            raise RuntimeError("Every clip of a batch failed to decode; check the dataset's audio column.")
+        batch = self.feature_extractor(
+            [e["waveform"] for e in usable], sampling_rate=SAMPLING_RATE, return_tensors="pt"
+        )
+        labels = encode_targets([e["label"] for e in usable], self.num_labels, self.multi_label)
+        return {**batch, "labels": torch.from_numpy(labels)}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Recipe
+
+
+def layer_id(parameter_name: str, num_layers: int) -> int:
+    """0 for the patch stem and embeddings, l + 1 for Transformer layer l, L + 1 for the final norm and the head."""
+    match = re.search(r"\.layers?\.(\d+)\.", parameter_name)
+    if match:
+        return int(match.group(1)) + 1
+    if "embed" in parameter_name or "cls_token" in parameter_name:
+        return 0
+    return num_layers + 1
+
+
+def layer_decay_groups(model, learning_rate: float, weight_decay: float, decay: float) -> list[dict]:
+    """Optimizer parameter groups with lr * decay^(L + 1 - layer_id); no weight decay on biases and norms."""
+    num_layers = model.config.num_hidden_layers
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        layer = layer_id(name, num_layers)
+        no_decay = is_weight_decay_exempt(name, parameter)
+        group = groups.setdefault(
+            (layer, no_decay),
+            {
+                "params": [],
+                "lr": learning_rate * decay ** (num_layers + 1 - layer),
+                "weight_decay": 0.0 if no_decay else weight_decay,
+            },
+        )
+        group["params"].append(parameter)
+    return list(groups.values())
+
+
+def spec_augment(input_values: torch.Tensor, freq_mask_param: int, time_mask_param: int, num_masks: int):
+    """(B, T, F) -> (B, T, F) with `num_masks` random frequency and time masks per clip (value 0 = the data mean)."""
+    spectrogram = input_values.transpose(1, 2).unsqueeze(1)  # (B, 1, F, T)
+    for _ in range(num_masks):
+        if freq_mask_param > 0:
+            spectrogram = torchaudio.transforms.FrequencyMasking(freq_mask_param, iid_masks=True)(spectrogram)
+        if time_mask_param > 0:
+            spectrogram = torchaudio.transforms.TimeMasking(time_mask_param, iid_masks=True)(spectrogram)
+    return spectrogram.squeeze(1).transpose(1, 2)
+
+
+def mix_batch(inputs: dict, targets: torch.Tensor, alpha: float, rng: np.random.Generator | None = None):
+    """Mixup with one weight per batch: w ~ Beta(alpha, alpha), then a permutation `order` of the batch.
+
+    Args:
+        inputs: model inputs with `input_values` (B, T, F) and optionally `attention_mask` (B, T).
+        targets: (B, K) one-hot or multi-hot targets.
+        rng: the random source (default: numpy's global one, which the Trainer seeds and checkpoints).
+
+    Returns:
+        (inputs with `input_values` = w x + (1 - w) x[order] and `attention_mask` = max(m, m[order]),
+        targets w y + (1 - w) y[order]).
+    """
+    source = np.random if rng is None else rng
+    weight = float(source.beta(alpha, alpha))
+    order = torch.as_tensor(source.permutation(targets.shape[0]), device=targets.device)
+    mixed = dict(inputs)
+    mixed["input_values"] = weight * inputs["input_values"] + (1 - weight) * inputs["input_values"][order]
+    if inputs.get("attention_mask") is not None:
+        mixed["attention_mask"] = torch.maximum(inputs["attention_mask"], inputs["attention_mask"][order])
+    return mixed, weight * targets + (1 - weight) * targets[order]
+
+
+def soft_target_loss(logits: torch.Tensor, targets: torch.Tensor, multi_label: bool, smoothing: float):
+    """Cross-entropy on (B, K) soft targets, or BCE for multi-label; `smoothing` spreads mass uniformly."""
+    if multi_label:
+        targets = targets * (1 - smoothing) + smoothing / 2
+        return F.binary_cross_entropy_with_logits(logits, targets)
+    targets = targets * (1 - smoothing) + smoothing / logits.shape[-1]
+    return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+
+
+class RecipeTrainer(Trainer):
+    """Trainer with the fine-tuning recipe: mixup, SpecAugment, label smoothing, layer-wise lr decay and an optional
+    class-balanced sampler. `model_card`, when set, is the card `push_to_hub` writes (instead of the Trainer's)."""
+
+    def __init__(
+        self, *args, recipe: RecipeArguments, multi_label: bool, layer_decay: float, sample_weights=None, **kwargs
+    ):
+        super().__init__(*args, **kwargs)
+        self.recipe = recipe
+        self.multi_label = multi_label
+        self.layer_decay = layer_decay
+        self.sample_weights = sample_weights
+        self.model_card = None
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is None and self.layer_decay != 1.0:
+            model = self.model if model is None else model
+            optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(self.args, model)
+            optimizer_kwargs.pop("lr", None)
+            groups = layer_decay_groups(model, self.args.learning_rate, self.args.weight_decay, self.layer_decay)
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return super().create_optimizer(model)
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.sample_weights is None:
+            return super()._get_train_sampler(train_dataset)
+        return WeightedRandomSampler(torch.as_tensor(self.sample_weights), num_samples=len(self.sample_weights))
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        num_labels = model.config.num_labels
+        targets = labels.float() if self.multi_label else F.one_hot(labels, num_labels).float()
+        if model.training:
+            if self.recipe.mixup_alpha > 0:
+                inputs, targets = mix_batch(inputs, targets, self.recipe.mixup_alpha)
+            if self.recipe.freq_mask_param > 0 or self.recipe.time_mask_param > 0:
+                recipe = self.recipe
+                inputs["input_values"] = spec_augment(
+                    inputs["input_values"], recipe.freq_mask_param, recipe.time_mask_param, recipe.num_masks
+                )
+        outputs = model(**inputs)
+        loss = soft_target_loss(outputs.logits, targets, self.multi_label, self.args.label_smoothing_factor)
+        return (loss, outputs) if return_outputs else loss
+
+    def create_model_card(self, **kwargs) -> None:
+        """Writes the AaSP card (`self.model_card`) into the output folder; the Trainer's draft card otherwise."""
+        if self.model_card is None:
+            return super().create_model_card(**kwargs)
+        if self.is_world_process_zero():
+            self.model_card.save(str(Path(self.args.output_dir) / "README.md"))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# One run
+
+
+@dataclass
+class RunSteps:
+    """What a run does: `--do_train` / `--do_eval` (the protocol's test split); neither flag given means both."""
+
+    train: bool
+    evaluate: bool
+
+    @classmethod
+    def from_training_arguments(cls, args: TrainingArguments) -> RunSteps:
+        # TrainingArguments turns do_eval on by itself when eval_strategy is not "no": evaluation during training
+        # implies training, so only a plain --do_eval (eval_strategy "no") selects evaluation alone.
+        evaluate_only = args.do_eval and not args.do_train and args.eval_strategy == "no"
+        train_only = args.do_train and not (args.do_eval or args.do_predict)
+        return cls(train=not evaluate_only, evaluate=not train_only)
+
+
+def folds_to_run(benchmark: LoadedBenchmark, fold: int | None, all_folds: bool) -> list[int | None]:
+    """The folds a command asks for: every fold with `all_folds`, else `[fold]` (required for a CV benchmark)."""
+    folds = benchmark.spec.folds
+    if all_folds:
+        if folds == [None]:
+            raise ValueError(f"{benchmark.spec.display_name} has no folds; drop --all_folds.")
+        return folds
+    if folds != [None] and fold is None:
+        raise ValueError(
+            f"{benchmark.spec.display_name} is a {len(folds)}-fold benchmark: pass --fold or --all_folds."
+        )
+    return [fold]
+
+
+def run_folder(output_dir: str, fold, all_folds: bool) -> Path:
+    """`<output_dir>/fold_<k>` for each run of --all_folds, else `<output_dir>`."""
+    return Path(output_dir) / f"fold_{fold}" if all_folds else Path(output_dir)
+
+
+def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedBenchmark, require_trained_head: bool):
+    """`AutoModelForAudioClassification` for the benchmark's labels, with the requested parts frozen.
+
+    With `require_trained_head` (evaluation without training) a checkpoint whose classifier would be freshly
+    initialised is refused: its test score would be that of a random head.
+    """
+    multi_label = benchmark.spec.multi_label
+    model, loading_info = AutoModelForAudioClassification.from_pretrained(
+        model_args.model_name_or_path,
+        num_labels=benchmark.num_labels,
+        id2label=benchmark.id2label,
+        label2id=benchmark.label2id,
+        problem_type="multi_label_classification" if multi_label else "single_label_classification",
+        ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+        trust_remote_code=model_args.trust_remote_code,
+        output_loading_info=True,
+    )
+    new_weights = loading_info["missing_keys"] | set(loading_info.get("mismatched_keys", ()))
+    if require_trained_head and new_weights:
+        raise ValueError(
+            f"--do_eval without --do_train scores {model_args.model_name_or_path} as it is, but it has no trained "
+            f"classifier for {benchmark.spec.display_name} ({len(new_weights)} weights would be newly initialised, "
+            f"e.g. {sorted(new_weights)[0]}); fine-tune it first (--do_train)."
+        )
+    if model_args.freeze_base_model:
+        freeze = getattr(model, "freeze_base_model", None)
+        freeze() if freeze else model.base_model.requires_grad_(False)
+    if model_args.freeze_feature_encoder:
+        if not hasattr(model, "freeze_feature_encoder"):
+            raise ValueError(f"{type(model).__name__} has no freeze_feature_encoder(); drop --freeze_feature_encoder.")
+        model.freeze_feature_encoder()
+    return model
+
+
+def prepare_splits(benchmark: LoadedBenchmark, fold, data_args: FineTuningDataArguments, recipe, seed: int):
+    """(train / validation / test datasets yielding cropped waveforms, the same splits undecoded).
+
+    A streamed benchmark (AudioSet-2M from the Hub) gives iterable datasets, transformed as they are read.
+    """
+    splits = benchmark.splits(fold, validation_fraction=data_args.validation_fraction, seed=seed)
+    limits = {
+        "train": data_args.max_train_samples,
+        "validation": data_args.max_eval_samples,
+        "test": data_args.max_eval_samples,
+    }
+    clip_samples = benchmark.spec.clip_samples
+    prepared = {}
+    for name, dataset in splits.items():
+        transform = ClipTransform(clip_samples, recipe.random_crop and name == "train", seed)
+        dataset = undecoded_audio(dataset)
+        if benchmark.streaming:
+            if limits[name] is not None:
+                dataset = dataset.take(limits[name])
+            prepared[name] = dataset.map(transform, batched=True, remove_columns=list(dataset.column_names or []))
+            continue
+        if limits[name] is not None:
+            dataset = dataset.select(range(min(limits[name], dataset.num_rows)))
+        prepared[name] = dataset.with_transform(transform)
+    return prepared, splits
+
+
+def training_sample_weights(benchmark: LoadedBenchmark, train_split, recipe: RecipeArguments):
+    """Per-clip sampling weights of the class-balanced sampler, or None when it is off."""
+    balanced = recipe.class_balanced_sampling
+    if balanced is None:
+        balanced = benchmark.spec.class_balanced_sampling
+    if not balanced:
+        return None
+    if benchmark.streaming:
+        logger.warning(
+            f"{benchmark.spec.display_name} is streamed: class-balanced sampling needs every training label up "
+            "front, so clips are read in stream order. Prepare a local copy to sample by class."
+        )
+        return None
+    labels = train_split.select_columns(["label"]).to_dict()["label"]
+    return class_balanced_weights(labels, benchmark.num_labels)
+
+
+def checkpoint_to_resume(args: TrainingArguments) -> str | None:
+    """`--resume_from_checkpoint`, else the last `checkpoint-<step>` folder of the run folder (None: start fresh)."""
+    if args.resume_from_checkpoint is not None:
+        if not Path(args.resume_from_checkpoint).is_dir():
+            raise FileNotFoundError(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder.")
+        return args.resume_from_checkpoint
+    if not Path(args.output_dir).is_dir():
+        return None
+    last = get_last_checkpoint(args.output_dir)
+    if last is not None:
+        logger.info(f"Resuming from {last}, the last checkpoint in {args.output_dir}.")
+    return last
+
+
+def fine_tune(
+    benchmark: LoadedBenchmark,
+    fold: int | None,
+    model_args: FineTuningModelArguments,
+    data_args: FineTuningDataArguments,
+    recipe: RecipeArguments,
+    training_args: TrainingArguments,
+    steps: RunSteps,
+) -> dict:
+    """Fine-tune on one fold (or the single train/test split) and/or score its test split.
+
+    Writes into the run folder (`run_folder`): the model and feature extractor (when trained), the Trainer's
+    `train_results.json` / `test_results.json` / `trainer_state.json`, and with `--all_folds` the run's
+    `results.json`. Returns {"benchmark", "fold", "metric", "test_score", "num_test_clips", "train_loss",
+    "skipped_clips", "trainer"}; scores are None for a step that did not run.
+    """
+    run_dir = run_folder(training_args.output_dir, fold, data_args.all_folds)
+    args = replace(training_args, output_dir=str(run_dir), remove_unused_columns=False)
+    set_seed(args.seed)
+    prepared, raw_splits = prepare_splits(benchmark, fold, data_args, recipe, args.seed)
+    if "validation" not in prepared and args.eval_strategy != "no":
+        logger.warning("No validation data: evaluation during training is turned off.")
+        args = replace(args, eval_strategy="no", load_best_model_at_end=False)
+    feature_extractor = AutoFeatureExtractor.from_pretrained(
+        model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
+    )
+    model = load_classifier(model_args, benchmark, require_trained_head=not steps.train)
+    multi_label = benchmark.spec.multi_label
+    collator = AudioClassificationCollator(feature_extractor, benchmark.num_labels, multi_label)
+    trainer = RecipeTrainer(
+        model=model,
+        args=args,
+        train_dataset=prepared["train"],
+        eval_dataset=prepared.get("validation"),
+        data_collator=collator,
+        processing_class=feature_extractor,
+        compute_metrics=build_compute_metrics(multi_label),
+        recipe=recipe,
+        multi_label=multi_label,
+        layer_decay=model_args.layer_decay,
+        sample_weights=training_sample_weights(benchmark, raw_splits["train"], recipe),
+    )
+    results = {"benchmark": benchmark.spec.name, "fold": fold, "metric": metric_name(multi_label)}
+    results.update(test_score=None, num_test_clips=None, train_loss=None)
+    if steps.train:
+        train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(args))
+        if not args.push_to_hub:  # with --push_to_hub, `publish` saves the model together with its card
+            trainer.save_model()
+        trainer.log_metrics("train", train_result.metrics)
+        trainer.save_metrics("train", train_result.metrics)
+        trainer.save_state()
+        results["train_loss"] = train_result.training_loss
+    if steps.evaluate:
+        results.update(evaluate_test(trainer, prepared["test"], multi_label))
+    results["skipped_clips"] = collator.num_skipped
+    if data_args.all_folds:
+        write_json(dict(results), run_dir / "results.json")
+    results["trainer"] = trainer
+    return results
+
+
+def evaluate_test(trainer: Trainer, test_dataset, multi_label: bool) -> dict:
+    """The protocol's score on the test split: {"test_score", "num_test_clips"}; also saved as test metrics."""
+    prediction = trainer.predict(test_dataset, metric_key_prefix="test")
+    trainer.log_metrics("test", prediction.metrics)
+    trainer.save_metrics("test", prediction.metrics)
+    score = score_logits(prediction.predictions, prediction.label_ids, multi_label)[metric_name(multi_label)]
+    return {"test_score": score, "num_test_clips": int(prediction.label_ids.shape[0])}
+
+
+def check_run_options(data_args: FineTuningDataArguments, training_args: TrainingArguments) -> None:
+    """Refuse option combinations that cannot mean what they say, before any data or model is loaded."""
+    if data_args.all_folds and training_args.push_to_hub:
+        raise ValueError("--push_to_hub publishes one model: pass --fold instead of --all_folds.")
+    if training_args.push_to_hub and not RunSteps.from_training_arguments(training_args).train:
+        raise ValueError("--push_to_hub publishes the fine-tuned model: it needs --do_train.")
+    if data_args.all_folds and training_args.resume_from_checkpoint is not None:
+        raise ValueError(
+            "--resume_from_checkpoint names one run's checkpoint; with --all_folds every fold resumes from the last "
+            "checkpoint in its own fold_<k> folder by itself."
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Reporting and publishing
+
+
+def summarize_runs(runs: list[dict], benchmark: LoadedBenchmark) -> dict:
+    """Mean, std and 95 % interval of the runs' test scores, with the benchmark, protocol and dataset revision."""
+    scored = [run for run in runs if run["test_score"] is not None]
+    summary = summarize_scores([run["test_score"] for run in scored]) if scored else {}
+    return {
+        "benchmark": benchmark.spec.name,
+        "dataset": benchmark.spec.dataset_id,
+        "dataset_revision": getattr(benchmark, "revision", None),
+        "metric": runs[0]["metric"],
+        "protocol": benchmark.spec.protocol_description,
+        "folds": {str(run["fold"]): run["test_score"] for run in scored},
+        "num_test_clips": sum(run["num_test_clips"] for run in scored) if scored else None,
+        "skipped_clips": sum(run["skipped_clips"] for run in runs),
+        **summary,
+    }
+
+
+def summary_line(summary: dict, benchmark: LoadedBenchmark) -> str:
+    """One line for the log: `<benchmark>: <metric> = mean ± 95 % interval over n run(s)`."""
+    if "mean" not in summary:
+        return f"{benchmark.spec.display_name}: trained; the test split was not scored (no --do_eval)."
+    return (
+        f"{benchmark.spec.display_name}: {summary['metric']} = {summary['mean']:.4f} ± {summary['ci95']:.4f} "
+        f"(95 % CI over {summary['n']} run(s), {summary['num_test_clips']} test clips)"
+    )
+
+
+def write_json(payload: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=float))
+    logger.info(f"Wrote {path}")
+
+
+def card_dataset(benchmark: LoadedBenchmark, data_args: BenchmarkDataArguments) -> TrainingDataset:
+    """The training data to cite: the registry's Hub id even when a local copy with the same layout was loaded."""
+    spec = benchmark.spec
+    dataset_id = spec.dataset_id
+    if data_args.benchmark is not None:
+        dataset_id = get_benchmark(data_args.benchmark).dataset_id
+    data_license = data_args.dataset_license
+    if data_license is None and spec.loader is not None and dataset_id is None:
+        data_license = EMBEDDED_CORPUS_LICENSE
+    return TrainingDataset(
+        dataset_id=dataset_id,
+        name=spec.display_name,
+        config=spec.dataset_config,
+        revision=getattr(benchmark, "revision", None),
+        license=data_license,
+    )
+
+
+def card_hyperparameters(model_args, recipe: RecipeArguments, training_args: TrainingArguments) -> dict:
+    keys = (
+        "learning_rate",
+        "per_device_train_batch_size",
+        "num_train_epochs",
+        "max_steps",
+        "warmup_steps",
+        "weight_decay",
+        "lr_scheduler_type",
+        "label_smoothing_factor",
+        "seed",
+    )
+    values = {key: getattr(training_args, key) for key in keys}
+    values.update({k: v for k, v in asdict(recipe).items() if k != "hub_model_name"})
+    values.update(
+        layer_decay=model_args.layer_decay,
+        freeze_feature_encoder=model_args.freeze_feature_encoder,
+        freeze_base_model=model_args.freeze_base_model,
+    )
+    return values
+
+
+def model_name(recipe: RecipeArguments, training_args: TrainingArguments) -> str:
+    return recipe.hub_model_name or training_args.hub_model_id or Path(training_args.output_dir).name
+
+
+def finetuned_model_card(summary, benchmark, model_args, data_args, recipe, training_args):
+    """The card of the fine-tuned model: measured results, per-fold scores, data (with revision and license)."""
+    spec = benchmark.spec
+    dataset = card_dataset(benchmark, data_args)
+    name = model_name(recipe, training_args)
+    results = []
+    if "mean" in summary:
+        results.append(
+            ReportedResult(
+                dataset_id=dataset.hub_id or dataset.display_name,
+                dataset_name=spec.display_name,
+                dataset_config=spec.dataset_config,
+                dataset_revision=dataset.revision,
+                metric=summary["metric"],
+                value=summary["mean"],
+                split=f"{spec.num_folds}-fold CV" if len(summary["folds"]) > 1 else "test",
+                protocol="fine-tuning",
+                spread=summary["ci95"] if summary["n"] > 1 else None,
+            )
+        )
+    folds = {k: v for k, v in summary["folds"].items() if k != "None"} or None
+    held_out = f" (fold {data_args.fold} held out)" if data_args.fold is not None and not data_args.all_folds else ""
+    return finetuned_card(
+        model_name=name,
+        base_model=model_args.model_name_or_path,
+        training_data=dataset,
+        label_names=benchmark.label_names,
+        multi_label=spec.multi_label,
+        results=results,
+        training_args=card_hyperparameters(model_args, recipe, training_args),
+        protocol=spec.protocol_description + held_out,
+        clip_seconds=spec.clip_seconds,
+        fold_scores=folds,
+        repo_id=training_args.hub_model_id or name,
+    )
+
+
+def write_outputs(summary: dict, card, data_args: FineTuningDataArguments, training_args: TrainingArguments) -> None:
+    """`results.json` (one run) or `all_results.json` (--all_folds) and the card `README.md` in --output_dir."""
+    output_dir = Path(training_args.output_dir)
+    write_json(summary, output_dir / ("all_results.json" if data_args.all_folds else "results.json"))
+    card.save(str(output_dir / "README.md"))
+
+
+def publish(run: dict, card) -> None:
+    """Push the run's folder (model, feature extractor, code files, results, card) with the Trainer's Hub
+    integration: `--push_to_hub`, `--hub_model_id`, `--hub_token`, `--hub_private_repo`."""
+    trainer: RecipeTrainer = run["trainer"]
+    trainer.model_card = card
+    trainer.push_to_hub(commit_message=f"Fine-tuned AaSP on {run['benchmark']}")
+    logger.info(f"Published {trainer.args.output_dir} to {trainer.hub_model_id}.")
+
+
+__all__ = [
+    "AudioClassificationCollator",
+    "ClipTransform",
+    "FineTuningDataArguments",
+    "FineTuningModelArguments",
+    "RecipeArguments",
+    "RecipeTrainer",
+    "RunSteps",
+    "check_run_options",
+    "checkpoint_to_resume",
+    "evaluate_test",
+    "fine_tune",
+    "finetuned_model_card",
+    "folds_to_run",
+    "layer_decay_groups",
+    "layer_id",
+    "load_classifier",
+    "mix_batch",
+    "publish",
+    "soft_target_loss",
+    "spec_augment",
+    "summarize_runs",
+    "summary_line",
+    "write_outputs",
+]

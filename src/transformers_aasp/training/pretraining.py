@@ -1,0 +1,882 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""Self-supervised AaSP pre-training with Accelerate (docs/method.md, section 5; docs/pretraining.md).
+
+`examples/pretrain.py` is the command line; this module holds the pieces:
+
+- the options (`PretrainingOptions`: one dataclass per YAML section, parsed with `parse_arguments`);
+- the set-up steps (`build_accelerator`, `prepare_output_dir`, `load_records`, `build_feature_extractor`,
+  `build_model`, `build_optimizer`);
+- `Pretrainer`, the training loop: `resume`, `train` (`forward_backward`, `apply_update`, `log_step`,
+  `save_checkpoint`) and `export`.
+
+Checkpoints are written and read by `transformers_aasp.training.checkpointing` (staged writes, rotation after
+completion, resume without unpickling code).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
+from accelerate.utils import DistributedType, ProjectConfiguration, set_seed
+from huggingface_hub import HfApi
+from tqdm.auto import tqdm
+from transformers import get_cosine_schedule_with_warmup
+from transformers.utils import logging
+
+from ..configuration_aasp import PRETRAINING_EXPORTS, AaSPConfig
+from ..data.normalization import compute_normalization_stats
+from ..data.pretraining import (
+    SOURCE_TYPES,
+    ClipFeaturizer,
+    build_pretraining_dataloader,
+    features_from_waveform_batch,
+    iter_waveforms,
+    load_audio_records,
+    num_records,
+    split_stream_by_process,
+)
+from ..feature_extraction_aasp import AaSPFeatureExtractor
+from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPForPreTraining
+from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, TrainingDataset, pretrained_card
+from .arguments import parse_arguments, setup_logging
+from .checkpointing import CheckpointStore, TrainingProgress
+from .distributed import use_cross_process_negatives
+from .optimization import mask_generator, weight_decay_groups
+
+
+logger = logging.get_logger(__name__)
+
+LOSS_METRICS = (*PRETRAINING_LOSS_TERMS, *PRETRAINING_MONITORING_TERMS)
+CONFIG_FILE = "pretrain_config.yaml"
+METRICS_FILE = "metrics.jsonl"
+FEATURE_EXTRACTOR_DIR = "feature_extractor"
+FEATURES_ON_DEVICE_CHOICES = ("auto", "true", "false")
+MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Options: one dataclass per section of the YAML file (the headings only group options)
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class DataOptions:
+    dataset: str | None = field(
+        default=None, metadata={"help": "'embedded', a folder of audio files, an audiofolder or a dataset id."}
+    )
+    dataset_type: str = field(
+        default="auto",
+        metadata={"help": "How to read --dataset; 'auto': 'embedded', an existing folder, else a dataset id.",
+                  "choices": SOURCE_TYPES},
+    )  # fmt: skip
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset configuration."})
+    dataset_split: str = field(default="train", metadata={"help": "Split to pre-train on."})
+    streaming: bool = field(default=False, metadata={"help": "Stream the dataset instead of downloading it."})
+    audio_column: str = field(default="audio", metadata={"help": "Column holding the audio."})
+    embedded_clips_per_class: int | None = field(
+        default=None, metadata={"help": "--dataset embedded: clips per class of the corpus to build."}
+    )
+    crop_frames: int = field(default=608, metadata={"help": "Random crop length in frames (608 = 6.08 s)."})
+    min_clip_seconds: float = field(default=0.1, metadata={"help": "Shorter clips are skipped and counted."})
+    shuffle_buffer_size: int = field(default=1000, metadata={"help": "Shuffle buffer of a streamed dataset."})
+    num_workers: int = field(default=2, metadata={"help": "DataLoader workers (decoding + features)."})
+    features_on_device: str = field(
+        default="auto",
+        metadata={"help": "Compute the log-mel batch on the accelerator (workers only decode and crop): 'true', "
+                          "'false' or 'auto' (true on a GPU).", "choices": FEATURES_ON_DEVICE_CHOICES},
+    )  # fmt: skip
+    norm_stats_clips: int = field(
+        default=1000, metadata={"help": "Clips for the log-mel mean/std when --norm_mean/--norm_std are not given."}
+    )
+    norm_mean: float | None = field(default=None, metadata={"help": "Log-mel mean (skip computing the statistics)."})
+    norm_std: float | None = field(default=None, metadata={"help": "Log-mel std (skip computing the statistics)."})
+
+
+@dataclass
+class ModelOptions:
+    model_config: str = field(
+        default="tiny", metadata={"help": "'tiny' (AaSPConfig.tiny()), 'base' (ViT-B) or a config/checkpoint folder."}
+    )
+    # a JSON string on the command line, a mapping in the YAML file; always a dict after parsing
+    model_overrides: str = field(
+        default="{}", metadata={"help": "AaSPConfig fields to override, as JSON (e.g. '{\"num_mask_clones\": 16}')."}
+    )
+    init_from: str | None = field(
+        default=None,
+        metadata={"help": "Start from this AaSPForPreTraining or AaSPModel checkpoint (teacher := student when the "
+                          "checkpoint has no teacher)."},
+    )  # fmt: skip
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward."})
+    export_weights: str = field(
+        default="student",
+        metadata={"help": "Encoder weights written to <output_dir>/final.", "choices": PRETRAINING_EXPORTS},
+    )
+
+    def __post_init__(self):
+        if isinstance(self.model_overrides, str):
+            try:
+                self.model_overrides = json.loads(self.model_overrides)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"--model_overrides is not valid JSON: {error}") from None
+        if not isinstance(self.model_overrides, dict):
+            raise ValueError(f"--model_overrides must be a mapping, got {self.model_overrides!r}.")
+
+
+@dataclass
+class OptimizationOptions:
+    per_device_batch_size: int = field(default=12, metadata={"help": "Clips per process per micro-batch."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Micro-batches per update."})
+    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate."})
+    weight_decay: float = field(
+        default=0.05, metadata={"help": "AdamW weight decay (never on norms, biases, tokens, positions)."}
+    )
+    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1."})
+    adam_beta2: float = field(default=0.95, metadata={"help": "AdamW beta2."})
+    adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon."})
+    max_steps: int | None = field(default=None, metadata={"help": "Optimizer steps to train for."})
+    warmup_steps: int = field(default=0, metadata={"help": "Linear warm-up steps before the cosine decay."})
+    max_grad_norm: float = field(default=4.0, metadata={"help": "Gradient clipping norm (<= 0: no clipping)."})
+    mixed_precision: str | None = field(
+        default=None,
+        metadata={"help": "Mixed precision (default: what `accelerate launch`/config says).",
+                  "choices": MIXED_PRECISION_CHOICES},
+    )  # fmt: skip
+    seed: int = field(default=0, metadata={"help": "Seed of model init, masks and data order."})
+    max_consecutive_bad_steps: int = field(
+        default=10, metadata={"help": "Stop after this many consecutive steps with a non-finite loss or gradient."}
+    )
+    find_unused_parameters: bool = field(default=False, metadata={"help": "DDP find_unused_parameters."})
+
+
+@dataclass
+class CheckpointingOptions:
+    output_dir: str | None = field(default=None, metadata={"help": "Where checkpoints, logs and exports go."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Delete earlier checkpoints/metrics in --output_dir instead of refusing."}
+    )
+    checkpointing_steps: int = field(default=1000, metadata={"help": "Write a checkpoint every N steps."})
+    checkpoints_total_limit: int = field(default=3, metadata={"help": "Keep only the last K complete checkpoints."})
+    resume_from_checkpoint: str | None = field(
+        default=None,
+        metadata={"help": "'latest' (newest complete checkpoint in --output_dir; starts fresh if none) or a path."},
+    )
+    allow_rng_state_errors: bool = field(
+        default=False,
+        metadata={"help": "Resume even when a checkpoint's RNG states cannot be restored (the run is then no "
+                          "longer bit-identical to an uninterrupted one); default: stop with an error."},
+    )  # fmt: skip
+
+
+@dataclass
+class LoggingOptions:
+    logging_steps: int = field(default=10, metadata={"help": "Log metrics every N optimizer steps."})
+    report_to: str = field(
+        default="tensorboard",
+        metadata={"help": "Accelerate tracker(s): 'tensorboard', 'wandb', 'all' or 'none' (metrics.jsonl always)."},
+    )
+    tracker_project_name: str = field(default="aasp_pretraining", metadata={"help": "Tracker project name."})
+    collapse_threshold: float = field(
+        default=1e-4, metadata={"help": "Warn when the teacher target variance falls below this (collapse)."}
+    )
+    log_level: str = field(default="info", metadata={"help": "Log level of the main process."})
+
+
+@dataclass
+class HubOptions:
+    push_to_hub: bool = field(default=False, metadata={"help": "Upload <output_dir>/final to the Hub at the end."})
+    hub_model_id: str | None = field(default=None, metadata={"help": "Repository id, e.g. 'user/aasp-base'."})
+    hub_private_repo: bool = field(default=False, metadata={"help": "Create the repository as private."})
+    model_name: str | None = field(default=None, metadata={"help": "Name shown in the model card."})
+
+
+@dataclass
+class DebugOptions:
+    debug_nan_steps: list[int] = field(
+        default_factory=list, metadata={"help": "Testing only: replace the loss by NaN at these optimizer steps."}
+    )
+
+
+OPTION_SECTIONS = {
+    "data": DataOptions,
+    "model": ModelOptions,
+    "optimization": OptimizationOptions,
+    "checkpointing": CheckpointingOptions,
+    "logging": LoggingOptions,
+    "hub": HubOptions,
+    "debug": DebugOptions,
+}
+POSITIVE_OPTIONS = {
+    "optimization": ("per_device_batch_size", "gradient_accumulation_steps", "max_steps", "max_consecutive_bad_steps"),
+    "data": ("crop_frames", "norm_stats_clips"),
+    "logging": ("logging_steps",),
+    "checkpointing": ("checkpointing_steps",),
+}
+
+
+@dataclass
+class PretrainingOptions:
+    """Every option of a pre-training run, one attribute per YAML section."""
+
+    data: DataOptions
+    model: ModelOptions
+    optimization: OptimizationOptions
+    checkpointing: CheckpointingOptions
+    logging: LoggingOptions
+    hub: HubOptions
+    debug: DebugOptions
+
+    def sections(self) -> dict[str, dict]:
+        """Options grouped by section, in the layout `--config` reads back."""
+        return {name: asdict(getattr(self, name)) for name in OPTION_SECTIONS}
+
+    def flat(self) -> dict:
+        return {key: value for section in self.sections().values() for key, value in section.items()}
+
+    def validate(self) -> None:
+        """Raises `ValueError` naming the first option that is missing or out of range."""
+        data, optim, ckpt = self.data, self.optimization, self.checkpointing
+        missing = [name for name, value in (("dataset", data.dataset), ("output_dir", ckpt.output_dir),
+                                             ("max_steps", optim.max_steps)) if value is None]  # fmt: skip
+        if missing:
+            raise ValueError(f"Missing required option(s): {', '.join('--' + name for name in missing)}.")
+        for section, names in POSITIVE_OPTIONS.items():
+            for name in names:
+                value = getattr(getattr(self, section), name)
+                if value <= 0:
+                    raise ValueError(f"--{name} must be positive, got {value}.")
+        if optim.warmup_steps < 0 or optim.warmup_steps > optim.max_steps:
+            raise ValueError(f"--warmup_steps must lie in [0, max_steps={optim.max_steps}], got {optim.warmup_steps}.")
+        choices = (
+            ("dataset_type", data.dataset_type, SOURCE_TYPES),
+            ("features_on_device", data.features_on_device, FEATURES_ON_DEVICE_CHOICES),
+            ("export_weights", self.model.export_weights, PRETRAINING_EXPORTS),
+            ("mixed_precision", optim.mixed_precision, (None, *MIXED_PRECISION_CHOICES)),
+        )
+        for name, value, allowed in choices:  # a YAML file bypasses argparse's choices
+            if value not in allowed:
+                raise ValueError(f"--{name} must be one of {[v for v in allowed if v is not None]}, got {value!r}.")
+        if (data.norm_mean is None) != (data.norm_std is None):
+            raise ValueError("Give both --norm_mean and --norm_std, or neither (then they are computed).")
+        if self.hub.push_to_hub and not self.hub.hub_model_id:
+            raise ValueError("--push_to_hub needs --hub_model_id (e.g. 'user/aasp-tiny').")
+
+
+def parse_pretraining_options(argv: list[str] | None = None) -> PretrainingOptions:
+    """Command line (and `--config FILE.yaml`, flags win) -> validated `PretrainingOptions`."""
+    parsed = parse_arguments(list(OPTION_SECTIONS.values()), argv)
+    options = PretrainingOptions(**dict(zip(OPTION_SECTIONS, parsed, strict=True)))
+    options.validate()
+    return options
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Set-up steps
+# ----------------------------------------------------------------------------------------------------------------
+class LaunchError(RuntimeError):
+    """The processes that were started are not the ones that were asked for."""
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive non-finite steps."""
+
+
+def check_launch(accelerator: Accelerator, environ=None) -> None:
+    """Fail loudly when `accelerate launch --cpu --num_processes N` (N > 1) silently started one process.
+
+    Accelerate's `--cpu` launcher only starts several processes through `mpirun` (`--mpirun_hostfile`); otherwise it
+    sets MASTER_ADDR/MASTER_PORT for N processes but runs one. Several CPU processes (DDP over gloo) are started by
+    `ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes N ...` (torchrun).
+    """
+    environ = os.environ if environ is None else environ
+    asked_for_several = "MASTER_PORT" in environ and not any(
+        key in environ for key in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+    )
+    if (
+        asked_for_several
+        and accelerator.num_processes == 1
+        and environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    ):
+        raise LaunchError(
+            "`accelerate launch --cpu --num_processes N` started a single process: without --mpirun_hostfile, "
+            "Accelerate's CPU launcher does not spawn N processes. For multi-process CPU training run "
+            "`ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes N examples/pretrain.py ...`."
+        )
+
+
+def build_accelerator(options: PretrainingOptions) -> Accelerator:
+    """The Accelerator of a run; data loaders keep their per-step order (see `Pretrainer.build_batches`)."""
+    output_dir = options.checkpointing.output_dir
+    report_to = None if options.logging.report_to == "none" else options.logging.report_to.split(",")
+    accelerator = Accelerator(
+        gradient_accumulation_steps=options.optimization.gradient_accumulation_steps,
+        mixed_precision=options.optimization.mixed_precision,
+        log_with=report_to,
+        # checkpoint folders are named and rotated by CheckpointStore, never by Accelerate
+        project_config=ProjectConfiguration(project_dir=output_dir, logging_dir=str(Path(output_dir) / "logs")),
+        # each process gets whole batches of one global batch sampler, prepared on every process alike
+        dataloader_config=DataLoaderConfiguration(split_batches=False, dispatch_batches=False, even_batches=True),
+        kwargs_handlers=[
+            DistributedDataParallelKwargs(find_unused_parameters=options.optimization.find_unused_parameters)
+        ],
+    )
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        # the batch sampler has no batch_size attribute, so DeepSpeed cannot infer an "auto" micro-batch size
+        config = accelerator.state.deepspeed_plugin.deepspeed_config
+        if config.get("train_micro_batch_size_per_gpu", "auto") == "auto":
+            config["train_micro_batch_size_per_gpu"] = options.optimization.per_device_batch_size
+    return accelerator
+
+
+def prepare_output_dir(options: PretrainingOptions, accelerator: Accelerator) -> None:
+    """Refuse to mix two runs in one folder unless resuming or told to overwrite; write the resolved options."""
+    output_dir = Path(options.checkpointing.output_dir)
+    store = CheckpointStore(output_dir)
+    if accelerator.is_main_process and store.complete() and not options.checkpointing.resume_from_checkpoint:
+        if not options.checkpointing.overwrite_output_dir:
+            raise FileExistsError(
+                f"{output_dir} already holds checkpoints; pass --resume_from_checkpoint latest to continue or "
+                "--overwrite_output_dir to start over."
+            )
+        for name in ("checkpoints", "logs", "final", FEATURE_EXTRACTOR_DIR):
+            shutil.rmtree(output_dir / name, ignore_errors=True)
+        (output_dir / METRICS_FILE).unlink(missing_ok=True)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / CONFIG_FILE).write_text(yaml.safe_dump(options.sections(), sort_keys=False))
+    accelerator.wait_for_everyone()
+
+
+def load_records(options: PretrainingOptions, accelerator: Accelerator):
+    """The corpus records; the main process downloads or prepares the dataset first, the others then reuse it."""
+    data = options.data
+    with accelerator.main_process_first():
+        return load_audio_records(
+            data.dataset,
+            source_type=data.dataset_type,
+            config_name=data.dataset_config_name,
+            split=data.dataset_split,
+            streaming=data.streaming,
+            audio_column=data.audio_column,
+            embedded_clips_per_class=data.embedded_clips_per_class,
+        )
+
+
+def build_feature_extractor(options: PretrainingOptions, records, accelerator: Accelerator) -> AaSPFeatureExtractor:
+    """The feature extractor with the corpus log-mel mean/std: given, reused from an earlier run, or computed once
+    (on the main process, over the first --norm_stats_clips usable clips) and saved in <output_dir>."""
+    data = options.data
+    saved = Path(options.checkpointing.output_dir) / FEATURE_EXTRACTOR_DIR
+    if not saved.is_dir():
+        if accelerator.is_main_process:
+            feature_extractor = AaSPFeatureExtractor()
+            if data.norm_mean is not None:
+                mean, std = data.norm_mean, data.norm_std
+            else:
+                featurizer = ClipFeaturizer(feature_extractor, data.crop_frames, data.min_clip_seconds)
+                clips = iter_waveforms(records, featurizer, data.norm_stats_clips, data.audio_column)
+                mean, std = compute_normalization_stats(
+                    clips,
+                    feature_extractor,
+                    max_clips=data.norm_stats_clips,
+                    sampling_rate=feature_extractor.sampling_rate,
+                )
+            feature_extractor.set_normalization(float(mean), float(std))
+            feature_extractor.save_pretrained(saved)
+            logger.info(f"Log-mel normalisation: mean={feature_extractor.mean:.4f}, std={feature_extractor.std:.4f}")
+        accelerator.wait_for_everyone()
+    return AaSPFeatureExtractor.from_pretrained(saved)
+
+
+def model_config(name: str, overrides: dict) -> AaSPConfig:
+    """`'tiny'`, `'base'` or a config / checkpoint folder, with `overrides` applied."""
+    if name == "tiny":
+        return AaSPConfig.tiny(**overrides)
+    if name == "base":
+        return AaSPConfig(**overrides)
+    if Path(name).exists():
+        return AaSPConfig.from_pretrained(name, **overrides)
+    raise ValueError(f"--model_config must be 'tiny', 'base' or an existing config path, got {name!r}.")
+
+
+def build_model(options: ModelOptions) -> AaSPForPreTraining:
+    if options.init_from:
+        model, info = AaSPForPreTraining.from_pretrained(
+            options.init_from, output_loading_info=True, **options.model_overrides
+        )
+        if any(key.startswith("teacher.") for key in info.get("missing_keys", [])):
+            logger.info(f"{options.init_from} has no teacher weights: the teacher starts as a copy of the student.")
+            model.reset_teacher()
+    else:
+        model = AaSPForPreTraining(model_config(options.model_config, options.model_overrides))
+    if options.gradient_checkpointing:
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable()
+    return model
+
+
+def check_crop_fits_patches(crop_frames: int, config: AaSPConfig) -> None:
+    """Crops must tile whole time patches (a partial last patch would be mostly padding)."""
+    if crop_frames % config.time_patch_size != 0:
+        suggestion = max(1, round(crop_frames / config.time_patch_size)) * config.time_patch_size
+        raise ValueError(
+            f"--crop_frames ({crop_frames}) must be a multiple of the model's time_patch_size "
+            f"({config.time_patch_size}), e.g. {suggestion}."
+        )
+
+
+def build_optimizer(model: torch.nn.Module, options: OptimizationOptions) -> torch.optim.AdamW:
+    """AdamW without weight decay on norms, biases, tokens, positions, fixed SBLU parameters and gates."""
+    groups = weight_decay_groups(model, options.weight_decay)  # the EMA teacher has no trainable parameter
+    return torch.optim.AdamW(
+        groups, lr=options.learning_rate, betas=(options.adam_beta1, options.adam_beta2), eps=options.adam_epsilon
+    )
+
+
+def resolve_features_on_device(choice: str, device: torch.device) -> bool:
+    """'true'/'false' as given; 'auto': on the accelerator when it is a GPU."""
+    if choice == "auto":
+        return torch.device(device).type == "cuda"
+    return choice == "true"
+
+
+def sharded_pretraining_loader(
+    records, feature_extractor, *, prepare, num_processes: int, start_batch: int, **options
+):
+    """The batches of one process of `num_processes` for a map-style corpus, from its batch `start_batch` on.
+
+    Builds ONE global loader (`build_pretraining_dataloader` with rank 0 of 1: global batch g holds the stream
+    positions g*B ... g*B + B - 1) and passes it to `prepare` (`accelerator.prepare`, with split_batches=False and
+    dispatch_batches=False), which gives process r the global batches r, r + W, ...: batch b of process r is global
+    batch b*W + r, exactly the batch a per-process sampler (`rank=r, world_size=W`) would give. `options` are
+    `build_pretraining_dataloader`'s keyword arguments.
+    """
+    loader = build_pretraining_dataloader(
+        records, feature_extractor, rank=0, world_size=1, start_batch=start_batch * num_processes, **options
+    )
+    return prepare(loader)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Metrics
+# ----------------------------------------------------------------------------------------------------------------
+class MetricsWriter:
+    """Accelerate trackers plus one JSON line per record in <output_dir>/metrics.jsonl (main process only)."""
+
+    def __init__(self, accelerator: Accelerator, output_dir: str):
+        self.accelerator = accelerator
+        self.path = Path(output_dir) / METRICS_FILE
+
+    def log(self, record: dict) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        with self.path.open("a") as stream:
+            stream.write(json.dumps(record) + "\n")
+        if "event" not in record:
+            scalars = {f"train/{key}": value for key, value in record.items() if key != "step" and value is not None}
+            self.accelerator.log(scalars, step=record["step"])
+
+    def truncate(self, step: int) -> None:
+        """Drop records logged after `step` by an interrupted run (they are logged again)."""
+        if not self.accelerator.is_main_process or not self.path.is_file():
+            return
+        kept = [
+            line for line in self.path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step
+        ]
+        self.path.write_text("".join(line + "\n" for line in kept))
+
+
+def json_safe(value):
+    """JSON has no NaN/Inf: keep them readable as strings."""
+    return value if not isinstance(value, float) or math.isfinite(value) else str(value)
+
+
+def assert_finite_state(state_dict: dict[str, torch.Tensor], where: str) -> None:
+    for name, tensor in state_dict.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise RuntimeError(f"Refusing to write {where}: parameter {name!r} is not finite.")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The training loop
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class MicroBatchTotals:
+    """What the micro-batches of the current optimizer step add up to (on this process)."""
+
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)  # summed detached loss terms
+    micro_batches: int = 0
+    nonfinite: bool = False
+    skipped_clips: int = 0
+
+    def add(self, terms: dict[str, torch.Tensor], nonfinite: bool) -> None:
+        self.terms = terms if not self.terms else {name: self.terms[name] + terms[name] for name in terms}
+        self.micro_batches += 1
+        self.nonfinite |= nonfinite
+
+
+@dataclass
+class StepOutcome:
+    applied: bool
+    nonfinite: bool
+    grad_norm: float | None  # None when the backend clips itself and reports no norm (DeepSpeed)
+    decay: float | None
+
+
+class Pretrainer:
+    """The pre-training loop of one run; state lives in attributes.
+
+    Steps: `resume` (from a checkpoint), `train` -> per micro-batch `forward_backward`, per optimizer step
+    `apply_update`, `log_step` and `save_checkpoint`; at the end `export`.
+    """
+
+    def __init__(
+        self,
+        options: PretrainingOptions,
+        accelerator: Accelerator,
+        model: AaSPForPreTraining,
+        feature_extractor: AaSPFeatureExtractor,
+        records,
+    ):
+        self.options = options
+        self.accelerator = accelerator
+        self.feature_extractor = feature_extractor
+        self.records = records
+        self.features_on_device = resolve_features_on_device(options.data.features_on_device, accelerator.device)
+        optim = options.optimization
+        optimizer = build_optimizer(model, optim)
+        self.scheduler = get_cosine_schedule_with_warmup(optimizer, optim.warmup_steps, optim.max_steps)
+        use_cross_process_negatives(model)
+        # the scheduler stays unprepared (a prepared one steps once per process) and is saved as JSON, not pickled
+        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        self.checkpoints = CheckpointStore(
+            options.checkpointing.output_dir, options.checkpointing.checkpoints_total_limit
+        )
+        self.writer = MetricsWriter(accelerator, options.checkpointing.output_dir)
+        self.progress = TrainingProgress()
+        self.resumed_from: Path | None = None
+        self.totals = MicroBatchTotals()
+        self.last_metrics: dict = {}
+
+    @classmethod
+    def from_options(cls, options: PretrainingOptions) -> Pretrainer:
+        """Every set-up step: accelerator, logging, output folder, seed, data, feature extractor and model."""
+        accelerator = build_accelerator(options)
+        check_launch(accelerator)
+        setup_logging(options.logging.log_level, is_main_process=accelerator.is_local_main_process)
+        prepare_output_dir(options, accelerator)
+        set_seed(options.optimization.seed)
+        records = load_records(options, accelerator)
+        feature_extractor = build_feature_extractor(options, records, accelerator)
+        model = build_model(options.model)
+        check_crop_fits_patches(options.data.crop_frames, model.config)
+        return cls(options, accelerator, model, feature_extractor, records)
+
+    # ------------------------------------------------------------------------------------------------ resume
+    def resume(self, spec: str | None) -> None:
+        """Restores the newest complete checkpoint (`'latest'`) or the given one; `None`: start fresh."""
+        checkpoint = self.checkpoints.find(spec)
+        if checkpoint is not None:
+            self.progress = self.checkpoints.load(
+                self.accelerator, checkpoint, self.options.checkpointing.allow_rng_state_errors
+            )
+            if self.progress.scheduler:
+                self.scheduler.load_state_dict(self.progress.scheduler)
+            self.resumed_from = checkpoint
+            logger.info(f"Resumed from {checkpoint} at step {self.progress.step}.")
+        self.writer.truncate(self.progress.step)  # a fresh start after a kill drops the killed run's records
+        self.accelerator.wait_for_everyone()
+
+    # ------------------------------------------------------------------------------------------------ data
+    def build_batches(self):
+        """The batches of this process from the current step on (data order: docs/pretraining.md, "Data order").
+
+        A map-style corpus gets ONE global batch sampler (global batch g = positions g*B ... g*B + B - 1) and
+        `accelerator.prepare` hands process r the global batches r, r + W, r + 2W, ... (split_batches=False): the
+        same clips as a per-process sampler (batch b of process r = global batch b*W + r), for any backend. A stream
+        is already split per process (`split_dataset_by_node`); Accelerate would shard it again, so it is not
+        prepared and its batches are moved to the device here.
+        """
+        data, accelerator = self.options.data, self.accelerator
+        micro_batches_done = self.progress.step * self.options.optimization.gradient_accumulation_steps
+        common = dict(
+            batch_size=self.options.optimization.per_device_batch_size,
+            crop_frames=data.crop_frames,
+            seed=self.options.optimization.seed,
+            num_workers=data.num_workers,
+            audio_column=data.audio_column,
+            min_clip_seconds=data.min_clip_seconds,
+            shuffle_buffer_size=data.shuffle_buffer_size,
+        )
+        if self.features_on_device:
+            common["return_waveforms"] = True
+        if num_records(self.records) is not None:
+            return sharded_pretraining_loader(
+                self.records, self.feature_extractor, prepare=accelerator.prepare,
+                num_processes=accelerator.num_processes, start_batch=micro_batches_done, **common,
+            )  # fmt: skip
+        stream = split_stream_by_process(self.records, accelerator.process_index, accelerator.num_processes)
+        return build_pretraining_dataloader(
+            stream, self.feature_extractor, rank=accelerator.process_index, world_size=accelerator.num_processes,
+            start_batch=micro_batches_done, **common,
+        )  # fmt: skip
+
+    def model_inputs(self, batch: dict) -> dict[str, torch.Tensor]:
+        """input_values (B, T, F) and attention_mask (B, T) on the device; features computed here if asked."""
+        if self.features_on_device:
+            return features_from_waveform_batch(
+                batch, self.feature_extractor, self.options.data.crop_frames, self.accelerator.device
+            )
+        return {name: batch[name].to(self.accelerator.device) for name in ("input_values", "attention_mask")}
+
+    # ------------------------------------------------------------------------------------------------ steps
+    def train(self) -> dict:
+        """Runs optimizer steps until --max_steps; returns the last logged metrics."""
+        max_steps = self.options.optimization.max_steps
+        self.writer.log(
+            {
+                "event": "start",
+                "step": self.progress.step,
+                "num_processes": self.accelerator.num_processes,
+                "resumed_from": str(self.resumed_from) if self.resumed_from else None,
+            }
+        )
+        self.accelerator.init_trackers(self.options.logging.tracker_project_name, config=tracker_config(self.options))
+        self.bar = tqdm(
+            total=max_steps,
+            initial=self.progress.step,
+            desc="pre-training",
+            dynamic_ncols=True,
+            disable=not self.accelerator.is_local_main_process,
+        )
+        self.window_start, self.window_steps = time.perf_counter(), 0
+        self.model.train()
+        if self.progress.step < max_steps:
+            for batch in self.build_batches():
+                self.totals.skipped_clips += int(batch.pop("num_skipped"))
+                inputs = self.model_inputs(batch)
+                with self.accelerator.accumulate(self.model):
+                    self.forward_backward(inputs)
+                    if self.accelerator.sync_gradients:
+                        self.end_step(self.apply_update())
+                if self.progress.step >= max_steps:
+                    break
+        self.bar.close()
+        logger.info(f"Finished {self.progress.step} steps; {self.progress.skipped_clips} unusable clips were skipped.")
+        return self.last_metrics
+
+    def forward_backward(self, inputs: dict[str, torch.Tensor]) -> None:
+        """One micro-batch: loss, backward, and its detached loss terms added to `self.totals`."""
+        masks = mask_generator(
+            self.options.optimization.seed,
+            self.accelerator.process_index,
+            self.progress.step,
+            self.totals.micro_batches,
+        )
+        outputs = self.model(**inputs, mask_generator=masks)
+        loss = outputs.loss
+        if self.progress.step + 1 in self.options.debug.debug_nan_steps:
+            loss = loss * float("nan")
+        self.accelerator.backward(loss)
+        terms = {name: getattr(outputs, name).detach().float() for name in LOSS_METRICS[1:]}
+        terms["loss"] = loss.detach().float()
+        self.totals.add(terms, nonfinite=not bool(torch.isfinite(loss)))
+
+    def apply_update(self) -> StepOutcome:
+        """Clips and applies the accumulated gradient, unless the loss or gradient is non-finite on any process."""
+        accelerator = self.accelerator
+        flags = accelerator.reduce(
+            torch.tensor([float(self.totals.nonfinite), float(self.totals.skipped_clips)], device=accelerator.device),
+            reduction="sum",
+        )
+        any_nonfinite_loss = bool(flags[0] > 0)
+        self.progress.skipped_clips += int(flags[1])
+        max_grad_norm = self.options.optimization.max_grad_norm
+        norm = accelerator.clip_grad_norm_(self.model.parameters(), max_grad_norm if max_grad_norm > 0 else math.inf)
+        grad_norm = None if norm is None else float(norm)
+        grad_finite = grad_norm is None or math.isfinite(grad_norm)
+        # fp16 overflow is the GradScaler's business (it skips the step and lowers the scale), not an error
+        scaler_handles_overflow = accelerator.scaler is not None and not any_nonfinite_loss
+        if any_nonfinite_loss or (not grad_finite and not scaler_handles_overflow):
+            self.optimizer.zero_grad(set_to_none=True)
+            return StepOutcome(applied=False, nonfinite=True, grad_norm=grad_norm, decay=None)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if accelerator.optimizer_step_was_skipped:
+            return StepOutcome(applied=False, nonfinite=False, grad_norm=grad_norm, decay=None)
+        self.scheduler.step()
+        decay = accelerator.unwrap_model(self.model).update_teacher(self.progress.updates)
+        self.progress.updates += 1
+        return StepOutcome(applied=True, nonfinite=False, grad_norm=grad_norm, decay=float(decay))
+
+    def end_step(self, outcome: StepOutcome) -> None:
+        """Counts the step, reports non-finite steps, logs and checkpoints when due."""
+        self.progress.step += 1
+        self.window_steps += 1
+        self.bar.update(1)
+        self.track_nonfinite(outcome)
+        step, max_steps = self.progress.step, self.options.optimization.max_steps
+        if step % self.options.logging.logging_steps == 0 or step == max_steps:
+            self.log_step(outcome)
+        if step % self.options.checkpointing.checkpointing_steps == 0 or step == max_steps:
+            self.save_checkpoint()
+        self.totals = MicroBatchTotals()
+
+    def track_nonfinite(self, outcome: StepOutcome) -> None:
+        """Reports a skipped non-finite step and stops after too many in a row."""
+        progress, limit = self.progress, self.options.optimization.max_consecutive_bad_steps
+        if not outcome.nonfinite:
+            progress.consecutive_bad_steps = 0
+            return
+        progress.nonfinite_steps += 1
+        progress.consecutive_bad_steps += 1
+        logger.error(
+            f"Non-finite loss or gradient at step {progress.step} (grad norm {outcome.grad_norm}); the update was "
+            f"skipped ({progress.consecutive_bad_steps}/{limit} in a row)."
+        )
+        self.writer.log({"event": "nonfinite_step", "step": progress.step, "grad_norm": str(outcome.grad_norm)})
+        if progress.consecutive_bad_steps >= limit:
+            first = progress.step - progress.consecutive_bad_steps + 1
+            raise TrainingDiverged(
+                f"Stopping: {progress.consecutive_bad_steps} consecutive steps ({first} to {progress.step}) had a "
+                "non-finite loss or gradient. Checkpoints hold the last finite weights; lower --learning_rate, check "
+                "the data or use bf16 instead of fp16."
+            )
+
+    def log_step(self, outcome: StepOutcome) -> None:
+        """Averages the loss terms over micro-batches and processes and writes one metrics record."""
+        elapsed = time.perf_counter() - self.window_start
+        optim = self.options.optimization
+        clips_per_step = (
+            optim.per_device_batch_size * optim.gradient_accumulation_steps * self.accelerator.num_processes
+        )
+        means = {name: value / self.totals.micro_batches for name, value in self.totals.terms.items()}
+        stacked = torch.stack([means[name] for name in LOSS_METRICS]).to(self.accelerator.device)
+        reduced = self.accelerator.reduce(stacked, reduction="mean").tolist()
+        metrics = {"step": self.progress.step, **dict(zip(LOSS_METRICS, reduced, strict=True))}
+        metrics.update(
+            lr=self.scheduler.get_last_lr()[0],
+            ema_decay=outcome.decay if outcome.decay is not None else float("nan"),
+            grad_norm=outcome.grad_norm,
+            clips_per_second=clips_per_step * self.window_steps / elapsed,
+            skipped_clips=self.progress.skipped_clips,
+            nonfinite_steps=self.progress.nonfinite_steps,
+            updates=self.progress.updates,
+        )
+        threshold = self.options.logging.collapse_threshold
+        if math.isfinite(metrics["target_variance"]) and metrics["target_variance"] < threshold:
+            logger.warning(
+                f"Step {self.progress.step}: teacher target variance {metrics['target_variance']:.2e} is below "
+                f"{threshold:g}; the representation may be collapsing."
+            )
+        self.last_metrics = {key: json_safe(value) for key, value in metrics.items()}
+        self.writer.log(self.last_metrics)
+        self.bar.set_postfix(loss=self.last_metrics["loss"], acc=self.last_metrics["contrastive_accuracy"])
+        self.window_start, self.window_steps = time.perf_counter(), 0
+
+    def save_checkpoint(self) -> Path:
+        """A complete checkpoint of the current step (see `CheckpointStore.save`)."""
+        assert_finite_state(self.accelerator.unwrap_model(self.model).state_dict(), "a checkpoint")
+        self.progress.scheduler = self.scheduler.state_dict()
+        location = self.checkpoints.save(self.accelerator, self.progress)
+        self.writer.log({"event": "checkpoint", "step": self.progress.step, "path": str(location)})
+        return location
+
+    # ------------------------------------------------------------------------------------------------ export
+    def export(self) -> Path | None:
+        """Encoder + feature extractor + model card (+ resolved options) in <output_dir>/final.
+
+        The full state dict is gathered on every process (`accelerator.get_state_dict`, a collective under FSDP and
+        DeepSpeed); the main process writes the folder and returns it, the others return None.
+        """
+        state_dict = self.accelerator.get_state_dict(self.model)
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            return None
+        options = self.options
+        final = Path(options.checkpointing.output_dir) / "final"
+        weights = options.model.export_weights
+        prefix = "aasp." if weights == "student" else "teacher."
+        encoder_state = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
+        assert_finite_state(encoder_state, "the final export")
+        self.accelerator.unwrap_model(self.model).export_encoder(str(final), weights=weights, state_dict=encoder_state)
+        self.feature_extractor.save_pretrained(str(final))
+        (final / CONFIG_FILE).write_text(yaml.safe_dump(options.sections(), sort_keys=False))
+        model_card(options, self.last_metrics).save(str(final / "README.md"))
+        logger.info(f"Exported the {weights} encoder to {final}.")
+        return final
+
+    def end(self) -> None:
+        self.accelerator.end_training()
+
+
+def model_card(options: PretrainingOptions, metrics: dict):
+    name = options.hub.model_name or options.hub.hub_model_id or Path(options.checkpointing.output_dir).name
+    training_args = {
+        key: value
+        for key, value in options.flat().items()
+        if key not in ("debug_nan_steps", "output_dir") and value not in (None, [], {})
+    }
+    final_metrics = {key: value for key, value in metrics.items() if key in (*LOSS_METRICS, "step", "skipped_clips")}
+    return pretrained_card(
+        model_name=name,
+        pretraining_datasets=[dataset_description(options.data)],
+        training_args=training_args,
+        metrics=final_metrics or None,
+        repo_id=options.hub.hub_model_id,
+    )
+
+
+def dataset_description(data: DataOptions) -> TrainingDataset:
+    """The pre-training data as the model card cites it (Hub id and config in the metadata, license looked up)."""
+    if data.dataset == "embedded":
+        return TrainingDataset(None, name="the transformers_aasp embedded corpus", license=EMBEDDED_CORPUS_LICENSE)
+    if Path(data.dataset).exists():
+        return TrainingDataset(None, name=f"a local corpus ({Path(data.dataset).name})")
+    name = data.dataset if not data.dataset_config_name else f"{data.dataset} ({data.dataset_config_name})"
+    return TrainingDataset(data.dataset, name=name, config=data.dataset_config_name)
+
+
+def tracker_config(options: PretrainingOptions) -> dict:
+    """Scalar options only (TensorBoard hparams accept int, float, str and bool)."""
+    return {
+        key: value if isinstance(value, (int, float, str, bool)) else json.dumps(value)
+        for key, value in options.flat().items()
+        if value is not None
+    }
+
+
+def push_to_hub(options: PretrainingOptions, folder: Path) -> None:
+    """Uploads `folder` (the final export) to `--hub_model_id`."""
+    hub = options.hub
+    api = HfApi()
+    repo = api.create_repo(hub.hub_model_id, private=hub.hub_private_repo, exist_ok=True)
+    api.upload_folder(
+        repo_id=hub.hub_model_id,
+        folder_path=str(folder),
+        commit_message=f"AaSP pre-training ({options.optimization.max_steps} steps)",
+    )
+    logger.info(f"Pushed {folder} to {getattr(repo, 'repo_id', hub.hub_model_id)}.")
+
+
+__all__ = [
+    "CONFIG_FILE",
+    "METRICS_FILE",
+    "OPTION_SECTIONS",
+    "LaunchError",
+    "Pretrainer",
+    "PretrainingOptions",
+    "TrainingDiverged",
+    "build_accelerator",
+    "check_launch",
+    "model_config",
+    "parse_pretraining_options",
+    "push_to_hub",
+    "sharded_pretraining_loader",
+]

@@ -1,0 +1,86 @@
+"""AaSPConfig: validation of every field, the patch-grid helper, the extractor check and old configs."""
+
+import json
+
+import pytest
+from huggingface_hub.errors import StrictDataclassClassValidationError
+from transformers import AutoConfig
+
+from transformers_aasp import AaSPConfig, AaSPFeatureExtractor
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(num_mel_bins=-80), "num_mel_bins must be positive, got -80"),
+        (dict(num_mel_bins=0), "num_mel_bins must be positive, got 0"),
+        (dict(time_patch_size=0), "time_patch_size must be positive, got 0"),
+        (dict(layer_norm_eps=0.0), "layer_norm_eps must be positive, got 0.0"),
+        (dict(layer_norm_eps=-1e-6), "layer_norm_eps must be positive"),
+        (dict(hidden_dropout_prob=1.0), r"hidden_dropout_prob must be in \[0, 1\), got 1.0"),
+        (dict(attention_probs_dropout_prob=-0.1), r"attention_probs_dropout_prob must be in \[0, 1\), got -0.1"),
+        (dict(hidden_dropout_prob=float("nan")), "hidden_dropout_prob must be a finite number, got nan"),
+        (dict(frame_rate=float("inf")), "frame_rate must be a finite number, got inf"),
+        (dict(initializer_range=-0.02), "initializer_range must be >= 0"),
+        (dict(max_time_patches=0), "max_time_patches must be positive, got 0"),
+        (dict(lambda_hidden_size=0, lambda_num_heads=1), "lambda_hidden_size must be positive, got 0"),
+        (dict(lambda_num_layers=-1), "lambda_num_layers must be >= 0, got -1"),
+        (dict(predictor_num_layers=0), "predictor_num_layers must be positive, got 0"),
+        (dict(contrastive_projection_size=0), "contrastive_projection_size must be positive, got 0"),
+        (dict(global_loss_weight=-1.0), "global_loss_weight must be >= 0, got -1.0"),
+        (dict(ema_anneal_steps=-5), "ema_anneal_steps must be >= 0, got -5"),
+        (dict(sblu_half_length=-1), "sblu_half_length must be >= 0, got -1"),
+    ],
+)
+def test_invalid_values_raise_at_construction(overrides, message):
+    with pytest.raises(StrictDataclassClassValidationError, match=message):
+        AaSPConfig.tiny(**overrides)
+
+
+def test_patch_grid_and_time_column_rate():
+    config = AaSPConfig()
+    assert config.patch_grid(100) == (112, 5, 7, 35)
+    assert config.patch_grid(608) == (608, 5, 38, 190)
+    grid = config.patch_grid(1)
+    assert (grid.padded_frames, grid.frequency_patches, grid.time_patches, grid.num_patches) == (16, 5, 1, 5)
+    assert config.time_column_rate == 6.25  # 100 frames/s / 16 frames per column
+    assert AaSPConfig(time_patch_size=8, frame_rate=50.0).time_column_rate == 6.25
+
+
+def test_a_matching_feature_extractor_passes_the_check():
+    AaSPConfig().check_feature_extractor(AaSPFeatureExtractor())
+
+
+@pytest.mark.parametrize(
+    "extractor, message",
+    [
+        (AaSPFeatureExtractor(num_mel_bins=128), "gives 128 mel bins per frame but the model expects num_mel_bins=80"),
+        (AaSPFeatureExtractor(hop_length=80), "gives 200 frames per second .* configured with frame_rate=100"),
+    ],
+)
+def test_a_disagreeing_feature_extractor_is_named(extractor, message):
+    with pytest.raises(ValueError, match=message):
+        AaSPConfig().check_feature_extractor(extractor)
+
+
+def test_configs_saved_with_the_removed_max_length_still_load(tmp_path):
+    config = AaSPConfig.tiny()
+    config.save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    saved = json.loads(path.read_text())
+    assert "max_length" not in saved
+    path.write_text(json.dumps({**saved, "max_length": 608}))
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(loaded, AaSPConfig) and loaded.hidden_size == 64
+    assert not hasattr(loaded, "max_length")
+
+
+def test_saved_config_names_the_remote_pipeline_but_the_loaded_one_does_not(tmp_path):
+    """config.json tells machines without the package which pipeline to build; with the package imported the
+    entry is dropped at load, so `pipeline("audio-classification", model=dir)` needs no trust_remote_code."""
+    AaSPConfig.tiny(custom_pipelines={"other-task": {"impl": "x.Y"}}).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["custom_pipelines"]["audio-classification"]["impl"] == "pipeline_aasp.AaSPAudioClassificationPipeline"
+    assert saved["custom_pipelines"]["other-task"] == {"impl": "x.Y"}
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert loaded.custom_pipelines == {"other-task": {"impl": "x.Y"}}
