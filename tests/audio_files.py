@@ -52,3 +52,13 @@ def write_audioset_like_flac(path: Path, seconds: float = 10.0, rate: int = 4800
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(path, stereo_tone(seconds, rate, seed), rate, format="FLAC", subtype="PCM_24")
     return path
+
+
+# the error each file of `write_bad_files` must be refused with, at a 1600-sample minimum (0.1 s at 16 kHz)
+BAD_FILE_ERRORS = {
+    "corrupt": "cannot decode",
+    "empty": "cannot decode",
+    "no_frames": "empty clip",
+    "too_short": "too short: 160 samples < 1600",
+    "nan": "NaN or Inf",
+}

@@ -185,7 +185,7 @@ def test_core_install_needs_only_torch_transformers_and_numpy(wheel, core_python
     assert core == {"torch", "transformers", "numpy", "huggingface-hub"}  # the hub: a transformers dependency
     assert {"datasets", "soundfile", "accelerate", "scikit-learn", "matplotlib", "torchaudio"} <= left_out
     script = """
-import importlib.util, json, sys, tempfile
+import importlib, importlib.util, json, sys, tempfile
 import numpy as np
 import transformers_aasp
 from transformers import pipeline
@@ -199,7 +199,14 @@ folder = tempfile.mkdtemp()
 model.save_pretrained(folder)
 extractor.save_pretrained(folder)
 classifier = pipeline("audio-classification", model=folder)
+refusals = {}
+for module in ("transformers_aasp.audio", "transformers_aasp.data", "transformers_aasp.training"):
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        refusals[module] = str(error)
 print(json.dumps({
+    "refusals": refusals,
     "file": transformers_aasp.__file__,
     "importable": [name for name in sys.argv[1:] if importlib.util.find_spec(name) is not None],
     "logits": list(logits.shape),
@@ -215,6 +222,15 @@ print(json.dumps({
     assert report["logits"] == [1, 2]
     assert report["pipeline"] == "AaSPAudioClassificationPipeline"
     assert report["labels"] == ["high", "low"]
+    # the parts that need the [train] extra say so instead of failing on a bare ModuleNotFoundError
+    assert sorted(report["refusals"]) == [
+        "transformers_aasp.audio",
+        "transformers_aasp.data",
+        "transformers_aasp.training",
+    ]
+    for message in report["refusals"].values():
+        assert "needs the [train] extra; missing: " in message and "datasets" in message
+        assert "pip install 'transformers-aasp[train]'" in message
     # the demo names the extra it needs instead of failing on an import
     demo = run([python.parent / "aasp-demo"], tmp_path, user_environment(tmp_path))
     assert demo.returncode == 1

@@ -20,12 +20,17 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import soundfile
-import torch
-from transformers.utils import logging
+from .extras import require_extra
 
-from .feature_extraction_aasp import to_mono_waveform
+
+require_extra("train", "transformers_aasp.audio (decoding audio files)")
+
+import numpy as np  # noqa: E402  (after the check, so a core install gets a clear error)
+import soundfile  # noqa: E402
+import torch  # noqa: E402
+from transformers.utils import logging  # noqa: E402
+
+from .feature_extraction_aasp import to_mono_waveform  # noqa: E402
 
 
 logger = logging.get_logger(__name__)
@@ -210,9 +215,46 @@ def crop_or_pad(waveform: np.ndarray, num_samples: int, rng: np.random.Generator
 # ----------------------------------------------------------------------------------------------------------------
 # Decode only the crop
 # ----------------------------------------------------------------------------------------------------------------
-def read_header(record: Any) -> AudioHeader | None:
-    """Sample count and rate from the header of a path or undecoded item that libsndfile reads; None otherwise
-    (decoded arrays, torchcodec-only formats, unreadable headers: the caller then decodes the whole clip)."""
+class _SoundfileReader:
+    """Seeks and reads `(channels, samples)` float32 windows through one open libsndfile handle."""
+
+    def __init__(self, handle: soundfile.SoundFile):
+        self.handle = handle
+        self.header = AudioHeader(num_frames=int(handle.frames), sampling_rate=int(handle.samplerate))
+
+    def read(self, start: int, num_frames: int) -> np.ndarray:
+        self.handle.seek(start)
+        return self.handle.read(num_frames, dtype="float32", always_2d=True).T
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class _TorchcodecReader:
+    """Windows of a torchcodec `AudioDecoder` (`get_samples_played_in_range`), for formats libsndfile lacks. The
+    length comes from the container's duration, so the crop is exact only as far as the container is."""
+
+    def __init__(self, decoder, header: AudioHeader):
+        self.decoder = decoder
+        self.header = header
+
+    def read(self, start: int, num_frames: int) -> np.ndarray:
+        rate = self.header.sampling_rate
+        samples = self.decoder.get_samples_played_in_range(start / rate, (start + num_frames) / rate)
+        offset = start - round(samples.pts_seconds * rate)  # the first returned sample may precede `start`
+        if offset < 0:
+            raise ClipDecodeError(f"the decoder returned samples from {samples.pts_seconds} s, after {start / rate} s")
+        return samples.data.numpy()[:, offset : offset + num_frames].astype(np.float32, copy=False)
+
+    def close(self) -> None:
+        pass
+
+
+def _open_reader(record: Any) -> _SoundfileReader | _TorchcodecReader | None:
+    """A window reader on a path, undecoded item or torchcodec decoder, or None (decoded arrays, unreadable or empty
+    files, unknown durations: the caller then decodes the whole clip, which reports the reason)."""
+    if _is_decoder(record):
+        return _torchcodec_reader(record)
     if isinstance(record, (str, os.PathLike)):
         source = record
     elif isinstance(record, dict) and record.get("array") is None and (record.get("bytes") or record.get("path")):
@@ -220,12 +262,37 @@ def read_header(record: Any) -> AudioHeader | None:
     else:
         return None
     try:
-        info = soundfile.info(source)
-    except Exception:  # not a libsndfile format, or corrupt: the full decode reports the reason
+        handle = soundfile.SoundFile(source)
+    except soundfile.LibsndfileError:  # a format libsndfile lacks (or a corrupt file): FFmpeg may read it
+        return _torchcodec_reader(record if isinstance(record, dict) else {"path": record})
+    except Exception:
         return None
-    if info.frames <= 0 or info.samplerate <= 0:
+    if handle.frames <= 0 or handle.samplerate <= 0:
+        handle.close()
         return None
-    return AudioHeader(num_frames=int(info.frames), sampling_rate=int(info.samplerate))
+    return _SoundfileReader(handle)
+
+
+def _torchcodec_reader(record: Any) -> _TorchcodecReader | None:
+    try:
+        decoder = record if _is_decoder(record) else _torchcodec_decoder(record)
+        metadata = decoder.metadata
+        rate, duration = metadata.sample_rate, metadata.duration_seconds_from_header
+    except Exception:
+        return None
+    if not rate or not duration or duration <= 0:
+        return None
+    return _TorchcodecReader(decoder, AudioHeader(num_frames=round(duration * rate), sampling_rate=int(rate)))
+
+
+def read_header(record: Any) -> AudioHeader | None:
+    """Sample count and rate from the header of a path, undecoded item or torchcodec decoder; None for decoded
+    arrays and unreadable headers (the caller then decodes the whole clip)."""
+    reader = _open_reader(record)
+    if reader is None:
+        return None
+    reader.close()
+    return reader.header
 
 
 def decode_random_crop(
@@ -240,49 +307,53 @@ def decode_random_crop(
 
     The same as `random_crop(load_mono_waveform(record, sampling_rate, min_samples), num_samples, generator)`, with
     the same single draw from `generator` (so a crop stays a pure function of the generator's seed), but the clip
-    length comes from the file header and only the window is read (libsndfile seeks in wav/flac/ogg/mp3...):
+    length comes from the file header and only the window is read (libsndfile seeks in wav/flac/ogg/mp3...), from
+    one open handle:
 
     - at the target rate, the window is read exactly (bit-identical to the full decode for PCM wav / flac);
     - at another rate, the window plus `RESAMPLING_MARGIN` output samples on each side, starting on a sample where
       the input and output grids coincide, is resampled and cut: the same values as resampling the whole clip up to
       float32 rounding (the sinc kernel never reaches past the margin).
 
-    Records without a readable header (decoded arrays, torchcodec-only formats) are decoded whole. Only the decoded
-    window is checked for NaN/Inf. Returns `(min(num_samples, length),)` float32; raises `ClipDecodeError`.
+    Formats libsndfile lacks and torchcodec `AudioDecoder`s are read with `get_samples_played_in_range`, the length
+    taken from the container's duration. Decoded arrays are decoded whole. Only the decoded window is checked for
+    NaN/Inf. Returns `(min(num_samples, length),)` float32; raises `ClipDecodeError`.
     """
-    header = read_header(record)
-    if header is None:
+    reader = _open_reader(record)
+    if reader is None:
         return random_crop(load_mono_waveform(record, sampling_rate, min_samples), num_samples, generator)
-    length = resampled_length(header.num_frames, header.sampling_rate, sampling_rate)
-    if length < min_samples:
-        raise ClipDecodeError(f"clip too short: {length} samples < {min_samples} at {sampling_rate} Hz")
-    start = draw_crop_start(length, num_samples, generator)
-    if start is None:
-        return load_mono_waveform(record, sampling_rate, min_samples)
     try:
-        return _decode_window(record, header, start, num_samples, sampling_rate)
+        header = reader.header
+        length = resampled_length(header.num_frames, header.sampling_rate, sampling_rate)
+        if length < min_samples:
+            raise ClipDecodeError(f"clip too short: {length} samples < {min_samples} at {sampling_rate} Hz")
+        start = draw_crop_start(length, num_samples, generator)
+        if start is None:
+            whole = reader.read(0, header.num_frames)
+            return prepare_waveform(whole, header.sampling_rate, sampling_rate, min_samples)
+        return _decode_window(reader, start, num_samples, sampling_rate)
     except ClipDecodeError:
         raise
     except Exception as error:
         raise ClipDecodeError(f"cannot decode {describe_record(record)}: {type(error).__name__}: {error}") from error
+    finally:
+        reader.close()
 
 
-def _decode_window(record: Any, header: AudioHeader, start: int, num_samples: int, sampling_rate: int) -> np.ndarray:
+def _decode_window(reader, start: int, num_samples: int, sampling_rate: int) -> np.ndarray:
     """Output samples `[start, start + num_samples)` of the resampled mono clip (see `decode_random_crop`)."""
-    source = record if isinstance(record, (str, os.PathLike)) else _encoded_source(record)
-    rate = header.sampling_rate
+    rate, num_frames = reader.header.sampling_rate, reader.header.num_frames
     if rate == sampling_rate:
-        waveform, _ = _read_with_soundfile(source, start, num_samples)
-        return _finite_mono(waveform).numpy()
-    common = math.gcd(rate, sampling_rate)
-    input_step, output_step = rate // common, sampling_rate // common  # grids coincide every `output_step` outputs
-    first_output = max(0, start - RESAMPLING_MARGIN) // output_step * output_step
-    last_output = start + num_samples + RESAMPLING_MARGIN
-    first_input = first_output // output_step * input_step
-    last_input = min(header.num_frames, -(-last_output // output_step) * input_step)
-    waveform, _ = _read_with_soundfile(source, first_input, last_input - first_input)
-    window = resample(_finite_mono(waveform), rate, sampling_rate)
-    offset = start - first_output
-    if window.numel() < offset + num_samples:  # a header that over-states the length: decode the whole clip
-        raise ClipDecodeError(f"{describe_record(record)} holds fewer samples than its header says")
-    return window[offset : offset + num_samples].numpy()
+        window = _finite_mono(reader.read(start, num_samples))
+    else:
+        common = math.gcd(rate, sampling_rate)
+        input_step, output_step = rate // common, sampling_rate // common  # grids coincide every `output_step`
+        first_output = max(0, start - RESAMPLING_MARGIN) // output_step * output_step
+        last_output = start + num_samples + RESAMPLING_MARGIN
+        first_input = first_output // output_step * input_step
+        last_input = min(num_frames, -(-last_output // output_step) * input_step)
+        resampled = resample(_finite_mono(reader.read(first_input, last_input - first_input)), rate, sampling_rate)
+        window = resampled[start - first_output : start - first_output + num_samples]
+    if window.numel() < num_samples:
+        raise ClipDecodeError(f"the file holds fewer samples than its header says ({num_frames} at {rate} Hz)")
+    return window.numpy()

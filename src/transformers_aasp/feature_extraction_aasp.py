@@ -353,8 +353,9 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             pad_to_multiple_of: overrides `self.pad_to_multiple_of` for this call (`None`: keep it; 1: no rounding).
             return_attention_mask: overrides `self.return_attention_mask`.
             return_tensors: `"pt"`, `"np"` or `None` (lists of per-clip numpy arrays).
-            device: where to compute (e.g. `"cuda"`): the whole batch is moved there once and, with
-                `return_tensors="pt"`, the features stay there. Default: CPU.
+            device: where to compute (e.g. `"cuda"`): the reflect-padded batch is moved there once and, with
+                `return_tensors="pt"`, the features stay there. Default: where the clips are (the CPU for numpy
+                input; torch tensors already on a GPU are featurised there, without a round trip).
 
         Returns:
             `BatchFeature` with `input_values` `(batch, frames_padded, num_mel_bins)` float32 and, unless disabled,
@@ -480,7 +481,7 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
     def _mono_clip(self, item: Any, index: int, allow_multichannel: bool) -> tuple[torch.Tensor, int | None]:
         if is_audio_decoder(item):
             samples = item.get_all_samples()
-            return to_mono_waveform(samples.data, index, channel_axis=0), int(samples.sample_rate)  # torchcodec layout
+            return to_mono_waveform(samples.data, index, channel_axis=0), int(samples.sample_rate)  # torchcodec
         if isinstance(item, Mapping):
             array = item.get("array", item.get("raw"))
             if array is None or "sampling_rate" not in item:
@@ -489,7 +490,7 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
                     f"{sorted(item)}."
                 )
             return to_mono_waveform(array, index, allow_multichannel=True), int(item["sampling_rate"])
-        return to_mono_waveform(item, index, allow_multichannel), None
+        return to_mono_waveform(item, index, allow_multichannel, keep_device=True), None
 
     def _validate_clip(self, clip: torch.Tensor, rate: int | None, index: int) -> None:
         if rate is not None and rate != self.sampling_rate:
@@ -614,9 +615,14 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
 
 
 def to_mono_waveform(
-    array: Any, index: int = 0, allow_multichannel: bool = True, channel_axis: int | None = None
+    array: Any,
+    index: int = 0,
+    allow_multichannel: bool = True,
+    channel_axis: int | None = None,
+    keep_device: bool = False,
 ) -> torch.Tensor:
-    """THE conversion of one in-memory clip to a mono 1-D float32 CPU tensor `(samples,)`.
+    """THE conversion of one in-memory clip to a mono 1-D float32 tensor `(samples,)`, on the CPU unless
+    `keep_device=True` keeps a tensor where it is (the extractor does, so that GPU clips are featurised there).
 
     Every path of the package (feature extractor, pipeline, pre-training data, figures) downmixes through this
     function. The channel-axis rule:
@@ -631,7 +637,7 @@ def to_mono_waveform(
     types are refused. CPU tensors and C-contiguous numpy arrays are not copied when already float32 mono.
     `index` names the clip in error messages.
     """
-    waveform = _as_cpu_tensor(array, index)
+    waveform = _as_tensor(array, index, keep_device)
     waveform = _to_float32(waveform, index)
     if waveform.ndim == 2 and allow_multichannel:
         if channel_axis is None:
@@ -652,10 +658,11 @@ def to_mono_waveform(
     return waveform
 
 
-def _as_cpu_tensor(array: Any, index: int) -> torch.Tensor:
-    """A CPU tensor sharing memory with `array` where possible (numpy arrays, CPU tensors); lists are converted."""
+def _as_tensor(array: Any, index: int, keep_device: bool = False) -> torch.Tensor:
+    """A tensor sharing memory with `array` where possible (numpy arrays, tensors); lists are converted. Tensors
+    move to the CPU unless `keep_device`."""
     if isinstance(array, torch.Tensor):
-        return array.detach().cpu()
+        return array.detach() if keep_device else array.detach().cpu()
     try:
         converted = np.asarray(array)
         if not converted.flags.writeable or any(stride < 0 for stride in converted.strides):

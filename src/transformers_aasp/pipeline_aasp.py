@@ -109,7 +109,8 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
             return inputs
         if is_audio_decoder(inputs):
             samples = inputs.get_all_samples()
-            return {"array": to_mono_waveform(samples.data).numpy(), "sampling_rate": int(samples.sample_rate)}
+            waveform = to_mono_waveform(samples.data, channel_axis=0)  # torchcodec: (channels, samples)
+            return {"array": waveform.numpy(), "sampling_rate": int(samples.sample_rate)}
         if isinstance(inputs, Mapping):
             array = inputs.get("array", inputs.get("raw"))
             if array is None or "sampling_rate" not in inputs:

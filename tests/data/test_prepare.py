@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 from audio_files import stereo_tone, tone, write_audioset_like_flac
+from example_scripts import example_path
 
 from transformers_aasp import AaSPFeatureExtractor
 from transformers_aasp.audio import decode_audio, load_mono_waveform
@@ -18,7 +19,7 @@ from transformers_aasp.data.prepare import prepare_pretraining_shards
 from transformers_aasp.data.pretraining import build_pretraining_dataloader, load_audio_records
 
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "prepare_pretraining_data.py"
+SCRIPT = example_path("prepare_pretraining_data")
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from audio_files import tone, write_audioset_like_flac, write_bad_files, write_good_corpus
+from audio_files import BAD_FILE_ERRORS, tone, write_audioset_like_flac, write_bad_files, write_good_corpus
 
-from transformers_aasp import AaSPFeatureExtractor
 from transformers_aasp.audio import ClipDecodeError, decode_audio, prepare_waveform
 from transformers_aasp.data.pretraining import (
     ClipFeaturizer,
@@ -25,18 +24,6 @@ from transformers_aasp.data.pretraining import (
 
 
 CROP = 160
-
-
-@pytest.fixture
-def corpus(tmp_path) -> Path:
-    folder = tmp_path / "corpus"
-    write_good_corpus(folder)
-    return folder
-
-
-@pytest.fixture
-def feature_extractor():
-    return AaSPFeatureExtractor()
 
 
 def test_crops_have_fixed_shape_and_short_clips_are_padded_with_mask(corpus, feature_extractor):
@@ -75,14 +62,7 @@ def test_sampler_shards_processes_and_restarts_at_any_batch():
 def test_unusable_clips_raise_clear_errors_and_valid_odd_clips_are_accepted(tmp_path, feature_extractor):
     files = write_bad_files(tmp_path)
     featurizer = ClipFeaturizer(feature_extractor, crop_frames=CROP)
-    expected = {
-        "corrupt": "cannot decode",
-        "empty": "cannot decode",
-        "no_frames": "empty clip",
-        "too_short": "too short: 160 samples < 1600",
-        "nan": "NaN or Inf",
-    }
-    for name, message in expected.items():
+    for name, message in BAD_FILE_ERRORS.items():
         with pytest.raises(ClipDecodeError, match=message):
             featurizer.waveform(str(files[name]))
     silent = featurizer.waveform(str(files["silent"]))

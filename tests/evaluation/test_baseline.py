@@ -1,12 +1,11 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """The log-mel statistics baseline: feature shapes, padding invariance, the modulation spectrum, and the script."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from example_scripts import load_example
 
 from transformers_aasp import AaSPFeatureExtractor
 from transformers_aasp.data.corpus import EMBEDDED_TASKS, split_sizes
@@ -18,17 +17,7 @@ from transformers_aasp.evaluation.baseline import (
 )
 
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "logmel_baseline.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("logmel_baseline_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-logmel_baseline = load_script()
+logmel_baseline = load_example("logmel_baseline")
 
 
 NUM_MEL_BINS = 80

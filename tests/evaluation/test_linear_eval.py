@@ -2,14 +2,13 @@
 """Linear evaluation: examples/linear_eval.py through `main(argv)` scores AaSP and transformers' AST (embeddings
 cached), and the probe of `transformers_aasp.evaluation.linear_probe`."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import hub_layouts
 import numpy as np
 import pytest
 import torch
+from example_scripts import load_example
 from safetensors.numpy import load_file, save_file
 from transformers.modeling_outputs import BaseModelOutput
 
@@ -17,17 +16,7 @@ from transformers_aasp.evaluation.linear_probe import pool_clip_embedding, score
 from transformers_aasp.modeling_aasp import AaSPModelOutput
 
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "linear_eval.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("linear_eval_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-linear_eval = load_script()
+linear_eval = load_example("linear_eval")
 
 
 @pytest.fixture(scope="module")

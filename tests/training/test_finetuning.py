@@ -2,7 +2,6 @@
 """Fine-tuning: examples/finetune.py through its command line (`main(argv)`, one real subprocess), on tiny local
 copies of every benchmark layout, and the recipe in `transformers_aasp.training.finetuning`."""
 
-import importlib.util
 import io
 import json
 import os
@@ -18,6 +17,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 from datasets import Audio, load_dataset
+from example_scripts import example_path, load_example
 from huggingface_hub import HfApi, metadata_load
 from safetensors.torch import load_file
 from transformers import AutoModelForAudioClassification, pipeline
@@ -30,17 +30,10 @@ from transformers_aasp.training.finetuning import layer_decay_groups, mix_batch,
 
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "examples" / "finetune.py"
+SCRIPT = example_path("finetune")
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("finetune_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-finetune = load_script()
+finetune = load_example("finetune")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ wav files written to tmp_path. Runs that need their own process (2-process DDP, 
 call the script's `main(argv)` in-process.
 """
 
-import importlib.util
 import json
 import os
 import pickle
@@ -25,6 +24,7 @@ import torch
 import yaml
 from accelerate.data_loader import prepare_data_loader
 from audio_files import write_bad_files, write_good_corpus
+from example_scripts import example_path, load_example
 from safetensors.torch import load_file
 
 from transformers_aasp import AaSPFeatureExtractor, AaSPModel
@@ -44,7 +44,7 @@ from transformers_aasp.training.pretraining import (
 
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "examples" / "pretrain.py"
+SCRIPT = example_path("pretrain")
 PYTHON = sys.executable
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 CROP = 160  # frames (1.6 s): 10 time patches, enough for 0.8 inverse-block masking and fast on CPU
@@ -52,29 +52,12 @@ TINY_OVERRIDES = json.dumps({"num_hidden_layers": 2, "num_target_layers": 2, "nu
 COMPARED_METRICS = ("loss", "masked_patch_loss", "global_loss", "contrastive_loss", "lr", "ema_decay")
 
 
-def load_pretrain_script():
-    spec = importlib.util.spec_from_file_location("pretrain_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run_pretrain = load_pretrain_script().main
+run_pretrain = load_example("pretrain").main
 
 
 # ------------------------------------------------------------------------------------------------------------------
 # Fixtures and helpers
 # ------------------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def corpus(tmp_path) -> Path:
-    folder = tmp_path / "corpus"
-    write_good_corpus(folder)
-    return folder
-
-
-@pytest.fixture
-def feature_extractor():
-    return AaSPFeatureExtractor()
 
 
 @pytest.fixture

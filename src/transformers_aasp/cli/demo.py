@@ -22,7 +22,6 @@ so. It needs the `[demo]` extra (`pip install 'transformers-aasp[demo]'`).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shlex
@@ -34,6 +33,8 @@ from pathlib import Path
 
 import yaml  # a transformers dependency: `aasp-demo` starts (and reports what is missing) in a core install
 from transformers.utils import logging
+
+from ..extras import missing_distributions
 
 
 logger = logging.get_logger(__name__)
@@ -65,17 +66,6 @@ CORPUS_SIZE_FLAGS = {
 TAIL_LINES_ON_FAILURE = 25
 # What the demo imports, in this process or in its steps: {module: distribution}; all of them come with the [demo]
 # extra.
-DEMO_MODULES = {
-    "yaml": "pyyaml",
-    "datasets": "datasets",
-    "soundfile": "soundfile",
-    "torchaudio": "torchaudio",
-    "accelerate": "accelerate",
-    "sklearn": "scikit-learn",
-    "scipy": "scipy",
-    "pretty_midi": "pretty_midi",
-    "matplotlib": "matplotlib",
-}
 
 
 class DemoError(RuntimeError):
@@ -220,8 +210,8 @@ def find_source_checkout(candidates: tuple[Path, ...] | None = None) -> Path:
 
 
 def missing_demo_dependencies() -> list[str]:
-    """The distributions of the [demo] extra that are not installed (by module: `DEMO_MODULES`)."""
-    return sorted({dist for module, dist in DEMO_MODULES.items() if importlib.util.find_spec(module) is None})
+    """The distributions of the [demo] extra (which includes [train]) that are not installed."""
+    return missing_distributions("demo")
 
 
 def apply_override(content: dict, override: str) -> None:

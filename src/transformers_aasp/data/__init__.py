@@ -9,3 +9,8 @@
   `class_balanced_weights`);
 * `corpus`: the embedded corpus and its tasks; `pretraining`: pre-training data; `normalization`: feature statistics.
 """
+
+from ..extras import require_extra
+
+
+require_extra("train", "transformers_aasp.data")

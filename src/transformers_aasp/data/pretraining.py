@@ -227,7 +227,8 @@ def features_from_waveform_batch(
     """The log-mel batch of a `return_waveforms=True` batch, computed on `device` (e.g. the training GPU).
 
     Args:
-        batch: `{"waveforms": (B, S) float32 zero-padded, "waveform_lengths": (B,) int64, ...}` on the CPU.
+        batch: `{"waveforms": (B, S) float32 zero-padded, "waveform_lengths": (B,) int64, ...}`, on the CPU or
+            already on `device` (as Accelerate's prepared loaders deliver it).
         feature_extractor: the `AaSPFeatureExtractor` of the run; its `device=` path moves the reflect-padded batch
             to `device` once and computes the STFT, mel product and normalisation there.
     Returns:

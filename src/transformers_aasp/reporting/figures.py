@@ -84,14 +84,13 @@ def load_checkpoint(checkpoint: str | os.PathLike) -> tuple[AaSPModel, AaSPFeatu
 def read_audio_file(path: str | os.PathLike, sampling_rate: int) -> np.ndarray:
     """A sound file as a (num_samples,) float32 mono waveform at `sampling_rate` (channels averaged, resampled).
 
-    Decodes through the package's one audio path (`audio.decode_audio` + `audio.prepare_waveform`); an unreadable or
-    empty file raises `audio.ClipDecodeError` (a ValueError) naming the file.
+    Decodes through the package's one audio path (`audio.load_mono_waveform`); an unreadable or empty file raises
+    `audio.ClipDecodeError` (a ValueError) naming the file.
     """
-    from ..audio import ClipDecodeError, decode_audio, prepare_waveform
+    from ..audio import ClipDecodeError, load_mono_waveform
 
     try:
-        waveform, rate = decode_audio(str(path))
-        return prepare_waveform(waveform, rate, sampling_rate, min_samples=1)
+        return load_mono_waveform(str(path), sampling_rate)
     except ClipDecodeError as error:
         raise ClipDecodeError(f"{path}: {error}") from error
 

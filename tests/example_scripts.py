@@ -1,0 +1,22 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""The example scripts, for tests that run them through their public `main(argv)` in-process."""
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def example_path(name: str) -> Path:
+    """examples/<name>.py"""
+    return EXAMPLES / f"{name}.py"
+
+
+def load_example(name: str) -> ModuleType:
+    """Imports examples/<name>.py as a module (tests call only its `main`)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_script", example_path(name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
