@@ -212,17 +212,32 @@ def build_nsynth(root: Path, clips_per_family: int = 2, seconds: float = 0.5) ->
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "NSynth.py").write_text("import datasets  # the repository's loading script (not run)\n")
     (folder / "README.md").write_text("---\nlicense: cc-by-4.0\npretty_name: NSynth\n---\n")
-    file_names = {"train": ["batch_0.parquet", "batch_1.parquet"], "validation": ["validation.parquet"],
-                  "test": ["test.parquet"]}  # fmt: skip
+    file_names = {
+        "train": ["batch_0.parquet", "batch_1.parquet"],
+        "validation": ["validation.parquet"],
+        "test": ["test.parquet"],
+    }
     for split_index, split in enumerate(("train", "validation", "test")):
         rows = {
             k: []
             for k in (
-                "id", "note", "note_str", "instrument", "instrument_str", "pitch", "velocity", "sample_rate", "qualities",
-                "qualities_str", "instrument_family", "instrument_family_str", "instrument_source",
-                "instrument_source_str", "audio",
+                "id",
+                "note",
+                "note_str",
+                "instrument",
+                "instrument_str",
+                "pitch",
+                "velocity",
+                "sample_rate",
+                "qualities",
+                "qualities_str",
+                "instrument_family",
+                "instrument_family_str",
+                "instrument_source",
+                "instrument_source_str",
+                "audio",
             )
-        }  # fmt: skip
+        }
         for family, family_name in enumerate(NSYNTH_FAMILIES):
             for k in range(clips_per_family):
                 note_id = f"{family_name}_acoustic_{split_index:03d}-{60 + k:03d}-100"
@@ -347,9 +362,13 @@ def build_audioset(root: Path, clips_per_part: int = 8, seconds: float = 0.5) ->
     folder = root / "audioset"
     mids = list(AUDIOSET_CLASSES)
     features = Features(
-        {"video_id": Value("string"), "audio": Audio(), "labels": List(Value("string")),
-         "human_labels": List(Value("string"))}
-    )  # fmt: skip
+        {
+            "video_id": Value("string"),
+            "audio": Audio(),
+            "labels": List(Value("string")),
+            "human_labels": List(Value("string")),
+        }
+    )
     for part_index, part in enumerate(("bal_train", "unbal_train", "eval")):
         rows = {k: [] for k in ("video_id", "audio", "labels", "human_labels")}
         for clip in range(clips_per_part):
@@ -399,9 +418,16 @@ def save_tiny_ast_checkpoint(folder: Path) -> Path:
     from transformers import ASTConfig, ASTFeatureExtractor, ASTModel
 
     config = ASTConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, num_mel_bins=16,
-        max_length=48, patch_size=16, frequency_stride=16, time_stride=16,
-    )  # fmt: skip
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        num_mel_bins=16,
+        max_length=48,
+        patch_size=16,
+        frequency_stride=16,
+        time_stride=16,
+    )
     ASTModel(config).save_pretrained(folder)
     ASTFeatureExtractor(num_mel_bins=16, max_length=48).save_pretrained(folder)
     return folder

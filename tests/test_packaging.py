@@ -257,11 +257,36 @@ def test_finetune_outside_the_source_tree_writes_the_model_card(train_python, tm
     dataset = hub_layouts.build_esc50(tmp_path / "hub")
     checkpoint = hub_layouts.save_tiny_aasp_checkpoint(tmp_path / "checkpoint")
     command = [
-        train_python, "finetune.py", "--model_name_or_path", checkpoint, "--output_dir", "out",
-        "--benchmark", "esc50", "--dataset_name", dataset, "--fold", "1", "--clip_seconds", "0.5", "--max_steps", "1",
-        "--per_device_train_batch_size", "8", "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none",
-        "--disable_tqdm", "true", "--no_verify_split_sizes", "--use_cpu", "true",
-    ]  # fmt: skip
+        train_python,
+        "finetune.py",
+        "--model_name_or_path",
+        checkpoint,
+        "--output_dir",
+        "out",
+        "--benchmark",
+        "esc50",
+        "--dataset_name",
+        dataset,
+        "--fold",
+        "1",
+        "--clip_seconds",
+        "0.5",
+        "--max_steps",
+        "1",
+        "--per_device_train_batch_size",
+        "8",
+        "--save_strategy",
+        "no",
+        "--eval_strategy",
+        "no",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        "--no_verify_split_sizes",
+        "--use_cpu",
+        "true",
+    ]
     check(run(command, work, user_environment(tmp_path)))
     output = work / "out"
     results = json.loads((output / "results.json").read_text())

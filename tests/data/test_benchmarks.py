@@ -295,8 +295,10 @@ class _RecordingLoader:
 
         self.calls.append({"path": path, "name": name, **kwargs})
         if path == "parquet":
-            local = {split: [str(self.folder / url.split("/", 5)[-1]) for url in urls]
-                     for split, urls in kwargs["data_files"].items()}  # fmt: skip
+            local = {
+                split: [str(self.folder / url.split("/", 5)[-1]) for url in urls]
+                for split, urls in kwargs["data_files"].items()
+            }
             return load_dataset("parquet", data_files=local)
         return load_dataset(str(self.folder), name, streaming=kwargs["streaming"])
 
@@ -311,9 +313,14 @@ def test_hub_loads_pass_and_record_the_pinned_revision(hub, monkeypatch, name):
     monkeypatch.setattr(loading, "load_dataset", fake)
     loaded = load_benchmark(name)
     assert fake.calls == [
-        {"path": spec.dataset_id, "name": spec.dataset_config, "revision": spec.revision, "cache_dir": None,
-         "streaming": False}
-    ]  # fmt: skip
+        {
+            "path": spec.dataset_id,
+            "name": spec.dataset_config,
+            "revision": spec.revision,
+            "cache_dir": None,
+            "streaming": False,
+        }
+    ]
     assert (loaded.source, loaded.revision) == (spec.dataset_id, spec.revision)
     assert loaded.fingerprint() != load_benchmark(name, revision="0" * 40).fingerprint()
 

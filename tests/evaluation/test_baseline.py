@@ -132,16 +132,40 @@ def tiny_corpus(tmp_path_factory, monkeypatch):
 @pytest.mark.parametrize("feature_set", ["stats", "full"])
 def test_script_scores_an_embedded_task_and_writes_its_json(feature_set, tiny_corpus, tmp_path):
     task = "modulation"
-    argv = ["--benchmark", task, "--corpus_clips_per_class", str(CLIPS_PER_CLASS), "--feature_set", feature_set,
-            "--output_dir", str(tmp_path)]  # fmt: skip
+    argv = [
+        "--benchmark",
+        task,
+        "--corpus_clips_per_class",
+        str(CLIPS_PER_CLASS),
+        "--feature_set",
+        feature_set,
+        "--output_dir",
+        str(tmp_path),
+    ]
     results = logmel_baseline.main(argv)
     written = json.loads((tmp_path / f"logmel_baseline_{task}.json").read_text())
     assert set(written) == {
-        "benchmark", "display_name", "dataset", "dataset_revision", "protocol", "feature_extractor", "metric",
-        "accuracy", "num_correct",
-        "num_test_clips", "ci95_low", "ci95_high", "interval", "chance", "num_classes", "feature_set",
-        "feature_dimension", "clip_seconds", "num_skipped_clips", "runs",
-    }  # fmt: skip
+        "benchmark",
+        "display_name",
+        "dataset",
+        "dataset_revision",
+        "protocol",
+        "feature_extractor",
+        "metric",
+        "accuracy",
+        "num_correct",
+        "num_test_clips",
+        "ci95_low",
+        "ci95_high",
+        "interval",
+        "chance",
+        "num_classes",
+        "feature_set",
+        "feature_dimension",
+        "clip_seconds",
+        "num_skipped_clips",
+        "runs",
+    }
     num_classes = EMBEDDED_TASKS[task].num_classes
     assert written["num_test_clips"] == num_classes * split_sizes(CLIPS_PER_CLASS)["test"]
     assert written["dataset_revision"] is None  # built in code: no Hub revision

@@ -35,10 +35,28 @@ def checkpoints(tmp_path_factory):
 
 def command(checkpoint, esc50, tmp_path, *extra) -> list[str]:
     return [
-        "--model_name_or_path", str(checkpoint), "--benchmark", "esc50", "--dataset_name", str(esc50),
-        "--clip_seconds", "0.5", "--embedding_cache_dir", str(tmp_path / "cache"), "--output_dir", str(tmp_path),
-        "--num_seeds", "2", "--max_epochs", "8", "--patience", "3", "--device", "cpu", *extra,
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(checkpoint),
+        "--benchmark",
+        "esc50",
+        "--dataset_name",
+        str(esc50),
+        "--clip_seconds",
+        "0.5",
+        "--embedding_cache_dir",
+        str(tmp_path / "cache"),
+        "--output_dir",
+        str(tmp_path),
+        "--num_seeds",
+        "2",
+        "--max_epochs",
+        "8",
+        "--patience",
+        "3",
+        "--device",
+        "cpu",
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("model", ["aasp", "ast"])

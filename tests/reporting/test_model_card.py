@@ -87,8 +87,9 @@ def front_matter(card: ModelCard, tmp_path) -> dict:
 
 
 def test_pretrained_card_metadata_and_body(tmp_path):
-    result = ReportedResult("ashraq/esc50", "ESC-50", "accuracy", 0.8123, split="5-fold CV",
-                            protocol="linear evaluation", spread=0.0101)  # fmt: skip
+    result = ReportedResult(
+        "ashraq/esc50", "ESC-50", "accuracy", 0.8123, split="5-fold CV", protocol="linear evaluation", spread=0.0101
+    )
     card = pretrained_card(
         model_name="aasp-tiny",
         pretraining_datasets=["agkphysics/AudioSet (unbalanced)", "the embedded corpus"],
@@ -127,24 +128,38 @@ def test_pretrained_card_without_results_has_no_model_index(tmp_path):
 
 def finetuned(training_data: TrainingDataset, results: list, **extra) -> ModelCard:
     return finetuned_card(
-        model_name="aasp-as20k", base_model="org/aasp-base", training_data=training_data,
-        label_names=["Speech", "Music"], multi_label=True, results=results, training_args={"learning_rate": 1e-4},
-        protocol="balanced_train / eval", clip_seconds=10.0, repo_id="org/aasp-as20k", **extra,
-    )  # fmt: skip
+        model_name="aasp-as20k",
+        base_model="org/aasp-base",
+        training_data=training_data,
+        label_names=["Speech", "Music"],
+        multi_label=True,
+        results=results,
+        training_args={"learning_rate": 1e-4},
+        protocol="balanced_train / eval",
+        clip_seconds=10.0,
+        repo_id="org/aasp-as20k",
+        **extra,
+    )
 
 
 def test_finetuned_card_metadata(tmp_path):
     revision = "cb06767e072e3bd3e4145834cbcb0837b9e0065a"
-    result = ReportedResult("agkphysics/AudioSet", "AudioSet-20K", "mAP", 0.4191, dataset_config="balanced",
-                            dataset_revision=revision)  # fmt: skip
+    result = ReportedResult(
+        "agkphysics/AudioSet", "AudioSet-20K", "mAP", 0.4191, dataset_config="balanced", dataset_revision=revision
+    )
     data = TrainingDataset("agkphysics/AudioSet", name="AudioSet-20K", config="balanced", revision=revision)
     card = finetuned(data, [result])
     meta = front_matter(card, tmp_path)
     assert meta["pipeline_tag"] == "audio-classification" and meta["base_model"] == "org/aasp-base"
     assert meta["metrics"] == ["mean_average_precision"] and meta["datasets"] == ["agkphysics/AudioSet"]
     dataset = meta["model-index"][0]["results"][0]["dataset"]
-    assert dataset == {"name": "AudioSet-20K", "type": "agkphysics/AudioSet", "config": "balanced", "split": "test",
-                       "revision": revision}  # fmt: skip
+    assert dataset == {
+        "name": "AudioSet-20K",
+        "type": "agkphysics/AudioSet",
+        "config": "balanced",
+        "split": "test",
+        "revision": revision,
+    }
     assert meta["model-index"][0]["results"][0]["metrics"][0]["value"] == 0.4191
     assert 'pipeline("audio-classification", model="org/aasp-as20k")' in card.text
     assert f"(config `balanced`), revision `{revision}`." in card.text
@@ -161,14 +176,17 @@ def test_finetuned_card_without_a_test_score_says_so(tmp_path):
     "dataset_id, expected",
     [
         ("ashraq/esc50", ("other", "non-commercial-training-data", "https://creativecommons.org/licenses/by-nc/3.0/")),
-        ("danavery/urbansound8K", ("other", "non-commercial-training-data", "https://creativecommons.org/licenses/by-nc/3.0/")),
+        (
+            "danavery/urbansound8K",
+            ("other", "non-commercial-training-data", "https://creativecommons.org/licenses/by-nc/3.0/"),
+        ),
         ("danjacobellis/speech_commands_v2", ("apache-2.0", None, None)),
         ("jg583/NSynth", ("apache-2.0", None, None)),
         ("AbstractTTS/CREMA-D", ("apache-2.0", None, None)),
         ("agkphysics/AudioSet", ("other", "training-data-terms", "https://creativecommons.org/licenses/by/4.0/")),
         ("someone/unknown-data", ("other", "training-data-terms", None)),
     ],
-)  # fmt: skip
+)
 def test_the_weights_license_follows_the_training_data(dataset_id, expected, tmp_path):
     card = finetuned(TrainingDataset(dataset_id), [])
     meta = front_matter(card, tmp_path)

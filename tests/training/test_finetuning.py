@@ -48,11 +48,31 @@ def checkpoint(tmp_path_factory):
 
 def command(checkpoint, output_dir, *extra) -> list[str]:
     return [
-        "--model_name_or_path", str(checkpoint), "--output_dir", str(output_dir), "--clip_seconds", "0.5",
-        "--max_steps", "1", "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
-        "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--disable_tqdm", "true",
-        "--no_verify_split_sizes", "--use_cpu", "true", *extra,
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(checkpoint),
+        "--output_dir",
+        str(output_dir),
+        "--clip_seconds",
+        "0.5",
+        "--max_steps",
+        "1",
+        "--per_device_train_batch_size",
+        "8",
+        "--per_device_eval_batch_size",
+        "16",
+        "--save_strategy",
+        "no",
+        "--eval_strategy",
+        "no",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        "--no_verify_split_sizes",
+        "--use_cpu",
+        "true",
+        *extra,
+    ]
 
 
 def run(checkpoint, output_dir, *extra) -> dict:
@@ -104,8 +124,15 @@ WEIGHTS_LICENSE = {
 
 @pytest.mark.parametrize("benchmark", list(REGISTRY_RUNS))
 def test_every_hub_benchmark_fine_tunes_and_reports_its_metric(benchmark, hub, checkpoint, tmp_path):
-    summary = run(checkpoint, tmp_path, "--benchmark", benchmark, "--dataset_name", str(hub[benchmark]),
-                  *REGISTRY_RUNS[benchmark])  # fmt: skip
+    summary = run(
+        checkpoint,
+        tmp_path,
+        "--benchmark",
+        benchmark,
+        "--dataset_name",
+        str(hub[benchmark]),
+        *REGISTRY_RUNS[benchmark],
+    )
     multi_label = benchmark.startswith("as")
     assert summary["metric"] == ("mAP" if multi_label else "accuracy") and summary["n"] == 1
     assert summary["num_test_clips"] == TEST_CLIPS[benchmark]  # the protocol's test split
@@ -163,15 +190,47 @@ def test_fold_benchmark_needs_a_fold(hub, checkpoint, tmp_path):
 
 def test_undecodable_clips_are_skipped_and_counted(hub, checkpoint, tmp_path):
     # The corrupt clip of the us8k copy is in fold 1; training on folds != 2 over 3 steps of 8 sees every clip.
-    summary = run(checkpoint, tmp_path, "--benchmark", "us8k", "--dataset_name", str(hub["us8k"]), "--fold", "2",
-                  "--max_steps", "3", "--validation_fraction", "0")  # fmt: skip
+    summary = run(
+        checkpoint,
+        tmp_path,
+        "--benchmark",
+        "us8k",
+        "--dataset_name",
+        str(hub["us8k"]),
+        "--fold",
+        "2",
+        "--max_steps",
+        "3",
+        "--validation_fraction",
+        "0",
+    )
     assert summary["skipped_clips"] == 1
 
 
 def test_recipe_options_train_only_what_is_not_frozen(hub, checkpoint, tmp_path):
-    run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", "3",
-        "--freeze_feature_encoder", "--mixup_alpha", "0.5", "--freq_mask_param", "8", "--time_mask_param", "8",
-        "--layer_decay", "0.5", "--label_smoothing_factor", "0.1", "--learning_rate", "1e-2")  # fmt: skip
+    run(
+        checkpoint,
+        tmp_path,
+        "--benchmark",
+        "esc50",
+        "--dataset_name",
+        str(hub["esc50"]),
+        "--fold",
+        "3",
+        "--freeze_feature_encoder",
+        "--mixup_alpha",
+        "0.5",
+        "--freq_mask_param",
+        "8",
+        "--time_mask_param",
+        "8",
+        "--layer_decay",
+        "0.5",
+        "--label_smoothing_factor",
+        "0.1",
+        "--learning_rate",
+        "1e-2",
+    )
     trained = load_file(tmp_path / "model.safetensors")
     initial = AutoModelForAudioClassification.from_pretrained(checkpoint, num_labels=3).state_dict()
     stem = "aasp.embeddings.patch_embeddings.projection.weight"
@@ -242,8 +301,17 @@ def test_do_train_then_do_eval_score_the_saved_model(hub, checkpoint, tmp_path):
 
 def test_do_eval_alone_refuses_a_checkpoint_without_a_trained_classifier(hub, checkpoint, tmp_path):
     with pytest.raises(ValueError, match=r"--do_eval without --do_train .* no trained classifier for ESC-50"):
-        run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", "1",
-            "--do_eval")  # fmt: skip
+        run(
+            checkpoint,
+            tmp_path,
+            "--benchmark",
+            "esc50",
+            "--dataset_name",
+            str(hub["esc50"]),
+            "--fold",
+            "1",
+            "--do_eval",
+        )
 
 
 def test_training_resumes_from_the_last_checkpoint_of_the_output_dir(hub, checkpoint, tmp_path):
@@ -257,8 +325,17 @@ def test_training_resumes_from_the_last_checkpoint_of_the_output_dir(hub, checkp
     final = load_file(tmp_path / "model.safetensors")
     assert final.keys() == saved.keys() and all(torch.equal(final[k], saved[k]) for k in saved)
     # --resume_from_checkpoint names the checkpoint explicitly, here into another output folder.
-    run(checkpoint, tmp_path / "other", *data, "--max_steps", "2", "--learning_rate", "0.1",
-        "--resume_from_checkpoint", str(tmp_path / "checkpoint-2"))  # fmt: skip
+    run(
+        checkpoint,
+        tmp_path / "other",
+        *data,
+        "--max_steps",
+        "2",
+        "--learning_rate",
+        "0.1",
+        "--resume_from_checkpoint",
+        str(tmp_path / "checkpoint-2"),
+    )
     other = load_file(tmp_path / "other" / "model.safetensors")
     assert all(torch.equal(other[k], saved[k]) for k in saved)
     with pytest.raises(FileNotFoundError, match=r"--resume_from_checkpoint .*checkpoint-9: no such folder"):
@@ -289,14 +366,35 @@ class RecordingHub:
 
 def test_push_to_hub_goes_through_the_trainer_with_the_aasp_card(hub, checkpoint, tmp_path, monkeypatch):
     recorder = RecordingHub(monkeypatch)
-    run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", "1",
-        "--push_to_hub", "--hub_model_id", "org/aasp-esc50-fold1", "--hub_private_repo", "true")  # fmt: skip
+    run(
+        checkpoint,
+        tmp_path,
+        "--benchmark",
+        "esc50",
+        "--dataset_name",
+        str(hub["esc50"]),
+        "--fold",
+        "1",
+        "--push_to_hub",
+        "--hub_model_id",
+        "org/aasp-esc50-fold1",
+        "--hub_private_repo",
+        "true",
+    )
     [create, upload] = recorder.calls
     assert create == ("create_repo", "org/aasp-esc50-fold1", True)
     _, repo_id, files, card = upload
     assert repo_id == "org/aasp-esc50-fold1"
-    for name in ("config.json", "model.safetensors", "modeling_aasp.py", "configuration_aasp.py",
-                 "feature_extraction_aasp.py", "preprocessor_config.json", "README.md", "results.json"):  # fmt: skip
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "modeling_aasp.py",
+        "configuration_aasp.py",
+        "feature_extraction_aasp.py",
+        "preprocessor_config.json",
+        "README.md",
+        "results.json",
+    ):
         assert name in files
     # The uploaded card is the AaSP card (measured result, data license), not the Trainer's draft.
     assert 'model="org/aasp-esc50-fold1"' in card and "non-commercial" in card
@@ -342,16 +440,38 @@ def test_a_local_folder_without_config_is_named(tmp_path):
 
 def test_the_script_logs_its_summary_at_the_default_level_and_reads_a_yaml_config(hub, checkpoint, tmp_path):
     config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump({
-        "data": {"benchmark": "esc50", "dataset_name": str(hub["esc50"]), "fold": 5, "clip_seconds": 0.5},
-        "training": {"max_steps": 1, "per_device_train_batch_size": 8, "report_to": "none", "use_cpu": True,
-                     "save_strategy": "no"},
-    }))  # fmt: skip
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"benchmark": "esc50", "dataset_name": str(hub["esc50"]), "fold": 5, "clip_seconds": 0.5},
+                "training": {
+                    "max_steps": 1,
+                    "per_device_train_batch_size": 8,
+                    "report_to": "none",
+                    "use_cpu": True,
+                    "save_strategy": "no",
+                },
+            }
+        )
+    )
     process = subprocess.run(
-        [sys.executable, str(SCRIPT), "--config", str(config), "--model_name_or_path", str(checkpoint),
-         "--output_dir", str(tmp_path / "out"), "--disable_tqdm", "true"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--config",
+            str(config),
+            "--model_name_or_path",
+            str(checkpoint),
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--disable_tqdm",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert process.returncode == 0, process.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "results.json").read_text())
     assert summary["folds"] == {"5": summary["mean"]}  # the fold came from the YAML file

@@ -348,8 +348,10 @@ def evaluate_logmel_baseline(
     num_test = sum(run["num_test_clips"] for run in runs)
     low, high = wilson_interval(num_correct, num_test)
     accuracy = num_correct / num_test
-    logger.info(f"Log-mel baseline ({feature_set}): accuracy {accuracy:.4f} on {num_test} test clips "
-                f"(95 % Wilson interval {low:.3f}-{high:.3f}).")  # fmt: skip
+    logger.info(
+        f"Log-mel baseline ({feature_set}): accuracy {accuracy:.4f} on {num_test} test clips "
+        f"(95 % Wilson interval {low:.3f}-{high:.3f})."
+    )
     return {
         "metric": "accuracy",
         "accuracy": accuracy,

@@ -73,9 +73,11 @@ class DataOptions:
     )
     dataset_type: str = field(
         default="auto",
-        metadata={"help": "How to read --dataset; 'auto': 'embedded', an existing folder, else a dataset id.",
-                  "choices": SOURCE_TYPES},
-    )  # fmt: skip
+        metadata={
+            "help": "How to read --dataset; 'auto': 'embedded', an existing folder, else a dataset id.",
+            "choices": SOURCE_TYPES,
+        },
+    )
     dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset configuration."})
     dataset_split: str = field(default="train", metadata={"help": "Split to pre-train on."})
     streaming: bool = field(default=False, metadata={"help": "Stream the dataset instead of downloading it."})
@@ -89,9 +91,12 @@ class DataOptions:
     num_workers: int = field(default=2, metadata={"help": "DataLoader workers (decoding + features)."})
     features_on_device: str = field(
         default="auto",
-        metadata={"help": "Compute the log-mel batch on the accelerator (workers only decode and crop): 'true', "
-                          "'false' or 'auto' (true on a GPU).", "choices": FEATURES_ON_DEVICE_CHOICES},
-    )  # fmt: skip
+        metadata={
+            "help": "Compute the log-mel batch on the accelerator (workers only decode and crop): 'true', "
+            "'false' or 'auto' (true on a GPU).",
+            "choices": FEATURES_ON_DEVICE_CHOICES,
+        },
+    )
     norm_stats_clips: int = field(
         default=1000, metadata={"help": "Clips for the log-mel mean/std when --norm_mean/--norm_std are not given."}
     )
@@ -110,9 +115,11 @@ class ModelOptions:
     )
     init_from: str | None = field(
         default=None,
-        metadata={"help": "Start from this AaSPForPreTraining or AaSPModel checkpoint (teacher := student when the "
-                          "checkpoint has no teacher)."},
-    )  # fmt: skip
+        metadata={
+            "help": "Start from this AaSPForPreTraining or AaSPModel checkpoint (teacher := student when the "
+            "checkpoint has no teacher)."
+        },
+    )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward."})
     export_weights: str = field(
         default="student",
@@ -145,9 +152,11 @@ class OptimizationOptions:
     max_grad_norm: float = field(default=4.0, metadata={"help": "Gradient clipping norm (<= 0: no clipping)."})
     mixed_precision: str | None = field(
         default=None,
-        metadata={"help": "Mixed precision (default: what `accelerate launch`/config says).",
-                  "choices": MIXED_PRECISION_CHOICES},
-    )  # fmt: skip
+        metadata={
+            "help": "Mixed precision (default: what `accelerate launch`/config says).",
+            "choices": MIXED_PRECISION_CHOICES,
+        },
+    )
     seed: int = field(default=0, metadata={"help": "Seed of model init, masks and data order."})
     max_consecutive_bad_steps: int = field(
         default=10, metadata={"help": "Stop after this many consecutive steps with a non-finite loss or gradient."}
@@ -169,9 +178,11 @@ class CheckpointingOptions:
     )
     allow_rng_state_errors: bool = field(
         default=False,
-        metadata={"help": "Resume even when a checkpoint's RNG states cannot be restored (the run is then no "
-                          "longer bit-identical to an uninterrupted one); default: stop with an error."},
-    )  # fmt: skip
+        metadata={
+            "help": "Resume even when a checkpoint's RNG states cannot be restored (the run is then no "
+            "longer bit-identical to an uninterrupted one); default: stop with an error."
+        },
+    )
 
 
 @dataclass
@@ -242,8 +253,15 @@ class PretrainingOptions:
     def validate(self) -> None:
         """Raises `ValueError` naming the first option that is missing or out of range."""
         data, optim, ckpt = self.data, self.optimization, self.checkpointing
-        missing = [name for name, value in (("dataset", data.dataset), ("output_dir", ckpt.output_dir),
-                                             ("max_steps", optim.max_steps)) if value is None]  # fmt: skip
+        missing = [
+            name
+            for name, value in (
+                ("dataset", data.dataset),
+                ("output_dir", ckpt.output_dir),
+                ("max_steps", optim.max_steps),
+            )
+            if value is None
+        ]
         if missing:
             raise ValueError(f"Missing required option(s): {', '.join('--' + name for name in missing)}.")
         for section, names in POSITIVE_OPTIONS.items():
@@ -618,14 +636,22 @@ class Pretrainer:
             common["return_waveforms"] = True
         if num_records(self.records) is not None:
             return sharded_pretraining_loader(
-                self.records, self.feature_extractor, prepare=accelerator.prepare,
-                num_processes=accelerator.num_processes, start_batch=micro_batches_done, **common,
-            )  # fmt: skip
+                self.records,
+                self.feature_extractor,
+                prepare=accelerator.prepare,
+                num_processes=accelerator.num_processes,
+                start_batch=micro_batches_done,
+                **common,
+            )
         stream = split_stream_by_process(self.records, accelerator.process_index, accelerator.num_processes)
         return build_pretraining_dataloader(
-            stream, self.feature_extractor, rank=accelerator.process_index, world_size=accelerator.num_processes,
-            start_batch=micro_batches_done, **common,
-        )  # fmt: skip
+            stream,
+            self.feature_extractor,
+            rank=accelerator.process_index,
+            world_size=accelerator.num_processes,
+            start_batch=micro_batches_done,
+            **common,
+        )
 
     def model_inputs(self, batch: dict) -> dict[str, torch.Tensor]:
         """input_values (B, T, F) and attention_mask (B, T) on the device; features computed here if asked."""
