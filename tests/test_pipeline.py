@@ -12,9 +12,9 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio
-from test_remote_code import run_without_package  # tests/ is on pythonpath
 from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification, pipeline
 from transformers.pipelines import AudioClassificationPipeline
+from without_package import run_without_package
 
 import transformers_aasp  # noqa: F401  (registers the Auto classes and the pipeline)
 from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPForAudioClassification
