@@ -194,6 +194,9 @@ def test_cpu_launcher_that_started_one_process_is_refused():
         check_launch(OneProcess(), env)
     check_launch(OneProcess(), {**env, "WORLD_SIZE": "1"})  # torchrun with one process is fine
     check_launch(OneProcess(), {"ACCELERATE_USE_CPU": "True"})  # plain single-process launch
+    # torchrun started two processes, but Accelerate fell back to one non-distributed process in each
+    with pytest.raises(LaunchError, match=r"started 2 processes \(WORLD_SIZE=2\) but Accelerate set up a single"):
+        check_launch(OneProcess(), {"WORLD_SIZE": "2", "MASTER_PORT": "29500"})
 
 
 # ------------------------------------------------------------------------------------------------------------------

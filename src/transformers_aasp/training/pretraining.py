@@ -306,7 +306,11 @@ class TrainingDiverged(RuntimeError):
 
 
 def check_launch(accelerator: Accelerator, environ=None) -> None:
-    """Fail loudly when `accelerate launch --cpu --num_processes N` (N > 1) silently started one process.
+    """Fail loudly when a launch asked for several processes but Accelerate set up only one.
+
+    Two cases: `accelerate launch --cpu --num_processes N` (N > 1), and a launcher that started N processes (WORLD_SIZE)
+    which Accelerate left non-distributed (an FSDP config on a machine without GPUs), so that N independent runs would
+    write to one folder.
 
     Accelerate's `--cpu` launcher only starts several processes through `mpirun` (`--mpirun_hostfile`); otherwise it
     sets MASTER_ADDR/MASTER_PORT for N processes but runs one. Several CPU processes (DDP over gloo) are started by
@@ -325,6 +329,14 @@ def check_launch(accelerator: Accelerator, environ=None) -> None:
             "`accelerate launch --cpu --num_processes N` started a single process: without --mpirun_hostfile, "
             "Accelerate's CPU launcher does not spawn N processes. For multi-process CPU training run "
             "`ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes N examples/pretrain.py ...`."
+        )
+    launched = int(environ.get("WORLD_SIZE", "1") or 1)
+    if launched > 1 and accelerator.num_processes == 1:
+        raise LaunchError(
+            f"The launcher started {launched} processes (WORLD_SIZE={launched}) but Accelerate set up a single, "
+            "non-distributed one: each process would train alone and write to the same output folder. This happens "
+            "with an FSDP or DeepSpeed config on a machine without GPUs; on CPUs add ACCELERATE_USE_CPU=true (FSDP "
+            "then runs as DDP over gloo) or use configs/accelerate/ddp.yaml."
         )
 
 
