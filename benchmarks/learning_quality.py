@@ -39,21 +39,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from transformers_aasp.configuration_aasp import FIRST_WAVE_OPTIONS
+
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO_ROOT, RESULTS_DIR, load_average
 
 
 TASKS = ("instrument", "keyword", "modulation")
-FIRST_WAVE = {
-    "num_kernels": 4,
-    "masked_view_alias_input": "zeroed",
-    "sblu_carrier": "abs",
-    "sblu_features": "flatten",
-    "fusion_type": "concat",
-    "mask_seed_mode": "bernoulli",
-    "target_type": "block_output",
-}
+FIRST_WAVE = {"num_kernels": 4, **FIRST_WAVE_OPTIONS}
 ARMS = {
     "plain_v1": {"use_aape": False, "mask_seed_mode": "bernoulli", "target_type": "block_output"},
     "plain": {"use_aape": False},

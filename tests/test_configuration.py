@@ -7,6 +7,7 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import AutoConfig
 
 from transformers_aasp import AaSPConfig, AaSPFeatureExtractor
+from transformers_aasp.configuration_aasp import FIRST_WAVE_OPTIONS
 
 
 @pytest.mark.parametrize(
@@ -84,3 +85,23 @@ def test_saved_config_names_the_remote_pipeline_but_the_loaded_one_does_not(tmp_
     assert saved["custom_pipelines"]["other-task"] == {"impl": "x.Y"}
     loaded = AutoConfig.from_pretrained(tmp_path)
     assert loaded.custom_pipelines == {"other-task": {"impl": "x.Y"}}
+
+
+def test_a_config_saved_before_the_learning_quality_options_loads_with_the_first_wave_behaviour(tmp_path, caplog):
+    """A first-wave config.json has none of the newer option keys; its weights were trained with the first-wave
+    behaviour, so loading it must not switch to the current defaults (which change the feature map and its size)."""
+    current = AaSPConfig.tiny(num_kernels=4)
+    saved = current.to_dict()
+    for key in (*FIRST_WAVE_OPTIONS, "alias_energy_eps", "fusion_gate_init", "mask_overlap_adjust"):
+        saved.pop(key, None)
+    saved["max_length"] = 608  # first-wave configs also carry this removed field
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with caplog.at_level("WARNING"):
+        loaded = AaSPConfig.from_pretrained(tmp_path)
+    assert {key: getattr(loaded, key) for key in FIRST_WAVE_OPTIONS} == FIRST_WAVE_OPTIONS
+    assert loaded.num_alias_features == loaded.num_subbands * loaded.sblu_out_channels * loaded.time_patch_size
+    assert "predates the learning-quality options" in caplog.text
+    # a config saved now keeps its own values
+    current.save_pretrained(tmp_path / "now")
+    reloaded = AaSPConfig.from_pretrained(tmp_path / "now")
+    assert (reloaded.sblu_features, reloaded.sblu_carrier) == ("log_energy", "linear")

@@ -6,15 +6,29 @@ from typing import Any, NamedTuple
 
 from huggingface_hub.dataclasses import strict
 from transformers.configuration_utils import PreTrainedConfig
+from transformers.utils import logging
 
 
 SBLU_WINDOWS = ("two_sided", "one_sided", "gaussian")
+logger = logging.get_logger(__name__)
+
 SBLU_CARRIERS = ("abs", "linear")
 SBLU_FEATURES = ("flatten", "log_energy")
 FUSION_TYPES = ("concat", "gated_residual")
 MASKED_VIEW_ALIAS_INPUTS = ("mirror_runs", "zeroed")
 TARGET_TYPES = ("block_output", "ffn_output")
 MASK_SEED_MODES = ("fixed_count", "bernoulli")
+# The behaviour of configs saved before these options existed (the first wave, transformers-aasp 0.1.0 before the
+# learning-quality work): a saved config that lacks `sblu_features` was trained with these values, so it is loaded
+# with them instead of the current defaults (see docs/method.md, "Options").
+FIRST_WAVE_OPTIONS = {
+    "masked_view_alias_input": "zeroed",
+    "sblu_carrier": "abs",
+    "sblu_features": "flatten",
+    "fusion_type": "concat",
+    "mask_seed_mode": "bernoulli",
+    "target_type": "block_output",
+}
 LAMBDA_MODES = ("predicted", "fixed")
 POSITION_EMBEDDING_TYPES = ("sincos", "learned")
 CLASSIFIER_POOLINGS = ("cls", "mean", "cls+mean", "mean+std")
@@ -272,6 +286,18 @@ class AaSPConfig(PreTrainedConfig):
         if self.beta_min is None and self.time_patch_size > 0:  # (validate_geometry refuses a size <= 0)
             self.beta_min = math.pi / self.time_patch_size
         super().__post_init__(**kwargs)
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs) -> "AaSPConfig":
+        """Like `PreTrainedConfig.from_dict`; a config saved before the learning-quality options existed (no
+        `sblu_features` key) gets `FIRST_WAVE_OPTIONS`, the behaviour its weights were trained with."""
+        if "sblu_features" not in config_dict:
+            logger.warning(
+                "This AaSP config predates the learning-quality options; loading it with the first-wave behaviour "
+                f"it was trained with: {FIRST_WAVE_OPTIONS}."
+            )
+            config_dict = {**FIRST_WAVE_OPTIONS, **config_dict}
+        return super().from_dict(config_dict, **kwargs)
 
     @classmethod
     def tiny(cls, **overrides) -> "AaSPConfig":
