@@ -22,6 +22,7 @@ import transformers_aasp  # noqa: F401  (registers AaSP with the Auto classes)
 from transformers_aasp.training.arguments import (
     benchmark_from_arguments,
     parse_arguments,
+    run_main,
     setup_logging,
     training_log_level,
 )
@@ -67,4 +68,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

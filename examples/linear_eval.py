@@ -26,6 +26,7 @@ from transformers_aasp.training.arguments import (
     ModelArguments,
     benchmark_from_arguments,
     parse_arguments,
+    run_main,
     setup_logging,
 )
 
@@ -51,4 +52,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

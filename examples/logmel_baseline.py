@@ -25,6 +25,7 @@ from transformers_aasp.training.arguments import (
     BenchmarkDataArguments,
     benchmark_from_arguments,
     parse_arguments,
+    run_main,
     setup_logging,
 )
 
@@ -56,4 +57,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

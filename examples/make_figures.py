@@ -16,7 +16,7 @@ See docs/demo.md for how to read them.
 from dataclasses import dataclass, field
 
 from transformers_aasp.reporting.figures import make_figures
-from transformers_aasp.training.arguments import parse_arguments, setup_logging
+from transformers_aasp.training.arguments import parse_arguments, run_main, setup_logging
 
 
 @dataclass
@@ -52,4 +52,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

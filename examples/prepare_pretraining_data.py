@@ -13,7 +13,7 @@ Re-running the same command resumes: finished shards are kept. Undecodable files
 import json
 
 from transformers_aasp.data.prepare import PrepareArguments, prepare_from_arguments
-from transformers_aasp.training.arguments import parse_arguments, setup_logging
+from transformers_aasp.training.arguments import parse_arguments, run_main, setup_logging
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -26,4 +26,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

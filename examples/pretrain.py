@@ -14,10 +14,9 @@ feature extractor (with the corpus mean/std) and a model card are exported to <o
 `transformers_aasp.training.pretraining`; see docs/pretraining.md.
 """
 
-import sys
-
 from transformers.utils import logging
 
+from transformers_aasp.training.arguments import run_main
 from transformers_aasp.training.checkpointing import CheckpointError
 from transformers_aasp.training.pretraining import (
     LaunchError,
@@ -43,8 +42,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError, FileExistsError, LaunchError, TrainingDiverged, CheckpointError) as error:
-        logger.error(str(error))
-        sys.exit(1)
+    run_main(main, LaunchError, TrainingDiverged, CheckpointError)

@@ -280,3 +280,20 @@ def benchmark_from_arguments(data_args: BenchmarkDataArguments):
         verify_split_sizes=data_args.verify_split_sizes,
         corpus_clips_per_class=data_args.corpus_clips_per_class,
     )
+
+
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, ImportError)
+TRACEBACK_ENV = "AASP_TRACEBACK"
+
+
+def run_main(main, *more_errors: type[BaseException]) -> None:
+    """Runs a script's `main()`. An error caused by the user's options, files or environment (`USER_ERRORS` and
+    `more_errors`) ends the process with its message and exit status 1 instead of a traceback; set AASP_TRACEBACK=1
+    to see the traceback."""
+    try:
+        main()
+    except (*USER_ERRORS, *more_errors) as error:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        logger.error(f"{type(error).__name__}: {error}")
+        sys.exit(1)
