@@ -79,6 +79,12 @@ class TrainingProgress:
         known = set(cls.__dataclass_fields__)
         if not isinstance(content, dict) or not {"step", "updates"} <= set(content) or set(content) - known:
             raise CheckpointError(f"{path} does not hold a training state (expected the keys {sorted(known)}).")
+        counters = {key: value for key, value in content.items() if key != "scheduler"}
+        bad = sorted(key for key, value in counters.items() if type(value) is not int or value < 0)
+        if bad:
+            raise CheckpointError(f"{path}: {', '.join(bad)} must be non-negative integers; the file was altered.")
+        if not isinstance(content.get("scheduler", {}), dict):
+            raise CheckpointError(f"{path}: `scheduler` must be a mapping (a scheduler state_dict).")
         return cls(**content)
 
 
