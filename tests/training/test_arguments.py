@@ -47,6 +47,9 @@ def test_sections_group_options_and_the_command_line_wins(tmp_path):
     assert data == DataOptions(dataset="embedded", crop_frames=32)  # the flag overrides the file
     assert optimization.learning_rate == 2e-3
     assert optimization.model_overrides == {"num_hidden_layers": 2}  # a mapping value is an option, not a section
+    # a required option (no default) comes from the file, and the command line still wins over it
+    data, _ = parse_arguments((DataOptions, OptimizationOptions), ["--config", str(config), "--dataset", "other"])
+    assert data.dataset == "other"
 
 
 def test_flat_files_and_config_equals_form_work(tmp_path):

@@ -16,7 +16,7 @@ import logging as std_logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,19 @@ def option_names(dataclass_types: Sequence[type]) -> set[str]:
     return {field.name for dataclass_type in dataclass_types for field in fields(dataclass_type)}
 
 
+def required_options_from_file(dataclass_types: Sequence[type], file_options: dict, argv: list[str]) -> list[str]:
+    """Command-line flags for the required options (fields without a default) that the file sets and `argv` does
+    not: argparse accepts a required option only from the command line, whatever its defaults say."""
+    given = {item.split("=", 1)[0] for item in argv if item.startswith("--")}
+    flags = []
+    for dataclass_type in dataclass_types:
+        for option in fields(dataclass_type):
+            required = option.default is MISSING and option.default_factory is MISSING
+            if required and option.name in file_options and f"--{option.name}" not in given:
+                flags += [f"--{option.name}", str(file_options[option.name])]
+    return flags
+
+
 def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple:
     """Parses `argv` (default `sys.argv[1:]`) into one instance of each dataclass in `dataclass_types`.
 
@@ -109,9 +122,7 @@ def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None 
     if config_path is not None:
         file_options = read_config_file(config_path, option_names(dataclass_types))
         parser.set_defaults(**file_options)
-        required = [action for action in parser._actions if action.required and action.dest in file_options]
-        for action in required:
-            action.required = False
+        rest = [*required_options_from_file(dataclass_types, file_options, rest), *rest]
     parsed = parser.parse_args_into_dataclasses(args=rest, args_filename=None)
     return tuple(parsed[: len(dataclass_types)])  # drop the namespace holding --config
 
