@@ -303,3 +303,25 @@ def test_finetune_outside_the_source_tree_writes_the_model_card(train_python, tm
     template = (next(installed) / "reporting" / "templates" / "finetuned.md").read_text()
     headings = re.findall(r"^## .+$", template, flags=re.MULTILINE)
     assert headings and all(heading in card.splitlines() for heading in headings)
+
+
+def test_the_import_checks_name_the_distributions_pyproject_puts_in_each_extra():
+    """`transformers_aasp.extras` tells a core install which extra to add; it must agree with pyproject.toml."""
+    import tomllib
+
+    from transformers_aasp.extras import EXTRA_INCLUDES, EXTRA_MODULES
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+    def distributions(extra: str) -> set[str]:
+        names = set()
+        for requirement in map(Requirement, extras[extra]):
+            if canonicalize_name(requirement.name) == canonicalize_name(DISTRIBUTION):
+                names |= set().union(*(distributions(nested) for nested in requirement.extras))
+            else:
+                names.add(canonicalize_name(requirement.name))
+        return names
+
+    for extra, parts in EXTRA_INCLUDES.items():
+        checked = {canonicalize_name(dist) for part in parts for dist in EXTRA_MODULES[part].values()}
+        assert checked <= distributions(extra), (extra, checked - distributions(extra))
