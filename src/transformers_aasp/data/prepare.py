@@ -262,10 +262,11 @@ class PrepareArguments:
     output_dir: str = field(metadata={"help": "Where the shards and prepare_summary.json are written."})
     num_proc: int = field(default=1, metadata={"help": "Processes encoding each shard (datasets.map num_proc)."})
     clips_per_shard: int = field(default=2000, metadata={"help": "Source clips per shard (the unit of resumption)."})
-    source_type: str = field(default="auto", metadata={"help": "auto, folder, audiofolder or hub."})
-    config_name: str | None = field(default=None, metadata={"help": "Hub dataset configuration."})
-    split: str = field(default="train")
-    audio_column: str = field(default="audio")
+    # the same names as examples/pretrain.py's data options
+    dataset_type: str = field(default="auto", metadata={"help": "auto, folder, audiofolder or hub."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Hub dataset configuration."})
+    dataset_split: str = field(default="train", metadata={"help": "Split to prepare."})
+    audio_column: str = field(default="audio", metadata={"help": "Column holding the audio."})
     min_clip_seconds: float = field(default=0.1, metadata={"help": "Shorter clips are skipped and counted."})
 
 
@@ -276,9 +277,9 @@ def prepare_from_arguments(args: PrepareArguments) -> dict[str, Any]:
         args.output_dir,
         num_proc=args.num_proc,
         clips_per_shard=args.clips_per_shard,
-        source_type=args.source_type,
-        config_name=args.config_name,
-        split=args.split,
+        source_type=args.dataset_type,
+        config_name=args.dataset_config_name,
+        split=args.dataset_split,
         audio_column=args.audio_column,
         min_clip_seconds=args.min_clip_seconds,
     )
