@@ -1341,6 +1341,18 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         self.post_init()
         self.reset_teacher()
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, then the teacher is what `__init__` makes it: frozen (loading leaves
+        its parameters requiring gradients), and a copy of the student when the checkpoint has no teacher
+        weights (an encoder or classifier checkpoint; otherwise the teacher would keep a random initialisation)."""
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        if any(key.startswith("teacher.") for key in info["missing_keys"]):
+            model.reset_teacher()
+        model.teacher.requires_grad_(False)
+        return (model, info) if output_loading_info else model
+
     # ----- teacher -----
     @torch.no_grad()
     def reset_teacher(self):
