@@ -8,6 +8,7 @@ path it takes on the Hub. Where each schema was read is cited on each builder an
 short synthetic tones whose pitch depends on the class, so a tiny model can learn something in a few steps.
 """
 
+import hashlib
 import io
 from pathlib import Path
 
@@ -15,7 +16,11 @@ import numpy as np
 import soundfile as sf
 from datasets import Audio, ClassLabel, Dataset, Features, List, Value
 
-from transformers_aasp.data.benchmarks import SPEECH_COMMANDS_V2_LABEL_IDS, SPEECH_COMMANDS_V2_WORDS
+from transformers_aasp.data.benchmarks import (
+    SPEECH_COMMANDS_V2_CORE_WORDS,
+    SPEECH_COMMANDS_V2_LABEL_IDS,
+    SPEECH_COMMANDS_V2_WORDS,
+)
 
 
 ESC50_CATEGORIES = ("dog", "rain", "siren")
@@ -144,10 +149,17 @@ def build_us8k(root: Path, with_corrupt_clip: bool = True, seconds: float = 0.5)
     return folder
 
 
-def _speech_commands_features(integer_labels: bool = False) -> Features:
-    """`google/speech_commands` v0.02 schema (ClassLabel ids 0-35 in its order); `integer_labels`: the same ids as
-    plain int64, the way a re-upload without ClassLabel metadata stores them."""
-    label = Value("int64") if integer_labels else ClassLabel(names=list(SPEECH_COMMANDS_V2_LABEL_IDS))
+SPEECH_COMMANDS_LABEL_TYPES = ("class_label", "int", "string")
+
+
+def _speech_commands_features(label_type: str = "class_label") -> Features:
+    """`google/speech_commands` v0.02 columns; `label_type`: its ClassLabel (ids 0-35 in its order), plain int64 ids,
+    or the word as text (the three forms a re-upload may take)."""
+    label = {
+        "class_label": ClassLabel(names=list(SPEECH_COMMANDS_V2_LABEL_IDS)),
+        "int": Value("int64"),
+        "string": Value("string"),
+    }[label_type]
     return Features(
         {
             "file": Value("string"),
@@ -160,31 +172,66 @@ def _speech_commands_features(integer_labels: bool = False) -> Features:
     )
 
 
-def _speech_commands_rows(words: list[str], split_seed: int, seconds: float) -> dict:
+def _speech_commands_rows(words: list[str], split_seed: int, seconds: float, label_of=None) -> dict:
+    """One clip per entry of `words` (`file` = "<word>/<id>_nohash_<k>.wav", as in the release); `label_of(word)` is
+    the stored label (default: the `google/speech_commands` v0.02 ClassLabel id)."""
+    label_of = label_of or SPEECH_COMMANDS_V2_LABEL_IDS.index
     rows = {k: [] for k in ("file", "audio", "label", "is_unknown", "speaker_id", "utterance_id")}
-    for word in words:
+    for k, word in enumerate(words):
         index = SPEECH_COMMANDS_V2_LABEL_IDS.index(word)
-        name = f"{word}/{split_seed:04x}{index:04x}_nohash_0.wav"
+        utterance = words[:k].count(word)
+        name = f"{word}/{split_seed:04x}{index:04x}_nohash_{utterance}.wav"
         rows["file"].append(name)
-        rows["audio"].append(encoded(tone(index % 12, seconds, 16000, seed=split_seed + index), 16000, name))
-        rows["label"].append(index)
+        rows["audio"].append(
+            encoded(tone(index % 12, seconds, 16000, seed=split_seed + index + 100 * utterance), 16000, name)
+        )
+        rows["label"].append(label_of(word))
         rows["is_unknown"].append(word not in ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"))
         rows["speaker_id"].append(f"{split_seed:04x}{index:04x}")
-        rows["utterance_id"].append(0)
+        rows["utterance_id"].append(utterance)
     return rows
 
 
-def build_speech_commands_v2(root: Path, seconds: float = 0.25, integer_labels: bool = False) -> Path:
+def build_speech_commands_v2(
+    root: Path, seconds: float = 0.25, label_type: str = "class_label", id_order: tuple[str, ...] | None = None
+) -> Path:
     """`danjacobellis/speech_commands_v2`: splits train / validation / test (the viewer's 84.8k / 9.98k / 11k rows)
     as `push_to_hub` lays them out (README `configs:`, data/<split>-*.parquet). Its column types could not be read
-    (docs/benchmarks.md): this copy carries `google/speech_commands` v0.02's, with ClassLabel or (`integer_labels`)
-    plain integer ids in that order. Every split holds every word; train also a `_silence_` row."""
-    folder = root / ("spcv2_int" if integer_labels else "spcv2")
+    (docs/benchmarks.md), so the label takes each form a re-upload may use (`label_type`):
+
+    * "class_label": `google/speech_commands` v0.02's ClassLabel; train also holds a `_silence_` clip.
+    * "int": plain int64 ids, by default in alphabetical word order (the order a user of this copy reports);
+      `id_order` writes them in another order (e.g. `SPEECH_COMMANDS_V2_LABEL_IDS`).
+    * "string": the word itself.
+
+    Every split holds every word once. With integer ids, train holds three clips of each of the 20 core words, as
+    skewed as the release (core words said about five times per speaker, the others once), which the order check of
+    integer ids relies on.
+    """
+    if label_type not in SPEECH_COMMANDS_LABEL_TYPES:
+        raise ValueError(f"label_type must be one of {SPEECH_COMMANDS_LABEL_TYPES}, got {label_type!r}")
+    if id_order is not None and label_type != "int":
+        raise ValueError("id_order applies to plain integer labels (label_type='int') only.")
+    order = id_order or SPEECH_COMMANDS_V2_WORDS
+    # One folder name per content: `datasets` caches a local folder's data under its name, whatever the files hold.
+    order_tag = (
+        "alphabetical" if order == SPEECH_COMMANDS_V2_WORDS else hashlib.sha1(repr(order).encode()).hexdigest()[:8]
+    )
+    suffix = {"class_label": "", "int": f"_int_{order_tag}", "string": "_text"}
+    folder = root / f"spcv2{suffix[label_type]}"
+    label_of = {
+        "class_label": SPEECH_COMMANDS_V2_LABEL_IDS.index,
+        "int": order.index,
+        "string": str,
+    }[label_type]
+    features = _speech_commands_features(label_type)
     words = list(SPEECH_COMMANDS_V2_WORDS)
-    features = _speech_commands_features(integer_labels)
-    splits = {"train": ["_silence_"], "validation": [], "test": []}
-    for seed, (split, extra) in enumerate(splits.items()):
-        rows = _speech_commands_rows(words + extra, seed * 1000, seconds)
+    core_repeats = 3 if label_type == "int" else 1
+    train = [w for word in words for w in [word] * (core_repeats if word in SPEECH_COMMANDS_V2_CORE_WORDS else 1)]
+    silence = ["_silence_"] if label_type == "class_label" else []  # a class of google's ClassLabel only
+    splits = {"train": train + silence, "validation": words, "test": words}
+    for seed, (split, split_words) in enumerate(splits.items()):
+        rows = _speech_commands_rows(split_words, seed * 1000, seconds, label_of)
         write_parquet(rows, features, folder / "data" / f"{split}-00000-of-00001.parquet")
     listing = "".join(f"  - split: {split}\n    path: data/{split}-*\n" for split in splits)
     (folder / "README.md").write_text(DEFAULT_CONFIG_README.format(splits=listing))

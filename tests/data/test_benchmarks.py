@@ -1,6 +1,7 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """The benchmark registry, loading and protocols on tiny local copies of each Hub layout (see hub_layouts.py)."""
 
+import datasets
 import hub_layouts
 import numpy as np
 import pytest
@@ -9,16 +10,28 @@ from datasets import ClassLabel, List
 from transformers_aasp.audio import crop_or_pad, decode_waveform
 from transformers_aasp.data.benchmarks import (
     BENCHMARKS,
+    SPEECH_COMMANDS_V2_CORE_WORDS,
+    SPEECH_COMMANDS_V2_LABEL_IDS,
     SPEECH_COMMANDS_V2_WORDS,
     audioset_classes,
     benchmark_names,
     custom_benchmark,
     get_benchmark,
+    speech_commands_id_order_check,
 )
 from transformers_aasp.data.corpus import EMBEDDED_TASKS
-from transformers_aasp.data.loading import check_split_sizes, load_benchmark, resolve_benchmark
+from transformers_aasp.data.loading import check_split_sizes, load_benchmark, resolve_benchmark, undecoded_audio
 from transformers_aasp.data.protocols import class_balanced_weights, stratified_holdout
 from transformers_aasp.reporting.metrics import metric_name
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_datasets_cache(tmp_path_factory):
+    """`datasets` caches a local folder's data under the folder's name, whatever its files hold: without a fresh
+    cache, a run would read what an earlier run of a since-changed fixture left there."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path_factory.mktemp("datasets_cache")))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -270,18 +283,40 @@ def test_nsynth_repository_with_a_loading_script_is_read_with_the_parquet_builde
     assert {split: ds.num_rows for split, ds in loaded.dataset.items()} == {"train": 6, "validation": 6, "test": 6}
 
 
-def test_spcv2_integer_label_ids_are_read_in_speech_commands_order(hub):
-    """A copy storing the v0.02 ids as plain int64 (0 = "yes", 30 = "backward", 35 = "_silence_") gives the same
-    35-word task as the ClassLabel copy: same class order, same word on every clip."""
-    folder = hub_layouts.build_speech_commands_v2(hub["root"], integer_labels=True)
-    from_ints = load_benchmark("spcv2", dataset_id=str(folder), verify_split_sizes=False)
-    from_names = load_benchmark("spcv2", dataset_id=str(hub["spcv2"]), verify_split_sizes=False)
-    assert from_ints.class_names == from_names.class_names == list(SPEECH_COMMANDS_V2_WORDS)
-    for split in ("train", "validation", "test"):
-        # The fixture writes one clip per word, in SPEECH_COMMANDS_V2_WORDS order (+ a `_silence_` clip in train).
-        words = [from_ints.class_names[i] for i in from_ints.dataset[split]["label"]]
-        assert words == list(SPEECH_COMMANDS_V2_WORDS)
-        assert from_ints.dataset[split]["label"] == from_names.dataset[split]["label"]
+@pytest.mark.parametrize("label_type", ["int", "string"])
+def test_spcv2_integer_ids_are_read_alphabetically_and_text_labels_by_name(hub, label_type):
+    """The label type of danjacobellis/speech_commands_v2 could not be read: plain integer ids (taken in alphabetical
+    word order, 0 = "backward") and the word as text give the same 35-word task as a ClassLabel copy, with the word of
+    each clip's file name as its label."""
+    folder = hub_layouts.build_speech_commands_v2(hub["root"], label_type=label_type)
+    loaded = load_benchmark("spcv2", dataset_id=str(folder), verify_split_sizes=False)
+    assert loaded.class_names == list(SPEECH_COMMANDS_V2_WORDS)
+    for split, dataset in loaded.dataset.items():
+        files = [audio["path"] for audio in undecoded_audio(dataset)["audio"]]
+        assert [loaded.class_names[i] for i in dataset["label"]] == [name.split("/")[0] for name in files], split
+    train_rows = 3 * 20 + 15 if label_type == "int" else 35  # integer copies: core words thrice, as skewed as the data
+    assert (loaded.dataset["train"].num_rows, loaded.dataset["test"].num_rows) == (train_rows, 35)
+
+
+@pytest.mark.parametrize(
+    "id_order",
+    [SPEECH_COMMANDS_V2_LABEL_IDS, ("_background_noise_", *SPEECH_COMMANDS_V2_WORDS)],
+    ids=["google_order", "shifted_by_one"],
+)
+def test_spcv2_refuses_integer_ids_in_another_order(hub, id_order):
+    """Ids in `google/speech_commands`'s order, or alphabetical with `_background_noise_` first, would silently put
+    the wrong word on most clips; the core-word frequency check refuses them."""
+    folder = hub_layouts.build_speech_commands_v2(hub["root"], label_type="int", id_order=id_order)
+    with pytest.raises(ValueError, match=r"plain integer ids.*core words average \d+ training clips against \d+"):
+        load_benchmark("spcv2", dataset_id=str(folder), verify_split_sizes=False)
+
+
+def test_speech_commands_id_order_check_needs_the_core_words_about_twice_as_frequent():
+    core = dict.fromkeys(SPEECH_COMMANDS_V2_CORE_WORDS, 3000)
+    others = {word: 1500 for word in SPEECH_COMMANDS_V2_WORDS if word not in core}
+    speech_commands_id_order_check(core | others)  # the release's skew (about 2:1)
+    with pytest.raises(ValueError, match="core words average 1500 training clips against 3000"):
+        speech_commands_id_order_check({word: 4500 - count for word, count in (core | others).items()})
 
 
 class _RecordingLoader:

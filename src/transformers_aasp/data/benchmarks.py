@@ -56,7 +56,8 @@ SPEECH_COMMANDS_V2_WORDS = (
     "yes",
     "zero",
 )
-# `google/speech_commands` v0.02 ClassLabel order (ids 0-35): how integer label ids of its copies are read.
+# `google/speech_commands` v0.02 ClassLabel order (ids 0-35, README `dataset_info` of that repository). Copies that
+# keep this ClassLabel are read by name; plain integer ids are not assumed to follow it (see `spcv2` below).
 SPEECH_COMMANDS_V2_LABEL_IDS = (
     "yes",
     "no",
@@ -95,6 +96,30 @@ SPEECH_COMMANDS_V2_LABEL_IDS = (
     "visual",
     "_silence_",
 )
+# The 20 core words (10 commands and the 10 digits). The release's README: most speakers said each core word five
+# times and each auxiliary word once, so core words are by far the most frequent labels of every official split.
+SPEECH_COMMANDS_V2_CORE_WORDS = (
+    "yes",
+    "no",
+    "up",
+    "down",
+    "left",
+    "right",
+    "on",
+    "off",
+    "stop",
+    "go",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+)
 SPEECH_COMMANDS_V2_OFFICIAL_ROWS = {"train": 84843, "validation": 9981, "test": 11005}
 SPEECH_COMMANDS_12_CLASS_TEST_ROWS = 4890
 CREMAD_EMOTIONS = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
@@ -127,6 +152,8 @@ class BenchmarkSpec:
         audio_column / label_column: source column names.
         label_names_column: optional column with the readable name of each label (int labels).
         integer_label_names: names of plain-integer label ids (when the label column is neither ClassLabel nor text).
+        integer_label_check: called with `{name: clips}` of the train split whenever `integer_label_names` named plain
+            integer ids (an order assumed, not read from the data); raises when the counts contradict that order.
         multi_label: multi-label tagging (BCE loss, mAP) instead of single-label classification; the metric name is
             `reporting.metrics.metric_name(multi_label)`.
         num_classes: expected number of classes (checked: a mismatch is logged, or raised with `strict_classes`).
@@ -160,6 +187,7 @@ class BenchmarkSpec:
     label_column: str = "label"
     label_names_column: str | None = None
     integer_label_names: tuple[str, ...] | None = None
+    integer_label_check: Callable[[dict[str, int]], None] | None = None
     multi_label: bool = False
     num_classes: int | None = None
     clip_seconds: float = 10.0
@@ -225,6 +253,31 @@ def cremad_columns(batch: dict) -> dict:
         speakers.append(parts[0] if valid else "")
         emotions.append(CREMAD_EMOTIONS[parts[2]] if valid else "")
     return {"speaker": speakers, "emotion": emotions}
+
+
+def speech_commands_id_order_check(counts: dict[str, int]) -> None:
+    """Refuse Speech Commands integer label ids read in the wrong word order.
+
+    Most speakers said each of the 20 core words five times and each of the 15 others once (the release's README): in
+    v0.02 the core words average 3,873 clips against 1,892 (ratio 2.05, docs/benchmarks.md), and the train list, about
+    80 % of the clips, keeps that skew. Ids read in another order (e.g. `google/speech_commands`'s instead of
+    alphabetical, or shifted by one) put core and other words under each name and bring the ratio to about 1; below
+    1.5 the ids are refused.
+
+    Args:
+        counts: clips per word name in the train split, after naming the integer ids.
+    """
+    core = [counts.get(word, 0) for word in SPEECH_COMMANDS_V2_CORE_WORDS]
+    others = [counts.get(word, 0) for word in SPEECH_COMMANDS_V2_WORDS if word not in SPEECH_COMMANDS_V2_CORE_WORDS]
+    core_mean, others_mean = sum(core) / len(core), sum(others) / len(others)
+    if core_mean <= 1.5 * others_mean:
+        raise ValueError(
+            "Speech Commands V2: the label column holds plain integer ids, read as the 35 words in alphabetical order "
+            f"(0 = {SPEECH_COMMANDS_V2_WORDS[0]!r}, 34 = {SPEECH_COMMANDS_V2_WORDS[-1]!r}), but with that order the 20 "
+            f"core words average {core_mean:.0f} training clips against {others_mean:.0f} for the 15 others; in the "
+            "official data they are about twice as frequent. The ids follow another order: load a copy whose label "
+            "column is a ClassLabel or the word itself."
+        )
 
 
 def _embedded_loader(task_name: str) -> Callable:
@@ -306,8 +359,12 @@ def _registry() -> dict[str, BenchmarkSpec]:
             name="spcv2",
             display_name="Speech Commands V2 (35 classes)",
             dataset_id="danjacobellis/speech_commands_v2",
-            revision=None,  # SPCV2_REVISION_UNREAD: only the short hash d244a57 was readable; see docs/benchmarks.md
-            integer_label_names=SPEECH_COMMANDS_V2_LABEL_IDS,
+            # SPCV2_REVISION_UNREAD: only the short hash d244a57 of the head commit was readable (docs/benchmarks.md).
+            revision=None,
+            # The label type was not readable; a ClassLabel or text label is read by name. Plain integer ids are taken
+            # in alphabetical word order (a user of this copy reports that order) and checked against the data.
+            integer_label_names=SPEECH_COMMANDS_V2_WORDS,
+            integer_label_check=speech_commands_id_order_check,
             num_classes=35,
             clip_seconds=1.0,
             drop_labels=("_silence_", "_background_noise_"),

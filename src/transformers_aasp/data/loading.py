@@ -14,6 +14,7 @@ protocol (`data.protocols`).
 """
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -384,7 +385,23 @@ def _names_from_column(spec: BenchmarkSpec, data: DatasetDict, names: list) -> l
     return [pairs.get(name, str(name)) for name in names]
 
 
+def _check_integer_label_order(spec: BenchmarkSpec, data) -> None:
+    """Run the spec's `integer_label_check` on the train split when its plain integer label ids were named by an
+    assumed order (`integer_label_names`)."""
+    if spec.integer_label_check is None or spec.integer_label_names is None or isinstance(data, IterableDatasetDict):
+        return
+    if spec.train_split not in data:
+        return
+    dataset = data[spec.train_split]
+    feature = dataset.features[spec.label_column]
+    if not (isinstance(feature, Value) and feature.dtype.startswith("int")):
+        return
+    names = _readable_values(spec, dataset, spec.label_column)
+    spec.integer_label_check(dict(Counter(name for name in names if name is not None)))
+
+
 def _cast_columns(spec: BenchmarkSpec, data) -> LoadedBenchmark:
+    _check_integer_label_order(spec, data)
     class_names, label_names = _collect_class_names(spec, data)
     index = {name: i for i, name in enumerate(class_names)}
     label_feature = List(ClassLabel(names=class_names)) if spec.multi_label else ClassLabel(names=class_names)
