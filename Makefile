@@ -3,7 +3,7 @@
 VENV ?= .venv
 export VENV
 
-.PHONY: setup demo lint format test
+.PHONY: setup demo lint format transformers-tests test
 
 setup:
 	bash scripts/setup_env.sh
@@ -23,6 +23,12 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+## transformers' common model tests (ModelTesterMixin, ConfigTester; tests/test_transformers_common.py runs them on
+## AaSP) are in the sdist of the installed transformers, not in its wheel: download it with pip and extract them into
+## .cache/transformers-tests/<version>/ (once per version; fails with a message if it cannot).
+transformers-tests: setup
+	$(VENV)/bin/python tests/fetch_transformers_tests.py
+
 ## Test suite: lint first, then pytest (CPU, under 15 minutes on 2 cores). What CI runs.
-test: lint
+test: lint transformers-tests
 	$(VENV)/bin/python -m pytest
