@@ -204,12 +204,18 @@ def random_crop(waveform: np.ndarray, num_samples: int, generator: np.random.Gen
     return waveform if start is None else waveform[start : start + num_samples]
 
 
-def crop_or_pad(waveform: np.ndarray, num_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:
-    """(L,) -> (num_samples,): a random crop when `rng` is given (training), else the start; zero-padded at the end."""
+def crop(waveform: np.ndarray, num_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """(L,) -> (min(L, num_samples),): a random crop when `rng` is given (training), else the start; never padded."""
     if waveform.size > num_samples:
         start = int(rng.integers(0, waveform.size - num_samples + 1)) if rng is not None else 0
         return waveform[start : start + num_samples]
-    return np.pad(waveform, (0, num_samples - waveform.size))
+    return waveform
+
+
+def crop_or_pad(waveform: np.ndarray, num_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """(L,) -> (num_samples,): `crop`, then zero-padded at the end."""
+    cropped = crop(waveform, num_samples, rng)
+    return np.pad(cropped, (0, num_samples - cropped.size))
 
 
 # ----------------------------------------------------------------------------------------------------------------

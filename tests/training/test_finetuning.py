@@ -26,7 +26,7 @@ import transformers_aasp  # noqa: F401
 from transformers_aasp.data.benchmarks import get_benchmark
 from transformers_aasp.data.corpus import split_sizes
 from transformers_aasp.training.arguments import registered_benchmark_names
-from transformers_aasp.training.finetuning import layer_decay_groups, mix_batch, soft_target_loss
+from transformers_aasp.training.finetuning import ClipTransform, layer_decay_groups, mix_batch, soft_target_loss
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,14 +84,21 @@ def decoded(audio: dict) -> dict:
     return {"array": array, "sampling_rate": rate}
 
 
-def test_saved_classifier_scores_what_was_reported(hub, checkpoint, tmp_path):
-    """The score in results.json and in the card is the saved model's score on the protocol's test split."""
-    summary = run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", "2")
+@pytest.mark.parametrize("clip_seconds", ["0.5", "1.5"])
+def test_saved_classifier_scores_what_was_reported(clip_seconds, hub, checkpoint, tmp_path):
+    """The score in results.json and in the card is the saved model's score on the protocol's test split, also when
+    the clips (0.5 s) are shorter than the clip length: they are not padded with silence, as in the pipeline."""
+    summary = run(
+        checkpoint,
+        tmp_path,
+        *("--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", "2"),
+        *("--clip_seconds", clip_seconds, "--max_steps", "3", "--learning_rate", "1e-2"),
+    )
     classifier = pipeline("audio-classification", model=str(tmp_path))
     rows = load_dataset(str(hub["esc50"]), split="train").cast_column("audio", Audio(decode=False))
     test = [row for row in rows if row["fold"] == 2]
     assert summary["num_test_clips"] == len(test) == 3  # one clip per class in each of the 5 folds
-    # The pipeline and the Trainer see the same 0.5 s clips (clips are 0.5 s long): the same top-1 labels.
+    # The pipeline and the Trainer see the same whole 0.5 s clips: the same top-1 labels.
     predictions = [classifier(decoded(row["audio"]), top_k=1)[0]["label"] for row in test]
     accuracy = np.mean([p == row["category"] for p, row in zip(predictions, test, strict=True)])
     assert summary["mean"] == pytest.approx(accuracy)
@@ -253,6 +260,24 @@ def test_layer_decay_groups_scale_learning_rates(checkpoint):
     assert lr_of[id(named["classifier.dense.weight"])] == 1.0
     bias_groups = [g for g in groups if any(p is named["classifier.dense.bias"] for p in g["params"])]
     assert [g["weight_decay"] for g in bias_groups] == [0.0]
+
+
+def wav_bytes(waveform: np.ndarray) -> dict:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, waveform, 16000, format="WAV", subtype="FLOAT")
+    return {"bytes": buffer.getvalue(), "path": None}
+
+
+@pytest.mark.parametrize("pad_to_clip_length", [False, True])
+def test_clips_are_cut_to_the_clip_length_and_padded_only_on_request(pad_to_clip_length):
+    short, long = np.full(8000, 0.25, np.float32), np.linspace(-1, 1, 40000, dtype=np.float32)
+    transform = ClipTransform(24000, random_crop=False, seed=0, pad_to_clip_length=pad_to_clip_length)
+    cut_short, cut_long = transform({"audio": [wav_bytes(short), wav_bytes(long)], "label": [0, 1]})["waveform"]
+    np.testing.assert_array_equal(cut_long, long[:24000])  # the start of a longer clip, whatever the padding
+    if pad_to_clip_length:
+        np.testing.assert_array_equal(cut_short, np.concatenate([short, np.zeros(16000, np.float32)]))
+    else:
+        np.testing.assert_array_equal(cut_short, short)  # left short: the batch's padding is masked instead
 
 
 def test_soft_target_loss_matches_torch_losses():

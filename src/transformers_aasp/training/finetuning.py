@@ -31,7 +31,7 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, 
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
-from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
+from ..audio import SAMPLING_RATE, crop, crop_or_pad, decode_waveform
 from ..data.benchmarks import get_benchmark
 from ..data.loading import LoadedBenchmark, undecoded_audio
 from ..data.protocols import class_balanced_weights, encode_targets
@@ -76,6 +76,13 @@ class RecipeArguments:
     time_mask_param: int = field(default=0, metadata={"help": "SpecAugment: max frames per time mask."})
     num_masks: int = field(default=2, metadata={"help": "SpecAugment: masks of each kind per clip."})
     random_crop: bool = field(default=True, metadata={"help": "Random crop of long training clips (else start)."})
+    pad_to_clip_length: bool = field(
+        default=False,
+        metadata={
+            "help": "Zero-pad clips shorter than the clip length with silence (EVAR). Default: they stay short; each "
+            "batch is padded by the feature extractor and the padding is masked, as the pipeline sees a clip."
+        },
+    )
     class_balanced_sampling: bool | None = field(
         default=None, metadata={"help": "Sample by inverse label frequency (default: the benchmark's, on for as2m)."}
     )
@@ -87,17 +94,19 @@ class RecipeArguments:
 
 
 class ClipTransform:
-    """`datasets` transform: decoded, cropped / padded 16 kHz waveforms; None for clips that cannot be decoded."""
+    """`datasets` transform: decoded 16 kHz waveforms cut to at most `clip_samples` (zero-padded to exactly that with
+    `pad_to_clip_length`); None for clips that cannot be decoded."""
 
-    def __init__(self, clip_samples: int, random_crop: bool, seed: int):
+    def __init__(self, clip_samples: int, random_crop: bool, seed: int, pad_to_clip_length: bool = False):
         self.clip_samples = clip_samples
         self.rng = np.random.default_rng(seed) if random_crop else None
+        self.cut = crop_or_pad if pad_to_clip_length else crop
 
     def __call__(self, batch: dict) -> dict:
         waveforms = []
         for audio in batch["audio"]:
             waveform = decode_waveform(audio)
-            waveforms.append(None if waveform is None else crop_or_pad(waveform, self.clip_samples, self.rng))
+            waveforms.append(None if waveform is None else self.cut(waveform, self.clip_samples, self.rng))
         return {"waveform": waveforms, "label": batch["label"]}
 
 
@@ -344,7 +353,9 @@ def prepare_splits(benchmark: LoadedBenchmark, fold, data_args: FineTuningDataAr
     clip_samples = benchmark.spec.clip_samples
     prepared = {}
     for name, dataset in splits.items():
-        transform = ClipTransform(clip_samples, recipe.random_crop and name == "train", seed)
+        transform = ClipTransform(
+            clip_samples, recipe.random_crop and name == "train", seed, recipe.pad_to_clip_length
+        )
         dataset = undecoded_audio(dataset)
         if benchmark.streaming:
             if limits[name] is not None:
