@@ -259,7 +259,9 @@ def test_single_and_multi_label_losses(inputs):
     torch.testing.assert_close(out.loss, torch.nn.functional.binary_cross_entropy_with_logits(out.logits, targets))
 
 
-@pytest.mark.parametrize("pooling, width", [("cls", 64), ("mean", 64), ("cls+mean", 128), ("mean+std", 128)])
+@pytest.mark.parametrize(
+    "pooling, width", [("cls", 64), ("mean", 64), ("cls+mean", 128), ("mean+std", 128), ("time_columns", 5 * 64)]
+)
 def test_pooling_choices_are_padding_aware(inputs, pooling, width):
     values, mask = inputs
     model = AaSPForAudioClassification(
@@ -279,6 +281,16 @@ def test_statistics_pooling_is_the_mean_and_std_of_the_valid_patch_tokens(inputs
     tokens = outputs.last_hidden_state[2, 1:][outputs.patch_attention_mask[2].bool()]  # clip 2: its valid patches only
     torch.testing.assert_close(pooled[2, :64], tokens.mean(0), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(pooled[2, 64:], torch.sqrt(tokens.var(0, unbiased=False) + 1e-5), rtol=1e-5, atol=1e-6)
+
+
+def test_time_column_pooling_keeps_the_frequency_rows_of_the_valid_columns_apart(inputs):
+    values, mask = inputs
+    model = AaSPForAudioClassification(tiny(num_labels=2, classifier_pooling="time_columns")).eval()
+    outputs = model.aasp(values, attention_mask=mask)
+    pooled = model.pool(outputs)  # (B, G_f * D): row r of the clip is pooled[:, r * D : (r + 1) * D]
+    grid = outputs.last_hidden_state[2, 1:].reshape(5, -1, 64)  # clip 2: (G_f, G_t, D)
+    columns = outputs.time_column_attention_mask[2].bool()
+    torch.testing.assert_close(pooled[2], grid[:, columns].mean(1).flatten(), rtol=1e-5, atol=1e-6)
 
 
 def test_freeze_helpers():

@@ -31,7 +31,7 @@ FIRST_WAVE_OPTIONS = {
 }
 LAMBDA_MODES = ("predicted", "fixed")
 POSITION_EMBEDDING_TYPES = ("sincos", "learned")
-CLASSIFIER_POOLINGS = ("cls", "mean", "cls+mean", "mean+std")
+CLASSIFIER_POOLINGS = ("cls", "mean", "cls+mean", "mean+std", "time_columns")
 PRETRAINING_EXPORTS = ("student", "teacher")
 
 # The `custom_pipelines` entry written into every saved config.json (see `AaSPConfig.to_dict`): with it,
@@ -167,8 +167,10 @@ class AaSPConfig(PreTrainedConfig):
 
     Classification:
         classifier_pooling (`str`, defaults to `"cls"`): `"cls"`, `"mean"` (padding-aware mean of patch tokens),
-            `"cls+mean"` (both, concatenated) or `"mean+std"` (statistics pooling: padding-aware mean and standard
-            deviation of the patch tokens, concatenated).
+            `"cls+mean"` (both, concatenated), `"mean+std"` (statistics pooling: padding-aware mean and standard
+            deviation of the patch tokens, concatenated) or `"time_columns"` (padding-aware mean over time columns of
+            `time_column_features`, which keep the G_f frequency rows apart: G_f * hidden_size values, the linear
+            evaluation's clip embedding).
 
     Pre-training (AaSPForPreTraining):
         num_mask_clones (`int`, defaults to 8): masked views M per clip.

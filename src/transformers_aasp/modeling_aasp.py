@@ -1021,12 +1021,19 @@ class AaSPModel(AaSPPreTrainedModel):
         }
 
 
+def classifier_width_multiple(config: AaSPConfig) -> int:
+    """Width of the pooled representation (`config.classifier_pooling`) in units of hidden_size."""
+    if config.classifier_pooling == "time_columns":
+        return config.num_frequency_patches
+    return 2 if config.classifier_pooling in ("cls+mean", "mean+std") else 1
+
+
 class AaSPClassificationHead(nn.Module):
-    """LayerNorm + Linear over the pooled representation: (B, D or 2D) -> (B, num_labels)."""
+    """LayerNorm + Linear over the pooled representation: (B, D, 2D or G_f * D) -> (B, num_labels)."""
 
     def __init__(self, config: AaSPConfig):
         super().__init__()
-        width = config.hidden_size * (2 if config.classifier_pooling in ("cls+mean", "mean+std") else 1)
+        width = config.hidden_size * classifier_width_multiple(config)
         self.layernorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dense = nn.Linear(width, config.num_labels)
 
@@ -1070,11 +1077,13 @@ class AaSPForAudioClassification(AaSPPreTrainedModel):
         self.aasp.requires_grad_(False)
 
     def pool(self, outputs: AaSPModelOutput) -> torch.Tensor:
-        """(B, D) or (B, 2D) clip representation, padding-aware."""
+        """(B, D), (B, 2D) or (B, G_f * D) clip representation, padding-aware."""
         pooling = self.config.classifier_pooling
         cls = outputs.pooler_output
         if pooling == "cls":
             return cls
+        if pooling == "time_columns":
+            return masked_mean(outputs.time_column_features, outputs.time_column_attention_mask)
         patches, valid = outputs.last_hidden_state[:, 1:], outputs.patch_attention_mask
         mean = masked_mean(patches, valid)
         if pooling == "mean":
