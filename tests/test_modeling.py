@@ -316,6 +316,27 @@ def test_torch_compile_forward_matches_eager(inputs):
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_torch_export_with_dynamic_batch_and_frames_matches_eager(inputs):
+    """transformers' own export tests are not in its sdist (see README), so the model's export is checked here: one
+    graph for any batch size and clip length, with the frame mask, gives the eager outputs."""
+    values, mask = inputs
+    model = AaSPForAudioClassification(tiny(num_labels=3, fusion_zero_init_alias=False)).eval()
+    any_size = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
+    exported = torch.export.export(
+        model,
+        (),
+        kwargs={"input_values": values, "attention_mask": mask},
+        dynamic_shapes={"input_values": any_size, "attention_mask": any_size},
+        strict=False,
+    ).module()
+    shorter = right_padded_mask([40, 17], frames=48)  # another batch size and clip length, not a multiple of 16
+    for batch in ((values, mask), (values[1:3, :48], shorter)):
+        with torch.no_grad():
+            expected = model(batch[0], attention_mask=batch[1]).logits
+        # the exported graph runs the same float32 ops in the same order
+        torch.testing.assert_close(exported(input_values=batch[0], attention_mask=batch[1]).logits, expected)
+
+
 # ----- bad input: a clear error, never a silently wrong output -----
 
 
