@@ -171,6 +171,7 @@ def test_embedded_corpus_tasks_fine_tune(task, checkpoint, tmp_path_factory, tmp
     summary = run(checkpoint, tmp_path, "--benchmark", task, "--corpus_clips_per_class", "3")
     num_classes = len(json.loads((tmp_path / "config.json").read_text())["id2label"])
     assert summary["metric"] == "accuracy" and summary["num_test_clips"] == num_classes * split_sizes(3)["test"]
+    assert summary["num_train_clips"] == [num_classes * split_sizes(3)["train"]]
     meta = metadata_load(tmp_path / "README.md")
     assert "datasets" not in meta  # built in code: no Hub id to cite
     assert meta["license"] == "other" and "embedded corpus" in (tmp_path / "README.md").read_text()
@@ -188,6 +189,23 @@ def test_esc50_all_folds_gives_five_results_and_their_mean(hub, checkpoint, tmp_
         assert run_results["fold"] == fold and run_results["test_score"] == summary["folds"][str(fold)]
     meta = metadata_load(tmp_path / "README.md")
     assert meta["model-index"][0]["results"][0]["dataset"]["split"] == "5-fold CV"
+
+
+def test_train_on_validation_adds_the_validation_clips_to_training(
+    checkpoint, tmp_path_factory, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("AASP_CORPUS_DIR", str(tmp_path_factory.getbasetemp() / "corpus"))
+    summary = run(
+        checkpoint, tmp_path, "--benchmark", "modulation", "--corpus_clips_per_class", "3", "--train_on_validation"
+    )
+    sizes = split_sizes(3)
+    assert summary["num_train_clips"] == [5 * (sizes["train"] + sizes["validation"])]  # 5 modulation classes
+    assert summary["num_test_clips"] == 5 * sizes["test"]
+
+
+def test_train_on_validation_refuses_to_evaluate_on_the_validation_split(checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="--train_on_validation trains on the validation split"):
+        run(checkpoint, tmp_path, "--benchmark", "modulation", "--train_on_validation", "--eval_strategy", "epoch")
 
 
 def test_fold_benchmark_needs_a_fold(hub, checkpoint, tmp_path):

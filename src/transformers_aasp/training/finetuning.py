@@ -22,6 +22,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -65,6 +66,13 @@ class FineTuningDataArguments(BenchmarkDataArguments):
     all_folds: bool = field(default=False, metadata={"help": "Run every fold and report mean and spread."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Truncate train (debugging)."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Truncate validation and test (debugging)."})
+    train_on_validation: bool = field(
+        default=False,
+        metadata={
+            "help": "Train on train + validation (a final run with --eval_strategy no; the log-mel baseline trains on "
+            "both too)."
+        },
+    )
 
 
 @dataclass
@@ -345,6 +353,8 @@ def prepare_splits(benchmark: LoadedBenchmark, fold, data_args: FineTuningDataAr
     A streamed benchmark (AudioSet-2M from the Hub) gives iterable datasets, transformed as they are read.
     """
     splits = benchmark.splits(fold, validation_fraction=data_args.validation_fraction, seed=seed)
+    if data_args.train_on_validation and "validation" in splits:
+        splits["train"] = datasets.concatenate_datasets([splits["train"], splits.pop("validation")])
     limits = {
         "train": data_args.max_train_samples,
         "validation": data_args.max_eval_samples,
@@ -442,7 +452,9 @@ def fine_tune(
         sample_weights=training_sample_weights(benchmark, raw_splits["train"], recipe),
     )
     results = {"benchmark": benchmark.spec.name, "fold": fold, "metric": metric_name(multi_label)}
-    results.update(test_score=None, num_test_clips=None, train_loss=None)
+    results.update(
+        test_score=None, num_test_clips=None, train_loss=None, num_train_clips=num_rows(raw_splits["train"])
+    )
     if steps.train:
         train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(args))
         if not args.push_to_hub:  # with --push_to_hub, `publish` saves the model together with its card
@@ -460,6 +472,11 @@ def fine_tune(
     return results
 
 
+def num_rows(dataset) -> int | None:
+    """Rows of a split; None for a streamed one."""
+    return getattr(dataset, "num_rows", None)
+
+
 def evaluate_test(trainer: Trainer, test_dataset, multi_label: bool) -> dict:
     """The protocol's score on the test split: {"test_score", "num_test_clips"}; also saved as test metrics."""
     prediction = trainer.predict(test_dataset, metric_key_prefix="test")
@@ -475,6 +492,11 @@ def check_run_options(data_args: FineTuningDataArguments, training_args: Trainin
         raise ValueError("--push_to_hub publishes one model: pass --fold instead of --all_folds.")
     if training_args.push_to_hub and not RunSteps.from_training_arguments(training_args).train:
         raise ValueError("--push_to_hub publishes the fine-tuned model: it needs --do_train.")
+    if data_args.train_on_validation and (training_args.eval_strategy != "no" or training_args.load_best_model_at_end):
+        raise ValueError(
+            "--train_on_validation trains on the validation split, so it cannot also choose or evaluate the model "
+            "during training: pass --eval_strategy no (and no --load_best_model_at_end)."
+        )
     if data_args.all_folds and training_args.resume_from_checkpoint is not None:
         raise ValueError(
             "--resume_from_checkpoint names one run's checkpoint; with --all_folds every fold resumes from the last "
@@ -498,6 +520,7 @@ def summarize_runs(runs: list[dict], benchmark: LoadedBenchmark) -> dict:
         "protocol": benchmark.spec.protocol_description,
         "folds": {str(run["fold"]): run["test_score"] for run in scored},
         "num_test_clips": sum(run["num_test_clips"] for run in scored) if scored else None,
+        "num_train_clips": [run["num_train_clips"] for run in runs],
         "skipped_clips": sum(run["skipped_clips"] for run in runs),
         **summary,
     }
