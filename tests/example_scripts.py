@@ -8,6 +8,13 @@ from types import ModuleType
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
+# examples/finetune.py options of a one-step CPU run on 0.5 s clips, with no evaluation or saving during training.
+QUICK_FINETUNE_OPTIONS = [
+    *("--clip_seconds", "0.5", "--max_steps", "1", "--per_device_train_batch_size", "8"),
+    *("--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--disable_tqdm", "true"),
+    *("--no_verify_split_sizes", "--use_cpu", "true"),
+]
+
 
 def example_path(name: str) -> Path:
     """examples/<name>.py"""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import hub_layouts
 import pytest
+from example_scripts import QUICK_FINETUNE_OPTIONS
 from huggingface_hub import metadata_load
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -269,23 +270,7 @@ def test_finetune_outside_the_source_tree_writes_the_model_card(train_python, tm
         dataset,
         "--fold",
         "1",
-        "--clip_seconds",
-        "0.5",
-        "--max_steps",
-        "1",
-        "--per_device_train_batch_size",
-        "8",
-        "--save_strategy",
-        "no",
-        "--eval_strategy",
-        "no",
-        "--report_to",
-        "none",
-        "--disable_tqdm",
-        "true",
-        "--no_verify_split_sizes",
-        "--use_cpu",
-        "true",
+        *QUICK_FINETUNE_OPTIONS,
     ]
     check(run(command, work, user_environment(tmp_path)))
     output = work / "out"

@@ -1,7 +1,6 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """The benchmark registry, loading and protocols on tiny local copies of each Hub layout (see hub_layouts.py)."""
 
-import datasets
 import hub_layouts
 import numpy as np
 import pytest
@@ -23,15 +22,6 @@ from transformers_aasp.data.corpus import EMBEDDED_TASKS
 from transformers_aasp.data.loading import check_split_sizes, load_benchmark, resolve_benchmark, undecoded_audio
 from transformers_aasp.data.protocols import class_balanced_weights, stratified_holdout
 from transformers_aasp.reporting.metrics import metric_name
-
-
-@pytest.fixture(scope="module", autouse=True)
-def fresh_datasets_cache(tmp_path_factory):
-    """`datasets` caches a local folder's data under the folder's name, whatever its files hold: without a fresh
-    cache, a run would read what an earlier run of a since-changed fixture left there."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path_factory.mktemp("datasets_cache")))
-        yield
 
 
 @pytest.fixture(scope="module")
