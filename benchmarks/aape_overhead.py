@@ -16,6 +16,9 @@
    optimisation proposal (the model code itself is not changed here).
 5. Part 1 again with `modeling_aasp.apply_sblu` replaced, inside this process only, by the fastest exact
    formulation: what the proposal would give the whole model (part 2 also measures that side's memory).
+6. Building the SBLU kernels (`modeling_aasp.sblu_kernel`, one (taps,) kernel per patch, subband and kernel index),
+   forward and forward+backward, against the product form it replaced (window x gain x carrier, kept here as the
+   reference), alternating, with the maximum difference of the kernels.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from common import (
 )
 
 
-PARTS = ("time", "memory", "aape_share", "sblu_contraction", "time_with_proposed_contraction")
+PARTS = ("time", "memory", "aape_share", "sblu_contraction", "time_with_proposed_contraction", "sblu_kernel_build")
 TIME_TARGET = 1.15
 MEMORY_TARGET = 1.20
 
@@ -347,6 +350,73 @@ def time_with_proposed_contraction(args) -> dict:
         modeling_aasp.apply_sblu = original
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# 6. building the SBLU kernels: the log-modulus/angle form (the model's) against the product form it replaced
+# ---------------------------------------------------------------------------------------------------------------
+def sblu_kernel_product_form(alpha, beta, half_length: int):
+    """The two-sided, linear-carrier SBLU kernel as the model built it before: window * (gain * carrier), in parts."""
+    offsets = torch.arange(-half_length, half_length + 1, device=alpha.device)
+    sinh_re = torch.sinh(alpha / 2) * torch.cos(beta / 2)
+    sinh_im = torch.cosh(alpha / 2) * torch.sin(beta / 2)
+    norm = alpha**2 + beta**2
+    gain_re = 2 * (sinh_re * alpha + sinh_im * beta) / norm
+    gain_im = 2 * (sinh_im * alpha - sinh_re * beta) / norm
+    envelope = torch.exp(-alpha[..., None] * offsets.abs())
+    phase = beta[..., None] * offsets
+    carrier_re, carrier_im = torch.cos(phase), -torch.sin(phase)
+    kernel_re = envelope * (gain_re[..., None] * carrier_re - gain_im[..., None] * carrier_im)
+    kernel_im = envelope * (gain_re[..., None] * carrier_im + gain_im[..., None] * carrier_re)
+    return kernel_re, kernel_im
+
+
+def sblu_kernel_build(args) -> dict:
+    from transformers_aasp import AaSPConfig
+    from transformers_aasp.modeling_aasp import sblu_kernel
+
+    config = AaSPConfig()
+    num_patches = config.num_frequency_patches * (args.frames // config.time_patch_size)
+    generator = torch.Generator().manual_seed(0)
+    shape = (args.batch_size, num_patches, config.num_subbands, config.num_kernels)
+    alpha = (0.01 + torch.rand(*shape, generator=generator)).to(args.device)
+    beta = (0.2 + 2.9 * torch.rand(*shape, generator=generator)).to(args.device)
+    variants = {
+        "sblu_kernel (log-modulus and angle)": lambda a, b: sblu_kernel(
+            a, b, config.sblu_half_length, carrier="linear"
+        ),
+        "product form (before)": lambda a, b: sblu_kernel_product_form(a, b, config.sblu_half_length),
+    }
+    model_re, model_im = variants["sblu_kernel (log-modulus and angle)"](alpha, beta)
+    before_re, before_im = variants["product form (before)"](alpha, beta)
+    result = {
+        "kernel_shape": list(model_re.shape),
+        "max_abs_diff": float(torch.maximum((model_re - before_re).abs().max(), (model_im - before_im).abs().max())),
+    }
+
+    def train_step(fn):
+        a, b = alpha.detach().requires_grad_(), beta.detach().requires_grad_()
+        real, imag = fn(a, b)
+        (real.square().mean() + imag.square().mean()).backward()
+
+    for mode, call in (("forward", lambda fn: fn(alpha, beta)), ("forward_backward", train_step)):
+        timings = interleaved_medians(
+            {name: (lambda fn=fn, call=call: call(fn)) for name, fn in variants.items()},
+            warmup=args.warmup,
+            repeats=max(args.repeats, 5),
+            device=args.device,
+        )
+        result[mode] = timings
+        before, now = (
+            timings[name]["median_s"] for name in ("product form (before)", "sblu_kernel (log-modulus and angle)")
+        )
+        result[f"{mode}_speedup"] = ratio(before, now)
+        print(
+            f"SBLU kernels {list(model_re.shape)}, {mode}: product form {before * 1e3:.1f} ms, sblu_kernel "
+            f"{now * 1e3:.1f} ms: {result[f'{mode}_speedup']:.2f}x (max |diff| {result['max_abs_diff']:.1e})",
+            flush=True,
+        )
+    return result
+
+
 def main() -> None:
     args = parse_args()
     if args.memory_child:
@@ -358,6 +428,7 @@ def main() -> None:
         "aape_share": forward_time_share,
         "sblu_contraction": sblu_variants,
         "time_with_proposed_contraction": time_with_proposed_contraction,
+        "sblu_kernel_build": sblu_kernel_build,
     }
     previous = RESULTS_DIR / "aape_overhead.json"
     payload = json.loads(previous.read_text()) if previous.is_file() and set(args.parts) != set(PARTS) else {}

@@ -6,6 +6,7 @@ from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDa
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
 from transformers_aasp import AaSPConfig, AaSPForAudioClassification, AaSPForPreTraining, AaSPModel
+from transformers_aasp.modeling_aasp import masked_mean
 
 
 BATCH, FRAMES, BINS = 3, 100, 80
@@ -260,13 +261,16 @@ def test_single_and_multi_label_losses(inputs):
 
 
 @pytest.mark.parametrize(
-    "pooling, width", [("cls", 64), ("mean", 64), ("cls+mean", 128), ("mean+std", 128), ("time_columns", 5 * 64)]
+    "pooling, width",
+    [("cls", 64), ("mean", 64), ("cls+mean", 128), ("mean+std", 128), ("time_columns", 5 * 64), ("attention", 64)],
 )
 def test_pooling_choices_are_padding_aware(inputs, pooling, width):
     values, mask = inputs
     model = AaSPForAudioClassification(
         tiny(num_labels=2, classifier_pooling=pooling, fusion_zero_init_alias=False)
     ).eval()
+    if pooling == "attention":  # a trained score, not the zero one it starts with (which is the mean)
+        torch.nn.init.normal_(model.classifier.attention_pooling.score.weight, std=1.0)
     assert model.classifier.dense.in_features == width
     batched = model(values, mask).logits
     alone = model(values[2:3, :33], torch.ones(1, 33, dtype=torch.long)).logits
@@ -291,6 +295,30 @@ def test_time_column_pooling_keeps_the_frequency_rows_of_the_valid_columns_apart
     grid = outputs.last_hidden_state[2, 1:].reshape(5, -1, 64)  # clip 2: (G_f, G_t, D)
     columns = outputs.time_column_attention_mask[2].bool()
     torch.testing.assert_close(pooled[2], grid[:, columns].mean(1).flatten(), rtol=1e-5, atol=1e-6)
+
+
+def test_attention_pooling_starts_as_the_mean_and_never_weighs_padding(inputs):
+    values, mask = inputs
+    model = AaSPForAudioClassification(tiny(num_labels=2, classifier_pooling="attention")).eval()
+    outputs = model.aasp(values, attention_mask=mask)
+    patches, valid = outputs.last_hidden_state[:, 1:], outputs.patch_attention_mask
+    torch.testing.assert_close(model.pool(outputs), masked_mean(patches, valid), rtol=1e-5, atol=1e-6)
+
+    attention = model.classifier.attention_pooling
+    torch.nn.init.normal_(attention.score.weight, std=1.0)
+    weights = attention.token_weights(patches, valid)  # (B, N)
+    assert weights.shape == valid.shape
+    assert torch.all(weights[~valid.bool()] == 0)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(len(weights)))
+    assert weights[2][valid[2].bool()].std() > 0  # no longer uniform
+    torch.testing.assert_close(model.pool(outputs), torch.einsum("bn,bnd->bd", weights, patches))
+
+
+def test_attention_pooling_of_a_classifier_loaded_from_an_encoder_starts_at_zero(tmp_path):
+    AaSPModel(tiny()).save_pretrained(tmp_path)
+    model = AaSPForAudioClassification.from_pretrained(tmp_path, num_labels=3, classifier_pooling="attention")
+    score = model.classifier.attention_pooling.score
+    assert torch.all(score.weight == 0) and torch.all(score.bias == 0)
 
 
 def test_freeze_helpers():

@@ -31,7 +31,7 @@ FIRST_WAVE_OPTIONS = {
 }
 LAMBDA_MODES = ("predicted", "fixed")
 POSITION_EMBEDDING_TYPES = ("sincos", "learned")
-CLASSIFIER_POOLINGS = ("cls", "mean", "cls+mean", "mean+std", "time_columns")
+CLASSIFIER_POOLINGS = ("cls", "mean", "cls+mean", "mean+std", "time_columns", "attention")
 PRETRAINING_EXPORTS = ("student", "teacher")
 
 # The `custom_pipelines` entry written into every saved config.json (see `AaSPConfig.to_dict`): with it,
@@ -170,7 +170,8 @@ class AaSPConfig(PreTrainedConfig):
             `"cls+mean"` (both, concatenated), `"mean+std"` (statistics pooling: padding-aware mean and standard
             deviation of the patch tokens, concatenated) or `"time_columns"` (padding-aware mean over time columns of
             `time_column_features`, which keep the G_f frequency rows apart: G_f * hidden_size values, the linear
-            evaluation's clip embedding).
+            evaluation's clip embedding) or `"attention"` (attention pooling: a learned score per patch token,
+            softmax over the valid tokens, weighted mean; the score starts at zero, so it starts as `"mean"`).
 
     Pre-training (AaSPForPreTraining):
         num_mask_clones (`int`, defaults to 8): masked views M per clip.

@@ -127,25 +127,23 @@ def highpass_taps(time_patch_size: int, dtype=torch.float32, device=None) -> tor
     return taps.to(dtype)
 
 
-def sblu_window(offsets: torch.Tensor, alpha: torch.Tensor, window: str) -> torch.Tensor:
-    """Window of the SBLU kernel at integer tap offsets m.
+def sblu_log_window(offsets: torch.Tensor, alpha: torch.Tensor, window: str) -> torch.Tensor:
+    """log w(m) of the SBLU kernel's window at integer tap offsets m.
 
     Args:
         offsets: (K_taps,) tap offsets m = -c..c.
         alpha: (...,) decay per frame.
         window: "two_sided" exp(-alpha |m|), "one_sided" exp(-alpha |m|) for m <= 0 (a causal, SSM-style kernel in
-            the correlation form y[n] = sum_m k[m] u[n + m]), or "gaussian" exp(-(alpha m)^2 / 2).
+            the correlation form y[n] = sum_m k[m] u[n + m]; the zeros for m > 0 are applied by `sblu_kernel`), or
+            "gaussian" exp(-(alpha m)^2 / 2).
     Returns:
         (..., K_taps).
     """
-    m = offsets.to(alpha.dtype)
-    scaled = alpha[..., None] * m.abs()
-    if window == "two_sided":
-        return torch.exp(-scaled)
-    if window == "one_sided":
-        return torch.exp(-scaled) * (m <= 0).to(alpha.dtype)
+    scaled = alpha[..., None] * offsets.abs()
+    if window in ("two_sided", "one_sided"):
+        return -scaled
     if window == "gaussian":
-        return torch.exp(-0.5 * scaled**2)
+        return -0.5 * scaled**2
     raise ValueError(f"Unknown SBLU window {window!r}; expected 'two_sided', 'one_sided' or 'gaussian'.")
 
 
@@ -175,20 +173,23 @@ def sblu_kernel(
     """
     if carrier not in ("abs", "linear"):
         raise ValueError(f"Unknown SBLU carrier {carrier!r}; expected 'abs' or 'linear'.")
-    offsets = torch.arange(-half_length, half_length + 1, device=alpha.device)
+    offsets = torch.arange(-half_length, half_length + 1, device=alpha.device).to(alpha.dtype)
     a, b = alpha * step, beta * step
-    # g = 2 sinh(Lambda/2) / Lambda
+    # g = 2 sinh(Lambda/2) / Lambda, as a log-modulus and an angle, so that the (..., taps) tensors are built with
+    # one exp, one cos and one sin: k[m] = exp(log|g| + log w(m)) * exp(j (angle(g) - b phi(m))). Building them as
+    # products of the window, the gain and the carrier took 2x as long forward, 1.13x forward + backward
+    # (benchmarks/aape_overhead.py, part 6).
     sinh_re = torch.sinh(a / 2) * torch.cos(b / 2)
     sinh_im = torch.cosh(a / 2) * torch.sin(b / 2)
     norm = alpha**2 + beta**2
     gain_re = 2 * (sinh_re * alpha + sinh_im * beta) / norm
     gain_im = 2 * (sinh_im * alpha - sinh_re * beta) / norm
-    envelope = sblu_window(offsets, a, window)
-    phase = b[..., None] * (offsets.abs() if carrier == "abs" else offsets).to(b.dtype)
-    carrier_re, carrier_im = torch.cos(phase), -torch.sin(phase)
-    kernel_re = envelope * (gain_re[..., None] * carrier_re - gain_im[..., None] * carrier_im)
-    kernel_im = envelope * (gain_re[..., None] * carrier_im + gain_im[..., None] * carrier_re)
-    return kernel_re, kernel_im
+    log_gain = 0.5 * torch.log(gain_re.square() + gain_im.square())
+    amplitude = torch.exp(log_gain[..., None] + sblu_log_window(offsets, a, window))
+    if window == "one_sided":
+        amplitude = amplitude * (offsets <= 0).to(amplitude.dtype)
+    phase = torch.atan2(gain_im, gain_re)[..., None] - b[..., None] * (offsets.abs() if carrier == "abs" else offsets)
+    return amplitude * torch.cos(phase), amplitude * torch.sin(phase)
 
 
 def apply_sblu(windows: torch.Tensor, kernel_re: torch.Tensor, kernel_im: torch.Tensor) -> torch.Tensor:
@@ -897,6 +898,11 @@ class AaSPPreTrainedModel(PreTrainedModel):
             init.zeros_(module.weight)
             init.copy_(module.bias, initial_lambda_raw(self.config).flatten())
             return
+        if isinstance(module, AaSPAttentionScore):
+            # every valid token weighs the same at first: attention pooling starts as the mean
+            init.zeros_(module.weight)
+            init.zeros_(module.bias)
+            return
         if isinstance(module, AaSPPatchFusion):
             # one copy_ of the whole weight (slices would lose the "already loaded" mark)
             weight = torch.randn_like(module.weight) * self.config.initializer_range
@@ -1028,12 +1034,44 @@ def classifier_width_multiple(config: AaSPConfig) -> int:
     return 2 if config.classifier_pooling in ("cls+mean", "mean+std") else 1
 
 
+class AaSPAttentionScore(nn.Linear):
+    """Score of each patch token for attention pooling (its own class for its zero initialisation)."""
+
+
+class AaSPAttentionPooling(nn.Module):
+    """Attention pooling: a learned score per token, softmax over the valid tokens, weighted mean.
+
+    (B, L, D) tokens + (B, L) validity -> (B, D). The score starts at zero (every valid token weighs the same), so
+    at initialisation this is exactly the padding-aware mean; fine-tuning learns which tokens to listen to (the
+    spoken word of a clip that is mostly silence, say).
+    """
+
+    def __init__(self, config: AaSPConfig):
+        super().__init__()
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.score = AaSPAttentionScore(config.hidden_size, 1)
+
+    def token_weights(self, tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """(B, L) pooling weights: zero on invalid tokens, summing to 1 over the valid ones."""
+        scores = self.score(self.layernorm(tokens)).squeeze(-1)
+        scores = scores.masked_fill(~valid.bool(), torch.finfo(scores.dtype).min)
+        return scores.softmax(dim=-1)
+
+    def forward(self, tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bl,bld->bd", self.token_weights(tokens, valid), tokens)
+
+
 class AaSPClassificationHead(nn.Module):
-    """LayerNorm + Linear over the pooled representation: (B, D, 2D or G_f * D) -> (B, num_labels)."""
+    """LayerNorm + Linear over the pooled representation: (B, D, 2D or G_f * D) -> (B, num_labels).
+
+    With `classifier_pooling="attention"` it also holds the attention pooling (`attention_pooling`).
+    """
 
     def __init__(self, config: AaSPConfig):
         super().__init__()
         width = config.hidden_size * classifier_width_multiple(config)
+        if config.classifier_pooling == "attention":
+            self.attention_pooling = AaSPAttentionPooling(config)
         self.layernorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dense = nn.Linear(width, config.num_labels)
 
@@ -1077,7 +1115,7 @@ class AaSPForAudioClassification(AaSPPreTrainedModel):
         self.aasp.requires_grad_(False)
 
     def pool(self, outputs: AaSPModelOutput) -> torch.Tensor:
-        """(B, D), (B, 2D) or (B, G_f * D) clip representation, padding-aware."""
+        """(B, D), (B, 2D) or (B, G_f * D) clip representation, padding-aware (`config.classifier_pooling`)."""
         pooling = self.config.classifier_pooling
         cls = outputs.pooler_output
         if pooling == "cls":
@@ -1085,6 +1123,8 @@ class AaSPForAudioClassification(AaSPPreTrainedModel):
         if pooling == "time_columns":
             return masked_mean(outputs.time_column_features, outputs.time_column_attention_mask)
         patches, valid = outputs.last_hidden_state[:, 1:], outputs.patch_attention_mask
+        if pooling == "attention":
+            return self.classifier.attention_pooling(patches, valid)
         mean = masked_mean(patches, valid)
         if pooling == "mean":
             return mean

@@ -64,7 +64,26 @@ def test_shipped_config_is_package_data_and_finds_the_checkout(tmp_path, monkeyp
     assert config.classify["task"] in config.tasks
     assert config.encoder_dir == config.output_dir / "pretrain" / "final"
     assert config.finetune_dir("keyword") == config.output_dir / "finetune" / "keyword"
-    assert config.baseline["args"]["feature_set"] in ("stats", "full")
+    assert config.baseline["feature_sets"] == ["stats", "full"]  # the issue's baseline, then the stronger one
+    assert config.baseline_feature_sets == ["stats", "full"]
+    assert "feature_set" not in (config.baseline["args"] or {})
+    assert config.baseline_output_dir("stats") == config.output_dir / "logmel_baseline" / "stats"
+
+
+def test_baseline_feature_sets_default_to_every_one_and_match_the_script():
+    from transformers_aasp.evaluation.baseline import FEATURE_SETS
+
+    assert demo.BASELINE_FEATURE_SETS == FEATURE_SETS
+    assert tuple(demo.BASELINE_DESCRIPTIONS) == FEATURE_SETS  # every report column is explained
+    config = DemoConfig(output_dir=Path("out"), source_dir=Path(), tasks=["keyword"])
+    assert config.baseline_feature_sets == ["stats", "full"]
+    config.baseline = {"feature_sets": ["full"]}
+    assert config.baseline_feature_sets == ["full"]
+
+
+def test_baseline_feature_sets_override(tmp_path):
+    config = load_demo_config(DEMO_CONFIG, overrides=["baseline.feature_sets=[full]"])
+    assert config.baseline_feature_sets == ["full"]
 
 
 def test_the_current_directory_is_the_first_checkout_looked_for(tmp_path, monkeypatch):
@@ -137,7 +156,7 @@ def test_output_dir_and_overrides(tmp_path):
         ("tasks: [keyword]\ncorpus: {clips_per_class: 2}\n", "corpus.clips_per_class must be an integer >= 3"),
         (
             "tasks: [keyword]\nbaseline: {feature_set: full}\n",
-            r"unknown key\(s\) \['feature_set'\] in section 'baseline'",
+            r"unknown key\(s\) \['feature_set'\] in section 'baseline'; expected some of \['feature_sets', 'args'\]",
         ),
         ("- a list\n", "expected a mapping at the top level"),
     ],
@@ -145,6 +164,35 @@ def test_output_dir_and_overrides(tmp_path):
 def test_bad_configs_are_rejected_with_a_clear_message(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):
         load_demo_config(write_config(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "baseline, message",
+    [
+        (
+            "{feature_sets: [stats, mfcc]}",
+            "unknown baseline.feature_sets ['mfcc']; expected some of ['stats', 'full'].",
+        ),
+        ("{feature_sets: []}", "baseline.feature_sets must be a non-empty list of ['stats', 'full'], got []."),
+        ("{feature_sets: null}", "baseline.feature_sets must be a non-empty list of ['stats', 'full'], got None."),
+        ("{feature_sets: stats}", "baseline.feature_sets must be a non-empty list of ['stats', 'full'], got 'stats'."),
+        (
+            "{feature_sets: [stats, full, stats]}",
+            "baseline.feature_sets lists ['stats'] more than once; list each feature set once.",
+        ),
+        (
+            "{args: {feature_set: stats}}",
+            "baseline.args ['feature_set'] are set by the demo (output folder, task, feature set from "
+            "baseline.feature_sets, and corpus.clips_per_class, so that the baseline is scored on the same clips); "
+            "remove them.",
+        ),
+    ],
+)
+def test_bad_baseline_feature_sets_are_rejected_naming_the_file_and_value(tmp_path, baseline, message):
+    path = write_config(tmp_path, f"tasks: [keyword]\nbaseline: {baseline}\n")
+    with pytest.raises(ValueError) as error:
+        load_demo_config(path)
+    assert str(error.value) == f"{path}: {message}"
 
 
 def test_missing_config_and_bad_override(tmp_path):
@@ -220,35 +268,106 @@ def test_step_environment_is_offline_and_points_at_the_corpus(tmp_path):
     assert environment["AASP_CORPUS_DIR"] == str(tmp_path / "corpus")
 
 
+# Writes the results JSON where logmel_baseline.py does, with its command line, a feature-set-dependent accuracy and
+# the interval fields; every run appends its command line to <checkout>/baseline_calls.jsonl.
 FAKE_BASELINE_SCRIPT = """
 import json, sys
 from pathlib import Path
 args = sys.argv[1:]
 output_dir = Path(args[args.index("--output_dir") + 1])
 benchmark = args[args.index("--benchmark") + 1]
+feature_set = args[args.index("--feature_set") + 1]
+accuracy = {"stats": 0.5, "full": 0.75}[feature_set]
 output_dir.mkdir(parents=True, exist_ok=True)
-(output_dir / f"logmel_baseline_{benchmark}.json").write_text(json.dumps({"argv": args, "accuracy": 0.5}))
+results = {"argv": args, "accuracy": accuracy, "ci95_low": accuracy - 0.1, "ci95_high": accuracy + 0.1,
+           "num_test_clips": 40}
+(output_dir / f"logmel_baseline_{benchmark}.json").write_text(json.dumps(results))
+with open(Path(__file__).parents[1] / "baseline_calls.jsonl", "a") as calls:
+    calls.write(json.dumps(args) + "\\n")
+print(f"baseline {feature_set} on {benchmark}")
 """
 
 
-def test_baseline_step_runs_the_script_on_the_demo_corpus(tmp_path):
+def flag_value(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+@pytest.mark.parametrize("feature_set, accuracy", [("stats", 0.5), ("full", 0.75)])
+def test_baseline_step_runs_the_script_on_the_demo_corpus(tmp_path, feature_set, accuracy):
     fake_checkout(tmp_path, {"logmel_baseline.py": FAKE_BASELINE_SCRIPT})
     config = DemoConfig(
         output_dir=tmp_path / "out",
         source_dir=tmp_path,
         tasks=["keyword"],
         corpus={"clips_per_class": 6},
-        baseline={"args": {"feature_set": "stats"}},
+        baseline={"feature_sets": ["stats", "full"], "args": {"regularization": 0.5}},
         linear_eval={"args": {"num_seeds": 1}},
     )
-    results = demo.logmel_baseline(config, "keyword", {})
+    results = demo.logmel_baseline(config, "keyword", feature_set, {})
     argv = results["argv"]
-    assert argv[argv.index("--benchmark") + 1] == "keyword"
-    assert argv[argv.index("--output_dir") + 1] == str(tmp_path / "out" / "logmel_baseline")
-    assert argv[argv.index("--corpus_clips_per_class") + 1] == "6"  # the clips every other step is scored on
-    assert argv[argv.index("--feature_set") + 1] == "stats"
-    assert "--num_seeds" not in argv
-    assert (tmp_path / "out" / "logs" / "logmel_baseline_keyword.log").is_file()
+    assert results["accuracy"] == accuracy  # read from <output_dir>/logmel_baseline/<feature set>/
+    assert argv == [
+        "--benchmark",
+        "keyword",
+        "--feature_set",
+        feature_set,
+        "--output_dir",
+        str(tmp_path / "out" / "logmel_baseline" / feature_set),
+        "--corpus_clips_per_class",
+        "6",  # the clips every other step is scored on
+        "--regularization",
+        "0.5",  # baseline.args, after the demo's flags; no linear_eval.args (--num_seeds)
+    ]
+    log = tmp_path / "out" / "logs" / f"logmel_baseline_{feature_set}_keyword.log"
+    assert log.read_text() == f"baseline {feature_set} on keyword\n"
+
+
+def test_run_demo_runs_the_baseline_once_per_task_and_feature_set(tmp_path, monkeypatch, capsys):
+    fake_checkout(tmp_path, {"logmel_baseline.py": FAKE_BASELINE_SCRIPT})
+    config = DemoConfig(
+        output_dir=tmp_path / "out",
+        source_dir=tmp_path,
+        tasks=["keyword", "modulation"],
+        baseline={"feature_sets": ["stats", "full"]},
+        figures={"enabled": False},
+    )
+    # every other step is stubbed: only the baseline runs (its fake script)
+    monkeypatch.setattr(demo, "build_corpus", lambda config: tmp_path / "corpus")
+    monkeypatch.setattr(demo, "pretrain", lambda config, environment: {})
+    monkeypatch.setattr(demo, "linear_eval", lambda config, task, environment: {"mean": 0.4})
+    monkeypatch.setattr(demo, "finetune", lambda config, task, environment: {"mean": 0.6})
+    monkeypatch.setattr(demo, "classify_held_out", lambda config: [])
+    report = demo.run_demo(config)
+
+    calls = [json.loads(line) for line in (tmp_path / "baseline_calls.jsonl").read_text().splitlines()]
+    assert [(flag_value(argv, "--benchmark"), flag_value(argv, "--feature_set")) for argv in calls] == [
+        ("keyword", "stats"),
+        ("keyword", "full"),
+        ("modulation", "stats"),
+        ("modulation", "full"),
+    ]
+    assert [flag_value(argv, "--output_dir") for argv in calls] == [
+        str(tmp_path / "out" / "logmel_baseline" / feature_set) for feature_set in ("stats", "full") * 2
+    ]
+    assert sorted(path.name for path in (tmp_path / "out" / "logs").iterdir()) == [
+        "logmel_baseline_full_keyword.log",
+        "logmel_baseline_full_modulation.log",
+        "logmel_baseline_stats_keyword.log",
+        "logmel_baseline_stats_modulation.log",
+    ]
+    out = capsys.readouterr().out
+    # corpus, 2 x 2 baselines, pre-training, 2 linear evals, 2 fine-tunes, pipeline, report
+    assert "=== [2/12] Log-mel statistics baseline 'stats' on 'keyword' " in out
+    assert "(examples/logmel_baseline.py --feature_set stats)" in out
+    assert "=== [5/12] Log-mel statistics baseline 'full' on 'modulation' " in out
+    assert "=== [12/12] Report " in out
+    assert [(scores.task, scores.baselines, scores.num_test_clips) for scores in report.scores] == [
+        ("keyword", {"stats": 0.5, "full": 0.75}, 40),
+        ("modulation", {"stats": 0.5, "full": 0.75}, 40),
+    ]
+    assert report.scores[0].finetune_below_baseline == {"stats": False, "full": True}
+    payload = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert payload["scores"][1]["baselines"] == {"stats": 0.5, "full": 0.75}
 
 
 def test_every_step_gets_the_demo_corpus_size():
@@ -265,8 +384,10 @@ def test_every_step_gets_the_demo_corpus_size():
 def test_baseline_step_without_results_file_fails_clearly(tmp_path):
     fake_checkout(tmp_path, {"logmel_baseline.py": "print('nothing written')\n"})
     config = DemoConfig(output_dir=tmp_path / "out", source_dir=tmp_path, tasks=["keyword"])
-    with pytest.raises(DemoError, match=r"logmel_baseline\.py wrote no"):
-        demo.logmel_baseline(config, "keyword", {})
+    with pytest.raises(DemoError) as error:
+        demo.logmel_baseline(config, "keyword", "full", {})
+    expected = tmp_path / "out" / "logmel_baseline" / "full" / "logmel_baseline_keyword.json"
+    assert str(error.value) == f"logmel_baseline.py wrote no {expected}."
 
 
 def test_last_training_record_ignores_events(tmp_path):
@@ -299,11 +420,19 @@ def test_task_scores_chance():
     assert TaskScores("modulation", 5).chance == pytest.approx(0.2)
 
 
-def test_finetune_below_baseline_flag():
-    assert TaskScores("keyword", 10, linear_eval=0.3, finetune=0.4, baseline=0.5).finetune_below_baseline
-    assert not TaskScores("keyword", 10, linear_eval=0.3, finetune=0.5, baseline=0.5).finetune_below_baseline
-    assert not TaskScores("keyword", 10, finetune=0.4).finetune_below_baseline  # no baseline measured
-    assert not TaskScores("keyword", 10, baseline=0.5).finetune_below_baseline  # no fine-tune measured
+def test_finetune_below_baseline_per_feature_set():
+    scores = TaskScores("keyword", 10, linear_eval=0.3, finetune=0.5, baselines={"stats": 0.5, "full": 0.6})
+    assert scores.finetune_below_baseline == {"stats": False, "full": True}  # equal to a baseline is not below it
+    assert scores.baselines_above_finetune == ["full"]
+    assert demo.baseline_verdict(scores) == "not below stats; BELOW full"
+    both = TaskScores("keyword", 10, finetune=0.4, baselines={"full": 0.6, "stats": 0.5})
+    assert both.finetune_below_baseline == {"full": True, "stats": True}  # in the order the baselines were run
+    assert demo.baseline_verdict(both) == "BELOW full; BELOW stats"
+    assert TaskScores("keyword", 10, finetune=0.4).finetune_below_baseline == {}  # no baseline measured
+    assert demo.baseline_verdict(TaskScores("keyword", 10, finetune=0.4)) == "n/a"
+    no_finetune = TaskScores("keyword", 10, baselines={"stats": 0.5})
+    assert no_finetune.finetune_below_baseline == {"stats": False}
+    assert demo.baseline_verdict(no_finetune) == "n/a"
 
 
 def test_format_duration():
@@ -318,8 +447,24 @@ def make_report(tmp_path):
         cpu_count=2,
         pretraining={"step": 120, "loss": 1.25, **dict.fromkeys(PRETRAINING_LOSS_TERMS[1:], 0.5)},
         scores=[
-            TaskScores("instrument", 8, 0.55, 0.625, baseline=0.5, baseline_ci95=(0.36, 0.64), num_test_clips=48),
-            TaskScores("modulation", 5, 0.2, 0.9, baseline=0.95, baseline_ci95=(0.85, 0.99), num_test_clips=45),
+            TaskScores(
+                "instrument",
+                8,
+                0.55,
+                0.625,
+                baselines={"stats": 0.5, "full": 0.7},
+                baseline_ci95={"stats": (0.36, 0.64), "full": (0.56, 0.81)},
+                num_test_clips=48,
+            ),
+            TaskScores(
+                "modulation",
+                5,
+                0.2,
+                0.9,
+                baselines={"stats": 0.8, "full": 0.95},
+                baseline_ci95={"stats": (0.67, 0.89), "full": (0.85, 0.99)},
+                num_test_clips=45,
+            ),
         ],
         predictions=[
             Prediction(str(tmp_path / "one_0001.wav"), "one", "one", 0.91),
@@ -352,19 +497,39 @@ def test_format_report(tmp_path):
     header = next(line for line in text.splitlines() if "linear eval" in line)
     columns = [
         "task",
-        "log-mel baseline",
+        "baseline stats",
+        "baseline full",
         "linear eval",
         "fine-tune",
         "chance",
         "above chance",
-        "fine-tune vs baseline",
+        "fine-tune vs baselines",
     ]
-    assert [header.index(name) for name in columns] == sorted(header.index(name) for name in columns)
-    # task, baseline, linear eval, fine-tune, chance, above chance, fine-tune vs baseline
-    assert_row(text, "instrument", "50.0 %", "55.0 %", "62.5 %", "12.5 %", "yes", "not below")
-    assert_row(text, "modulation", "95.0 %", "20.0 %", "90.0 %", "20.0 %", "NO", "BELOW BASELINE")
-    assert "instrument 36.0-64.0 % (48 test clips)" in text and "modulation 85.0-99.0 % (45 test clips)" in text
-    assert "Wilson" in text
+    assert header.split() == " ".join(columns).split()  # these columns, in this order, and no other
+    # task, baseline stats, baseline full, linear eval, fine-tune, chance, above chance, fine-tune vs baselines
+    assert_row(
+        text, "instrument", "50.0 %", "70.0 %", "55.0 %", "62.5 %", "12.5 %", "yes", "not below stats;", "BELOW full"
+    )
+    assert_row(
+        text, "modulation", "80.0 %", "95.0 %", "20.0 %", "90.0 %", "20.0 %", "NO", "not below stats;", "BELOW full"
+    )
+    # the percentages sit under their column headers (right-aligned)
+    row = table_row(text, "instrument")
+    assert row.index("50.0 %") + len("50.0 %") == header.index("baseline stats") + len("baseline stats")
+    assert row.index("70.0 %") + len("70.0 %") == header.index("baseline full") + len("baseline full")
+    assert row.index("not below stats") == header.index("fine-tune vs baselines")
+    lines = text.splitlines()
+    legend = lines.index("Log-mel baselines (examples/logmel_baseline.py --feature_set):")
+    assert lines[legend + 1 : legend + 3] == [
+        "  stats: per mel bin mean and std over time, the baseline the learning-quality goal is stated against",
+        "  full: stats + std of frame differences + modulation spectrum, a stronger hand-designed baseline",
+    ]
+    intervals = next(index for index, line in enumerate(lines) if "Wilson interval" in line)
+    assert lines[intervals].startswith("Log-mel baselines, 95 % Wilson interval of their test accuracy")
+    assert lines[intervals + 2 : intervals + 4] == [
+        "  instrument: stats 36.0-64.0 %, full 56.0-81.0 % (48 test clips)",
+        "  modulation: stats 67.0-89.0 %, full 85.0-99.0 % (45 test clips)",
+    ]
     assert "(1/2 right)" in text
     assert re.search(r"ok\s+one_0001\.wav\s+true one\s+predicted one\s+\(0\.91\)", text)
     assert re.search(r"--\s+two_0002\.wav\s+true two\s+predicted three\s+\(0\.40\)", text)
@@ -388,15 +553,16 @@ def test_write_report_json_round_trip(tmp_path):
         "num_classes": 8,
         "linear_eval": 0.55,
         "finetune": 0.625,
-        "baseline": 0.5,
-        "baseline_ci95": [0.36, 0.64],
+        "baselines": {"stats": 0.5, "full": 0.7},
+        "baseline_ci95": {"stats": [0.36, 0.64], "full": [0.56, 0.81]},
         "num_test_clips": 48,
         "chance": 0.125,
         "above_chance": True,
-        "finetune_below_baseline": False,
+        "finetune_below_baseline": {"stats": False, "full": True},
     }
+    assert list(payload["scores"][0]["baselines"]) == ["stats", "full"]  # the order of baseline.feature_sets
     assert payload["scores"][1]["above_chance"] is False
-    assert payload["scores"][1]["finetune_below_baseline"] is True
+    assert payload["scores"][1]["finetune_below_baseline"] == {"stats": False, "full": True}
     assert (tmp_path / "report.md").read_text().startswith("```\nAaSP demo report")
 
 
@@ -405,15 +571,64 @@ def test_collect_scores_reads_every_step_result():
         ["keyword", "modulation"],
         {"keyword": {"mean": 0.3}},
         {"keyword": {"mean": 0.4}},
-        {"keyword": {"accuracy": 0.6, "ci95_low": 0.45, "ci95_high": 0.73, "num_test_clips": 50}},
+        {
+            "keyword": {
+                "stats": {"accuracy": 0.35, "ci95_low": 0.23, "ci95_high": 0.48, "num_test_clips": 50},
+                "full": {"accuracy": 0.6, "ci95_low": 0.45, "ci95_high": 0.73, "num_test_clips": 50},
+            }
+        },
     )
     assert scores[0] == TaskScores(
-        "keyword", 10, linear_eval=0.3, finetune=0.4, baseline=0.6, baseline_ci95=(0.45, 0.73), num_test_clips=50
+        "keyword",
+        10,
+        linear_eval=0.3,
+        finetune=0.4,
+        baselines={"stats": 0.35, "full": 0.6},
+        baseline_ci95={"stats": (0.23, 0.48), "full": (0.45, 0.73)},
+        num_test_clips=50,
     )
-    assert scores[0].finetune_below_baseline
+    assert scores[0].finetune_below_baseline == {"stats": False, "full": True}
     assert scores[1] == TaskScores("modulation", 5)
     text = format_report(DemoReport(1.0, None, None, {}, scores, [], {}))
-    assert_row(text, "modulation", "n/a", "n/a", "n/a", "20.0 %", "NO", "n/a")
+    assert_row(
+        text, "keyword", "35.0 %", "60.0 %", "30.0 %", "40.0 %", "10.0 %", "yes", "not below stats;", "BELOW full"
+    )
+    # a task without a baseline: n/a under both baseline columns, and no verdict
+    assert_row(text, "modulation", "n/a", "n/a", "n/a", "n/a", "20.0 %", "NO", "n/a")
+    assert "  keyword: stats 23.0-48.0 %, full 45.0-73.0 % (50 test clips)" in text.splitlines()
+    assert not any(line.startswith("  modulation:") for line in text.splitlines())  # no interval to give
+
+
+def test_report_without_any_baseline_has_no_baseline_column():
+    text = format_report(DemoReport(1.0, None, None, {}, [TaskScores("keyword", 10, 0.3, 0.4)], [], {}))
+    header = next(line for line in text.splitlines() if "linear eval" in line)
+    columns = ["task", "linear eval", "fine-tune", "chance", "above chance", "fine-tune vs baselines"]
+    assert header.split() == " ".join(columns).split()
+    assert_row(text, "keyword", "30.0 %", "40.0 %", "10.0 %", "yes", "n/a")
+    assert "Wilson" not in text and "--feature_set" not in text
+
+
+def test_below_baseline_summary_names_task_and_feature_set(tmp_path):
+    scores = [
+        *make_report(tmp_path).scores,  # instrument and modulation: below the full baseline only
+        TaskScores("keyword", 10, 0.3, 0.4, baselines={"stats": 0.5, "full": 0.6}),
+        TaskScores("modulation", 5, 0.3, 0.9, baselines={"stats": 0.5, "full": 0.6}),
+    ]
+    assert demo.below_baseline_summary(scores) == "instrument (full); modulation (full); keyword (stats, full)"
+    assert demo.below_baseline_summary(scores[-1:]) == ""
+
+
+def test_main_notes_a_fine_tune_below_a_baseline_by_task_and_feature_set(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(demo, "missing_demo_dependencies", lambda: [])
+    monkeypatch.setattr(demo, "load_demo_config", lambda *args: None)
+    monkeypatch.setattr(demo, "run_demo", lambda config: make_report(tmp_path))
+    assert demo.main([]) == 0
+    captured = capsys.readouterr()
+    assert "not below stats; BELOW full" in captured.out
+    assert captured.err.endswith(
+        "\nNote: the fine-tune is below the log-mel baseline on instrument (full); modulation (full); "
+        "see docs/demo.md.\n"
+    )
 
 
 def test_main_reports_a_bad_config_and_exits_with_1(tmp_path, capsys):

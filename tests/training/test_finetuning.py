@@ -255,6 +255,27 @@ def test_recipe_options_train_only_what_is_not_frozen(hub, checkpoint, tmp_path)
     assert "| layer_decay | 0.5 |" in card and "| freeze_feature_encoder | True |" in card
 
 
+def test_classifier_pooling_chooses_the_head_of_the_fine_tuned_model(hub, checkpoint, tmp_path):
+    run(checkpoint, tmp_path, *esc50_fold(hub, 3), "--classifier_pooling", "attention")
+    model = AutoModelForAudioClassification.from_pretrained(tmp_path)
+    assert model.config.classifier_pooling == "attention"
+    assert model.classifier.attention_pooling.score.weight.shape == (1, 64)
+    assert "classifier.attention_pooling.score.weight" in load_file(tmp_path / "model.safetensors")
+
+
+def test_classifier_pooling_is_checked_before_any_work(checkpoint, tmp_path):
+    with pytest.raises(ValueError, match=r"--classifier_pooling 'max' is not one of cls, mean, .*attention"):
+        run(checkpoint, tmp_path, "--benchmark", "keyword", "--classifier_pooling", "max")
+
+
+def test_classifier_pooling_is_refused_for_a_checkpoint_that_is_not_aasp(hub, tmp_path):
+    ast = hub_layouts.save_tiny_ast_checkpoint(tmp_path / "ast")
+    with pytest.raises(
+        ValueError, match=r"--classifier_pooling applies to AaSP checkpoints; .* is a 'audio-spectrogram"
+    ):
+        run(ast, tmp_path / "out", *esc50_fold(hub, 3), "--classifier_pooling", "mean")
+
+
 def test_layer_decay_groups_scale_learning_rates(checkpoint):
     model = AutoModelForAudioClassification.from_pretrained(checkpoint, num_labels=3)
     groups = layer_decay_groups(model, learning_rate=1.0, weight_decay=0.05, decay=0.5)

@@ -5,14 +5,16 @@
 
 Steps (each one the real script a user would run, as a subprocess whose output is streamed and saved to a log):
     1. build the embedded corpus (cached; in this process, with progress bars);
-    2. the log-mel statistics baseline on every embedded task (examples/logmel_baseline.py; no model involved);
+    2. the log-mel statistics baselines on every embedded task (examples/logmel_baseline.py, once per feature set
+       of `baseline.feature_sets`: `stats`, the baseline the learning-quality goal is stated against, and `full`,
+       a stronger hand-designed one; no model involved);
     3. pre-train a tiny AaSP with examples/pretrain.py;
     4. linear evaluation of the frozen encoder on every embedded task (examples/linear_eval.py);
     5. a short fine-tune on every embedded task (examples/finetune.py; checkpoint + model card per task);
     6. reload one fine-tuned checkpoint with pipeline("audio-classification") and classify held-out clips;
     7. draw the figures (examples/make_figures.py);
-    8. print a short report and write it to <output_dir>/report.json and report.md: per task the log-mel
-       baseline, linear evaluation, fine-tune and chance, flagging a fine-tune that is below the baseline.
+    8. print a short report and write it to <output_dir>/report.json and report.md: per task each log-mel
+       baseline, linear evaluation, fine-tune and chance, flagging a fine-tune that is below a baseline.
 Every default lives in the one config file, shipped in the package (`aasp-demo --print_config` shows it);
 `--config`, `--output_dir`, `--source_dir` and `--set section.key=value` override it. The steps are the example
 scripts of a source checkout, which a wheel does not install: outside one, the demo stops before any work and says
@@ -46,7 +48,7 @@ CONFIG_SECTIONS = ("corpus", "baseline", "pretrain", "linear_eval", "finetune", 
 TOP_LEVEL_KEYS = ("output_dir", "source_dir", "offline", "tasks", *CONFIG_SECTIONS)
 SECTION_KEYS = {
     "corpus": ("seed", "cache_dir", "clips_per_class"),
-    "baseline": ("args",),
+    "baseline": ("feature_sets", "args"),
     "pretrain": ("config", "args"),
     "linear_eval": ("args",),
     "finetune": ("args",),
@@ -54,9 +56,17 @@ SECTION_KEYS = {
     "figures": ("enabled",),
 }
 SCRIPTS = ("logmel_baseline.py", "pretrain.py", "linear_eval.py", "finetune.py", "make_figures.py")
-# Set by the demo for the baseline step: its output folder, and the corpus size of the linear-evaluation step, so
-# that the baseline and the encoder are scored on the same test clips.
-BASELINE_RESERVED_ARGS = ("output_dir", "benchmark", "corpus_clips_per_class")
+# The `--feature_set` choices of examples/logmel_baseline.py (`evaluation.baseline.FEATURE_SETS`, not imported: it
+# needs the [train] extra), with what each one is, for the report.
+BASELINE_FEATURE_SETS = ("stats", "full")
+BASELINE_DESCRIPTIONS = {
+    "stats": "per mel bin mean and std over time, the baseline the learning-quality goal is stated against",
+    "full": "stats + std of frame differences + modulation spectrum, a stronger hand-designed baseline",
+}
+# Set by the demo for the baseline step: its output folder, its task, its feature set (one run per entry of
+# `baseline.feature_sets`), and the corpus size of the linear-evaluation step, so that the baseline and the encoder
+# are scored on the same test clips.
+BASELINE_RESERVED_ARGS = ("output_dir", "benchmark", "feature_set", "corpus_clips_per_class")
 # The corpus size is one demo setting (`corpus.clips_per_class`), passed to every step; a step may not set its own.
 CORPUS_SIZE_FLAGS = {
     "pretrain": "embedded_clips_per_class",
@@ -121,6 +131,14 @@ class DemoConfig:
     @property
     def baseline_dir(self) -> Path:
         return self.output_dir / "logmel_baseline"
+
+    def baseline_output_dir(self, feature_set: str) -> Path:
+        return self.baseline_dir / feature_set
+
+    @property
+    def baseline_feature_sets(self) -> list[str]:
+        """The feature sets the log-mel baseline runs with, in report order (default: every one)."""
+        return list(self.baseline.get("feature_sets", BASELINE_FEATURE_SETS))
 
 
 def load_demo_config(
@@ -270,11 +288,32 @@ def validate_config(config: DemoConfig, path: Path) -> None:
     clips_per_class = config.corpus.get("clips_per_class")
     if clips_per_class is not None and (not isinstance(clips_per_class, int) or clips_per_class < 3):
         raise ValueError(f"{path}: corpus.clips_per_class must be an integer >= 3 or null, got {clips_per_class!r}.")
-    reserved = sorted(set(config.baseline.get("args") or {}) & set(BASELINE_RESERVED_ARGS))
+    validate_baseline(config.baseline, path)
+
+
+def validate_baseline(baseline: dict, path: Path) -> None:
+    """`baseline.feature_sets`: a non-empty list of distinct `BASELINE_FEATURE_SETS`; `baseline.args`: no flag the
+    demo sets itself."""
+    feature_sets = baseline.get("feature_sets", list(BASELINE_FEATURE_SETS))
+    if not isinstance(feature_sets, list) or not feature_sets:
+        raise ValueError(
+            f"{path}: baseline.feature_sets must be a non-empty list of {list(BASELINE_FEATURE_SETS)}, "
+            f"got {feature_sets!r}."
+        )
+    unknown = [feature_set for feature_set in feature_sets if feature_set not in BASELINE_FEATURE_SETS]
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown baseline.feature_sets {unknown}; expected some of {list(BASELINE_FEATURE_SETS)}."
+        )
+    repeated = [feature_set for index, feature_set in enumerate(feature_sets) if feature_set in feature_sets[:index]]
+    if repeated:
+        raise ValueError(f"{path}: baseline.feature_sets lists {repeated} more than once; list each feature set once.")
+    reserved = sorted(set(baseline.get("args") or {}) & set(BASELINE_RESERVED_ARGS))
     if reserved:
         raise ValueError(
-            f"{path}: baseline.args {reserved} are set by the demo (output folder, task, and corpus.clips_per_class, "
-            "so that the baseline is scored on the same clips); remove them."
+            f"{path}: baseline.args {reserved} are set by the demo (output folder, task, feature set from "
+            "baseline.feature_sets, and corpus.clips_per_class, so that the baseline is scored on the same clips); "
+            "remove them."
         )
 
 
@@ -403,20 +442,23 @@ def last_training_record(path: Path) -> dict:
     return training[-1] if training else {}
 
 
-def baseline_flags(config: DemoConfig, task: str) -> list[str]:
-    """Flags of examples/logmel_baseline.py for one task: the demo's corpus size, then `baseline.args`."""
-    flags = ["--benchmark", task, "--output_dir", str(config.baseline_dir)]
+def baseline_flags(config: DemoConfig, task: str, feature_set: str) -> list[str]:
+    """Flags of examples/logmel_baseline.py for one task and feature set: the demo's corpus size, then
+    `baseline.args`."""
+    flags = ["--benchmark", task, "--feature_set", feature_set]
+    flags += ["--output_dir", str(config.baseline_output_dir(feature_set))]
     return flags + corpus_size_flags(config, "baseline") + script_flags(config.baseline.get("args"))
 
 
-def logmel_baseline(config: DemoConfig, task: str, environment: dict[str, str]) -> dict:
-    """examples/logmel_baseline.py (no model: log-mel statistics + logistic regression); returns its results JSON."""
+def logmel_baseline(config: DemoConfig, task: str, feature_set: str, environment: dict[str, str]) -> dict:
+    """examples/logmel_baseline.py (no model: log-mel statistics + logistic regression) with one feature set, into
+    <output_dir>/logmel_baseline/<feature_set>; returns its results JSON."""
     run_logged(
-        script_command(config, "logmel_baseline.py", baseline_flags(config, task)),
-        config.logs_dir / f"logmel_baseline_{task}.log",
+        script_command(config, "logmel_baseline.py", baseline_flags(config, task, feature_set)),
+        config.logs_dir / f"logmel_baseline_{feature_set}_{task}.log",
         environment,
     )
-    results = config.baseline_dir / f"logmel_baseline_{task}.json"
+    results = config.baseline_output_dir(feature_set) / f"logmel_baseline_{task}.json"
     if not results.is_file():
         raise DemoError(f"logmel_baseline.py wrote no {results}.")
     return json.loads(results.read_text(encoding="utf-8"))
@@ -524,15 +566,16 @@ def pick_one_per_label(rows: list[dict], count: int) -> list[dict]:
 # ----------------------------------------------------------------------------------------------------------------
 @dataclass
 class TaskScores:
-    """Test accuracies of one task. `baseline` is the log-mel statistics baseline; `baseline_ci95` its 95 % Wilson
-    interval and `num_test_clips` the test clips it was scored on."""
+    """Test accuracies of one task. `baselines` holds the log-mel statistics baseline per feature set (in the order
+    of `baseline.feature_sets`); `baseline_ci95` their 95 % Wilson intervals and `num_test_clips` the test clips
+    they (and the other scores) were scored on."""
 
     task: str
     num_classes: int
     linear_eval: float | None = None
     finetune: float | None = None
-    baseline: float | None = None
-    baseline_ci95: tuple[float, float] | None = None
+    baselines: dict[str, float] = field(default_factory=dict)
+    baseline_ci95: dict[str, tuple[float, float]] = field(default_factory=dict)
     num_test_clips: int | None = None
 
     @property
@@ -545,8 +588,17 @@ class TaskScores:
         return bool(scores) and all(score > self.chance for score in scores)
 
     @property
-    def finetune_below_baseline(self) -> bool:
-        return self.finetune is not None and self.baseline is not None and self.finetune < self.baseline
+    def finetune_below_baseline(self) -> dict[str, bool]:
+        """{feature set: fine-tune below that baseline}; False for every one when no fine-tune was measured."""
+        return {
+            feature_set: self.finetune is not None and self.finetune < baseline
+            for feature_set, baseline in self.baselines.items()
+        }
+
+    @property
+    def baselines_above_finetune(self) -> list[str]:
+        """The feature sets whose baseline the fine-tune is below."""
+        return [feature_set for feature_set, below in self.finetune_below_baseline.items() if below]
 
 
 @dataclass
@@ -580,8 +632,21 @@ def format_percent(value: float | None) -> str:
     return "   n/a" if value is None else f"{100 * value:5.1f} %"
 
 
+def report_feature_sets(scores: list[TaskScores]) -> list[str]:
+    """The baseline feature sets measured on any task, in the order they were run: one report column each."""
+    feature_sets: dict[str, None] = {}
+    for task_scores in scores:
+        feature_sets.update(dict.fromkeys(task_scores.baselines))
+    return list(feature_sets)
+
+
+def baseline_header(feature_set: str) -> str:
+    return f"baseline {feature_set}"
+
+
 def format_report(report: DemoReport) -> str:
     """The text printed at the end of the demo (also saved as report.md)."""
+    feature_sets = report_feature_sets(report.scores)
     load = "n/a" if report.load_average is None else ", ".join(f"{value:.1f}" for value in report.load_average)
     lines = [
         "AaSP demo report",
@@ -589,7 +654,7 @@ def format_report(report: DemoReport) -> str:
         f"Finished in {format_duration(report.wall_seconds)} on {report.cpu_count or '?'} CPU core(s) "
         f"(load average at the end: {load}).",
         "",
-        "What it did: built the embedded corpus, scored a log-mel statistics baseline (examples/logmel_baseline.py),",
+        "What it did: built the embedded corpus, scored log-mel statistics baselines (examples/logmel_baseline.py),",
         "pre-trained a tiny AaSP (examples/pretrain.py), evaluated the frozen encoder with a linear classifier",
         "(examples/linear_eval.py), fine-tuned it on every task (examples/finetune.py), reloaded a fine-tuned",
         "checkpoint with pipeline('audio-classification') and drew the figures.",
@@ -597,15 +662,12 @@ def format_report(report: DemoReport) -> str:
         pretraining_line(report.pretraining),
         "",
         "Test accuracy per embedded task:",
-        f"  {'task':<12} {'log-mel baseline':>16}  {'linear eval':>11} {'fine-tune':>10} {'chance':>8}  "
-        "above chance  fine-tune vs baseline",
+        f"  {'task':<12} "
+        + "".join(f"{baseline_header(feature_set):>15} " for feature_set in feature_sets)
+        + f" {'linear eval':>11} {'fine-tune':>10} {'chance':>8}  above chance  fine-tune vs baselines",
     ]
-    for scores in report.scores:
-        lines.append(
-            f"  {scores.task:<12} {format_percent(scores.baseline):>16}  {format_percent(scores.linear_eval):>11} "
-            f"{format_percent(scores.finetune):>10} {format_percent(scores.chance):>8}  "
-            f"{'yes' if scores.above_chance else 'NO':<12}  {baseline_verdict(scores)}"
-        )
+    lines += [score_row(scores, feature_sets) for scores in report.scores]
+    lines += baseline_legend_lines(feature_sets)
     lines += baseline_interval_lines(report.scores)
     if report.predictions:
         correct = sum(prediction.correct for prediction in report.predictions)
@@ -629,25 +691,52 @@ def format_report(report: DemoReport) -> str:
     return "\n".join(lines)
 
 
+def score_row(scores: TaskScores, feature_sets: list[str]) -> str:
+    """One task's line of the score table: a column per baseline feature set, then the model's scores."""
+    baselines = "".join(f"{format_percent(scores.baselines.get(feature_set)):>15} " for feature_set in feature_sets)
+    return (
+        f"  {scores.task:<12} {baselines} {format_percent(scores.linear_eval):>11} "
+        f"{format_percent(scores.finetune):>10} {format_percent(scores.chance):>8}  "
+        f"{'yes' if scores.above_chance else 'NO':<12}  {baseline_verdict(scores)}"
+    )
+
+
 def baseline_verdict(scores: TaskScores) -> str:
-    if scores.finetune is None or scores.baseline is None:
+    """Per feature set, whether the fine-tune is below that baseline: "not below stats; BELOW full"."""
+    if scores.finetune is None or not scores.baselines:
         return "n/a"
-    return "BELOW BASELINE" if scores.finetune_below_baseline else "not below"
+    return "; ".join(
+        f"{'BELOW' if below else 'not below'} {feature_set}"
+        for feature_set, below in scores.finetune_below_baseline.items()
+    )
+
+
+def baseline_legend_lines(feature_sets: list[str]) -> list[str]:
+    """What each baseline column measures (the `--feature_set` of examples/logmel_baseline.py)."""
+    if not feature_sets:
+        return []
+    return ["", "Log-mel baselines (examples/logmel_baseline.py --feature_set):"] + [
+        f"  {feature_set}: {BASELINE_DESCRIPTIONS.get(feature_set, '')}" for feature_set in feature_sets
+    ]
 
 
 def baseline_interval_lines(scores: list[TaskScores]) -> list[str]:
-    """Report lines with the baseline's 95 % Wilson interval and number of test clips per task (the test-set
+    """Report lines with each baseline's 95 % Wilson interval and the number of test clips per task (the test-set
     sampling error of the other columns is of the same size); none when no baseline was measured."""
     parts = [
-        f"  {s.task} {100 * s.baseline_ci95[0]:.1f}-{100 * s.baseline_ci95[1]:.1f} % ({s.num_test_clips} test clips)"
+        f"  {s.task}: "
+        + ", ".join(
+            f"{feature_set} {100 * low:.1f}-{100 * high:.1f} %" for feature_set, (low, high) in s.baseline_ci95.items()
+        )
+        + f" ({s.num_test_clips} test clips)"
         for s in scores
-        if s.baseline_ci95 is not None
+        if s.baseline_ci95
     ]
     if not parts:
         return []
     return [
         "",
-        "Log-mel baseline, 95 % Wilson interval of its test accuracy (the linear evaluation and fine-tune are",
+        "Log-mel baselines, 95 % Wilson interval of their test accuracy (the linear evaluation and fine-tune are",
         "scored on the same test clips, so their sampling error is of the same size):",
         *parts,
     ]
@@ -665,6 +754,7 @@ def pretraining_line(metrics: dict) -> str:
 def collect_scores(
     tasks: list[str], linear_results: dict, finetune_results: dict, baseline_results: dict | None = None
 ) -> list[TaskScores]:
+    """One `TaskScores` per task from the step results; `baseline_results` is {task: {feature set: results}}."""
     from ..data.corpus import EMBEDDED_TASKS
 
     baseline_results = baseline_results or {}
@@ -674,16 +764,32 @@ def collect_scores(
             num_classes=EMBEDDED_TASKS[task].num_classes,
             linear_eval=linear_results[task]["mean"] if task in linear_results else None,
             finetune=finetune_results[task]["mean"] if task in finetune_results else None,
-            baseline=baseline_results[task]["accuracy"] if task in baseline_results else None,
-            baseline_ci95=(
-                (baseline_results[task]["ci95_low"], baseline_results[task]["ci95_high"])
-                if task in baseline_results
-                else None
-            ),
-            num_test_clips=baseline_results[task]["num_test_clips"] if task in baseline_results else None,
+            **baseline_scores(baseline_results.get(task) or {}),
         )
         for task in tasks
     ]
+
+
+def baseline_scores(results: dict[str, dict]) -> dict:
+    """The baseline fields of `TaskScores` from one task's logmel_baseline.py results per feature set (all scored on
+    the same test clips: `num_test_clips` is the first one's)."""
+    return {
+        "baselines": {feature_set: result["accuracy"] for feature_set, result in results.items()},
+        "baseline_ci95": {
+            feature_set: (result["ci95_low"], result["ci95_high"]) for feature_set, result in results.items()
+        },
+        "num_test_clips": next((result["num_test_clips"] for result in results.values()), None),
+    }
+
+
+def below_baseline_summary(scores: list[TaskScores]) -> str:
+    """The tasks whose fine-tune is below a baseline, with those feature sets: "keyword (full); modulation (stats,
+    full)"; empty when there is none."""
+    return "; ".join(
+        f"{task_scores.task} ({', '.join(task_scores.baselines_above_finetune)})"
+        for task_scores in scores
+        if task_scores.baselines_above_finetune
+    )
 
 
 def output_files(config: DemoConfig, corpus_folder: Path, figures: dict[str, str]) -> dict[str, str]:
@@ -750,7 +856,10 @@ def run_demo(config: DemoConfig) -> DemoReport:
 
     config.output_dir.mkdir(parents=True, exist_ok=True)
     environment = step_environment(config)
-    steps = StepPrinter(total=4 + 3 * len(config.tasks) + int(bool(config.figures.get("enabled", True))))
+    num_baseline_runs = len(config.tasks) * len(config.baseline_feature_sets)
+    steps = StepPrinter(
+        total=4 + num_baseline_runs + 2 * len(config.tasks) + int(bool(config.figures.get("enabled", True)))
+    )
     timings: dict[str, float] = {}
 
     def timed(name: str, title: str, function, *args):
@@ -761,16 +870,19 @@ def run_demo(config: DemoConfig) -> DemoReport:
         return result
 
     corpus_folder = timed("corpus", "Building the embedded corpus (cached after the first run)", build_corpus, config)
-    baseline_results = {}
+    baseline_results = {task: {} for task in config.tasks}
     for task in config.tasks:
-        baseline_results[task] = timed(
-            "log-mel baseline",
-            f"Log-mel statistics baseline on '{task}' (examples/logmel_baseline.py)",
-            logmel_baseline,
-            config,
-            task,
-            environment,
-        )
+        for feature_set in config.baseline_feature_sets:
+            baseline_results[task][feature_set] = timed(
+                "log-mel baseline",
+                f"Log-mel statistics baseline '{feature_set}' on '{task}' "
+                f"(examples/logmel_baseline.py --feature_set {feature_set})",
+                logmel_baseline,
+                config,
+                task,
+                feature_set,
+                environment,
+            )
     metrics = timed("pre-training", "Pre-training a tiny AaSP (examples/pretrain.py)", pretrain, config, environment)
     linear_results, finetune_results = {}, {}
     for task in config.tasks:
@@ -828,7 +940,7 @@ def main(argv: list[str] | None = None) -> int:
     failing = [scores.task for scores in report.scores if not scores.above_chance]
     if failing:
         sys.stderr.write(f"\nWarning: scores are not above chance on {failing}; see docs/demo.md (tuning).\n")
-    below = [scores.task for scores in report.scores if scores.finetune_below_baseline]
+    below = below_baseline_summary(report.scores)
     if below:
         sys.stderr.write(f"\nNote: the fine-tune is below the log-mel baseline on {below}; see docs/demo.md.\n")
     return 0

@@ -28,11 +28,19 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 from torch.utils.data import WeightedRandomSampler
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, Trainer, TrainingArguments, set_seed
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModelForAudioClassification,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, crop, crop_or_pad, decode_waveform
+from ..configuration_aasp import CLASSIFIER_POOLINGS
 from ..data.benchmarks import get_benchmark
 from ..data.loading import LoadedBenchmark, undecoded_audio
 from ..data.protocols import class_balanced_weights, encode_targets
@@ -57,6 +65,20 @@ class FineTuningModelArguments(ModelArguments):
     freeze_feature_encoder: bool = field(default=False, metadata={"help": "Freeze the patch stem (AaPE)."})
     freeze_base_model: bool = field(default=False, metadata={"help": "Freeze the whole encoder (train the head)."})
     layer_decay: float = field(default=1.0, metadata={"help": "Layer-wise lr decay: layer l gets lr * decay^(L+1-l)."})
+    classifier_pooling: str | None = field(
+        default=None,
+        metadata={
+            "help": f"AaSP checkpoints: how the head pools the encoder, one of {', '.join(CLASSIFIER_POOLINGS)} "
+            "(default: the checkpoint's config.classifier_pooling)."
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.classifier_pooling is not None and self.classifier_pooling not in CLASSIFIER_POOLINGS:
+            raise ValueError(
+                f"--classifier_pooling {self.classifier_pooling!r} is not one of {', '.join(CLASSIFIER_POOLINGS)}."
+            )
 
 
 @dataclass
@@ -313,6 +335,20 @@ def run_folder(output_dir: str, fold, all_folds: bool) -> Path:
     return Path(output_dir) / f"fold_{fold}" if all_folds else Path(output_dir)
 
 
+def pooling_override(model_args: FineTuningModelArguments) -> dict:
+    """Config overrides of --classifier_pooling; refused for a checkpoint that is not AaSP (its config would keep
+    the value as an unused attribute, and the head would pool as before)."""
+    if model_args.classifier_pooling is None:
+        return {}
+    config = AutoConfig.from_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
+    if not hasattr(config, "classifier_pooling"):
+        raise ValueError(
+            f"--classifier_pooling applies to AaSP checkpoints; {model_args.model_name_or_path} is a "
+            f"{config.model_type!r} model. Drop the flag."
+        )
+    return {"classifier_pooling": model_args.classifier_pooling}
+
+
 def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedBenchmark, require_trained_head: bool):
     """`AutoModelForAudioClassification` for the benchmark's labels, with the requested parts frozen.
 
@@ -320,6 +356,7 @@ def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedBench
     initialised is refused: its test score would be that of a random head.
     """
     multi_label = benchmark.spec.multi_label
+    overrides = pooling_override(model_args)
     model, loading_info = AutoModelForAudioClassification.from_pretrained(
         model_args.model_name_or_path,
         num_labels=benchmark.num_labels,
@@ -329,6 +366,7 @@ def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedBench
         ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
         trust_remote_code=model_args.trust_remote_code,
         output_loading_info=True,
+        **overrides,
     )
     new_weights = loading_info["missing_keys"] | set(loading_info.get("mismatched_keys", ()))
     if require_trained_head and new_weights:
