@@ -220,6 +220,16 @@ def synthetic_clips(num_clips: int, seconds: float, seed: int = 0) -> list:
     return clips
 
 
+T_95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57}  # two-sided 95 % Student t quantiles by degrees of freedom
+
+
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95 % t-interval over `values` (seeds); nan half-width for one value."""
+    if len(values) < 2:
+        return float(statistics.fmean(values)), float("nan")
+    return float(statistics.fmean(values)), T_95[len(values) - 1] * statistics.stdev(values) / len(values) ** 0.5
+
+
 def ratio(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator) if denominator else float("nan")
 

@@ -43,7 +43,7 @@ from transformers_aasp.configuration_aasp import FIRST_WAVE_OPTIONS
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO_ROOT, RESULTS_DIR, load_average
+from common import REPO_ROOT, RESULTS_DIR, load_average, mean_ci
 
 
 TASKS = ("instrument", "keyword", "modulation")
@@ -69,7 +69,6 @@ ARMS = {
     "aape_flatten": {"sblu_carrier": "abs", "sblu_features": "flatten", "num_kernels": 4},
 }
 FINETUNE_ARMS = ("plain", "aape")
-T_95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57}
 
 
 def parse_args() -> argparse.Namespace:
@@ -487,13 +486,6 @@ def wilson(correct: int, n: int) -> tuple[float, float]:
     centre = (correct + z * z / 2) / (n + z * z)
     half = z * math.sqrt(correct * (n - correct) / n + z * z / 4) / (n + z * z)
     return centre - half, centre + half
-
-
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of the 95 % t-interval (0 for one value)."""
-    if len(values) < 2:
-        return float(np.mean(values)), float("nan")
-    return float(np.mean(values)), T_95[len(values) - 1] * float(np.std(values, ddof=1)) / math.sqrt(len(values))
 
 
 def paired(a: dict, b: dict) -> tuple[float, float, int]:

@@ -487,11 +487,16 @@ def linear_eval(config: DemoConfig, task: str, environment: dict[str, str]) -> d
     return json.loads(results[-1].read_text(encoding="utf-8"))
 
 
+def finetune_flags(config: DemoConfig, task: str, encoder_dir: Path, output_dir: Path) -> list[str]:
+    """Flags of examples/finetune.py for one task: the encoder, the demo's corpus size, then `finetune.args`."""
+    flags = ["--model_name_or_path", str(encoder_dir), "--benchmark", task, "--output_dir", str(output_dir)]
+    return flags + corpus_size_flags(config, "finetune") + script_flags(config.finetune.get("args"))
+
+
 def finetune(config: DemoConfig, task: str, environment: dict[str, str]) -> dict:
     """examples/finetune.py from the pre-trained encoder; returns its results.json."""
     output_dir = config.finetune_dir(task)
-    flags = ["--model_name_or_path", str(config.encoder_dir), "--benchmark", task, "--output_dir", str(output_dir)]
-    flags += corpus_size_flags(config, "finetune") + script_flags(config.finetune.get("args"))
+    flags = finetune_flags(config, task, config.encoder_dir, output_dir)
     run_logged(script_command(config, "finetune.py", flags), config.logs_dir / f"finetune_{task}.log", environment)
     results = output_dir / "results.json"
     if not results.is_file():

@@ -1,0 +1,137 @@
+#!/usr/bin/env python
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""The demo's fine-tuning step over several seeds, for two poolings: how much of a demo score is the seed.
+
+    make demo                                          # first: the demo's pre-trained encoder and corpus
+    python benchmarks/demo_finetune_seeds.py           # instrument + keyword, mean vs attention, seeds 0 1 2
+
+Every run is exactly the demo's fine-tuning step (`examples/finetune.py` with the flags `aasp-demo` gives it, read
+from the demo config: corpus size, `finetune.args`), from the demo's pre-trained encoder, with only
+`--classifier_pooling` and `--seed` changed. Runs go to `--work_dir/<task>/<pooling>-s<seed>` and a finished run
+(its results.json) is reused. Reported: test accuracy per run, mean and 95 % t-interval over the seeds per pooling,
+and the paired difference between the two poolings over the seeds (same seed = same data order and head init),
+next to the demo's log-mel baselines when `--demo_dir` holds them. About 25 minutes on 2 idle cores with 2 workers
+(each run one thread). Results: benchmarks/results/demo_finetune_seeds.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO_ROOT, load_average, mean_ci, write_results
+
+from transformers_aasp.cli import demo
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo_dir", type=Path, default=REPO_ROOT / "outputs" / "demo", help="A finished demo.")
+    parser.add_argument("--config", type=Path, default=demo.DEFAULT_CONFIG, help="The demo config it ran with.")
+    parser.add_argument("--tasks", nargs="+", default=["instrument", "keyword"])
+    parser.add_argument("--poolings", nargs=2, default=["mean", "attention"], metavar=("A", "B"))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--work_dir", type=Path, default=REPO_ROOT / "outputs" / "demo_finetune_seeds")
+    return parser.parse_args()
+
+
+def run_one(config: demo.DemoConfig, encoder: Path, job: dict, work_dir: Path) -> dict:
+    """One fine-tune (or its finished results.json): {"task", "pooling", "seed", "accuracy"}."""
+    output_dir = work_dir / job["task"] / f"{job['pooling']}-s{job['seed']}"
+    results = output_dir / "results.json"
+    if not results.is_file():
+        flags = demo.finetune_flags(config, job["task"], encoder, output_dir)
+        flags += ["--classifier_pooling", job["pooling"], "--seed", str(job["seed"]), "--disable_tqdm", "true"]
+        output_dir.mkdir(parents=True, exist_ok=True)
+        environment = {**demo.step_environment(config), "OMP_NUM_THREADS": "1"}
+        with open(output_dir.with_suffix(".log"), "w", encoding="utf-8") as log:
+            subprocess.run(
+                demo.script_command(config, "finetune.py", flags),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
+            ).check_returncode()
+    accuracy = json.loads(results.read_text(encoding="utf-8"))["mean"]
+    print(f"{job['task']:<11} {job['pooling']:<10} seed {job['seed']}: {100 * accuracy:.1f} %", flush=True)
+    return {**job, "accuracy": accuracy}
+
+
+def demo_baselines(demo_dir: Path, task: str) -> dict[str, float]:
+    """{feature set: test accuracy} of the demo's log-mel baselines for the task (what is there)."""
+    found = {}
+    for feature_set in demo.BASELINE_FEATURE_SETS:
+        path = demo_dir / "logmel_baseline" / feature_set / f"logmel_baseline_{task}.json"
+        if path.is_file():
+            found[feature_set] = json.loads(path.read_text(encoding="utf-8"))["accuracy"]
+    return found
+
+
+def summarise(runs: list[dict], args) -> dict:
+    first, second = args.poolings
+    summary = {}
+    for task in args.tasks:
+        by_pooling = {
+            pooling: {
+                run["seed"]: 100 * run["accuracy"] for run in runs if run["task"] == task and run["pooling"] == pooling
+            }
+            for pooling in args.poolings
+        }
+        differences = [by_pooling[second][seed] - by_pooling[first][seed] for seed in args.seeds]
+        summary[task] = {
+            "per_seed": by_pooling,
+            **{f"{pooling}_mean_ci95": mean_ci(list(by_pooling[pooling].values())) for pooling in args.poolings},
+            f"{second}_minus_{first}_ci95": mean_ci(differences),
+            "baselines": {name: 100 * value for name, value in demo_baselines(args.demo_dir, task).items()},
+        }
+        cells = [
+            f"{pooling} {m:.1f} ± {h:.1f}"
+            for pooling in args.poolings
+            for m, h in [summary[task][f"{pooling}_mean_ci95"]]
+        ]
+        mean, half = summary[task][f"{second}_minus_{first}_ci95"]
+        baselines = (
+            ", ".join(f"{name} {value:.1f}" for name, value in summary[task]["baselines"].items()) or "none found"
+        )
+        print(
+            f"{task}: {'; '.join(cells)}; {second} - {first} {mean:+.1f} ± {half:.1f} points (paired, "
+            f"{len(args.seeds)} seeds); baselines: {baselines}",
+            flush=True,
+        )
+    return summary
+
+
+def main() -> None:
+    args = parse_args()
+    encoder = args.demo_dir / "pretrain" / "final"
+    if not (encoder / "config.json").is_file():
+        sys.exit(f"No pre-trained encoder at {encoder}: run `make demo` first (or pass --demo_dir).")
+    config = demo.load_demo_config(args.config, output_dir=str(args.demo_dir))
+    jobs = [
+        {"task": task, "pooling": pooling, "seed": seed}
+        for task in args.tasks
+        for seed in args.seeds
+        for pooling in args.poolings
+    ]
+    with ThreadPoolExecutor(max_workers=args.workers) as pool:
+        runs = list(pool.map(lambda job: run_one(config, encoder, job, args.work_dir), jobs))
+    payload = {
+        "encoder": str(encoder),
+        "finetune_args": config.finetune.get("args"),
+        "corpus_clips_per_class": config.corpus.get("clips_per_class"),
+        "runs": runs,
+        "summary": summarise(runs, args),
+        "load_average_end": load_average(),
+        "note": "every run is the demo's fine-tuning step, with one thread; only the pooling and the seed change",
+    }
+    print(f"-> {write_results('demo_finetune_seeds', payload)}")
+
+
+if __name__ == "__main__":
+    main()
