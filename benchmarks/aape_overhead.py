@@ -433,9 +433,9 @@ def main() -> None:
     previous = RESULTS_DIR / "aape_overhead.json"
     payload = json.loads(previous.read_text()) if previous.is_file() and set(args.parts) != set(PARTS) else {}
     payload = {key: payload[key] for key in PARTS if key in payload}
-    payload.update(batch_size=args.batch_size, frames=args.frames, device=args.device)
-    for part in args.parts:
-        payload[part] = runners[part](args)
+    for part in args.parts:  # each part keeps its own geometry: a run of some parts keeps the others' results
+        geometry = {"batch_size": args.batch_size, "frames": args.frames, "device": args.device}
+        payload[part] = {**geometry, **runners[part](args)}
     print(f"-> {write_results('aape_overhead', payload)}")
 
 

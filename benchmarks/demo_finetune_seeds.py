@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,15 +49,10 @@ def run_one(config: demo.DemoConfig, encoder: Path, job: dict, work_dir: Path) -
     if not results.is_file():
         flags = demo.finetune_flags(config, job["task"], encoder, output_dir)
         flags += ["--classifier_pooling", job["pooling"], "--seed", str(job["seed"]), "--disable_tqdm", "true"]
-        output_dir.mkdir(parents=True, exist_ok=True)
         environment = {**demo.step_environment(config), "OMP_NUM_THREADS": "1"}
-        with open(output_dir.with_suffix(".log"), "w", encoding="utf-8") as log:
-            subprocess.run(
-                demo.script_command(config, "finetune.py", flags),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=environment,
-            ).check_returncode()
+        command = demo.script_command(config, "finetune.py", flags)
+        with open(os.devnull, "w") as quiet:  # runs in parallel: the output goes to the log only
+            demo.run_logged(command, output_dir.with_suffix(".log"), environment, stream=quiet)
     accuracy = json.loads(results.read_text(encoding="utf-8"))["mean"]
     print(f"{job['task']:<11} {job['pooling']:<10} seed {job['seed']}: {100 * accuracy:.1f} %", flush=True)
     return {**job, "accuracy": accuracy}
