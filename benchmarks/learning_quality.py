@@ -4,6 +4,8 @@
 
     python benchmarks/learning_quality.py                       # everything below, 3 seeds, 1.5-2 h on 2 idle cores
     python benchmarks/learning_quality.py --phases pretrain     # one phase; finished jobs are reused from --work_dir
+    python benchmarks/learning_quality.py --clips_per_class 12 --seeds 0 --arms plain aape_v1 aape --pretrain_steps 4 \
+        --finetune_epochs 1 --work_dir /tmp/lq --results_dir /tmp/lq    # a one-minute check that every phase runs
 
 An evidence-sized variant of the embedded corpus (`--clips_per_class 270`: 328 / 410 / 205 test clips for instrument /
 keyword / modulation) is decoded once into normalised log-mel features. Then, per seed:
@@ -105,7 +107,31 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work_dir", default="outputs/learning_quality")
     parser.add_argument("--result_name", default="learning_quality")
-    return parser.parse_args()
+    parser.add_argument(
+        "--results_dir",
+        default=str(RESULTS_DIR),
+        help="Where <result_name>.json and the figure folders are written (default: benchmarks/results).",
+    )
+    args = parser.parse_args()
+    check_phase_arms(parser, args)
+    return args
+
+
+PHASE_ARMS = {"finetune": ("plain", "aape"), "analyse": ("plain", "aape_v1", "aape")}  # encoders each phase reads
+
+
+def check_phase_arms(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse a run that pre-trains a subset of the arms and then needs an encoder it did not pre-train."""
+    if "pretrain" not in args.phases:
+        return  # later phases read the encoders of an earlier run in --work_dir
+    for phase, arms in PHASE_ARMS.items():
+        missing = [arm for arm in arms if arm not in args.arms]
+        if phase in args.phases and missing:
+            parser.error(
+                f"--phases {phase} reads the pre-trained encoders of {', '.join(arms)}; add {missing} to --arms"
+            )
+    if "analyse" in args.phases and 0 not in args.seeds:
+        parser.error("--phases analyse reads the encoders of seed 0; add 0 to --seeds")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -455,20 +481,31 @@ def beta_spread(encoder_dir: Path, store: dict) -> dict:
     }
 
 
+SHIFT_WINDOW_FRAMES = 368  # 23 time patches
+SHIFT_MIN_CLIP_FRAMES = 385  # the window plus the largest shift (15), with 2 frames to spare
+
+
 @torch.no_grad()
 def shift_stability(encoder_dir: Path, store: dict, shifts=(1, 3, 5, 8, 15), num_clips: int = 120) -> dict:
-    """Mean cosine between the clip embedding of frames [0, L) and of frames [k, k + L), L = 368, per shift k."""
+    """Mean cosine between the clip embedding of frames [0, L) and of frames [k, k + L), L = 368, per shift k.
+
+    Uses the first `num_clips` test clips of each task that last at least `SHIFT_MIN_CLIP_FRAMES`; "clips" says how
+    many. A task without such a clip (a small corpus) is reported with 0 clips and no shifts.
+    """
     from transformers_aasp import AaSPModel
 
     encoder = AaSPModel.from_pretrained(encoder_dir).eval()
+    window = SHIFT_WINDOW_FRAMES
     result = {}
     for task in TASKS:
         values, lengths, _ = split_tensors(store, task, "test")
-        keep = lengths >= 385
-        values, lengths = values[keep][:num_clips], lengths[keep][:num_clips]
-        window = 368
+        keep = lengths >= SHIFT_MIN_CLIP_FRAMES
+        values = values[keep][:num_clips]
+        result[task] = {"clips": len(values)}
+        if len(values) == 0:
+            print(f"shift stability, {task}: no test clip lasts {SHIFT_MIN_CLIP_FRAMES} frames; skipped")
+            continue
         reference = clip_embeddings(encoder, values[:, :window], torch.full((len(values),), window))
-        result[task] = {}
         for k in shifts:
             shifted = clip_embeddings(encoder, values[:, k : k + window], torch.full((len(values),), window))
             cosine = (reference * shifted).sum(1) / (
@@ -500,9 +537,18 @@ def fmt(mean: float, half: float) -> str:
 
 
 def report(results: dict) -> str:
+    """Markdown tables of the phases whose results are present (a run of `--phases analyse` alone has none)."""
     lines = []
-    probe = results["linear_probe"]  # arm -> task -> seed -> accuracy
-    lines.append("Linear probe, test accuracy % (mean ± 95 % t-interval over seeds):\n")
+    if "linear_probe" in results:
+        lines += linear_probe_report(results["linear_probe"])
+    if results.get("finetune"):
+        lines += finetune_report(results["finetune"], results.get("baseline", {}))
+    return "\n".join(lines)
+
+
+def linear_probe_report(probe: dict) -> list[str]:
+    """probe: arm -> task -> seed -> accuracy."""
+    lines = ["Linear probe, test accuracy % (mean ± 95 % t-interval over seeds):\n"]
     lines.append("| arm | " + " | ".join(TASKS) + " |")
     lines.append("|---|" + "---|" * len(TASKS))
     for arm, per_task in probe.items():
@@ -525,39 +571,48 @@ def report(results: dict) -> str:
         if a in probe and b in probe:
             cells = [fmt(*paired(probe[a][t], probe[b][t])[:2]) for t in TASKS]
             lines.append(f"| {a} − {b} | " + " | ".join(cells) + " |")
-    finetune = results.get("finetune", {})
-    if finetune:
-        lines.append("\nFine-tuning, test accuracy % (mean ± 95 % t-interval over seeds), and the log-mel baseline:\n")
-        lines.append("| model | " + " | ".join(TASKS) + " |")
-        lines.append("|---|" + "---|" * len(TASKS))
-        for key, per_task in finetune.items():
+    return lines
+
+
+def finetune_report(finetune: dict, baselines: dict) -> list[str]:
+    """finetune: "init-arm" -> task -> seed -> accuracy; baselines: feature set -> task -> score."""
+    lines = []
+    lines.append("\nFine-tuning, test accuracy % (mean ± 95 % t-interval over seeds), and the log-mel baseline:\n")
+    lines.append("| model | " + " | ".join(TASKS) + " |")
+    lines.append("|---|" + "---|" * len(TASKS))
+    for key, per_task in finetune.items():
+        cells = [
+            fmt(*mean_ci([100 * v for v in per_task[t].values()])).lstrip("+") if t in per_task else "-" for t in TASKS
+        ]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    for feature_set, per_task in baselines.items():
+        cells = []
+        for t in TASKS:
+            low, high = wilson(per_task[t]["correct"], per_task[t]["n"])
+            cells.append(f"{100 * per_task[t]['accuracy']:.1f} [{100 * low:.0f}, {100 * high:.0f}]")
+        lines.append(f"| log-mel baseline ({feature_set}) | " + " | ".join(cells) + " |")
+    lines.append("\nPaired fine-tuning differences (points):\n")
+    lines.append("| comparison | " + " | ".join(TASKS) + " |")
+    lines.append("|---|" + "---|" * len(TASKS))
+    for a, b in (
+        ("scratch-aape", "scratch-plain"),
+        ("pretrained-aape", "pretrained-plain"),
+        ("pretrained-aape", "scratch-aape"),
+        ("pretrained-plain", "scratch-plain"),
+    ):
+        if a in finetune and b in finetune:
             cells = [
-                fmt(*mean_ci([100 * v for v in per_task[t].values()])).lstrip("+") if t in per_task else "-"
+                fmt(*paired(finetune[a][t], finetune[b][t])[:2]) if t in finetune[a] and t in finetune[b] else "-"
                 for t in TASKS
             ]
-            lines.append(f"| {key} | " + " | ".join(cells) + " |")
-        for feature_set, per_task in results.get("baseline", {}).items():
-            cells = []
-            for t in TASKS:
-                low, high = wilson(per_task[t]["correct"], per_task[t]["n"])
-                cells.append(f"{100 * per_task[t]['accuracy']:.1f} [{100 * low:.0f}, {100 * high:.0f}]")
-            lines.append(f"| log-mel baseline ({feature_set}) | " + " | ".join(cells) + " |")
-        lines.append("\nPaired fine-tuning differences (points):\n")
-        lines.append("| comparison | " + " | ".join(TASKS) + " |")
-        lines.append("|---|" + "---|" * len(TASKS))
-        for a, b in (
-            ("scratch-aape", "scratch-plain"),
-            ("pretrained-aape", "pretrained-plain"),
-            ("pretrained-aape", "scratch-aape"),
-            ("pretrained-plain", "scratch-plain"),
-        ):
-            if a in finetune and b in finetune:
-                cells = [
-                    fmt(*paired(finetune[a][t], finetune[b][t])[:2]) if t in finetune[a] and t in finetune[b] else "-"
-                    for t in TASKS
-                ]
-                lines.append(f"| {a} − {b} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            lines.append(f"| {a} − {b} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def repository_path(path) -> str:
+    """`path` relative to the repository root when it lies inside it (as BENCHMARKS.md cites it), else absolute."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def run_jobs(function, jobs: list[dict], workers: int) -> list[dict]:
@@ -569,7 +624,7 @@ def run_jobs(function, jobs: list[dict], workers: int) -> list[dict]:
 
 def main() -> None:
     args = parse_args()
-    results_path = RESULTS_DIR / f"{args.result_name}.json"
+    results_path = Path(args.results_dir) / f"{args.result_name}.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     results["setup"] = {k: v for k, v in vars(args).items() if k != "phases"}
     started = time.perf_counter()
@@ -637,11 +692,12 @@ def main() -> None:
                 AaSPFeatureExtractor(mean=store["norm"][0], std=store["norm"][1]).save_pretrained(checkpoint) if not (
                     checkpoint / "preprocessor_config.json"
                 ).is_file() else None
-                written = make_figures(checkpoint, RESULTS_DIR / f"learning_quality_figures_{name}")
-                figures[name] = {k: str(Path(v).relative_to(REPO_ROOT)) for k, v in written.items()}
+                written = make_figures(checkpoint, Path(args.results_dir) / f"learning_quality_figures_{name}")
+                figures[name] = {k: repository_path(v) for k, v in written.items()}
         results["figures"] = figures
     results["wall_seconds_last_run"] = time.perf_counter() - started
     results["load_average"] = load_average()
+    results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(results, indent=2))
     print(report(results))
     for key in ("beta_tracking_supervised", "beta_spread_pretrained", "shift_stability", "figures"):

@@ -1,0 +1,101 @@
+# Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
+"""benchmarks/learning_quality.py, the evidence script of the learning-quality work, run as a user runs it.
+
+The full run takes hours; these tests run every phase on a 12-clips-per-class corpus with a few optimisation steps,
+so that a change that breaks the script (an import, a phase, the report) fails here and not in a two-hour rerun.
+The scores of so small a run mean nothing and are only checked to be accuracies.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "learning_quality.py"
+TASKS = ("instrument", "keyword", "modulation")
+# 12 clips per class -> 2 test clips per class (split_sizes: 70/15/15 rounded); 8 / 10 / 5 classes
+TEST_CLIPS = {"instrument": 16, "keyword": 20, "modulation": 10}
+QUICK_RUN = [
+    *("--clips_per_class", "12", "--seeds", "0", "--arms", "plain", "aape_v1", "aape"),
+    *("--pretrain_steps", "4", "--finetune_epochs", "1", "--workers", "1"),
+]
+
+
+def run_script(arguments: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "AASP_CORPUS_DIR": str(tmp_path / "corpus"), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("learning_quality")
+    results_dir = tmp_path / "results"
+    arguments = [*QUICK_RUN, "--work_dir", str(tmp_path / "work"), "--results_dir", str(results_dir)]
+    completed = run_script(arguments, tmp_path)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed, json.loads((results_dir / "learning_quality.json").read_text()), results_dir
+
+
+def assert_accuracies(per_task: dict, seeds: tuple[str, ...] = ("0",)) -> None:
+    assert set(per_task) == set(TASKS)
+    for task in TASKS:
+        assert set(per_task[task]) == set(seeds)
+        assert all(0.0 <= value <= 1.0 for value in per_task[task].values())
+
+
+def test_every_phase_runs_and_reports_probe_finetune_and_both_baselines(quick_run):
+    completed, results, _ = quick_run
+    assert set(results["linear_probe"]) == {"plain", "aape_v1", "aape", "random_plain", "random_aape"}
+    for per_task in results["linear_probe"].values():
+        assert_accuracies(per_task)
+    assert set(results["finetune"]) == {"scratch-plain", "scratch-aape", "pretrained-plain", "pretrained-aape"}
+    for per_task in results["finetune"].values():
+        assert_accuracies(per_task)
+    for feature_set in ("stats", "full"):
+        for task in TASKS:
+            score = results["baseline"][feature_set][task]
+            assert score["n"] == TEST_CLIPS[task]
+            assert score["correct"] == round(score["accuracy"] * score["n"])
+    assert "| aape − plain |" in completed.stdout
+    assert "| log-mel baseline (stats) |" in completed.stdout
+
+
+def test_the_beta_analyses_and_figure_4_are_written(quick_run):
+    _, results, results_dir = quick_run
+    assert set(results["beta_tracking_supervised"]) == {"scratch-s0", "pretrained-s0"}
+    for tracking in results["beta_tracking_supervised"].values():
+        assert set(tracking["clip_median_beta_hz_by_rate"]) == {"6.25", "12.5", "18.75", "25", "37.5"}
+    for arm in ("aape_v1", "aape"):
+        low, high = results["beta_spread_pretrained"][arm]["range_hz"]
+        assert 3.125 <= low <= high <= 50.0  # beta stays inside the alias band, pi / 16 ... pi rad/frame at 100 Hz
+    for name in ("pretrained", "modulation_supervised"):
+        assert (results_dir / f"learning_quality_figures_{name}" / "figure4_sblu_parameters.png").stat().st_size > 0
+
+
+def test_shift_stability_says_how_many_clips_it_used(quick_run):
+    _, results, _ = quick_run
+    for arm in ("plain", "aape_v1", "aape"):
+        per_task = results["shift_stability"][arm]
+        for task in TASKS:
+            used = per_task[task]["clips"]
+            assert 0 <= used <= TEST_CLIPS[task]
+            # a task without a long enough clip has no shifts rather than a crash
+            assert set(per_task[task]) == ({"clips"} if used == 0 else {"clips", "1", "3", "5", "8", "15"})
+
+
+def test_a_phase_that_needs_an_arm_not_pretrained_is_refused_up_front(tmp_path):
+    completed = run_script(["--arms", "aape", "--work_dir", str(tmp_path / "work")], tmp_path)
+    assert completed.returncode == 2
+    assert "--phases finetune reads the pre-trained encoders of plain, aape; add ['plain'] to --arms" in completed.stderr
+    assert not (tmp_path / "work").exists()
