@@ -69,8 +69,10 @@ ARMS = {
     "plain_ffn": {"use_aape": False, "target_type": "ffn_output"},
     "aape": {},
     "aape_flatten": {"sblu_carrier": "abs", "sblu_features": "flatten", "num_kernels": 4},
+    "aape_peak": {"beta_anchor": "spectral_peak", "sblu_features": "log_energy_grid"},
 }
 FINETUNE_ARMS = ("plain", "aape")
+ANALYSED_ARMS = ("plain", "aape_v1", "aape", "aape_peak")  # analysed when seed 0 of the arm was pre-trained
 
 
 def parse_args() -> argparse.Namespace:
@@ -78,6 +80,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--phases", nargs="+", default=["features", "pretrain", "finetune", "analyse"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument(
+        "--finetune_arms",
+        nargs="+",
+        default=list(FINETUNE_ARMS),
+        choices=list(ARMS),
+        help="Arms fine-tuned from scratch and from their pre-trained encoder.",
+    )
     parser.add_argument("--clips_per_class", type=int, default=270)
     parser.add_argument("--pretrain_steps", type=int, default=300)
     parser.add_argument("--pretrain_batch_size", type=int, default=16)
@@ -117,19 +126,16 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-PHASE_ARMS = {"finetune": ("plain", "aape"), "analyse": ("plain", "aape_v1", "aape")}  # encoders each phase reads
-
-
 def check_phase_arms(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Refuse a run that pre-trains a subset of the arms and then needs an encoder it did not pre-train."""
+    """Refuse a run that pre-trains a subset of the arms and then fine-tunes an encoder it did not pre-train."""
     if "pretrain" not in args.phases:
         return  # later phases read the encoders of an earlier run in --work_dir
-    for phase, arms in PHASE_ARMS.items():
-        missing = [arm for arm in arms if arm not in args.arms]
-        if phase in args.phases and missing:
-            parser.error(
-                f"--phases {phase} reads the pre-trained encoders of {', '.join(arms)}; add {missing} to --arms"
-            )
+    missing = [arm for arm in args.finetune_arms if arm not in args.arms]
+    if "finetune" in args.phases and missing:
+        parser.error(
+            f"--phases finetune reads the pre-trained encoders of {', '.join(args.finetune_arms)} (--finetune_arms); "
+            f"add {missing} to --arms"
+        )
     if "analyse" in args.phases and 0 not in args.seeds:
         parser.error("--phases analyse reads the encoders of seed 0; add 0 to --seeds")
 
@@ -562,6 +568,7 @@ def linear_probe_report(probe: dict) -> list[str]:
         ("aape_v1", "plain_v1"),
         ("aape", "aape_v1"),
         ("aape", "aape_flatten"),
+        ("aape_peak", "aape"),
         ("aape", "all_options_h4"),
         ("aape", "random_aape"),
         ("plain", "random_plain"),
@@ -596,6 +603,8 @@ def finetune_report(finetune: dict, baselines: dict) -> list[str]:
     lines.append("|---|" + "---|" * len(TASKS))
     for a, b in (
         ("scratch-aape", "scratch-plain"),
+        ("scratch-aape_peak", "scratch-aape"),
+        ("pretrained-aape_peak", "pretrained-aape"),
         ("pretrained-aape", "pretrained-plain"),
         ("pretrained-aape", "scratch-aape"),
         ("pretrained-plain", "scratch-plain"),
@@ -607,6 +616,45 @@ def finetune_report(finetune: dict, baselines: dict) -> list[str]:
             ]
             lines.append(f"| {a} − {b} | " + " | ".join(cells) + " |")
     return lines
+
+
+def uses_aape(arm: str) -> bool:
+    return ARMS[arm].get("use_aape", True)
+
+
+def figure_name(kind: str, arm: str) -> str:
+    """Figure folder suffix: "pretrained" / "modulation_supervised" for the default arm, with "_<arm>" otherwise."""
+    return kind if arm == "aape" else f"{kind}_{arm}"
+
+
+def analyse(args) -> dict:
+    """Beta spread, shift stability and Figure 4 of the seed-0 encoders of the analysed arms in --arms."""
+    from transformers_aasp import AaSPFeatureExtractor
+    from transformers_aasp.reporting.figures import make_figures
+
+    store = load_features(args)
+    work = Path(args.work_dir)
+    encoders = {
+        arm: work / "pretrain" / f"{arm}-s0" / "encoder"
+        for arm in ANALYSED_ARMS
+        if arm in args.arms and (work / "pretrain" / f"{arm}-s0" / "encoder").is_dir()
+    }
+    checkpoints = {figure_name("pretrained", arm): path for arm, path in encoders.items() if uses_aape(arm)}
+    for arm in args.finetune_arms:
+        supervised = work / "finetune" / f"scratch-{arm}-modulation-s0" / "model"
+        if uses_aape(arm) and supervised.is_dir():
+            checkpoints[figure_name("modulation_supervised", arm)] = supervised
+    figures = {}
+    for name, checkpoint in checkpoints.items():
+        if not (checkpoint / "preprocessor_config.json").is_file():
+            AaSPFeatureExtractor(mean=store["norm"][0], std=store["norm"][1]).save_pretrained(checkpoint)
+        written = make_figures(checkpoint, Path(args.results_dir) / f"learning_quality_figures_{name}")
+        figures[name] = {k: repository_path(v) for k, v in written.items()}
+    return {
+        "beta_spread_pretrained": {arm: beta_spread(path, store) for arm, path in encoders.items() if uses_aape(arm)},
+        "shift_stability": {arm: shift_stability(path, store) for arm, path in encoders.items()},
+        "figures": figures,
+    }
 
 
 def repository_path(path) -> str:
@@ -649,7 +697,7 @@ def main() -> None:
             {"args": args, "arm": arm, "seed": seed, "task": task, "init": init}
             for seed in args.seeds
             for init in ("scratch", "pretrained")
-            for arm in FINETUNE_ARMS
+            for arm in args.finetune_arms
             for task in TASKS
         ]
         done = run_jobs(finetune_job, jobs, args.workers)
@@ -659,7 +707,7 @@ def main() -> None:
             finetune.setdefault(key, {}).setdefault(record["task"], {})[str(record["seed"])] = record["accuracy"]
         results["finetune"] = finetune
         results["beta_tracking_supervised"] = {
-            f"{r['init']}-s{r['seed']}": r["beta_tracking"] for r in done if "beta_tracking" in r
+            f"{r['init']}-{r['arm']}-s{r['seed']}": r["beta_tracking"] for r in done if "beta_tracking" in r
         }
         baselines = run_jobs(
             baseline_job,
@@ -670,31 +718,7 @@ def main() -> None:
         for record in baselines:
             results["baseline"].setdefault(record["feature_set"], {})[record["task"]] = record
     if "analyse" in args.phases:
-        store = load_features(args)
-        work = Path(args.work_dir)
-        results["beta_spread_pretrained"] = {
-            arm: beta_spread(work / "pretrain" / f"{arm}-s0" / "encoder", store) for arm in ("aape_v1", "aape")
-        }
-        results["shift_stability"] = {
-            arm: shift_stability(work / "pretrain" / f"{arm}-s0" / "encoder", store)
-            for arm in ("plain", "aape_v1", "aape")
-        }
-        figures = {}
-        from transformers_aasp.reporting.figures import make_figures
-
-        for name, checkpoint in (
-            ("pretrained", work / "pretrain" / "aape-s0" / "encoder"),
-            ("modulation_supervised", work / "finetune" / "scratch-aape-modulation-s0" / "model"),
-        ):
-            if checkpoint.is_dir():
-                from transformers_aasp import AaSPFeatureExtractor
-
-                AaSPFeatureExtractor(mean=store["norm"][0], std=store["norm"][1]).save_pretrained(checkpoint) if not (
-                    checkpoint / "preprocessor_config.json"
-                ).is_file() else None
-                written = make_figures(checkpoint, Path(args.results_dir) / f"learning_quality_figures_{name}")
-                figures[name] = {k: repository_path(v) for k, v in written.items()}
-        results["figures"] = figures
+        results.update(analyse(args))
     results["wall_seconds_last_run"] = time.perf_counter() - started
     results["load_average"] = load_average()
     results_path.parent.mkdir(parents=True, exist_ok=True)

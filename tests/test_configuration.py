@@ -31,6 +31,9 @@ from transformers_aasp.configuration_aasp import FIRST_WAVE_OPTIONS
         (dict(global_loss_weight=-1.0), "global_loss_weight must be >= 0, got -1.0"),
         (dict(ema_anneal_steps=-5), "ema_anneal_steps must be >= 0, got -5"),
         (dict(sblu_half_length=-1), "sblu_half_length must be >= 0, got -1"),
+        (dict(beta_anchor="argmax"), r"beta_anchor must be one of \('none', 'spectral_peak'\), got 'argmax'"),
+        (dict(beta_anchor_spread=0.0), r"beta_anchor_spread must be in \(0, 1\], got 0.0"),
+        (dict(beta_anchor_spread=1.5), r"beta_anchor_spread must be in \(0, 1\], got 1.5"),
     ],
 )
 def test_invalid_values_raise_at_construction(overrides, message):

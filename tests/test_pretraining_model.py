@@ -81,12 +81,22 @@ def test_hide_masked_patches_zeroes_exactly_the_hidden_patches():
     assert torch.equal(hidden, expected)
 
 
-@pytest.mark.parametrize("alias_input", ["mirror_runs", "zeroed"])
-def test_changing_masked_input_leaves_visible_tokens_and_predictor_inputs_unchanged(alias_input):
-    """No information from masked patches reaches the student (docs/method.md, pre-training)."""
+@pytest.mark.parametrize(
+    "alias_input, beta_anchor", [("mirror_runs", "none"), ("zeroed", "none"), ("mirror_runs", "spectral_peak")]
+)
+def test_changing_masked_input_leaves_visible_tokens_and_predictor_inputs_unchanged(alias_input, beta_anchor):
+    """No information from masked patches reaches the student (docs/method.md, pre-training), also through the
+    spectral peak that anchors the betas."""
     torch.manual_seed(0)
     # alias weights non-zero, so that AaPE's wide receptive fields really reach the tokens
-    model = AaSPForPreTraining(tiny(masked_view_alias_input=alias_input, fusion_zero_init_alias=False)).eval()
+    features = "log_energy_grid" if beta_anchor == "spectral_peak" else "log_energy"
+    config = tiny(
+        masked_view_alias_input=alias_input,
+        fusion_zero_init_alias=False,
+        beta_anchor=beta_anchor,
+        sblu_features=features,
+    )
+    model = AaSPForPreTraining(config).eval()
     frames = 128
     spectrogram = torch.randn(2, frames, 80)
     lengths = torch.full((2,), frames)
@@ -112,12 +122,16 @@ def test_changing_masked_input_leaves_visible_tokens_and_predictor_inputs_unchan
     assert (leaky - leaky_perturbed).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("feature_map", ["flatten", "log_energy"])
-def test_visible_alias_features_equal_those_of_their_run_as_a_whole_clip(feature_map):
+@pytest.mark.parametrize(
+    "feature_map, beta_anchor",
+    [("flatten", "none"), ("log_energy", "none"), ("log_energy_grid", "spectral_peak")],
+)
+def test_visible_alias_features_equal_those_of_their_run_as_a_whole_clip(feature_map, beta_anchor):
     """With mirror_runs, a visible patch's F_alias is what it would be if its run of visible columns were the clip
-    (float error only); zeroing the masked patches instead leaves large edge artefacts."""
+    (float error only; with the spectral-peak anchor, the peak too is read from the run alone); zeroing the masked
+    patches instead leaves large edge artefacts."""
     torch.manual_seed(0)
-    config = tiny(sblu_features=feature_map)
+    config = tiny(sblu_features=feature_map, beta_anchor=beta_anchor)
     features = AaSPAliasingFeatures(config).double()
     if feature_map == "flatten":
         torch.nn.init.normal_(features.pointwise_weight, std=0.5)

@@ -7,13 +7,19 @@ import torch
 
 from transformers_aasp import AaSPConfig, AaSPModel
 from transformers_aasp.modeling_aasp import (
+    SPECTRAL_PEAK_FFT_SIZE,
     AaSPAliasingFeatures,
+    anchor_beta,
     apply_sblu,
+    beta_grid,
+    energy_on_grid,
     highpass_taps,
+    initial_lambda_raw,
     lambda_from_raw,
     mirror_indices,
     reflect_into_runs,
     sblu_kernel,
+    spectral_peak,
     visible_runs,
 )
 
@@ -291,13 +297,17 @@ def test_log_energy_features_are_stable_under_sub_patch_shifts():
         real, imag = tone_responses("linear", 1.2, shift, config)
         responses = torch.stack([real, imag], dim=2).unsqueeze(2)  # (1, 1, 1, 2, p_t): one kernel
         cfg_one = AaSPConfig.tiny(num_subbands=1, num_kernels=1, sblu_features="log_energy")
-        return AaSPAliasingFeatures(cfg_one).feature_map(responses)
+        return AaSPAliasingFeatures(cfg_one).feature_map(responses, torch.full((1, 1, 1, 1), 1.2))
 
     reference = log_energy(0)
     for shift in (1, 3, 7, 15):
         torch.testing.assert_close(log_energy(shift), reference, rtol=0.02, atol=0.0)
     responses = torch.zeros(2, 3, config.num_subbands, 2 * config.num_kernels, config.time_patch_size)
-    assert features.feature_map(responses).shape == (2, 3, config.num_alias_features)
+    assert features.feature_map(responses, torch.ones(2, 3, config.num_subbands, config.num_kernels)).shape == (
+        2,
+        3,
+        config.num_alias_features,
+    )
     assert config.num_alias_features == config.num_subbands * config.num_kernels
 
 
@@ -305,3 +315,98 @@ def test_sblu_kernel_refuses_an_unknown_carrier():
     alpha = torch.tensor([0.2])
     with pytest.raises(ValueError, match="carrier 'sine'"):
         sblu_kernel(alpha, alpha, 4, carrier="sine")
+
+
+# ----- beta anchored on the spectral peak, energies on a fixed frequency grid -----
+
+PEAK_RESOLUTION = 2 * math.pi / SPECTRAL_PEAK_FFT_SIZE  # rad/frame between periodogram bins
+
+
+def test_spectral_peak_finds_a_tone_and_ignores_energy_outside_the_band():
+    n = torch.arange(48, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(0)
+    for omega in (0.4, 1.3, 2.9):
+        tone = torch.cos(omega * n + 0.7) + 0.1 * torch.randn(48, generator=generator)
+        assert abs(float(spectral_peak(tone, math.pi / 16, math.pi)) - omega) <= PEAK_RESOLUTION / 2
+    # a strong tone above the band and a weak one inside it: the weak one is found
+    two_tones = 5.0 * torch.cos(2.5 * n) + 0.3 * torch.cos(1.0 * n)
+    assert abs(float(spectral_peak(two_tones, 0.2, 1.5)) - 1.0) <= PEAK_RESOLUTION / 2
+    assert spectral_peak(torch.randn(2, 3, 4, 48), 0.2, 3.0).shape == (2, 3, 4)
+
+
+def test_anchored_kernels_sit_symmetrically_around_the_peak_and_stay_in_the_band():
+    config = AaSPConfig.tiny(beta_anchor="spectral_peak", beta_anchor_spread=0.5)
+    middle = lambda_from_raw(torch.zeros(2), config)[1]  # a sigmoid output of 1/2 sits on the peak
+    assert abs(float(anchor_beta(torch.tensor([1.5]), middle.reshape(1, 1), config)) - 1.5) < 1e-6
+    beta = lambda_from_raw(initial_lambda_raw(config), config)[1][0]  # (H,) the initial spread
+    peak = torch.tensor([1.5, 0.3, 3.0])
+    anchored = anchor_beta(peak, beta.expand(3, -1), config)
+    torch.testing.assert_close(anchored[0].mean(), peak[0], rtol=0, atol=1e-5)  # no clipping at mid-band
+    assert anchored.min() >= config.beta_min and anchored.max() <= config.beta_max
+    assert (anchored[1, 3] <= 0.3 <= anchored[1, 4]) and (anchored[2, 3] <= 3.0 <= anchored[2, 4])
+
+
+def test_grid_energies_equal_kernel_energies_on_the_grid_and_are_shared_between_it():
+    config = AaSPConfig.tiny(sblu_features="log_energy_grid")
+    grid = beta_grid(config)
+    torch.testing.assert_close(grid, lambda_from_raw(initial_lambda_raw(config), config)[1][0])  # the initial betas
+    energy = torch.rand(2, config.num_kernels) + 0.1
+    torch.testing.assert_close(energy_on_grid(energy, grid.expand(2, -1), config), energy)
+    halfway = grid.clone()
+    halfway[0] = (grid[0] + grid[1]) / 2  # kernel 0 between grid frequencies 0 and 1, kernel 1 still on 1
+    shared = energy_on_grid(energy, halfway.expand(2, -1), config)
+    torch.testing.assert_close(shared[:, 0], energy[:, 0] / 2)
+    torch.testing.assert_close(shared[:, 1], energy[:, 1] + energy[:, 0] / 2)
+
+
+def test_grid_features_equal_log_energy_features_while_the_betas_sit_on_the_grid():
+    torch.manual_seed(0)
+    config = AaSPConfig.tiny(sblu_features="log_energy_grid")
+    responses = torch.randn(2, 3, config.num_subbands, 2 * config.num_kernels, config.time_patch_size)
+    beta = beta_grid(config).expand(2, 3, config.num_subbands, -1)
+    grid_features = AaSPAliasingFeatures(config).feature_map(responses, beta)
+    plain_features = AaSPAliasingFeatures(AaSPConfig.tiny(sblu_features="log_energy")).feature_map(responses, beta)
+    torch.testing.assert_close(grid_features, plain_features)
+    assert grid_features.shape == (2, 3, config.num_alias_features)
+
+
+def modulated_input(rate_hz: float, frames: int = 160) -> torch.Tensor:
+    """(1, frames, 80) input whose every mel bin is modulated at `rate_hz` (100 frames/s), each with its own phase."""
+    t = torch.arange(frames, dtype=torch.float32)[:, None]
+    phases = torch.linspace(0, 2 * math.pi, 80)[None]
+    return torch.sin(2 * math.pi * rate_hz / 100 * t + phases)[None]
+
+
+@pytest.mark.parametrize("rate_hz", [12.5, 25.0, 37.5])
+def test_with_the_spectral_peak_anchor_the_betas_of_every_patch_follow_the_modulation(rate_hz):
+    """The two middle kernels of every patch straddle the modulation rate; without the anchor, nothing moves."""
+    torch.manual_seed(0)
+    config = AaSPConfig.tiny(beta_anchor="spectral_peak", sblu_features="log_energy_grid")
+    model = AaSPModel(config).eval()
+    params = model.get_sblu_parameters(modulated_input(rate_hz))
+    assert params["frequency_hz"].shape == (1, 5, 10, config.num_subbands, config.num_kernels)
+    ordered = params["frequency_hz"].flatten(0, 3).sort(-1).values  # (patches, H)
+    tolerance = PEAK_RESOLUTION / 2 * 100 / (2 * math.pi)  # half a periodogram bin, in Hz
+    assert (ordered[:, 3] <= rate_hz + tolerance).all() and (ordered[:, 4] >= rate_hz - tolerance).all()
+
+    fixed = AaSPModel(AaSPConfig.tiny(sblu_features="log_energy_grid")).eval()
+    unanchored = [fixed.get_sblu_parameters(modulated_input(r))["beta"] for r in (12.5, 37.5)]
+    torch.testing.assert_close(unanchored[0], unanchored[1])
+
+
+def test_the_features_use_the_betas_that_get_sblu_parameters_reports():
+    """Figure 4 shows the betas the features are computed with: placement happens on one code path."""
+    torch.manual_seed(0)
+    config = AaSPConfig.tiny(beta_anchor="spectral_peak", sblu_features="log_energy_grid")
+    model = AaSPModel(config).eval()
+    values = modulated_input(25.0) + 0.1 * torch.randn(1, 160, 80)
+    params = model.get_sblu_parameters(values)
+    alpha, beta = params["alpha"].flatten(1, 2), params["beta"].flatten(1, 2)  # (1, N, S, H)
+    estimated = beta_grid(config).expand_as(beta)  # the Lambda Encoder's output at initialisation (zero head weights)
+    aliasing = model.embeddings.patch_embeddings.aliasing
+    spectrogram, lengths = model.embeddings.prepare_inputs(values, None)
+    with torch.no_grad():
+        actual = aliasing(spectrogram, lengths, alpha, estimated)
+        kernels = sblu_kernel(alpha, beta, config.sblu_half_length, carrier=config.sblu_carrier)
+        expected = aliasing.feature_map(apply_sblu(aliasing.filtered_windows(spectrogram, lengths), *kernels), beta)
+    torch.testing.assert_close(actual, expected)

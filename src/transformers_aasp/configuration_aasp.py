@@ -13,7 +13,8 @@ SBLU_WINDOWS = ("two_sided", "one_sided", "gaussian")
 logger = logging.get_logger(__name__)
 
 SBLU_CARRIERS = ("abs", "linear")
-SBLU_FEATURES = ("flatten", "log_energy")
+SBLU_FEATURES = ("flatten", "log_energy", "log_energy_grid")
+BETA_ANCHORS = ("none", "spectral_peak")
 FUSION_TYPES = ("concat", "gated_residual")
 MASKED_VIEW_ALIAS_INPUTS = ("mirror_runs", "zeroed")
 TARGET_TYPES = ("block_output", "ffn_output")
@@ -88,6 +89,7 @@ FLOAT_OPTIONS = (
     "beta_min",
     "beta_max",
     "alias_energy_eps",
+    "beta_anchor_spread",
     "fusion_gate_init",
     "mask_ratio",
     "mask_overlap_adjust",
@@ -155,7 +157,10 @@ class AaSPConfig(PreTrainedConfig):
         sblu_features (`str`, defaults to `"log_energy"`): how a patch's SBLU outputs become F_alias.
             `"log_energy"`: log(eps + mean over the patch's p_t frames of |y|^2) per subband and kernel (S * H
             features, stable under sub-patch shifts); `"flatten"`: Re and Im through a grouped pointwise projection
-            to H' channels and GELU, flattened over (S, H', p_t) (S * H' * p_t features, phase-sensitive).
+            to H' channels and GELU, flattened over (S, H', p_t) (S * H' * p_t features, phase-sensitive);
+            `"log_energy_grid"` (ours): the kernels' band energies spread onto H fixed frequencies (the initial betas)
+            by linear interpolation in beta, then the log, so that each feature keeps meaning one frequency when the
+            betas move (S * H features; equal to `"log_energy"` while every beta sits on its grid frequency).
         fusion_type (`str`, defaults to `"concat"`): `"concat"` is Linear([LN(X_std), LN(F_alias)]) (the paper's
             Patch Fusion as we read it; LN(X_std) is invariant to the patch's level); `"gated_residual"` gives
             X_std + gamma * W LN(F_alias) with a learnable per-channel gate gamma (starts at `fusion_gate_init`), so
@@ -164,6 +169,13 @@ class AaSPConfig(PreTrainedConfig):
         fusion_zero_init_alias (`bool`, defaults to `True`): `"concat"` fusion only: initialise the Patch Fusion
             weights that read the aliasing features to zero. `False`: the generic normal init.
         alias_energy_eps (`float`, defaults to 1e-4): the eps of `"log_energy"` features.
+        beta_anchor (`str`, defaults to `"none"`): `"none"`: beta is the Lambda Encoder's estimate (the paper's).
+            `"spectral_peak"` (ours): beta is anchored on the peak of each patch's high-passed subband periodogram
+            inside the band, and the Lambda Encoder's sigmoid output u in (0, 1) places the H kernels at
+            peak + (2u - 1) * `beta_anchor_spread` * (beta_max - beta_min), clipped to the band. The median beta of a
+            patch then follows its dominant modulation; pair it with `sblu_features="log_energy_grid"`.
+        beta_anchor_spread (`float`, defaults to 0.5): half-width of the kernels' placement around the anchor, as a
+            fraction of the band; in (0, 1].
 
     Classification:
         classifier_pooling (`str`, defaults to `"cls"`): `"cls"`, `"mean"` (padding-aware mean of patch tokens),
@@ -249,6 +261,8 @@ class AaSPConfig(PreTrainedConfig):
     sblu_carrier: str = "linear"
     sblu_features: str = "log_energy"
     alias_energy_eps: float = 1e-4
+    beta_anchor: str = "none"
+    beta_anchor_spread: float = 0.5
     fusion_type: str = "concat"
     fusion_gate_init: float = 0.01
     fusion_zero_init_alias: bool = True
@@ -376,7 +390,7 @@ class AaSPConfig(PreTrainedConfig):
     @property
     def num_alias_features(self) -> int:
         """Size of the aliasing-focused feature F_alias of one patch: S * H (log energy) or S * H' * p_t (flatten)."""
-        if self.sblu_features == "log_energy":
+        if self.sblu_features in ("log_energy", "log_energy_grid"):
             return self.num_subbands * self.num_kernels
         return self.num_subbands * self.sblu_out_channels * self.time_patch_size
 
@@ -455,6 +469,7 @@ class AaSPConfig(PreTrainedConfig):
             ("classifier_pooling", CLASSIFIER_POOLINGS),
             ("sblu_carrier", SBLU_CARRIERS),
             ("sblu_features", SBLU_FEATURES),
+            ("beta_anchor", BETA_ANCHORS),
             ("fusion_type", FUSION_TYPES),
             ("masked_view_alias_input", MASKED_VIEW_ALIAS_INPUTS),
             ("target_type", TARGET_TYPES),
@@ -482,6 +497,8 @@ class AaSPConfig(PreTrainedConfig):
             raise ValueError(f"mask_overlap_adjust must be in [0, 1), got {self.mask_overlap_adjust}.")
         if self.alias_energy_eps <= 0:
             raise ValueError(f"alias_energy_eps must be positive, got {self.alias_energy_eps}.")
+        if not 0.0 < self.beta_anchor_spread <= 1.0:
+            raise ValueError(f"beta_anchor_spread must be in (0, 1], got {self.beta_anchor_spread}.")
         if self.contrastive_temperature <= 0:
             raise ValueError(f"contrastive_temperature must be positive, got {self.contrastive_temperature}.")
         for name in ("global_loss_weight", "contrastive_loss_weight", "ema_anneal_steps"):

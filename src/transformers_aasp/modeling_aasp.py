@@ -212,6 +212,71 @@ def apply_sblu(windows: torch.Tensor, kernel_re: torch.Tensor, kernel_im: torch.
     return torch.matmul(frames, kernels.transpose(-1, -2)).transpose(-1, -2)
 
 
+SPECTRAL_PEAK_FFT_SIZE = 256  # periodogram points of `spectral_peak`: 2 pi / 256 rad/frame, 0.39 Hz at 100 frames/s
+
+
+def spectral_peak(windows: torch.Tensor, beta_min: float, beta_max: float) -> torch.Tensor:
+    """Frequency of the largest periodogram bin inside [beta_min, beta_max] rad/frame.
+
+    The signal is Hann-tapered and zero-padded to `SPECTRAL_PEAK_FFT_SIZE` points. An arg-max: no gradient flows
+    through it (the Lambda Encoder learns where to place the kernels around it).
+
+    Args:
+        windows: (..., W) signal, e.g. the high-passed subband signal around each patch.
+    Returns:
+        (...,) float32 rad/frame.
+    """
+    with torch.no_grad():
+        length = windows.shape[-1]
+        size = max(SPECTRAL_PEAK_FFT_SIZE, length)
+        taper = torch.hann_window(length, periodic=False, dtype=torch.float32, device=windows.device)
+        power = torch.fft.rfft(windows.float() * taper, n=size).abs().square()
+        frequencies = torch.arange(power.shape[-1], device=windows.device, dtype=torch.float32) * (2 * math.pi / size)
+        outside = (frequencies < beta_min) | (frequencies > beta_max)
+        return frequencies[power.masked_fill(outside, -1.0).argmax(-1)]
+
+
+def anchor_beta(peak: torch.Tensor, beta: torch.Tensor, config: AaSPConfig) -> torch.Tensor:
+    """Kernel frequencies placed around each patch's spectral peak (`config.beta_anchor="spectral_peak"`).
+
+    The Lambda Encoder's beta is read as its sigmoid output u = (beta - beta_min) / (beta_max - beta_min) in (0, 1),
+    and the kernel goes to peak + (2u - 1) * spread * (beta_max - beta_min), clipped to the band. At initialisation
+    the H kernels sit evenly around the peak, so the median of a patch's betas is its peak.
+
+    Args:
+        peak: (B, K, S) rad/frame. beta: (B, K, S, H) rad/frame, from `lambda_from_raw`.
+    Returns:
+        (B, K, S, H) rad/frame.
+    """
+    band = config.beta_max - config.beta_min
+    placement = (beta - config.beta_min) / band
+    anchored = peak[..., None] + (2 * placement - 1) * (config.beta_anchor_spread * band)
+    return anchored.clamp(config.beta_min, config.beta_max)
+
+
+def beta_grid(config: AaSPConfig, device=None) -> torch.Tensor:
+    """(H,) the fixed frequencies of `"log_energy_grid"` features: the initial betas, (h + 1/2) / H of the band."""
+    quantiles = (torch.arange(config.num_kernels, dtype=torch.float32, device=device) + 0.5) / config.num_kernels
+    return config.beta_min + (config.beta_max - config.beta_min) * quantiles
+
+
+def energy_on_grid(energy: torch.Tensor, beta: torch.Tensor, config: AaSPConfig) -> torch.Tensor:
+    """Band energies of kernels at any betas, spread onto the fixed frequencies of `beta_grid`.
+
+    A kernel between two neighbouring grid frequencies shares its energy between them in proportion to its
+    closeness (linear interpolation weights); one on a grid frequency gives it all its energy.
+
+    Args:
+        energy: (..., H) band energy per kernel. beta: (..., H) the kernels' frequencies, rad/frame.
+    Returns:
+        (..., H) energy per grid frequency.
+    """
+    grid = beta_grid(config, energy.device)
+    spacing = (config.beta_max - config.beta_min) / config.num_kernels
+    weights = (1 - (beta[..., :, None].float() - grid).abs() / spacing).clamp(min=0)  # (..., H kernels, H grid)
+    return (weights * energy[..., :, None]).sum(-2)
+
+
 def check_input_values(input_values: torch.Tensor, num_mel_bins: int) -> None:
     """Raise a clear error unless `input_values` is a floating (B >= 1, T >= 1, num_mel_bins) tensor."""
     if not isinstance(input_values, torch.Tensor):
@@ -564,7 +629,9 @@ class AaSPLambdaEncoder(nn.Module):
 class AaSPAliasingFeatures(nn.Module):
     """Zero-phase high-pass, adaptive SBLU and feature map: the aliasing-focused feature F_alias of each patch.
 
-    (B, T, F) spectrogram + per-patch (alpha, beta) (B, K, S, H) -> (B, K, config.num_alias_features).
+    (B, T, F) spectrogram + per-patch (alpha, beta) (B, K, S, H) -> (B, K, config.num_alias_features). With
+    `config.beta_anchor="spectral_peak"` the kernels are first placed around each patch's spectral peak
+    (`place_beta`).
     """
 
     def __init__(self, config: AaSPConfig):
@@ -631,12 +698,23 @@ class AaSPAliasingFeatures(nn.Module):
             windows = windows.reshape(batch, grid_f, subbands, grid_t, p_t + 2 * c)
         return windows.permute(0, 1, 3, 2, 4).reshape(batch, grid_f * grid_t, subbands, p_t + 2 * c)
 
-    def feature_map(self, responses: torch.Tensor) -> torch.Tensor:
-        """SBLU outputs (B, K, S, 2H, p_t) (real parts, then imaginary) -> F_alias (B, K, num_alias_features)."""
+    def place_beta(self, windows: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """The kernels' frequencies (B, K, S, H): the Lambda Encoder's `beta`, or with `beta_anchor="spectral_peak"`
+        that estimate placed around the spectral peak of each patch's `windows` (B, K, S, p_t + 2c) (`anchor_beta`)."""
         cfg = self.config
-        if cfg.sblu_features == "log_energy":
+        if cfg.beta_anchor == "none":
+            return beta
+        return anchor_beta(spectral_peak(windows, cfg.beta_min, cfg.beta_max), beta, cfg)
+
+    def feature_map(self, responses: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """SBLU outputs (B, K, S, 2H, p_t) (real parts, then imaginary) of kernels at `beta` (B, K, S, H) -> F_alias
+        (B, K, num_alias_features)."""
+        cfg = self.config
+        if cfg.sblu_features in ("log_energy", "log_energy_grid"):
             real, imag = responses.float().split(cfg.num_kernels, dim=3)
             energy = (real.square() + imag.square()).mean(-1)  # (B, K, S, H)
+            if cfg.sblu_features == "log_energy_grid":
+                energy = energy_on_grid(energy, beta, cfg)
             return torch.log(energy + cfg.alias_energy_eps).flatten(2).to(responses.dtype)
         weight = self.pointwise_weight.to(responses.dtype)
         bias = self.pointwise_bias.to(responses.dtype)[None, None, :, :, None]
@@ -654,7 +732,8 @@ class AaSPAliasingFeatures(nn.Module):
     ) -> torch.Tensor:
         """
         Args:
-            spectrogram: (B, T, F); frame_lengths: (B,); alpha, beta: (B, K, S, H) for the selected patches.
+            spectrogram: (B, T, F); frame_lengths: (B,); alpha, beta: (B, K, S, H) for the selected patches, as the
+                Lambda Encoder estimates them (`place_beta` is applied here).
             patch_indices: (B, K) selected patches (None = all N).
             visible_grid: (B, N) bool, the visible patches of a masked view (None = the whole clip is seen).
         Returns:
@@ -662,10 +741,11 @@ class AaSPAliasingFeatures(nn.Module):
         """
         cfg = self.config
         windows = gather_patches(self.filtered_windows(spectrogram, frame_lengths, visible_grid), patch_indices)
+        beta = self.place_beta(windows, beta)
         kernel_re, kernel_im = sblu_kernel(
             alpha, beta, cfg.sblu_half_length, cfg.sblu_window, carrier=cfg.sblu_carrier
         )
-        return self.feature_map(apply_sblu(windows, kernel_re, kernel_im))
+        return self.feature_map(apply_sblu(windows, kernel_re, kernel_im), beta)
 
 
 class AaSPPatchFusion(nn.Linear):
@@ -1007,8 +1087,9 @@ class AaSPModel(AaSPPreTrainedModel):
     def get_sblu_parameters(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> dict:
         """Estimated SBLU parameters per patch, for analysis (the paper's Figure 4).
 
-        Returns a dict of (B, G_f, G_t, S, H) tensors: `alpha` (per frame), `beta` (rad/frame), `frequency_hz`
-        (beta as a modulation frequency in Hz), and `patch_valid` (B, G_f, G_t) bool, True for real patches.
+        Returns a dict of (B, G_f, G_t, S, H) tensors: `alpha` (per frame), `beta` (rad/frame; with
+        `beta_anchor="spectral_peak"`, after placement around each patch's spectral peak), `frequency_hz` (beta as a
+        modulation frequency in Hz), and `patch_valid` (B, G_f, G_t) bool, True for real patches.
         """
         cfg = self.config
         if not cfg.use_aape:
@@ -1017,7 +1098,11 @@ class AaSPModel(AaSPPreTrainedModel):
         grid_t = cfg.patch_grid(spectrogram.shape[1]).time_patches
         patch_valid = self.embeddings.patch_validity(frame_lengths, grid_t)
         patches = patchify(spectrogram, cfg.frequency_patch_size, cfg.time_patch_size)
-        alpha, beta = self.embeddings.patch_embeddings.estimate_lambda(patches, None, patch_valid, grid_t)
+        patch_embeddings = self.embeddings.patch_embeddings
+        alpha, beta = patch_embeddings.estimate_lambda(patches, None, patch_valid, grid_t)
+        if cfg.beta_anchor != "none":
+            windows = patch_embeddings.aliasing.filtered_windows(spectrogram, frame_lengths)
+            beta = patch_embeddings.aliasing.place_beta(windows, beta)
         grid = (spectrogram.shape[0], cfg.num_frequency_patches, grid_t, cfg.num_subbands, cfg.num_kernels)
         return {
             "alpha": alpha.reshape(grid),

@@ -20,7 +20,8 @@ TASKS = ("instrument", "keyword", "modulation")
 # 12 clips per class -> 2 test clips per class (split_sizes: 70/15/15 rounded); 8 / 10 / 5 classes
 TEST_CLIPS = {"instrument": 16, "keyword": 20, "modulation": 10}
 QUICK_RUN = [
-    *("--clips_per_class", "12", "--seeds", "0", "--arms", "plain", "aape_v1", "aape"),
+    *("--clips_per_class", "12", "--seeds", "0", "--arms", "plain", "aape_v1", "aape", "aape_peak"),
+    *("--finetune_arms", "plain", "aape", "aape_peak"),
     *("--pretrain_steps", "4", "--finetune_epochs", "1", "--workers", "1"),
 ]
 
@@ -56,10 +57,12 @@ def assert_accuracies(per_task: dict, seeds: tuple[str, ...] = ("0",)) -> None:
 
 def test_every_phase_runs_and_reports_probe_finetune_and_both_baselines(quick_run):
     completed, results, _ = quick_run
-    assert set(results["linear_probe"]) == {"plain", "aape_v1", "aape", "random_plain", "random_aape"}
+    assert set(results["linear_probe"]) == {"plain", "aape_v1", "aape", "aape_peak", "random_plain", "random_aape"}
     for per_task in results["linear_probe"].values():
         assert_accuracies(per_task)
-    assert set(results["finetune"]) == {"scratch-plain", "scratch-aape", "pretrained-plain", "pretrained-aape"}
+    assert set(results["finetune"]) == {
+        f"{init}-{arm}" for init in ("scratch", "pretrained") for arm in ("plain", "aape", "aape_peak")
+    }
     for per_task in results["finetune"].values():
         assert_accuracies(per_task)
     for feature_set in ("stats", "full"):
@@ -68,24 +71,27 @@ def test_every_phase_runs_and_reports_probe_finetune_and_both_baselines(quick_ru
             assert score["n"] == TEST_CLIPS[task]
             assert score["correct"] == round(score["accuracy"] * score["n"])
     assert "| aape − plain |" in completed.stdout
+    assert "| aape_peak − aape |" in completed.stdout
     assert "| log-mel baseline (stats) |" in completed.stdout
 
 
 def test_the_beta_analyses_and_figure_4_are_written(quick_run):
     _, results, results_dir = quick_run
-    assert set(results["beta_tracking_supervised"]) == {"scratch-s0", "pretrained-s0"}
+    assert set(results["beta_tracking_supervised"]) == {
+        f"{init}-{arm}-s0" for init in ("scratch", "pretrained") for arm in ("aape", "aape_peak")
+    }
     for tracking in results["beta_tracking_supervised"].values():
         assert set(tracking["clip_median_beta_hz_by_rate"]) == {"6.25", "12.5", "18.75", "25", "37.5"}
-    for arm in ("aape_v1", "aape"):
+    for arm in ("aape_v1", "aape", "aape_peak"):
         low, high = results["beta_spread_pretrained"][arm]["range_hz"]
         assert 3.125 <= low <= high <= 50.0  # beta stays inside the alias band, pi / 16 ... pi rad/frame at 100 Hz
-    for name in ("pretrained", "modulation_supervised"):
+    for name in ("pretrained", "modulation_supervised", "pretrained_aape_peak", "modulation_supervised_aape_peak"):
         assert (results_dir / f"learning_quality_figures_{name}" / "figure4_sblu_parameters.png").stat().st_size > 0
 
 
 def test_shift_stability_says_how_many_clips_it_used(quick_run):
     _, results, _ = quick_run
-    for arm in ("plain", "aape_v1", "aape"):
+    for arm in ("plain", "aape_v1", "aape", "aape_peak"):
         per_task = results["shift_stability"][arm]
         for task in TASKS:
             used = per_task[task]["clips"]
@@ -98,6 +104,7 @@ def test_a_phase_that_needs_an_arm_not_pretrained_is_refused_up_front(tmp_path):
     completed = run_script(["--arms", "aape", "--work_dir", str(tmp_path / "work")], tmp_path)
     assert completed.returncode == 2
     assert (
-        "--phases finetune reads the pre-trained encoders of plain, aape; add ['plain'] to --arms" in completed.stderr
+        "--phases finetune reads the pre-trained encoders of plain, aape (--finetune_arms); add ['plain'] to --arms"
+        in completed.stderr
     )
     assert not (tmp_path / "work").exists()
