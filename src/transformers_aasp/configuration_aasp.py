@@ -174,7 +174,7 @@ class AaSPConfig(PreTrainedConfig):
             inside the band, and the Lambda Encoder's sigmoid output u in (0, 1) places the H kernels at
             peak + (2u - 1) * `beta_anchor_spread` * (beta_max - beta_min), clipped to the band. The median beta of a
             patch then follows its dominant modulation; pair it with `sblu_features="log_energy_grid"`.
-        beta_anchor_spread (`float`, defaults to 0.5): half-width of the kernels' placement around the anchor, as a
+        beta_anchor_spread (`float`, defaults to 0.75): half-width of the kernels' placement around the anchor, as a
             fraction of the band; in (0, 1].
 
     Classification:
@@ -262,7 +262,7 @@ class AaSPConfig(PreTrainedConfig):
     sblu_features: str = "log_energy"
     alias_energy_eps: float = 1e-4
     beta_anchor: str = "none"
-    beta_anchor_spread: float = 0.5
+    beta_anchor_spread: float = 0.75
     fusion_type: str = "concat"
     fusion_gate_init: float = 0.01
     fusion_zero_init_alias: bool = True
