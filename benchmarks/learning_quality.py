@@ -675,6 +675,7 @@ def main() -> None:
     results_path = Path(args.results_dir) / f"{args.result_name}.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     results["setup"] = {k: v for k, v in vars(args).items() if k != "phases"}
+    results["setup"]["results_dir"] = repository_path(args.results_dir)  # no machine-specific absolute path
     started = time.perf_counter()
     if "features" in args.phases:
         build_features(args)
