@@ -1,17 +1,20 @@
 #!/usr/bin/env python
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""The demo's fine-tuning step over several seeds, for two poolings: how much of a demo score is the seed.
+"""The demo's fine-tuning step over several seeds, for one pooling or two: how much of a demo score is the seed.
 
     make demo                                          # first: the demo's pre-trained encoder and corpus
     python benchmarks/demo_finetune_seeds.py           # instrument + keyword, mean vs attention, seeds 0 1 2
+    python benchmarks/demo_finetune_seeds.py --poolings attention --extra_flags "--label_smoothing_factor 0.1" \
+        --work_dir outputs/seeds_ls --result_name demo_finetune_seeds_label_smoothing    # a recipe variant
 
 Every run is exactly the demo's fine-tuning step (`examples/finetune.py` with the flags `aasp-demo` gives it, read
 from the demo config: corpus size, `finetune.args`), from the demo's pre-trained encoder, with only
-`--classifier_pooling` and `--seed` changed. Runs go to `--work_dir/<task>/<pooling>-s<seed>` and a finished run
-(its results.json) is reused. Reported: test accuracy per run, mean and 95 % t-interval over the seeds per pooling,
-and the paired difference between the two poolings over the seeds (same seed = same data order and head init),
+`--classifier_pooling` and `--seed` changed, plus `--extra_flags` when given (they come last, so they override the
+demo's). Runs go to `--work_dir/<task>/<pooling>-s<seed>` and a finished run (its results.json) is reused, so give
+each variant its own work folder. Reported: test accuracy per run, mean and 95 % t-interval over the seeds per
+pooling, and with two poolings their paired difference over the seeds (same seed = same data order and head init),
 next to the demo's log-mel baselines when `--demo_dir` holds them. About 25 minutes on 2 idle cores with 2 workers
-(each run one thread). Results: benchmarks/results/demo_finetune_seeds.json.
+for 12 runs (each run one thread). Results: benchmarks/results/<--result_name>.json.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,20 +39,32 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--demo_dir", type=Path, default=REPO_ROOT / "outputs" / "demo", help="A finished demo.")
     parser.add_argument("--config", type=Path, default=demo.DEFAULT_CONFIG, help="The demo config it ran with.")
     parser.add_argument("--tasks", nargs="+", default=["instrument", "keyword"])
-    parser.add_argument("--poolings", nargs=2, default=["mean", "attention"], metavar=("A", "B"))
+    parser.add_argument(
+        "--poolings",
+        nargs="+",
+        default=["mean", "attention"],
+        help="One pooling, or two to compare (their paired difference is reported as second - first).",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work_dir", type=Path, default=REPO_ROOT / "outputs" / "demo_finetune_seeds")
+    parser.add_argument(
+        "--extra_flags",
+        default="",
+        help="More examples/finetune.py flags for every run, e.g. '--label_smoothing_factor 0.1' (after the demo's).",
+    )
+    parser.add_argument("--result_name", default="demo_finetune_seeds", help="benchmarks/results/<name>.json")
     return parser.parse_args()
 
 
-def run_one(config: demo.DemoConfig, encoder: Path, job: dict, work_dir: Path) -> dict:
+def run_one(config: demo.DemoConfig, encoder: Path, job: dict, work_dir: Path, extra_flags: list[str]) -> dict:
     """One fine-tune (or its finished results.json): {"task", "pooling", "seed", "accuracy"}."""
     output_dir = work_dir / job["task"] / f"{job['pooling']}-s{job['seed']}"
     results = output_dir / "results.json"
     if not results.is_file():
         flags = demo.finetune_flags(config, job["task"], encoder, output_dir)
         flags += ["--classifier_pooling", job["pooling"], "--seed", str(job["seed"]), "--disable_tqdm", "true"]
+        flags += extra_flags
         environment = {**demo.step_environment(config), "OMP_NUM_THREADS": "1"}
         command = demo.script_command(config, "finetune.py", flags)
         with open(os.devnull, "w") as quiet:  # runs in parallel: the output goes to the log only
@@ -69,7 +85,6 @@ def demo_baselines(demo_dir: Path, task: str) -> dict[str, float]:
 
 
 def summarise(runs: list[dict], args) -> dict:
-    first, second = args.poolings
     summary = {}
     for task in args.tasks:
         by_pooling = {
@@ -78,11 +93,9 @@ def summarise(runs: list[dict], args) -> dict:
             }
             for pooling in args.poolings
         }
-        differences = [by_pooling[second][seed] - by_pooling[first][seed] for seed in args.seeds]
         summary[task] = {
             "per_seed": by_pooling,
             **{f"{pooling}_mean_ci95": mean_ci(list(by_pooling[pooling].values())) for pooling in args.poolings},
-            f"{second}_minus_{first}_ci95": mean_ci(differences),
             "baselines": {name: 100 * value for name, value in demo_baselines(args.demo_dir, task).items()},
         }
         cells = [
@@ -90,15 +103,16 @@ def summarise(runs: list[dict], args) -> dict:
             for pooling in args.poolings
             for m, h in [summary[task][f"{pooling}_mean_ci95"]]
         ]
-        mean, half = summary[task][f"{second}_minus_{first}_ci95"]
+        if len(args.poolings) == 2:
+            first, second = args.poolings
+            differences = [by_pooling[second][seed] - by_pooling[first][seed] for seed in args.seeds]
+            summary[task][f"{second}_minus_{first}_ci95"] = mean_ci(differences)
+            mean, half = summary[task][f"{second}_minus_{first}_ci95"]
+            cells.append(f"{second} - {first} {mean:+.1f} ± {half:.1f} points (paired, {len(args.seeds)} seeds)")
         baselines = (
             ", ".join(f"{name} {value:.1f}" for name, value in summary[task]["baselines"].items()) or "none found"
         )
-        print(
-            f"{task}: {'; '.join(cells)}; {second} - {first} {mean:+.1f} ± {half:.1f} points (paired, "
-            f"{len(args.seeds)} seeds); baselines: {baselines}",
-            flush=True,
-        )
+        print(f"{task}: {'; '.join(cells)}; baselines: {baselines}", flush=True)
     return summary
 
 
@@ -115,17 +129,19 @@ def main() -> None:
         for pooling in args.poolings
     ]
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        runs = list(pool.map(lambda job: run_one(config, encoder, job, args.work_dir), jobs))
+        extra_flags = shlex.split(args.extra_flags)
+        runs = list(pool.map(lambda job: run_one(config, encoder, job, args.work_dir, extra_flags), jobs))
     payload = {
         "encoder": str(encoder),
         "finetune_args": config.finetune.get("args"),
+        "extra_flags": args.extra_flags,
         "corpus_clips_per_class": config.corpus.get("clips_per_class"),
         "runs": runs,
         "summary": summarise(runs, args),
         "load_average_end": load_average(),
         "note": "every run is the demo's fine-tuning step, with one thread; only the pooling and the seed change",
     }
-    print(f"-> {write_results('demo_finetune_seeds', payload)}")
+    print(f"-> {write_results(args.result_name, payload)}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ keyword / modulation) is decoded once into normalised log-mel features. Then, pe
 * pre-training (tiny config, `--pretrain_steps` steps, the same loop as examples/pretrain.py: AdamW without decay on
   norms / biases / gates, cosine schedule with warm-up, EMA teacher updated after every step, per-step masks) of
   every arm in `ARMS`: the plain stem, AaPE with all first-wave options ("aape_v1"), each fix of the learning-quality
-  issue switched on alone on top of aape_v1, and AaPE with the current defaults ("aape");
+  issue switched on alone on top of aape_v1, AaPE with the defaults of BENCHMARKS.md 7a-7f ("aape": no beta anchor)
+  and AaPE with the current defaults ("aape_peak": beta anchored on the spectral peak, grid features);
 * linear probe of every pre-trained encoder and of a random-init encoder: clip embedding = mean of the frame
   features over valid time columns, standardised, logistic regression (C = 0.1 for every arm), trained on
   `--probe_clips_per_class` train clips per class plus the validation split, test accuracy;
@@ -61,17 +62,18 @@ ARMS = {
     "v1+ffn_targets": {**FIRST_WAVE, "target_type": "ffn_output"},
     "all_options_h4": {
         "num_kernels": 4,
+        "beta_anchor": "none",
         "sblu_carrier": "linear",
         "sblu_features": "log_energy",
         "fusion_type": "gated_residual",
         "target_type": "ffn_output",
     },
     "plain_ffn": {"use_aape": False, "target_type": "ffn_output"},
-    "aape": {},
-    "aape_flatten": {"sblu_carrier": "abs", "sblu_features": "flatten", "num_kernels": 4},
-    "aape_peak": {"beta_anchor": "spectral_peak", "sblu_features": "log_energy_grid"},
+    "aape": {"beta_anchor": "none", "sblu_features": "log_energy"},  # the defaults until the anchor became one
+    "aape_flatten": {"sblu_carrier": "abs", "sblu_features": "flatten", "num_kernels": 4, "beta_anchor": "none"},
+    "aape_peak": {"beta_anchor": "spectral_peak", "sblu_features": "log_energy_grid"},  # the current defaults
 }
-FINETUNE_ARMS = ("plain", "aape")
+FINETUNE_ARMS = ("plain", "aape", "aape_peak")
 ANALYSED_ARMS = ("plain", "aape_v1", "aape", "aape_peak")  # analysed when seed 0 of the arm was pre-trained
 
 
@@ -569,6 +571,7 @@ def linear_probe_report(probe: dict) -> list[str]:
         ("aape", "aape_v1"),
         ("aape", "aape_flatten"),
         ("aape_peak", "aape"),
+        ("aape_peak", "plain"),
         ("aape", "all_options_h4"),
         ("aape", "random_aape"),
         ("plain", "random_plain"),
@@ -604,8 +607,10 @@ def finetune_report(finetune: dict, baselines: dict) -> list[str]:
     for a, b in (
         ("scratch-aape", "scratch-plain"),
         ("scratch-aape_peak", "scratch-aape"),
+        ("scratch-aape_peak", "scratch-plain"),
         ("pretrained-aape_peak", "pretrained-aape"),
         ("pretrained-aape", "pretrained-plain"),
+        ("pretrained-aape_peak", "pretrained-plain"),
         ("pretrained-aape", "scratch-aape"),
         ("pretrained-plain", "scratch-plain"),
     ):

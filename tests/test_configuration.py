@@ -107,4 +107,21 @@ def test_a_config_saved_before_the_learning_quality_options_loads_with_the_first
     # a config saved now keeps its own values
     current.save_pretrained(tmp_path / "now")
     reloaded = AaSPConfig.from_pretrained(tmp_path / "now")
-    assert (reloaded.sblu_features, reloaded.sblu_carrier) == ("log_energy", "linear")
+    assert (reloaded.sblu_features, reloaded.sblu_carrier, reloaded.beta_anchor) == (
+        "log_energy_grid",
+        "linear",
+        "spectral_peak",
+    )
+
+
+def test_a_config_saved_before_the_beta_anchor_became_the_default_loads_without_it(tmp_path, caplog):
+    """A config.json saved with the learning-quality options but without `beta_anchor` was trained with beta as the
+    Lambda Encoder's estimate: loading it must keep that, and the `sblu_features` it was saved with."""
+    saved = AaSPConfig.tiny(sblu_features="log_energy").to_dict()
+    for key in ("beta_anchor", "beta_anchor_spread"):
+        saved.pop(key)
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with caplog.at_level("WARNING"):
+        loaded = AaSPConfig.from_pretrained(tmp_path)
+    assert (loaded.beta_anchor, loaded.sblu_features) == ("none", "log_energy")
+    assert "predates the beta anchor" in caplog.text

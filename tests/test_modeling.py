@@ -183,14 +183,17 @@ def test_use_aape_false_is_the_plain_vit_stem():
     assert {n for n, _ in plain.layers.named_parameters()} == {n for n, _ in aape.layers.named_parameters()}
 
 
-def test_fixed_lambda_mode_has_no_lambda_encoder():
-    model = AaSPModel(tiny(lambda_mode="fixed")).eval()
+@pytest.mark.parametrize("beta_anchor", ["none", "spectral_peak"])
+def test_fixed_lambda_mode_has_no_lambda_encoder(beta_anchor):
+    model = AaSPModel(tiny(lambda_mode="fixed", beta_anchor=beta_anchor)).eval()
     names = {n for n, _ in model.named_parameters()}
     assert "embeddings.patch_embeddings.lambda_raw" in names
     assert not any("lambda_encoder" in n for n in names)
     params = model.get_sblu_parameters(torch.randn(1, 64, 80))
-    # fixed: every patch shares one (alpha, beta) per subband and kernel
-    assert torch.all(params["beta"] == params["beta"][:, :1, :1])
+    # fixed: every patch shares one alpha per subband and kernel, and one beta unless the anchor moves it
+    assert torch.all(params["alpha"] == params["alpha"][:, :1, :1])
+    shared_beta = torch.all(params["beta"] == params["beta"][:, :1, :1])
+    assert shared_beta.item() == (beta_anchor == "none")
 
 
 # ----- save / load -----

@@ -200,8 +200,9 @@ def test_sblu_parameters_report_hz_inside_alias_band():
 
 @pytest.mark.parametrize("lambda_mode", ["predicted", "fixed"])
 def test_initial_lambda_is_alpha_init_and_evenly_spread_betas(lambda_mode):
-    """At initialisation every patch gets alpha = alpha_init and the H betas at the band's (h + 0.5) / H quantiles."""
-    config = AaSPConfig.tiny(lambda_mode=lambda_mode)
+    """Without the beta anchor, at initialisation every patch gets alpha = alpha_init and the H betas at the band's
+    (h + 0.5) / H quantiles."""
+    config = AaSPConfig.tiny(lambda_mode=lambda_mode, beta_anchor="none")
     params = AaSPModel(config).eval().get_sblu_parameters(torch.randn(2, 64, 80))
     torch.testing.assert_close(params["alpha"], torch.full_like(params["alpha"], config.alpha_init))
     quantiles = (torch.arange(config.num_kernels) + 0.5) / config.num_kernels
@@ -389,7 +390,7 @@ def test_with_the_spectral_peak_anchor_the_betas_of_every_patch_follow_the_modul
     tolerance = PEAK_RESOLUTION / 2 * 100 / (2 * math.pi)  # half a periodogram bin, in Hz
     assert (ordered[:, 3] <= rate_hz + tolerance).all() and (ordered[:, 4] >= rate_hz - tolerance).all()
 
-    fixed = AaSPModel(AaSPConfig.tiny(sblu_features="log_energy_grid")).eval()
+    fixed = AaSPModel(AaSPConfig.tiny(beta_anchor="none", sblu_features="log_energy_grid")).eval()
     unanchored = [fixed.get_sblu_parameters(modulated_input(r))["beta"] for r in (12.5, 37.5)]
     torch.testing.assert_close(unanchored[0], unanchored[1])
 

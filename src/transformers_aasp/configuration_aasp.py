@@ -26,10 +26,14 @@ FIRST_WAVE_OPTIONS = {
     "masked_view_alias_input": "zeroed",
     "sblu_carrier": "abs",
     "sblu_features": "flatten",
+    "beta_anchor": "none",
     "fusion_type": "concat",
     "mask_seed_mode": "bernoulli",
     "target_type": "block_output",
 }
+# A config saved after the learning-quality options but before the beta anchor became the default (no `beta_anchor`
+# key) was trained without it: it loads with `"none"`, and keeps the `sblu_features` it was saved with.
+PRE_ANCHOR_OPTIONS = {"beta_anchor": "none"}
 LAMBDA_MODES = ("predicted", "fixed")
 POSITION_EMBEDDING_TYPES = ("sincos", "learned")
 CLASSIFIER_POOLINGS = ("cls", "mean", "cls+mean", "mean+std", "time_columns", "attention")
@@ -154,7 +158,7 @@ class AaSPConfig(PreTrainedConfig):
             exp(-alpha |m|) exp(-j beta m), whose output magnitude is the envelope of the band around beta; `"abs"` is
             the literal bilateral-Laplace kernel exp(-Lambda |m|) (even real and imaginary parts, zero phase, so its
             output oscillates with the input instead of giving an envelope). Measured choice: see docs/method.md.
-        sblu_features (`str`, defaults to `"log_energy"`): how a patch's SBLU outputs become F_alias.
+        sblu_features (`str`, defaults to `"log_energy_grid"`): how a patch's SBLU outputs become F_alias.
             `"log_energy"`: log(eps + mean over the patch's p_t frames of |y|^2) per subband and kernel (S * H
             features, stable under sub-patch shifts); `"flatten"`: Re and Im through a grouped pointwise projection
             to H' channels and GELU, flattened over (S, H', p_t) (S * H' * p_t features, phase-sensitive);
@@ -169,7 +173,8 @@ class AaSPConfig(PreTrainedConfig):
         fusion_zero_init_alias (`bool`, defaults to `True`): `"concat"` fusion only: initialise the Patch Fusion
             weights that read the aliasing features to zero. `False`: the generic normal init.
         alias_energy_eps (`float`, defaults to 1e-4): the eps of `"log_energy"` features.
-        beta_anchor (`str`, defaults to `"none"`): `"none"`: beta is the Lambda Encoder's estimate (the paper's).
+        beta_anchor (`str`, defaults to `"spectral_peak"`): `"none"`: beta is the Lambda Encoder's estimate (the
+            paper's).
             `"spectral_peak"` (ours): beta is anchored on the peak of each patch's high-passed subband periodogram
             inside the band, and the Lambda Encoder's sigmoid output u in (0, 1) places the H kernels at
             peak + (2u - 1) * `beta_anchor_spread` * (beta_max - beta_min), clipped to the band. The median beta of a
@@ -259,9 +264,9 @@ class AaSPConfig(PreTrainedConfig):
     beta_max: float = math.pi
     use_highpass: bool = True
     sblu_carrier: str = "linear"
-    sblu_features: str = "log_energy"
+    sblu_features: str = "log_energy_grid"
     alias_energy_eps: float = 1e-4
-    beta_anchor: str = "none"
+    beta_anchor: str = "spectral_peak"
     beta_anchor_spread: float = 0.75
     fusion_type: str = "concat"
     fusion_gate_init: float = 0.01
@@ -307,13 +312,20 @@ class AaSPConfig(PreTrainedConfig):
     @classmethod
     def from_dict(cls, config_dict: dict[str, Any], **kwargs) -> "AaSPConfig":
         """Like `PreTrainedConfig.from_dict`; a config saved before the learning-quality options existed (no
-        `sblu_features` key) gets `FIRST_WAVE_OPTIONS`, the behaviour its weights were trained with."""
+        `sblu_features` key) gets `FIRST_WAVE_OPTIONS`, and one saved before the beta anchor became the default (no
+        `beta_anchor` key) gets `PRE_ANCHOR_OPTIONS`: the behaviour its weights were trained with."""
         if "sblu_features" not in config_dict:
             logger.warning(
                 "This AaSP config predates the learning-quality options; loading it with the first-wave behaviour "
                 f"it was trained with: {FIRST_WAVE_OPTIONS}."
             )
             config_dict = {**FIRST_WAVE_OPTIONS, **config_dict}
+        elif "beta_anchor" not in config_dict:
+            logger.warning(
+                "This AaSP config predates the beta anchor; loading it with the behaviour it was trained with: "
+                f"{PRE_ANCHOR_OPTIONS}."
+            )
+            config_dict = {**PRE_ANCHOR_OPTIONS, **config_dict}
         return super().from_dict(config_dict, **kwargs)
 
     @classmethod

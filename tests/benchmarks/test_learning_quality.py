@@ -104,7 +104,7 @@ def test_a_phase_that_needs_an_arm_not_pretrained_is_refused_up_front(tmp_path):
     completed = run_script(["--arms", "aape", "--work_dir", str(tmp_path / "work")], tmp_path)
     assert completed.returncode == 2
     assert (
-        "--phases finetune reads the pre-trained encoders of plain, aape (--finetune_arms); add ['plain'] to --arms"
-        in completed.stderr
+        "--phases finetune reads the pre-trained encoders of plain, aape, aape_peak (--finetune_arms); add ['plain', "
+        "'aape_peak'] to --arms" in completed.stderr
     )
     assert not (tmp_path / "work").exists()
