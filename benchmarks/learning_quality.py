@@ -2,7 +2,7 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """What AaSP learns on the embedded tasks, against the plain stem and a log-mel baseline (issue: learning quality).
 
-    python benchmarks/learning_quality.py                       # everything below, 3 seeds, 1.5-2 h on 2 idle cores
+    python benchmarks/learning_quality.py                       # everything below, 3 seeds, 2-2.5 h on 2 idle cores
     python benchmarks/learning_quality.py --phases pretrain     # one phase; finished jobs are reused from --work_dir
     python benchmarks/learning_quality.py --clips_per_class 12 --seeds 0 --arms plain aape_v1 aape --pretrain_steps 4 \
         --finetune_epochs 1 --work_dir /tmp/lq --results_dir /tmp/lq    # a one-minute check that every phase runs
