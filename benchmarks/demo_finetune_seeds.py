@@ -139,7 +139,7 @@ def main() -> None:
         "runs": runs,
         "summary": summarise(runs, args),
         "load_average_end": load_average(),
-        "note": "every run is the demo's fine-tuning step, with one thread; only the pooling and the seed change",
+        "note": "every run is the demo's fine-tuning step, with one thread; only the pooling, the seed and extra_flags change",
     }
     print(f"-> {write_results(args.result_name, payload)}")
 
