@@ -628,7 +628,8 @@ def uses_aape(arm: str) -> bool:
 
 
 def figure_name(kind: str, arm: str) -> str:
-    """Figure folder suffix: "pretrained" / "modulation_supervised" for the default arm, with "_<arm>" otherwise."""
+    """Figure folder suffix: "pretrained" / "modulation_supervised" for the `aape` arm (the folders of BENCHMARKS.md 7d),
+    with "_<arm>" for the others."""
     return kind if arm == "aape" else f"{kind}_{arm}"
 
 

@@ -254,10 +254,14 @@ def anchor_beta(peak: torch.Tensor, beta: torch.Tensor, config: AaSPConfig) -> t
     return anchored.clamp(config.beta_min, config.beta_max)
 
 
+def kernel_quantiles(num_kernels: int, device=None) -> torch.Tensor:
+    """(H,) float32 (h + 1/2) / H for h = 0..H-1: where the H kernels start, as a fraction of the band."""
+    return (torch.arange(num_kernels, dtype=torch.float32, device=device) + 0.5) / num_kernels
+
+
 def beta_grid(config: AaSPConfig, device=None) -> torch.Tensor:
     """(H,) the fixed frequencies of `"log_energy_grid"` features: the initial betas, (h + 1/2) / H of the band."""
-    quantiles = (torch.arange(config.num_kernels, dtype=torch.float32, device=device) + 0.5) / config.num_kernels
-    return config.beta_min + (config.beta_max - config.beta_min) * quantiles
+    return config.beta_min + (config.beta_max - config.beta_min) * kernel_quantiles(config.num_kernels, device)
 
 
 def energy_on_grid(energy: torch.Tensor, beta: torch.Tensor, config: AaSPConfig) -> torch.Tensor:
@@ -587,8 +591,7 @@ def lambda_from_raw(raw: torch.Tensor, config: AaSPConfig) -> tuple[torch.Tensor
 def initial_lambda_raw(config: AaSPConfig) -> torch.Tensor:
     """Raw values giving alpha = alpha_init and betas spread evenly over the band across the H kernels: (S, H, 2)."""
     a = math.log(math.expm1(config.alpha_init - config.alpha_min))
-    quantiles = (torch.arange(config.num_kernels, dtype=torch.float32) + 0.5) / config.num_kernels
-    b = torch.logit(quantiles)
+    b = torch.logit(kernel_quantiles(config.num_kernels))
     raw = torch.stack([torch.full_like(b, a), b], dim=-1)  # (H, 2)
     return raw[None].expand(config.num_subbands, -1, -1).clone()
 
