@@ -69,9 +69,14 @@ def run_one(config: demo.DemoConfig, encoder: Path, job: dict, work_dir: Path, e
         command = demo.script_command(config, "finetune.py", flags)
         with open(os.devnull, "w") as quiet:  # runs in parallel: the output goes to the log only
             demo.run_logged(command, output_dir.with_suffix(".log"), environment, stream=quiet)
-    accuracy = json.loads(results.read_text(encoding="utf-8"))["mean"]
-    print(f"{job['task']:<11} {job['pooling']:<10} seed {job['seed']}: {100 * accuracy:.1f} %", flush=True)
-    return {**job, "accuracy": accuracy}
+    summary = json.loads(results.read_text(encoding="utf-8"))
+    run = {**job, "accuracy": summary["mean"]}
+    line = f"{job['task']:<11} {job['pooling']:<10} seed {job['seed']}: {100 * summary['mean']:.1f} %"
+    if "single_view" in summary:  # the model averages shifted views (classifier_shift_views > 1)
+        run["single_view_accuracy"] = summary["single_view"]["mean"]
+        line += f" (unshifted view alone {100 * run['single_view_accuracy']:.1f} %)"
+    print(line, flush=True)
+    return run
 
 
 def demo_baselines(demo_dir: Path, task: str) -> dict[str, float]:
@@ -82,6 +87,30 @@ def demo_baselines(demo_dir: Path, task: str) -> dict[str, float]:
         if path.is_file():
             found[feature_set] = json.loads(path.read_text(encoding="utf-8"))["accuracy"]
     return found
+
+
+def add_single_view_summary(task_summary: dict, runs: list[dict], task: str, args) -> None:
+    """For runs whose model averages shifted views: the unshifted view's mean and the paired gain of the views over
+    it, per pooling (`<pooling>_single_view_mean_ci95`, `<pooling>_views_minus_single_view_ci95`)."""
+    for pooling in args.poolings:
+        pairs = [
+            (100 * run["accuracy"], 100 * run["single_view_accuracy"])
+            for run in runs
+            if run["task"] == task and run["pooling"] == pooling and "single_view_accuracy" in run
+        ]
+        if not pairs:
+            continue
+        task_summary[f"{pooling}_single_view_mean_ci95"] = mean_ci([single for _, single in pairs])
+        task_summary[f"{pooling}_views_minus_single_view_ci95"] = mean_ci([views - single for views, single in pairs])
+        (single, single_half), (gain, gain_half) = (
+            task_summary[f"{pooling}_single_view_mean_ci95"],
+            task_summary[f"{pooling}_views_minus_single_view_ci95"],
+        )
+        print(
+            f"{task}: {pooling}, unshifted view alone {single:.1f} ± {single_half:.1f}; shifted views - unshifted "
+            f"{gain:+.1f} ± {gain_half:.1f} points (paired, {len(pairs)} seeds)",
+            flush=True,
+        )
 
 
 def summarise(runs: list[dict], args) -> dict:
@@ -98,6 +127,7 @@ def summarise(runs: list[dict], args) -> dict:
             **{f"{pooling}_mean_ci95": mean_ci(list(by_pooling[pooling].values())) for pooling in args.poolings},
             "baselines": {name: 100 * value for name, value in demo_baselines(args.demo_dir, task).items()},
         }
+        add_single_view_summary(summary[task], runs, task, args)
         cells = [
             f"{pooling} {m:.1f} ± {h:.1f}"
             for pooling in args.poolings
@@ -139,7 +169,8 @@ def main() -> None:
         "runs": runs,
         "summary": summarise(runs, args),
         "load_average_end": load_average(),
-        "note": "every run is the demo's fine-tuning step, with one thread; only the pooling, the seed and extra_flags change",
+        "note": "every run is the demo's fine-tuning step, with one thread; only the pooling, the seed and extra_flags "
+        "change",
     }
     print(f"-> {write_results(args.result_name, payload)}")
 

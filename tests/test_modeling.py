@@ -46,6 +46,11 @@ def inputs():
         (dict(alpha_min=0.0), "0 < alpha_min < alpha_init"),
         (dict(sblu_window="boxcar"), "sblu_window must be one of"),
         (dict(classifier_pooling="max"), "classifier_pooling must be one of"),
+        (
+            dict(classifier_shift_views=0),
+            r"classifier_shift_views must be an integer from 1 to time_patch_size \(16\)",
+        ),
+        (dict(classifier_shift_views=17), r"classifier_shift_views must be an integer from 1 to time_patch_size"),
         (dict(mask_ratio=1.0), r"mask_ratio must be in \(0, 1\)"),
         (dict(ema_decay_start=0.9999, ema_decay_end=0.999), "EMA decays must satisfy"),
     ],
@@ -322,6 +327,88 @@ def test_attention_pooling_of_a_classifier_loaded_from_an_encoder_starts_at_zero
     model = AaSPForAudioClassification.from_pretrained(tmp_path, num_labels=3, classifier_pooling="attention")
     score = model.classifier.attention_pooling.score
     assert torch.all(score.weight == 0) and torch.all(score.bias == 0)
+
+
+# ----- shift-averaged views (classifier_shift_views) -----
+
+
+def trained_looking_classifier(**overrides):
+    """A classifier whose alias path and attention scores are live (not their zero initialisation), in eval mode."""
+    model = AaSPForAudioClassification(
+        tiny(num_labels=3, classifier_pooling="attention", fusion_zero_init_alias=False, **overrides)
+    )
+    torch.nn.init.normal_(model.classifier.attention_pooling.score.weight, std=1.0)
+    return model.eval()
+
+
+def test_shift_view_offsets_split_the_patch_width_evenly():
+    assert tiny(classifier_shift_views=1).classifier_shift_offsets == [0]
+    assert tiny(classifier_shift_views=4).classifier_shift_offsets == [0, 4, 8, 12]
+    assert tiny(classifier_shift_views=3).classifier_shift_offsets == [0, 5, 10]
+    assert tiny(classifier_shift_views=16).classifier_shift_offsets == list(range(16))
+
+
+def test_shift_views_average_the_logits_of_clips_started_later(inputs):
+    values, mask = inputs
+    model = trained_looking_classifier(classifier_shift_views=4)
+    averaged = model(values, mask).logits
+    assert averaged.shape == (BATCH, 3)
+    model.config.classifier_shift_views = 1
+    # clip 0 (100 real frames) and clip 1 (70) take every shift; clip 2 (33 frames) at most 33 - 16 = 17, so all too
+    views = [model(values[:, k:], mask[:, k:]).logits for k in (0, 4, 8, 12)]
+    torch.testing.assert_close(averaged, torch.stack(views).mean(0), rtol=1e-4, atol=2e-5)
+    assert not torch.allclose(averaged, views[0], atol=1e-3)  # the shifted views do change the output
+
+
+def test_a_clip_too_short_for_a_shift_keeps_one_patch_of_frames():
+    values = torch.randn(1, 20, BINS, generator=torch.Generator().manual_seed(1))
+    model = trained_looking_classifier(classifier_shift_views=4)
+    averaged = model(values).logits
+    model.config.classifier_shift_views = 1
+    # 20 frames: shifts 0 / 4 / 8 / 12 become 0 / 4 / 4 / 4, leaving 20 / 16 / 16 / 16 frames
+    expected = (model(values).logits + 3 * model(values[:, 4:]).logits) / 4
+    torch.testing.assert_close(averaged, expected, rtol=1e-4, atol=2e-5)
+    one_patch = torch.randn(1, 10, BINS)
+    torch.testing.assert_close(
+        trained_looking_classifier(classifier_shift_views=4)(one_patch).logits.shape, torch.Size([1, 3])
+    )
+
+
+def test_shift_views_give_a_clip_the_same_logits_alone_or_padded_in_a_batch(inputs):
+    values, mask = inputs
+    model = trained_looking_classifier(classifier_shift_views=4)
+    batched = model(values, mask).logits
+    alone = model(values[1:2, :70]).logits
+    torch.testing.assert_close(alone, batched[1:2], rtol=1e-4, atol=2e-5)
+
+
+def test_training_sees_one_view_and_the_loss_uses_the_averaged_logits(inputs):
+    values, mask = inputs
+    labels = torch.tensor([0, 2, 1])
+    model = trained_looking_classifier(classifier_shift_views=4)
+    plain = trained_looking_classifier()
+    plain.load_state_dict(model.state_dict())
+    model.train(), plain.train()
+    torch.testing.assert_close(model(values, mask).logits, plain(values, mask).logits)
+    model.eval()
+    out = model(values, mask, labels=labels, output_hidden_states=True)
+    torch.testing.assert_close(out.loss, torch.nn.functional.cross_entropy(out.logits, labels))
+    reference = plain.eval()(values, mask, output_hidden_states=True)
+    assert len(out.hidden_states) == len(reference.hidden_states)
+    for shifted, unshifted in zip(out.hidden_states, reference.hidden_states, strict=True):
+        assert shifted.shape == unshifted.shape  # the unshifted view's, not one per view
+        torch.testing.assert_close(shifted, unshifted, rtol=1e-4, atol=2e-5)
+
+
+def test_shift_views_travel_with_the_saved_config(tmp_path):
+    trained_looking_classifier(classifier_shift_views=4).save_pretrained(tmp_path)
+    assert AutoConfig.from_pretrained(tmp_path).classifier_shift_views == 4
+    assert (
+        AaSPConfig.from_dict(
+            {k: v for k, v in tiny().to_dict().items() if k != "classifier_shift_views"}
+        ).classifier_shift_views
+        == 1
+    )
 
 
 def test_freeze_helpers():

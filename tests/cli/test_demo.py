@@ -553,6 +553,7 @@ def test_write_report_json_round_trip(tmp_path):
         "num_classes": 8,
         "linear_eval": 0.55,
         "finetune": 0.625,
+        "finetune_single_view": None,
         "baselines": {"stats": 0.5, "full": 0.7},
         "baseline_ci95": {"stats": [0.36, 0.64], "full": [0.56, 0.81]},
         "num_test_clips": 48,
@@ -597,6 +598,26 @@ def test_collect_scores_reads_every_step_result():
     assert_row(text, "modulation", "n/a", "n/a", "n/a", "n/a", "20.0 %", "NO", "n/a")
     assert "  keyword: stats 23.0-48.0 %, full 45.0-73.0 % (50 test clips)" in text.splitlines()
     assert not any(line.startswith("  modulation:") for line in text.splitlines())  # no interval to give
+
+
+def test_report_gives_the_unshifted_view_of_fine_tunes_that_average_shifted_views():
+    scores = demo.collect_scores(
+        ["keyword", "modulation"],
+        {},
+        {"keyword": {"mean": 0.95, "single_view": {"mean": 0.9}}, "modulation": {"mean": 0.98}},
+    )
+    assert [s.finetune_single_view for s in scores] == [0.9, None]
+    lines = format_report(DemoReport(1.0, None, None, {}, scores, [], {})).splitlines()
+    assert_row("\n".join(lines), "keyword", "n/a", "95.0 %", "10.0 %", "yes", "n/a")
+    note = lines.index(
+        "The fine-tune column scores each model as pipeline('audio-classification') runs it: the mean logits of"
+    )
+    assert lines[note + 1] == (
+        "time-shifted views (finetune.args.classifier_shift_views; docs/demo.md). On the unshifted view alone: "
+        "keyword 90.0 %."
+    )
+    plain = format_report(DemoReport(1.0, None, None, {}, [TaskScores("keyword", 10, 0.3, 0.4)], [], {}))
+    assert "unshifted view" not in plain
 
 
 def test_report_without_any_baseline_has_no_baseline_column():

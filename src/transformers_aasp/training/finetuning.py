@@ -41,6 +41,7 @@ from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, crop, crop_or_pad, decode_waveform
 from ..configuration_aasp import CLASSIFIER_POOLINGS
+from ..modeling_aasp import start_later
 from ..data.benchmarks import get_benchmark
 from ..data.loading import LoadedBenchmark, undecoded_audio
 from ..data.protocols import class_balanced_weights, encode_targets
@@ -70,6 +71,14 @@ class FineTuningModelArguments(ModelArguments):
         metadata={
             "help": f"AaSP checkpoints: how the head pools the encoder, one of {', '.join(CLASSIFIER_POOLINGS)} "
             "(default: the checkpoint's config.classifier_pooling)."
+        },
+    )
+    classifier_shift_views: int | None = field(
+        default=None,
+        metadata={
+            "help": "AaSP checkpoints: time-shifted views whose logits the model averages at evaluation and in the "
+            "pipeline, 1 to the time patch size (default: the checkpoint's config.classifier_shift_views). With more "
+            "than one, the test split is also scored on the unshifted view alone (test_score_single_view)."
         },
     )
 
@@ -105,6 +114,13 @@ class RecipeArguments:
     freq_mask_param: int = field(default=0, metadata={"help": "SpecAugment: max mel bins per frequency mask."})
     time_mask_param: int = field(default=0, metadata={"help": "SpecAugment: max frames per time mask."})
     num_masks: int = field(default=2, metadata={"help": "SpecAugment: masks of each kind per clip."})
+    random_shift_frames: int = field(
+        default=0,
+        metadata={
+            "help": "Start each training clip a random 0 to N-1 frames later (its first frames dropped, as the views "
+            "of --classifier_shift_views are made), so training sees every phase of the patch grid; 0 disables."
+        },
+    )
     random_crop: bool = field(default=True, metadata={"help": "Random crop of long training clips (else start)."})
     pad_to_clip_length: bool = field(
         default=False,
@@ -117,6 +133,10 @@ class RecipeArguments:
         default=None, metadata={"help": "Sample by inverse label frequency (default: the benchmark's, on for as2m)."}
     )
     hub_model_name: str | None = field(default=None, metadata={"help": "Model name in the card (default: folder)."})
+
+    def __post_init__(self):
+        if self.random_shift_frames < 0:
+            raise ValueError(f"--random_shift_frames must be >= 0 (0 disables it), got {self.random_shift_frames}.")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -212,6 +232,18 @@ def spec_augment(input_values: torch.Tensor, freq_mask_param: int, time_mask_par
     return spectrogram.squeeze(1).transpose(1, 2)
 
 
+def random_start(inputs: dict, max_shift: int, config) -> dict:
+    """`input_values` (B, T, F) and `attention_mask` (B, T) of the clips started a uniform random 0 to max_shift - 1
+    frames later (`start_later`: a clip keeps at least one time patch)."""
+    values = inputs["input_values"]
+    shifts = torch.randint(0, max_shift, (values.shape[0],), device=values.device)
+    time_patch_size = getattr(config, "time_patch_size", 1)
+    shifted, mask = start_later(values, inputs.get("attention_mask"), shifts, time_patch_size)
+    if "attention_mask" not in inputs:  # a model that takes no mask (AST): the freed frames stay zero
+        return {"input_values": shifted}
+    return {"input_values": shifted, "attention_mask": mask}
+
+
 def mix_batch(inputs: dict, targets: torch.Tensor, alpha: float, rng: np.random.Generator | None = None):
     """Mixup with one weight per batch: w ~ Beta(alpha, alpha), then a permutation `order` of the batch.
 
@@ -279,6 +311,8 @@ class RecipeTrainer(Trainer):
         if model.training:
             if self.recipe.mixup_alpha > 0:
                 inputs, targets = mix_batch(inputs, targets, self.recipe.mixup_alpha)
+            if self.recipe.random_shift_frames > 1:
+                inputs.update(random_start(inputs, self.recipe.random_shift_frames, model.config))
             if self.recipe.freq_mask_param > 0 or self.recipe.time_mask_param > 0:
                 recipe = self.recipe
                 inputs["input_values"] = spec_augment(
@@ -335,18 +369,30 @@ def run_folder(output_dir: str, fold, all_folds: bool) -> Path:
     return Path(output_dir) / f"fold_{fold}" if all_folds else Path(output_dir)
 
 
-def pooling_override(model_args: FineTuningModelArguments) -> dict:
-    """Config overrides of --classifier_pooling; refused for a checkpoint that is not AaSP (its config would keep
-    the value as an unused attribute, and the head would pool as before)."""
-    if model_args.classifier_pooling is None:
+def classifier_overrides(model_args: FineTuningModelArguments) -> dict:
+    """Config overrides of --classifier_pooling and --classifier_shift_views; refused for a checkpoint that is not
+    AaSP (its config would keep the values as unused attributes, and the head would work as before)."""
+    overrides = {
+        name: getattr(model_args, name)
+        for name in ("classifier_pooling", "classifier_shift_views")
+        if getattr(model_args, name) is not None
+    }
+    if not overrides:
         return {}
     config = AutoConfig.from_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
-    if not hasattr(config, "classifier_pooling"):
+    for name in overrides:
+        if not hasattr(config, name):
+            raise ValueError(
+                f"--{name} applies to AaSP checkpoints; {model_args.model_name_or_path} is a "
+                f"{config.model_type!r} model. Drop the flag."
+            )
+    views = overrides.get("classifier_shift_views")
+    if views is not None and not 1 <= views <= config.time_patch_size:
         raise ValueError(
-            f"--classifier_pooling applies to AaSP checkpoints; {model_args.model_name_or_path} is a "
-            f"{config.model_type!r} model. Drop the flag."
+            f"--classifier_shift_views must be from 1 to the checkpoint's time_patch_size ({config.time_patch_size}), "
+            f"got {views}."
         )
-    return {"classifier_pooling": model_args.classifier_pooling}
+    return overrides
 
 
 def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedBenchmark, require_trained_head: bool):
@@ -356,7 +402,7 @@ def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedBench
     initialised is refused: its test score would be that of a random head.
     """
     multi_label = benchmark.spec.multi_label
-    overrides = pooling_override(model_args)
+    overrides = classifier_overrides(model_args)
     model, loading_info = AutoModelForAudioClassification.from_pretrained(
         model_args.model_name_or_path,
         num_labels=benchmark.num_labels,
@@ -516,12 +562,29 @@ def num_rows(dataset) -> int | None:
 
 
 def evaluate_test(trainer: Trainer, test_dataset, multi_label: bool) -> dict:
-    """The protocol's score on the test split: {"test_score", "num_test_clips"}; also saved as test metrics."""
+    """The protocol's score on the test split: {"test_score", "num_test_clips"}, plus "test_score_single_view" (the
+    unshifted view alone) for a model that averages several views (`classifier_shift_views`); also saved as test
+    metrics."""
     prediction = trainer.predict(test_dataset, metric_key_prefix="test")
     trainer.log_metrics("test", prediction.metrics)
     trainer.save_metrics("test", prediction.metrics)
-    score = score_logits(prediction.predictions, prediction.label_ids, multi_label)[metric_name(multi_label)]
-    return {"test_score": score, "num_test_clips": int(prediction.label_ids.shape[0])}
+    metric = metric_name(multi_label)
+    results = {
+        "test_score": score_logits(prediction.predictions, prediction.label_ids, multi_label)[metric],
+        "num_test_clips": int(prediction.label_ids.shape[0]),
+    }
+    config = trainer.model.config
+    num_views = getattr(config, "classifier_shift_views", 1)
+    if num_views > 1:
+        config.classifier_shift_views = 1
+        try:
+            single = trainer.predict(test_dataset, metric_key_prefix="test_single_view")
+        finally:
+            config.classifier_shift_views = num_views
+        trainer.log_metrics("test_single_view", single.metrics)
+        trainer.save_metrics("test_single_view", single.metrics)
+        results["test_score_single_view"] = score_logits(single.predictions, single.label_ids, multi_label)[metric]
+    return results
 
 
 def check_run_options(data_args: FineTuningDataArguments, training_args: TrainingArguments) -> None:
@@ -561,7 +624,15 @@ def summarize_runs(runs: list[dict], benchmark: LoadedBenchmark) -> dict:
         "num_train_clips": [run["num_train_clips"] for run in runs],
         "skipped_clips": sum(run["skipped_clips"] for run in runs),
         **summary,
+        **single_view_summary(scored),
     }
+
+
+def single_view_summary(runs: list[dict]) -> dict:
+    """{"single_view": mean, std and interval of the unshifted view's test scores} for runs of a model that
+    averages shifted views (`test_score_single_view`); {} otherwise."""
+    scores = [run["test_score_single_view"] for run in runs if run.get("test_score_single_view") is not None]
+    return {"single_view": summarize_scores(scores)} if scores else {}
 
 
 def summary_line(summary: dict, benchmark: LoadedBenchmark) -> str:
@@ -617,6 +688,9 @@ def card_hyperparameters(model_args, recipe: RecipeArguments, training_args: Tra
         freeze_feature_encoder=model_args.freeze_feature_encoder,
         freeze_base_model=model_args.freeze_base_model,
     )
+    for name in ("classifier_pooling", "classifier_shift_views"):  # when set; otherwise the checkpoint's
+        if getattr(model_args, name) is not None:
+            values[name] = getattr(model_args, name)
     return values
 
 
