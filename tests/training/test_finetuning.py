@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForAudioClassification, pipeline
 
 import transformers_aasp  # noqa: F401
+from transformers_aasp import AaSPConfig
 from transformers_aasp.data.benchmarks import get_benchmark
 from transformers_aasp.data.corpus import split_sizes
 from transformers_aasp.training.arguments import registered_benchmark_names
@@ -367,7 +368,7 @@ def test_soft_target_loss_matches_torch_losses():
 
 
 def test_random_shift_starts_each_clip_up_to_n_minus_1_frames_later_and_keeps_one_patch():
-    config = transformers_aasp.AaSPConfig.tiny()
+    config = AaSPConfig.tiny()
     values = torch.randn(64, 60, 80, generator=torch.Generator().manual_seed(0))
     mask = torch.ones(64, 60, dtype=torch.long)
     mask[1::2, 20:] = 0  # odd clips: 20 real frames, so at most 20 - 16 = 4 frames can go

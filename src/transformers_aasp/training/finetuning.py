@@ -41,10 +41,10 @@ from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, crop, crop_or_pad, decode_waveform
 from ..configuration_aasp import CLASSIFIER_POOLINGS
-from ..modeling_aasp import start_later
 from ..data.benchmarks import get_benchmark
 from ..data.loading import LoadedBenchmark, undecoded_audio
 from ..data.protocols import class_balanced_weights, encode_targets
+from ..modeling_aasp import start_later
 from ..reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores
 from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, ReportedResult, TrainingDataset, finetuned_card
 from .arguments import BenchmarkDataArguments, ModelArguments
