@@ -1296,7 +1296,7 @@ def start_later(
     source = torch.arange(frames, device=input_values.device)[None] + shifts[:, None]
     real = source < lengths[:, None]
     gathered = input_values.gather(1, source.clamp(max=frames - 1)[..., None].expand_as(input_values))
-    return gathered * real[..., None].to(input_values.dtype), real.long()
+    return torch.where(real[..., None], gathered, torch.zeros((), dtype=gathered.dtype)), real.long()
 
 
 def first_view(per_layer: tuple[torch.Tensor, ...] | None, num_views: int) -> tuple[torch.Tensor, ...] | None:

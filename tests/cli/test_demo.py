@@ -612,10 +612,10 @@ def test_report_gives_the_unshifted_view_of_fine_tunes_that_average_shifted_view
     note = lines.index(
         "The fine-tune column scores each model as pipeline('audio-classification') runs it: the mean logits of"
     )
-    assert lines[note + 1] == (
-        "time-shifted views (finetune.args.classifier_shift_views; docs/demo.md). On the unshifted view alone: "
-        "keyword 90.0 %."
-    )
+    assert lines[note + 1 : note + 3] == [
+        "time-shifted views (finetune.args.classifier_shift_views; docs/demo.md). On the unshifted view alone:",
+        "  keyword 90.0 %.",
+    ]
     plain = format_report(DemoReport(1.0, None, None, {}, [TaskScores("keyword", 10, 0.3, 0.4)], [], {}))
     assert "unshifted view" not in plain
 

@@ -716,9 +716,8 @@ def single_view_lines(scores: list[TaskScores]) -> list[str]:
     return [
         "",
         "The fine-tune column scores each model as pipeline('audio-classification') runs it: the mean logits of",
-        "time-shifted views (finetune.args.classifier_shift_views; docs/demo.md). On the unshifted view alone: "
-        + ", ".join(f"{task} {format_percent(score).strip()}" for task, score in single)
-        + ".",
+        "time-shifted views (finetune.args.classifier_shift_views; docs/demo.md). On the unshifted view alone:",
+        "  " + ", ".join(f"{task} {format_percent(score).strip()}" for task, score in single) + ".",
     ]
 
 
