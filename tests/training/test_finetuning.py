@@ -135,7 +135,9 @@ def test_shift_views_score_the_model_as_the_pipeline_runs_it_and_report_the_unsh
     assert unshifted == pytest.approx(pipeline_cross_entropy(), rel=1e-5)
     assert abs(averaged - unshifted) > 1e-4  # the two scores are of different forwards
     assert json.loads((tmp_path / "results.json").read_text())["single_view"] == summary["single_view"]
-    assert "| classifier_shift_views | 4 |" in (tmp_path / "README.md").read_text()
+    card = (tmp_path / "README.md").read_text()
+    assert "| classifier_shift_views | 4 |" in card
+    assert f"the unshifted view alone scores {summary['single_view']['mean']:.4f}" in card
 
 
 def test_classifier_shift_views_is_checked_and_refused_for_a_checkpoint_that_is_not_aasp(hub, checkpoint, tmp_path):

@@ -719,7 +719,14 @@ def finetuned_model_card(summary, benchmark, model_args, data_args, recipe, trai
             )
         )
     folds = {k: v for k, v in summary["folds"].items() if k != "None"} or None
-    held_out = f" (fold {data_args.fold} held out)" if data_args.fold is not None and not data_args.all_folds else ""
+    protocol_notes = (
+        f" (fold {data_args.fold} held out)" if data_args.fold is not None and not data_args.all_folds else ""
+    )
+    if "single_view" in summary:
+        protocol_notes += (
+            "; scored as the pipeline runs the model, on the mean logits of time-shifted views "
+            f"(config.classifier_shift_views); the unshifted view alone scores {summary['single_view']['mean']:.4f}"
+        )
     return finetuned_card(
         model_name=name,
         base_model=model_args.model_name_or_path,
@@ -728,7 +735,7 @@ def finetuned_model_card(summary, benchmark, model_args, data_args, recipe, trai
         multi_label=spec.multi_label,
         results=results,
         training_args=card_hyperparameters(model_args, recipe, training_args),
-        protocol=spec.protocol_description + held_out,
+        protocol=spec.protocol_description + protocol_notes,
         clip_seconds=spec.clip_seconds,
         fold_scores=folds,
         repo_id=training_args.hub_model_id or name,
