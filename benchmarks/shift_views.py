@@ -14,7 +14,7 @@ V, and the paired difference V - 1 with its 95 % t-interval over the runs.
 
 `--learning_quality_dir` takes the seed-0 fine-tunes that benchmarks/learning_quality.py saves
 (`finetune/<init>-<arm>-<task>-s0/model`, mean pooling, random crops in training) and the evidence corpus it cached
-(`features.pt`). Reported per model: the accuracy for each V and the difference V - 1 with a 95 % t-interval over
+(`features.pt`). Reported per model: the accuracy for each V and the difference V - 1 with a 95 % normal interval over
 the test clips (paired: the same clips, each counted +1, 0 or -1), so that plain and AaPE stems can be compared.
 
 Both also report how often the shift alone changes the answer: the fraction of test clips whose top-1 label is not the
@@ -97,6 +97,13 @@ def label_change_rate(model, values, mask, offsets: list[int], batch_size: int) 
     return float((labels != labels[0]).any(0).float().mean())
 
 
+def paired_clip_difference(correct: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """Accuracy difference in points between two (N,) bool vectors on the same clips, and the half-width of its 95 %
+    normal interval over the clips (each clip counts +1, 0 or -1; N is in the hundreds here)."""
+    differences = 100 * (correct.astype(float) - reference.astype(float))
+    return float(differences.mean()), float(1.96 * differences.std(ddof=1) / np.sqrt(len(differences)))
+
+
 def demo_test_split(task: str, clips_per_class: int, feature_extractor):
     """The embedded task's test clips as one padded batch: (N, T, F) frames, (N, T) mask, (N,) labels."""
     from transformers_aasp.data.loading import resolve_benchmark
@@ -171,7 +178,7 @@ def score_learning_quality(args) -> dict:
         changed = label_change_rate(model, values, mask, SHIFT_OFFSETS, args.batch_size)
         row = {"init": init, "arm": arm, "task": task, "n": len(labels), "label_change_rate": changed, "views": {}}
         for num_views, hits in correct.items():
-            difference = mean_ci(list(100 * (hits.astype(float) - correct[1].astype(float))))
+            difference = paired_clip_difference(hits, correct[1])
             row["views"][num_views] = {"accuracy": 100 * float(hits.mean()), "minus_one_view": difference}
         results[folder.name] = row
         line = "  ".join(
