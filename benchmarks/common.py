@@ -234,10 +234,11 @@ def ratio(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator) if denominator else float("nan")
 
 
-def write_results(name: str, payload: dict) -> Path:
-    """Write `payload` (plus the machine description) to benchmarks/results/<name>.json and return the path."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
+def write_results(name: str, payload: dict, directory: Path = RESULTS_DIR) -> Path:
+    """Write `payload` (plus the machine description) to <directory>/<name>.json (by default benchmarks/results) and
+    return the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
     full = {
         "benchmark": name,
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),

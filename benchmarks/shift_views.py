@@ -20,7 +20,7 @@ the test clips (paired: the same clips, each counted +1, 0 or -1), so that plain
 Both also report how often the shift alone changes the answer: the fraction of test clips whose top-1 label is not the
 same when the clip starts 0, 4, 8 or 12 frames later (each scored as one view).
 
-Results: benchmarks/results/<--result_name>.json. A few minutes on 2 cores.
+Results: <--results_dir>/<--result_name>.json (benchmarks/results by default). A few minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import torch
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import mean_ci, write_results
+from common import RESULTS_DIR, mean_ci, write_results
 
 
 SHIFT_OFFSETS = [0, 4, 8, 12]  # the starts of the 4 views of a 16-frame patch grid
@@ -49,6 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--views", nargs="+", type=int, default=[1, 2, 4, 8, 16])
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--result_name", default="shift_views")
+    parser.add_argument("--results_dir", type=Path, default=RESULTS_DIR, help="Where <result_name>.json goes.")
     args = parser.parse_args()
     if args.demo_runs is None and args.learning_quality_dir is None:
         parser.error("give --demo_runs, --learning_quality_dir or both")
@@ -200,7 +201,7 @@ def main() -> None:
         payload["demo_runs"].update(score_demo_runs(args))
     if args.learning_quality_dir is not None:
         payload["learning_quality"] = score_learning_quality(args)
-    print(f"Wrote {write_results(args.result_name, payload)}")
+    print(f"Wrote {write_results(args.result_name, payload, args.results_dir)}")
 
 
 if __name__ == "__main__":

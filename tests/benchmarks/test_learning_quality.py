@@ -1,5 +1,6 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""benchmarks/learning_quality.py, the evidence script of the learning-quality work, run as a user runs it.
+"""benchmarks/learning_quality.py, the evidence script of the learning-quality work, run as a user runs it, and
+benchmarks/shift_views.py on the fine-tuned models it saves.
 
 The full run takes hours; these tests run every phase on a 12-clips-per-class corpus with a few optimisation steps,
 so that a change that breaks the script (an import, a phase, the report) fails here and not in a two-hour rerun.
@@ -16,6 +17,7 @@ import pytest
 
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "learning_quality.py"
+SHIFT_VIEWS_SCRIPT = SCRIPT.with_name("shift_views.py")
 TASKS = ("instrument", "keyword", "modulation")
 # 12 clips per class -> 2 test clips per class (split_sizes: 70/15/15 rounded); 8 / 10 / 5 classes
 TEST_CLIPS = {"instrument": 16, "keyword": 20, "modulation": 10}
@@ -26,10 +28,10 @@ QUICK_RUN = [
 ]
 
 
-def run_script(arguments: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+def run_script(arguments: list[str], tmp_path: Path, script: Path = SCRIPT) -> subprocess.CompletedProcess:
     environment = {**os.environ, "AASP_CORPUS_DIR": str(tmp_path / "corpus"), "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
+        [sys.executable, str(script), *arguments],
         capture_output=True,
         text=True,
         env=environment,
@@ -108,3 +110,33 @@ def test_a_phase_that_needs_an_arm_not_pretrained_is_refused_up_front(tmp_path):
         "'aape_peak'] to --arms" in completed.stderr
     )
     assert not (tmp_path / "work").exists()
+
+
+def test_shift_views_scores_every_saved_fine_tune_with_each_view_count(quick_run, tmp_path):
+    _, _, results_dir = quick_run
+    work_dir = results_dir.parent / "work"
+    arguments = ["--learning_quality_dir", str(work_dir), "--views", "1", "4", "--results_dir", str(tmp_path)]
+    completed = run_script([*arguments, "--result_name", "views"], tmp_path, SHIFT_VIEWS_SCRIPT)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = json.loads((tmp_path / "views.json").read_text())["learning_quality"]
+    assert set(rows) == {
+        f"{init}-{arm}-{task}-s0"
+        for init in ("scratch", "pretrained")
+        for arm in ("plain", "aape", "aape_peak")
+        for task in TASKS
+    }
+    for row in rows.values():
+        assert row["n"] == TEST_CLIPS[row["task"]]
+        assert set(row["views"]) == {"1", "4"}
+        assert row["views"]["1"]["minus_one_view"] == [0.0, 0.0]
+        for scores in row["views"].values():
+            assert scores["accuracy"] * row["n"] / 100 == pytest.approx(round(scores["accuracy"] * row["n"] / 100))
+        gain = row["views"]["4"]["accuracy"] - row["views"]["1"]["accuracy"]
+        assert row["views"]["4"]["minus_one_view"][0] == pytest.approx(gain)
+        assert 0.0 <= row["label_change_rate"] <= 1.0
+
+
+def test_shift_views_needs_models_to_score(tmp_path):
+    completed = run_script(["--views", "4"], tmp_path, SHIFT_VIEWS_SCRIPT)
+    assert completed.returncode == 2
+    assert "give --demo_runs, --learning_quality_dir or both" in completed.stderr
