@@ -77,24 +77,17 @@ def correct_per_view_count(model, values, mask, labels, views: list[int], batch_
 
 @torch.no_grad()
 def label_change_rate(model, values, mask, offsets: list[int], batch_size: int) -> float:
-    """Fraction of the (N, T, F) clips whose top-1 label is not the same for every start offset in `offsets` (frames
-    dropped at the start, as in the views): how often a sub-patch shift alone changes the answer."""
+    """Fraction of the (N, T, F) clips whose top-1 label is not the same for every start offset in `offsets` (each
+    view of `shifted_views` scored alone): how often a sub-patch shift alone changes the answer."""
+    from transformers_aasp.modeling_aasp import shifted_views
+
     model.eval()
     model.config.classifier_shift_views = 1
     labels = []
-    for offset in offsets:
-        shifted, shifted_mask = values[:, offset:], mask[:, offset:]
-        labels.append(
-            torch.cat(
-                [
-                    model(shifted[i : i + batch_size], attention_mask=shifted_mask[i : i + batch_size]).logits.argmax(
-                        -1
-                    )
-                    for i in range(0, len(values), batch_size)
-                ]
-            )
-        )
-    labels = torch.stack(labels)
+    for i in range(0, len(values), batch_size):
+        views, view_mask = shifted_views(values[i : i + batch_size], mask[i : i + batch_size], offsets, model.config)
+        labels.append(model(views, attention_mask=view_mask).logits.argmax(-1).unflatten(0, (len(offsets), -1)))
+    labels = torch.cat(labels, dim=1)  # (V, N)
     return float((labels != labels[0]).any(0).float().mean())
 
 

@@ -1267,12 +1267,10 @@ def shifted_views(
         (V * B, T, F) frames and their (V * B, T) long attention mask; rows k * B to (k + 1) * B hold view k.
     """
     check_input_values(input_values, config.num_mel_bins)
-    batch = input_values.shape[0]
-    views = [
-        start_later(input_values, attention_mask, torch.full((batch,), offset), config.time_patch_size)
-        for offset in offsets
-    ]
-    return torch.cat([values for values, _ in views]), torch.cat([mask for _, mask in views])
+    num_views, batch = len(offsets), input_values.shape[0]
+    shifts = torch.tensor(offsets, device=input_values.device).repeat_interleave(batch)
+    repeated_mask = None if attention_mask is None else attention_mask.repeat(num_views, 1)
+    return start_later(input_values.repeat(num_views, 1, 1), repeated_mask, shifts, config.time_patch_size)
 
 
 def start_later(

@@ -142,7 +142,9 @@ def test_shift_views_score_the_model_as_the_pipeline_runs_it_and_report_the_unsh
 
 def test_classifier_shift_views_is_checked_and_refused_for_a_checkpoint_that_is_not_aasp(hub, checkpoint, tmp_path):
     for views in ("0", "17"):
-        with pytest.raises(ValueError, match=rf"--classifier_shift_views must be from 1 to .* \(16\), got {views}\."):
+        with pytest.raises(
+            ValueError, match=rf"classifier_shift_views must be an integer from 1 to .* \(16\), got {views}\."
+        ):
             run(checkpoint, tmp_path, *esc50_fold(hub, 3), "--classifier_shift_views", views)
     ast = hub_layouts.save_tiny_ast_checkpoint(tmp_path / "ast")
     with pytest.raises(

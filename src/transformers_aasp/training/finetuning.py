@@ -386,12 +386,10 @@ def classifier_overrides(model_args: FineTuningModelArguments) -> dict:
                 f"--{name} applies to AaSP checkpoints; {model_args.model_name_or_path} is a "
                 f"{config.model_type!r} model. Drop the flag."
             )
-    views = overrides.get("classifier_shift_views")
-    if views is not None and not 1 <= views <= config.time_patch_size:
-        raise ValueError(
-            f"--classifier_shift_views must be from 1 to the checkpoint's time_patch_size ({config.time_patch_size}), "
-            f"got {views}."
-        )
+    for name, value in overrides.items():  # from_pretrained's overrides skip the config's validators: run its own
+        setattr(config, name, value)
+    config.validate_choices()
+    config.validate_classification()
     return overrides
 
 
