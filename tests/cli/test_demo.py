@@ -5,6 +5,7 @@ import io
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ from transformers_aasp.cli.demo import (
     DemoError,
     DemoReport,
     Prediction,
+    Step,
+    StepContext,
+    StepPrinter,
     TaskScores,
     find_source_checkout,
     format_duration,
@@ -24,7 +28,9 @@ from transformers_aasp.cli.demo import (
     load_demo_config,
     pick_one_per_label,
     run_logged,
+    run_steps,
     script_flags,
+    threads_per_job,
 )
 from transformers_aasp.data.corpus import EMBEDDED_TASKS
 from transformers_aasp.modeling_aasp import PRETRAINING_LOSS_TERMS
@@ -154,6 +160,9 @@ def test_output_dir_and_overrides(tmp_path):
             "finetune.args.corpus_clips_per_class is set by the demo from corpus.clips_per_class",
         ),
         ("tasks: [keyword]\ncorpus: {clips_per_class: 2}\n", "corpus.clips_per_class must be an integer >= 3"),
+        ("tasks: [keyword]\njobs: 0\n", "jobs must be a positive integer \\(steps run at once\\), got 0"),
+        ("tasks: [keyword]\njobs: two\n", "jobs must be a positive integer \\(steps run at once\\), got 'two'"),
+        ("tasks: [keyword]\njobs: true\n", "jobs must be a positive integer \\(steps run at once\\), got True"),
         (
             "tasks: [keyword]\nbaseline: {feature_set: full}\n",
             r"unknown key\(s\) \['feature_set'\] in section 'baseline'; expected some of \['feature_sets', 'args'\]",
@@ -253,6 +262,72 @@ def test_run_logged_failure_names_the_log_and_shows_its_tail(tmp_path):
         run_logged([sys.executable, str(script)], log, {}, stream=io.StringIO())
 
 
+def script_step(tmp_path, name: str, code: str, category: str = "step") -> Step:
+    """A step that runs `code` as a script, logged to <tmp_path>/logs/<name>.log; returns what it printed."""
+    script = tmp_path / f"{name}.py"
+    script.write_text(code)
+    log = tmp_path / "logs" / f"{name}.log"
+
+    def run(context: StepContext) -> str:
+        context.run([sys.executable, str(script)], log)
+        return log.read_text()
+
+    return Step(category, f"step {name}", run, log)
+
+
+THREADS_SCRIPT = "import os, time\ntime.sleep({sleep})\nprint('{name}', os.environ.get('OMP_NUM_THREADS'))\n"
+
+
+def test_threads_per_job_shares_the_cores_out():
+    assert threads_per_job(2, cpu_count=2) == 1
+    assert threads_per_job(2, cpu_count=16) == 8
+    assert threads_per_job(3, cpu_count=8) == 2
+    assert threads_per_job(4, cpu_count=2) == 1  # more steps than cores: one thread each, never zero
+
+
+def test_steps_run_at_once_return_results_in_step_order_with_their_share_of_threads(tmp_path, capsys):
+    # the first step finishes last: results still come back in step order
+    steps = [
+        script_step(tmp_path, name, THREADS_SCRIPT.format(sleep=sleep, name=name), category)
+        for name, sleep, category in (("a", 1.5, "fine-tuning"), ("b", 0, "linear eval"), ("c", 0, "linear eval"))
+    ]
+    timings = {}
+    printer = StepPrinter(total=3)
+    results = run_steps(steps, 2, {"PATH": "/usr/bin"}, printer, timings)
+    threads = threads_per_job(2)
+    assert results == [f"a {threads}\n", f"b {threads}\n", f"c {threads}\n"]
+    assert list(timings) == ["fine-tuning", "linear eval"]  # in the order the steps were listed
+    assert timings["fine-tuning"] >= 1.5
+    out = capsys.readouterr().out
+    assert "3 steps, 2 at a time with" in out
+    assert "=== [1/3] step a " in out and "=== [3/3] step c " in out
+    assert re.search(rf"done in \d s: step a \(log: {re.escape(str(tmp_path / 'logs' / 'a.log'))}\)", out)
+    assert f"$ {sys.executable} {tmp_path / 'a.py'}\n" in out  # the command line, to re-run a step by hand
+    assert "\na 1\n" not in out  # the output of steps that run at once is in their logs only
+
+
+def test_one_job_runs_steps_in_order_with_every_thread_and_streams_their_output(tmp_path, capfd):
+    steps = [script_step(tmp_path, name, THREADS_SCRIPT.format(sleep=0, name=name)) for name in ("a", "b")]
+    results = run_steps(steps, 1, {"PATH": "/usr/bin"}, StepPrinter(total=2), {})
+    assert results == ["a None\n", "b None\n"]  # OMP_NUM_THREADS left as it was (unset here)
+    out = capfd.readouterr().out
+    assert out.index("=== [1/2] step a") < out.index("a None") < out.index("=== [2/2] step b") < out.index("b None")
+
+
+def test_a_failing_step_stops_the_steps_running_beside_it_and_is_the_error_raised(tmp_path):
+    steps = [
+        script_step(tmp_path, "slow", "import time\nprint('started', flush=True)\ntime.sleep(60)\n"),
+        script_step(tmp_path, "broken", "import sys, time\ntime.sleep(1)\nprint('bad input')\nsys.exit(2)\n"),
+        script_step(tmp_path, "never", "print('ran')\n"),
+    ]
+    start = time.perf_counter()
+    with pytest.raises(DemoError, match=r"(?s)`broken.py` exited with status 2; full log: .*broken.log.*bad input"):
+        run_steps(steps, 2, {"PATH": "/usr/bin"}, StepPrinter(total=3, stream=io.StringIO()), {})
+    assert time.perf_counter() - start < 30  # the 60 s step was stopped, not waited for
+    assert (tmp_path / "logs" / "slow.log").read_text() == "started\n"
+    assert not (tmp_path / "logs" / "never.log").exists()  # queued behind the failure: cancelled
+
+
 def test_missing_examples_folder_is_explained(tmp_path):
     config = DemoConfig(output_dir=tmp_path, source_dir=tmp_path / "no_checkout", tasks=["keyword"])
     with pytest.raises(DemoError, match="run it from the repository"):
@@ -303,7 +378,7 @@ def test_baseline_step_runs_the_script_on_the_demo_corpus(tmp_path, feature_set,
         baseline={"feature_sets": ["stats", "full"], "args": {"regularization": 0.5}},
         linear_eval={"args": {"num_seeds": 1}},
     )
-    results = demo.logmel_baseline(config, "keyword", feature_set, {})
+    results = demo.logmel_baseline(config, "keyword", feature_set, StepContext({}, stream=io.StringIO()))
     argv = results["argv"]
     assert results["accuracy"] == accuracy  # read from <output_dir>/logmel_baseline/<feature set>/
     assert argv == [
@@ -322,33 +397,36 @@ def test_baseline_step_runs_the_script_on_the_demo_corpus(tmp_path, feature_set,
     assert log.read_text() == f"baseline {feature_set} on keyword\n"
 
 
-def test_run_demo_runs_the_baseline_once_per_task_and_feature_set(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_demo_runs_the_baseline_once_per_task_and_feature_set(tmp_path, monkeypatch, capsys, jobs):
     fake_checkout(tmp_path, {"logmel_baseline.py": FAKE_BASELINE_SCRIPT})
     config = DemoConfig(
         output_dir=tmp_path / "out",
         source_dir=tmp_path,
         tasks=["keyword", "modulation"],
+        jobs=jobs,
         baseline={"feature_sets": ["stats", "full"]},
         figures={"enabled": False},
     )
     # every other step is stubbed: only the baseline runs (its fake script)
     monkeypatch.setattr(demo, "build_corpus", lambda config: tmp_path / "corpus")
-    monkeypatch.setattr(demo, "pretrain", lambda config, environment: {})
-    monkeypatch.setattr(demo, "linear_eval", lambda config, task, environment: {"mean": 0.4})
-    monkeypatch.setattr(demo, "finetune", lambda config, task, environment: {"mean": 0.6})
+    monkeypatch.setattr(demo, "pretrain", lambda config, context: {})
+    monkeypatch.setattr(demo, "linear_eval", lambda config, task, context: {"mean": 0.4})
+    monkeypatch.setattr(demo, "finetune", lambda config, task, context: {"mean": 0.6})
     monkeypatch.setattr(demo, "classify_held_out", lambda config: [])
     report = demo.run_demo(config)
 
     calls = [json.loads(line) for line in (tmp_path / "baseline_calls.jsonl").read_text().splitlines()]
-    assert [(flag_value(argv, "--benchmark"), flag_value(argv, "--feature_set")) for argv in calls] == [
-        ("keyword", "stats"),
-        ("keyword", "full"),
-        ("modulation", "stats"),
-        ("modulation", "full"),
+    made = [
+        tuple(flag_value(argv, flag) for flag in ("--benchmark", "--feature_set", "--output_dir")) for argv in calls
     ]
-    assert [flag_value(argv, "--output_dir") for argv in calls] == [
-        str(tmp_path / "out" / "logmel_baseline" / feature_set) for feature_set in ("stats", "full") * 2
+    expected = [
+        (task, feature_set, str(tmp_path / "out" / "logmel_baseline" / feature_set))
+        for task in ("keyword", "modulation")
+        for feature_set in ("stats", "full")
     ]
+    # one at a time: in config order; two at a time: the same runs, in whichever order they started
+    assert (made if jobs == 1 else sorted(made)) == (expected if jobs == 1 else sorted(expected))
     assert sorted(path.name for path in (tmp_path / "out" / "logs").iterdir()) == [
         "logmel_baseline_full_keyword.log",
         "logmel_baseline_full_modulation.log",
@@ -368,6 +446,7 @@ def test_run_demo_runs_the_baseline_once_per_task_and_feature_set(tmp_path, monk
     assert report.scores[0].finetune_below_baseline == {"stats": False, "full": True}
     payload = json.loads((tmp_path / "out" / "report.json").read_text())
     assert payload["scores"][1]["baselines"] == {"stats": 0.5, "full": 0.75}
+    assert payload["jobs"] == jobs
 
 
 def test_every_step_gets_the_demo_corpus_size():
@@ -385,7 +464,7 @@ def test_baseline_step_without_results_file_fails_clearly(tmp_path):
     fake_checkout(tmp_path, {"logmel_baseline.py": "print('nothing written')\n"})
     config = DemoConfig(output_dir=tmp_path / "out", source_dir=tmp_path, tasks=["keyword"])
     with pytest.raises(DemoError) as error:
-        demo.logmel_baseline(config, "keyword", "full", {})
+        demo.logmel_baseline(config, "keyword", "full", StepContext({}, stream=io.StringIO()))
     expected = tmp_path / "out" / "logmel_baseline" / "full" / "logmel_baseline_keyword.json"
     assert str(error.value) == f"logmel_baseline.py wrote no {expected}."
 

@@ -3,18 +3,21 @@
 
     aasp-demo                                       # in a source checkout; or: make demo
 
-Steps (each one the real script a user would run, as a subprocess whose output is streamed and saved to a log):
+Steps (each one the real script a user would run, as a subprocess whose output is saved to a log):
     1. build the embedded corpus (cached; in this process, with progress bars);
     2. the log-mel statistics baselines on every embedded task (examples/logmel_baseline.py, once per feature set
        of `baseline.feature_sets`: `stats`, the baseline the learning-quality goal is stated against, and `full`,
        a stronger hand-designed one; no model involved);
     3. pre-train a tiny AaSP with examples/pretrain.py;
-    4. linear evaluation of the frozen encoder on every embedded task (examples/linear_eval.py);
-    5. a short fine-tune on every embedded task (examples/finetune.py; checkpoint + model card per task);
-    6. reload one fine-tuned checkpoint with pipeline("audio-classification") and classify held-out clips;
-    7. draw the figures (examples/make_figures.py);
-    8. print a short report and write it to <output_dir>/report.json and report.md: per task each log-mel
+    4. on the pre-trained encoder: a short fine-tune on every embedded task (examples/finetune.py; checkpoint + model
+       card per task), linear evaluation of the frozen encoder on every task (examples/linear_eval.py) and the
+       figures (examples/make_figures.py);
+    5. reload one fine-tuned checkpoint with pipeline("audio-classification") and classify held-out clips;
+    6. print a short report and write it to <output_dir>/report.json and report.md: per task each log-mel
        baseline, linear evaluation, fine-tune and chance, flagging a fine-tune that is below a baseline.
+The runs of steps 2 and 4 do not depend on each other: `jobs` of them run at once (2 in the shipped config), each
+with its share of the cores and its output in its log; with `jobs: 1` they run one at a time, with every core, and
+their output streams to the terminal too.
 Every default lives in the one config file, shipped in the package (`aasp-demo --print_config` shows it);
 `--config`, `--output_dir`, `--source_dir` and `--set section.key=value` override it. The steps are the example
 scripts of a source checkout, which a wheel does not install: outside one, the demo stops before any work and says
@@ -29,7 +32,10 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,7 +51,7 @@ DEFAULT_CONFIG = Path(__file__).with_name("demo.yaml")  # package data
 # The source checkout an editable install points to (src/transformers_aasp/cli/demo.py -> the repository root).
 INSTALLED_FROM = Path(__file__).resolve().parents[3]
 CONFIG_SECTIONS = ("corpus", "baseline", "pretrain", "linear_eval", "finetune", "classify", "figures")
-TOP_LEVEL_KEYS = ("output_dir", "source_dir", "offline", "tasks", *CONFIG_SECTIONS)
+TOP_LEVEL_KEYS = ("output_dir", "source_dir", "offline", "tasks", "jobs", *CONFIG_SECTIONS)
 SECTION_KEYS = {
     "corpus": ("seed", "cache_dir", "clips_per_class"),
     "baseline": ("feature_sets", "args"),
@@ -93,6 +99,7 @@ class DemoConfig:
     source_dir: Path
     tasks: list[str]
     offline: bool = True
+    jobs: int = 1
     corpus: dict = field(default_factory=dict)
     baseline: dict = field(default_factory=dict)
     pretrain: dict = field(default_factory=dict)
@@ -173,6 +180,7 @@ def load_demo_config(
         source_dir=Path(),  # found below, once the rest of the config is known to be valid
         tasks=list(content.get("tasks") or []),
         offline=bool(content.get("offline", True)),
+        jobs=content.get("jobs", 1),
         **{section: dict(content.get(section) or {}) for section in CONFIG_SECTIONS},
     )
     validate_config(config, path)
@@ -268,6 +276,8 @@ def validate_config(config: DemoConfig, path: Path) -> None:
 
     if not config.tasks:
         raise ValueError(f"{path}: 'tasks' must list at least one embedded task ({sorted(EMBEDDED_TASKS)}).")
+    if isinstance(config.jobs, bool) or not isinstance(config.jobs, int) or config.jobs < 1:
+        raise ValueError(f"{path}: jobs must be a positive integer (steps run at once), got {config.jobs!r}.")
     unknown = [task for task in config.tasks if task not in EMBEDDED_TASKS]
     if unknown:
         raise ValueError(f"{path}: unknown task(s) {unknown}; the embedded tasks are {sorted(EMBEDDED_TASKS)}.")
@@ -338,21 +348,161 @@ def script_flags(args: dict | None) -> list[str]:
 # Running the steps
 # ----------------------------------------------------------------------------------------------------------------
 class StepPrinter:
-    """Numbered step headers with the elapsed time since the demo started."""
+    """Numbered step headers with the elapsed time since the demo started (safe to call from several threads)."""
 
     def __init__(self, total: int, stream=None):
         self.total = total
         self.index = 0
         self.start = time.perf_counter()
         self.stream = stream or sys.stdout
+        self.lock = threading.Lock()
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
-    def begin(self, title: str) -> None:
-        self.index += 1
-        self.stream.write(f"\n=== [{self.index}/{self.total}] {title} (at {format_duration(self.elapsed())}) ===\n")
-        self.stream.flush()
+    def next_number(self) -> int:
+        with self.lock:
+            self.index += 1
+            return self.index
+
+    def begin(self, title: str, number: int | None = None) -> None:
+        """Prints the header of step `number` (default: the next one)."""
+        number = number or self.next_number()
+        self.write(f"\n=== [{number}/{self.total}] {title} (at {format_duration(self.elapsed())}) ===\n")
+
+    def write(self, text: str) -> None:
+        with self.lock:
+            self.stream.write(text)
+            self.stream.flush()
+
+
+class RunningProcesses:
+    """The subprocesses of the steps that run at the same time, so that when one step fails the others stop."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.processes: set[subprocess.Popen] = set()
+        self.stopped = False
+
+    def add(self, process: subprocess.Popen) -> None:
+        with self.lock:
+            if self.stopped:
+                process.terminate()
+            self.processes.add(process)
+
+    def discard(self, process: subprocess.Popen) -> None:
+        with self.lock:
+            self.processes.discard(process)
+
+    def stop(self) -> None:
+        """Terminates every running step, and any step that starts from now on."""
+        with self.lock:
+            self.stopped = True
+            for process in self.processes:
+                process.terminate()
+
+
+class CommandLineOnly:
+    """The terminal stream of a step that runs beside others: shows its command line (`run_logged`'s first write),
+    drops the rest of its output, which is in its log."""
+
+    def __init__(self, printer: StepPrinter):
+        self.printer = printer
+        self.shown = False
+
+    def write(self, text: str) -> None:
+        if not self.shown:
+            self.shown = True
+            self.printer.write(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@dataclass
+class StepContext:
+    """How a step runs its script: the environment, where its output goes besides its log (None: this process's
+    stdout; a `CommandLineOnly` for steps that run at the same time) and the processes to register for stopping."""
+
+    environment: dict[str, str]
+    stream: object = None
+    running: RunningProcesses | None = None
+
+    def run(self, command: list[str], log_path: Path) -> None:
+        run_logged(command, log_path, self.environment, stream=self.stream, running=self.running)
+
+
+@dataclass
+class Step:
+    """One step of the demo: `run(context)` returns its result; `category` is its entry in the report's times."""
+
+    category: str
+    title: str
+    run: Callable[[StepContext], object]
+    log: Path | None = None
+
+
+def threads_per_job(jobs: int, cpu_count: int | None = None) -> int:
+    """CPU threads for each of `jobs` steps that run at once: the cores shared out, at least one."""
+    return max(1, (cpu_count or os.cpu_count() or 1) // jobs)
+
+
+def run_steps(steps: list[Step], jobs: int, environment: dict[str, str], printer: StepPrinter, timings: dict) -> list:
+    """Runs steps that do not depend on each other, `jobs` at a time, and returns their results in step order.
+
+    With one job (or one step) each step runs alone, with every thread, and its output streams to the terminal.
+    Otherwise each runs with `threads_per_job` threads (OMP_NUM_THREADS) and its output only goes to its log; the
+    first failure stops the others and is raised. `timings[category]` adds up each step's own duration.
+    """
+    for step in steps:  # the report lists the kinds of step in the order they start
+        timings.setdefault(step.category, 0.0)
+    if jobs == 1 or len(steps) == 1:
+        return [run_step(step, StepContext(environment), printer, timings) for step in steps]
+    threads = threads_per_job(jobs)
+    printer.write(
+        f"\n--- {len(steps)} steps, {jobs} at a time with {threads} thread(s) each; their output goes to their logs "
+        f"(`--set jobs=1` streams it) ---\n"
+    )
+    running = RunningProcesses()
+    failures: list[BaseException] = []  # in the order they happened: the first one stopped the others
+    numbers = [printer.next_number() for _ in steps]
+    environment = {**environment, "OMP_NUM_THREADS": str(threads)}
+
+    def run_in_pool(step: Step, number: int):
+        if running.stopped:
+            raise DemoError(f"{step.title}: not started, another step failed.")
+        context = StepContext(environment, stream=CommandLineOnly(printer), running=running)
+        try:
+            return run_step(step, context, printer, timings, number)
+        except BaseException as error:
+            with running.lock:
+                failures.append(error)
+            running.stop()
+            raise
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_in_pool, step, number) for step, number in zip(steps, numbers, strict=True)]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        if failures:
+            for future in futures:
+                future.cancel()
+            wait(futures)
+    if failures:
+        raise failures[0]
+    return [future.result() for future in futures]
+
+
+def run_step(step: Step, context: StepContext, printer: StepPrinter, timings: dict, number: int | None = None):
+    """Runs one step, printing its header (and, when its output does not stream, where its log is)."""
+    printer.begin(step.title, number)
+    start = time.perf_counter()
+    result = step.run(context)
+    duration = time.perf_counter() - start
+    with printer.lock:
+        timings[step.category] = timings.get(step.category, 0.0) + duration
+    if context.stream is not None and step.log is not None:
+        printer.write(f"    done in {format_duration(duration)}: {step.title} (log: {step.log})\n")
+    return result
 
 
 def script_command(config: DemoConfig, script: str, flags: list[str]) -> list[str]:
@@ -377,8 +527,17 @@ def step_environment(config: DemoConfig) -> dict[str, str]:
     return environment
 
 
-def run_logged(command: list[str], log_path: Path, environment: dict[str, str], stream=None) -> None:
-    """Runs `command`, copying its output (progress bars included) to `stream` and to `log_path` as it comes."""
+def run_logged(
+    command: list[str],
+    log_path: Path,
+    environment: dict[str, str],
+    stream=None,
+    running: RunningProcesses | None = None,
+) -> None:
+    """Runs `command`, copying its output (progress bars included) to `stream` and to `log_path` as it comes.
+
+    With `running`, the process is registered there while it runs, so that a failing step elsewhere can stop it.
+    """
     stream = stream or sys.stdout
     log_path.parent.mkdir(parents=True, exist_ok=True)
     stream.write(f"$ {shlex.join(command)}\n")
@@ -387,6 +546,8 @@ def run_logged(command: list[str], log_path: Path, environment: dict[str, str], 
         open(log_path, "wb") as log,
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment) as process,
     ):
+        if running is not None:
+            running.add(process)
         out = getattr(stream, "buffer", None)
         while chunk := os.read(process.stdout.fileno(), 8192):
             log.write(chunk)
@@ -396,6 +557,8 @@ def run_logged(command: list[str], log_path: Path, environment: dict[str, str], 
             else:
                 stream.write(chunk.decode("utf-8", errors="replace"))
         returncode = process.wait()
+        if running is not None:
+            running.discard(process)
     if returncode != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-TAIL_LINES_ON_FAILURE:]
         raise DemoError(
@@ -422,14 +585,14 @@ def corpus_size_flags(config: DemoConfig, section: str) -> list[str]:
     return [f"--{flag}", str(clips_per_class)]
 
 
-def pretrain(config: DemoConfig, environment: dict[str, str]) -> dict:
+def pretrain(config: DemoConfig, context: StepContext) -> dict:
     """examples/pretrain.py into <output_dir>/pretrain; returns the last logged training metrics."""
     flags = []
     if config.pretrain.get("config"):
         flags += ["--config", config.pretrain["config"]]
     flags += ["--dataset", "embedded", "--output_dir", str(config.pretrain_dir), "--overwrite_output_dir"]
     flags += corpus_size_flags(config, "pretrain") + script_flags(config.pretrain.get("args"))
-    run_logged(script_command(config, "pretrain.py", flags), config.logs_dir / "pretrain.log", environment)
+    context.run(script_command(config, "pretrain.py", flags), config.logs_dir / "pretrain.log")
     return last_training_record(config.pretrain_dir / "metrics.jsonl")
 
 
@@ -450,13 +613,16 @@ def baseline_flags(config: DemoConfig, task: str, feature_set: str) -> list[str]
     return flags + corpus_size_flags(config, "baseline") + script_flags(config.baseline.get("args"))
 
 
-def logmel_baseline(config: DemoConfig, task: str, feature_set: str, environment: dict[str, str]) -> dict:
+def baseline_log(config: DemoConfig, task: str, feature_set: str) -> Path:
+    return config.logs_dir / f"logmel_baseline_{feature_set}_{task}.log"
+
+
+def logmel_baseline(config: DemoConfig, task: str, feature_set: str, context: StepContext) -> dict:
     """examples/logmel_baseline.py (no model: log-mel statistics + logistic regression) with one feature set, into
     <output_dir>/logmel_baseline/<feature_set>; returns its results JSON."""
-    run_logged(
+    context.run(
         script_command(config, "logmel_baseline.py", baseline_flags(config, task, feature_set)),
-        config.logs_dir / f"logmel_baseline_{feature_set}_{task}.log",
-        environment,
+        baseline_log(config, task, feature_set),
     )
     results = config.baseline_output_dir(feature_set) / f"logmel_baseline_{task}.json"
     if not results.is_file():
@@ -464,7 +630,7 @@ def logmel_baseline(config: DemoConfig, task: str, feature_set: str, environment
     return json.loads(results.read_text(encoding="utf-8"))
 
 
-def linear_eval(config: DemoConfig, task: str, environment: dict[str, str]) -> dict:
+def linear_eval(config: DemoConfig, task: str, context: StepContext) -> dict:
     """examples/linear_eval.py on the frozen encoder; returns its results JSON."""
     output_dir = config.linear_eval_dir / task
     flags = [
@@ -478,9 +644,7 @@ def linear_eval(config: DemoConfig, task: str, environment: dict[str, str]) -> d
         str(config.linear_eval_dir / "embeddings"),
     ]
     flags += corpus_size_flags(config, "linear_eval") + script_flags(config.linear_eval.get("args"))
-    run_logged(
-        script_command(config, "linear_eval.py", flags), config.logs_dir / f"linear_eval_{task}.log", environment
-    )
+    context.run(script_command(config, "linear_eval.py", flags), config.logs_dir / f"linear_eval_{task}.log")
     results = sorted(output_dir.glob(f"linear_eval_{task}_*.json"))
     if not results:
         raise DemoError(f"linear_eval.py wrote no results file into {output_dir}.")
@@ -493,25 +657,25 @@ def finetune_flags(config: DemoConfig, task: str, encoder_dir: Path, output_dir:
     return flags + corpus_size_flags(config, "finetune") + script_flags(config.finetune.get("args"))
 
 
-def finetune(config: DemoConfig, task: str, environment: dict[str, str]) -> dict:
+def finetune(config: DemoConfig, task: str, context: StepContext) -> dict:
     """examples/finetune.py from the pre-trained encoder; returns its results.json."""
     output_dir = config.finetune_dir(task)
     flags = finetune_flags(config, task, config.encoder_dir, output_dir)
-    run_logged(script_command(config, "finetune.py", flags), config.logs_dir / f"finetune_{task}.log", environment)
+    context.run(script_command(config, "finetune.py", flags), config.logs_dir / f"finetune_{task}.log")
     results = output_dir / "results.json"
     if not results.is_file():
         raise DemoError(f"finetune.py wrote no {results}.")
     return json.loads(results.read_text(encoding="utf-8"))
 
 
-def make_figures(config: DemoConfig, environment: dict[str, str]) -> dict[str, str]:
+def make_figures(config: DemoConfig, context: StepContext) -> dict[str, str]:
     from ..reporting.figures import FIGURE_FILES
 
     flags = ["--checkpoint", str(config.encoder_dir), "--output_dir", str(config.figures_dir)]
     metrics = config.pretrain_dir / "metrics.jsonl"
     if metrics.is_file():
         flags += ["--metrics", str(metrics)]
-    run_logged(script_command(config, "make_figures.py", flags), config.logs_dir / "make_figures.log", environment)
+    context.run(script_command(config, "make_figures.py", flags), config.logs_dir / "make_figures.log")
     paths = {name: config.figures_dir / file for name, file in FIGURE_FILES.items()}
     return {name: str(path) for name, path in paths.items() if path.is_file()}
 
@@ -617,6 +781,7 @@ class DemoReport:
     predictions: list[Prediction]
     files: dict[str, str]
     step_seconds: dict[str, float] = field(default_factory=dict)
+    jobs: int = 1  # steps run at once (their times in step_seconds overlap)
 
     def to_json(self) -> dict:
         payload = asdict(self)
@@ -689,9 +854,10 @@ def format_report(report: DemoReport) -> str:
                 f"predicted {prediction.predicted_label:<10} ({prediction.score:.2f})"
             )
     if report.step_seconds:
+        overlap = f" (added up per kind of step; up to {report.jobs} ran at once)" if report.jobs > 1 else ""
         lines += [
             "",
-            "Time per step: "
+            f"Time per step{overlap}: "
             + ", ".join(f"{name} {format_duration(seconds)}" for name, seconds in report.step_seconds.items()),
         ]
     lines += ["", "Files:"] + [f"  {name:<22} {path}" for name, path in report.files.items()]
@@ -872,57 +1038,94 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run_demo(config: DemoConfig) -> DemoReport:
-    """Runs every step and returns the report (also written to <output_dir>/report.json and report.md)."""
+    """Runs every step and returns the report (also written to <output_dir>/report.json and report.md).
+
+    Steps that do not depend on each other run `config.jobs` at a time (`run_steps`): the baselines, then, after
+    pre-training, the fine-tunes, linear evaluations and figures.
+    """
     from ..data.corpus import EMBEDDED_TASKS
 
     config.output_dir.mkdir(parents=True, exist_ok=True)
     environment = step_environment(config)
+    figures_enabled = bool(config.figures.get("enabled", True))
     num_baseline_runs = len(config.tasks) * len(config.baseline_feature_sets)
-    steps = StepPrinter(
-        total=4 + num_baseline_runs + 2 * len(config.tasks) + int(bool(config.figures.get("enabled", True)))
-    )
+    steps = StepPrinter(total=4 + num_baseline_runs + 2 * len(config.tasks) + int(figures_enabled))
     timings: dict[str, float] = {}
 
-    def timed(name: str, title: str, function, *args):
-        steps.begin(title)
-        start = time.perf_counter()
-        result = function(*args)
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
-        return result
+    def run_group(group: list[Step]) -> list:
+        return run_steps(group, config.jobs, environment, steps, timings)
 
-    corpus_folder = timed("corpus", "Building the embedded corpus (cached after the first run)", build_corpus, config)
-    baseline_results = {task: {} for task in config.tasks}
-    for task in config.tasks:
-        for feature_set in config.baseline_feature_sets:
-            baseline_results[task][feature_set] = timed(
+    steps.begin("Building the embedded corpus (cached after the first run)")
+    start = time.perf_counter()
+    corpus_folder = build_corpus(config)
+    timings["corpus"] = time.perf_counter() - start
+
+    baseline_runs = [(task, feature_set) for task in config.tasks for feature_set in config.baseline_feature_sets]
+    baseline_outputs = run_group(
+        [
+            Step(
                 "log-mel baseline",
                 f"Log-mel statistics baseline '{feature_set}' on '{task}' "
                 f"(examples/logmel_baseline.py --feature_set {feature_set})",
-                logmel_baseline,
-                config,
-                task,
-                feature_set,
-                environment,
+                lambda context, task=task, feature_set=feature_set: logmel_baseline(
+                    config, task, feature_set, context
+                ),
+                baseline_log(config, task, feature_set),
             )
-    metrics = timed("pre-training", "Pre-training a tiny AaSP (examples/pretrain.py)", pretrain, config, environment)
-    linear_results, finetune_results = {}, {}
-    for task in config.tasks:
-        linear_results[task] = timed(
-            "linear eval",
-            f"Linear evaluation on '{task}' ({EMBEDDED_TASKS[task].num_classes} classes)",
-            linear_eval,
-            config,
-            task,
-            environment,
-        )
-    for task in config.tasks:
-        finetune_results[task] = timed("fine-tuning", f"Fine-tuning on '{task}'", finetune, config, task, environment)
-    predictions = timed(
-        "pipeline", "Classifying held-out clips with pipeline('audio-classification')", classify_held_out, config
+            for task, feature_set in baseline_runs
+        ]
     )
-    figures = {}
-    if config.figures.get("enabled", True):
-        figures = timed("figures", "Drawing the figures (examples/make_figures.py)", make_figures, config, environment)
+    baseline_results = {task: {} for task in config.tasks}
+    for (task, feature_set), result in zip(baseline_runs, baseline_outputs, strict=True):
+        baseline_results[task][feature_set] = result
+
+    (metrics,) = run_group(
+        [
+            Step(
+                "pre-training",
+                "Pre-training a tiny AaSP (examples/pretrain.py)",
+                lambda context: pretrain(config, context),
+                config.logs_dir / "pretrain.log",
+            )
+        ]
+    )
+
+    evaluations = [
+        Step(
+            "fine-tuning",
+            f"Fine-tuning on '{task}' (examples/finetune.py)",
+            lambda context, task=task: finetune(config, task, context),
+            config.logs_dir / f"finetune_{task}.log",
+        )
+        for task in config.tasks
+    ]
+    evaluations += [
+        Step(
+            "linear eval",
+            f"Linear evaluation on '{task}' ({EMBEDDED_TASKS[task].num_classes} classes, examples/linear_eval.py)",
+            lambda context, task=task: linear_eval(config, task, context),
+            config.logs_dir / f"linear_eval_{task}.log",
+        )
+        for task in config.tasks
+    ]
+    if figures_enabled:
+        evaluations.append(
+            Step(
+                "figures",
+                "Drawing the figures (examples/make_figures.py)",
+                lambda context: make_figures(config, context),
+                config.logs_dir / "make_figures.log",
+            )
+        )
+    outcomes = run_group(evaluations)
+    finetune_results = dict(zip(config.tasks, outcomes[: len(config.tasks)], strict=True))
+    linear_results = dict(zip(config.tasks, outcomes[len(config.tasks) : 2 * len(config.tasks)], strict=True))
+    figures = outcomes[2 * len(config.tasks)] if figures_enabled else {}
+
+    steps.begin("Classifying held-out clips with pipeline('audio-classification')")
+    start = time.perf_counter()
+    predictions = classify_held_out(config)
+    timings["pipeline"] = time.perf_counter() - start
     steps.begin("Report")
     report = DemoReport(
         wall_seconds=steps.elapsed(),
@@ -933,6 +1136,7 @@ def run_demo(config: DemoConfig) -> DemoReport:
         predictions=predictions,
         files=output_files(config, corpus_folder, figures),
         step_seconds=timings,
+        jobs=config.jobs,
     )
     write_report(report, config.output_dir)
     return report
