@@ -13,8 +13,9 @@ from the demo config: corpus size, `finetune.args`), from the demo's pre-trained
 demo's). Runs go to `--work_dir/<task>/<pooling>-s<seed>` and a finished run (its results.json) is reused, so give
 each variant its own work folder. Reported: test accuracy per run, mean and 95 % t-interval over the seeds per
 pooling, and with two poolings their paired difference over the seeds (same seed = same data order and head init),
-next to the demo's log-mel baselines when `--demo_dir` holds them. About 25 minutes on 2 idle cores with 2 workers
-for 12 runs (each run one thread). Results: benchmarks/results/<--result_name>.json.
+next to the demo's log-mel baselines when `--demo_dir` holds them. The runs go `--workers` at a time through the
+demo's own runner (`aasp-demo`'s `jobs`), each with cores / workers threads: one thread each with 2 workers on 2
+cores, as in the demo. About 25 minutes on 2 idle cores for 12 runs. Results: benchmarks/results/<--result_name>.json.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import json
 import os
 import shlex
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
@@ -57,18 +57,21 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def run_one(config: demo.DemoConfig, encoder: Path, job: dict, work_dir: Path, extra_flags: list[str]) -> dict:
+def run_one(
+    config: demo.DemoConfig,
+    encoder: Path,
+    job: dict,
+    work_dir: Path,
+    extra_flags: list[str],
+    context: demo.StepContext,
+) -> dict:
     """One fine-tune (or its finished results.json): {"task", "pooling", "seed", "accuracy"}."""
     output_dir = work_dir / job["task"] / f"{job['pooling']}-s{job['seed']}"
     results = output_dir / "results.json"
     if not results.is_file():
         flags = demo.finetune_flags(config, job["task"], encoder, output_dir)
         flags += ["--classifier_pooling", job["pooling"], "--seed", str(job["seed"]), "--disable_tqdm", "true"]
-        flags += extra_flags
-        environment = {**demo.step_environment(config), "OMP_NUM_THREADS": "1"}
-        command = demo.script_command(config, "finetune.py", flags)
-        with open(os.devnull, "w") as quiet:  # runs in parallel: the output goes to the log only
-            demo.run_logged(command, output_dir.with_suffix(".log"), environment, stream=quiet)
+        context.run(demo.script_command(config, "finetune.py", flags + extra_flags), output_dir.with_suffix(".log"))
     summary = json.loads(results.read_text(encoding="utf-8"))
     run = {**job, "accuracy": summary["mean"]}
     line = f"{job['task']:<11} {job['pooling']:<10} seed {job['seed']}: {100 * summary['mean']:.1f} %"
@@ -158,9 +161,17 @@ def main() -> None:
         for seed in args.seeds
         for pooling in args.poolings
     ]
-    with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        extra_flags = shlex.split(args.extra_flags)
-        runs = list(pool.map(lambda job: run_one(config, encoder, job, args.work_dir, extra_flags), jobs))
+    extra_flags = shlex.split(args.extra_flags)
+    steps = [
+        demo.Step(
+            "fine-tuning",
+            f"{job['task']}, {job['pooling']} pooling, seed {job['seed']}",
+            lambda context, job=job: run_one(config, encoder, job, args.work_dir, extra_flags, context),
+        )
+        for job in jobs
+    ]
+    printer = demo.StepPrinter(total=len(steps))
+    runs = demo.run_steps(steps, args.workers, demo.step_environment(config), printer, {})
     payload = {
         "encoder": str(encoder),
         "finetune_args": config.finetune.get("args"),
@@ -169,8 +180,8 @@ def main() -> None:
         "runs": runs,
         "summary": summarise(runs, args),
         "load_average_end": load_average(),
-        "note": "every run is the demo's fine-tuning step, with one thread; only the pooling, the seed and extra_flags "
-        "change",
+        "threads_per_run": demo.threads_per_job(args.workers) if args.workers > 1 else os.cpu_count(),
+        "note": "every run is the demo's fine-tuning step; only the pooling, the seed and extra_flags change",
     }
     print(f"-> {write_results(args.result_name, payload)}")
 

@@ -5,7 +5,6 @@ import io
 import json
 import re
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -272,7 +271,7 @@ def script_step(tmp_path, name: str, code: str, category: str = "step") -> Step:
         context.run([sys.executable, str(script)], log)
         return log.read_text()
 
-    return Step(category, f"step {name}", run, log)
+    return Step(category, f"step {name}", run)
 
 
 THREADS_SCRIPT = "import os, time\ntime.sleep({sleep})\nprint('{name}', os.environ.get('OMP_NUM_THREADS'))\n"
@@ -316,15 +315,15 @@ def test_one_job_runs_steps_in_order_with_every_thread_and_streams_their_output(
 
 def test_a_failing_step_stops_the_steps_running_beside_it_and_is_the_error_raised(tmp_path):
     steps = [
-        script_step(tmp_path, "slow", "import time\nprint('started', flush=True)\ntime.sleep(60)\n"),
+        script_step(
+            tmp_path, "slow", "import time\nprint('started', flush=True)\ntime.sleep(60)\nprint('finished')\n"
+        ),
         script_step(tmp_path, "broken", "import sys, time\ntime.sleep(1)\nprint('bad input')\nsys.exit(2)\n"),
         script_step(tmp_path, "never", "print('ran')\n"),
     ]
-    start = time.perf_counter()
     with pytest.raises(DemoError, match=r"(?s)`broken.py` exited with status 2; full log: .*broken.log.*bad input"):
         run_steps(steps, 2, {"PATH": "/usr/bin"}, StepPrinter(total=3, stream=io.StringIO()), {})
-    assert time.perf_counter() - start < 30  # the 60 s step was stopped, not waited for
-    assert (tmp_path / "logs" / "slow.log").read_text() == "started\n"
+    assert "finished" not in (tmp_path / "logs" / "slow.log").read_text()  # stopped, not waited for
     assert not (tmp_path / "logs" / "never.log").exists()  # queued behind the failure: cancelled
 
 

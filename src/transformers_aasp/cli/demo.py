@@ -427,8 +427,10 @@ class StepContext:
     environment: dict[str, str]
     stream: object = None
     running: RunningProcesses | None = None
+    log_path: Path | None = None  # the log of the script it ran last
 
     def run(self, command: list[str], log_path: Path) -> None:
+        self.log_path = log_path
         run_logged(command, log_path, self.environment, stream=self.stream, running=self.running)
 
 
@@ -439,7 +441,6 @@ class Step:
     category: str
     title: str
     run: Callable[[StepContext], object]
-    log: Path | None = None
 
 
 def threads_per_job(jobs: int, cpu_count: int | None = None) -> int:
@@ -500,8 +501,9 @@ def run_step(step: Step, context: StepContext, printer: StepPrinter, timings: di
     duration = time.perf_counter() - start
     with printer.lock:
         timings[step.category] = timings.get(step.category, 0.0) + duration
-    if context.stream is not None and step.log is not None:
-        printer.write(f"    done in {format_duration(duration)}: {step.title} (log: {step.log})\n")
+    if context.stream is not None:  # its output did not stream: say where it is
+        log = f" (log: {context.log_path})" if context.log_path else ""
+        printer.write(f"    done in {format_duration(duration)}: {step.title}{log}\n")
     return result
 
 
@@ -613,16 +615,12 @@ def baseline_flags(config: DemoConfig, task: str, feature_set: str) -> list[str]
     return flags + corpus_size_flags(config, "baseline") + script_flags(config.baseline.get("args"))
 
 
-def baseline_log(config: DemoConfig, task: str, feature_set: str) -> Path:
-    return config.logs_dir / f"logmel_baseline_{feature_set}_{task}.log"
-
-
 def logmel_baseline(config: DemoConfig, task: str, feature_set: str, context: StepContext) -> dict:
     """examples/logmel_baseline.py (no model: log-mel statistics + logistic regression) with one feature set, into
     <output_dir>/logmel_baseline/<feature_set>; returns its results JSON."""
     context.run(
         script_command(config, "logmel_baseline.py", baseline_flags(config, task, feature_set)),
-        baseline_log(config, task, feature_set),
+        config.logs_dir / f"logmel_baseline_{feature_set}_{task}.log",
     )
     results = config.baseline_output_dir(feature_set) / f"logmel_baseline_{task}.json"
     if not results.is_file():
@@ -1037,13 +1035,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def task_steps(config: DemoConfig, category: str, title: str, function) -> list[Step]:
+    """One step per task of `function(config, task, context)`; `title` is formatted with the task and its number of
+    classes."""
+    from ..data.corpus import EMBEDDED_TASKS
+
+    return [
+        Step(
+            category,
+            title.format(task=task, classes=EMBEDDED_TASKS[task].num_classes),
+            lambda context, task=task: function(config, task, context),
+        )
+        for task in config.tasks
+    ]
+
+
 def run_demo(config: DemoConfig) -> DemoReport:
     """Runs every step and returns the report (also written to <output_dir>/report.json and report.md).
 
     Steps that do not depend on each other run `config.jobs` at a time (`run_steps`): the baselines, then, after
     pre-training, the fine-tunes, linear evaluations and figures.
     """
-    from ..data.corpus import EMBEDDED_TASKS
 
     config.output_dir.mkdir(parents=True, exist_ok=True)
     environment = step_environment(config)
@@ -1070,7 +1082,6 @@ def run_demo(config: DemoConfig) -> DemoReport:
                 lambda context, task=task, feature_set=feature_set: logmel_baseline(
                     config, task, feature_set, context
                 ),
-                baseline_log(config, task, feature_set),
             )
             for task, feature_set in baseline_runs
         ]
@@ -1085,36 +1096,23 @@ def run_demo(config: DemoConfig) -> DemoReport:
                 "pre-training",
                 "Pre-training a tiny AaSP (examples/pretrain.py)",
                 lambda context: pretrain(config, context),
-                config.logs_dir / "pretrain.log",
             )
         ]
     )
 
-    evaluations = [
-        Step(
-            "fine-tuning",
-            f"Fine-tuning on '{task}' (examples/finetune.py)",
-            lambda context, task=task: finetune(config, task, context),
-            config.logs_dir / f"finetune_{task}.log",
-        )
-        for task in config.tasks
-    ]
-    evaluations += [
-        Step(
-            "linear eval",
-            f"Linear evaluation on '{task}' ({EMBEDDED_TASKS[task].num_classes} classes, examples/linear_eval.py)",
-            lambda context, task=task: linear_eval(config, task, context),
-            config.logs_dir / f"linear_eval_{task}.log",
-        )
-        for task in config.tasks
-    ]
+    evaluations = task_steps(config, "fine-tuning", "Fine-tuning on '{task}' (examples/finetune.py)", finetune)
+    evaluations += task_steps(
+        config,
+        "linear eval",
+        "Linear evaluation on '{task}' ({classes} classes, examples/linear_eval.py)",
+        linear_eval,
+    )
     if figures_enabled:
         evaluations.append(
             Step(
                 "figures",
                 "Drawing the figures (examples/make_figures.py)",
                 lambda context: make_figures(config, context),
-                config.logs_dir / "make_figures.log",
             )
         )
     outcomes = run_group(evaluations)
