@@ -317,13 +317,12 @@ class AaSPConfig(PreTrainedConfig):
         for name, value in vars(self).items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}.")
-        for names, holds, rule in (
-            (POSITIVE_FIELDS, (0).__lt__, "positive"),
-            (NON_NEGATIVE_FIELDS, (0).__le__, ">= 0"),
-        ):
-            for name in names.split():
-                if not holds(getattr(self, name)):
-                    raise ValueError(f"{name} must be {rule}, got {getattr(self, name)}.")
+        for name in POSITIVE_FIELDS.split():
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+        for name in NON_NEGATIVE_FIELDS.split():
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
         for whole, part in DIVISIBLE_FIELDS:
             if getattr(self, part) <= 0 or getattr(self, whole) % getattr(self, part) != 0:
                 raise ValueError(

@@ -32,7 +32,16 @@ from transformers.utils import ModelOutput, TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
-from .configuration_aasp import PRETRAINING_EXPORTS, AaSPConfig
+from .configuration_aasp import (
+    ALIAS_ENERGY_EPS,
+    BETA_ANCHOR_SPREAD,
+    MASK_OVERLAP_ADJUST,
+    PRETRAINING_EXPORTS,
+    PROJECTION_CHANNELS,
+    SBLU_ALPHA_INIT,
+    SBLU_ALPHA_MIN,
+    AaSPConfig,
+)
 
 
 logger = logging.get_logger(__name__)
@@ -176,9 +185,7 @@ def sblu_kernel(
     offsets = torch.arange(-half_length, half_length + 1, device=alpha.device).to(alpha.dtype)
     a, b = alpha * step, beta * step
     # g = 2 sinh(Lambda/2) / Lambda, as a log-modulus and an angle, so that the (..., taps) tensors are built with
-    # one exp, one cos and one sin: k[m] = exp(log|g| + log w(m)) * exp(j (angle(g) - b phi(m))). Building them as
-    # products of the window, the gain and the carrier took 2x as long forward, 1.13x forward + backward
-    # (benchmarks/aape_overhead.py, part 6).
+    # one exp, one cos and one sin: k[m] = exp(log|g| + log w(m)) * exp(j (angle(g) - b phi(m))).
     sinh_re = torch.sinh(a / 2) * torch.cos(b / 2)
     sinh_im = torch.cosh(a / 2) * torch.sin(b / 2)
     norm = alpha**2 + beta**2
@@ -197,8 +204,8 @@ def apply_sblu(windows: torch.Tensor, kernel_re: torch.Tensor, kernel_im: torch.
 
     y[n] = sum_m k[m] u[n + m], evaluated only at the p_t frames of each patch. No per-output-frame kernel is built:
     each window is unfolded into (p_t, taps) frames and multiplied by the (taps, 2H) kernels of its patch in one
-    batched matmul. Peak memory is linear in N * S * p_t * taps (an einsum over the strided view is about 100x slower
-    on CPU; see benchmarks/aape_overhead.py).
+    batched matmul, so peak memory is linear in N * S * p_t * taps (an einsum over the strided view is much slower on
+    CPU).
 
     Args:
         windows: (B, K, S, p_t + 2c) subband signal around each patch.
@@ -237,10 +244,10 @@ def spectral_peak(windows: torch.Tensor, beta_min: float, beta_max: float) -> to
 
 
 def anchor_beta(peak: torch.Tensor, beta: torch.Tensor, config: AaSPConfig) -> torch.Tensor:
-    """Kernel frequencies placed around each patch's spectral peak (`config.beta_anchor="spectral_peak"`).
+    """Kernel frequencies placed around each patch's spectral peak (`alias_features="band_energy"`).
 
     The Lambda Encoder's beta is read as its sigmoid output u = (beta - beta_min) / (beta_max - beta_min) in (0, 1),
-    and the kernel goes to peak + (2u - 1) * spread * (beta_max - beta_min), clipped to the band. At initialisation
+    and the kernel goes to peak + (2u - 1) * BETA_ANCHOR_SPREAD * (beta_max - beta_min), clipped to the band. At initialisation
     the H kernels sit evenly around the peak, so the median of a patch's betas is its peak.
 
     Args:
@@ -250,7 +257,7 @@ def anchor_beta(peak: torch.Tensor, beta: torch.Tensor, config: AaSPConfig) -> t
     """
     band = config.beta_max - config.beta_min
     placement = (beta - config.beta_min) / band
-    anchored = peak[..., None] + (2 * placement - 1) * (config.beta_anchor_spread * band)
+    anchored = peak[..., None] + (2 * placement - 1) * (BETA_ANCHOR_SPREAD * band)
     return anchored.clamp(config.beta_min, config.beta_max)
 
 
@@ -260,7 +267,7 @@ def kernel_quantiles(num_kernels: int, device=None) -> torch.Tensor:
 
 
 def beta_grid(config: AaSPConfig, device=None) -> torch.Tensor:
-    """(H,) the fixed frequencies of `"log_energy_grid"` features: the initial betas, (h + 1/2) / H of the band."""
+    """(H,) the fixed frequencies of the band-energy features: the initial betas, (h + 1/2) / H of the band."""
     return config.beta_min + (config.beta_max - config.beta_min) * kernel_quantiles(config.num_kernels, device)
 
 
@@ -486,9 +493,9 @@ class AaSPAttention(nn.Module):
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = config.attention_probs_dropout_prob
         self.is_causal = False  # without it sdpa silently becomes causal
-        self.q_proj = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
-        self.k_proj = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
-        self.v_proj = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
+        self.q_proj = nn.Linear(hidden_size, hidden_size)
+        self.k_proj = nn.Linear(hidden_size, hidden_size)
+        self.v_proj = nn.Linear(hidden_size, hidden_size)
         self.o_proj = nn.Linear(hidden_size, hidden_size)
 
     def forward(
@@ -524,7 +531,7 @@ class AaSPMLP(nn.Module):
     def __init__(self, config: AaSPConfig, hidden_size: int | None = None, intermediate_size: int | None = None):
         super().__init__()
         self.fc1 = nn.Linear(hidden_size or config.hidden_size, intermediate_size or config.intermediate_size)
-        self.activation_fn = ACT2FN[config.hidden_act]
+        self.activation_fn = ACT2FN["gelu"]
         self.fc2 = nn.Linear(intermediate_size or config.intermediate_size, hidden_size or config.hidden_size)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -583,14 +590,14 @@ def lambda_from_raw(raw: torch.Tensor, config: AaSPConfig) -> tuple[torch.Tensor
     lies in the alias-prone band (by default (pi / p_t, pi) rad/frame).
     """
     raw = raw.float()
-    alpha = config.alpha_min + F.softplus(raw[..., 0])
+    alpha = SBLU_ALPHA_MIN + F.softplus(raw[..., 0])
     beta = config.beta_min + (config.beta_max - config.beta_min) * torch.sigmoid(raw[..., 1])
     return alpha, beta
 
 
 def initial_lambda_raw(config: AaSPConfig) -> torch.Tensor:
-    """Raw values giving alpha = alpha_init and betas spread evenly over the band across the H kernels: (S, H, 2)."""
-    a = math.log(math.expm1(config.alpha_init - config.alpha_min))
+    """Raw values giving alpha = SBLU_ALPHA_INIT and betas spread evenly over the band across the H kernels: (S, H, 2)."""
+    a = math.log(math.expm1(SBLU_ALPHA_INIT - SBLU_ALPHA_MIN))
     b = torch.logit(kernel_quantiles(config.num_kernels))
     raw = torch.stack([torch.full_like(b, a), b], dim=-1)  # (H, 2)
     return raw[None].expand(config.num_subbands, -1, -1).clone()
@@ -632,18 +639,22 @@ class AaSPLambdaEncoder(nn.Module):
 class AaSPAliasingFeatures(nn.Module):
     """Zero-phase high-pass, adaptive SBLU and feature map: the aliasing-focused feature F_alias of each patch.
 
-    (B, T, F) spectrogram + per-patch (alpha, beta) (B, K, S, H) -> (B, K, config.num_alias_features). With
-    `config.beta_anchor="spectral_peak"` the kernels are first placed around each patch's spectral peak
-    (`place_beta`).
+    (B, T, F) spectrogram + per-patch (alpha, beta) (B, K, S, H) -> (B, K, config.num_alias_features).
+    `alias_features="band_energy"`: the kernels are placed around each patch's spectral peak (`place_beta`), their
+    carrier is linear (an analytic band-pass whose output magnitude is the band's envelope) and F_alias is the log band
+    energy spread onto fixed grid frequencies, so each feature keeps meaning one frequency when the betas move.
+    `"projection"` (the paper's): beta as estimated, the bilateral kernel exp(-Lambda |m|), and Re, Im through a
+    grouped pointwise projection to H' = PROJECTION_CHANNELS channels and GELU, flattened over (S, H', p_t).
     """
 
     def __init__(self, config: AaSPConfig):
         super().__init__()
         self.config = config
-        if config.sblu_features == "flatten":
-            groups, out_ch, in_ch = config.num_subbands, config.sblu_out_channels, 2 * config.num_kernels
-            self.pointwise_weight = nn.Parameter(torch.empty(groups, out_ch, in_ch))
-            self.pointwise_bias = nn.Parameter(torch.zeros(groups, out_ch))
+        self.carrier = "linear" if config.alias_features == "band_energy" else "abs"
+        if config.alias_features == "projection":
+            groups, in_channels = config.num_subbands, 2 * config.num_kernels
+            self.pointwise_weight = nn.Parameter(torch.empty(groups, PROJECTION_CHANNELS, in_channels))
+            self.pointwise_bias = nn.Parameter(torch.zeros(groups, PROJECTION_CHANNELS))
             self.activation = nn.GELU()
 
     def subband_signals(self, spectrogram: torch.Tensor) -> torch.Tensor:
@@ -684,41 +695,43 @@ class AaSPAliasingFeatures(nn.Module):
         """
         cfg = self.config
         p_t, c = cfg.time_patch_size, cfg.sblu_half_length
-        highpass_half = p_t if cfg.use_highpass else 0
-        width = p_t + 2 * (c + highpass_half)
+        width = p_t + 2 * (c + p_t)  # the high-pass has 2 p_t + 1 taps
         signals = self.subband_signals(spectrogram)  # (B, G_f, S, T)
         batch, grid_f, subbands, frames = signals.shape
         grid_t = frames // p_t
         starts, lengths = self.frame_runs(frame_lengths, grid_t, visible_grid)
-        offsets = torch.arange(width, device=signals.device) - (c + highpass_half)
+        offsets = torch.arange(width, device=signals.device) - (c + p_t)
         positions = (torch.arange(grid_t, device=signals.device) * p_t)[:, None] + offsets  # (G_t, width)
         index = reflect_into_runs(positions, starts[..., None], lengths[..., None])  # (B, G_f, G_t, width)
         index = index.reshape(batch, grid_f, 1, grid_t * width).expand(-1, -1, subbands, -1)
-        windows = torch.gather(signals, 3, index).reshape(batch, grid_f, subbands, grid_t, width)
-        if cfg.use_highpass:
-            taps = highpass_taps(p_t, dtype=windows.dtype, device=windows.device)
-            windows = F.conv1d(windows.reshape(-1, 1, width), taps.view(1, 1, -1))
-            windows = windows.reshape(batch, grid_f, subbands, grid_t, p_t + 2 * c)
+        windows = torch.gather(signals, 3, index).reshape(batch * grid_f * subbands * grid_t, width)
+        windows = self.highpass(windows).reshape(batch, grid_f, subbands, grid_t, p_t + 2 * c)
         return windows.permute(0, 1, 3, 2, 4).reshape(batch, grid_f * grid_t, subbands, p_t + 2 * c)
 
+    def highpass(self, windows: torch.Tensor) -> torch.Tensor:
+        """(W, L) -> (W, L - 2 p_t): the zero-phase high-pass, keeping the samples it sees on both sides."""
+        taps = highpass_taps(self.config.time_patch_size, dtype=windows.dtype, device=windows.device)
+        return F.conv1d(windows[:, None], taps.view(1, 1, -1))[:, 0]
+
     def place_beta(self, windows: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-        """The kernels' frequencies (B, K, S, H): the Lambda Encoder's `beta`, or with `beta_anchor="spectral_peak"`
-        that estimate placed around the spectral peak of each patch's `windows` (B, K, S, p_t + 2c) (`anchor_beta`)."""
+        """The kernels' frequencies (B, K, S, H): with band-energy features, the Lambda Encoder's `beta` placed
+        around the spectral peak of each patch's `windows` (B, K, S, p_t + 2c) (`anchor_beta`); else `beta`."""
         cfg = self.config
-        if cfg.beta_anchor == "none":
+        if cfg.alias_features == "projection":
             return beta
         return anchor_beta(spectral_peak(windows, cfg.beta_min, cfg.beta_max), beta, cfg)
+
+    def kernels(self, alpha: torch.Tensor, beta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """SBLU kernels (real, imaginary) of the two-sided window: each (B, K, S, H, 2c + 1)."""
+        return sblu_kernel(alpha, beta, self.config.sblu_half_length, carrier=self.carrier)
 
     def feature_map(self, responses: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
         """SBLU outputs (B, K, S, 2H, p_t) (real parts, then imaginary) of kernels at `beta` (B, K, S, H) -> F_alias
         (B, K, num_alias_features)."""
-        cfg = self.config
-        if cfg.sblu_features in ("log_energy", "log_energy_grid"):
-            real, imag = responses.float().split(cfg.num_kernels, dim=3)
-            energy = (real.square() + imag.square()).mean(-1)  # (B, K, S, H)
-            if cfg.sblu_features == "log_energy_grid":
-                energy = energy_on_grid(energy, beta, cfg)
-            return torch.log(energy + cfg.alias_energy_eps).flatten(2).to(responses.dtype)
+        if self.config.alias_features == "band_energy":
+            real, imag = responses.float().split(self.config.num_kernels, dim=3)
+            energy = energy_on_grid((real.square() + imag.square()).mean(-1), beta, self.config)  # (B, K, S, H)
+            return torch.log(energy + ALIAS_ENERGY_EPS).flatten(2).to(responses.dtype)
         weight = self.pointwise_weight.to(responses.dtype)
         bias = self.pointwise_bias.to(responses.dtype)[None, None, :, :, None]
         mixed = torch.einsum("bkscj,soc->bksoj", responses, weight) + bias
@@ -742,12 +755,9 @@ class AaSPAliasingFeatures(nn.Module):
         Returns:
             (B, K, num_alias_features).
         """
-        cfg = self.config
         windows = gather_patches(self.filtered_windows(spectrogram, frame_lengths, visible_grid), patch_indices)
         beta = self.place_beta(windows, beta)
-        kernel_re, kernel_im = sblu_kernel(
-            alpha, beta, cfg.sblu_half_length, cfg.sblu_window, carrier=cfg.sblu_carrier
-        )
+        kernel_re, kernel_im = self.kernels(alpha, beta)
         return self.feature_map(apply_sblu(windows, kernel_re, kernel_im), beta)
 
 
@@ -755,31 +765,13 @@ class AaSPPatchFusion(nn.Linear):
     """Patch Fusion: Linear(D + dim(F_alias) -> D) over [LN(X_std), LN(F_alias)] (its own class for its init)."""
 
 
-class AaSPGatedAliasFusion(nn.Module):
-    """Gated residual fusion: X_std + gamma * W LN(F_alias), gamma a learnable per-channel gate.
-
-    (B, K, D) standard tokens + (B, K, dim(F_alias)) -> (B, K, D). With gamma = 0 the tokens are exactly the plain
-    stem's, and the level of each patch survives (nothing normalises X_std).
-    """
-
-    def __init__(self, config: AaSPConfig):
-        super().__init__()
-        self.norm_alias = nn.LayerNorm(config.num_alias_features, eps=config.layer_norm_eps)
-        self.alias_projection = nn.Linear(config.num_alias_features, config.hidden_size)
-        self.gate = nn.Parameter(torch.full((config.hidden_size,), config.fusion_gate_init))
-
-    def forward(self, standard: torch.Tensor, alias: torch.Tensor) -> torch.Tensor:
-        alias = self.alias_projection(self.norm_alias(alias.to(standard.dtype)))
-        return standard + self.gate.to(standard.dtype) * alias
-
-
 class AaSPPatchEmbeddings(nn.Module):
     """Patch stem: (B, T, F) spectrogram -> (B, K, D) patch tokens.
 
     `projection` is the standard ViT stem (a Conv2d with kernel = stride = (p_f, p_t), stored as the equivalent
     Linear over flattened patches so that it applies to any subset of patches). With `use_aape`, the AaPE branch adds
-    the aliasing-focused features, fused by `config.fusion_type`: a gated residual (`gated_fusion`) or the concat
-    Patch Fusion that maps [LN(X_std), LN(F_alias)] back to D (`fusion`).
+    the aliasing-focused features: the Lambda Encoder estimates the SBLU parameters of each patch, the aliasing
+    features are computed from them, and Patch Fusion maps [LN(X_std), LN(F_alias)] back to D.
     """
 
     def __init__(self, config: AaSPConfig):
@@ -789,26 +781,17 @@ class AaSPPatchEmbeddings(nn.Module):
         self.projection = nn.Linear(patch_dim, config.hidden_size)
         if not config.use_aape:
             return
-        if config.lambda_mode == "predicted":
-            self.lambda_encoder = AaSPLambdaEncoder(config)
-        else:
-            self.lambda_raw = nn.Parameter(initial_lambda_raw(config))
+        self.lambda_encoder = AaSPLambdaEncoder(config)
         self.aliasing = AaSPAliasingFeatures(config)
-        if config.fusion_type == "gated_residual":
-            self.gated_fusion = AaSPGatedAliasFusion(config)
-        else:
-            self.norm_standard = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-            self.norm_alias = nn.LayerNorm(config.num_alias_features, eps=config.layer_norm_eps)
-            self.fusion = AaSPPatchFusion(config.hidden_size + config.num_alias_features, config.hidden_size)
+        self.norm_standard = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.norm_alias = nn.LayerNorm(config.num_alias_features, eps=config.layer_norm_eps)
+        self.fusion = AaSPPatchFusion(config.hidden_size + config.num_alias_features, config.hidden_size)
 
     def estimate_lambda(
         self, patches: torch.Tensor, patch_indices: torch.Tensor | None, patch_valid: torch.Tensor | None, grid_t: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """SBLU decay and frequency per selected patch: each (B, K, S, H), float32."""
         cfg = self.config
-        if cfg.lambda_mode == "fixed":
-            raw = self.lambda_raw[None, None].expand(patches.shape[0], patches.shape[1], -1, -1, -1)
-            return lambda_from_raw(raw, cfg)
         positions = sincos_2d_position_embeddings(
             cfg.num_frequency_patches, grid_t, cfg.lambda_hidden_size, device=patches.device
         )
@@ -817,8 +800,6 @@ class AaSPPatchEmbeddings(nn.Module):
 
     def fuse(self, standard: torch.Tensor, alias: torch.Tensor) -> torch.Tensor:
         """(B, K, D) standard tokens + (B, K, dim(F_alias)) aliasing features -> (B, K, D) fused tokens."""
-        if self.config.fusion_type == "gated_residual":
-            return self.gated_fusion(standard, alias)
         fused = torch.cat([self.norm_standard(standard), self.norm_alias(alias.to(standard.dtype))], dim=-1)
         return self.fusion(fused)
 
@@ -860,10 +841,6 @@ class AaSPEmbeddings(nn.Module):
         self.config = config
         self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
         self.patch_embeddings = AaSPPatchEmbeddings(config)
-        if config.position_embedding_type == "learned":
-            self.position_embeddings = nn.Parameter(
-                torch.zeros(config.num_frequency_patches, config.max_time_patches, config.hidden_size)
-            )
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def prepare_inputs(
@@ -887,16 +864,9 @@ class AaSPEmbeddings(nn.Module):
         return spectrogram, frame_lengths
 
     def position_table(self, grid_t: int, device) -> torch.Tensor:
-        """(N, D) position embeddings of the (G_f, grid_t) grid."""
+        """(N, D) fixed 2-D sin-cos position embeddings of the (G_f, grid_t) grid."""
         cfg = self.config
-        if cfg.position_embedding_type == "sincos":
-            return sincos_2d_position_embeddings(cfg.num_frequency_patches, grid_t, cfg.hidden_size, device=device)
-        if grid_t > cfg.max_time_patches:
-            raise ValueError(
-                f"Input has {grid_t} time patches but learned position embeddings cover max_time_patches="
-                f"{cfg.max_time_patches}; crop the input or use position_embedding_type='sincos'."
-            )
-        return self.position_embeddings[:, :grid_t].reshape(-1, cfg.hidden_size)
+        return sincos_2d_position_embeddings(cfg.num_frequency_patches, grid_t, cfg.hidden_size, device=device)
 
     def patch_validity(self, frame_lengths: torch.Tensor, grid_t: int) -> torch.Tensor:
         """(B, N) True for patches whose time column holds at least one real frame."""
@@ -989,23 +959,16 @@ class AaSPPreTrainedModel(PreTrainedModel):
         if isinstance(module, AaSPPatchFusion):
             # one copy_ of the whole weight (slices would lose the "already loaded" mark)
             weight = torch.randn_like(module.weight) * self.config.initializer_range
-            if self.config.fusion_zero_init_alias:
-                weight[:, self.config.hidden_size :] = 0.0  # start as the plain stem; learn how much alias to mix
+            weight[:, self.config.hidden_size :] = 0.0  # start as the plain stem; learn how much alias to mix
             init.copy_(module.weight, weight)
             init.zeros_(module.bias)
             return
         super()._init_weights(module)
         if isinstance(module, AaSPEmbeddings):
             init.trunc_normal_(module.cls_token, std=self.config.initializer_range)
-            if getattr(module, "position_embeddings", None) is not None:
-                init.trunc_normal_(module.position_embeddings, std=self.config.initializer_range)
-        elif isinstance(module, AaSPPatchEmbeddings) and getattr(module, "lambda_raw", None) is not None:
-            init.copy_(module.lambda_raw, initial_lambda_raw(self.config))
         elif isinstance(module, AaSPAliasingFeatures) and getattr(module, "pointwise_weight", None) is not None:
             init.normal_(module.pointwise_weight, std=(2 * self.config.num_kernels) ** -0.5)
             init.zeros_(module.pointwise_bias)
-        elif isinstance(module, AaSPGatedAliasFusion):
-            init.constant_(module.gate, self.config.fusion_gate_init)
         elif isinstance(module, AaSPPredictor):
             init.trunc_normal_(module.mask_token, std=self.config.initializer_range)
 
@@ -1091,7 +1054,7 @@ class AaSPModel(AaSPPreTrainedModel):
         """Estimated SBLU parameters per patch, for analysis (the paper's Figure 4).
 
         Returns a dict of (B, G_f, G_t, S, H) tensors: `alpha` (per frame), `beta` (rad/frame; with
-        `beta_anchor="spectral_peak"`, after placement around each patch's spectral peak), `frequency_hz` (beta as a
+        band-energy features, after placement around each patch's spectral peak), `frequency_hz` (beta as a
         modulation frequency in Hz), and `patch_valid` (B, G_f, G_t) bool, True for real patches.
         """
         cfg = self.config
@@ -1103,9 +1066,8 @@ class AaSPModel(AaSPPreTrainedModel):
         patches = patchify(spectrogram, cfg.frequency_patch_size, cfg.time_patch_size)
         patch_embeddings = self.embeddings.patch_embeddings
         alpha, beta = patch_embeddings.estimate_lambda(patches, None, patch_valid, grid_t)
-        if cfg.beta_anchor != "none":
-            windows = patch_embeddings.aliasing.filtered_windows(spectrogram, frame_lengths)
-            beta = patch_embeddings.aliasing.place_beta(windows, beta)
+        windows = patch_embeddings.aliasing.filtered_windows(spectrogram, frame_lengths)
+        beta = patch_embeddings.aliasing.place_beta(windows, beta)
         grid = (spectrogram.shape[0], cfg.num_frequency_patches, grid_t, cfg.num_subbands, cfg.num_kernels)
         return {
             "alpha": alpha.reshape(grid),
@@ -1113,13 +1075,6 @@ class AaSPModel(AaSPPreTrainedModel):
             "frequency_hz": beta.reshape(grid) * cfg.frame_rate / (2 * math.pi),
             "patch_valid": patch_valid.reshape(grid[:3]),
         }
-
-
-def classifier_width_multiple(config: AaSPConfig) -> int:
-    """Width of the pooled representation (`config.classifier_pooling`) in units of hidden_size."""
-    if config.classifier_pooling == "time_columns":
-        return config.num_frequency_patches
-    return 2 if config.classifier_pooling in ("cls+mean", "mean+std") else 1
 
 
 class AaSPAttentionScore(nn.Linear):
@@ -1150,14 +1105,14 @@ class AaSPAttentionPooling(nn.Module):
 
 
 class AaSPClassificationHead(nn.Module):
-    """LayerNorm + Linear over the pooled representation: (B, D, 2D or G_f * D) -> (B, num_labels).
+    """LayerNorm + Linear over the pooled representation: (B, D) -> (B, num_labels).
 
     With `classifier_pooling="attention"` it also holds the attention pooling (`attention_pooling`).
     """
 
     def __init__(self, config: AaSPConfig):
         super().__init__()
-        width = config.hidden_size * classifier_width_multiple(config)
+        width = config.hidden_size
         if config.classifier_pooling == "attention":
             self.attention_pooling = AaSPAttentionPooling(config)
         self.layernorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
@@ -1171,14 +1126,6 @@ def masked_mean(tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean over the token axis of (B, L, D) counting only valid (B, L) tokens: (B, D)."""
     weights = valid.to(tokens.dtype)[..., None]
     return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-
-
-def masked_std(tokens: torch.Tensor, valid: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Standard deviation over the token axis of (B, L, D) counting only valid (B, L) tokens: (B, D)."""
-    weights = valid.to(tokens.dtype)[..., None]
-    mean = masked_mean(tokens, valid)[:, None]
-    variance = (((tokens - mean) ** 2) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-    return torch.sqrt(variance + eps)
 
 
 class AaSPForAudioClassification(AaSPPreTrainedModel):
@@ -1203,22 +1150,15 @@ class AaSPForAudioClassification(AaSPPreTrainedModel):
         self.aasp.requires_grad_(False)
 
     def pool(self, outputs: AaSPModelOutput) -> torch.Tensor:
-        """(B, D), (B, 2D) or (B, G_f * D) clip representation, padding-aware (`config.classifier_pooling`)."""
+        """(B, D) clip representation (`config.classifier_pooling`): the CLS token, or the padding-aware mean or
+        attention pooling of the patch tokens."""
         pooling = self.config.classifier_pooling
-        cls = outputs.pooler_output
         if pooling == "cls":
-            return cls
-        if pooling == "time_columns":
-            return masked_mean(outputs.time_column_features, outputs.time_column_attention_mask)
+            return outputs.pooler_output
         patches, valid = outputs.last_hidden_state[:, 1:], outputs.patch_attention_mask
         if pooling == "attention":
             return self.classifier.attention_pooling(patches, valid)
-        mean = masked_mean(patches, valid)
-        if pooling == "mean":
-            return mean
-        if pooling == "mean+std":
-            return torch.cat([mean, masked_std(patches, valid)], dim=-1)
-        return torch.cat([cls, mean], dim=-1)
+        return masked_mean(patches, valid)
 
     @can_return_tuple
     def forward(
@@ -1336,69 +1276,69 @@ def block_anchors(valid_grid: torch.Tensor, height: int, width: int) -> torch.Te
     return torch.where(has_anchor, anchors, valid_grid)
 
 
+def mask_draws(
+    patch_valid: torch.Tensor, generator: torch.Generator | None, noise: torch.Tensor | None
+) -> list[torch.Tensor]:
+    """The two (B, N) uniform draws of each view's mask (block seeds, then the order in which patches are trimmed or
+    added): the rows of `noise` (B, 2, N) when given, else drawn from `generator` (default: the global RNG)."""
+    batch, num_patches = patch_valid.shape
+    if noise is not None:
+        if tuple(noise.shape) != (batch, 2, num_patches):
+            raise ValueError(
+                f"noise must have shape (views, 2, patches) = {(batch, 2, num_patches)}, got {tuple(noise.shape)}."
+            )
+        return list(noise.to(device=patch_valid.device, dtype=torch.float32).unbind(1))
+    device = generator.device if generator is not None else patch_valid.device
+    return [torch.rand(batch, num_patches, generator=generator, device=device).to(patch_valid.device) for _ in "ab"]
+
+
 def inverse_block_mask(
     patch_valid: torch.Tensor,
     grid_f: int,
     mask_ratio: float,
     block_size: int,
     generator: torch.Generator | None = None,
-    overlap_adjust: float = 0.07,
-    seed_mode: str = "fixed_count",
     noise: torch.Tensor | None = None,
 ) -> PatchSelection:
-    """Inverse-block masking: the student sees square blocks of patches; the rest (`mask_ratio`) is masked.
+    """Inverse-block masking (data2vec 2.0 / EAT): the student sees square blocks of patches; the rest is masked.
 
-    `"fixed_count"` (data2vec 2.0 / EAT): each view draws a fixed number of block seeds,
-    round(n_valid * (1 - mask_ratio + overlap_adjust) / block_area) >= 1, at distinct positions; every seed uncovers
-    the whole block (block_size x block_size, cut to the grid's height) whose top-left patch it is, always inside the
-    valid grid; the union is then trimmed (random patches of it hidden again) or topped up (random other patches
-    uncovered) to exactly n_keep patches.
-    `overlap_adjust` compensates for overlapping blocks, so that trimming, not topping up, is the usual case.
-    `"bernoulli"`: the first procedure of this project (Bernoulli seeds, no overlap compensation), for ablations.
+    Each view draws a fixed number of block seeds, round(n_valid * (1 - mask_ratio + MASK_OVERLAP_ADJUST) /
+    block_area) >= 1, at distinct positions; every seed uncovers the whole block (block_size x block_size, cut to the
+    grid's height) whose top-left patch it is, always inside the valid grid; the union is then trimmed (random patches
+    of it hidden again) or topped up (random other patches uncovered) to exactly n_keep patches.
+    MASK_OVERLAP_ADJUST compensates for overlapping blocks, so that trimming, not topping up, is the usual case.
 
     Args:
         patch_valid: (B, N) bool, True for real (non-padding) patches; N = grid_f * G_t.
         generator: source of the random draws (default: the global RNG); ignored when `noise` is given.
-        noise: (B, 2, N) uniform values in [0, 1), optional: the two draws of each view (block seeds, then the order
-            in which patches are trimmed or added), making the masks a function of the inputs.
+        noise: (B, 2, N) uniform values in [0, 1), optional: the two draws of each view (`mask_draws`), making the
+            masks a function of the inputs.
     Returns:
         A `PatchSelection`; each view keeps exactly n_keep = round((1 - mask_ratio) * n_valid) >= 1 patches.
     """
-    if seed_mode not in ("fixed_count", "bernoulli"):
-        raise ValueError(f"Unknown mask seed mode {seed_mode!r}; expected 'fixed_count' or 'bernoulli'.")
     batch, num_patches = patch_valid.shape
     grid_t = num_patches // grid_f
-    device = patch_valid.device
-    draw_device = generator.device if generator is not None else device
-    if noise is not None and tuple(noise.shape) != (batch, 2, num_patches):
-        raise ValueError(
-            f"noise must have shape (views, 2, patches) = {(batch, 2, num_patches)}, got {tuple(noise.shape)}."
-        )
-    draws = iter(noise.to(device=device, dtype=torch.float32).unbind(1)) if noise is not None else None
-
-    def uniform_noise() -> torch.Tensor:
-        if draws is not None:
-            return next(draws)
-        return torch.rand(batch, num_patches, generator=generator, device=draw_device).to(device)
-
+    seed_draw, order_draw = mask_draws(patch_valid, generator, noise)
     n_valid = patch_valid.sum(1)
-    n_keep = torch.round((1.0 - mask_ratio) * n_valid.float()).long().clamp(min=1)
-    if seed_mode == "fixed_count":
-        height, width = min(block_size, grid_f), min(block_size, grid_t)
-        anchors = block_anchors(patch_valid.reshape(batch, grid_f, grid_t), height, width).reshape(batch, -1)
-        n_seeds = torch.round(n_valid.float() * (1.0 - mask_ratio + overlap_adjust) / (height * width)).long()
-        n_seeds = torch.minimum(n_seeds.clamp(min=1), anchors.sum(1))
-        draw = uniform_noise().masked_fill(~anchors, -1.0)
-        rank = torch.argsort(torch.argsort(draw, dim=1, descending=True), dim=1)
-        seeds = ((rank < n_seeds[:, None]) & anchors).float().reshape(batch, 1, grid_f, grid_t)
-        # each seed is the top-left patch of a whole block inside the valid grid
-        blocks = F.max_pool2d(F.pad(seeds, (width - 1, 0, height - 1, 0)), (height, width), stride=1)[:, 0]
-    else:
-        seed_prob = (n_keep.float() / (n_valid.float() * block_size**2)).clamp(max=1.0)
-        seeds = (uniform_noise() < seed_prob[:, None]).float().reshape(batch, 1, grid_f, grid_t)
-        blocks = F.max_pool2d(seeds, block_size, stride=1, padding=block_size // 2)[:, 0, :grid_f, :grid_t]
-    score = blocks.reshape(batch, -1) + uniform_noise()
-    score = score.masked_fill(~patch_valid, -1.0)
+    height, width = min(block_size, grid_f), min(block_size, grid_t)
+    anchors = block_anchors(patch_valid.reshape(batch, grid_f, grid_t), height, width).reshape(batch, -1)
+    n_seeds = torch.round(n_valid.float() * (1.0 - mask_ratio + MASK_OVERLAP_ADJUST) / (height * width)).long()
+    n_seeds = torch.minimum(n_seeds.clamp(min=1), anchors.sum(1))
+    rank = torch.argsort(torch.argsort(seed_draw.masked_fill(~anchors, -1.0), dim=1, descending=True), dim=1)
+    seeds = ((rank < n_seeds[:, None]) & anchors).float().reshape(batch, 1, grid_f, grid_t)
+    # each seed is the top-left patch of a whole block inside the valid grid
+    blocks = F.max_pool2d(F.pad(seeds, (width - 1, 0, height - 1, 0)), (height, width), stride=1)[:, 0]
+    return select_visible(blocks.reshape(batch, -1), patch_valid, mask_ratio, order_draw)
+
+
+def select_visible(
+    blocks: torch.Tensor, patch_valid: torch.Tensor, mask_ratio: float, order_draw: torch.Tensor
+) -> PatchSelection:
+    """The n_keep = round((1 - mask_ratio) * n_valid) >= 1 visible patches of each view: those of its (B, N) 0/1
+    `blocks` first, in the random order of `order_draw` (B, N), then other valid patches; the rest is masked."""
+    device = patch_valid.device
+    n_keep = torch.round((1.0 - mask_ratio) * patch_valid.sum(1).float()).long().clamp(min=1)
+    score = (blocks + order_draw).masked_fill(~patch_valid, -1.0)
     order = torch.argsort(score, dim=1, descending=True)
     keep = int(n_keep.max())
     visible = order[:, :keep]
@@ -1412,19 +1352,6 @@ def inverse_block_mask(
     return PatchSelection(visible, visible_valid, masked, masked_valid, visible_grid)
 
 
-def hide_masked_patches(
-    spectrogram: torch.Tensor, visible_grid: torch.Tensor, grid_f: int, patch_f: int, patch_t: int
-):
-    """Zero every frame/bin of patches that are not visible: (B, T, F) with (B, N) -> (B, T, F).
-
-    This keeps masked content out of AaPE's wider receptive fields (high-pass and SBLU taps).
-    """
-    batch, frames, _ = spectrogram.shape
-    grid = visible_grid.reshape(batch, grid_f, frames // patch_t).to(spectrogram.dtype)
-    frame_mask = grid.repeat_interleave(patch_f, dim=1).repeat_interleave(patch_t, dim=2)  # (B, F, T)
-    return spectrogram * frame_mask.transpose(1, 2)
-
-
 def masked_instance_norm(tokens: torch.Tensor, valid: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Normalise each channel over the valid tokens of each clip: (B, N, D) with (B, N) -> (B, N, D)."""
     weights = valid.to(tokens.dtype)[..., None]
@@ -1432,6 +1359,13 @@ def masked_instance_norm(tokens: torch.Tensor, valid: torch.Tensor, eps: float =
     mean = (tokens * weights).sum(1, keepdim=True) / count
     var = (((tokens - mean) ** 2) * weights).sum(1, keepdim=True) / count
     return (tokens - mean) / torch.sqrt(var + eps)
+
+
+def pooled_targets(layers: list[torch.Tensor], valid: torch.Tensor) -> torch.Tensor:
+    """Targets from per-layer (B, N, D) outputs: each instance-normalised over the clip's valid (B, N) patches, the
+    layers averaged and the average layer-normalised: (B, N, D)."""
+    average = sum(masked_instance_norm(layer, valid) for layer in layers) / len(layers)
+    return F.layer_norm(average, average.shape[-1:])
 
 
 def local_views_only(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -1593,56 +1527,45 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
 
     @torch.no_grad()
     def teacher_targets(self, spectrogram: torch.Tensor, frame_valid: torch.Tensor | None):
-        """Layer-wise pooled targets of the padded (B, T, F) spectrogram with its (B, T) frame validity (or None).
-
-        The top `num_target_layers` teacher layers give, at every patch, either their residual-stream outputs
-        (`target_type="block_output"`) or their FFN outputs before the residual add (`"ffn_output"`); each layer is
-        instance-normalised over the clip's valid patches, the layers are averaged and the average layer-normalised.
+        """Layer-wise pooled targets of the padded (B, T, F) spectrogram with its (B, T) frame validity (or None):
+        every teacher layer's residual-stream output, at every patch (`pooled_targets`).
 
         Returns targets (B, N, D), patch validity (B, N), and the collapse alarm: the mean per-channel variance,
-        over all valid patches of the batch, of the raw (un-normalised) average of the top residual-stream outputs,
-        which goes to 0 if the teacher maps every patch to the same vector (the normalised targets would hide that).
+        over all valid patches of the batch, of the raw (un-normalised) average of the layers' outputs, which goes to
+        0 if the teacher maps every patch to the same vector (the normalised targets would hide that).
         """
-        cfg = self.config
-        top_k = min(cfg.num_target_layers, cfg.num_hidden_layers)
-        ffn_outputs = []
-        hooks = []
-        if cfg.target_type == "ffn_output":
-            hooks = [
-                layer.mlp.register_forward_hook(lambda module, args, output: ffn_outputs.append(output))
-                for layer in self.teacher.layers[-top_k:]
-            ]
-        try:
-            outputs = self.teacher(spectrogram, attention_mask=frame_valid, output_hidden_states=True)
-        finally:
-            for hook in hooks:
-                hook.remove()
+        outputs = self.teacher(spectrogram, attention_mask=frame_valid, output_hidden_states=True)
         valid = outputs.patch_attention_mask.bool()
-        block_outputs = [layer[:, 1:].float() for layer in outputs.hidden_states[-top_k:]]
-        raw_variance = (sum(block_outputs) / top_k)[valid].var(0).mean()
-        layers = [output[:, 1:].float() for output in ffn_outputs] if ffn_outputs else block_outputs
-        average = sum(masked_instance_norm(layer, valid) for layer in layers) / top_k
-        return F.layer_norm(average, average.shape[-1:]), valid, raw_variance
+        layers = [layer[:, 1:].float() for layer in outputs.hidden_states[-self.config.num_hidden_layers :]]
+        return pooled_targets(layers, valid), valid, (sum(layers) / len(layers))[valid].var(0).mean()
 
     # ----- student -----
+    def mask_views(
+        self, patch_valid: torch.Tensor, generator: torch.Generator | None, noise: torch.Tensor | None
+    ) -> PatchSelection:
+        """Masks of the M views of each clip (`inverse_block_mask`): (B, N) patch validity and optional (B, M, 2, N)
+        noise -> a selection over the B * M views, the M views of clip b in rows b * M to (b + 1) * M."""
+        cfg = self.config
+        return inverse_block_mask(
+            patch_valid.repeat_interleave(cfg.num_mask_clones, dim=0),
+            cfg.num_frequency_patches,
+            cfg.mask_ratio,
+            cfg.mask_block_size,
+            generator=generator,
+            noise=noise.flatten(0, 1) if noise is not None else None,
+        )
+
     def encode_masked_views(
         self, spectrogram, frame_lengths, selection: PatchSelection, **kwargs: Unpack[TransformersKwargs]
     ) -> tuple[BaseModelOutput, torch.Tensor]:
         """Student on visible patches only: (B', T, F) -> output with `last_hidden_state` (B', 1 + K, D) (and the
         layers' hidden states / attentions when asked), and token validity (B', 1 + K).
 
-        AaPE reads nothing of the masked patches: with `masked_view_alias_input="mirror_runs"` its filters read only
-        each visible patch's run of visible columns; with `"zeroed"` the masked patches are zeroed first.
+        AaPE reads nothing of the masked patches: its filters read only each visible patch's run of visible columns,
+        extended by mirror reflection as a clip is at its ends.
         """
-        cfg = self.config
-        visible_grid = selection.visible_grid
-        if cfg.masked_view_alias_input == "zeroed":
-            spectrogram = hide_masked_patches(
-                spectrogram, visible_grid, cfg.num_frequency_patches, cfg.frequency_patch_size, cfg.time_patch_size
-            )
-            visible_grid = None
         embeddings, token_valid = self.aasp.embeddings(
-            spectrogram, frame_lengths, selection.visible, selection.visible_valid, visible_grid
+            spectrogram, frame_lengths, selection.visible, selection.visible_valid, selection.visible_grid
         )
         return self.aasp.encode_with_outputs(embeddings, token_valid, **kwargs), token_valid
 
@@ -1682,16 +1605,7 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         # M masked views per clip
         views = spectrogram.repeat_interleave(clones, dim=0)
         view_lengths = frame_lengths.repeat_interleave(clones)
-        selection = inverse_block_mask(
-            patch_valid.repeat_interleave(clones, dim=0),
-            cfg.num_frequency_patches,
-            cfg.mask_ratio,
-            cfg.mask_block_size,
-            generator=mask_generator,
-            overlap_adjust=cfg.mask_overlap_adjust,
-            seed_mode=cfg.mask_seed_mode,
-            noise=noise.flatten(0, 1) if noise is not None else None,
-        )
+        selection = self.mask_views(patch_valid, mask_generator, noise)
         student_outputs, token_valid = self.encode_masked_views(views, view_lengths, selection, **kwargs)
         student = student_outputs.last_hidden_state
 
