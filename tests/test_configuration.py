@@ -1,13 +1,16 @@
-"""AaSPConfig: validation of every field, the patch-grid helper, the extractor check and old configs."""
+"""AaSPConfig: validation of every field, the patch-grid helper, the extractor check, the paper preset, and the
+options that left the config (accepted at the value the model computes, refused otherwise)."""
 
 import json
+import math
+import re
+from pathlib import Path
 
 import pytest
 from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import AutoConfig
 
 from transformers_aasp import AaSPConfig, AaSPFeatureExtractor
-from transformers_aasp.configuration_aasp import FIRST_WAVE_OPTIONS
 
 
 @pytest.mark.parametrize(
@@ -23,7 +26,6 @@ from transformers_aasp.configuration_aasp import FIRST_WAVE_OPTIONS
         (dict(hidden_dropout_prob=float("nan")), "hidden_dropout_prob must be a finite number, got nan"),
         (dict(frame_rate=float("inf")), "frame_rate must be a finite number, got inf"),
         (dict(initializer_range=-0.02), "initializer_range must be >= 0"),
-        (dict(max_time_patches=0), "max_time_patches must be positive, got 0"),
         (dict(lambda_hidden_size=0, lambda_num_heads=1), "lambda_hidden_size must be positive, got 0"),
         (dict(lambda_num_layers=-1), "lambda_num_layers must be >= 0, got -1"),
         (dict(predictor_num_layers=0), "predictor_num_layers must be positive, got 0"),
@@ -31,9 +33,14 @@ from transformers_aasp.configuration_aasp import FIRST_WAVE_OPTIONS
         (dict(global_loss_weight=-1.0), "global_loss_weight must be >= 0, got -1.0"),
         (dict(ema_anneal_steps=-5), "ema_anneal_steps must be >= 0, got -5"),
         (dict(sblu_half_length=-1), "sblu_half_length must be >= 0, got -1"),
-        (dict(beta_anchor="argmax"), r"beta_anchor must be one of \('none', 'spectral_peak'\), got 'argmax'"),
-        (dict(beta_anchor_spread=0.0), r"beta_anchor_spread must be in \(0, 1\], got 0.0"),
-        (dict(beta_anchor_spread=1.5), r"beta_anchor_spread must be in \(0, 1\], got 1.5"),
+        (
+            dict(alias_features="flatten"),
+            r"alias_features must be one of \('band_energy', 'projection'\), got 'flatten'",
+        ),
+        (dict(classifier_pooling="cls+mean"), r"classifier_pooling must be one of \('cls', 'mean', 'attention'\)"),
+        (dict(num_mask_clones=0), "num_mask_clones must be positive, got 0"),
+        (dict(num_subbands=3), r"frequency_patch_size \(16\) is not divisible by num_subbands \(3\)"),
+        (dict(lambda_num_heads=3), r"lambda_hidden_size \(32\) is not divisible by lambda_num_heads \(3\)"),
     ],
 )
 def test_invalid_values_raise_at_construction(overrides, message):
@@ -90,38 +97,59 @@ def test_saved_config_names_the_remote_pipeline_but_the_loaded_one_does_not(tmp_
     assert loaded.custom_pipelines == {"other-task": {"impl": "x.Y"}}
 
 
-def test_a_config_saved_before_the_learning_quality_options_loads_with_the_first_wave_behaviour(tmp_path, caplog):
-    """A first-wave config.json has none of the newer option keys; its weights were trained with the first-wave
-    behaviour, so loading it must not switch to the current defaults (which change the feature map and its size)."""
-    current = AaSPConfig.tiny(num_kernels=4)
-    saved = current.to_dict()
-    for key in (*FIRST_WAVE_OPTIONS, "alias_energy_eps", "fusion_gate_init", "mask_overlap_adjust"):
-        saved.pop(key, None)
-    saved["max_length"] = 608  # first-wave configs also carry this removed field
+OLD_CONFIG = Path(__file__).parent / "fixtures" / "config_403e61a_tiny.json"
+
+
+def test_a_config_saved_with_the_removed_options_at_their_values_loads_as_the_same_config(tmp_path, caplog):
+    """tests/fixtures/config_403e61a_tiny.json is `AaSPConfig.tiny()` as saved before the variants left the config (61
+    fields): every removed option holds the value the model computes, so it loads, silently, as `tiny()`."""
+    saved = json.loads(OLD_CONFIG.read_text())
+    assert {"beta_anchor", "sblu_features", "target_type", "num_target_layers", "beta_min"} <= saved.keys()
     (tmp_path / "config.json").write_text(json.dumps(saved))
     with caplog.at_level("WARNING"):
         loaded = AaSPConfig.from_pretrained(tmp_path)
-    assert {key: getattr(loaded, key) for key in FIRST_WAVE_OPTIONS} == FIRST_WAVE_OPTIONS
-    assert loaded.num_alias_features == loaded.num_subbands * loaded.sblu_out_channels * loaded.time_patch_size
-    assert "predates the learning-quality options" in caplog.text
-    # a config saved now keeps its own values
-    current.save_pretrained(tmp_path / "now")
-    reloaded = AaSPConfig.from_pretrained(tmp_path / "now")
-    assert (reloaded.sblu_features, reloaded.sblu_carrier, reloaded.beta_anchor) == (
-        "log_energy_grid",
-        "linear",
-        "spectral_peak",
-    )
+    assert loaded.to_dict() == AaSPConfig.tiny().to_dict()
+    assert caplog.text == ""
 
 
-def test_a_config_saved_before_the_beta_anchor_became_the_default_loads_without_it(tmp_path, caplog):
-    """A config.json saved with the learning-quality options but without `beta_anchor` was trained with beta as the
-    Lambda Encoder's estimate: loading it must keep that, and the `sblu_features` it was saved with."""
-    saved = AaSPConfig.tiny(sblu_features="log_energy").to_dict()
-    for key in ("beta_anchor", "beta_anchor_spread"):
-        saved.pop(key)
-    (tmp_path / "config.json").write_text(json.dumps(saved))
-    with caplog.at_level("WARNING"):
-        loaded = AaSPConfig.from_pretrained(tmp_path)
-    assert (loaded.beta_anchor, loaded.sblu_features) == ("none", "log_energy")
-    assert "predates the beta anchor" in caplog.text
+@pytest.mark.parametrize(
+    "option, value, computed",
+    [
+        ("beta_anchor", "none", "'spectral_peak'"),
+        ("sblu_features", "log_energy", "'log_energy_grid'"),
+        ("fusion_type", "gated_residual", "'concat'"),
+        ("mask_seed_mode", "bernoulli", "'fixed_count'"),
+        ("target_type", "ffn_output", "'block_output'"),
+        ("position_embedding_type", "learned", "'sincos'"),
+        ("num_target_layers", 2, "4"),
+        ("beta_min", 0.5, str(math.pi / 16)),
+    ],
+)
+def test_a_removed_option_with_another_value_is_refused_by_name(tmp_path, option, value, computed):
+    message = rf"{option}={value!r} is not an option of AaSPConfig: the model always uses {re.escape(computed)}.*research/ablations"
+    with pytest.raises(ValueError, match=message):
+        AaSPConfig.tiny(**{option: value})
+    saved = json.loads(OLD_CONFIG.read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**saved, option: value}))
+    with pytest.raises(ValueError, match=message):
+        AaSPConfig.from_pretrained(tmp_path)
+
+
+def test_the_paper_preset_selects_the_papers_aliasing_features():
+    paper = AaSPConfig.paper()
+    assert paper.alias_features == "projection" and AaSPConfig().alias_features == "band_energy"
+    assert paper.to_dict() == {**AaSPConfig().to_dict(), "alias_features": "projection"}
+    assert AaSPConfig.paper(hidden_size=64, num_attention_heads=4).hidden_size == 64
+    # S * H' * p_t features: 4 subbands x 8 projected channels x 16 frames
+    assert (paper.num_alias_features, AaSPConfig().num_alias_features) == (4 * 8 * 16, 4 * 8)
+
+
+def test_an_old_config_of_the_papers_path_loads_only_with_the_paper_preset(tmp_path):
+    """The paper's path was three options (no anchor, the "abs" carrier, flattened projections); with
+    alias_features="projection" they are what the model computes, without it they are refused with the preset named."""
+    paper_path = {"beta_anchor": "none", "sblu_carrier": "abs", "sblu_features": "flatten"}
+    assert AaSPConfig.tiny(alias_features="projection", **paper_path).alias_features == "projection"
+    saved = json.loads(OLD_CONFIG.read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**saved, **paper_path}))
+    with pytest.raises(ValueError, match=r"beta_anchor='none' .* the paper's path is AaSPConfig\.paper\(\)"):
+        AaSPConfig.from_pretrained(tmp_path)
