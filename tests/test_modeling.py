@@ -6,7 +6,7 @@ from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDa
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
 from transformers_aasp import AaSPConfig, AaSPForAudioClassification, AaSPForPreTraining, AaSPModel
-from transformers_aasp.modeling_aasp import masked_mean
+from transformers_aasp.modeling_aasp import AaSPPatchFusion, masked_mean
 
 
 BATCH, FRAMES, BINS = 3, 100, 80
@@ -14,6 +14,15 @@ BATCH, FRAMES, BINS = 3, 100, 80
 
 def tiny(**overrides):
     return AaSPConfig.tiny(**overrides)
+
+
+def alias_mixed_in(model):
+    """`model` with its Patch Fusion reading the aliasing features (their weights start at zero), so that the AaPE
+    branch (high-pass and SBLU across patch edges) really counts in the outputs."""
+    for module in model.modules():
+        if isinstance(module, AaSPPatchFusion):
+            torch.nn.init.normal_(module.weight, std=0.02)
+    return model
 
 
 def expected_grid(frames, config):
@@ -38,13 +47,13 @@ def inputs():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (dict(hidden_size=96, num_attention_heads=5), "hidden_size / num_attention_heads: 96 is not divisible by 5"),
+        (
+            dict(hidden_size=96, num_attention_heads=5),
+            r"hidden_size \(96\) is not divisible by num_attention_heads \(5\)",
+        ),
         (dict(num_mel_bins=81), r"num_mel_bins \(81\) is not divisible by frequency_patch_size \(16\)"),
         (dict(num_subbands=3), r"frequency_patch_size \(16\) is not divisible by num_subbands \(3\)"),
-        (dict(beta_max=3.5), "beta band must satisfy 0 < beta_min < beta_max <= pi"),
-        (dict(beta_min=0.0), "beta band must satisfy"),
-        (dict(alpha_min=0.0), "0 < alpha_min < alpha_init"),
-        (dict(sblu_window="boxcar"), "sblu_window must be one of"),
+        (dict(alias_features="flatten"), "alias_features must be one of"),
         (dict(classifier_pooling="max"), "classifier_pooling must be one of"),
         (
             dict(classifier_shift_views=0),
@@ -66,11 +75,11 @@ def test_config_field_types_are_enforced():
 
 
 def test_config_round_trip_and_auto_config(tmp_path):
-    config = tiny(sblu_window="gaussian", num_labels=4)
+    config = tiny(alias_features="projection", num_labels=4)
     config.save_pretrained(tmp_path)
     loaded = AutoConfig.from_pretrained(tmp_path)
     assert isinstance(loaded, AaSPConfig)
-    assert loaded.sblu_window == "gaussian" and loaded.num_labels == 4 and loaded.hidden_size == 64
+    assert loaded.alias_features == "projection" and loaded.num_labels == 4 and loaded.hidden_size == 64
     assert abs(loaded.beta_min - 3.141592653589793 / 16) < 1e-12
 
 
@@ -132,7 +141,7 @@ def test_return_dict_false_gives_tuples(inputs):
 
 def test_sdpa_and_eager_agree(inputs):
     values, mask = inputs
-    model = AaSPModel(tiny(fusion_zero_init_alias=False)).eval()
+    model = alias_mixed_in(AaSPModel(tiny())).eval()
     assert model.config._attn_implementation == "sdpa"
     sdpa = model(values, attention_mask=mask).last_hidden_state
     model.set_attn_implementation("eager")
@@ -145,8 +154,7 @@ def test_sdpa_and_eager_agree(inputs):
 def test_batch_size_invariance(inputs, use_aape):
     """A clip gives the same output alone (padded only to the patch multiple) and padded inside a batch."""
     values, mask = inputs
-    # non-zero alias fusion weights, so the AaPE branch (high-pass and SBLU across patch edges) really counts
-    model = AaSPModel(tiny(use_aape=use_aape, fusion_zero_init_alias=False)).eval()
+    model = alias_mixed_in(AaSPModel(tiny(use_aape=use_aape))).eval()
     batched = model(values, attention_mask=mask)
     for index, length in ((1, 70), (2, 33)):
         alone = model(values[index : index + 1, :length], attention_mask=torch.ones(1, length, dtype=torch.long))
@@ -164,13 +172,6 @@ def test_any_clip_length_works_with_sincos_positions():
         assert out.time_column_features.shape[1] == -(-frames // 16)
 
 
-def test_learned_positions_cover_max_time_patches():
-    model = AaSPModel(tiny(position_embedding_type="learned", max_time_patches=8)).eval()
-    assert model(torch.randn(1, 128, 80)).last_hidden_state.shape == (1, 1 + 5 * 8, 64)
-    with pytest.raises(ValueError, match="max_time_patches=8"):
-        model(torch.randn(1, 129, 80))
-
-
 def test_determinism_in_eval_mode(inputs):
     values, mask = inputs
     model = AaSPModel(tiny(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)).eval()
@@ -186,19 +187,6 @@ def test_use_aape_false_is_the_plain_vit_stem():
     assert plain_stem == {"projection.weight", "projection.bias"}
     # same encoder either way
     assert {n for n, _ in plain.layers.named_parameters()} == {n for n, _ in aape.layers.named_parameters()}
-
-
-@pytest.mark.parametrize("beta_anchor", ["none", "spectral_peak"])
-def test_fixed_lambda_mode_has_no_lambda_encoder(beta_anchor):
-    model = AaSPModel(tiny(lambda_mode="fixed", beta_anchor=beta_anchor)).eval()
-    names = {n for n, _ in model.named_parameters()}
-    assert "embeddings.patch_embeddings.lambda_raw" in names
-    assert not any("lambda_encoder" in n for n in names)
-    params = model.get_sblu_parameters(torch.randn(1, 64, 80))
-    # fixed: every patch shares one alpha per subband and kernel, and one beta unless the anchor moves it
-    assert torch.all(params["alpha"] == params["alpha"][:, :1, :1])
-    shared_beta = torch.all(params["beta"] == params["beta"][:, :1, :1])
-    assert shared_beta.item() == (beta_anchor == "none")
 
 
 # ----- save / load -----
@@ -270,39 +258,17 @@ def test_single_and_multi_label_losses(inputs):
 
 @pytest.mark.parametrize(
     "pooling, width",
-    [("cls", 64), ("mean", 64), ("cls+mean", 128), ("mean+std", 128), ("time_columns", 5 * 64), ("attention", 64)],
+    [("cls", 64), ("mean", 64), ("attention", 64)],
 )
 def test_pooling_choices_are_padding_aware(inputs, pooling, width):
     values, mask = inputs
-    model = AaSPForAudioClassification(
-        tiny(num_labels=2, classifier_pooling=pooling, fusion_zero_init_alias=False)
-    ).eval()
+    model = alias_mixed_in(AaSPForAudioClassification(tiny(num_labels=2, classifier_pooling=pooling))).eval()
     if pooling == "attention":  # a trained score, not the zero one it starts with (which is the mean)
         torch.nn.init.normal_(model.classifier.attention_pooling.score.weight, std=1.0)
     assert model.classifier.dense.in_features == width
     batched = model(values, mask).logits
     alone = model(values[2:3, :33], torch.ones(1, 33, dtype=torch.long)).logits
     torch.testing.assert_close(alone, batched[2:3], rtol=1e-4, atol=2e-5)
-
-
-def test_statistics_pooling_is_the_mean_and_std_of_the_valid_patch_tokens(inputs):
-    values, mask = inputs
-    model = AaSPForAudioClassification(tiny(num_labels=2, classifier_pooling="mean+std")).eval()
-    outputs = model.aasp(values, attention_mask=mask)
-    pooled = model.pool(outputs)
-    tokens = outputs.last_hidden_state[2, 1:][outputs.patch_attention_mask[2].bool()]  # clip 2: its valid patches only
-    torch.testing.assert_close(pooled[2, :64], tokens.mean(0), rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(pooled[2, 64:], torch.sqrt(tokens.var(0, unbiased=False) + 1e-5), rtol=1e-5, atol=1e-6)
-
-
-def test_time_column_pooling_keeps_the_frequency_rows_of_the_valid_columns_apart(inputs):
-    values, mask = inputs
-    model = AaSPForAudioClassification(tiny(num_labels=2, classifier_pooling="time_columns")).eval()
-    outputs = model.aasp(values, attention_mask=mask)
-    pooled = model.pool(outputs)  # (B, G_f * D): row r of the clip is pooled[:, r * D : (r + 1) * D]
-    grid = outputs.last_hidden_state[2, 1:].reshape(5, -1, 64)  # clip 2: (G_f, G_t, D)
-    columns = outputs.time_column_attention_mask[2].bool()
-    torch.testing.assert_close(pooled[2], grid[:, columns].mean(1).flatten(), rtol=1e-5, atol=1e-6)
 
 
 def test_attention_pooling_starts_as_the_mean_and_never_weighs_padding(inputs):
@@ -334,9 +300,7 @@ def test_attention_pooling_of_a_classifier_loaded_from_an_encoder_starts_at_zero
 
 def trained_looking_classifier(**overrides):
     """A classifier whose alias path and attention scores are live (not their zero initialisation), in eval mode."""
-    model = AaSPForAudioClassification(
-        tiny(num_labels=3, classifier_pooling="attention", fusion_zero_init_alias=False, **overrides)
-    )
+    model = alias_mixed_in(AaSPForAudioClassification(tiny(num_labels=3, classifier_pooling="attention", **overrides)))
     torch.nn.init.normal_(model.classifier.attention_pooling.score.weight, std=1.0)
     return model.eval()
 
@@ -440,7 +404,7 @@ def test_torch_export_with_dynamic_batch_and_frames_matches_eager(inputs):
     """transformers' own export tests are not in its sdist (see README), so the model's export is checked here: one
     graph for any batch size and clip length, with the frame mask, gives the eager outputs."""
     values, mask = inputs
-    model = AaSPForAudioClassification(tiny(num_labels=3, fusion_zero_init_alias=False)).eval()
+    model = alias_mixed_in(AaSPForAudioClassification(tiny(num_labels=3))).eval()
     any_size = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
     exported = torch.export.export(
         model,
@@ -494,7 +458,7 @@ def test_bool_and_float_masks_of_zeros_and_ones_are_accepted(inputs):
 def test_padding_content_never_reaches_the_outputs(inputs, poison):
     """Padded frames are replaced by zeros before any use: NaN, Inf or huge values in them change nothing."""
     values, mask = inputs
-    model = AaSPForAudioClassification(tiny(num_labels=3, fusion_zero_init_alias=False)).eval()
+    model = alias_mixed_in(AaSPForAudioClassification(tiny(num_labels=3))).eval()
     clean = values.masked_fill(mask[..., None] == 0, 0.0)
     poisoned = values.masked_fill(mask[..., None] == 0, poison)
     expected = model(clean, attention_mask=mask, output_hidden_states=True)
