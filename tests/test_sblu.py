@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from transformers_aasp import AaSPConfig, AaSPModel
-from transformers_aasp.modeling_aasp import (
+from transformers_aasp.configuration_aasp import ALIAS_ENERGY_EPS, SBLU_ALPHA_INIT, SBLU_ALPHA_MIN
+from transformers_aasp.functional_aasp import (
     SPECTRAL_PEAK_FFT_SIZE,
-    AaSPAliasingFeatures,
     anchor_beta,
     apply_sblu,
     beta_grid,
@@ -16,12 +16,12 @@ from transformers_aasp.modeling_aasp import (
     highpass_taps,
     initial_lambda_raw,
     lambda_from_raw,
-    mirror_indices,
     reflect_into_runs,
     sblu_kernel,
     spectral_peak,
     visible_runs,
 )
+from transformers_aasp.modeling_aasp import AaSPAliasingFeatures
 
 
 def complex_reference_kernel(alpha, beta, half_length):
@@ -107,7 +107,7 @@ def test_beta_always_inside_the_alias_band_and_alpha_above_minimum():
     raw = torch.randn(10000, 2) * 50  # extreme raw values
     alpha, beta = lambda_from_raw(raw, config)
     assert torch.all(beta >= math.pi / 16) and torch.all(beta <= math.pi)
-    assert torch.all(alpha >= config.alpha_min)
+    assert torch.all(alpha >= SBLU_ALPHA_MIN)
 
 
 def test_apply_sblu_matches_direct_convolution():
@@ -167,14 +167,6 @@ def test_figure2_two_sided_gradient_stays_usable_far_from_target():
         assert 0.5 < ratio < 2.0
 
 
-def test_mirror_indices_reflect_per_clip_length():
-    positions = torch.arange(-3, 9)
-    index = mirror_indices(positions, torch.tensor([5, 1, 2]))
-    assert index[0].tolist() == [3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0]
-    assert index[1].tolist() == [0] * 12
-    assert index[2].tolist() == [1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
-
-
 def test_reflect_into_runs_mirrors_inside_each_run():
     positions = torch.arange(2, 12)
     index = reflect_into_runs(positions, torch.tensor(4), torch.tensor(4))  # run = frames 4..7
@@ -198,26 +190,24 @@ def test_sblu_parameters_report_hz_inside_alias_band():
         AaSPModel(AaSPConfig.tiny(use_aape=False)).get_sblu_parameters(torch.randn(1, 64, 80))
 
 
-@pytest.mark.parametrize("lambda_mode", ["predicted", "fixed"])
-def test_initial_lambda_is_alpha_init_and_evenly_spread_betas(lambda_mode):
-    """Without the beta anchor, at initialisation every patch gets alpha = alpha_init and the H betas at the band's
-    (h + 0.5) / H quantiles."""
-    config = AaSPConfig.tiny(lambda_mode=lambda_mode, beta_anchor="none")
+def test_initial_lambda_is_alpha_init_and_evenly_spread_betas():
+    """Without the beta anchor (the paper's path), at initialisation every patch gets alpha = SBLU_ALPHA_INIT and the
+    H betas at the band's (h + 0.5) / H quantiles."""
+    config = AaSPConfig.tiny(alias_features="projection")
     params = AaSPModel(config).eval().get_sblu_parameters(torch.randn(2, 64, 80))
-    torch.testing.assert_close(params["alpha"], torch.full_like(params["alpha"], config.alpha_init))
+    torch.testing.assert_close(params["alpha"], torch.full_like(params["alpha"], SBLU_ALPHA_INIT))
     quantiles = (torch.arange(config.num_kernels) + 0.5) / config.num_kernels
     expected = config.beta_min + (config.beta_max - config.beta_min) * quantiles
     torch.testing.assert_close(params["beta"], expected.expand_as(params["beta"]))
 
 
-@pytest.mark.parametrize("zero_init", [True, False])
-def test_concat_fusion_alias_weights_start_at_zero_when_configured(zero_init, tmp_path):
-    config = AaSPConfig.tiny(fusion_type="concat", fusion_zero_init_alias=zero_init)
+def test_patch_fusion_alias_weights_start_at_zero(tmp_path):
+    config = AaSPConfig.tiny()
     model = AaSPModel(config)
     alias_part = model.embeddings.patch_embeddings.fusion.weight[:, config.hidden_size :]
     standard_part = model.embeddings.patch_embeddings.fusion.weight[:, : config.hidden_size]
     assert standard_part.abs().sum() > 0
-    assert bool(alias_part.abs().sum() == 0) == zero_init
+    assert alias_part.abs().sum() == 0
     # loading never re-initialises trained fusion weights
     with torch.no_grad():
         model.embeddings.patch_embeddings.fusion.weight.fill_(0.5)
@@ -228,38 +218,12 @@ def test_concat_fusion_alias_weights_start_at_zero_when_configured(zero_init, tm
 
 def test_zero_alias_init_of_concat_fusion_cuts_the_lambda_encoder_off():
     """With concat fusion and zero alias weights only the fusion's alias weights get a gradient at first."""
-    model = AaSPModel(AaSPConfig.tiny(fusion_type="concat", sblu_features="flatten"))
+    model = AaSPModel(AaSPConfig.tiny(alias_features="projection"))
     model(torch.randn(2, 64, 80)).last_hidden_state.pow(2).mean().backward()
     fusion = model.embeddings.patch_embeddings.fusion
     assert fusion.weight.grad[:, 64:].abs().sum() > 0
     assert torch.all(model.embeddings.patch_embeddings.aliasing.pointwise_weight.grad == 0)
     assert torch.all(model.embeddings.patch_embeddings.lambda_encoder.head.weight.grad == 0)
-
-
-def test_gated_fusion_trains_the_lambda_encoder_from_the_first_step():
-    """The gated residual gives the Lambda Encoder's zero-initialised head a gradient at initialisation."""
-    model = AaSPModel(AaSPConfig.tiny(fusion_type="gated_residual"))
-    model(torch.randn(2, 64, 80)).last_hidden_state.pow(2).mean().backward()
-    patch_embeddings = model.embeddings.patch_embeddings
-    assert patch_embeddings.lambda_encoder.head.weight.grad.abs().sum() > 0
-    assert patch_embeddings.gated_fusion.gate.grad.abs().sum() > 0
-
-
-def test_gated_fusion_with_a_closed_gate_is_exactly_the_plain_stem_and_keeps_patch_level():
-    config = AaSPConfig.tiny(fusion_type="gated_residual", sblu_carrier="linear", sblu_features="log_energy")
-    aape = AaSPModel(config).eval()
-    plain = AaSPModel(AaSPConfig.tiny(use_aape=False)).eval()
-    plain.load_state_dict(aape.state_dict(), strict=False)
-    with torch.no_grad():
-        aape.embeddings.patch_embeddings.gated_fusion.gate.zero_()
-    spectrogram = torch.randn(2, 64, 80)
-    lengths = torch.full((2,), 64)
-    tokens = aape.embeddings.patch_embeddings(spectrogram, lengths)
-    torch.testing.assert_close(tokens, plain.embeddings.patch_embeddings(spectrogram, lengths), rtol=0, atol=0)
-    # the plain stem is linear: the token of a patch at twice the level moves (concat fusion's LN(X_std) would not)
-    projection = aape.embeddings.patch_embeddings.projection
-    doubled = aape.embeddings.patch_embeddings(2 * spectrogram, lengths)
-    torch.testing.assert_close(doubled - projection.bias, 2 * (tokens - projection.bias), rtol=1e-5, atol=1e-5)
 
 
 def tone_windows(beta: float, shift: int, config: AaSPConfig) -> torch.Tensor:
@@ -291,13 +255,13 @@ def test_linear_carrier_gives_an_envelope_and_the_abs_carrier_an_oscillation():
 
 def test_log_energy_features_are_stable_under_sub_patch_shifts():
     """The log band energy of a tone at beta changes by under 2 % of its value when the tone moves 1-15 frames."""
-    config = AaSPConfig.tiny(sblu_features="log_energy")
+    config = AaSPConfig.tiny()
     features = AaSPAliasingFeatures(config)
 
     def log_energy(shift):
         real, imag = tone_responses("linear", 1.2, shift, config)
         responses = torch.stack([real, imag], dim=2).unsqueeze(2)  # (1, 1, 1, 2, p_t): one kernel
-        cfg_one = AaSPConfig.tiny(num_subbands=1, num_kernels=1, sblu_features="log_energy")
+        cfg_one = AaSPConfig.tiny(num_subbands=1, num_kernels=1)
         return AaSPAliasingFeatures(cfg_one).feature_map(responses, torch.full((1, 1, 1, 1), 1.2))
 
     reference = log_energy(0)
@@ -336,19 +300,20 @@ def test_spectral_peak_finds_a_tone_and_ignores_energy_outside_the_band():
 
 
 def test_anchored_kernels_sit_symmetrically_around_the_peak_and_stay_in_the_band():
-    config = AaSPConfig.tiny(beta_anchor="spectral_peak", beta_anchor_spread=0.5)
+    config = AaSPConfig.tiny()
     middle = lambda_from_raw(torch.zeros(2), config)[1]  # a sigmoid output of 1/2 sits on the peak
     assert abs(float(anchor_beta(torch.tensor([1.5]), middle.reshape(1, 1), config)) - 1.5) < 1e-6
     beta = lambda_from_raw(initial_lambda_raw(config), config)[1][0]  # (H,) the initial spread
     peak = torch.tensor([1.5, 0.3, 3.0])
     anchored = anchor_beta(peak, beta.expand(3, -1), config)
-    torch.testing.assert_close(anchored[0].mean(), peak[0], rtol=0, atol=1e-5)  # no clipping at mid-band
+    # the middle kernels sit symmetrically around the peak (the outer ones are clipped to the band)
+    torch.testing.assert_close((anchored[0, 3] + anchored[0, 4]) / 2, peak[0], rtol=0, atol=1e-5)
     assert anchored.min() >= config.beta_min and anchored.max() <= config.beta_max
     assert (anchored[1, 3] <= 0.3 <= anchored[1, 4]) and (anchored[2, 3] <= 3.0 <= anchored[2, 4])
 
 
 def test_grid_energies_equal_kernel_energies_on_the_grid_and_are_shared_between_it():
-    config = AaSPConfig.tiny(sblu_features="log_energy_grid")
+    config = AaSPConfig.tiny()
     grid = beta_grid(config)
     torch.testing.assert_close(grid, lambda_from_raw(initial_lambda_raw(config), config)[1][0])  # the initial betas
     energy = torch.rand(2, config.num_kernels) + 0.1
@@ -360,14 +325,15 @@ def test_grid_energies_equal_kernel_energies_on_the_grid_and_are_shared_between_
     torch.testing.assert_close(shared[:, 1], energy[:, 1] + energy[:, 0] / 2)
 
 
-def test_grid_features_equal_log_energy_features_while_the_betas_sit_on_the_grid():
+def test_grid_features_are_the_log_band_energies_while_the_betas_sit_on_the_grid():
     torch.manual_seed(0)
-    config = AaSPConfig.tiny(sblu_features="log_energy_grid")
+    config = AaSPConfig.tiny()
     responses = torch.randn(2, 3, config.num_subbands, 2 * config.num_kernels, config.time_patch_size)
     beta = beta_grid(config).expand(2, 3, config.num_subbands, -1)
     grid_features = AaSPAliasingFeatures(config).feature_map(responses, beta)
-    plain_features = AaSPAliasingFeatures(AaSPConfig.tiny(sblu_features="log_energy")).feature_map(responses, beta)
-    torch.testing.assert_close(grid_features, plain_features)
+    real, imag = responses.split(config.num_kernels, dim=3)
+    log_energy = torch.log((real.square() + imag.square()).mean(-1) + ALIAS_ENERGY_EPS).flatten(2)
+    torch.testing.assert_close(grid_features, log_energy)
     assert grid_features.shape == (2, 3, config.num_alias_features)
 
 
@@ -382,7 +348,7 @@ def modulated_input(rate_hz: float, frames: int = 160) -> torch.Tensor:
 def test_with_the_spectral_peak_anchor_the_betas_of_every_patch_follow_the_modulation(rate_hz):
     """The two middle kernels of every patch straddle the modulation rate; without the anchor, nothing moves."""
     torch.manual_seed(0)
-    config = AaSPConfig.tiny(beta_anchor="spectral_peak", sblu_features="log_energy_grid")
+    config = AaSPConfig.tiny()
     model = AaSPModel(config).eval()
     params = model.get_sblu_parameters(modulated_input(rate_hz))
     assert params["frequency_hz"].shape == (1, 5, 10, config.num_subbands, config.num_kernels)
@@ -390,7 +356,7 @@ def test_with_the_spectral_peak_anchor_the_betas_of_every_patch_follow_the_modul
     tolerance = PEAK_RESOLUTION / 2 * 100 / (2 * math.pi)  # half a periodogram bin, in Hz
     assert (ordered[:, 3] <= rate_hz + tolerance).all() and (ordered[:, 4] >= rate_hz - tolerance).all()
 
-    fixed = AaSPModel(AaSPConfig.tiny(beta_anchor="none", sblu_features="log_energy_grid")).eval()
+    fixed = AaSPModel(AaSPConfig.tiny(alias_features="projection")).eval()
     unanchored = [fixed.get_sblu_parameters(modulated_input(r))["beta"] for r in (12.5, 37.5)]
     torch.testing.assert_close(unanchored[0], unanchored[1])
 
@@ -398,7 +364,7 @@ def test_with_the_spectral_peak_anchor_the_betas_of_every_patch_follow_the_modul
 def test_the_features_use_the_betas_that_get_sblu_parameters_reports():
     """Figure 4 shows the betas the features are computed with: placement happens on one code path."""
     torch.manual_seed(0)
-    config = AaSPConfig.tiny(beta_anchor="spectral_peak", sblu_features="log_energy_grid")
+    config = AaSPConfig.tiny()
     model = AaSPModel(config).eval()
     values = modulated_input(25.0) + 0.1 * torch.randn(1, 160, 80)
     params = model.get_sblu_parameters(values)
@@ -408,6 +374,6 @@ def test_the_features_use_the_betas_that_get_sblu_parameters_reports():
     spectrogram, lengths = model.embeddings.prepare_inputs(values, None)
     with torch.no_grad():
         actual = aliasing(spectrogram, lengths, alpha, estimated)
-        kernels = sblu_kernel(alpha, beta, config.sblu_half_length, carrier=config.sblu_carrier)
+        kernels = sblu_kernel(alpha, beta, config.sblu_half_length, carrier="linear")
         expected = aliasing.feature_map(apply_sblu(aliasing.filtered_windows(spectrogram, lengths), *kernels), beta)
     torch.testing.assert_close(actual, expected)

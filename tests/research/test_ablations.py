@@ -135,3 +135,28 @@ def test_a_normal_initialised_fusion_reads_the_aliasing_features_from_the_start(
 def test_an_arm_built_with_a_config_missing_its_fields_is_refused():
     with pytest.raises(ValueError, match=r"Arm 'aape_flatten' needs .*'alias_features': 'projection'"):
         build_model("aape_flatten", AaSPModel, AaSPConfig.tiny())
+
+
+def test_gated_fusion_trains_the_lambda_encoder_from_the_first_step():
+    """The gated residual gives the Lambda Encoder's zero-initialised head a gradient at initialisation."""
+    model = build_model("all_options_h4", AaSPModel, arm_config("all_options_h4"))
+    model(torch.randn(2, 64, 80)).last_hidden_state.pow(2).mean().backward()
+    patch_embeddings = model.embeddings.patch_embeddings
+    assert patch_embeddings.lambda_encoder.head.weight.grad.abs().sum() > 0
+    assert patch_embeddings.gated_fusion.gate.grad.abs().sum() > 0
+
+
+def test_gated_fusion_with_a_closed_gate_is_exactly_the_plain_stem_and_keeps_patch_level():
+    aape = build_model("all_options_h4", AaSPModel, arm_config("all_options_h4")).eval()
+    plain = AaSPModel(AaSPConfig.tiny(use_aape=False)).eval()
+    plain.load_state_dict(aape.state_dict(), strict=False)
+    with torch.no_grad():
+        aape.embeddings.patch_embeddings.gated_fusion.gate.zero_()
+    spectrogram = torch.randn(2, 64, 80)
+    lengths = torch.full((2,), 64)
+    tokens = aape.embeddings.patch_embeddings(spectrogram, lengths)
+    torch.testing.assert_close(tokens, plain.embeddings.patch_embeddings(spectrogram, lengths), rtol=0, atol=0)
+    # the plain stem is linear: the token of a patch at twice the level moves (concat fusion's LN(X_std) would not)
+    projection = aape.embeddings.patch_embeddings.projection
+    doubled = aape.embeddings.patch_embeddings(2 * spectrogram, lengths)
+    torch.testing.assert_close(doubled - projection.bias, 2 * (tokens - projection.bias), rtol=1e-5, atol=1e-5)
