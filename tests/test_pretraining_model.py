@@ -10,7 +10,7 @@ from transformers_aasp.modeling_aasp import (
     PRETRAINING_LOSS_TERMS,
     PRETRAINING_MONITORING_TERMS,
     AaSPAliasingFeatures,
-    hide_masked_patches,
+    AaSPPatchFusion,
     inverse_block_mask,
     multi_positive_info_nce,
 )
@@ -20,27 +20,38 @@ def tiny(**overrides):
     return AaSPConfig.tiny(**overrides)
 
 
-def make_selection(patch_valid, seed=0, ratio=0.8, block=5, seed_mode="fixed_count"):
-    generator = torch.Generator().manual_seed(seed)
-    return inverse_block_mask(patch_valid, 5, ratio, block, generator=generator, seed_mode=seed_mode)
+def make_selection(patch_valid, seed=0, ratio=0.8, block=5, mask=inverse_block_mask):
+    return mask(patch_valid, 5, ratio, block, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("seed_mode", ["fixed_count", "bernoulli"])
-def test_inverse_block_mask_partitions_the_valid_patches(seed_mode):
-    grid_t = 38
-    patch_valid = torch.ones(6, 5 * grid_t, dtype=torch.bool)
-    patch_valid[3:, 5 * 20 :] = False  # not the right shape of padding, but any invalid set must be respected
-    selection = make_selection(patch_valid, seed_mode=seed_mode)
+def alias_mixed_in(model):
+    """`model` with its Patch Fusion reading the aliasing features (their weights start at zero), so that AaPE's wide
+    receptive fields really reach the tokens."""
+    for module in model.modules():
+        if isinstance(module, AaSPPatchFusion):
+            torch.nn.init.normal_(module.weight, std=0.02)
+    return model
+
+
+def assert_partition(selection, patch_valid, ratio=0.8):
+    """The selection's visible and masked patches split each view's valid patches, n_keep of them visible."""
     n_valid = patch_valid.sum(1)
-    n_keep = torch.round(0.2 * n_valid.float()).long()
+    n_keep = torch.round((1 - ratio) * n_valid.float()).long()
     assert selection.visible_valid.sum(1).tolist() == n_keep.tolist()
     assert selection.masked_valid.sum(1).tolist() == (n_valid - n_keep).tolist()
-    for row in range(6):
+    for row in range(len(patch_valid)):
         visible = set(selection.visible[row][selection.visible_valid[row]].tolist())
         masked = set(selection.masked[row][selection.masked_valid[row]].tolist())
         valid = set(torch.nonzero(patch_valid[row]).flatten().tolist())
         assert visible.isdisjoint(masked) and visible | masked == valid
         assert selection.visible_grid[row].nonzero().flatten().tolist() == sorted(visible)
+
+
+def test_inverse_block_mask_partitions_the_valid_patches():
+    grid_t = 38
+    patch_valid = torch.ones(6, 5 * grid_t, dtype=torch.bool)
+    patch_valid[3:, 5 * 20 :] = False  # not the right shape of padding, but any invalid set must be respected
+    assert_partition(make_selection(patch_valid), patch_valid)
 
 
 def block_statistics(visible_grid: torch.Tensor, grid_t: int) -> tuple[float, float]:
@@ -55,48 +66,18 @@ def block_statistics(visible_grid: torch.Tensor, grid_t: int) -> tuple[float, fl
 
 def test_fixed_count_masking_keeps_visible_patches_in_compact_blocks():
     """data2vec 2.0 / EAT procedure on the 5 x 38 grid of a 6 s crop: 38 visible patches from 2 whole 5 x 5 blocks,
-    trimmed. Measured (512 views): 0.89 of visible patches have a visible time neighbour and they occupy 10 time
-    columns; the first (Bernoulli) procedure gave 0.67 and 18 columns."""
+    trimmed: most visible patches have a visible time neighbour, and they occupy few time columns."""
     patch_valid = torch.ones(256, 5 * 38, dtype=torch.bool)
     with_neighbour, columns = block_statistics(make_selection(patch_valid, seed=3).visible_grid, 38)
     assert with_neighbour > 0.85 and columns < 11
-    old_neighbour, old_columns = block_statistics(
-        make_selection(patch_valid, 3, seed_mode="bernoulli").visible_grid, 38
-    )
-    assert old_neighbour < 0.75 and old_columns > 15
 
 
-def test_unknown_mask_seed_mode_is_refused():
-    with pytest.raises(ValueError, match="mask seed mode 'poisson'"):
-        make_selection(torch.ones(1, 10, dtype=torch.bool), seed_mode="poisson")
-
-
-def test_hide_masked_patches_zeroes_exactly_the_hidden_patches():
-    spectrogram = torch.randn(1, 32, 80) + 5.0
-    visible_grid = torch.zeros(1, 10, dtype=torch.bool)
-    visible_grid[0, 3] = True  # row 1 (bins 16-31), column 1 (frames 16-31)
-    hidden = hide_masked_patches(spectrogram, visible_grid, 5, 16, 16)
-    expected = torch.zeros_like(spectrogram)
-    expected[0, 16:32, 16:32] = spectrogram[0, 16:32, 16:32]
-    assert torch.equal(hidden, expected)
-
-
-@pytest.mark.parametrize(
-    "alias_input, beta_anchor", [("mirror_runs", "none"), ("zeroed", "none"), ("mirror_runs", "spectral_peak")]
-)
-def test_changing_masked_input_leaves_visible_tokens_and_predictor_inputs_unchanged(alias_input, beta_anchor):
+@pytest.mark.parametrize("alias_features", ["band_energy", "projection"])
+def test_changing_masked_input_leaves_visible_tokens_and_predictor_inputs_unchanged(alias_features):
     """No information from masked patches reaches the student (docs/method.md, pre-training), also through the
-    spectral peak that anchors the betas."""
+    spectral peak that anchors the betas (band-energy features)."""
     torch.manual_seed(0)
-    # alias weights non-zero, so that AaPE's wide receptive fields really reach the tokens
-    features = "log_energy_grid" if beta_anchor == "spectral_peak" else "log_energy"
-    config = tiny(
-        masked_view_alias_input=alias_input,
-        fusion_zero_init_alias=False,
-        beta_anchor=beta_anchor,
-        sblu_features=features,
-    )
-    model = AaSPForPreTraining(config).eval()
+    model = alias_mixed_in(AaSPForPreTraining(tiny(alias_features=alias_features))).eval()
     frames = 128
     spectrogram = torch.randn(2, frames, 80)
     lengths = torch.full((2,), frames)
@@ -122,18 +103,15 @@ def test_changing_masked_input_leaves_visible_tokens_and_predictor_inputs_unchan
     assert (leaky - leaky_perturbed).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize(
-    "feature_map, beta_anchor",
-    [("flatten", "none"), ("log_energy", "none"), ("log_energy_grid", "spectral_peak")],
-)
-def test_visible_alias_features_equal_those_of_their_run_as_a_whole_clip(feature_map, beta_anchor):
-    """With mirror_runs, a visible patch's F_alias is what it would be if its run of visible columns were the clip
-    (float error only; with the spectral-peak anchor, the peak too is read from the run alone); zeroing the masked
-    patches instead leaves large edge artefacts."""
+@pytest.mark.parametrize("alias_features", ["band_energy", "projection"])
+def test_visible_alias_features_equal_those_of_their_run_as_a_whole_clip(alias_features):
+    """A visible patch's F_alias is what it would be if its run of visible columns were the clip (float error only;
+    with band-energy features the spectral peak too is read from the run alone); zeroing the masked patches instead
+    leaves large edge artefacts."""
     torch.manual_seed(0)
-    config = tiny(sblu_features=feature_map, beta_anchor=beta_anchor)
+    config = tiny(alias_features=alias_features)
     features = AaSPAliasingFeatures(config).double()
-    if feature_map == "flatten":
+    if alias_features == "projection":
         torch.nn.init.normal_(features.pointwise_weight, std=0.5)
     grid_t, frames = 10, 160
     spectrogram = torch.randn(1, frames, 80, dtype=torch.float64)
@@ -153,7 +131,7 @@ def test_visible_alias_features_equal_those_of_their_run_as_a_whole_clip(feature
     whole = features(spectrogram, lengths, alpha, beta).reshape(1, 5, grid_t, -1)
     torch.testing.assert_close(in_view[0, 0], whole[0, 0], rtol=1e-9, atol=1e-9)
 
-    zeroed = hide_masked_patches(spectrogram, visible.reshape(1, -1), 5, 16, 16)
+    zeroed = spectrogram * visible[:, :, None, :, None].expand(1, 5, 16, grid_t, 16).reshape(1, 80, frames).mT
     artefacts = features(zeroed, lengths, alpha, beta).reshape(1, 5, grid_t, -1)[0, 2, 3:6]
     assert (artefacts - as_clip[0, 2]).abs().max() > 0.1
 
@@ -165,23 +143,6 @@ def test_pretraining_accepts_crops_that_are_not_a_multiple_of_the_patch_with_pad
     mask[1, 350:] = 0
     out = AaSPForPreTraining(tiny()).eval()(torch.randn(2, 600, 80), attention_mask=mask)
     assert torch.isfinite(out.loss)
-
-
-def test_ffn_targets_are_the_normalised_average_of_the_top_ffn_outputs():
-    torch.manual_seed(0)
-    model = AaSPForPreTraining(tiny(target_type="ffn_output", num_target_layers=2)).eval()
-    spectrogram = torch.randn(2, 64, 80)
-    captured = []
-    for layer in model.teacher.layers[-2:]:
-        layer.mlp.register_forward_hook(lambda module, args, output: captured.append(output[:, 1:]))
-    targets, _, _ = model.teacher_targets(spectrogram, None)
-    normalised = [torch.nn.functional.instance_norm(out.transpose(1, 2), eps=1e-5).transpose(1, 2) for out in captured]
-    expected = torch.nn.functional.layer_norm(sum(normalised) / 2, (64,))
-    torch.testing.assert_close(targets, expected, rtol=1e-4, atol=1e-4)
-    block_targets, _, _ = AaSPForPreTraining(tiny(target_type="block_output", num_target_layers=2)).teacher_targets(
-        spectrogram, None
-    )
-    assert (block_targets - targets).abs().mean() > 0.1
 
 
 def test_masks_follow_the_generator_and_differ_between_processes():
@@ -250,7 +211,7 @@ def test_target_variance_alarm_detects_a_collapsed_teacher():
     """The alarm is computed before normalisation: a teacher whose layers output a constant gives variance 0."""
     spectrogram = torch.randn(2, 64, 80)
     _, _, healthy = AaSPForPreTraining(tiny()).teacher_targets(spectrogram, None)
-    collapsed_model = AaSPForPreTraining(tiny(target_type="block_output"))
+    collapsed_model = AaSPForPreTraining(tiny())
     # registered before the first forward, so they run before transformers' output-capturing hooks
     for layer in collapsed_model.teacher.layers:
         layer.register_forward_hook(lambda module, args, output: torch.ones_like(output))
