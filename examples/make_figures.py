@@ -28,7 +28,7 @@ class FigureArguments:
     alphas: list[float] | None = field(
         default=None,
         metadata={
-            "help": "SBLU decays per frame, one row of Figure 2 each (default: the checkpoint's alpha_init and the "
+            "help": "SBLU decays per frame, one row of Figure 2 each (default: the initial SBLU decay and the "
             "decay whose window falls to 1 %% at the kernel's edge).",
             "nargs": "+",
         },

@@ -12,6 +12,7 @@ import torch
 
 from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPModel
 from transformers_aasp.audio import ClipDecodeError
+from transformers_aasp.configuration_aasp import SBLU_ALPHA_INIT, SBLU_ALPHA_MIN
 from transformers_aasp.modeling_aasp import sblu_kernel
 from transformers_aasp.reporting.figures import (
     FIGURE_FILES,
@@ -156,7 +157,7 @@ def test_sblu_estimates_have_one_row_per_time_patch(model_and_extractor):
     np.testing.assert_allclose(estimates.frequency_hz, estimates.beta * 100.0 / (2 * np.pi), rtol=1e-5)
     assert estimates.band_hz == pytest.approx((3.125, 50.0))
     assert np.all((estimates.frequency_hz >= 3.125 - 1e-4) & (estimates.frequency_hz <= 50.0 + 1e-4))
-    assert np.all(estimates.alpha >= config.alpha_min - 1e-6)
+    assert np.all(estimates.alpha >= SBLU_ALPHA_MIN - 1e-6)
 
 
 def test_sblu_log_mel_is_in_natural_log_power(model_and_extractor):
@@ -258,7 +259,7 @@ def test_figure_data_of_a_checkpoint(checkpoint, tmp_path):
     assert data.figure4.log_mel.shape == (num_frames, config.num_mel_bins)
     assert data.figure4.alpha.shape[0] == math.ceil(num_frames / config.time_patch_size) == 21
     # Figure 2: one row per default decay, offsets spanning the beta band around its middle
-    assert list(data.figure2) == [config.alpha_init, edge_decay(config.sblu_half_length)]
+    assert list(data.figure2) == [SBLU_ALPHA_INIT, edge_decay(config.sblu_half_length)]
     assert data.beta == pytest.approx(0.5 * (config.beta_min + config.beta_max))
     for responses in data.figure2.values():
         assert list(responses) == list(WINDOWS)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from transformers.utils import logging
 
-from ..configuration_aasp import AaSPConfig
+from ..configuration_aasp import SBLU_ALPHA_INIT, AaSPConfig
 from ..feature_extraction_aasp import AaSPFeatureExtractor
 from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPModel, sblu_kernel
 
@@ -489,13 +489,17 @@ def figure_data(
     audio: str | os.PathLike | None = None,
     alphas: tuple[float, ...] | None = None,
     num_offsets: int = 801,
+    model: AaSPModel | None = None,
 ) -> FigureData:
     """The arrays behind every figure of `checkpoint` (arguments as in `make_figures`).
 
     Figure 2 is evaluated at the mid-band beta = (beta_min + beta_max) / 2 on `num_offsets` offsets spanning the band
     (beta_min - beta .. beta_max - beta), so the curves reach both band edges.
     """
-    model, feature_extractor = load_checkpoint(checkpoint)
+    if model is None:
+        model, feature_extractor = load_checkpoint(checkpoint)
+    else:
+        model, feature_extractor = model.eval(), AaSPFeatureExtractor.from_pretrained(checkpoint)
     config = model.config
     estimates, title, segments = None, "", None
     if config.use_aape:
@@ -509,7 +513,7 @@ def figure_data(
     else:
         logger.warning(f"{checkpoint} has use_aape=False: no SBLU parameters, so Figure 4 is not drawn.")
     if alphas is None:
-        alphas = (config.alpha_init, edge_decay(config.sblu_half_length))
+        alphas = (SBLU_ALPHA_INIT, edge_decay(config.sblu_half_length))
     beta = 0.5 * (config.beta_min + config.beta_max)
     offsets = np.linspace(config.beta_min - beta, config.beta_max - beta, num_offsets)
     return FigureData(
@@ -530,6 +534,7 @@ def make_figures(
     metrics: str | os.PathLike | None = None,
     audio: str | os.PathLike | None = None,
     alphas: tuple[float, ...] | None = None,
+    model: AaSPModel | None = None,
 ) -> dict[str, Path]:
     """Writes the PNGs for `checkpoint` into `output_dir` and returns {figure name: path}.
 
@@ -538,11 +543,13 @@ def make_figures(
         output_dir: created if needed.
         metrics: a pre-training ``metrics.jsonl``; without it there is no training-curve figure.
         audio: sound file for Figure 4; default: a modulation-probe clip (AM tone at 12.5 Hz, then 37.5 Hz).
-        alphas: SBLU decays (1/frame) for the rows of Figure 2; default: the checkpoint's ``alpha_init`` and the
+        alphas: SBLU decays (1/frame) for the rows of Figure 2; default: the initial decay ``SBLU_ALPHA_INIT`` and the
             decay at which the two-sided window falls to 1 % at the kernel's edge (`edge_decay`).
+        model: an encoder to draw instead of the checkpoint's (a research arm's, which the package does not load);
+            the feature extractor still comes from `checkpoint`.
     """
     _pyplot()  # fails before any work when matplotlib is missing
-    data = figure_data(checkpoint, metrics=metrics, audio=audio, alphas=alphas)
+    data = figure_data(checkpoint, metrics=metrics, audio=audio, alphas=alphas, model=model)
     output_dir = Path(output_dir)
     written = {}
     if data.figure4 is not None:
