@@ -42,37 +42,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from transformers_aasp.configuration_aasp import FIRST_WAVE_OPTIONS
-
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO_ROOT, RESULTS_DIR, load_average, mean_ci
 
 
+sys.path.insert(0, str(REPO_ROOT))
+from research.ablations import ARMS as ABLATION_ARMS
+from research.ablations import arm_config, build_model, from_pretrained
+
+
 TASKS = ("instrument", "keyword", "modulation")
-FIRST_WAVE = {"num_kernels": 4, **FIRST_WAVE_OPTIONS}
-ARMS = {
-    "plain_v1": {"use_aape": False, "mask_seed_mode": "bernoulli", "target_type": "block_output"},
-    "plain": {"use_aape": False},
-    "aape_v1": dict(FIRST_WAVE),
-    "v1+mirror_runs": {**FIRST_WAVE, "masked_view_alias_input": "mirror_runs"},
-    "v1+band_energy": {**FIRST_WAVE, "sblu_carrier": "linear", "sblu_features": "log_energy"},
-    "v1+gated_fusion": {**FIRST_WAVE, "fusion_type": "gated_residual"},
-    "v1+block_masking": {**FIRST_WAVE, "mask_seed_mode": "fixed_count"},
-    "v1+ffn_targets": {**FIRST_WAVE, "target_type": "ffn_output"},
-    "all_options_h4": {
-        "num_kernels": 4,
-        "beta_anchor": "none",
-        "sblu_carrier": "linear",
-        "sblu_features": "log_energy",
-        "fusion_type": "gated_residual",
-        "target_type": "ffn_output",
-    },
-    "plain_ffn": {"use_aape": False, "target_type": "ffn_output"},
-    "aape": {"beta_anchor": "none", "sblu_features": "log_energy"},  # the defaults until the anchor became one
-    "aape_flatten": {"sblu_carrier": "abs", "sblu_features": "flatten", "num_kernels": 4, "beta_anchor": "none"},
-    "aape_peak": {"beta_anchor": "spectral_peak", "sblu_features": "log_energy_grid"},  # the current defaults
-}
+# The arms compared, by their names in research.ablations (each: the fields and module variants that define it).
+# "aape_v1": the first experiments (the paper's features with 4 kernels, zeroed masked views, Bernoulli masks); the
+# "v1+..." arms change one of them; "aape": band energy without the spectral-peak anchor; "aape_flatten": the paper's
+# features with 4 kernels; "aape_peak": the package's default.
+ARMS = (
+    "plain_v1",
+    "plain",
+    "aape_v1",
+    "v1+mirror_runs",
+    "v1+band_energy",
+    "v1+gated_fusion",
+    "v1+block_masking",
+    "v1+ffn_targets",
+    "all_options_h4",
+    "plain_ffn",
+    "aape",
+    "aape_flatten",
+    "aape_peak",
+)
 FINETUNE_ARMS = ("plain", "aape", "aape_peak")
 ANALYSED_ARMS = ("plain", "aape_v1", "aape", "aape_peak")  # analysed when seed 0 of the arm was pre-trained
 
@@ -201,12 +200,6 @@ def per_class_subset(labels: torch.Tensor, per_class: int) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------------------
 # Jobs (each runs in a worker process, one thread)
 # ---------------------------------------------------------------------------------------------------------------
-def tiny_config(overrides: dict, **extra):
-    from transformers_aasp import AaSPConfig
-
-    return AaSPConfig.tiny(**{**overrides, **extra})
-
-
 def random_crops(values: torch.Tensor, lengths: torch.Tensor, crop: int, generator: torch.Generator):
     """Random crop of `crop` frames inside each clip's valid frames: (B, T, F) -> (B, crop, F) + lengths."""
     starts = (torch.rand(len(values), generator=generator) * (lengths - crop).clamp(min=0).float()).long()
@@ -244,7 +237,7 @@ def pretrain_job(job: dict) -> dict:
     values = torch.cat([p[0] for p in pool])
     lengths = torch.cat([p[1] for p in pool])
     steps = args.pretrain_steps
-    model = AaSPForPreTraining(tiny_config(ARMS[arm], ema_anneal_steps=steps))
+    model = build_model(arm, AaSPForPreTraining, arm_config(arm, ema_anneal_steps=steps))
     optimizer = torch.optim.AdamW(weight_decay_groups(model, 0.05), lr=args.pretrain_learning_rate, betas=(0.9, 0.95))
     scheduler = get_cosine_schedule_with_warmup(optimizer, steps // 10, steps)
     generator = torch.Generator().manual_seed(seed)
@@ -287,7 +280,7 @@ def random_init_job(job: dict) -> dict:
     if (done := finished(folder)) is not None:
         return done
     torch.manual_seed(seed)
-    AaSPModel(tiny_config(ARMS[arm])).save_pretrained(folder / "encoder")
+    build_model(arm, AaSPModel, arm_config(arm)).save_pretrained(folder / "encoder")
     result = {
         "arm": f"random_{arm}",
         "seed": seed,
@@ -341,7 +334,7 @@ def finetune_training_split(store: dict, task: str, per_class: int):
 def linear_probe_all(encoder_dir: Path, store: dict, seed: int, per_class: int) -> dict:
     from transformers_aasp import AaSPModel
 
-    encoder = AaSPModel.from_pretrained(encoder_dir).eval()
+    encoder = from_pretrained(AaSPModel, encoder_dir).eval()
     scores = {}
     for task in TASKS:
         train_values, train_lengths, train_labels = probe_training_split(store, task, per_class)
@@ -370,10 +363,10 @@ def finetune_job(job: dict) -> dict:
     store = load_features(args)
     values, lengths, labels = finetune_training_split(store, task, args.finetune_clips_per_class)
     num_labels = int(labels.max()) + 1
-    config = tiny_config({"classifier_pooling": "mean", **ARMS[arm]}, num_labels=num_labels)
-    model = AaSPForAudioClassification(config)
+    config = arm_config(arm, classifier_pooling="mean", num_labels=num_labels)
+    model = build_model(arm, AaSPForAudioClassification, config)
     if init == "pretrained":
-        encoder = AaSPModel.from_pretrained(Path(args.work_dir) / "pretrain" / f"{arm}-s{seed}" / "encoder")
+        encoder = from_pretrained(AaSPModel, Path(args.work_dir) / "pretrain" / f"{arm}-s{seed}" / "encoder")
         model.aasp.load_state_dict(encoder.state_dict())
     batch_size = args.finetune_batch_size
     steps_per_epoch = math.ceil(len(values) / batch_size)
@@ -477,7 +470,7 @@ def beta_tracking(encoder, values, lengths, labels) -> dict:
 def beta_spread(encoder_dir: Path, store: dict) -> dict:
     from transformers_aasp import AaSPModel
 
-    encoder = AaSPModel.from_pretrained(encoder_dir).eval()
+    encoder = from_pretrained(AaSPModel, encoder_dir).eval()
     values, lengths, _ = split_tensors(store, "modulation", "test")
     medians, valid = per_patch_median_beta_hz(encoder, values, lengths)
     patch_values = medians[valid.astype(bool)]
@@ -502,7 +495,7 @@ def shift_stability(encoder_dir: Path, store: dict, shifts=(1, 3, 5, 8, 15), num
     """
     from transformers_aasp import AaSPModel
 
-    encoder = AaSPModel.from_pretrained(encoder_dir).eval()
+    encoder = from_pretrained(AaSPModel, encoder_dir).eval()
     window = SHIFT_WINDOW_FRAMES
     result = {}
     for task in TASKS:
@@ -624,7 +617,7 @@ def finetune_report(finetune: dict, baselines: dict) -> list[str]:
 
 
 def uses_aape(arm: str) -> bool:
-    return ARMS[arm].get("use_aape", True)
+    return ABLATION_ARMS[arm].config.get("use_aape", True)
 
 
 def figure_name(kind: str, arm: str) -> str:
@@ -635,7 +628,7 @@ def figure_name(kind: str, arm: str) -> str:
 
 def analyse(args) -> dict:
     """Beta spread, shift stability and Figure 4 of the seed-0 encoders of the analysed arms in --arms."""
-    from transformers_aasp import AaSPFeatureExtractor
+    from transformers_aasp import AaSPFeatureExtractor, AaSPModel
     from transformers_aasp.reporting.figures import make_figures
 
     store = load_features(args)
@@ -654,7 +647,8 @@ def analyse(args) -> dict:
     for name, checkpoint in checkpoints.items():
         if not (checkpoint / "preprocessor_config.json").is_file():
             AaSPFeatureExtractor(mean=store["norm"][0], std=store["norm"][1]).save_pretrained(checkpoint)
-        written = make_figures(checkpoint, Path(args.results_dir) / f"learning_quality_figures_{name}")
+        output_dir = Path(args.results_dir) / f"learning_quality_figures_{name}"
+        written = make_figures(checkpoint, output_dir, model=from_pretrained(AaSPModel, checkpoint))
         figures[name] = {k: repository_path(v) for k, v in written.items()}
     return {
         "beta_spread_pretrained": {arm: beta_spread(path, store) for arm, path in encoders.items() if uses_aape(arm)},
