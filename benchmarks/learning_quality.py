@@ -80,12 +80,12 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--phases", nargs="+", default=["features", "pretrain", "finetune", "analyse"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ABLATION_ARMS))
     parser.add_argument(
         "--finetune_arms",
         nargs="+",
         default=list(FINETUNE_ARMS),
-        choices=list(ARMS),
+        choices=list(ABLATION_ARMS),
         help="Arms fine-tuned from scratch and from their pre-trained encoder.",
     )
     parser.add_argument("--clips_per_class", type=int, default=270)
