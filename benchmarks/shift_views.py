@@ -155,7 +155,12 @@ def score_demo_runs(args) -> dict:
 
 
 def score_learning_quality(args) -> dict:
+    from common import REPO_ROOT
+
     from transformers_aasp import AaSPForAudioClassification
+
+    sys.path.insert(0, str(REPO_ROOT))
+    from research.ablations import from_pretrained  # the fine-tunes of research arms load through their arm
 
     store = torch.load(args.learning_quality_dir / "features.pt", weights_only=True)
     folders = sorted((args.learning_quality_dir / "finetune").glob("*-s0"))
@@ -167,7 +172,7 @@ def score_learning_quality(args) -> dict:
         part = store["data"][f"{task}/test"]
         values, lengths, labels = part["input_values"].float(), part["lengths"], part["labels"]
         mask = (torch.arange(values.shape[1])[None] < lengths[:, None]).long()
-        model = AaSPForAudioClassification.from_pretrained(folder / "model")
+        model = from_pretrained(AaSPForAudioClassification, folder / "model")
         correct = correct_per_view_count(model, values, mask, labels, args.views, args.batch_size)
         changed = label_change_rate(model, values, mask, SHIFT_OFFSETS, args.batch_size)
         row = {"init": init, "arm": arm, "task": task, "n": len(labels), "label_change_rate": changed, "views": {}}

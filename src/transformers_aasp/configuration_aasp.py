@@ -12,20 +12,16 @@ ALIAS_FEATURES = ("band_energy", "projection")
 CLASSIFIER_POOLINGS = ("cls", "mean", "attention")
 PRETRAINING_EXPORTS = ("student", "teacher")
 
-# Constants of the method (not options): the SBLU decay floor and initial decay per frame, the half-width of the
-# kernels' placement around the spectral peak as a fraction of the band, the eps of the log band energy, the channels
-# H' of the grouped pointwise projection (`alias_features="projection"`), and the extra visible fraction that sizes
-# the block-seed count of inverse-block masking for the overlap of blocks (EAT's `mask_prob_adjust`).
-SBLU_ALPHA_MIN = 0.01
-SBLU_ALPHA_INIT = 0.1
-BETA_ANCHOR_SPREAD = 0.75
-ALIAS_ENERGY_EPS = 1e-4
-PROJECTION_CHANNELS = 8
-MASK_OVERLAP_ADJUST = 0.07
+# Constants of the method (not options)
+SBLU_ALPHA_MIN = 0.01  # floor of the SBLU decay alpha, per frame
+SBLU_ALPHA_INIT = 0.1  # decay at initialisation
+BETA_ANCHOR_SPREAD = 0.75  # half-width of the kernels' placement around the spectral peak, as a fraction of the band
+ALIAS_ENERGY_EPS = 1e-4  # eps of the log band energy
+PROJECTION_CHANNELS = 8  # channels H' of the grouped pointwise projection (alias_features="projection")
+MASK_OVERLAP_ADJUST = 0.07  # extra visible fraction that sizes the block seeds for their overlap (EAT's)
 
-# Options that are not AaSPConfig fields: a config.json naming one loads only with the value the model computes (a
-# constant, or a function of the config) and is refused with any other value. Their variants are research arms
-# (research/ablations).
+# Options that are not fields: a config.json naming one loads only with the value the model computes (a constant, or
+# a function of the config) and is refused with any other value. Their variants are research arms (research/ablations).
 PAPER_PATH = {"band_energy": ("spectral_peak", "linear", "log_energy_grid"), "projection": ("none", "abs", "flatten")}
 # fmt: off
 FIXED_OPTIONS = {
@@ -37,9 +33,10 @@ FIXED_OPTIONS = {
     "masked_view_alias_input": "mirror_runs", "target_type": "block_output",
 }
 DERIVED_OPTIONS = {
-    "lambda_intermediate_size": lambda c: c.lambda_intermediate_size, "num_target_layers": lambda c: c.num_hidden_layers,
-    "beta_min": lambda c: c.beta_min, "beta_max": lambda c: c.beta_max,
-    "beta_anchor": lambda c: PAPER_PATH[c.alias_features][0], "sblu_carrier": lambda c: PAPER_PATH[c.alias_features][1],
+    "lambda_intermediate_size": lambda c: c.lambda_intermediate_size, "beta_min": lambda c: c.beta_min,
+    "num_target_layers": lambda c: c.num_hidden_layers, "beta_max": lambda c: c.beta_max,
+    "beta_anchor": lambda c: PAPER_PATH[c.alias_features][0],
+    "sblu_carrier": lambda c: PAPER_PATH[c.alias_features][1],
     "sblu_features": lambda c: PAPER_PATH[c.alias_features][2],
 }
 # fmt: on
@@ -47,49 +44,32 @@ DERIVED_OPTIONS = {
 # Field rules of `AaSPConfig.validate_fields`
 POSITIVE_FIELDS = """num_mel_bins frequency_patch_size time_patch_size frame_rate hidden_size num_hidden_layers
 intermediate_size layer_norm_eps lambda_hidden_size num_subbands num_kernels num_mask_clones mask_block_size
-predictor_hidden_size predictor_num_layers predictor_intermediate_size contrastive_temperature contrastive_projection_size"""
-NON_NEGATIVE_FIELDS = """initializer_range lambda_num_layers sblu_half_length global_loss_weight contrastive_loss_weight
-ema_anneal_steps"""
-DIVISIBLE_FIELDS = (
-    ("hidden_size", "num_attention_heads"),
-    ("lambda_hidden_size", "lambda_num_heads"),
-    ("predictor_hidden_size", "predictor_num_heads"),
-    ("num_mel_bins", "frequency_patch_size"),
-    ("frequency_patch_size", "num_subbands"),
-)
+predictor_hidden_size predictor_num_layers predictor_intermediate_size contrastive_temperature
+contrastive_projection_size"""
+NON_NEGATIVE_FIELDS = """initializer_range lambda_num_layers sblu_half_length global_loss_weight
+contrastive_loss_weight ema_anneal_steps"""
+# fmt: off
+DIVISIBLE_FIELDS = (("hidden_size", "num_attention_heads"), ("lambda_hidden_size", "lambda_num_heads"),
+                    ("predictor_hidden_size", "predictor_num_heads"), ("num_mel_bins", "frequency_patch_size"),
+                    ("frequency_patch_size", "num_subbands"))
+# fmt: on
 
-# The `custom_pipelines` entry written into every saved config.json (see `AaSPConfig.to_dict`): with it,
-# `pipeline("audio-classification", model=dir, trust_remote_code=True)` builds AaSPAudioClassificationPipeline from
-# the pipeline_aasp.py saved next to the weights, on a machine without this package.
+# The `custom_pipelines` entry of a saved config.json (`AaSPConfig.to_dict`): `pipeline(..., trust_remote_code=True)`
+# builds the pipeline from the pipeline_aasp.py saved next to the weights, on a machine without this package.
 PIPELINE_TASK = "audio-classification"
-REMOTE_PIPELINE = {
-    "impl": "pipeline_aasp.AaSPAudioClassificationPipeline",
-    "pt": ["AutoModelForAudioClassification"],
-    "type": "audio",
-}
-# True when this file runs as the installed package, False when it runs as a checkpoint's remote code
-IS_INSTALLED_PACKAGE = not __name__.startswith("transformers_modules")
+REMOTE_PIPELINE = {"impl": "pipeline_aasp.AaSPAudioClassificationPipeline", "type": "audio"}
+REMOTE_PIPELINE["pt"] = ["AutoModelForAudioClassification"]
+IS_INSTALLED_PACKAGE = not __name__.startswith("transformers_modules")  # False when run as a checkpoint's code
 
 
 class PatchGrid(NamedTuple):
-    """The patch grid of a clip of `num_frames` spectrogram frames (see `AaSPConfig.patch_grid`).
-
-    padded_frames: frames after right-padding to a multiple of the time patch size p_t.
-    frequency_patches: G_f = num_mel_bins / p_f patch rows. time_patches: G_t = padded_frames / p_t time columns.
-    num_patches: N = G_f * G_t.
-    """
+    """The patch grid of a clip (`AaSPConfig.patch_grid`): frames after right-padding to a multiple of p_t, patch rows
+    G_f = num_mel_bins / p_f, time columns G_t = padded_frames / p_t, and patches N = G_f * G_t."""
 
     padded_frames: int
     frequency_patches: int
     time_patches: int
     num_patches: int
-
-
-def same_value(saved: Any, computed: Any) -> bool:
-    """Whether a saved option value is the one the model computes (floats compared to 1e-9 relative)."""
-    if isinstance(saved, float) or isinstance(computed, float):
-        return isinstance(saved, int | float) and math.isclose(saved, computed, rel_tol=1e-9)
-    return saved == computed
 
 
 @strict
@@ -98,60 +78,45 @@ class AaSPConfig(PreTrainedConfig):
     Configuration of an AaSP model: a ViT over log-mel spectrograms whose patch stem is AaPE (aliasing-aware patch
     embedding), plus AaSP self-supervised pre-training. `AaSPConfig()` is ViT-B with the default AaPE,
     `AaSPConfig.paper()` the method as the paper describes it, `AaSPConfig.tiny()` a small model for tests and CPU
-    demos. Shapes: a clip is (frames T, mel bins F); it is cut into a (G_f, G_t) grid of p_f x p_t patches.
+    demos. A clip of T frames x F mel bins is cut into a (G_f, G_t) grid of p_f x p_t patches. Defaults in brackets.
 
-    Input geometry:
-        num_mel_bins (`int`, defaults to 80): mel bins F per frame; a multiple of `frequency_patch_size`.
-        frequency_patch_size (`int`, defaults to 16): patch height p_f in mel bins.
-        time_patch_size (`int`, defaults to 16): patch width p_t in frames, the token stride along time.
-        frame_rate (`float`, defaults to 100.0): frames per second; must equal the feature extractor's
-            `sampling_rate / hop_length` (`check_feature_extractor`).
-
-    Encoder: hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, hidden_dropout_prob,
-        attention_probs_dropout_prob, layer_norm_eps, initializer_range: as in ViT (GELU, biased q/k/v, fixed 2-D
-        sin-cos positions for any clip length).
+    Input: num_mel_bins (80): F, a multiple of frequency_patch_size (16): p_f; time_patch_size (16): p_t in frames,
+        the token stride; frame_rate (100.0): frames per second, the feature extractor's sampling_rate / hop_length.
+    Encoder: hidden_size (768), num_hidden_layers (12), num_attention_heads (12), intermediate_size (3072),
+        hidden_dropout_prob (0.0), attention_probs_dropout_prob (0.0), layer_norm_eps (1e-6), initializer_range
+        (0.02): as in ViT, with fixed 2-D sin-cos positions.
 
     AaPE:
-        use_aape (`bool`, defaults to `True`): `False` gives the plain ViT stem (the paper's baseline).
-        alias_features (`str`, defaults to `"band_energy"`): how the SBLU outputs become the aliasing feature
-            F_alias. `"band_energy"`: kernels placed around each patch's spectral peak, analytic band-pass carrier,
-            log band energy on fixed grid frequencies (S * H features). `"projection"` (the paper's): beta as the
-            Lambda Encoder estimates it, the bilateral kernel exp(-Lambda |m|), Re and Im through a grouped
-            pointwise projection and GELU, flattened (S * 8 * p_t features).
-        lambda_hidden_size (`int`, defaults to 128), lambda_num_layers (`int`, defaults to 2), lambda_num_heads
-            (`int`, defaults to 4): the Lambda Encoder, a narrow pre-LN Transformer over patches (MLP width 2x).
-        num_subbands (`int`, defaults to 4): subbands S per patch row; must divide `frequency_patch_size`.
-        num_kernels (`int`, defaults to 8): SBLU kernels H per subband.
-        sblu_half_length (`int`, defaults to 16): kernel half-length c (2c + 1 taps).
+        use_aape (True): `False` gives the plain ViT stem (the paper's baseline).
+        alias_features ("band_energy"): how the SBLU outputs become the aliasing feature F_alias of a patch.
+            "band_energy": kernels placed around each patch's spectral peak, analytic band-pass carrier, log band
+            energy on fixed grid frequencies (S * H features). "projection" (the paper's): beta as the Lambda Encoder
+            estimates it, the bilateral kernel exp(-Lambda |m|), Re and Im through a grouped pointwise projection
+            and GELU, flattened (S * 8 * p_t features).
+        lambda_hidden_size (128), lambda_num_layers (2), lambda_num_heads (4): the Lambda Encoder, a narrow pre-LN
+            Transformer over patches (MLP width 2x) that estimates the SBLU decay and frequency of every patch.
+        num_subbands (4): subbands S per patch row; num_kernels (8): SBLU kernels H per subband; sblu_half_length
+            (16): kernel half-length c (2c + 1 taps).
 
     Classification:
-        classifier_pooling (`str`, defaults to `"cls"`): `"cls"`, `"mean"` (padding-aware mean of the patch tokens)
-            or `"attention"` (a learned score per patch token, softmax over the valid ones; starts as the mean).
+        classifier_pooling ("cls"): "cls", "mean" (padding-aware mean of the patch tokens) or "attention" (a learned
+            score per patch token, softmax over the valid ones; starts as the mean).
         classifier_shift_views (`int`, defaults to 1): views that `AaSPForAudioClassification` averages in eval mode
             (1 to `time_patch_size`). View k is the clip started k * p_t // n frames later (its first frames dropped,
             the rest right-padded and masked), so n views sample n phases of the patch grid and their logits are
             averaged; a clip too short for a shift keeps at least one patch of frames. Training (train mode) always
             sees one view. 1 is the plain forward; n costs n forwards. The demo's fine-tunes use 4 (docs/method.md).
 
-    Pre-training (AaSPForPreTraining; targets average all teacher layers):
-        num_mask_clones (`int`, defaults to 8): masked views M per clip.
-        mask_ratio (`float`, defaults to 0.8): fraction of patches hidden from the student.
-        mask_block_size (`int`, defaults to 5): side of the square visible blocks of inverse-block masking.
-        predictor_hidden_size, predictor_num_layers, predictor_num_heads, predictor_intermediate_size: the
-            cross-attention predictor (defaults 384, 4, 6, 1536).
-        global_loss_weight (`float`, defaults to 1.0), contrastive_loss_weight (`float`, defaults to 0.1): weights
-            of the CLS regression and the multi-mask contrastive loss beside the masked-patch loss.
-        contrastive_temperature (`float`, defaults to 0.1), contrastive_projection_size (`int`, defaults to 256).
-        ema_decay_start (`float`, defaults to 0.9998), ema_decay_end (`float`, defaults to 0.99999),
-        ema_anneal_steps (`int`, defaults to 100000): the teacher's EMA decay rises linearly from start to end over
-            the first `ema_anneal_steps` optimizer steps, then stays.
-
-    Example:
-
-    ```python
-    >>> from transformers_aasp import AaSPConfig, AaSPModel
-    >>> model = AaSPModel(AaSPConfig.tiny())
-    ```
+    Pre-training (AaSPForPreTraining; the targets average all teacher layers):
+        num_mask_clones (8): masked views M per clip; mask_ratio (0.8): fraction of patches hidden from the student;
+            mask_block_size (5): side of the square visible blocks of inverse-block masking.
+        predictor_hidden_size (384), predictor_num_layers (4), predictor_num_heads (6), predictor_intermediate_size
+            (1536): the cross-attention predictor.
+        global_loss_weight (1.0), contrastive_loss_weight (0.1): weights of the CLS regression and the multi-mask
+            contrastive loss beside the masked-patch loss; contrastive_temperature (0.1), contrastive_projection_size
+            (256): the contrastive loss's temperature and projection width.
+        ema_decay_start (0.9998), ema_decay_end (0.99999), ema_anneal_steps (100000): the teacher's EMA decay rises
+            linearly from start to end over the first `ema_anneal_steps` optimizer steps, then stays.
     """
 
     model_type = "aasp"
@@ -160,7 +125,6 @@ class AaSPConfig(PreTrainedConfig):
     frequency_patch_size: int = 16
     time_patch_size: int = 16
     frame_rate: float = 100.0
-
     hidden_size: int = 768
     num_hidden_layers: int = 12
     num_attention_heads: int = 12
@@ -169,7 +133,6 @@ class AaSPConfig(PreTrainedConfig):
     attention_probs_dropout_prob: float = 0.0
     layer_norm_eps: float = 1e-6
     initializer_range: float = 0.02
-
     use_aape: bool = True
     alias_features: str = "band_energy"
     lambda_hidden_size: int = 128
@@ -178,10 +141,8 @@ class AaSPConfig(PreTrainedConfig):
     num_subbands: int = 4
     num_kernels: int = 8
     sblu_half_length: int = 16
-
     classifier_pooling: str = "cls"
     classifier_shift_views: int = 1
-
     num_mask_clones: int = 8
     mask_ratio: float = 0.8
     mask_block_size: int = 5
@@ -200,17 +161,15 @@ class AaSPConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         kwargs.pop("max_length", None)  # a crop length no code read; accepted and dropped
         self.refuse_other_variants(kwargs)
-        if IS_INSTALLED_PACKAGE:
-            # With the package imported, transformers' registry builds the pipeline (no trust_remote_code needed);
-            # the saved entry is for machines without it, and would make pipeline() ask for trust_remote_code.
+        if IS_INSTALLED_PACKAGE:  # the registry builds the pipeline; the saved entry would ask for trust_remote_code
             custom = {k: v for k, v in (kwargs.pop("custom_pipelines", None) or {}).items() if k != PIPELINE_TASK}
             if custom:
                 kwargs["custom_pipelines"] = custom
         super().__post_init__(**kwargs)
 
     def refuse_other_variants(self, kwargs: dict[str, Any]) -> None:
-        """Drop the options of `FIXED_OPTIONS` / `DERIVED_OPTIONS` given with the value the model computes; raise a ValueError naming
-        any other value, or a research arm's checkpoint (`ablation_arm`)."""
+        """Drop the options of `FIXED_OPTIONS` / `DERIVED_OPTIONS` given at the value the model computes; raise a
+        ValueError naming any other value, or a research arm's checkpoint (`ablation_arm`)."""
         if "ablation_arm" in kwargs:
             raise ValueError(
                 f"This config was saved by the research arm {kwargs['ablation_arm']!r}, which AaSPConfig does not "
@@ -219,7 +178,9 @@ class AaSPConfig(PreTrainedConfig):
         for name in [key for key in kwargs if key in FIXED_OPTIONS or key in DERIVED_OPTIONS]:
             value = kwargs.pop(name)
             computed = FIXED_OPTIONS[name] if name in FIXED_OPTIONS else DERIVED_OPTIONS[name](self)
-            if not same_value(value, computed):
+            if isinstance(computed, float) and isinstance(value, int | float):
+                value = computed if math.isclose(value, computed, rel_tol=1e-9) else value
+            if value != computed:
                 hint = "; the paper's path is AaSPConfig.paper()" if name in ("beta_anchor", "sblu_carrier") else ""
                 raise ValueError(
                     f"{name}={value!r} is not an option of AaSPConfig: the model always uses {computed!r} here"
@@ -237,21 +198,17 @@ class AaSPConfig(PreTrainedConfig):
         """A small configuration (about 0.5 M parameters) for tests, CPU demos and the embedded corpus."""
         values = dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128)
         values.update(lambda_hidden_size=32, lambda_num_layers=1, lambda_num_heads=2, contrastive_projection_size=32)
-        values.update(predictor_hidden_size=32, predictor_num_layers=2, predictor_num_heads=2)
-        values.update(predictor_intermediate_size=64, num_mask_clones=4)
-        values.update(ema_anneal_steps=1000, ema_decay_start=0.99, ema_decay_end=0.999)
-        values.update(overrides)
-        return cls(**values)
+        values.update(predictor_hidden_size=32, predictor_num_layers=2, predictor_num_heads=2, num_mask_clones=4)
+        values.update(predictor_intermediate_size=64, ema_anneal_steps=1000, ema_decay_start=0.99, ema_decay_end=0.999)
+        return cls(**{**values, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
-        """The serialised config; when the code travels with checkpoints (`register_for_auto_class`, done by
-        `import transformers_aasp`), it names the audio-classification pipeline under `custom_pipelines`."""
+        """The serialised config; with the code registered to travel with checkpoints, it names the pipeline."""
         output = super().to_dict()
         if self._auto_class is not None:
             output["custom_pipelines"] = {**(output.get("custom_pipelines") or {}), PIPELINE_TASK: REMOTE_PIPELINE}
         return output
 
-    # ----- quantities derived from the fields -----
     @property
     def num_frequency_patches(self) -> int:
         """Patch rows G_f = num_mel_bins / frequency_patch_size."""
@@ -262,15 +219,12 @@ class AaSPConfig(PreTrainedConfig):
         """Time columns (tokens along time) per second: frame_rate / time_patch_size (6.25 Hz by default)."""
         return self.frame_rate / self.time_patch_size
 
+    beta_max = math.pi  # upper edge of the SBLU band in rad/frame: the Nyquist frequency of the frames
+
     @property
     def beta_min(self) -> float:
         """Lower edge of the SBLU band in rad/frame: pi / p_t, the Nyquist frequency after patching."""
         return math.pi / max(self.time_patch_size, 1)
-
-    @property
-    def beta_max(self) -> float:
-        """Upper edge of the SBLU band in rad/frame: pi, the Nyquist frequency of the frames."""
-        return math.pi
 
     @property
     def lambda_intermediate_size(self) -> int:
@@ -286,13 +240,8 @@ class AaSPConfig(PreTrainedConfig):
 
     def patch_grid(self, num_frames: int) -> PatchGrid:
         """The patch grid of `num_frames` frames, right-padded to a multiple of `time_patch_size`."""
-        time_patches = -(-num_frames // self.time_patch_size)
-        return PatchGrid(
-            padded_frames=time_patches * self.time_patch_size,
-            frequency_patches=self.num_frequency_patches,
-            time_patches=time_patches,
-            num_patches=self.num_frequency_patches * time_patches,
-        )
+        rows, columns = self.num_frequency_patches, -(-num_frames // self.time_patch_size)
+        return PatchGrid(columns * self.time_patch_size, rows, columns, rows * columns)
 
     def check_feature_extractor(self, feature_extractor: Any) -> None:
         """Raise a ValueError unless `feature_extractor` produces the frames this model expects: the same number of
@@ -310,7 +259,6 @@ class AaSPConfig(PreTrainedConfig):
                 f"{hop}) but the model was configured with frame_rate={self.frame_rate:g}."
             )
 
-    # ----- strict validators (run at construction) -----
     def validate_fields(self):
         """Sizes must be positive, heads must divide their widths, patches must tile the mel axis and subbands a patch
         row; floats must be finite and in their ranges."""
@@ -324,15 +272,21 @@ class AaSPConfig(PreTrainedConfig):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
         for whole, part in DIVISIBLE_FIELDS:
-            if getattr(self, part) <= 0 or getattr(self, whole) % getattr(self, part) != 0:
-                raise ValueError(
-                    f"{whole} ({getattr(self, whole)}) is not divisible by {part} ({getattr(self, part)})."
-                )
+            size, divisor = getattr(self, whole), getattr(self, part)
+            if divisor <= 0 or size % divisor != 0:
+                raise ValueError(f"{whole} ({size}) is not divisible by {part} ({divisor}).")
         if self.hidden_size % 4 != 0:
             raise ValueError(f"hidden_size must be a multiple of 4 for 2-D sin-cos positions, got {self.hidden_size}.")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}.")
+        if not 0.0 <= self.ema_decay_start <= self.ema_decay_end < 1.0:
+            raise ValueError(
+                "EMA decays must satisfy 0 <= ema_decay_start <= ema_decay_end < 1, got "
+                f"{self.ema_decay_start} and {self.ema_decay_end}."
+            )
 
     def validate_choices(self):
         """String options must name a known choice."""
@@ -354,16 +308,6 @@ class AaSPConfig(PreTrainedConfig):
         """Frames dropped at the start of each view of `classifier_shift_views`: k * p_t // n for k < n."""
         views = self.classifier_shift_views
         return [k * self.time_patch_size // views for k in range(views)]
-
-    def validate_pretraining(self):
-        """Masking and the teacher's EMA schedule must be usable."""
-        if not 0.0 < self.mask_ratio < 1.0:
-            raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}.")
-        if not 0.0 <= self.ema_decay_start <= self.ema_decay_end < 1.0:
-            raise ValueError(
-                f"EMA decays must satisfy 0 <= ema_decay_start <= ema_decay_end < 1, got "
-                f"{self.ema_decay_start} and {self.ema_decay_end}."
-            )
 
 
 __all__ = ["AaSPConfig", "PatchGrid"]

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs
 
 from .configuration_aasp import BETA_ANCHOR_SPREAD, MASK_OVERLAP_ADJUST, SBLU_ALPHA_INIT, SBLU_ALPHA_MIN, AaSPConfig
 
@@ -548,3 +551,23 @@ def masked_mse(predictions: torch.Tensor, targets: torch.Tensor, valid: torch.Te
     squared = ((predictions - targets) ** 2).mean(-1)
     weights = valid.to(squared.dtype)
     return (squared * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs: Unpack[TransformersKwargs],
+):
+    """Reference attention: (B, heads, Q, d) x (B, heads, K, d) -> ((B, Q, heads, d), (B, heads, Q, K))."""
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = nn.functional.dropout(weights, p=dropout, training=module.training)
+    output = torch.matmul(weights, value).transpose(1, 2).contiguous()
+    return output, weights

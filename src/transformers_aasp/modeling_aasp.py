@@ -38,6 +38,7 @@ from .functional_aasp import (
     anchor_beta,
     apply_sblu,
     check_input_values,
+    eager_attention_forward,
     energy_on_grid,
     frame_lengths_from_mask,
     gather_patches,
@@ -63,9 +64,7 @@ from .functional_aasp import (
 logger = logging.get_logger(__name__)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Output classes
-# ----------------------------------------------------------------------------------------------------------------------
+# ---- Output classes --------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -125,29 +124,7 @@ class AaSPForPreTrainingOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Transformer blocks (shared by the encoder, the Lambda Encoder and the predictor)
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def eager_attention_forward(
-    module: nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float,
-    dropout: float = 0.0,
-    **kwargs: Unpack[TransformersKwargs],
-):
-    """Reference attention: (B, heads, Q, d) x (B, heads, K, d) -> ((B, Q, heads, d), (B, heads, Q, K))."""
-    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
-    if attention_mask is not None:
-        scores = scores + attention_mask
-    weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    weights = nn.functional.dropout(weights, p=dropout, training=module.training)
-    output = torch.matmul(weights, value).transpose(1, 2).contiguous()
-    return output, weights
+# ---- Transformer blocks (shared by the encoder, the Lambda Encoder and the predictor) --------------------------------
 
 
 class AaSPAttention(nn.Module):
@@ -247,9 +224,7 @@ class AaSPLayer(GradientCheckpointingLayer):
         return self.dropout(hidden_states) + residual
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# AaPE: aliasing-aware patch embedding
-# ----------------------------------------------------------------------------------------------------------------------
+# ---- AaPE: aliasing-aware patch embedding ----------------------------------------------------------------------------
 
 
 class AaSPLambdaHead(nn.Linear):
@@ -544,9 +519,7 @@ class AaSPEmbeddings(nn.Module):
         return embeddings, token_valid
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Pre-trained model base, encoder and classifier
-# ----------------------------------------------------------------------------------------------------------------------
+# ---- Pre-trained model base, encoder and classifier ------------------------------------------------------------------
 
 
 class AaSPPreTrainedModel(PreTrainedModel):
@@ -887,9 +860,7 @@ def first_view(per_layer: tuple[torch.Tensor, ...] | None, num_views: int) -> tu
     return tuple(tensor.unflatten(0, (num_views, -1))[0] for tensor in per_layer)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Self-supervised pre-training
-# ----------------------------------------------------------------------------------------------------------------------
+# ---- Self-supervised pre-training ------------------------------------------------------------------------------------
 
 
 class AaSPPredictor(nn.Module):
