@@ -74,18 +74,6 @@ def test_a_disagreeing_feature_extractor_is_named(extractor, message):
         AaSPConfig().check_feature_extractor(extractor)
 
 
-def test_configs_saved_with_the_removed_max_length_still_load(tmp_path):
-    config = AaSPConfig.tiny()
-    config.save_pretrained(tmp_path)
-    path = tmp_path / "config.json"
-    saved = json.loads(path.read_text())
-    assert "max_length" not in saved
-    path.write_text(json.dumps({**saved, "max_length": 608}))
-    loaded = AutoConfig.from_pretrained(tmp_path)
-    assert isinstance(loaded, AaSPConfig) and loaded.hidden_size == 64
-    assert not hasattr(loaded, "max_length")
-
-
 def test_saved_config_names_the_remote_pipeline_but_the_loaded_one_does_not(tmp_path):
     """config.json tells machines without the package which pipeline to build; with the package imported the
     entry is dropped at load, so `pipeline("audio-classification", model=dir)` needs no trust_remote_code."""

@@ -12,14 +12,13 @@ ALIAS_FEATURES = ("band_energy", "projection")
 CLASSIFIER_POOLINGS = ("cls", "mean", "attention")
 PRETRAINING_EXPORTS = ("student", "teacher")
 
-# Constants of the method (not options)
+# Constants of the method, not options
 SBLU_ALPHA_MIN = 0.01  # floor of the SBLU decay alpha, per frame
 SBLU_ALPHA_INIT = 0.1  # decay at initialisation
 BETA_ANCHOR_SPREAD = 0.75  # half-width of the kernels' placement around the spectral peak, as a fraction of the band
 ALIAS_ENERGY_EPS = 1e-4  # eps of the log band energy
 PROJECTION_CHANNELS = 8  # channels H' of the grouped pointwise projection (alias_features="projection")
 MASK_OVERLAP_ADJUST = 0.07  # extra visible fraction that sizes the block seeds for their overlap (EAT's)
-
 # Options that are not fields: a config.json naming one loads only with the value the model computes (a constant, or
 # a function of the config) and is refused with any other value. Their variants are research arms (research/ablations).
 PAPER_PATH = {"band_energy": ("spectral_peak", "linear", "log_energy_grid"), "projection": ("none", "abs", "flatten")}
@@ -33,32 +32,30 @@ FIXED_OPTIONS = {
     "masked_view_alias_input": "mirror_runs", "target_type": "block_output",
 }
 DERIVED_OPTIONS = {
-    "lambda_intermediate_size": lambda c: c.lambda_intermediate_size, "beta_min": lambda c: c.beta_min,
+    "lambda_intermediate_size": lambda c: 2 * c.lambda_hidden_size, "beta_min": lambda c: c.beta_min,
     "num_target_layers": lambda c: c.num_hidden_layers, "beta_max": lambda c: c.beta_max,
     "beta_anchor": lambda c: PAPER_PATH[c.alias_features][0],
     "sblu_carrier": lambda c: PAPER_PATH[c.alias_features][1],
     "sblu_features": lambda c: PAPER_PATH[c.alias_features][2],
 }
-# fmt: on
-
 # Field rules of `AaSPConfig.validate_fields`
+DIVISIBLE_FIELDS = (("hidden_size", "num_attention_heads"), ("lambda_hidden_size", "lambda_num_heads"),
+                    ("predictor_hidden_size", "predictor_num_heads"), ("num_mel_bins", "frequency_patch_size"),
+                    ("frequency_patch_size", "num_subbands"))
+# fmt: on
 POSITIVE_FIELDS = """num_mel_bins frequency_patch_size time_patch_size frame_rate hidden_size num_hidden_layers
 intermediate_size layer_norm_eps lambda_hidden_size num_subbands num_kernels num_mask_clones mask_block_size
 predictor_hidden_size predictor_num_layers predictor_intermediate_size contrastive_temperature
 contrastive_projection_size"""
 NON_NEGATIVE_FIELDS = """initializer_range lambda_num_layers sblu_half_length global_loss_weight
 contrastive_loss_weight ema_anneal_steps"""
-# fmt: off
-DIVISIBLE_FIELDS = (("hidden_size", "num_attention_heads"), ("lambda_hidden_size", "lambda_num_heads"),
-                    ("predictor_hidden_size", "predictor_num_heads"), ("num_mel_bins", "frequency_patch_size"),
-                    ("frequency_patch_size", "num_subbands"))
-# fmt: on
-
 # The `custom_pipelines` entry of a saved config.json (`AaSPConfig.to_dict`): `pipeline(..., trust_remote_code=True)`
 # builds the pipeline from the pipeline_aasp.py saved next to the weights, on a machine without this package.
 PIPELINE_TASK = "audio-classification"
-REMOTE_PIPELINE = {"impl": "pipeline_aasp.AaSPAudioClassificationPipeline", "type": "audio"}
-REMOTE_PIPELINE["pt"] = ["AutoModelForAudioClassification"]
+# fmt: off
+REMOTE_PIPELINE = {"impl": "pipeline_aasp.AaSPAudioClassificationPipeline", "pt": ["AutoModelForAudioClassification"],
+                   "type": "audio"}
+# fmt: on
 IS_INSTALLED_PACKAGE = not __name__.startswith("transformers_modules")  # False when run as a checkpoint's code
 
 
@@ -88,13 +85,12 @@ class AaSPConfig(PreTrainedConfig):
 
     AaPE:
         use_aape (True): `False` gives the plain ViT stem (the paper's baseline).
-        alias_features ("band_energy"): how the SBLU outputs become the aliasing feature F_alias of a patch.
-            "band_energy": kernels placed around each patch's spectral peak, analytic band-pass carrier, log band
-            energy on fixed grid frequencies (S * H features). "projection" (the paper's): beta as the Lambda Encoder
-            estimates it, the bilateral kernel exp(-Lambda |m|), Re and Im through a grouped pointwise projection
-            and GELU, flattened (S * 8 * p_t features).
-        lambda_hidden_size (128), lambda_num_layers (2), lambda_num_heads (4): the Lambda Encoder, a narrow pre-LN
-            Transformer over patches (MLP width 2x) that estimates the SBLU decay and frequency of every patch.
+        alias_features ("band_energy"): the aliasing feature F_alias of a patch. "band_energy": kernels placed around
+            the patch's spectral peak, analytic band-pass carrier, log band energy on fixed grid frequencies (S * H
+            features). "projection" (the paper's): beta as the Lambda Encoder estimates it, the bilateral kernel
+            exp(-Lambda |m|), Re and Im through a grouped pointwise projection and GELU (S * 8 * p_t features).
+        lambda_hidden_size (128), lambda_num_layers (2), lambda_num_heads (4): the Lambda Encoder, a narrow Transformer
+            over patches (MLP width 2x) that estimates the SBLU decay and frequency of every patch.
         num_subbands (4): subbands S per patch row; num_kernels (8): SBLU kernels H per subband; sblu_half_length
             (16): kernel half-length c (2c + 1 taps).
 
@@ -112,9 +108,8 @@ class AaSPConfig(PreTrainedConfig):
             mask_block_size (5): side of the square visible blocks of inverse-block masking.
         predictor_hidden_size (384), predictor_num_layers (4), predictor_num_heads (6), predictor_intermediate_size
             (1536): the cross-attention predictor.
-        global_loss_weight (1.0), contrastive_loss_weight (0.1): weights of the CLS regression and the multi-mask
-            contrastive loss beside the masked-patch loss; contrastive_temperature (0.1), contrastive_projection_size
-            (256): the contrastive loss's temperature and projection width.
+        global_loss_weight (1.0), contrastive_loss_weight (0.1), contrastive_temperature (0.1),
+            contrastive_projection_size (256): the CLS regression and the multi-mask contrastive loss.
         ema_decay_start (0.9998), ema_decay_end (0.99999), ema_anneal_steps (100000): the teacher's EMA decay rises
             linearly from start to end over the first `ema_anneal_steps` optimizer steps, then stays.
     """
@@ -159,7 +154,6 @@ class AaSPConfig(PreTrainedConfig):
     ema_anneal_steps: int = 100000
 
     def __post_init__(self, **kwargs):
-        kwargs.pop("max_length", None)  # a crop length no code read; accepted and dropped
         self.refuse_other_variants(kwargs)
         if IS_INSTALLED_PACKAGE:  # the registry builds the pipeline; the saved entry would ask for trust_remote_code
             custom = {k: v for k, v in (kwargs.pop("custom_pipelines", None) or {}).items() if k != PIPELINE_TASK}
@@ -178,9 +172,8 @@ class AaSPConfig(PreTrainedConfig):
         for name in [key for key in kwargs if key in FIXED_OPTIONS or key in DERIVED_OPTIONS]:
             value = kwargs.pop(name)
             computed = FIXED_OPTIONS[name] if name in FIXED_OPTIONS else DERIVED_OPTIONS[name](self)
-            if isinstance(computed, float) and isinstance(value, int | float):
-                value = computed if math.isclose(value, computed, rel_tol=1e-9) else value
-            if value != computed:
+            close = isinstance(computed, float) and isinstance(value, int | float) and math.isclose(value, computed)
+            if value != computed and not close:
                 hint = "; the paper's path is AaSPConfig.paper()" if name in ("beta_anchor", "sblu_carrier") else ""
                 raise ValueError(
                     f"{name}={value!r} is not an option of AaSPConfig: the model always uses {computed!r} here"
@@ -227,11 +220,6 @@ class AaSPConfig(PreTrainedConfig):
         return math.pi / max(self.time_patch_size, 1)
 
     @property
-    def lambda_intermediate_size(self) -> int:
-        """MLP width of the Lambda Encoder: twice its width."""
-        return 2 * self.lambda_hidden_size
-
-    @property
     def num_alias_features(self) -> int:
         """Size of F_alias per patch: S * H (band energy) or S * H' * p_t (projection)."""
         if self.alias_features == "band_energy":
@@ -260,8 +248,7 @@ class AaSPConfig(PreTrainedConfig):
             )
 
     def validate_fields(self):
-        """Sizes must be positive, heads must divide their widths, patches must tile the mel axis and subbands a patch
-        row; floats must be finite and in their ranges."""
+        """Sizes positive, heads dividing their widths, patches tiling the mel axis, floats finite and in range."""
         for name, value in vars(self).items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}.")

@@ -243,10 +243,7 @@ class AaSPLambdaEncoder(nn.Module):
         self.config = config
         self.input_proj = nn.Linear(config.frequency_patch_size * config.time_patch_size, width)
         self.blocks = nn.ModuleList(
-            [
-                AaSPLayer(config, width, config.lambda_num_heads, config.lambda_intermediate_size)
-                for _ in range(config.lambda_num_layers)
-            ]
+            [AaSPLayer(config, width, config.lambda_num_heads, 2 * width) for _ in range(config.lambda_num_layers)]
         )
         self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.head = AaSPLambdaHead(width, config.num_subbands * config.num_kernels * 2)
@@ -569,7 +566,7 @@ class AaSPPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         if isinstance(module, AaSPLambdaHead):
-            # start from evenly spread frequencies and alpha_init, whatever the input
+            # start from evenly spread frequencies and SBLU_ALPHA_INIT, whatever the input
             init.zeros_(module.weight)
             init.copy_(module.bias, initial_lambda_raw(self.config).flatten())
             return
