@@ -32,9 +32,7 @@ GATE_INIT = 0.01  # initial gate of the gated residual fusion
 MAX_TIME_PATCHES = 64  # time columns of the learned position table
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Encoder modules (installed in every AaSPModel of a model: the student, the teacher, a classifier's encoder)
-# ----------------------------------------------------------------------------------------------------------------------
+# ---- Encoder modules (installed in every AaSPModel of a model: the student, the teacher, a classifier's encoder) ----
 
 
 class LearnedPositionEmbeddings(AaSPEmbeddings):
@@ -55,7 +53,7 @@ class LearnedPositionEmbeddings(AaSPEmbeddings):
 
 
 class GatedAliasFusion(nn.Module):
-    """X_std + gamma * W LN(F_alias), gamma a learnable per-channel gate: (B, K, D) + (B, K, dim(F_alias)) -> (B, K, D).
+    """X_std + gamma * W LN(F_alias), gamma a learnable per-channel gate: (B, K, D), (B, K, dim(F_alias)) -> (B, K, D).
     With gamma = 0 the tokens are exactly the plain stem's, and the level of each patch survives."""
 
     def __init__(self, config: AaSPConfig):
@@ -106,7 +104,7 @@ class NormalInitPatchFusion(nn.Linear):
 
 
 class UnanchoredBandEnergy(AaSPAliasingFeatures):
-    """Band energy at the Lambda Encoder's betas: no spectral-peak anchor, no grid (log(eps + mean |y|^2) per kernel)."""
+    """Band energy at the Lambda Encoder's betas, with no spectral-peak anchor and no grid: log(eps + mean |y|^2)."""
 
     def place_beta(self, windows: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
         return beta
@@ -142,9 +140,7 @@ class NoHighpassAliasingFeatures(AaSPAliasingFeatures):
         return windows[:, p_t:-p_t]
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Model steps (mixins placed before the package class)
-# ----------------------------------------------------------------------------------------------------------------------
+# ---- Model steps (mixins placed before the package class) -----------------------------------------------------------
 
 
 def bernoulli_block_mask(

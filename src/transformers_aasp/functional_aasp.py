@@ -20,9 +20,7 @@ from transformers.utils import TransformersKwargs
 from .configuration_aasp import BETA_ANCHOR_SPREAD, MASK_OVERLAP_ADJUST, SBLU_ALPHA_INIT, SBLU_ALPHA_MIN, AaSPConfig
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Geometry and signal helpers
-# ----------------------------------------------------------------------------------------------------------------------
+# ---- Geometry and signal helpers ------------------------------------------------------------------------------------
 
 
 def sincos_1d(positions: torch.Tensor, dim: int) -> torch.Tensor:
@@ -208,8 +206,8 @@ def anchor_beta(peak: torch.Tensor, beta: torch.Tensor, config: AaSPConfig) -> t
     """Kernel frequencies placed around each patch's spectral peak (`alias_features="band_energy"`).
 
     The Lambda Encoder's beta is read as its sigmoid output u = (beta - beta_min) / (beta_max - beta_min) in (0, 1),
-    and the kernel goes to peak + (2u - 1) * BETA_ANCHOR_SPREAD * (beta_max - beta_min), clipped to the band. At initialisation
-    the H kernels sit evenly around the peak, so the median of a patch's betas is its peak.
+    and the kernel goes to peak + (2u - 1) * BETA_ANCHOR_SPREAD * (beta_max - beta_min), clipped to the band. At
+    initialisation the H kernels sit evenly around the peak, so the median of a patch's betas is its peak.
 
     Args:
         peak: (B, K, S) rad/frame. beta: (B, K, S, H) rad/frame, from `lambda_from_raw`.
@@ -355,9 +353,7 @@ def gather_patches(tensor: torch.Tensor, patch_indices: torch.Tensor | None) -> 
     return torch.gather(tensor, 1, index.expand(-1, -1, *tensor.shape[2:]))
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# AaPE parameters, pooling, pre-training masks and losses
-# ----------------------------------------------------------------------------------------------------------------------
+# ---- AaPE parameters, pooling, pre-training masks and losses --------------------------------------------------------
 
 
 def lambda_from_raw(raw: torch.Tensor, config: AaSPConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -373,7 +369,7 @@ def lambda_from_raw(raw: torch.Tensor, config: AaSPConfig) -> tuple[torch.Tensor
 
 
 def initial_lambda_raw(config: AaSPConfig) -> torch.Tensor:
-    """Raw values giving alpha = SBLU_ALPHA_INIT and betas spread evenly over the band across the H kernels: (S, H, 2)."""
+    """Raw values giving alpha = SBLU_ALPHA_INIT and betas spread evenly over the band across H kernels: (S, H, 2)."""
     a = math.log(math.expm1(SBLU_ALPHA_INIT - SBLU_ALPHA_MIN))
     b = torch.logit(kernel_quantiles(config.num_kernels))
     raw = torch.stack([torch.full_like(b, a), b], dim=-1)  # (H, 2)

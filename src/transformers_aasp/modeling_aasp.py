@@ -64,7 +64,7 @@ from .functional_aasp import (
 logger = logging.get_logger(__name__)
 
 
-# ---- Output classes --------------------------------------------------------------------------------------------------
+# ---- Output classes -------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -124,7 +124,7 @@ class AaSPForPreTrainingOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
-# ---- Transformer blocks (shared by the encoder, the Lambda Encoder and the predictor) --------------------------------
+# ---- Transformer blocks (shared by the encoder, the Lambda Encoder and the predictor) -------------------------------
 
 
 class AaSPAttention(nn.Module):
@@ -224,7 +224,7 @@ class AaSPLayer(GradientCheckpointingLayer):
         return self.dropout(hidden_states) + residual
 
 
-# ---- AaPE: aliasing-aware patch embedding ----------------------------------------------------------------------------
+# ---- AaPE: aliasing-aware patch embedding ---------------------------------------------------------------------------
 
 
 class AaSPLambdaHead(nn.Linear):
@@ -516,7 +516,7 @@ class AaSPEmbeddings(nn.Module):
         return embeddings, token_valid
 
 
-# ---- Pre-trained model base, encoder and classifier ------------------------------------------------------------------
+# ---- Pre-trained model base, encoder and classifier -----------------------------------------------------------------
 
 
 class AaSPPreTrainedModel(PreTrainedModel):
@@ -536,12 +536,7 @@ class AaSPPreTrainedModel(PreTrainedModel):
     }
     _input_embed_layer = "patch_embeddings"
     # Pre-training checkpoints also hold the teacher, predictor and heads; the encoder ignores them.
-    _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [
-        r"teacher\.",
-        r"predictor\.",
-        r"global_head\.",
-        r"contrastive_head\.",
-    ]
+    _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [r"(teacher|predictor|global_head|contrastive_head)\."]
     model_tags: ClassVar[list[str]] = ["transformers_aasp", "audio", "aasp"]
 
     def save_pretrained(self, save_directory, *args, **kwargs):
@@ -783,7 +778,7 @@ class AaSPForAudioClassification(AaSPPreTrainedModel):
     ) -> SequenceClassifierOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch,)` or `torch.FloatTensor` of shape `(batch, num_labels)`):
-            class indices (single-label) or multi-hot targets (multi-label, `problem_type="multi_label_classification"`).
+            class indices (single-label) or multi-hot targets (`problem_type="multi_label_classification"`).
 
         In eval mode with `config.classifier_shift_views` = V > 1, the logits (batch, num_labels) are the mean of the
         logits of V time-shifted views of each clip (`shifted_views`), and `hidden_states` / `attentions` are those
@@ -857,7 +852,7 @@ def first_view(per_layer: tuple[torch.Tensor, ...] | None, num_views: int) -> tu
     return tuple(tensor.unflatten(0, (num_views, -1))[0] for tensor in per_layer)
 
 
-# ---- Self-supervised pre-training ------------------------------------------------------------------------------------
+# ---- Self-supervised pre-training -----------------------------------------------------------------------------------
 
 
 class AaSPPredictor(nn.Module):
@@ -872,13 +867,9 @@ class AaSPPredictor(nn.Module):
         self.config = config
         self.context_proj = nn.Linear(config.hidden_size, width)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
+        block = (config, width, config.predictor_num_heads, config.predictor_intermediate_size)
         self.blocks = nn.ModuleList(
-            [
-                AaSPLayer(
-                    config, width, config.predictor_num_heads, config.predictor_intermediate_size, cross_attention=True
-                )
-                for _ in range(config.predictor_num_layers)
-            ]
+            [AaSPLayer(*block, cross_attention=True) for _ in range(config.predictor_num_layers)]
         )
         self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.head = nn.Linear(width, config.hidden_size)
