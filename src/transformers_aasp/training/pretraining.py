@@ -107,7 +107,11 @@ class DataOptions:
 @dataclass
 class ModelOptions:
     model_config: str = field(
-        default="tiny", metadata={"help": "'tiny' (AaSPConfig.tiny()), 'base' (ViT-B) or a config/checkpoint folder."}
+        default="tiny",
+        metadata={
+            "help": "'tiny' (AaSPConfig.tiny()), 'base' (ViT-B), 'paper' (AaSPConfig.paper(): ViT-B with the paper's "
+            "aliasing features) or a config/checkpoint folder."
+        },
     )
     # a JSON string on the command line, a mapping in the YAML file; always a dict after parsing
     model_overrides: str = field(
@@ -425,14 +429,16 @@ def build_feature_extractor(options: PretrainingOptions, records, accelerator: A
 
 
 def model_config(name: str, overrides: dict) -> AaSPConfig:
-    """`'tiny'`, `'base'` or a config / checkpoint folder, with `overrides` applied."""
+    """`'tiny'`, `'base'`, `'paper'` or a config / checkpoint folder, with `overrides` applied."""
     if name == "tiny":
         return AaSPConfig.tiny(**overrides)
     if name == "base":
         return AaSPConfig(**overrides)
+    if name == "paper":
+        return AaSPConfig.paper(**overrides)
     if Path(name).exists():
         return AaSPConfig.from_pretrained(name, **overrides)
-    raise ValueError(f"--model_config must be 'tiny', 'base' or an existing config path, got {name!r}.")
+    raise ValueError(f"--model_config must be 'tiny', 'base', 'paper' or an existing config path, got {name!r}.")
 
 
 def build_model(options: ModelOptions) -> AaSPForPreTraining:
