@@ -189,11 +189,9 @@ class AaSPConfig(PreTrainedConfig):
             `time_column_features`, which keep the G_f frequency rows apart: G_f * hidden_size values, the linear
             evaluation's clip embedding) or `"attention"` (attention pooling: a learned score per patch token,
             softmax over the valid tokens, weighted mean; the score starts at zero, so it starts as `"mean"`).
-        classifier_shift_views (`int`, defaults to 1): views that `AaSPForAudioClassification` averages in eval mode
-            (1 to `time_patch_size`). View k is the clip started k * p_t // n frames later (its first frames dropped,
-            the rest right-padded and masked), so n views sample n phases of the patch grid and their logits are
-            averaged; a clip too short for a shift keeps at least one patch of frames. Training (train mode) always
-            sees one view. 1 is the plain forward; n costs n forwards. The demo's fine-tunes use 4 (docs/method.md).
+        classifier_shift_views (`int`, defaults to 1): an inference hint saved with the checkpoint, not read by any
+            `forward`: the time-shifted views (1 to `time_patch_size`) whose logits the audio-classification
+            pipeline and the fine-tuning test scoring average by default (`transformers_aasp.tta`).
 
     Pre-training (AaSPForPreTraining):
         num_mask_clones (`int`, defaults to 8): masked views M per clip.
@@ -497,19 +495,14 @@ class AaSPConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
 
     def validate_classification(self):
-        """The shift views must be a whole number of frames between 1 and the patch width."""
+        """The shift views hint must be an integer from 1 to the time patch size (`tta.shift_offsets` checks the
+        pipeline's `shift_views` argument by the same rule)."""
         views = self.classifier_shift_views
         if isinstance(views, bool) or not isinstance(views, int) or not 1 <= views <= max(self.time_patch_size, 1):
             raise ValueError(
                 f"classifier_shift_views must be an integer from 1 to time_patch_size ({self.time_patch_size}), "
                 f"got {views!r}."
             )
-
-    @property
-    def classifier_shift_offsets(self) -> list[int]:
-        """Frames dropped at the start of each view of `classifier_shift_views`: k * p_t // n for k < n."""
-        views = self.classifier_shift_views
-        return [k * self.time_patch_size // views for k in range(views)]
 
     def validate_pretraining(self):
         """Pre-training options must be usable."""
