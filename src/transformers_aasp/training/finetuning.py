@@ -49,7 +49,7 @@ from ..data.loading import LoadedBenchmark, undecoded_audio
 from ..data.protocols import class_balanced_weights, encode_targets
 from ..reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores
 from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, ReportedResult, TrainingDataset, finetuned_card
-from ..tta import average_shifted_views
+from ..tta import average_shifted_views, shift_offsets
 from .arguments import BenchmarkDataArguments, ModelArguments
 from .augment import AugmentationArguments, augment_batch
 from .optimization import is_weight_decay_exempt
@@ -328,9 +328,9 @@ def run_folder(output_dir: str, fold, all_folds: bool) -> Path:
 
 
 def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedBenchmark):
-    """The checkpoint's config for the benchmark's labels, with --classifier_pooling and --classifier_shift_views
-    applied and validated; those two are refused for a checkpoint that is not AaSP (its config would keep them as
-    unused attributes, and the model would run as before)."""
+    """The checkpoint's config (loaded once) for the benchmark's labels, with --classifier_pooling and
+    --classifier_shift_views applied; those two are refused for a checkpoint that is not AaSP (its config would keep
+    them as unused attributes, and the model would run as before)."""
     multi_label = benchmark.spec.multi_label
     config = AutoConfig.from_pretrained(
         model_args.model_name_or_path,
@@ -352,8 +352,8 @@ def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedBen
                 f"{config.model_type!r} model. Drop the flag."
             )
         setattr(config, name, value)
-    if overrides:
-        config.validate()  # attribute assignment runs the field type checks only: run the config's own rules
+    if model_args.classifier_shift_views is not None:  # (--classifier_pooling is checked with the other options)
+        shift_offsets(model_args.classifier_shift_views, config.time_patch_size, name="--classifier_shift_views")
     return config
 
 
