@@ -98,8 +98,10 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
         if check is not None and self.feature_extractor is not None:
             check(self.feature_extractor)
 
-    def _sanitize_parameters(self, shift_views: int | None = None, **kwargs):
-        preprocess_params, forward_params, postprocess_params = super()._sanitize_parameters(**kwargs)
+    def _sanitize_parameters(self, top_k=None, function_to_apply=None, shift_views: int | None = None, **kwargs):
+        preprocess_params, forward_params, postprocess_params = super()._sanitize_parameters(
+            top_k=top_k, function_to_apply=function_to_apply, **kwargs
+        )
         if shift_views is not None:
             shift_offsets(shift_views, self.model.config.time_patch_size)  # refuses a count it cannot run
             forward_params["shift_views"] = shift_views
@@ -110,10 +112,9 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
 
     def _forward(self, model_inputs: dict[str, torch.Tensor], shift_views: int | None = None):
         """(B, num_labels) logits of the (B, T, F) `input_values`, averaged over `shift_views` shifted views."""
-        if shift_views is None:
-            shift_views = getattr(self.model.config, "classifier_shift_views", 1)
+        num_views = getattr(self.model.config, "classifier_shift_views", 1) if shift_views is None else shift_views
         values, mask = model_inputs["input_values"], model_inputs.get("attention_mask")
-        return SequenceClassifierOutput(logits=average_shifted_views(self.model, values, mask, shift_views))
+        return SequenceClassifierOutput(logits=average_shifted_views(self.model, values, mask, num_views))
 
     def _as_mono_dict(self, inputs: Any) -> Any:
         """Turn audio into `{"array": (samples,) float32, "sampling_rate": int}`; the parent class then resamples it

@@ -14,6 +14,7 @@ files because it travels with them as a checkpoint's remote code (imports: torch
 from __future__ import annotations
 
 import torch
+from transformers import PreTrainedModel
 
 from .modeling_aasp import check_input_values, frame_lengths_from_mask
 
@@ -75,7 +76,7 @@ def shifted_views(
 
 
 def average_shifted_views(
-    model: torch.nn.Module,
+    model: PreTrainedModel,
     input_values: torch.Tensor,
     attention_mask: torch.Tensor | None = None,
     num_views: int = 1,
