@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Shift-averaged views at evaluation (`classifier_shift_views`): what averaging V sub-patch time shifts adds to the
+"""Shift-averaged views at evaluation (`tta.average_shifted_views`): what averaging V sub-patch time shifts adds to the
 test accuracy of models that are already fine-tuned. Nothing is trained; each model is scored on its test split with
 every V of `--views`, from the same weights.
 
@@ -33,12 +33,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from transformers_aasp.tta import average_shifted_views, shift_offsets, shifted_views
+
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, mean_ci, write_results
 
 
-SHIFT_OFFSETS = [0, 4, 8, 12]  # the starts of the 4 views of a 16-frame patch grid
+CHANGE_RATE_VIEWS = 4  # the label change rate compares the clip started 0, 4, 8 and 12 frames later (p_t = 16)
 
 
 def parse_args() -> argparse.Namespace:
@@ -64,10 +66,11 @@ def correct_per_view_count(model, values, mask, labels, views: list[int], batch_
     model.eval()
     correct = {}
     for num_views in views:
-        model.config.classifier_shift_views = num_views
         predictions = torch.cat(
             [
-                model(values[i : i + batch_size], attention_mask=mask[i : i + batch_size]).logits.argmax(-1)
+                average_shifted_views(model, values[i : i + batch_size], mask[i : i + batch_size], num_views).argmax(
+                    -1
+                )
                 for i in range(0, len(values), batch_size)
             ]
         )
@@ -76,16 +79,15 @@ def correct_per_view_count(model, values, mask, labels, views: list[int], batch_
 
 
 @torch.no_grad()
-def label_change_rate(model, values, mask, offsets: list[int], batch_size: int) -> float:
-    """Fraction of the (N, T, F) clips whose top-1 label is not the same for every start offset in `offsets` (each
-    view of `shifted_views` scored alone): how often a sub-patch shift alone changes the answer."""
-    from transformers_aasp.modeling_aasp import shifted_views
-
+def label_change_rate(model, values, mask, num_views: int, batch_size: int) -> float:
+    """Fraction of the (N, T, F) clips whose top-1 label is not the same for each of the `num_views` shifted views
+    (each scored alone): how often a sub-patch shift alone changes the answer."""
     model.eval()
-    model.config.classifier_shift_views = 1
+    patch = model.config.time_patch_size
+    offsets = shift_offsets(num_views, patch)
     labels = []
     for i in range(0, len(values), batch_size):
-        views, view_mask = shifted_views(values[i : i + batch_size], mask[i : i + batch_size], offsets, model.config)
+        views, view_mask = shifted_views(values[i : i + batch_size], mask[i : i + batch_size], offsets, patch)
         labels.append(model(views, attention_mask=view_mask).logits.argmax(-1).unflatten(0, (len(offsets), -1)))
     labels = torch.cat(labels, dim=1)  # (V, N)
     return float((labels != labels[0]).any(0).float().mean())
@@ -125,7 +127,7 @@ def score_demo_runs(args) -> dict:
         model = AutoModelForAudioClassification.from_pretrained(run)
         correct = correct_per_view_count(model, *splits[task], args.views, args.batch_size)
         accuracy = {num_views: float(hits.mean()) for num_views, hits in correct.items()}
-        changed = label_change_rate(model, *splits[task][:2], SHIFT_OFFSETS, args.batch_size)
+        changed = label_change_rate(model, *splits[task][:2], CHANGE_RATE_VIEWS, args.batch_size)
         per_task.setdefault(task, {})[run.name] = {**accuracy, "label_change_rate": changed}
         print(
             f"{task:<11} {run.name:<14} "
@@ -174,7 +176,7 @@ def score_learning_quality(args) -> dict:
         mask = (torch.arange(values.shape[1])[None] < lengths[:, None]).long()
         model = from_pretrained(AaSPForAudioClassification, folder / "model")
         correct = correct_per_view_count(model, values, mask, labels, args.views, args.batch_size)
-        changed = label_change_rate(model, values, mask, SHIFT_OFFSETS, args.batch_size)
+        changed = label_change_rate(model, values, mask, CHANGE_RATE_VIEWS, args.batch_size)
         row = {"init": init, "arm": arm, "task": task, "n": len(labels), "label_change_rate": changed, "views": {}}
         for num_views, hits in correct.items():
             difference = paired_clip_difference(hits, correct[1])

@@ -19,6 +19,7 @@ from without_package import run_without_package
 import transformers_aasp  # noqa: F401  (registers the Auto classes and the pipeline)
 from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPForAudioClassification
 from transformers_aasp.pipeline_aasp import AaSPAudioClassificationPipeline, register_pipeline, unregister_pipeline
+from transformers_aasp.tta import average_shifted_views
 
 
 SR = 16000
@@ -54,6 +55,26 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def classifier(checkpoint):
     return pipeline("audio-classification", model=checkpoint)
+
+
+@pytest.fixture(scope="module")
+def four_view_checkpoint(checkpoint, tmp_path_factory):
+    """The `checkpoint` classifier saved again with the inference hint `config.classifier_shift_views = 4`."""
+    model = AaSPForAudioClassification.from_pretrained(checkpoint)
+    model.config.classifier_shift_views = 4
+    directory = tmp_path_factory.mktemp("aasp_four_views")
+    model.save_pretrained(directory)
+    AaSPFeatureExtractor.from_pretrained(checkpoint).save_pretrained(directory)
+    return str(directory)
+
+
+def shifted_view_scores(checkpoint, clip, num_views) -> dict[str, float]:
+    """The probabilities of `average_shifted_views` over `num_views` views, computed without the pipeline."""
+    model = AaSPForAudioClassification.from_pretrained(checkpoint).eval()
+    features = AaSPFeatureExtractor.from_pretrained(checkpoint)(clip, sampling_rate=SR, return_tensors="pt")
+    with torch.no_grad():
+        probabilities = average_shifted_views(model, features["input_values"], features["attention_mask"], num_views)
+    return {LABELS[i]: p.item() for i, p in enumerate(probabilities.softmax(-1)[0])}
 
 
 def test_pipeline_factory_builds_the_aasp_pipeline(classifier, checkpoint):
@@ -215,6 +236,34 @@ def test_batch_size_two_matches_one_by_one(classifier):
         assert_same_scores(result, classifier(clip), atol=1e-4)
 
 
+def test_shift_views_default_to_the_saved_hint_and_a_call_argument_overrides_it(four_view_checkpoint, classifier):
+    clip = noise(20000, 9)
+    hinted = pipeline("audio-classification", model=four_view_checkpoint)
+    assert scores(hinted(clip)) == pytest.approx(shifted_view_scores(four_view_checkpoint, clip, 4), abs=1e-6)
+    single = shifted_view_scores(four_view_checkpoint, clip, 1)
+    assert scores(hinted(clip, shift_views=1)) == pytest.approx(single, abs=1e-6)
+    assert scores(hinted(clip)) != pytest.approx(single, abs=1e-4)  # four views are not the single view
+    assert_same_scores(classifier(clip), hinted(clip, shift_views=1))  # same weights, hint 1 by default
+    assert_same_scores(classifier(clip, shift_views=4), hinted(clip))
+    built_with = pipeline("audio-classification", model=four_view_checkpoint, shift_views=2)
+    assert scores(built_with(clip)) == pytest.approx(shifted_view_scores(four_view_checkpoint, clip, 2), abs=1e-6)
+
+
+def test_shift_views_batched_match_one_by_one(four_view_checkpoint):
+    hinted = pipeline("audio-classification", model=four_view_checkpoint)
+    clips = [noise(16000), noise(7000, 1), noise(23000, 2)]
+    for clip, result in zip(clips, hinted(clips, batch_size=2), strict=True):
+        assert_same_scores(result, hinted(clip), atol=1e-4)
+
+
+@pytest.mark.parametrize("views", [0, 17, 2.5])
+def test_a_shift_views_count_the_model_cannot_run_is_refused(classifier, views):
+    with pytest.raises(
+        ValueError, match=rf"shift_views must be an integer from 1 to time_patch_size \(16\), got {views}"
+    ):
+        classifier(noise(16000), shift_views=views)
+
+
 @pytest.mark.parametrize(
     "inputs, error, message",
     [
@@ -240,7 +289,8 @@ def test_pipeline_save_pretrained_records_the_remote_pipeline(classifier, tmp_pa
             "type": "audio",
         }
     }
-    assert {"pipeline_aasp.py", "feature_extraction_aasp.py", "preprocessor_config.json"} <= set(os.listdir(tmp_path))
+    saved = set(os.listdir(tmp_path))
+    assert {"pipeline_aasp.py", "tta.py", "feature_extraction_aasp.py", "preprocessor_config.json"} <= saved
 
 
 REMOTE_SCRIPT = textwrap.dedent(
@@ -292,3 +342,32 @@ def test_remote_code_pipeline_without_the_package(classifier, checkpoint, tmp_pa
     expected_file = classifier({"array": stereo_file.mean(1), "sampling_rate": 44100})
     for key in ("path", "pathlib", "datasets_item"):
         assert_same_scores(report[key], expected_file)
+
+
+FOUR_VIEW_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import numpy as np
+    from transformers import pipeline
+
+    classifier = pipeline("audio-classification", model=sys.argv[1], trust_remote_code=True)
+    clip = np.load(sys.argv[2])
+    report = {"package_importable": PACKAGE_IMPORTABLE, "module": type(classifier).__module__}
+    report.update(hinted=classifier(clip), single=classifier(clip, shift_views=1))
+    print(json.dumps(report))
+    """
+)
+
+
+def test_remote_code_pipeline_applies_the_saved_shift_views(four_view_checkpoint, tmp_path):
+    """Without the package, the checkpoint's own code averages the views its config names, and takes the argument."""
+    clip = noise(20000, 9)
+    np.save(tmp_path / "clip.npy", clip)
+    report = run_without_package(FOUR_VIEW_SCRIPT, [four_view_checkpoint, str(tmp_path / "clip.npy")], tmp_path)
+    assert report["package_importable"] is False and report["module"].startswith("transformers_modules.")
+    assert scores(report["hinted"]) == pytest.approx(
+        shifted_view_scores(four_view_checkpoint, clip, 4), abs=SCORE_ATOL
+    )
+    assert scores(report["single"]) == pytest.approx(
+        shifted_view_scores(four_view_checkpoint, clip, 1), abs=SCORE_ATOL
+    )

@@ -109,4 +109,10 @@ def test_every_save_carries_the_pipeline_code_and_entry(tmp_path, model_class):
             }
         }
         files = set(os.listdir(folder))
-        assert {"pipeline_aasp.py", "feature_extraction_aasp.py", "modeling_aasp.py", "configuration_aasp.py"} <= files
+        assert {
+            "pipeline_aasp.py",
+            "tta.py",
+            "feature_extraction_aasp.py",
+            "modeling_aasp.py",
+            "configuration_aasp.py",
+        } <= files

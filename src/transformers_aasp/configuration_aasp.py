@@ -97,11 +97,9 @@ class AaSPConfig(PreTrainedConfig):
     Classification:
         classifier_pooling ("cls"): "cls", "mean" (padding-aware mean of the patch tokens) or "attention" (a learned
             score per patch token, softmax over the valid ones; starts as the mean).
-        classifier_shift_views (`int`, defaults to 1): views that `AaSPForAudioClassification` averages in eval mode
-            (1 to `time_patch_size`). View k is the clip started k * p_t // n frames later (its first frames dropped,
-            the rest right-padded and masked), so n views sample n phases of the patch grid and their logits are
-            averaged; a clip too short for a shift keeps at least one patch of frames. Training (train mode) always
-            sees one view. 1 is the plain forward; n costs n forwards. The demo's fine-tunes use 4 (docs/method.md).
+        classifier_shift_views (`int`, defaults to 1): an inference hint saved with the checkpoint, not read by any
+            `forward`: the time-shifted views (1 to `time_patch_size`) whose logits the audio-classification
+            pipeline and the fine-tuning test scoring average by default (`transformers_aasp.tta`).
 
     Pre-training (AaSPForPreTraining; the targets average all teacher layers):
         num_mask_clones (8): masked views M per clip; mask_ratio (0.8): fraction of patches hidden from the student;
@@ -282,7 +280,8 @@ class AaSPConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
 
     def validate_classification(self):
-        """The shift views must be a whole number of frames between 1 and the patch width."""
+        """The shift views hint must be an integer from 1 to the time patch size (`tta.shift_offsets` checks the
+        pipeline's `shift_views` argument by the same rule)."""
         views = self.classifier_shift_views
         if isinstance(views, bool) or not isinstance(views, int) or not 1 <= views <= max(self.time_patch_size, 1):
             raise ValueError(
@@ -290,11 +289,6 @@ class AaSPConfig(PreTrainedConfig):
                 f"got {views!r}."
             )
 
-    @property
-    def classifier_shift_offsets(self) -> list[int]:
-        """Frames dropped at the start of each view of `classifier_shift_views`: k * p_t // n for k < n."""
-        views = self.classifier_shift_views
-        return [k * self.time_patch_size // views for k in range(views)]
 
 
 __all__ = ["AaSPConfig", "PatchGrid"]

@@ -780,76 +780,18 @@ class AaSPForAudioClassification(AaSPPreTrainedModel):
         labels (`torch.LongTensor` of shape `(batch,)` or `torch.FloatTensor` of shape `(batch, num_labels)`):
             class indices (single-label) or multi-hot targets (`problem_type="multi_label_classification"`).
 
-        In eval mode with `config.classifier_shift_views` = V > 1, the logits (batch, num_labels) are the mean of the
-        logits of V time-shifted views of each clip (`shifted_views`), and `hidden_states` / `attentions` are those
-        of the unshifted view.
+        One forward of the clips as given, in train and eval mode alike: logits (batch, num_labels). Averaging over
+        time-shifted views (`config.classifier_shift_views`) is done outside the model, by
+        `transformers_aasp.tta.average_shifted_views` (the pipeline and the fine-tuning test scoring call it).
         """
-        num_views = 1 if self.training else self.config.classifier_shift_views
-        if num_views > 1:
-            input_values, attention_mask = shifted_views(
-                input_values, attention_mask, self.config.classifier_shift_offsets, self.config
-            )
         outputs = self.aasp(input_values, attention_mask=attention_mask, **kwargs)
         logits = self.classifier(self.pool(outputs))
-        hidden_states, attentions = outputs.hidden_states, outputs.attentions
-        if num_views > 1:
-            logits = logits.unflatten(0, (num_views, -1)).mean(0)
-            hidden_states, attentions = first_view(hidden_states, num_views), first_view(attentions, num_views)
         loss = None
         if labels is not None:
             loss = self.loss_function(labels, logits, self.config, **kwargs)
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states, attentions=attentions)
-
-
-def shifted_views(
-    input_values: torch.Tensor, attention_mask: torch.Tensor | None, offsets: list[int], config: AaSPConfig
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The views of `config.classifier_shift_views`, stacked view-major on the batch axis: view k of every clip is the
-    clip started `offsets[k]` frames later (`start_later`).
-
-    Args:
-        input_values: (B, T, F) log-mel frames.
-        attention_mask: (B, T) 0/1 right-padded frame mask, or None (every frame is real).
-        offsets: the V shifts in frames.
-    Returns:
-        (V * B, T, F) frames and their (V * B, T) long attention mask; rows k * B to (k + 1) * B hold view k.
-    """
-    check_input_values(input_values, config.num_mel_bins)
-    num_views, batch = len(offsets), input_values.shape[0]
-    shifts = torch.tensor(offsets, device=input_values.device).repeat_interleave(batch)
-    repeated_mask = None if attention_mask is None else attention_mask.repeat(num_views, 1)
-    return start_later(input_values.repeat(num_views, 1, 1), repeated_mask, shifts, config.time_patch_size)
-
-
-def start_later(
-    input_values: torch.Tensor, attention_mask: torch.Tensor | None, shifts: torch.Tensor, time_patch_size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each clip started `shifts[b]` frames later: its first frames dropped, the rest moved to the start and the
-    frames freed at the end masked. A clip keeps at least one time patch: its shift is at most length - p_t (none for
-    a clip of one patch or less).
-
-    Args:
-        input_values: (B, T, F) log-mel frames.
-        attention_mask: (B, T) 0/1 right-padded frame mask, or None (every frame is real).
-        shifts: (B,) frames to drop per clip (>= 0).
-        time_patch_size: p_t, the frames of one time patch.
-    Returns:
-        (B, T, F) frames, zero past each clip's new length, and their (B, T) long attention mask.
-    """
-    batch, frames, _ = input_values.shape
-    lengths = frame_lengths_from_mask(attention_mask, batch, frames, input_values.device)
-    shifts = torch.minimum(shifts.to(lengths.device), (lengths - time_patch_size).clamp(min=0))
-    source = torch.arange(frames, device=input_values.device)[None] + shifts[:, None]
-    real = source < lengths[:, None]
-    gathered = input_values.gather(1, source.clamp(max=frames - 1)[..., None].expand_as(input_values))
-    return torch.where(real[..., None], gathered, torch.zeros((), dtype=gathered.dtype)), real.long()
-
-
-def first_view(per_layer: tuple[torch.Tensor, ...] | None, num_views: int) -> tuple[torch.Tensor, ...] | None:
-    """Hidden states or attentions of the first (unshifted) view from those of all `num_views` views."""
-    if per_layer is None:
-        return None
-    return tuple(tensor.unflatten(0, (num_views, -1))[0] for tensor in per_layer)
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
 
 
 # ---- Self-supervised pre-training -----------------------------------------------------------------------------------

@@ -29,10 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import AutoModelForAudioClassification
+from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.pipelines import PIPELINE_REGISTRY, AudioClassificationPipeline
 from transformers.utils import is_torchcodec_available, logging
 
 from .feature_extraction_aasp import is_audio_decoder, to_mono_waveform
+from .tta import average_shifted_views, shift_offsets
 
 
 logger = logging.get_logger(__name__)
@@ -82,6 +84,10 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
 
     Output: `[{"label": str, "score": float}, ...]` sorted by score, `top_k` entries (default 5).
 
+    `shift_views` (a call or construction argument, 1 to the time patch size): the scores come from the logits
+    averaged over that many time-shifted views of the clip (`tta.average_shifted_views`); by default the
+    checkpoint's `config.classifier_shift_views`, the views it was scored with when fine-tuned.
+
     The model's config and the feature extractor must agree on the frames (mel bins, frame rate); a mismatch raises
     a ValueError when the pipeline is built.
     """
@@ -92,8 +98,23 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
         if check is not None and self.feature_extractor is not None:
             check(self.feature_extractor)
 
+    def _sanitize_parameters(self, top_k=None, function_to_apply=None, shift_views: int | None = None, **kwargs):
+        preprocess_params, forward_params, postprocess_params = super()._sanitize_parameters(
+            top_k=top_k, function_to_apply=function_to_apply, **kwargs
+        )
+        if shift_views is not None:
+            shift_offsets(shift_views, self.model.config.time_patch_size)  # refuses a count it cannot run
+            forward_params["shift_views"] = shift_views
+        return preprocess_params, forward_params, postprocess_params
+
     def preprocess(self, inputs: Any) -> dict[str, torch.Tensor]:
         return super().preprocess(self._as_mono_dict(inputs))
+
+    def _forward(self, model_inputs: dict[str, torch.Tensor], shift_views: int | None = None):
+        """(B, num_labels) logits of the (B, T, F) `input_values`, averaged over `shift_views` shifted views."""
+        num_views = getattr(self.model.config, "classifier_shift_views", 1) if shift_views is None else shift_views
+        values, mask = model_inputs["input_values"], model_inputs.get("attention_mask")
+        return SequenceClassifierOutput(logits=average_shifted_views(self.model, values, mask, num_views))
 
     def _as_mono_dict(self, inputs: Any) -> Any:
         """Turn audio into `{"array": (samples,) float32, "sampling_rate": int}`; the parent class then resamples it

@@ -23,15 +23,12 @@ from safetensors.torch import load_file
 from transformers import AutoModelForAudioClassification, pipeline
 
 import transformers_aasp  # noqa: F401
-from transformers_aasp import AaSPConfig
 from transformers_aasp.data.benchmarks import get_benchmark
 from transformers_aasp.data.corpus import split_sizes
 from transformers_aasp.training.arguments import registered_benchmark_names
 from transformers_aasp.training.finetuning import (
     ClipTransform,
     layer_decay_groups,
-    mix_batch,
-    random_start,
     soft_target_loss,
 )
 
@@ -108,8 +105,9 @@ def test_saved_classifier_scores_what_was_reported(clip_seconds, hub, checkpoint
 
 
 def test_shift_views_score_the_model_as_the_pipeline_runs_it_and_report_the_unshifted_view(hub, checkpoint, tmp_path):
-    """With --classifier_shift_views 4 the saved model averages 4 shifted views in the pipeline too; results.json
-    gives that score and the unshifted view's (`single_view`), each the pipeline's for the matching config."""
+    """With --classifier_shift_views 4 the test split is scored on 4 averaged shifted views, and the saved checkpoint
+    makes the pipeline average them too; results.json gives that score and the unshifted view's (`single_view`),
+    each the pipeline's with the matching `shift_views`."""
     summary = run(
         checkpoint,
         tmp_path,
@@ -121,8 +119,11 @@ def test_shift_views_score_the_model_as_the_pipeline_runs_it_and_report_the_unsh
     rows = load_dataset(str(hub["esc50"]), split="train").cast_column("audio", Audio(decode=False))
     test = [row for row in rows if row["fold"] == 2]
 
-    def pipeline_cross_entropy() -> float:
-        scores = [{s["label"]: s["score"] for s in classifier(decoded(row["audio"]), top_k=None)} for row in test]
+    def pipeline_cross_entropy(**call_arguments) -> float:
+        scores = [
+            {s["label"]: s["score"] for s in classifier(decoded(row["audio"]), top_k=None, **call_arguments)}
+            for row in test
+        ]
         return float(np.mean([-np.log(score[row["category"]]) for score, row in zip(scores, test, strict=True)]))
 
     averaged_metrics = json.loads((tmp_path / "test_results.json").read_text())
@@ -131,19 +132,19 @@ def test_shift_views_score_the_model_as_the_pipeline_runs_it_and_report_the_unsh
     assert summary["single_view"]["mean"] == unshifted_metrics["test_single_view_accuracy"]
     averaged, unshifted = averaged_metrics["test_loss"], unshifted_metrics["test_single_view_loss"]
     assert averaged == pytest.approx(pipeline_cross_entropy(), rel=1e-5)
-    classifier.model.config.classifier_shift_views = 1
-    assert unshifted == pytest.approx(pipeline_cross_entropy(), rel=1e-5)
+    assert unshifted == pytest.approx(pipeline_cross_entropy(shift_views=1), rel=1e-5)
     assert abs(averaged - unshifted) > 1e-4  # the two scores are of different forwards
     assert json.loads((tmp_path / "results.json").read_text())["single_view"] == summary["single_view"]
     card = (tmp_path / "README.md").read_text()
     assert "| classifier_shift_views | 4 |" in card
+    assert "on the mean logits of 4 time-shifted views" in card
     assert f"the unshifted view alone scores {summary['single_view']['mean']:.4f}" in card
 
 
 def test_classifier_shift_views_is_checked_and_refused_for_a_checkpoint_that_is_not_aasp(hub, checkpoint, tmp_path):
     for views in ("0", "17"):
         with pytest.raises(
-            ValueError, match=rf"classifier_shift_views must be an integer from 1 to .* \(16\), got {views}\."
+            ValueError, match=rf"--classifier_shift_views must be an integer from 1 to .* \(16\), got {views}\."
         ):
             run(checkpoint, tmp_path, *esc50_fold(hub, 3), "--classifier_shift_views", views)
     ast = hub_layouts.save_tiny_ast_checkpoint(tmp_path / "ast")
@@ -371,48 +372,12 @@ def test_soft_target_loss_matches_torch_losses():
     torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(logits, targets))
 
 
-def test_random_shift_starts_each_clip_up_to_n_minus_1_frames_later_and_keeps_one_patch():
-    config = AaSPConfig.tiny()
-    values = torch.randn(64, 60, 80, generator=torch.Generator().manual_seed(0))
-    mask = torch.ones(64, 60, dtype=torch.long)
-    mask[1::2, 20:] = 0  # odd clips: 20 real frames, so at most 20 - 16 = 4 frames can go
-    torch.manual_seed(3)
-    shifted = random_start({"input_values": values, "attention_mask": mask}, 16, config)
-    lengths = shifted["attention_mask"].sum(1)
-    drops = torch.where(torch.arange(64) % 2 == 0, 60, 20) - lengths
-    assert shifted["input_values"].shape == values.shape and shifted["attention_mask"].shape == mask.shape
-    assert drops[0::2].min() >= 0 and drops[0::2].max() <= 15 and len(drops[0::2].unique()) > 8  # uniform on 0..15
-    assert drops[1::2].max() <= 4 and drops[1::2].min() >= 0
-    for clip in range(64):
-        drop, length = int(drops[clip]), int(lengths[clip])
-        torch.testing.assert_close(shifted["input_values"][clip, :length], values[clip, drop : drop + length])
-        assert torch.all(shifted["input_values"][clip, length:] == 0)
-        assert torch.equal(shifted["attention_mask"][clip], (torch.arange(60) < length).long())
-    unmasked = random_start({"input_values": values}, 16, config)  # a model without a mask (AST) gets none
-    assert set(unmasked) == {"input_values"}
-
-
-def test_random_shift_frames_trains_and_refuses_a_negative_count(hub, checkpoint, tmp_path):
-    summary = run(checkpoint, tmp_path, *esc50_fold(hub, 3), "--max_steps", "2", "--random_shift_frames", "16")
+def test_max_start_shift_frames_trains_and_refuses_a_negative_count(hub, checkpoint, tmp_path):
+    summary = run(checkpoint, tmp_path, *esc50_fold(hub, 3), "--max_steps", "2", "--max_start_shift_frames", "15")
     assert summary["n"] == 1 and np.isfinite(summary["mean"])
-    assert "| random_shift_frames | 16 |" in (tmp_path / "README.md").read_text()
-    with pytest.raises(ValueError, match=r"--random_shift_frames must be >= 0 \(0 disables it\), got -1\."):
-        run(checkpoint, tmp_path / "bad", *esc50_fold(hub, 3), "--random_shift_frames", "-1")
-
-
-def test_mixup_is_the_documented_mix_for_a_seeded_draw():
-    inputs = {"input_values": torch.randn(4, 3, 2), "attention_mask": torch.tensor([[1, 1, 1], [1, 0, 0]] * 2)}
-    targets = torch.eye(4)
-    mixed, mixed_targets = mix_batch(inputs, targets, alpha=0.4, rng=np.random.default_rng(7))
-    draw = np.random.default_rng(7)  # the same stream: the weight first, then the permutation
-    weight = float(draw.beta(0.4, 0.4))
-    order = torch.as_tensor(draw.permutation(4))
-    assert not torch.equal(order, torch.arange(4))  # this seed mixes clips with other clips
-    expected = weight * inputs["input_values"] + (1 - weight) * inputs["input_values"][order]
-    torch.testing.assert_close(mixed["input_values"], expected, rtol=0, atol=0)
-    torch.testing.assert_close(mixed_targets, weight * targets + (1 - weight) * targets[order], rtol=0, atol=0)
-    expected_mask = torch.maximum(inputs["attention_mask"], inputs["attention_mask"][order])
-    assert torch.equal(mixed["attention_mask"], expected_mask)
+    assert "| max_start_shift_frames | 15 |" in (tmp_path / "README.md").read_text()
+    with pytest.raises(ValueError, match=r"--max_start_shift_frames must be >= 0 \(0 disables it\), got -1\."):
+        run(checkpoint, tmp_path / "bad", *esc50_fold(hub, 3), "--max_start_shift_frames", "-1")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -7,9 +7,12 @@ test split; `--all_folds` runs every fold and `summarize_runs` gives mean, sprea
     data          `ClipTransform` decodes and crops clips inside the `datasets` pipeline (undecodable -> None);
                   `AudioClassificationCollator` turns them into `input_values` (B, T, F), `attention_mask` (B, T) and
                   `labels` (B,) or (B, K), skipping and counting undecodable clips
-    augmentation  mixup of spectrograms and soft targets (`mix_batch`), SpecAugment (`spec_augment`), random crops
+    augmentation  random crops of long clips; mixup, random start shifts and SpecAugment (`training/augment.py`)
     optimisation  layer-wise learning-rate decay (`layer_decay_groups`), label smoothing on soft targets
                   (`soft_target_loss`), frozen AaPE or encoder, class-balanced sampling
+    evaluation    validation and test logits averaged over `--classifier_shift_views` time-shifted views
+                  (`tta.average_shifted_views`, as the pipeline runs the saved model); the test split is also scored
+                  on the unshifted view alone
     Trainer       `RecipeTrainer`: `--resume_from_checkpoint` (or the last checkpoint of the run folder), metrics and
                   state saved with `save_metrics` / `save_state`, publishing with the Trainer's Hub integration
                   (`--push_to_hub`), which uploads the AaSP card written by `finetuned_model_card`.
@@ -26,7 +29,6 @@ import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
 from torch.utils.data import WeightedRandomSampler
 from transformers import (
     AutoConfig,
@@ -36,6 +38,7 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
+from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
@@ -44,10 +47,11 @@ from ..configuration_aasp import CLASSIFIER_POOLINGS
 from ..data.benchmarks import get_benchmark
 from ..data.loading import LoadedBenchmark, undecoded_audio
 from ..data.protocols import class_balanced_weights, encode_targets
-from ..modeling_aasp import start_later
 from ..reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores
 from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, ReportedResult, TrainingDataset, finetuned_card
+from ..tta import average_shifted_views, shift_offsets
 from .arguments import BenchmarkDataArguments, ModelArguments
+from .augment import AugmentationArguments, augment_batch
 from .optimization import is_weight_decay_exempt
 
 
@@ -76,9 +80,10 @@ class FineTuningModelArguments(ModelArguments):
     classifier_shift_views: int | None = field(
         default=None,
         metadata={
-            "help": "AaSP checkpoints: time-shifted views whose logits the model averages at evaluation and in the "
-            "pipeline, 1 to the time patch size (default: the checkpoint's config.classifier_shift_views). With more "
-            "than one, the test split is also scored on the unshifted view alone (test_score_single_view)."
+            "help": "AaSP checkpoints: time-shifted views whose logits evaluation averages, 1 to the time patch "
+            "size (default: the checkpoint's config.classifier_shift_views); saved as that config hint, which the "
+            "pipeline applies. With more than one, the test split is also scored on the unshifted view alone "
+            "(test_score_single_view)."
         },
     )
 
@@ -107,20 +112,9 @@ class FineTuningDataArguments(BenchmarkDataArguments):
 
 
 @dataclass
-class RecipeArguments:
-    """Augmentation and sampling of the recipe, and the card's model name."""
+class RecipeArguments(AugmentationArguments):
+    """Augmentation (`training/augment.py`) and sampling of the recipe, and the card's model name."""
 
-    mixup_alpha: float = field(default=0.0, metadata={"help": "Mixup Beta(alpha, alpha); 0 disables mixup."})
-    freq_mask_param: int = field(default=0, metadata={"help": "SpecAugment: max mel bins per frequency mask."})
-    time_mask_param: int = field(default=0, metadata={"help": "SpecAugment: max frames per time mask."})
-    num_masks: int = field(default=2, metadata={"help": "SpecAugment: masks of each kind per clip."})
-    random_shift_frames: int = field(
-        default=0,
-        metadata={
-            "help": "Start each training clip a random 0 to N-1 frames later (its first frames dropped, as the views "
-            "of --classifier_shift_views are made), so training sees every phase of the patch grid; 0 disables."
-        },
-    )
     random_crop: bool = field(default=True, metadata={"help": "Random crop of long training clips (else start)."})
     pad_to_clip_length: bool = field(
         default=False,
@@ -133,10 +127,6 @@ class RecipeArguments:
         default=None, metadata={"help": "Sample by inverse label frequency (default: the benchmark's, on for as2m)."}
     )
     hub_model_name: str | None = field(default=None, metadata={"help": "Model name in the card (default: folder)."})
-
-    def __post_init__(self):
-        if self.random_shift_frames < 0:
-            raise ValueError(f"--random_shift_frames must be >= 0 (0 disables it), got {self.random_shift_frames}.")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -221,51 +211,6 @@ def layer_decay_groups(model, learning_rate: float, weight_decay: float, decay: 
     return list(groups.values())
 
 
-def spec_augment(input_values: torch.Tensor, freq_mask_param: int, time_mask_param: int, num_masks: int):
-    """(B, T, F) -> (B, T, F) with `num_masks` random frequency and time masks per clip (value 0 = the data mean)."""
-    spectrogram = input_values.transpose(1, 2).unsqueeze(1)  # (B, 1, F, T)
-    for _ in range(num_masks):
-        if freq_mask_param > 0:
-            spectrogram = torchaudio.transforms.FrequencyMasking(freq_mask_param, iid_masks=True)(spectrogram)
-        if time_mask_param > 0:
-            spectrogram = torchaudio.transforms.TimeMasking(time_mask_param, iid_masks=True)(spectrogram)
-    return spectrogram.squeeze(1).transpose(1, 2)
-
-
-def random_start(inputs: dict, max_shift: int, config) -> dict:
-    """`input_values` (B, T, F) and `attention_mask` (B, T) of the clips started a uniform random 0 to max_shift - 1
-    frames later (`start_later`: a clip keeps at least one time patch)."""
-    values = inputs["input_values"]
-    shifts = torch.randint(0, max_shift, (values.shape[0],), device=values.device)
-    time_patch_size = getattr(config, "time_patch_size", 1)
-    shifted, mask = start_later(values, inputs.get("attention_mask"), shifts, time_patch_size)
-    if "attention_mask" not in inputs:  # a model that takes no mask (AST): the freed frames stay zero
-        return {"input_values": shifted}
-    return {"input_values": shifted, "attention_mask": mask}
-
-
-def mix_batch(inputs: dict, targets: torch.Tensor, alpha: float, rng: np.random.Generator | None = None):
-    """Mixup with one weight per batch: w ~ Beta(alpha, alpha), then a permutation `order` of the batch.
-
-    Args:
-        inputs: model inputs with `input_values` (B, T, F) and optionally `attention_mask` (B, T).
-        targets: (B, K) one-hot or multi-hot targets.
-        rng: the random source (default: numpy's global one, which the Trainer seeds and checkpoints).
-
-    Returns:
-        (inputs with `input_values` = w x + (1 - w) x[order] and `attention_mask` = max(m, m[order]),
-        targets w y + (1 - w) y[order]).
-    """
-    source = np.random if rng is None else rng
-    weight = float(source.beta(alpha, alpha))
-    order = torch.as_tensor(source.permutation(targets.shape[0]), device=targets.device)
-    mixed = dict(inputs)
-    mixed["input_values"] = weight * inputs["input_values"] + (1 - weight) * inputs["input_values"][order]
-    if inputs.get("attention_mask") is not None:
-        mixed["attention_mask"] = torch.maximum(inputs["attention_mask"], inputs["attention_mask"][order])
-    return mixed, weight * targets + (1 - weight) * targets[order]
-
-
 def soft_target_loss(logits: torch.Tensor, targets: torch.Tensor, multi_label: bool, smoothing: float):
     """Cross-entropy on (B, K) soft targets, or BCE for multi-label; `smoothing` spreads mass uniformly."""
     if multi_label:
@@ -276,17 +221,27 @@ def soft_target_loss(logits: torch.Tensor, targets: torch.Tensor, multi_label: b
 
 
 class RecipeTrainer(Trainer):
-    """Trainer with the fine-tuning recipe: mixup, SpecAugment, label smoothing, layer-wise lr decay and an optional
-    class-balanced sampler. `model_card`, when set, is the card `push_to_hub` writes (instead of the Trainer's)."""
+    """Trainer with the fine-tuning recipe: augmentation (`augment_batch`), label smoothing, layer-wise lr decay, an
+    optional class-balanced sampler, and evaluation logits averaged over `shift_views` time-shifted views
+    (`average_shifted_views`). `model_card`, when set, is the card `push_to_hub` writes (instead of the Trainer's)."""
 
     def __init__(
-        self, *args, recipe: RecipeArguments, multi_label: bool, layer_decay: float, sample_weights=None, **kwargs
+        self,
+        *args,
+        recipe: RecipeArguments,
+        multi_label: bool,
+        layer_decay: float,
+        sample_weights=None,
+        shift_views: int = 1,
+        **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.recipe = recipe
         self.multi_label = multi_label
         self.layer_decay = layer_decay
         self.sample_weights = sample_weights
+        self.shift_views = shift_views
+        self._scoring_views = shift_views  # the views of the evaluation or prediction running now
         self.model_card = None
 
     def create_optimizer(self, model=None):
@@ -309,18 +264,21 @@ class RecipeTrainer(Trainer):
         num_labels = model.config.num_labels
         targets = labels.float() if self.multi_label else F.one_hot(labels, num_labels).float()
         if model.training:
-            if self.recipe.mixup_alpha > 0:
-                inputs, targets = mix_batch(inputs, targets, self.recipe.mixup_alpha)
-            if self.recipe.random_shift_frames > 1:
-                inputs.update(random_start(inputs, self.recipe.random_shift_frames, model.config))
-            if self.recipe.freq_mask_param > 0 or self.recipe.time_mask_param > 0:
-                recipe = self.recipe
-                inputs["input_values"] = spec_augment(
-                    inputs["input_values"], recipe.freq_mask_param, recipe.time_mask_param, recipe.num_masks
-                )
-        outputs = model(**inputs)
+            inputs, targets = augment_batch(inputs, targets, self.recipe, getattr(model.config, "time_patch_size", 1))
+            outputs = model(**inputs)
+        else:
+            values, mask = inputs["input_values"], inputs.get("attention_mask")
+            outputs = SequenceClassifierOutput(logits=average_shifted_views(model, values, mask, self._scoring_views))
         loss = soft_target_loss(outputs.logits, targets, self.multi_label, self.args.label_smoothing_factor)
         return (loss, outputs) if return_outputs else loss
+
+    def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test", num_views: int | None = None):
+        """`Trainer.predict` with the logits averaged over `num_views` shifted views (default: `shift_views`)."""
+        self._scoring_views = self.shift_views if num_views is None else num_views
+        try:
+            return super().predict(test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        finally:
+            self._scoring_views = self.shift_views
 
     def create_model_card(self, **kwargs) -> None:
         """Writes the AaSP card (`self.model_card`) into the output folder; the Trainer's draft card otherwise."""
@@ -369,28 +327,34 @@ def run_folder(output_dir: str, fold, all_folds: bool) -> Path:
     return Path(output_dir) / f"fold_{fold}" if all_folds else Path(output_dir)
 
 
-def classifier_overrides(model_args: FineTuningModelArguments) -> dict:
-    """Config overrides of --classifier_pooling and --classifier_shift_views; refused for a checkpoint that is not
-    AaSP (its config would keep the values as unused attributes, and the head would work as before)."""
+def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedBenchmark):
+    """The checkpoint's config (loaded once) for the benchmark's labels, with --classifier_pooling and
+    --classifier_shift_views applied; those two are refused for a checkpoint that is not AaSP (its config would keep
+    them as unused attributes, and the model would run as before)."""
+    multi_label = benchmark.spec.multi_label
+    config = AutoConfig.from_pretrained(
+        model_args.model_name_or_path,
+        num_labels=benchmark.num_labels,
+        id2label=benchmark.id2label,
+        label2id=benchmark.label2id,
+        problem_type="multi_label_classification" if multi_label else "single_label_classification",
+        trust_remote_code=model_args.trust_remote_code,
+    )
     overrides = {
         name: getattr(model_args, name)
         for name in ("classifier_pooling", "classifier_shift_views")
         if getattr(model_args, name) is not None
     }
-    if not overrides:
-        return {}
-    config = AutoConfig.from_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
-    for name in overrides:
+    for name, value in overrides.items():
         if not hasattr(config, name):
             raise ValueError(
                 f"--{name} applies to AaSP checkpoints; {model_args.model_name_or_path} is a "
                 f"{config.model_type!r} model. Drop the flag."
             )
-    for name, value in overrides.items():  # from_pretrained's overrides skip the config's validators: run its own
         setattr(config, name, value)
-    config.validate_choices()
-    config.validate_classification()
-    return overrides
+    if model_args.classifier_shift_views is not None:  # (--classifier_pooling is checked with the other options)
+        shift_offsets(model_args.classifier_shift_views, config.time_patch_size, name="--classifier_shift_views")
+    return config
 
 
 def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedBenchmark, require_trained_head: bool):
@@ -399,18 +363,12 @@ def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedBench
     With `require_trained_head` (evaluation without training) a checkpoint whose classifier would be freshly
     initialised is refused: its test score would be that of a random head.
     """
-    multi_label = benchmark.spec.multi_label
-    overrides = classifier_overrides(model_args)
     model, loading_info = AutoModelForAudioClassification.from_pretrained(
         model_args.model_name_or_path,
-        num_labels=benchmark.num_labels,
-        id2label=benchmark.id2label,
-        label2id=benchmark.label2id,
-        problem_type="multi_label_classification" if multi_label else "single_label_classification",
+        config=classifier_config(model_args, benchmark),
         ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
         trust_remote_code=model_args.trust_remote_code,
         output_loading_info=True,
-        **overrides,
     )
     new_weights = loading_info["missing_keys"] | set(loading_info.get("mismatched_keys", ()))
     if require_trained_head and new_weights:
@@ -532,6 +490,7 @@ def fine_tune(
         multi_label=multi_label,
         layer_decay=model_args.layer_decay,
         sample_weights=training_sample_weights(benchmark, raw_splits["train"], recipe),
+        shift_views=getattr(model.config, "classifier_shift_views", 1),
     )
     results = {"benchmark": benchmark.spec.name, "fold": fold, "metric": metric_name(multi_label)}
     results.update(
@@ -559,30 +518,26 @@ def num_rows(dataset) -> int | None:
     return getattr(dataset, "num_rows", None)
 
 
-def evaluate_test(trainer: Trainer, test_dataset, multi_label: bool) -> dict:
-    """The protocol's score on the test split: {"test_score", "num_test_clips"}, plus "test_score_single_view" (the
-    unshifted view alone) for a model that averages several views (`classifier_shift_views`); also saved as test
-    metrics."""
-    prediction = trainer.predict(test_dataset, metric_key_prefix="test")
-    trainer.log_metrics("test", prediction.metrics)
-    trainer.save_metrics("test", prediction.metrics)
-    metric = metric_name(multi_label)
-    results = {
-        "test_score": score_logits(prediction.predictions, prediction.label_ids, multi_label)[metric],
-        "num_test_clips": int(prediction.label_ids.shape[0]),
-    }
-    config = trainer.model.config
-    num_views = getattr(config, "classifier_shift_views", 1)
-    if num_views > 1:
-        config.classifier_shift_views = 1
-        try:
-            single = trainer.predict(test_dataset, metric_key_prefix="test_single_view")
-        finally:
-            config.classifier_shift_views = num_views
-        trainer.log_metrics("test_single_view", single.metrics)
-        trainer.save_metrics("test_single_view", single.metrics)
-        results["test_score_single_view"] = score_logits(single.predictions, single.label_ids, multi_label)[metric]
+def evaluate_test(trainer: RecipeTrainer, test_dataset, multi_label: bool) -> dict:
+    """The protocol's score on the test split, from the logits averaged over the trainer's `shift_views` (as the
+    pipeline runs the saved model): {"test_score", "num_test_clips", "shift_views"}, plus "test_score_single_view"
+    (the unshifted view alone) when that is more than one view. Each is also saved as metrics (`test_*`,
+    `test_single_view_*`)."""
+    results = score_test_split(trainer, test_dataset, multi_label, trainer.shift_views, "test")
+    results["shift_views"] = trainer.shift_views
+    if trainer.shift_views > 1:
+        single = score_test_split(trainer, test_dataset, multi_label, 1, "test_single_view")
+        results["test_score_single_view"] = single["test_score"]
     return results
+
+
+def score_test_split(trainer: RecipeTrainer, test_dataset, multi_label: bool, num_views: int, prefix: str) -> dict:
+    """{"test_score", "num_test_clips"} of the logits averaged over `num_views` views; metrics saved as `prefix`."""
+    prediction = trainer.predict(test_dataset, metric_key_prefix=prefix, num_views=num_views)
+    trainer.log_metrics(prefix, prediction.metrics)
+    trainer.save_metrics(prefix, prediction.metrics)
+    scores = score_logits(prediction.predictions, prediction.label_ids, multi_label)
+    return {"test_score": scores[metric_name(multi_label)], "num_test_clips": int(prediction.label_ids.shape[0])}
 
 
 def check_run_options(data_args: FineTuningDataArguments, training_args: TrainingArguments) -> None:
@@ -627,10 +582,13 @@ def summarize_runs(runs: list[dict], benchmark: LoadedBenchmark) -> dict:
 
 
 def single_view_summary(runs: list[dict]) -> dict:
-    """{"single_view": mean, std and interval of the unshifted view's test scores} for runs of a model that
-    averages shifted views (`test_score_single_view`); {} otherwise."""
-    scores = [run["test_score_single_view"] for run in runs if run.get("test_score_single_view") is not None]
-    return {"single_view": summarize_scores(scores)} if scores else {}
+    """{"shift_views": V, "single_view": mean, std and interval of the unshifted view's test scores} for runs
+    scored on V > 1 averaged shifted views (`test_score_single_view`); {} otherwise."""
+    averaged = [run for run in runs if run.get("test_score_single_view") is not None]
+    if not averaged:
+        return {}
+    scores = [run["test_score_single_view"] for run in averaged]
+    return {"shift_views": averaged[0]["shift_views"], "single_view": summarize_scores(scores)}
 
 
 def summary_line(summary: dict, benchmark: LoadedBenchmark) -> str:
@@ -722,8 +680,9 @@ def finetuned_model_card(summary, benchmark, model_args, data_args, recipe, trai
     )
     if "single_view" in summary:
         protocol_notes += (
-            "; scored as the pipeline runs the model, on the mean logits of time-shifted views "
-            f"(config.classifier_shift_views); the unshifted view alone scores {summary['single_view']['mean']:.4f}"
+            "; scored as the pipeline runs the model, on the mean logits of "
+            f"{summary['shift_views']} time-shifted views (config.classifier_shift_views); the unshifted view alone "
+            f"scores {summary['single_view']['mean']:.4f}"
         )
     return finetuned_card(
         model_name=name,
@@ -766,6 +725,7 @@ __all__ = [
     "RunSteps",
     "check_run_options",
     "checkpoint_to_resume",
+    "classifier_config",
     "evaluate_test",
     "fine_tune",
     "finetuned_model_card",
@@ -773,10 +733,8 @@ __all__ = [
     "layer_decay_groups",
     "layer_id",
     "load_classifier",
-    "mix_batch",
     "publish",
     "soft_target_loss",
-    "spec_augment",
     "summarize_runs",
     "summary_line",
     "write_outputs",
