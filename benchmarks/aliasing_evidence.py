@@ -185,7 +185,7 @@ def linear_evaluate(linear_eval, record: dict, args) -> dict:
             [
                 "--model_name_or_path",
                 record["encoder"],
-                "--benchmark",
+                "--task",
                 task,
                 "--output_dir",
                 str(output_dir),

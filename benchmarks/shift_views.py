@@ -100,9 +100,9 @@ def paired_clip_difference(correct: np.ndarray, reference: np.ndarray) -> tuple[
 
 def demo_test_split(task: str, clips_per_class: int, feature_extractor):
     """The embedded task's test clips as one padded batch: (N, T, F) frames, (N, T) mask, (N,) labels."""
-    from transformers_aasp.data.loading import resolve_benchmark
+    from transformers_aasp.data.loading import resolve_task
 
-    benchmark = resolve_benchmark(task, None, corpus_clips_per_class=clips_per_class)
+    benchmark = resolve_task(task, None, corpus_clips_per_class=clips_per_class)
     test = benchmark.splits(None, validation_fraction=None, seed=0)["test"]
     waves = [row["audio"].get_all_samples().data.mean(0).numpy() for row in test]
     batch = feature_extractor(waves, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")

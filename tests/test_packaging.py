@@ -264,7 +264,7 @@ def test_finetune_outside_the_source_tree_writes_the_model_card(train_python, tm
         checkpoint,
         "--output_dir",
         "out",
-        "--benchmark",
+        "--task",
         "esc50",
         "--dataset_name",
         dataset,

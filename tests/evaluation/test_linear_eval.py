@@ -37,7 +37,7 @@ def command(checkpoint, esc50, tmp_path, *extra) -> list[str]:
     return [
         "--model_name_or_path",
         str(checkpoint),
-        "--benchmark",
+        "--task",
         "esc50",
         "--dataset_name",
         str(esc50),

@@ -24,9 +24,9 @@ from transformers import AutoModelForAudioClassification, pipeline
 
 import transformers_aasp  # noqa: F401
 from transformers_aasp import AaSPConfig
-from transformers_aasp.data.benchmarks import get_benchmark
 from transformers_aasp.data.corpus import split_sizes
-from transformers_aasp.training.arguments import registered_benchmark_names
+from transformers_aasp.data.tasks import get_task
+from transformers_aasp.training.arguments import registered_task_names
 from transformers_aasp.training.finetuning import (
     ClipTransform,
     layer_decay_groups,
@@ -68,7 +68,7 @@ def command(checkpoint, output_dir, *extra) -> list[str]:
 
 def esc50_fold(hub, fold: int) -> list[str]:
     """The options of one fold of the local ESC-50 copy."""
-    return ["--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", str(fold)]
+    return ["--task", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", str(fold)]
 
 
 def run(checkpoint, output_dir, *extra) -> dict:
@@ -181,7 +181,7 @@ def test_every_hub_benchmark_fine_tunes_and_reports_its_metric(benchmark, hub, c
     summary = run(
         checkpoint,
         tmp_path,
-        "--benchmark",
+        "--task",
         benchmark,
         "--dataset_name",
         str(hub[benchmark]),
@@ -199,15 +199,13 @@ def test_every_hub_benchmark_fine_tunes_and_reports_its_metric(benchmark, hub, c
     # The card holds the measured number (rounded to 6 decimals by the card writer).
     assert reported["value"] == pytest.approx(summary["mean"], abs=1e-6)
     # The registry's Hub id, not the local copy's path.
-    assert meta["datasets"] == [get_benchmark(benchmark).dataset_id]
+    assert meta["datasets"] == [get_task(benchmark).dataset_id]
     assert (meta["license"], meta.get("license_name")) == WEIGHTS_LICENSE[benchmark]
 
 
 def test_a_streamed_benchmark_fine_tunes_without_class_balanced_sampling(hub, checkpoint, tmp_path):
     # AudioSet-2M streams from the Hub; a local copy streams when asked, taking the same iterable path.
-    summary = run(
-        checkpoint, tmp_path, "--benchmark", "as2m", "--dataset_name", str(hub["as2m"]), "--streaming", "true"
-    )
+    summary = run(checkpoint, tmp_path, "--task", "as2m", "--dataset_name", str(hub["as2m"]), "--streaming", "true")
     assert summary["metric"] == "mAP" and summary["num_test_clips"] == TEST_CLIPS["as2m"]
     assert (tmp_path / "model.safetensors").is_file()
 
@@ -215,7 +213,7 @@ def test_a_streamed_benchmark_fine_tunes_without_class_balanced_sampling(hub, ch
 @pytest.mark.parametrize("task", ["instrument", "keyword", "modulation"])
 def test_embedded_corpus_tasks_fine_tune(task, checkpoint, tmp_path_factory, tmp_path, monkeypatch):
     monkeypatch.setenv("AASP_CORPUS_DIR", str(tmp_path_factory.getbasetemp() / "corpus"))
-    summary = run(checkpoint, tmp_path, "--benchmark", task, "--corpus_clips_per_class", "3")
+    summary = run(checkpoint, tmp_path, "--task", task, "--corpus_clips_per_class", "3")
     num_classes = len(json.loads((tmp_path / "config.json").read_text())["id2label"])
     assert summary["metric"] == "accuracy" and summary["num_test_clips"] == num_classes * split_sizes(3)["test"]
     assert summary["num_train_clips"] == [num_classes * split_sizes(3)["train"]]
@@ -225,7 +223,7 @@ def test_embedded_corpus_tasks_fine_tune(task, checkpoint, tmp_path_factory, tmp
 
 
 def test_esc50_all_folds_gives_five_results_and_their_mean(hub, checkpoint, tmp_path):
-    summary = run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--all_folds")
+    summary = run(checkpoint, tmp_path, "--task", "esc50", "--dataset_name", str(hub["esc50"]), "--all_folds")
     assert list(summary["folds"]) == ["1", "2", "3", "4", "5"] and summary["n"] == 5
     scores = list(summary["folds"].values())
     assert summary["mean"] == pytest.approx(np.mean(scores))
@@ -243,7 +241,7 @@ def test_train_on_validation_adds_the_validation_clips_to_training(
 ):
     monkeypatch.setenv("AASP_CORPUS_DIR", str(tmp_path_factory.getbasetemp() / "corpus"))
     summary = run(
-        checkpoint, tmp_path, "--benchmark", "modulation", "--corpus_clips_per_class", "3", "--train_on_validation"
+        checkpoint, tmp_path, "--task", "modulation", "--corpus_clips_per_class", "3", "--train_on_validation"
     )
     sizes = split_sizes(3)
     assert summary["num_train_clips"] == [5 * (sizes["train"] + sizes["validation"])]  # 5 modulation classes
@@ -252,12 +250,12 @@ def test_train_on_validation_adds_the_validation_clips_to_training(
 
 def test_train_on_validation_refuses_to_evaluate_on_the_validation_split(checkpoint, tmp_path):
     with pytest.raises(ValueError, match="--train_on_validation trains on the validation split"):
-        run(checkpoint, tmp_path, "--benchmark", "modulation", "--train_on_validation", "--eval_strategy", "epoch")
+        run(checkpoint, tmp_path, "--task", "modulation", "--train_on_validation", "--eval_strategy", "epoch")
 
 
 def test_fold_benchmark_needs_a_fold(hub, checkpoint, tmp_path):
     with pytest.raises(ValueError, match="5-fold benchmark: pass --fold or --all_folds"):
-        run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]))
+        run(checkpoint, tmp_path, "--task", "esc50", "--dataset_name", str(hub["esc50"]))
 
 
 def test_undecodable_clips_are_skipped_and_counted(hub, checkpoint, tmp_path):
@@ -265,7 +263,7 @@ def test_undecodable_clips_are_skipped_and_counted(hub, checkpoint, tmp_path):
     summary = run(
         checkpoint,
         tmp_path,
-        "--benchmark",
+        "--task",
         "us8k",
         "--dataset_name",
         str(hub["us8k"]),
@@ -318,7 +316,7 @@ def test_classifier_pooling_chooses_the_head_of_the_fine_tuned_model(hub, checkp
 
 def test_classifier_pooling_is_checked_before_any_work(checkpoint, tmp_path):
     with pytest.raises(ValueError, match=r"--classifier_pooling 'max' is not one of cls, mean, .*attention"):
-        run(checkpoint, tmp_path, "--benchmark", "keyword", "--classifier_pooling", "max")
+        run(checkpoint, tmp_path, "--task", "keyword", "--classifier_pooling", "max")
 
 
 def test_classifier_pooling_is_refused_for_a_checkpoint_that_is_not_aasp(hub, tmp_path):
@@ -534,7 +532,7 @@ def test_push_to_hub_goes_through_the_trainer_with_the_aasp_card(hub, checkpoint
 
 def test_push_to_hub_with_all_folds_is_refused(checkpoint, tmp_path):
     with pytest.raises(ValueError, match="--push_to_hub publishes one model"):
-        run(checkpoint, tmp_path, "--benchmark", "esc50", "--all_folds", "--push_to_hub")
+        run(checkpoint, tmp_path, "--task", "esc50", "--all_folds", "--push_to_hub")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -546,21 +544,21 @@ def test_help_lists_the_registered_benchmarks(capsys):
         finetune.main(["--help"])
     assert exit_info.value.code == 0
     help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    assert f"one of: {', '.join(registered_benchmark_names())}." in help_text
-    assert "esc50" in registered_benchmark_names() and "as20k" in registered_benchmark_names()
+    assert f"one of: {', '.join(registered_task_names())}." in help_text
+    assert "esc50" in registered_task_names() and "as20k" in registered_task_names()
 
 
 @pytest.mark.parametrize("missing", ["outputs_that_do_not_exist/run/final", "./no_checkpoint_here"])
 def test_a_missing_local_checkpoint_is_named(missing, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match=rf"--model_name_or_path {missing}: no such file or folder .* local"):
-        finetune.main(["--model_name_or_path", missing, "--benchmark", "esc50", "--output_dir", "out"])
+        finetune.main(["--model_name_or_path", missing, "--task", "esc50", "--output_dir", "out"])
 
 
 def test_a_local_folder_without_config_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"holds no config\.json"):
-        finetune.main(["--model_name_or_path", str(tmp_path / "empty"), "--benchmark", "esc50", "--output_dir", "o"])
+        finetune.main(["--model_name_or_path", str(tmp_path / "empty"), "--task", "esc50", "--output_dir", "o"])
 
 
 def test_the_script_logs_its_summary_at_the_default_level_and_reads_a_yaml_config(hub, checkpoint, tmp_path):

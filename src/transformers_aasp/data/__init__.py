@@ -1,10 +1,10 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Data: one module per concern.
 
-* `benchmarks`: the benchmark registry (`BenchmarkSpec`, `BENCHMARKS`, `get_benchmark`, `benchmark_names`,
-  `custom_benchmark`, the official AudioSet class index `audioset_classes`);
-* `loading`: reading a benchmark from the Hub or a local copy and casting it (`load_benchmark`, `resolve_benchmark`,
-  `LoadedBenchmark`, `check_split_sizes`, `undecoded_audio`);
+* `tasks`: the task registry (`TaskSpec`, `TASKS`, `get_task`, `task_names`,
+  `custom_task`, the official AudioSet class index `audioset_classes`);
+* `loading`: reading a task from the Hub or a local copy and casting it (`load_task`, `resolve_task`,
+  `LoadedTask`, `check_split_sizes`, `undecoded_audio`);
 * `protocols`: split protocols and training-time targets / sampling (`stratified_holdout`, `encode_targets`,
   `class_balanced_weights`);
 * `corpus`: the embedded corpus and its tasks; `pretraining`: pre-training data; `normalization`: feature statistics.
