@@ -8,8 +8,9 @@ from datasets import ClassLabel, List
 
 from transformers_aasp.audio import crop_or_pad, decode_waveform
 from transformers_aasp.data.corpus import EMBEDDED_TASKS
-from transformers_aasp.data.loading import check_split_sizes, load_task, resolve_task, undecoded_audio
+from transformers_aasp.data.loading import check_split_sizes, load_task, resolve_task
 from transformers_aasp.data.protocols import class_balanced_weights, stratified_holdout
+from transformers_aasp.data.sources import undecoded_audio
 from transformers_aasp.data.tasks import (
     SPEECH_COMMANDS_V2_CORE_WORDS,
     SPEECH_COMMANDS_V2_LABEL_IDS,

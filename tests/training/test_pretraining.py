@@ -30,7 +30,8 @@ from safetensors.torch import load_file
 from transformers_aasp import AaSPFeatureExtractor, AaSPModel
 from transformers_aasp.cli.demo import DEFAULT_CONFIG as DEMO_CONFIG
 from transformers_aasp.cli.demo import script_flags
-from transformers_aasp.data.pretraining import build_pretraining_dataloader, list_audio_files, load_audio_records
+from transformers_aasp.data.pretraining import build_pretraining_dataloader
+from transformers_aasp.data.sources import list_audio_files, load_audio_records
 from transformers_aasp.training import pretraining
 from transformers_aasp.training.checkpointing import CheckpointError
 from transformers_aasp.training.pretraining import (

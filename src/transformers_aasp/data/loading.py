@@ -224,11 +224,6 @@ def resolve_task(
     )
 
 
-def undecoded_audio(dataset):
-    """The dataset with its "audio" column left encoded ({"bytes", "path"}), so `decode_waveform` can skip bad clips."""
-    return dataset.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))
-
-
 def check_split_sizes(spec: TaskSpec, num_rows: dict[str, int]) -> None:
     """Raise when a split's size differs from the official size in `spec.expected_rows`.
 

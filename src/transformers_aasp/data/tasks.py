@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..audio import SAMPLING_RATE
-from .corpus import EMBEDDED_TASKS
+from .corpus import EMBEDDED_TASKS, load_embedded_task
 
 
 PROTOCOLS = ("folds", "splits", "speaker_split")
@@ -261,8 +261,6 @@ def speech_commands_id_order_check(counts: dict[str, int]) -> None:
 
 def _embedded_loader(task_name: str) -> Callable:
     def load(**kwargs):
-        from .corpus import load_embedded_task
-
         return load_embedded_task(task_name, **kwargs)
 
     return load

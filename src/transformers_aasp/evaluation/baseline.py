@@ -40,7 +40,9 @@ from transformers import AutoFeatureExtractor
 from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
-from ..data.loading import LoadedTask, undecoded_audio
+from ..data.loading import LoadedTask
+from ..data.sources import undecoded_audio
+from ..data.tasks import get_task
 from ..feature_extraction_aasp import AaSPFeatureExtractor
 
 
@@ -438,8 +440,6 @@ def score_one_run(computed: dict, rows: dict, max_iter: int, regularization: flo
 def refuse_multi_label(benchmark: str | None, multi_label: bool) -> None:
     """Fail before any data is loaded when the selected benchmark (or custom dataset) is multi-label."""
     if benchmark is not None:
-        from ..data.tasks import get_task
-
         spec = get_task(benchmark)
         multi_label, name = spec.multi_label, f"benchmark {benchmark!r} ({spec.display_name})"
     else:

@@ -32,8 +32,9 @@ from transformers import AutoFeatureExtractor, AutoModel
 from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
-from ..data.loading import LoadedTask, undecoded_audio
+from ..data.loading import LoadedTask
 from ..data.protocols import encode_targets
+from ..data.sources import undecoded_audio
 from ..reporting.metrics import metric_name, score_logits, summarize_scores
 
 

@@ -20,6 +20,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import datasets
 import yaml
 from transformers import HfArgumentParser
 from transformers.utils import logging
@@ -151,10 +152,6 @@ def setup_logging(level: int | str = "info", is_main_process: bool = True) -> No
         handler.setFormatter(std_logging.Formatter(LOG_FORMAT))
         handler.is_aasp_handler = True
         package_logger.addHandler(handler)
-    try:
-        import datasets
-    except ImportError:  # not every script needs datasets
-        return
     datasets.utils.logging.set_verbosity(level)
 
 

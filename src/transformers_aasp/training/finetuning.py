@@ -41,8 +41,9 @@ from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, crop, crop_or_pad, decode_waveform
 from ..configuration_aasp import CLASSIFIER_POOLINGS
-from ..data.loading import LoadedTask, undecoded_audio
+from ..data.loading import LoadedTask
 from ..data.protocols import class_balanced_weights, encode_targets
+from ..data.sources import undecoded_audio
 from ..data.tasks import get_task
 from ..modeling_aasp import start_later
 from ..reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores

@@ -15,8 +15,9 @@ from example_scripts import example_path
 
 from transformers_aasp import AaSPFeatureExtractor
 from transformers_aasp.audio import decode_audio, load_mono_waveform
-from transformers_aasp.data.prepare import prepare_pretraining_shards
-from transformers_aasp.data.pretraining import build_pretraining_dataloader, load_audio_records
+from transformers_aasp.data.pretraining import build_pretraining_dataloader
+from transformers_aasp.data.shards import prepare_pretraining_shards
+from transformers_aasp.data.sources import load_audio_records
 
 
 SCRIPT = example_path("prepare_pretraining_data")
