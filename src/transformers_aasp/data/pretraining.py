@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -189,7 +190,7 @@ class StepBatchSampler:
         self._permutation = None
 
     def permutation(self, epoch: int) -> np.ndarray:
-        if epoch != self._permutation_epoch:
+        if self._permutation is None or epoch != self._permutation_epoch:
             self._permutation = np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
             self._permutation_epoch = epoch
         return self._permutation
@@ -381,14 +382,14 @@ def build_pretraining_dataloader(
         min_clip_seconds=min_clip_seconds,
         return_waveforms=return_waveforms,
     )
-    loader_options = dict(
-        num_workers=num_workers,
-        collate_fn=WaveformCollator(featurizer.crop_samples) if return_waveforms else collate_clips,
+    loader_options: dict[str, Any] = {
+        "num_workers": num_workers,
+        "collate_fn": WaveformCollator(featurizer.crop_samples) if return_waveforms else collate_clips,
         # a private generator: creating the iterator must not consume the global RNG (exact resume)
-        generator=torch.Generator().manual_seed(seed),
-        persistent_workers=num_workers > 0,
-        prefetch_factor=2 if num_workers > 0 else None,
-    )
+        "generator": torch.Generator().manual_seed(seed),
+        "persistent_workers": num_workers > 0,
+        "prefetch_factor": 2 if num_workers > 0 else None,
+    }
     length = num_records(records)
     if length is None:
         dataset = StreamingClipDataset(

@@ -68,8 +68,16 @@ def load_prepared_shards(output_dir: str | os.PathLike, streaming: bool = False)
     shard_dirs = prepared_shard_dirs(output_dir)
     if not shard_dirs:
         raise ValueError(f"Prepared folder {str(output_dir)!r} holds no finished shard; run the preparation again.")
-    dataset = datasets.concatenate_datasets([datasets.load_from_disk(str(path)) for path in shard_dirs])
+    dataset = datasets.concatenate_datasets([load_shard(path) for path in shard_dirs])
     return dataset.to_iterable_dataset(num_shards=len(shard_dirs)) if streaming else dataset
+
+
+def load_shard(path: Path) -> datasets.Dataset:
+    """One finished shard of a prepared folder (a `save_to_disk` folder of one `datasets.Dataset`)."""
+    shard = datasets.load_from_disk(str(path))
+    if not isinstance(shard, datasets.Dataset):
+        raise ValueError(f"{str(path)!r} holds a {type(shard).__name__}, not the one Dataset of a prepared shard.")
+    return shard
 
 
 def resolve_source_type(source: str, source_type: str = "auto") -> str:

@@ -108,7 +108,8 @@ AUDIOSET_CLASS_INDEX = "audioset_class_labels_indices.csv"  # package data under
 @cache
 def audioset_classes() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The official AudioSet class index (class_labels_indices.csv, ontology order): (527 MIDs, 527 display names)."""
-    text = resources.files(__package__).joinpath("resources", AUDIOSET_CLASS_INDEX).read_text(encoding="utf-8")
+    index = resources.files("transformers_aasp.data").joinpath("resources").joinpath(AUDIOSET_CLASS_INDEX)
+    text = index.read_text(encoding="utf-8")
     rows = list(csv.DictReader(text.splitlines()))
     if [int(row["index"]) for row in rows] != list(range(len(rows))):
         raise ValueError(f"{AUDIOSET_CLASS_INDEX}: the index column must run 0..{len(rows) - 1} in order.")

@@ -23,6 +23,7 @@ from typing import Any
 import datasets
 import yaml
 from transformers import HfArgumentParser
+from transformers.hf_argparser import DataClassType
 from transformers.utils import logging
 
 from ..data.loading import resolve_task
@@ -118,7 +119,7 @@ def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None 
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path, rest = split_config_flag(argv)
-    parser = HfArgumentParser(list(dataclass_types))
+    parser = HfArgumentParser([DataClassType(dataclass_type) for dataclass_type in dataclass_types])
     parser.add_argument(CONFIG_FLAG, help="YAML file of options; command-line flags override it.")
     if config_path is not None:
         file_options = read_config_file(config_path, option_names(dataclass_types))
@@ -131,6 +132,10 @@ def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None 
 PACKAGE_LOGGER = "transformers_aasp"
 
 
+class PackageLogHandler(std_logging.StreamHandler):
+    """The handler `setup_logging` gives this package's logger (once, however often it is called)."""
+
+
 def setup_logging(level: int | str = "info", is_main_process: bool = True) -> None:
     """The one logging set-up for scripts.
 
@@ -139,18 +144,17 @@ def setup_logging(level: int | str = "info", is_main_process: bool = True) -> No
     gives this package's records the same timestamped format as transformers'. Call it once, at the top of `main`.
     """
     if isinstance(level, str):
-        level = logging.log_levels.get(level.lower(), logging.INFO)
-    level = level if is_main_process else logging.ERROR
+        level = logging.log_levels.get(level.lower(), std_logging.INFO)
+    level = level if is_main_process else std_logging.ERROR
     logging.set_verbosity(level)
     logging.enable_default_handler()
     logging.enable_explicit_format()
     package_logger = std_logging.getLogger(PACKAGE_LOGGER)
     package_logger.setLevel(level)
     package_logger.propagate = False
-    if not any(getattr(handler, "is_aasp_handler", False) for handler in package_logger.handlers):
-        handler = std_logging.StreamHandler(sys.stderr)
+    if not any(isinstance(handler, PackageLogHandler) for handler in package_logger.handlers):
+        handler = PackageLogHandler(sys.stderr)
         handler.setFormatter(std_logging.Formatter(LOG_FORMAT))
-        handler.is_aasp_handler = True
         package_logger.addHandler(handler)
     datasets.utils.logging.set_verbosity(level)
 
@@ -158,7 +162,7 @@ def setup_logging(level: int | str = "info", is_main_process: bool = True) -> No
 def training_log_level(training_args) -> int:
     """The level `setup_logging` should use for a `TrainingArguments` run: its `--log_level`, INFO when "passive"."""
     if training_args.log_level == "passive":
-        return logging.INFO
+        return std_logging.INFO
     return training_args.get_process_log_level()
 
 
