@@ -28,6 +28,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 
+pytestmark = pytest.mark.integration  # builds the wheel and installs it in fresh environments
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_SOURCE = REPO / "src" / "transformers_aasp"
 DISTRIBUTION = "transformers-aasp"

@@ -79,6 +79,7 @@ def test_training_batches_come_straight_from_the_shards(tmp_path, raw_folder, st
         assert batch["waveforms"].shape == (2, 63 * 160) and batch["num_skipped"] == 0
 
 
+@pytest.mark.integration
 def test_script_prepares_with_several_processes(tmp_path, raw_folder):
     output = tmp_path / "shards"
     command = [sys.executable, str(SCRIPT), "--dataset", str(raw_folder), "--output_dir", str(output)]

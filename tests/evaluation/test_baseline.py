@@ -129,6 +129,7 @@ def tiny_corpus(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("AASP_CORPUS_DIR", str(tmp_path_factory.getbasetemp() / "baseline_corpus"))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("feature_set", ["stats", "full"])
 def test_script_scores_an_embedded_task_and_writes_its_json(feature_set, tiny_corpus, tmp_path):
     task = "modulation"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 
+pytestmark = pytest.mark.integration  # the script runs every phase in a subprocess
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = "research.learning_quality"
 SHIFT_VIEWS_SCRIPT = "research.shift_views"

@@ -80,6 +80,7 @@ def decoded(audio: dict) -> dict:
     return {"array": array, "sampling_rate": rate}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("clip_seconds", ["0.5", "1.5"])
 def test_saved_classifier_scores_what_was_reported(clip_seconds, hub, checkpoint, tmp_path):
     """The score in results.json and in the card is the saved model's score on the protocol's test split, also when
@@ -107,6 +108,7 @@ def test_saved_classifier_scores_what_was_reported(clip_seconds, hub, checkpoint
     assert json.loads((tmp_path / "results.json").read_text())["mean"] == summary["mean"]
 
 
+@pytest.mark.integration
 def test_shift_views_score_the_model_as_the_pipeline_runs_it_and_report_the_unshifted_view(hub, checkpoint, tmp_path):
     """With --classifier_shift_views 4 the saved model averages 4 shifted views in the pipeline too; results.json
     gives that score and the unshifted view's (`single_view`), each the pipeline's for the matching config."""
@@ -176,6 +178,7 @@ WEIGHTS_LICENSE = {
 }
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("benchmark", list(REGISTRY_RUNS))
 def test_every_hub_benchmark_fine_tunes_and_reports_its_metric(benchmark, hub, checkpoint, tmp_path):
     summary = run(
@@ -203,6 +206,7 @@ def test_every_hub_benchmark_fine_tunes_and_reports_its_metric(benchmark, hub, c
     assert (meta["license"], meta.get("license_name")) == WEIGHTS_LICENSE[benchmark]
 
 
+@pytest.mark.integration
 def test_a_streamed_benchmark_fine_tunes_without_class_balanced_sampling(hub, checkpoint, tmp_path):
     # AudioSet-2M streams from the Hub; a local copy streams when asked, taking the same iterable path.
     summary = run(checkpoint, tmp_path, "--task", "as2m", "--dataset_name", str(hub["as2m"]), "--streaming", "true")
@@ -210,6 +214,7 @@ def test_a_streamed_benchmark_fine_tunes_without_class_balanced_sampling(hub, ch
     assert (tmp_path / "model.safetensors").is_file()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("task", ["instrument", "keyword", "modulation"])
 def test_embedded_corpus_tasks_fine_tune(task, checkpoint, tmp_path_factory, tmp_path, monkeypatch):
     monkeypatch.setenv("AASP_CORPUS_DIR", str(tmp_path_factory.getbasetemp() / "corpus"))
@@ -222,6 +227,7 @@ def test_embedded_corpus_tasks_fine_tune(task, checkpoint, tmp_path_factory, tmp
     assert meta["license"] == "other" and "embedded corpus" in (tmp_path / "README.md").read_text()
 
 
+@pytest.mark.integration
 def test_esc50_all_folds_gives_five_results_and_their_mean(hub, checkpoint, tmp_path):
     summary = run(checkpoint, tmp_path, "--task", "esc50", "--dataset_name", str(hub["esc50"]), "--all_folds")
     assert list(summary["folds"]) == ["1", "2", "3", "4", "5"] and summary["n"] == 5
@@ -236,6 +242,7 @@ def test_esc50_all_folds_gives_five_results_and_their_mean(hub, checkpoint, tmp_
     assert meta["model-index"][0]["results"][0]["dataset"]["split"] == "5-fold CV"
 
 
+@pytest.mark.integration
 def test_train_on_validation_adds_the_validation_clips_to_training(
     checkpoint, tmp_path_factory, tmp_path, monkeypatch
 ):
@@ -258,6 +265,7 @@ def test_fold_benchmark_needs_a_fold(hub, checkpoint, tmp_path):
         run(checkpoint, tmp_path, "--task", "esc50", "--dataset_name", str(hub["esc50"]))
 
 
+@pytest.mark.integration
 def test_undecodable_clips_are_skipped_and_counted(hub, checkpoint, tmp_path):
     # The corrupt clip of the us8k copy is in fold 1; training on folds != 2 over 3 steps of 8 sees every clip.
     summary = run(
@@ -277,6 +285,7 @@ def test_undecodable_clips_are_skipped_and_counted(hub, checkpoint, tmp_path):
     assert summary["skipped_clips"] == 1
 
 
+@pytest.mark.integration
 def test_recipe_options_train_only_what_is_not_frozen(hub, checkpoint, tmp_path):
     run(
         checkpoint,
@@ -306,6 +315,7 @@ def test_recipe_options_train_only_what_is_not_frozen(hub, checkpoint, tmp_path)
     assert "| layer_decay | 0.5 |" in card and "| freeze_feature_encoder | True |" in card
 
 
+@pytest.mark.integration
 def test_classifier_pooling_chooses_the_head_of_the_fine_tuned_model(hub, checkpoint, tmp_path):
     run(checkpoint, tmp_path, *esc50_fold(hub, 3), "--classifier_pooling", "attention")
     model = AutoModelForAudioClassification.from_pretrained(tmp_path)
@@ -390,6 +400,7 @@ def test_random_shift_starts_each_clip_up_to_n_minus_1_frames_later_and_keeps_on
     assert set(unmasked) == {"input_values"}
 
 
+@pytest.mark.integration
 def test_random_shift_frames_trains_and_refuses_a_negative_count(hub, checkpoint, tmp_path):
     summary = run(checkpoint, tmp_path, *esc50_fold(hub, 3), "--max_steps", "2", "--random_shift_frames", "16")
     assert summary["n"] == 1 and np.isfinite(summary["mean"])
@@ -417,6 +428,7 @@ def test_mixup_is_the_documented_mix_for_a_seeded_draw():
 # The Trainer's conventions: steps, resuming, metrics and state, the Hub
 
 
+@pytest.mark.integration
 def test_do_train_then_do_eval_score_the_saved_model(hub, checkpoint, tmp_path):
     data = esc50_fold(hub, 4)
     trained = run(checkpoint, tmp_path / "train", *data, "--do_train")
@@ -442,6 +454,7 @@ def test_do_eval_alone_refuses_a_checkpoint_without_a_trained_classifier(hub, ch
         )
 
 
+@pytest.mark.integration
 def test_training_resumes_from_the_last_checkpoint_of_the_output_dir(hub, checkpoint, tmp_path):
     data = esc50_fold(hub, 1)
     run(checkpoint, tmp_path, *data, "--max_steps", "2", "--save_strategy", "steps", "--save_steps", "1")
@@ -492,6 +505,7 @@ class RecordingHub:
         monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
 
 
+@pytest.mark.integration
 def test_push_to_hub_goes_through_the_trainer_with_the_aasp_card(hub, checkpoint, tmp_path, monkeypatch):
     recorder = RecordingHub(monkeypatch)
     run(
@@ -561,12 +575,13 @@ def test_a_local_folder_without_config_is_named(tmp_path):
         finetune.main(["--model_name_or_path", str(tmp_path / "empty"), "--task", "esc50", "--output_dir", "o"])
 
 
+@pytest.mark.integration
 def test_the_script_logs_its_summary_at_the_default_level_and_reads_a_yaml_config(hub, checkpoint, tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(
         yaml.safe_dump(
             {
-                "data": {"benchmark": "esc50", "dataset_name": str(hub["esc50"]), "fold": 5, "clip_seconds": 0.5},
+                "data": {"task": "esc50", "dataset_name": str(hub["esc50"]), "fold": 5, "clip_seconds": 0.5},
                 "training": {
                     "max_steps": 1,
                     "per_device_train_batch_size": 8,
