@@ -179,7 +179,7 @@ def sblu_kernel(
     # g = 2 sinh(Lambda/2) / Lambda, as a log-modulus and an angle, so that the (..., taps) tensors are built with
     # one exp, one cos and one sin: k[m] = exp(log|g| + log w(m)) * exp(j (angle(g) - b phi(m))). Building them as
     # products of the window, the gain and the carrier took 2x as long forward, 1.13x forward + backward
-    # (benchmarks/aape_overhead.py, part 6).
+    # (bench/aape_overhead.py, part 6).
     sinh_re = torch.sinh(a / 2) * torch.cos(b / 2)
     sinh_im = torch.cosh(a / 2) * torch.sin(b / 2)
     norm = alpha**2 + beta**2
@@ -199,7 +199,7 @@ def apply_sblu(windows: torch.Tensor, kernel_re: torch.Tensor, kernel_im: torch.
     y[n] = sum_m k[m] u[n + m], evaluated only at the p_t frames of each patch. No per-output-frame kernel is built:
     each window is unfolded into (p_t, taps) frames and multiplied by the (taps, 2H) kernels of its patch in one
     batched matmul. Peak memory is linear in N * S * p_t * taps (an einsum over the strided view is about 100x slower
-    on CPU; see benchmarks/aape_overhead.py).
+    on CPU; see bench/aape_overhead.py).
 
     Args:
         windows: (B, K, S, p_t + 2c) subband signal around each patch.
