@@ -3,7 +3,7 @@
 VENV ?= .venv
 export VENV
 
-.PHONY: setup demo lint format transformers-tests test
+.PHONY: setup demo lint format transformers-tests test test-fast
 
 setup:
 	bash scripts/setup_env.sh
@@ -13,10 +13,12 @@ setup:
 demo: setup
 	$(VENV)/bin/aasp-demo
 
-## Lint: ruff's checks and its formatter in check mode (configuration in pyproject.toml).
+## Lint: ruff's checks, its formatter in check mode and pyright in basic mode on the package (configuration in
+## pyproject.toml; pyright fetches its npm package at its first run).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pyright --pythonpath $(VENV)/bin/python
 
 ## Apply the formatter and ruff's safe fixes.
 format: setup
@@ -29,6 +31,11 @@ format: setup
 transformers-tests: setup
 	$(VENV)/bin/python tests/fetch_transformers_tests.py
 
-## Test suite: lint first, then pytest (CPU, under 15 minutes on 2 cores). What CI runs.
+## Test suite: lint first, then every test (CPU, under 15 minutes on 2 cores). What CI runs.
 test: lint transformers-tests
 	$(VENV)/bin/python -m pytest
+
+## Fast tier while working: the tests not marked `integration` (no subprocesses, packaging, end-to-end or script
+## runs); under 3 minutes on 2 cores. No lint.
+test-fast: setup transformers-tests
+	$(VENV)/bin/python -m pytest -m "not integration"

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Fine-tune an AaSP checkpoint (or any AutoModelForAudioClassification) on a benchmark with transformers' Trainer.
+"""Fine-tune an AaSP checkpoint (or any AutoModelForAudioClassification) on a task with transformers' Trainer.
 
-    python examples/finetune.py --model_name_or_path <ckpt> --benchmark esc50 --fold 3 --output_dir out/esc50-f3
-    python examples/finetune.py --model_name_or_path <ckpt> --benchmark esc50 --all_folds --output_dir out/esc50
+    python examples/finetune.py --model_name_or_path <ckpt> --task esc50 --fold 3 --output_dir out/esc50-f3
+    python examples/finetune.py --model_name_or_path <ckpt> --task esc50 --all_folds --output_dir out/esc50
     python examples/finetune.py --model_name_or_path <ckpt> --dataset_name <hub id or path> \
         --audio_column audio --label_column label --output_dir out/custom
     python examples/finetune.py --config run.yaml          # any option from a YAML file; flags override it
@@ -20,10 +20,10 @@ from transformers.utils import logging
 
 import transformers_aasp  # noqa: F401  (registers AaSP with the Auto classes)
 from transformers_aasp.training.arguments import (
-    benchmark_from_arguments,
     parse_arguments,
     run_main,
     setup_logging,
+    task_from_arguments,
     training_log_level,
 )
 from transformers_aasp.training.finetuning import (
@@ -54,16 +54,16 @@ def main(argv: list[str] | None = None) -> dict:
     check_run_options(data_args, training_args)
     steps = RunSteps.from_training_arguments(training_args)
 
-    benchmark = benchmark_from_arguments(data_args)
-    folds = folds_to_run(benchmark, data_args.fold, data_args.all_folds)
-    runs = [fine_tune(benchmark, fold, model_args, data_args, recipe, training_args, steps) for fold in folds]
+    task = task_from_arguments(data_args)
+    folds = folds_to_run(task, data_args.fold, data_args.all_folds)
+    runs = [fine_tune(task, fold, model_args, data_args, recipe, training_args, steps) for fold in folds]
 
-    summary = summarize_runs(runs, benchmark)
-    card = finetuned_model_card(summary, benchmark, model_args, data_args, recipe, training_args)
+    summary = summarize_runs(runs, task)
+    card = finetuned_model_card(summary, task, model_args, data_args, recipe, training_args)
     write_outputs(summary, card, data_args, training_args)
     if training_args.push_to_hub:
         publish(runs[0], card)
-    logger.info(summary_line(summary, benchmark))
+    logger.info(summary_line(summary, task))
     return summary
 
 

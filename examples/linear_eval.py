@@ -2,11 +2,11 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Linear evaluation of a frozen audio encoder (the EVAR-style protocol used by the M2D / BYOL-A papers).
 
-    python examples/linear_eval.py --model_name_or_path <ckpt> --benchmark esc50 --output_dir out/le
-    python examples/linear_eval.py --model_name_or_path MIT/ast-finetuned-audioset-10-10-0.4593 --benchmark spcv2
+    python examples/linear_eval.py --model_name_or_path <ckpt> --task esc50 --output_dir out/le
+    python examples/linear_eval.py --model_name_or_path MIT/ast-finetuned-audioset-10-10-0.4593 --task spcv2
     python examples/linear_eval.py --config le.yaml          # any option from a YAML file; flags override it
 
-The benchmark options are finetune.py's. The protocol (embedding, cache, probe, folds and seeds) lives in
+The task options are finetune.py's. The protocol (embedding, cache, probe, folds and seeds) lives in
 `transformers_aasp.evaluation.linear_probe`; see docs/downstream.md.
 """
 
@@ -15,19 +15,19 @@ from transformers.utils import logging
 import transformers_aasp  # noqa: F401  (registers AaSP with the Auto classes)
 from transformers_aasp.evaluation.linear_probe import (
     LinearProbeArguments,
-    embed_benchmark,
+    embed_task,
     load_embedder,
     run_protocol,
     summary_line,
     write_results,
 )
 from transformers_aasp.training.arguments import (
-    BenchmarkDataArguments,
     ModelArguments,
-    benchmark_from_arguments,
+    TaskDataArguments,
     parse_arguments,
     run_main,
     setup_logging,
+    task_from_arguments,
 )
 
 
@@ -36,18 +36,16 @@ logger = logging.get_logger("transformers_aasp.examples.linear_eval")
 
 def main(argv: list[str] | None = None) -> dict:
     """Runs the command line `argv` (default: sys.argv); returns the results written to the JSON file."""
-    model_args, data_args, probe = parse_arguments(
-        (ModelArguments, BenchmarkDataArguments, LinearProbeArguments), argv
-    )
+    model_args, data_args, probe = parse_arguments((ModelArguments, TaskDataArguments, LinearProbeArguments), argv)
     setup_logging("info")
 
-    benchmark = benchmark_from_arguments(data_args)
+    task = task_from_arguments(data_args)
     embedder = load_embedder(model_args.model_name_or_path, model_args.trust_remote_code, probe)
-    embeddings = embed_benchmark(benchmark, embedder, model_args.model_name_or_path, probe)
-    results = run_protocol(benchmark, embeddings, probe, data_args.fold, data_args.validation_fraction)
+    embeddings = embed_task(task, embedder, model_args.model_name_or_path, probe)
+    results = run_protocol(task, embeddings, probe, data_args.fold, data_args.validation_fraction)
 
-    path = write_results(results, model_args.model_name_or_path, benchmark, probe)
-    logger.info(f"{summary_line(results, model_args.model_name_or_path, benchmark)} -> {path}")
+    path = write_results(results, model_args.model_name_or_path, task, probe)
+    logger.info(f"{summary_line(results, model_args.model_name_or_path, task)} -> {path}")
     return results
 
 

@@ -7,12 +7,12 @@
     python examples/pretrain.py --dataset shards/ ...        # reads (or, with --streaming, streams) the shards
 
 Re-running the same command resumes: finished shards are kept. Undecodable files are skipped and counted in
-<output_dir>/prepare_summary.json. The steps live in `transformers_aasp.data.prepare`; see docs/pretraining.md.
+<output_dir>/prepare_summary.json. The steps live in `transformers_aasp.data.shards`; see docs/pretraining.md.
 """
 
 import json
 
-from transformers_aasp.data.prepare import PrepareArguments, prepare_from_arguments
+from transformers_aasp.data.shards import PrepareArguments, prepare_from_arguments
 from transformers_aasp.training.arguments import parse_arguments, run_main, setup_logging
 
 

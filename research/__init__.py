@@ -1,2 +1,3 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Research code beside the package: the model variants of the evidence scripts (`research.ablations`)."""
+"""Evidence scripts of the method and the model variants they compare (`research.ablations`), run from the
+repository root as `python -m research.<name>`."""

@@ -1,10 +1,10 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Tiny local copies of the Hub datasets the benchmark registry loads.
+"""Tiny local copies of the Hub datasets the task registry loads.
 
 Each builder writes a folder laid out like the Hub repository at the revision the registry pins (parquet files under
 the same paths, the same columns in the same order with the same types, the same split structure, a README with
 `configs:` where the repository has one, the loading script where it still holds one), so the loader takes the code
-path it takes on the Hub. Where each schema was read is cited on each builder and in docs/benchmarks.md. Clips are
+path it takes on the Hub. Where each schema was read is cited on each builder and in docs/tasks.md. Clips are
 short synthetic tones whose pitch depends on the class, so a tiny model can learn something in a few steps.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 from datasets import Audio, ClassLabel, Dataset, Features, List, Value
 
-from transformers_aasp.data.benchmarks import (
+from transformers_aasp.data.tasks import (
     SPEECH_COMMANDS_V2_CORE_WORDS,
     SPEECH_COMMANDS_V2_LABEL_IDS,
     SPEECH_COMMANDS_V2_WORDS,
@@ -66,7 +66,7 @@ def write_parquet(rows: dict, features: Features, path: Path) -> None:
 def build_esc50(root: Path, clips_per_class_and_fold: int = 1, seconds: float = 0.5) -> Path:
     """`ashraq/esc50`: one `train` split in two parquet shards under data/, no `configs:`; int `target` named by
     `category`, `fold` 1-5, int `src_file`, 44.1 kHz audio (schema: the repository's dataset_infos.json, file layout:
-    its data/ tree; see docs/benchmarks.md)."""
+    its data/ tree; see docs/tasks.md)."""
     rows = {k: [] for k in ("filename", "fold", "target", "category", "esc10", "src_file", "take", "audio")}
     for fold in range(1, 6):
         for target, category in enumerate(ESC50_CATEGORIES):
@@ -197,7 +197,7 @@ def build_speech_commands_v2(
 ) -> Path:
     """`danjacobellis/speech_commands_v2`: splits train / validation / test (the viewer's 84.8k / 9.98k / 11k rows)
     as `push_to_hub` lays them out (README `configs:`, data/<split>-*.parquet). Its column types could not be read
-    (docs/benchmarks.md), so the label takes each form a re-upload may use (`label_type`):
+    (docs/tasks.md), so the label takes each form a re-upload may use (`label_type`):
 
     * "class_label": `google/speech_commands` v0.02's ClassLabel; train also holds a `_silence_` clip.
     * "int": plain int64 ids, by default in alphabetical word order (the order a user of this copy reports);
@@ -240,7 +240,7 @@ def build_speech_commands_v2(
 
 def build_speech_commands_12_class_test(root: Path, seconds: float = 0.25) -> Path:
     """Like `google/speech_commands` v0.02: train/validation fine, but the test split is the 12-class archive
-    (10 keywords + `_silence_`), which the SPCV2 benchmark must refuse."""
+    (10 keywords + `_silence_`), which the SPCV2 task must refuse."""
     folder = root / "speech_commands_12"
     keywords = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_silence_"]
     splits = {"train": list(SPEECH_COMMANDS_V2_WORDS), "validation": list(SPEECH_COMMANDS_V2_WORDS), "test": keywords}
@@ -349,7 +349,7 @@ def build_cremad(root: Path, num_speakers: int = 10, seconds: float = 0.4) -> Pa
                 rows[column].append(1.0)
             rows["gender"].append("female" if speaker % 2 else "male")
             rows["transcription"].append("it is eleven o'clock")
-            rows["major_emotion"].append("neutral")  # perceived emotion; the benchmark uses the acted one
+            rows["major_emotion"].append("neutral")  # perceived emotion; the task uses the acted one
     # A file whose name does not follow the CREMA-D pattern: dropped, not guessed.
     rows_extra = {k: v[-1] for k, v in rows.items()} | {"file": "README_extra.wav"}
     for key, value in rows_extra.items():
@@ -444,7 +444,7 @@ BUILDERS = {
 
 
 def build_all(root: Path) -> dict[str, Path]:
-    """Every layout under `root`: `{benchmark name: folder}` (AS-20K and AS-2M share the AudioSet folder)."""
+    """Every layout under `root`: `{task name: folder}` (AS-20K and AS-2M share the AudioSet folder)."""
     folders = {}
     for name, builder in BUILDERS.items():
         folders[name] = folders["as20k"] if name == "as2m" else builder(root)

@@ -28,6 +28,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 
+pytestmark = pytest.mark.integration  # builds the wheel and installs it in fresh environments
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_SOURCE = REPO / "src" / "transformers_aasp"
 DISTRIBUTION = "transformers-aasp"
@@ -264,7 +266,7 @@ def test_finetune_outside_the_source_tree_writes_the_model_card(train_python, tm
         checkpoint,
         "--output_dir",
         "out",
-        "--benchmark",
+        "--task",
         "esc50",
         "--dataset_name",
         dataset,

@@ -320,6 +320,7 @@ REMOTE_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_remote_code_pipeline_without_the_package(classifier, checkpoint, tmp_path):
     """`pipeline("audio-classification", model=dir, trust_remote_code=True)` on a machine without the package
     builds this package's pipeline from the checkpoint's code: stereo arrays, paths and datasets items work."""

@@ -48,6 +48,7 @@ NO_PACKAGE_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_checkpoints_load_with_trust_remote_code_and_without_the_package(tmp_path):
     torch.manual_seed(0)
     config = AaSPConfig.tiny(num_labels=3, id2label={0: "a", 1: "b", 2: "c"}, label2id={"a": 0, "b": 1, "c": 2})

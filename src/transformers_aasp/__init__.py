@@ -46,8 +46,11 @@ def _register_with_auto_classes() -> None:
     AaSPModel.register_for_auto_class("AutoModel")
     AaSPForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")
     AaSPForPreTraining.register_for_auto_class("AutoModelForPreTraining")
-    # pipeline("audio-classification") builds AaSPAudioClassificationPipeline for AaSP checkpoints (stock otherwise)
+    # pipeline("audio-classification") builds AaSPAudioClassificationPipeline for AaSP checkpoints (stock otherwise),
+    # and every saved checkpoint carries its code for `trust_remote_code=True`
     register_pipeline()
+    if AaSPAudioClassificationPipeline not in AaSPPreTrainedModel.code_saved_with_weights:
+        AaSPPreTrainedModel.code_saved_with_weights.append(AaSPAudioClassificationPipeline)
 
 
 _register_with_auto_classes()

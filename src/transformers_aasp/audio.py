@@ -72,7 +72,8 @@ def decode_audio(record: Any) -> tuple[np.ndarray, int]:
         if isinstance(record, dict) and (record.get("bytes") is not None or record.get("path") is not None):
             return _read_encoded(record)
         if _is_decoder(record):
-            samples = record.get_all_samples()
+            decoder: Any = record
+            samples = decoder.get_all_samples()
             return samples.data.numpy().astype(np.float32, copy=False), int(samples.sample_rate)
     except ClipDecodeError:
         raise

@@ -290,5 +290,4 @@ class AaSPConfig(PreTrainedConfig):
             )
 
 
-
 __all__ = ["AaSPConfig", "PatchGrid"]

@@ -375,11 +375,12 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         for index, (clip, rate) in enumerate(zip(clips, rates, strict=True)):
             self._validate_clip(clip, rate, index)
 
-        if truncation:
-            clips = [clip[: self._samples_needed_for(max_length)] for clip in clips]
+        truncate_to = max_length if truncation else None  # (`_padding_strategy` refused truncation without it)
+        if truncate_to is not None:
+            clips = [clip[: self._samples_needed_for(truncate_to)] for clip in clips]
         num_frames = [self.num_frames(len(clip)) for clip in clips]
-        if truncation:
-            num_frames = [min(frames, max_length) for frames in num_frames]
+        if truncate_to is not None:
+            num_frames = [min(frames, truncate_to) for frames in num_frames]
         target = self._padded_length(num_frames, strategy, max_length, pad_to_multiple_of)
 
         features = self.log_mel(clips, device=device).sub_(self.mean).div_(self.std)
@@ -540,7 +541,7 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         """Common padded frame count, or `None` when every clip keeps its own length."""
         if strategy == PaddingStrategy.DO_NOT_PAD:
             return None
-        if strategy == PaddingStrategy.MAX_LENGTH:
+        if strategy == PaddingStrategy.MAX_LENGTH and max_length is not None:  # (checked by `_padding_strategy`)
             too_long = [index for index, frames in enumerate(num_frames) if frames > max_length]
             if too_long:
                 raise ValueError(

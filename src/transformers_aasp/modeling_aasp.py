@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
 from transformers.activations import ACT2FN
+from transformers.dynamic_module_utils import custom_object_save
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, SequenceClassifierOutput
@@ -538,11 +539,15 @@ class AaSPPreTrainedModel(PreTrainedModel):
     # Pre-training checkpoints also hold the teacher, predictor and heads; the encoder ignores them.
     _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [r"(teacher|predictor|global_head|contrastive_head)\."]
     model_tags: ClassVar[list[str]] = ["transformers_aasp", "audio", "aasp"]
+    # Classes whose code `save_pretrained` copies next to the weights besides the model's own; `import
+    # transformers_aasp` adds the audio-classification pipeline (the model does not import its consumers).
+    code_saved_with_weights: ClassVar[list[type]] = []
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """Save as usual. When the code travels with the checkpoint (`import transformers_aasp` registers it),
-        `AutoModel` always resolves to the encoder, and the audio-classification pipeline file is copied next to the
-        weights (`config.json` names it under `custom_pipelines`, see `AaSPConfig.to_dict`), so
+        `AutoModel` always resolves to the encoder, and the code of `code_saved_with_weights` (the
+        audio-classification pipeline, which `config.json` names under `custom_pipelines`, see
+        `AaSPConfig.to_dict`) is copied next to the weights, so
         `pipeline("audio-classification", model=dir, trust_remote_code=True)` builds it without this package."""
         if getattr(self, "_auto_class", None) is None:
             return super().save_pretrained(save_directory, *args, **kwargs)
@@ -551,11 +556,8 @@ class AaSPPreTrainedModel(PreTrainedModel):
         self.config.auto_map = auto_map
         result = super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
-            from transformers.dynamic_module_utils import custom_object_save
-
-            from .pipeline_aasp import AaSPAudioClassificationPipeline
-
-            custom_object_save(AaSPAudioClassificationPipeline, save_directory)
+            for code in self.code_saved_with_weights:
+                custom_object_save(code, save_directory)
         return result
 
     @torch.no_grad()

@@ -18,9 +18,8 @@ from transformers_aasp.data.pretraining import (
     StepBatchSampler,
     build_pretraining_dataloader,
     features_from_waveform_batch,
-    list_audio_files,
-    load_audio_records,
 )
+from transformers_aasp.data.sources import list_audio_files, load_audio_records
 
 
 CROP = 160

@@ -129,11 +129,12 @@ def tiny_corpus(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("AASP_CORPUS_DIR", str(tmp_path_factory.getbasetemp() / "baseline_corpus"))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("feature_set", ["stats", "full"])
 def test_script_scores_an_embedded_task_and_writes_its_json(feature_set, tiny_corpus, tmp_path):
     task = "modulation"
     argv = [
-        "--benchmark",
+        "--task",
         task,
         "--corpus_clips_per_class",
         str(CLIPS_PER_CLASS),
@@ -180,5 +181,5 @@ def test_script_scores_an_embedded_task_and_writes_its_json(feature_set, tiny_co
 
 def test_script_refuses_a_multi_label_benchmark(tmp_path):
     with pytest.raises(ValueError, match=r"single-label classification only .* benchmark 'as20k' .* multi-label"):
-        logmel_baseline.main(["--benchmark", "as20k", "--output_dir", str(tmp_path)])
+        logmel_baseline.main(["--task", "as20k", "--output_dir", str(tmp_path)])
     assert not list(tmp_path.iterdir())

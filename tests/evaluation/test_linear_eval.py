@@ -37,7 +37,7 @@ def command(checkpoint, esc50, tmp_path, *extra) -> list[str]:
     return [
         "--model_name_or_path",
         str(checkpoint),
-        "--benchmark",
+        "--task",
         "esc50",
         "--dataset_name",
         str(esc50),
@@ -59,6 +59,7 @@ def command(checkpoint, esc50, tmp_path, *extra) -> list[str]:
     ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("model", ["aasp", "ast"])
 def test_same_command_scores_aasp_and_ast(model, checkpoints, esc50, tmp_path):
     probe = ["--learning_rate", "1e-2", "--max_epochs", "100", "--patience", "20"]  # converges on 9 train clips
@@ -84,6 +85,7 @@ def test_same_command_scores_aasp_and_ast(model, checkpoints, esc50, tmp_path):
     assert arrays["embeddings"].shape == (15, width) and arrays["valid"].all()
 
 
+@pytest.mark.integration
 def test_embeddings_are_reused_from_the_cache(checkpoints, esc50, tmp_path):
     first = linear_eval.main(command(checkpoints["aasp"], esc50, tmp_path, "--num_seeds", "1"))
     [cached] = list((tmp_path / "cache").rglob("train.safetensors"))

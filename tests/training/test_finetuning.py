@@ -23,9 +23,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForAudioClassification, pipeline
 
 import transformers_aasp  # noqa: F401
-from transformers_aasp.data.benchmarks import get_benchmark
 from transformers_aasp.data.corpus import split_sizes
-from transformers_aasp.training.arguments import registered_benchmark_names
+from transformers_aasp.data.tasks import get_task
+from transformers_aasp.training.arguments import registered_task_names
 from transformers_aasp.training.finetuning import (
     ClipTransform,
     layer_decay_groups,
@@ -65,7 +65,7 @@ def command(checkpoint, output_dir, *extra) -> list[str]:
 
 def esc50_fold(hub, fold: int) -> list[str]:
     """The options of one fold of the local ESC-50 copy."""
-    return ["--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", str(fold)]
+    return ["--task", "esc50", "--dataset_name", str(hub["esc50"]), "--fold", str(fold)]
 
 
 def run(checkpoint, output_dir, *extra) -> dict:
@@ -77,6 +77,7 @@ def decoded(audio: dict) -> dict:
     return {"array": array, "sampling_rate": rate}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("clip_seconds", ["0.5", "1.5"])
 def test_saved_classifier_scores_what_was_reported(clip_seconds, hub, checkpoint, tmp_path):
     """The score in results.json and in the card is the saved model's score on the protocol's test split, also when
@@ -104,6 +105,7 @@ def test_saved_classifier_scores_what_was_reported(clip_seconds, hub, checkpoint
     assert json.loads((tmp_path / "results.json").read_text())["mean"] == summary["mean"]
 
 
+@pytest.mark.integration
 def test_shift_views_score_the_model_as_the_pipeline_runs_it_and_report_the_unshifted_view(hub, checkpoint, tmp_path):
     """With --classifier_shift_views 4 the test split is scored on 4 averaged shifted views, and the saved checkpoint
     makes the pipeline average them too; results.json gives that score and the unshifted view's (`single_view`),
@@ -177,12 +179,13 @@ WEIGHTS_LICENSE = {
 }
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("benchmark", list(REGISTRY_RUNS))
 def test_every_hub_benchmark_fine_tunes_and_reports_its_metric(benchmark, hub, checkpoint, tmp_path):
     summary = run(
         checkpoint,
         tmp_path,
-        "--benchmark",
+        "--task",
         benchmark,
         "--dataset_name",
         str(hub[benchmark]),
@@ -200,23 +203,23 @@ def test_every_hub_benchmark_fine_tunes_and_reports_its_metric(benchmark, hub, c
     # The card holds the measured number (rounded to 6 decimals by the card writer).
     assert reported["value"] == pytest.approx(summary["mean"], abs=1e-6)
     # The registry's Hub id, not the local copy's path.
-    assert meta["datasets"] == [get_benchmark(benchmark).dataset_id]
+    assert meta["datasets"] == [get_task(benchmark).dataset_id]
     assert (meta["license"], meta.get("license_name")) == WEIGHTS_LICENSE[benchmark]
 
 
+@pytest.mark.integration
 def test_a_streamed_benchmark_fine_tunes_without_class_balanced_sampling(hub, checkpoint, tmp_path):
     # AudioSet-2M streams from the Hub; a local copy streams when asked, taking the same iterable path.
-    summary = run(
-        checkpoint, tmp_path, "--benchmark", "as2m", "--dataset_name", str(hub["as2m"]), "--streaming", "true"
-    )
+    summary = run(checkpoint, tmp_path, "--task", "as2m", "--dataset_name", str(hub["as2m"]), "--streaming", "true")
     assert summary["metric"] == "mAP" and summary["num_test_clips"] == TEST_CLIPS["as2m"]
     assert (tmp_path / "model.safetensors").is_file()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("task", ["instrument", "keyword", "modulation"])
 def test_embedded_corpus_tasks_fine_tune(task, checkpoint, tmp_path_factory, tmp_path, monkeypatch):
     monkeypatch.setenv("AASP_CORPUS_DIR", str(tmp_path_factory.getbasetemp() / "corpus"))
-    summary = run(checkpoint, tmp_path, "--benchmark", task, "--corpus_clips_per_class", "3")
+    summary = run(checkpoint, tmp_path, "--task", task, "--corpus_clips_per_class", "3")
     num_classes = len(json.loads((tmp_path / "config.json").read_text())["id2label"])
     assert summary["metric"] == "accuracy" and summary["num_test_clips"] == num_classes * split_sizes(3)["test"]
     assert summary["num_train_clips"] == [num_classes * split_sizes(3)["train"]]
@@ -225,8 +228,9 @@ def test_embedded_corpus_tasks_fine_tune(task, checkpoint, tmp_path_factory, tmp
     assert meta["license"] == "other" and "embedded corpus" in (tmp_path / "README.md").read_text()
 
 
+@pytest.mark.integration
 def test_esc50_all_folds_gives_five_results_and_their_mean(hub, checkpoint, tmp_path):
-    summary = run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]), "--all_folds")
+    summary = run(checkpoint, tmp_path, "--task", "esc50", "--dataset_name", str(hub["esc50"]), "--all_folds")
     assert list(summary["folds"]) == ["1", "2", "3", "4", "5"] and summary["n"] == 5
     scores = list(summary["folds"].values())
     assert summary["mean"] == pytest.approx(np.mean(scores))
@@ -239,12 +243,13 @@ def test_esc50_all_folds_gives_five_results_and_their_mean(hub, checkpoint, tmp_
     assert meta["model-index"][0]["results"][0]["dataset"]["split"] == "5-fold CV"
 
 
+@pytest.mark.integration
 def test_train_on_validation_adds_the_validation_clips_to_training(
     checkpoint, tmp_path_factory, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("AASP_CORPUS_DIR", str(tmp_path_factory.getbasetemp() / "corpus"))
     summary = run(
-        checkpoint, tmp_path, "--benchmark", "modulation", "--corpus_clips_per_class", "3", "--train_on_validation"
+        checkpoint, tmp_path, "--task", "modulation", "--corpus_clips_per_class", "3", "--train_on_validation"
     )
     sizes = split_sizes(3)
     assert summary["num_train_clips"] == [5 * (sizes["train"] + sizes["validation"])]  # 5 modulation classes
@@ -253,20 +258,21 @@ def test_train_on_validation_adds_the_validation_clips_to_training(
 
 def test_train_on_validation_refuses_to_evaluate_on_the_validation_split(checkpoint, tmp_path):
     with pytest.raises(ValueError, match="--train_on_validation trains on the validation split"):
-        run(checkpoint, tmp_path, "--benchmark", "modulation", "--train_on_validation", "--eval_strategy", "epoch")
+        run(checkpoint, tmp_path, "--task", "modulation", "--train_on_validation", "--eval_strategy", "epoch")
 
 
 def test_fold_benchmark_needs_a_fold(hub, checkpoint, tmp_path):
     with pytest.raises(ValueError, match="5-fold benchmark: pass --fold or --all_folds"):
-        run(checkpoint, tmp_path, "--benchmark", "esc50", "--dataset_name", str(hub["esc50"]))
+        run(checkpoint, tmp_path, "--task", "esc50", "--dataset_name", str(hub["esc50"]))
 
 
+@pytest.mark.integration
 def test_undecodable_clips_are_skipped_and_counted(hub, checkpoint, tmp_path):
     # The corrupt clip of the us8k copy is in fold 1; training on folds != 2 over 3 steps of 8 sees every clip.
     summary = run(
         checkpoint,
         tmp_path,
-        "--benchmark",
+        "--task",
         "us8k",
         "--dataset_name",
         str(hub["us8k"]),
@@ -280,6 +286,7 @@ def test_undecodable_clips_are_skipped_and_counted(hub, checkpoint, tmp_path):
     assert summary["skipped_clips"] == 1
 
 
+@pytest.mark.integration
 def test_recipe_options_train_only_what_is_not_frozen(hub, checkpoint, tmp_path):
     run(
         checkpoint,
@@ -309,6 +316,7 @@ def test_recipe_options_train_only_what_is_not_frozen(hub, checkpoint, tmp_path)
     assert "| layer_decay | 0.5 |" in card and "| freeze_feature_encoder | True |" in card
 
 
+@pytest.mark.integration
 def test_classifier_pooling_chooses_the_head_of_the_fine_tuned_model(hub, checkpoint, tmp_path):
     run(checkpoint, tmp_path, *esc50_fold(hub, 3), "--classifier_pooling", "attention")
     model = AutoModelForAudioClassification.from_pretrained(tmp_path)
@@ -319,7 +327,7 @@ def test_classifier_pooling_chooses_the_head_of_the_fine_tuned_model(hub, checkp
 
 def test_classifier_pooling_is_checked_before_any_work(checkpoint, tmp_path):
     with pytest.raises(ValueError, match=r"--classifier_pooling 'max' is not one of cls, mean, .*attention"):
-        run(checkpoint, tmp_path, "--benchmark", "keyword", "--classifier_pooling", "max")
+        run(checkpoint, tmp_path, "--task", "keyword", "--classifier_pooling", "max")
 
 
 def test_classifier_pooling_is_refused_for_a_checkpoint_that_is_not_aasp(hub, tmp_path):
@@ -372,6 +380,7 @@ def test_soft_target_loss_matches_torch_losses():
     torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(logits, targets))
 
 
+@pytest.mark.integration
 def test_max_start_shift_frames_trains_and_refuses_a_negative_count(hub, checkpoint, tmp_path):
     summary = run(checkpoint, tmp_path, *esc50_fold(hub, 3), "--max_steps", "2", "--max_start_shift_frames", "15")
     assert summary["n"] == 1 and np.isfinite(summary["mean"])
@@ -384,6 +393,7 @@ def test_max_start_shift_frames_trains_and_refuses_a_negative_count(hub, checkpo
 # The Trainer's conventions: steps, resuming, metrics and state, the Hub
 
 
+@pytest.mark.integration
 def test_do_train_then_do_eval_score_the_saved_model(hub, checkpoint, tmp_path):
     data = esc50_fold(hub, 4)
     trained = run(checkpoint, tmp_path / "train", *data, "--do_train")
@@ -409,6 +419,7 @@ def test_do_eval_alone_refuses_a_checkpoint_without_a_trained_classifier(hub, ch
         )
 
 
+@pytest.mark.integration
 def test_training_resumes_from_the_last_checkpoint_of_the_output_dir(hub, checkpoint, tmp_path):
     data = esc50_fold(hub, 1)
     run(checkpoint, tmp_path, *data, "--max_steps", "2", "--save_strategy", "steps", "--save_steps", "1")
@@ -459,6 +470,7 @@ class RecordingHub:
         monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
 
 
+@pytest.mark.integration
 def test_push_to_hub_goes_through_the_trainer_with_the_aasp_card(hub, checkpoint, tmp_path, monkeypatch):
     recorder = RecordingHub(monkeypatch)
     run(
@@ -499,7 +511,7 @@ def test_push_to_hub_goes_through_the_trainer_with_the_aasp_card(hub, checkpoint
 
 def test_push_to_hub_with_all_folds_is_refused(checkpoint, tmp_path):
     with pytest.raises(ValueError, match="--push_to_hub publishes one model"):
-        run(checkpoint, tmp_path, "--benchmark", "esc50", "--all_folds", "--push_to_hub")
+        run(checkpoint, tmp_path, "--task", "esc50", "--all_folds", "--push_to_hub")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -511,29 +523,30 @@ def test_help_lists_the_registered_benchmarks(capsys):
         finetune.main(["--help"])
     assert exit_info.value.code == 0
     help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    assert f"one of: {', '.join(registered_benchmark_names())}." in help_text
-    assert "esc50" in registered_benchmark_names() and "as20k" in registered_benchmark_names()
+    assert f"one of: {', '.join(registered_task_names())}." in help_text
+    assert "esc50" in registered_task_names() and "as20k" in registered_task_names()
 
 
 @pytest.mark.parametrize("missing", ["outputs_that_do_not_exist/run/final", "./no_checkpoint_here"])
 def test_a_missing_local_checkpoint_is_named(missing, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match=rf"--model_name_or_path {missing}: no such file or folder .* local"):
-        finetune.main(["--model_name_or_path", missing, "--benchmark", "esc50", "--output_dir", "out"])
+        finetune.main(["--model_name_or_path", missing, "--task", "esc50", "--output_dir", "out"])
 
 
 def test_a_local_folder_without_config_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"holds no config\.json"):
-        finetune.main(["--model_name_or_path", str(tmp_path / "empty"), "--benchmark", "esc50", "--output_dir", "o"])
+        finetune.main(["--model_name_or_path", str(tmp_path / "empty"), "--task", "esc50", "--output_dir", "o"])
 
 
+@pytest.mark.integration
 def test_the_script_logs_its_summary_at_the_default_level_and_reads_a_yaml_config(hub, checkpoint, tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(
         yaml.safe_dump(
             {
-                "data": {"benchmark": "esc50", "dataset_name": str(hub["esc50"]), "fold": 5, "clip_seconds": 0.5},
+                "data": {"task": "esc50", "dataset_name": str(hub["esc50"]), "fold": 5, "clip_seconds": 0.5},
                 "training": {
                     "max_steps": 1,
                     "per_device_train_batch_size": 8,

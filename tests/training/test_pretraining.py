@@ -30,7 +30,8 @@ from safetensors.torch import load_file
 from transformers_aasp import AaSPFeatureExtractor, AaSPModel
 from transformers_aasp.cli.demo import DEFAULT_CONFIG as DEMO_CONFIG
 from transformers_aasp.cli.demo import script_flags
-from transformers_aasp.data.pretraining import build_pretraining_dataloader, list_audio_files, load_audio_records
+from transformers_aasp.data.pretraining import build_pretraining_dataloader
+from transformers_aasp.data.sources import list_audio_files, load_audio_records
 from transformers_aasp.training import pretraining
 from transformers_aasp.training.checkpointing import CheckpointError
 from transformers_aasp.training.pretraining import (
@@ -248,6 +249,7 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.integration
 def test_cross_process_negatives_equal_one_process_on_the_concatenated_views(tmp_path):
     from transformers_aasp.modeling_aasp import multi_positive_info_nce
 
@@ -273,6 +275,7 @@ def test_cross_process_negatives_equal_one_process_on_the_concatenated_views(tmp
     torch.testing.assert_close(gathered_grad, 2 * views.grad, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.integration
 def test_two_process_cpu_ddp_run_exports_a_loadable_encoder(tmp_path, corpus):
     # `accelerate launch --cpu --num_processes 2` starts ONE process with accelerate 1.15 (its CPU launcher needs
     # mpirun); torchrun through --multi_gpu with ACCELERATE_USE_CPU=true gives real 2-process DDP over gloo.
@@ -365,6 +368,7 @@ def assert_same_run(actual_dir: Path, expected_dir: Path) -> None:
         assert torch.equal(final_expected[key], final_actual[key]), key
 
 
+@pytest.mark.integration
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, kill_corpus, uninterrupted):
     interrupted = tmp_path / "interrupted"
     common = (*KILL_COMMON, "--checkpoints_total_limit", "10")
@@ -402,6 +406,7 @@ def complete_steps(output_dir: Path) -> list[int]:
     )
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("limit", [1, 2])
 def test_kill_during_a_checkpoint_write_keeps_the_last_complete_one(tmp_path, kill_corpus, uninterrupted, limit):
     output = tmp_path / f"limit{limit}"
@@ -427,6 +432,7 @@ def test_kill_during_a_checkpoint_write_keeps_the_last_complete_one(tmp_path, ki
     assert_same_run(output, uninterrupted)
 
 
+@pytest.mark.integration
 def test_leftover_incomplete_folders_never_block_a_fresh_start(tmp_path, corpus, fresh_accelerate_state):
     output = tmp_path / "run"
     (output / "checkpoints" / "checkpoint_0").mkdir(parents=True)  # an older version's interrupted write
@@ -469,6 +475,7 @@ PLANTED = {
 }
 
 
+@pytest.mark.integration
 def test_planted_pickle_payloads_are_never_executed_on_resume(
     tmp_path, corpus, trained_checkpoint, fresh_accelerate_state
 ):
@@ -497,6 +504,7 @@ def test_planted_pickle_payloads_are_never_executed_on_resume(
         GradientState._reset_state()
 
 
+@pytest.mark.integration
 def test_unreadable_rng_state_stops_the_resume_unless_allowed(tmp_path, corpus, trained_checkpoint, caplog):
     (trained_checkpoint / "random_states_0.pkl").write_bytes(b"truncated")
     output = tmp_path / "resumed"
@@ -527,6 +535,7 @@ def test_unreadable_rng_state_stops_the_resume_unless_allowed(tmp_path, corpus, 
 # ------------------------------------------------------------------------------------------------------------------
 # Single-process runs
 # ------------------------------------------------------------------------------------------------------------------
+@pytest.mark.integration
 def test_features_on_device_give_the_worker_side_losses(tmp_path, corpus, fresh_accelerate_state):
     from accelerate.state import AcceleratorState, GradientState
 
@@ -541,6 +550,7 @@ def test_features_on_device_give_the_worker_side_losses(tmp_path, corpus, fresh_
             assert device[step][name] == pytest.approx(workers[step][name], rel=1e-4), (step, name)
 
 
+@pytest.mark.integration
 def test_corrupt_empty_silent_and_resampled_files_train_to_the_end(tmp_path, corpus, fresh_accelerate_state, caplog):
     write_bad_files(corpus / "odd")
     assert len(list_audio_files(corpus)) == 13
@@ -559,6 +569,7 @@ def test_corrupt_empty_silent_and_resampled_files_train_to_the_end(tmp_path, cor
     assert (output / "final" / "model.safetensors").is_file()
 
 
+@pytest.mark.integration
 def test_nan_loss_is_reported_skipped_and_never_checkpointed(tmp_path, corpus, fresh_accelerate_state, caplog):
     output = tmp_path / "nan_run"
     with caplog.at_level("ERROR"):
@@ -575,6 +586,7 @@ def test_nan_loss_is_reported_skipped_and_never_checkpointed(tmp_path, corpus, f
         assert torch.equal(tensor, after_step_1[key]), key  # the bad step changed nothing (student nor teacher)
 
 
+@pytest.mark.integration
 def test_consecutive_nan_steps_stop_the_run(tmp_path, corpus, fresh_accelerate_state):
     output = tmp_path / "diverged"
     with pytest.raises(TrainingDiverged, match="2 consecutive steps \\(2 to 3\\) had a non-finite loss"):
@@ -598,6 +610,7 @@ def test_consecutive_nan_steps_stop_the_run(tmp_path, corpus, fresh_accelerate_s
         assert all(torch.isfinite(t).all() for t in load_file(checkpoint / "model.safetensors").values())
 
 
+@pytest.mark.integration
 def test_push_to_hub_uploads_encoder_feature_extractor_and_card(tmp_path, corpus, fresh_accelerate_state, monkeypatch):
     calls = []
 
@@ -638,6 +651,7 @@ def test_push_to_hub_uploads_encoder_feature_extractor_and_card(tmp_path, corpus
     assert (saved["mean"], saved["std"]) == (computed["mean"], computed["std"])
 
 
+@pytest.mark.integration
 def test_existing_run_is_not_overwritten_silently(tmp_path, corpus, fresh_accelerate_state):
     output = tmp_path / "run"
     (output / "checkpoints" / "checkpoint_0").mkdir(parents=True)

@@ -244,7 +244,7 @@ class SoundFontRenderer:
         self._soundfont_id = self._synth.sfload(str(path or soundfont_path()))
         self._sounding: dict[tuple[int, int], bool] = {}
 
-    def preset_name(self, program: int) -> str:
+    def preset_name(self, program: int) -> str | None:
         return self._synth.sfpreset_name(self._soundfont_id, 0, program)
 
     def sounding_pitches(self, program: int, pitch_range: tuple[int, int]) -> tuple[int, ...]:

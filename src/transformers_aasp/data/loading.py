@@ -1,15 +1,15 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Loading a benchmark from the Hub (or a local copy laid out like it) and casting it to the common columns.
+"""Loading a task from the Hub (or a local copy laid out like it) and casting it to the common columns.
 
-`load_benchmark(name)` returns a `LoadedBenchmark` whose source splits all have the same columns:
+`load_task(name)` returns a `LoadedTask` whose source splits all have the same columns:
 
     "audio": `datasets.Audio(sampling_rate=16000)`
     "label": `ClassLabel` (single-label) or `List(ClassLabel)` (multi-label; made multi-hot by `encode_targets`)
     "fold" / "speaker": kept where the protocol needs them
 
 Loading goes through `datasets.load_dataset(id_or_path, config, revision=...)`, the `parquet` builder with the
-repository's file patterns (`BenchmarkSpec.data_files`), or `load_from_disk` for a `save_to_disk` folder; a local
-folder laid out like the Hub repository takes the same path as the Hub id. `LoadedBenchmark.splits(fold)` applies the
+repository's file patterns (`TaskSpec.data_files`), or `load_from_disk` for a `save_to_disk` folder; a local
+folder laid out like the Hub repository takes the same path as the Hub id. `LoadedTask.splits(fold)` applies the
 protocol (`data.protocols`).
 """
 
@@ -33,28 +33,28 @@ from datasets import (
 from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE
-from .benchmarks import SPEECH_COMMANDS_12_CLASS_TEST_ROWS, BenchmarkSpec, custom_benchmark, get_benchmark
 from .protocols import SplitIndices, column_values, protocol_indices, require_named_splits
+from .tasks import SPEECH_COMMANDS_12_CLASS_TEST_ROWS, TaskSpec, custom_task, get_task
 
 
 logger = logging.get_logger(__name__)
 
 
 @dataclass
-class LoadedBenchmark:
-    """A benchmark's source splits, cast to the common columns, plus its protocol.
+class LoadedTask:
+    """A task's source splits, cast to the common columns, plus its protocol.
 
     Attributes:
-        spec: the benchmark (with `fold_values` read from the data for custom fold datasets).
+        spec: the task (with `fold_values` read from the data for custom fold datasets).
         dataset: source splits with columns "audio", "label" (+ "fold" / "speaker"); an `IterableDatasetDict` when
             streamed.
         class_names: ClassLabel names (label ids index this list).
-        label_names: readable names for `id2label` (equal to `class_names` unless the benchmark names them).
+        label_names: readable names for `id2label` (equal to `class_names` unless the task names them).
         source: the Hub id or local path that was read.
         revision: the Hub commit that was read (None for a local copy, an embedded task or an unpinned Hub id).
     """
 
-    spec: BenchmarkSpec
+    spec: TaskSpec
     dataset: DatasetDict | IterableDatasetDict
     class_names: list[str]
     label_names: list[str]
@@ -105,7 +105,7 @@ class LoadedBenchmark:
     def _streamed_splits(self, fold, validation_fraction: float) -> IterableDatasetDict:
         spec = self.spec
         if spec.protocol != "splits" or fold is not None:
-            raise ValueError(f"{spec.display_name}: a streamed benchmark supports the named-splits protocol only.")
+            raise ValueError(f"{spec.display_name}: a streamed task supports the named-splits protocol only.")
         require_named_splits(spec, self.dataset)
         splits = {"train": self.dataset[spec.train_split], "test": self.dataset[spec.test_split]}
         if spec.validation_split and spec.validation_split in self.dataset:
@@ -124,8 +124,8 @@ class LoadedBenchmark:
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def load_benchmark(
-    benchmark: str | BenchmarkSpec,
+def load_task(
+    task: str | TaskSpec,
     *,
     dataset_id: str | None = None,
     revision: str | None = None,
@@ -133,11 +133,11 @@ def load_benchmark(
     verify_split_sizes: bool = True,
     cache_dir: str | None = None,
     loader_kwargs: dict | None = None,
-) -> LoadedBenchmark:
-    """Load a registered benchmark (or a custom spec) and cast it to the common columns.
+) -> LoadedTask:
+    """Load a registered task (or a custom spec) and cast it to the common columns.
 
     Args:
-        benchmark: registry name or a `BenchmarkSpec` (see `custom_benchmark`).
+        task: registry name or a `TaskSpec` (see `custom_task`).
         dataset_id: load this Hub id or local path instead of the spec's (a copy with the same layout).
         revision: load this Hub commit / branch / tag instead of the spec's pinned revision.
         streaming: stream from the Hub; default: the spec's choice for a Hub id (AudioSet-2M), never for a local copy.
@@ -146,7 +146,7 @@ def load_benchmark(
         cache_dir: passed to `datasets.load_dataset`.
         loader_kwargs: passed to the spec's `loader` (embedded corpus tasks: `cache_dir`, `clips_per_class`, `seed`).
     """
-    spec = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+    spec = get_task(task) if isinstance(task, str) else task
     if dataset_id is not None:
         spec = replace(spec, dataset_id=dataset_id)
     if revision is not None:
@@ -169,8 +169,8 @@ def load_benchmark(
     return loaded
 
 
-def resolve_benchmark(
-    benchmark: str | None = None,
+def resolve_task(
+    task: str | None = None,
     dataset_name: str | None = None,
     *,
     audio_column: str = "audio",
@@ -186,22 +186,22 @@ def resolve_benchmark(
     verify_split_sizes: bool = True,
     corpus_clips_per_class: int | None = None,
     streaming: bool | None = None,
-) -> LoadedBenchmark:
-    """What the scripts' `--benchmark` / `--dataset_name` options select, loaded.
+) -> LoadedTask:
+    """What the scripts' `--task` / `--dataset_name` options select, loaded.
 
-    A registered `benchmark` (optionally read from `dataset_name`, a copy with the same layout), or a custom
+    A registered `task` (optionally read from `dataset_name`, a copy with the same layout), or a custom
     `dataset_name` described by the column and split arguments. Split names given here override a registered
-    benchmark's too (None keeps its own); `revision` overrides its pinned Hub commit; `clip_seconds` its clip length;
+    task's too (None keeps its own); `revision` overrides its pinned Hub commit; `clip_seconds` its clip length;
     `corpus_clips_per_class` sizes the embedded corpus tasks.
     """
-    if benchmark is None and dataset_name is None:
-        raise ValueError("Pass --benchmark <name> or --dataset_name <hub id or path>.")
+    if task is None and dataset_name is None:
+        raise ValueError("Pass --task <name> or --dataset_name <hub id or path>.")
     split_names = {"train_split": train_split, "validation_split": validation_split, "test_split": test_split}
     split_names = {key: value for key, value in split_names.items() if value is not None}
-    if benchmark is not None:
-        spec = replace(get_benchmark(benchmark), **split_names)
+    if task is not None:
+        spec = replace(get_task(task), **split_names)
     else:
-        spec = custom_benchmark(
+        spec = custom_task(
             dataset_name,
             audio_column=audio_column,
             label_column=label_column,
@@ -212,9 +212,9 @@ def resolve_benchmark(
         )
     if clip_seconds is not None:
         spec = replace(spec, clip_seconds=clip_seconds)
-    override = dataset_name if benchmark is not None else None
+    override = dataset_name if task is not None else None
     loader_kwargs = {"clips_per_class": corpus_clips_per_class} if spec.loader is not None else None
-    return load_benchmark(
+    return load_task(
         spec,
         dataset_id=override,
         revision=revision,
@@ -224,12 +224,7 @@ def resolve_benchmark(
     )
 
 
-def undecoded_audio(dataset):
-    """The dataset with its "audio" column left encoded ({"bytes", "path"}), so `decode_waveform` can skip bad clips."""
-    return dataset.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))
-
-
-def check_split_sizes(spec: BenchmarkSpec, num_rows: dict[str, int]) -> None:
+def check_split_sizes(spec: TaskSpec, num_rows: dict[str, int]) -> None:
     """Raise when a split's size differs from the official size in `spec.expected_rows`.
 
     Args:
@@ -252,7 +247,7 @@ def check_split_sizes(spec: BenchmarkSpec, num_rows: dict[str, int]) -> None:
 # Reading the source
 
 
-def _load_source(spec: BenchmarkSpec, from_hub: bool, streaming: bool, cache_dir, loader_kwargs: dict):
+def _load_source(spec: TaskSpec, from_hub: bool, streaming: bool, cache_dir, loader_kwargs: dict):
     if spec.loader is not None and spec.dataset_id is None:
         data = spec.loader(**loader_kwargs)
     elif _is_saved_to_disk(spec.dataset_id):
@@ -270,7 +265,7 @@ def _load_source(spec: BenchmarkSpec, from_hub: bool, streaming: bool, cache_dir
     return data if isinstance(data, (DatasetDict, IterableDatasetDict)) else DatasetDict({spec.train_split: data})
 
 
-def data_file_urls(spec: BenchmarkSpec, patterns, from_hub: bool) -> list[str]:
+def data_file_urls(spec: TaskSpec, patterns, from_hub: bool) -> list[str]:
     """`data_files` patterns of the repository: `hf://` URLs at the pinned revision, or paths in a local copy."""
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
     if not from_hub:
@@ -284,7 +279,7 @@ def _is_saved_to_disk(path: str) -> bool:
     return folder.is_dir() and ((folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file())
 
 
-def _audio_as_feature(spec: BenchmarkSpec, dataset):
+def _audio_as_feature(spec: TaskSpec, dataset):
     """Parquet files written without `datasets` metadata hold audio as a {"bytes", "path"} struct: make it Audio."""
     feature = (dataset.features or {}).get(spec.audio_column)
     if isinstance(feature, dict) and set(feature) == {"bytes", "path"}:
@@ -292,7 +287,7 @@ def _audio_as_feature(spec: BenchmarkSpec, dataset):
     return dataset
 
 
-def _require_columns(spec: BenchmarkSpec, data) -> None:
+def _require_columns(spec: TaskSpec, data) -> None:
     if spec.add_columns is not None:
         needed = [spec.audio_column, spec.derive_from]
     else:
@@ -313,7 +308,7 @@ def _require_columns(spec: BenchmarkSpec, data) -> None:
             )
 
 
-def _add_derived_columns(spec: BenchmarkSpec, dataset):
+def _add_derived_columns(spec: TaskSpec, dataset):
     if isinstance(dataset, IterableDataset):
         return dataset.map(spec.add_columns, batched=True)
     derived = spec.add_columns({spec.derive_from: column_values(dataset, spec.derive_from)})
@@ -327,7 +322,7 @@ def _add_derived_columns(spec: BenchmarkSpec, dataset):
 # Label names and casting
 
 
-def _readable(values: list, feature, spec: BenchmarkSpec) -> list:
+def _readable(values: list, feature, spec: TaskSpec) -> list:
     """Label values as python values: ClassLabel ids (or plain integer ids the spec names) turned into names."""
     if isinstance(feature, ClassLabel):
         return [feature.int2str(v) if v is not None and v >= 0 else None for v in values]
@@ -339,16 +334,16 @@ def _readable(values: list, feature, spec: BenchmarkSpec) -> list:
     return values
 
 
-def _readable_values(spec: BenchmarkSpec, dataset, column: str) -> list:
+def _readable_values(spec: TaskSpec, dataset, column: str) -> list:
     return _readable(column_values(dataset, column), dataset.features[column], spec)
 
 
-def _collect_class_names(spec: BenchmarkSpec, data) -> tuple[list[str], list[str]]:
+def _collect_class_names(spec: TaskSpec, data) -> tuple[list[str], list[str]]:
     """(ClassLabel names, readable names), in id order."""
     if spec.class_names is not None:
         names = list(spec.class_names)
     elif isinstance(data, IterableDatasetDict):
-        raise ValueError(f"{spec.display_name}: a streamed benchmark needs its `class_names` in the spec.")
+        raise ValueError(f"{spec.display_name}: a streamed task needs its `class_names` in the spec.")
     else:
         feature = data[next(iter(data))].features[spec.label_column]
         if isinstance(feature, ClassLabel):
@@ -375,7 +370,7 @@ def sorted_values(values) -> list:
     return sorted(values, key=lambda v: (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)))
 
 
-def _names_from_column(spec: BenchmarkSpec, data: DatasetDict, names: list) -> list[str]:
+def _names_from_column(spec: TaskSpec, data: DatasetDict, names: list) -> list[str]:
     pairs = {}
     for split in data.values():
         labels = _readable_values(spec, split, spec.label_column)
@@ -385,7 +380,7 @@ def _names_from_column(spec: BenchmarkSpec, data: DatasetDict, names: list) -> l
     return [pairs.get(name, str(name)) for name in names]
 
 
-def _check_integer_label_order(spec: BenchmarkSpec, data) -> None:
+def _check_integer_label_order(spec: TaskSpec, data) -> None:
     """Run the spec's `integer_label_check` on the train split when its plain integer label ids were named by an
     assumed order (`integer_label_names`)."""
     if spec.integer_label_check is None or spec.integer_label_names is None or isinstance(data, IterableDatasetDict):
@@ -400,7 +395,7 @@ def _check_integer_label_order(spec: BenchmarkSpec, data) -> None:
     spec.integer_label_check(dict(Counter(name for name in names if name is not None)))
 
 
-def _cast_columns(spec: BenchmarkSpec, data) -> LoadedBenchmark:
+def _cast_columns(spec: TaskSpec, data) -> LoadedTask:
     _check_integer_label_order(spec, data)
     class_names, label_names = _collect_class_names(spec, data)
     index = {name: i for i, name in enumerate(class_names)}
@@ -420,10 +415,10 @@ def _cast_columns(spec: BenchmarkSpec, data) -> LoadedBenchmark:
         cast[split] = dataset.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE))
     data = type(data)(cast)
     spec = _resolve_folds(spec, data)
-    return LoadedBenchmark(spec=spec, dataset=data, class_names=class_names, label_names=label_names)
+    return LoadedTask(spec=spec, dataset=data, class_names=class_names, label_names=label_names)
 
 
-def _attach_labels(spec: BenchmarkSpec, split: str, dataset, index: dict, label_feature, keep: list):
+def _attach_labels(spec: TaskSpec, split: str, dataset, index: dict, label_feature, keep: list):
     """The label ids as a new column (the audio is not rewritten), rows outside the task removed."""
     label_ids, dropped = _encode_labels(_readable_values(spec, dataset, spec.label_column), index, spec.multi_label)
     dataset = dataset.select_columns(keep).add_column("label", label_ids, feature=label_feature)
@@ -433,7 +428,7 @@ def _attach_labels(spec: BenchmarkSpec, split: str, dataset, index: dict, label_
     return dataset
 
 
-def _stream_labels(spec: BenchmarkSpec, dataset: IterableDataset, index: dict, label_feature, keep: list):
+def _stream_labels(spec: TaskSpec, dataset: IterableDataset, index: dict, label_feature, keep: list):
     """The same on a stream: labels encoded and rows outside the task skipped as they are read."""
     if dataset.features is None:
         raise ValueError(f"{spec.display_name}: the stream declares no features; cannot cast its columns.")
@@ -469,8 +464,8 @@ def _has_label(label) -> bool:
     return bool(label) if isinstance(label, list) else label >= 0
 
 
-def _resolve_folds(spec: BenchmarkSpec, data) -> BenchmarkSpec:
-    """The folds are the fold column's distinct values, sorted; a registered benchmark's must be its official ones."""
+def _resolve_folds(spec: TaskSpec, data) -> TaskSpec:
+    """The folds are the fold column's distinct values, sorted; a registered task's must be its official ones."""
     if spec.protocol != "folds":
         return spec
     if isinstance(data, IterableDatasetDict):
@@ -486,7 +481,7 @@ def _resolve_folds(spec: BenchmarkSpec, data) -> BenchmarkSpec:
     return spec
 
 
-def _check_classes(loaded: LoadedBenchmark, verify_split_sizes: bool) -> None:
+def _check_classes(loaded: LoadedTask, verify_split_sizes: bool) -> None:
     spec = loaded.spec
     if spec.num_classes is not None and loaded.num_labels != spec.num_classes:
         message = f"{spec.display_name}: expected {spec.num_classes} classes, the data has {loaded.num_labels}."
@@ -501,7 +496,7 @@ def _check_classes(loaded: LoadedBenchmark, verify_split_sizes: bool) -> None:
         check_split_sizes(spec, {split: ds.num_rows for split, ds in loaded.dataset.items()})
 
 
-def _check_test_covers_classes(loaded: LoadedBenchmark) -> None:
+def _check_test_covers_classes(loaded: LoadedTask) -> None:
     spec = loaded.spec
     present = set(column_values(loaded.dataset[spec.test_split], "label"))
     missing = [loaded.class_names[i] for i in range(loaded.num_labels) if i not in present]

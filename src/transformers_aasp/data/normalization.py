@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,10 +136,7 @@ def _clips(audio_iterable: Iterable[Any], audio_column: str | None) -> Iterator[
 
 
 def _length_or_none(iterable: Iterable[Any]) -> int | None:
-    try:
-        return len(iterable)
-    except TypeError:
-        return None
+    return len(iterable) if isinstance(iterable, Sized) else None
 
 
 def _real_frames(

@@ -1,15 +1,8 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Data pipeline of AaSP self-supervised pre-training.
 
-Audio comes from one of five sources:
-
-* ``"embedded"``: the small corpus shipped with the package (`transformers_aasp.data.corpus.load_pretraining_audio`);
-* ``"folder"``: a plain folder of audio files, searched recursively, decoded with soundfile;
-* ``"audiofolder"``: a local folder in the `datasets` *audiofolder* layout (optionally with metadata);
-* ``"hub"``: a dataset id for `datasets.load_dataset` (a Hub repository or a local folder with the same layout),
-  optionally streamed for corpora that do not fit on disk;
-* ``"prepared"``: a folder written by `transformers_aasp.data.prepare` (16 kHz mono FLAC shards; the fastest to
-  train from: see `examples/prepare_pretraining_data.py`), memory-mapped or streamed.
+Audio comes from one of the sources that `data.sources` opens (`load_audio_records`): the embedded corpus, a
+folder of audio files, an audiofolder, a Hub dataset or a prepared folder of 16 kHz FLAC shards.
 
 Every clip is randomly cropped to `crop_frames` spectrogram frames (608, about 6 s, in pre-training), the crop being
 drawn from the file's header so that only that window is decoded (`audio.decode_random_crop`), mixed to mono,
@@ -33,113 +26,18 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from datasets.distributed import split_dataset_by_node
 from transformers.utils import logging
 
 from ..audio import ClipDecodeError, crop_num_samples, decode_random_crop, describe_record, load_mono_waveform
 
 
 logger = logging.get_logger(__name__)
-
-SOURCE_TYPES = ("auto", "embedded", "folder", "audiofolder", "hub", "prepared")
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus", ".w64", ".caf")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Sources
-# ----------------------------------------------------------------------------------------------------------------
-def list_audio_files(folder: str | os.PathLike) -> list[str]:
-    """All audio files under `folder` (recursive, sorted, so the list is the same on every process)."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise FileNotFoundError(f"Audio folder {str(root)!r} does not exist or is not a directory.")
-    files = sorted(str(path) for path in root.rglob("*") if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS)
-    if not files:
-        raise ValueError(f"No audio files ({', '.join(AUDIO_EXTENSIONS)}) found under {str(root)!r}.")
-    return files
-
-
-def resolve_source_type(source: str, source_type: str = "auto") -> str:
-    """`"auto"` means: the literal `"embedded"`, else a prepared folder (it holds `prepare_summary.json`), else a
-    local directory is a plain folder, else a dataset id."""
-    if source_type not in SOURCE_TYPES:
-        raise ValueError(f"data source_type must be one of {SOURCE_TYPES}, got {source_type!r}.")
-    if source_type != "auto":
-        return source_type
-    if source == "embedded":
-        return "embedded"
-    from .prepare import is_prepared_folder
-
-    if is_prepared_folder(source):
-        return "prepared"
-    if Path(source).is_dir():
-        return "folder"
-    return "hub"
-
-
-def load_audio_records(
-    source: str,
-    *,
-    source_type: str = "auto",
-    config_name: str | None = None,
-    split: str = "train",
-    streaming: bool = False,
-    audio_column: str = "audio",
-    embedded_clips_per_class: int | None = None,
-):
-    """Open a pre-training corpus without decoding any audio.
-
-    `embedded_clips_per_class` sizes the embedded corpus (`source="embedded"`; None = its default size).
-
-    Returns a list of file paths (``"folder"``), a `datasets.Dataset` (map-style) or a `datasets.IterableDataset`
-    (``streaming=True``) whose `audio_column` is left undecoded (`Audio(decode=False)`): clips are decoded later, in
-    DataLoader workers, by `decode_audio`, so that a corrupt file costs one skipped clip instead of a crash.
-    """
-    kind = resolve_source_type(source, source_type)
-    if kind == "folder":
-        if streaming:
-            logger.warning("streaming=True is ignored for a plain folder of audio files (it is read lazily anyway).")
-        return list_audio_files(source)
-    if kind == "embedded":
-        from .corpus import load_pretraining_audio
-
-        dataset = load_pretraining_audio(clips_per_class=embedded_clips_per_class)
-        if streaming:
-            dataset = dataset.to_iterable_dataset()
-    else:
-        import datasets
-
-        if kind == "prepared":
-            from .prepare import load_prepared_shards
-
-            dataset = load_prepared_shards(source, streaming=streaming)
-        elif kind == "audiofolder":
-            if not Path(source).is_dir():
-                raise FileNotFoundError(f"audiofolder data_dir {source!r} does not exist or is not a directory.")
-            dataset = datasets.load_dataset("audiofolder", data_dir=source, split=split, streaming=streaming)
-        else:
-            dataset = datasets.load_dataset(source, config_name, split=split, streaming=streaming)
-    return _undecoded_audio(dataset, audio_column, source)
-
-
-def _undecoded_audio(dataset, audio_column: str, source: str):
-    """Keep only the audio column, cast to `Audio(decode=False)` when it is an `Audio` feature."""
-    import datasets
-
-    columns = dataset.column_names
-    if columns is not None and audio_column not in columns:
-        raise ValueError(f"Dataset {source!r} has no audio column {audio_column!r}; its columns are {columns}.")
-    if columns is not None:
-        dataset = dataset.select_columns([audio_column])
-    feature = dataset.features[audio_column] if dataset.features is not None else None
-    if isinstance(feature, datasets.Audio):
-        dataset = dataset.cast_column(audio_column, datasets.Audio(decode=False))
-    return dataset
 
 
 def num_records(records) -> int | None:
@@ -292,7 +190,7 @@ class StepBatchSampler:
         self._permutation = None
 
     def permutation(self, epoch: int) -> np.ndarray:
-        if epoch != self._permutation_epoch:
+        if self._permutation is None or epoch != self._permutation_epoch:
             self._permutation = np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
             self._permutation_epoch = epoch
         return self._permutation
@@ -484,14 +382,14 @@ def build_pretraining_dataloader(
         min_clip_seconds=min_clip_seconds,
         return_waveforms=return_waveforms,
     )
-    loader_options = dict(
-        num_workers=num_workers,
-        collate_fn=WaveformCollator(featurizer.crop_samples) if return_waveforms else collate_clips,
+    loader_options: dict[str, Any] = {
+        "num_workers": num_workers,
+        "collate_fn": WaveformCollator(featurizer.crop_samples) if return_waveforms else collate_clips,
         # a private generator: creating the iterator must not consume the global RNG (exact resume)
-        generator=torch.Generator().manual_seed(seed),
-        persistent_workers=num_workers > 0,
-        prefetch_factor=2 if num_workers > 0 else None,
-    )
+        "generator": torch.Generator().manual_seed(seed),
+        "persistent_workers": num_workers > 0,
+        "prefetch_factor": 2 if num_workers > 0 else None,
+    }
     length = num_records(records)
     if length is None:
         dataset = StreamingClipDataset(
@@ -515,8 +413,6 @@ def split_stream_by_process(records, rank: int, world_size: int):
     """Give each process its own part of a stream (`datasets.distributed.split_dataset_by_node`)."""
     if num_records(records) is not None or world_size == 1:
         return records
-    from datasets.distributed import split_dataset_by_node
-
     return split_dataset_by_node(records, rank=rank, world_size=world_size)
 
 

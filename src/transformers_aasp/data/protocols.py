@@ -1,5 +1,5 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Split protocols and training-time sampling of the benchmarks.
+"""Split protocols and training-time sampling of the tasks.
 
 * "folds": leave one fold out (the fold column's distinct values), a stratified validation hold-out of the rest;
 * "splits": the source's named train / validation / test splits (validation held out of train when absent);
@@ -13,17 +13,17 @@ loaded data is never copied.
 import numpy as np
 from datasets import DatasetDict
 
-from .benchmarks import BenchmarkSpec
+from .tasks import TaskSpec
 
 
 SPEAKER_SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train / validation / test, by speaker
-SPEAKER_SPLIT_SEED = 0  # fixed: the split is part of the benchmark, not of a run
+SPEAKER_SPLIT_SEED = 0  # fixed: the split is part of the task, not of a run
 
 SplitIndices = dict[str, tuple[str, np.ndarray]]
 
 
 def protocol_indices(
-    spec: BenchmarkSpec, dataset: DatasetDict, fold=None, validation_fraction: float = 0.1, seed: int = 0
+    spec: TaskSpec, dataset: DatasetDict, fold=None, validation_fraction: float = 0.1, seed: int = 0
 ) -> SplitIndices:
     """Rows of each split of one run of `spec`'s protocol on its cast `dataset` ("label", "fold", "speaker")."""
     if spec.protocol == "folds":
@@ -35,7 +35,7 @@ def protocol_indices(
     return _named_split_indices(spec, dataset, validation_fraction, seed)
 
 
-def require_named_splits(spec: BenchmarkSpec, available) -> None:
+def require_named_splits(spec: TaskSpec, available) -> None:
     """Raise, naming the available splits, when the train or test split of a "splits" protocol is missing."""
     for split in (spec.train_split, spec.test_split):
         if split not in available:
@@ -49,7 +49,7 @@ def column_values(dataset, column: str) -> list:
     return dataset.select_columns([column]).to_dict()[column]
 
 
-def _fold_indices(spec: BenchmarkSpec, dataset: DatasetDict, fold, validation_fraction: float, seed: int):
+def _fold_indices(spec: TaskSpec, dataset: DatasetDict, fold, validation_fraction: float, seed: int):
     if fold not in spec.folds:
         raise ValueError(f"{spec.display_name}: fold must be one of {spec.folds}, got {fold!r}.")
     source = spec.train_split
@@ -58,7 +58,7 @@ def _fold_indices(spec: BenchmarkSpec, dataset: DatasetDict, fold, validation_fr
     return _with_validation(dataset, source, rest, validation_fraction, seed) | {"test": (source, test)}
 
 
-def _named_split_indices(spec: BenchmarkSpec, dataset: DatasetDict, validation_fraction: float, seed: int):
+def _named_split_indices(spec: TaskSpec, dataset: DatasetDict, validation_fraction: float, seed: int):
     require_named_splits(spec, dataset)
     train = np.arange(dataset[spec.train_split].num_rows)
     indices = {"test": (spec.test_split, np.arange(dataset[spec.test_split].num_rows))}
@@ -68,7 +68,7 @@ def _named_split_indices(spec: BenchmarkSpec, dataset: DatasetDict, validation_f
     return _with_validation(dataset, spec.train_split, train, validation_fraction, seed) | indices
 
 
-def _speaker_indices(spec: BenchmarkSpec, dataset: DatasetDict):
+def _speaker_indices(spec: TaskSpec, dataset: DatasetDict):
     """Speaker-disjoint 70/10/20 split of the first source split, fixed by `SPEAKER_SPLIT_SEED`."""
     source = spec.train_split
     speakers = np.asarray(column_values(dataset[source], "speaker"))

@@ -40,7 +40,9 @@ from transformers import AutoFeatureExtractor
 from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
-from ..data.loading import LoadedBenchmark, undecoded_audio
+from ..data.loading import LoadedTask
+from ..data.sources import undecoded_audio
+from ..data.tasks import get_task
 from ..feature_extraction_aasp import AaSPFeatureExtractor
 
 
@@ -59,7 +61,7 @@ PROTOCOL = "log-mel statistics + StandardScaler + LogisticRegression, trained on
 
 @dataclass
 class LogmelBaselineArguments:
-    """Options of the baseline itself (the benchmark options are `BenchmarkDataArguments`)."""
+    """Options of the baseline itself (the benchmark options are `TaskDataArguments`)."""
 
     feature_set: Literal["stats", "full"] = field(
         default="full", metadata={"help": "stats: mean + std per mel bin; full: + delta std + modulation spectrum."}
@@ -288,9 +290,9 @@ def wilson_interval(num_correct: int, num_trials: int, z: float = WILSON_Z_95) -
     return max(0.0, centre - half_width), min(1.0, centre + half_width)
 
 
-def require_single_label(data: LoadedBenchmark | DatasetDict) -> None:
+def require_single_label(data: LoadedTask | DatasetDict) -> None:
     """Raise a ValueError for multi-label data: the baseline reports accuracy of single-label classification."""
-    if isinstance(data, LoadedBenchmark):
+    if isinstance(data, LoadedTask):
         multi_label, name = data.spec.multi_label, data.spec.name
     else:
         multi_label, name = isinstance(data[next(iter(data))].features.get("label"), List), "the dataset"
@@ -302,7 +304,7 @@ def require_single_label(data: LoadedBenchmark | DatasetDict) -> None:
 
 
 def evaluate_logmel_baseline(
-    data: LoadedBenchmark | DatasetDict,
+    data: LoadedTask | DatasetDict,
     feature_extractor: AaSPFeatureExtractor,
     *,
     feature_set: str = "full",
@@ -315,14 +317,14 @@ def evaluate_logmel_baseline(
     """Test accuracy of the log-mel statistics baseline on one benchmark.
 
     Args:
-        data: a `LoadedBenchmark` (its protocol chooses the splits; cross-validation runs every fold, or `fold`), or a
+        data: a `LoadedTask` (its protocol chooses the splits; cross-validation runs every fold, or `fold`), or a
             `DatasetDict` with "train" / optional "validation" / "test" splits and columns "audio" and "label"
             (ClassLabel or int ids).
         feature_extractor: gives the log-mel frames; its normalisation does not matter much (features are
             standardised), except through the fixed eps of the modulation log-power.
         feature_set: "stats" (mean + std per mel bin) or "full" (also frame-difference std and modulation spectrum).
         clip_seconds: keep the first `clip_seconds` of every clip; default: the benchmark's clip length (a
-            `LoadedBenchmark`) or whole clips (a `DatasetDict`).
+            `LoadedTask`) or whole clips (a `DatasetDict`).
         fold: one fold of a cross-validation benchmark (default: every fold; their test predictions are pooled).
         batch_size: clips per feature-extractor call.
         max_iter / regularization: `LogisticRegression(max_iter=..., C=...)`.
@@ -338,7 +340,7 @@ def evaluate_logmel_baseline(
     runs_rows, num_classes, clip_seconds = protocol_rows(data, fold, clip_seconds)
     clip_samples = None if clip_seconds is None else round(clip_seconds * SAMPLING_RATE)
     sources = {source for rows in runs_rows for source, _ in rows["train"] + rows["test"]}
-    dataset = data.dataset if isinstance(data, LoadedBenchmark) else data
+    dataset = data.dataset if isinstance(data, LoadedTask) else data
     computed = {
         source: split_features(dataset[source], feature_extractor, feature_set, clip_samples, batch_size)
         for source in sorted(sources)
@@ -370,10 +372,10 @@ def evaluate_logmel_baseline(
     }
 
 
-def protocol_rows(data: LoadedBenchmark | DatasetDict, fold: int | None, clip_seconds: float | None):
+def protocol_rows(data: LoadedTask | DatasetDict, fold: int | None, clip_seconds: float | None):
     """The runs of the protocol as [{"fold", "train": [(source split, rows)], "test": [(source split, rows)]}],
     the number of classes, and the clip length in seconds (None: whole clips)."""
-    if isinstance(data, LoadedBenchmark):
+    if isinstance(data, LoadedTask):
         folds = [fold] if fold is not None else data.spec.folds
         runs = []
         for current in folds:
@@ -382,7 +384,7 @@ def protocol_rows(data: LoadedBenchmark | DatasetDict, fold: int | None, clip_se
             runs.append({"fold": current, "train": train, "test": [indices["test"]]})
         return runs, data.num_labels, clip_seconds if clip_seconds is not None else data.spec.clip_seconds
     if fold is not None:
-        raise ValueError("`fold` needs a LoadedBenchmark with a cross-validation protocol, not a DatasetDict.")
+        raise ValueError("`fold` needs a LoadedTask with a cross-validation protocol, not a DatasetDict.")
     for split in ("train", "test"):
         if split not in data:
             raise ValueError(f"The DatasetDict needs a {split!r} split; it has {list(data)}.")
@@ -438,9 +440,7 @@ def score_one_run(computed: dict, rows: dict, max_iter: int, regularization: flo
 def refuse_multi_label(benchmark: str | None, multi_label: bool) -> None:
     """Fail before any data is loaded when the selected benchmark (or custom dataset) is multi-label."""
     if benchmark is not None:
-        from ..data.benchmarks import get_benchmark
-
-        spec = get_benchmark(benchmark)
+        spec = get_task(benchmark)
         multi_label, name = spec.multi_label, f"benchmark {benchmark!r} ({spec.display_name})"
     else:
         name = "the --multi_label dataset"
@@ -465,7 +465,7 @@ def load_baseline_feature_extractor(name_or_path: str | None) -> AaSPFeatureExtr
 
 
 def write_baseline_results(
-    results: dict, benchmark: LoadedBenchmark, options: LogmelBaselineArguments, dataset_name: str | None
+    results: dict, benchmark: LoadedTask, options: LogmelBaselineArguments, dataset_name: str | None
 ) -> Path:
     """`<output_dir>/logmel_baseline_<benchmark>.json`: the results with the protocol and the data's revision."""
     path = Path(options.output_dir) / f"logmel_baseline_{benchmark.spec.name}.json"
@@ -483,7 +483,7 @@ def write_baseline_results(
     return path
 
 
-def baseline_summary_line(results: dict, benchmark: LoadedBenchmark, feature_set: str) -> str:
+def baseline_summary_line(results: dict, benchmark: LoadedTask, feature_set: str) -> str:
     return (
         f"{benchmark.spec.display_name} | log-mel baseline ({feature_set}) | accuracy "
         f"{100 * results['accuracy']:.2f} % (95 % Wilson interval {100 * results['ci95_low']:.1f}-"

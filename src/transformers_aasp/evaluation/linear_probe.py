@@ -32,8 +32,9 @@ from transformers import AutoFeatureExtractor, AutoModel
 from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
-from ..data.loading import LoadedBenchmark, undecoded_audio
+from ..data.loading import LoadedTask
 from ..data.protocols import encode_targets
+from ..data.sources import undecoded_audio
 from ..reporting.metrics import metric_name, score_logits, summarize_scores
 
 
@@ -103,13 +104,13 @@ def model_fingerprint(model) -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_path(cache_dir: str, model_name: str, model_key: str, benchmark: LoadedBenchmark, split: str, layer) -> Path:
+def cache_path(cache_dir: str, model_name: str, model_key: str, benchmark: LoadedTask, split: str, layer) -> Path:
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model_name).name or model_name)
     task_key = f"{benchmark.spec.name}-{benchmark.fingerprint()}-{benchmark.spec.clip_seconds:g}s-layer{layer}"
     return Path(cache_dir) / f"{safe_name}-{model_key}" / task_key / f"{split}.safetensors"
 
 
-def embed_split(dataset, embedder: ClipEmbedder, benchmark: LoadedBenchmark, batch_size: int) -> dict:
+def embed_split(dataset, embedder: ClipEmbedder, benchmark: LoadedTask, batch_size: int) -> dict:
     """{"embeddings": (N, D) float32, "targets": (N,) int64 or (N, K) float32, "valid": (N,) bool} for one split."""
     dataset = undecoded_audio(dataset)
     clip_samples = benchmark.spec.clip_samples
@@ -242,9 +243,7 @@ def load_embedder(name_or_path: str, trust_remote_code: bool, probe: LinearProbe
     return ClipEmbedder(model, feature_extractor, probe.hidden_layer, probe.device)
 
 
-def embed_benchmark(
-    benchmark: LoadedBenchmark, embedder: ClipEmbedder, model_name: str, probe: LinearProbeArguments
-) -> dict:
+def embed_task(benchmark: LoadedTask, embedder: ClipEmbedder, model_name: str, probe: LinearProbeArguments) -> dict:
     """Cached embeddings of every source split: {split_name: arrays} (see `embed_split`)."""
     model_key = model_fingerprint(embedder.model)
     embeddings = {}
@@ -257,7 +256,7 @@ def embed_benchmark(
 
 
 def run_protocol(
-    benchmark: LoadedBenchmark,
+    benchmark: LoadedTask,
     embeddings: dict,
     probe: LinearProbeArguments,
     fold: int | None = None,
@@ -275,7 +274,7 @@ def run_protocol(
     return {"per_seed": per_seed, "per_fold": per_fold, **summarize_scores(per_seed)}
 
 
-def write_results(results: dict, model_name: str, benchmark: LoadedBenchmark, probe: LinearProbeArguments) -> Path:
+def write_results(results: dict, model_name: str, benchmark: LoadedTask, probe: LinearProbeArguments) -> Path:
     """`<output_dir>/linear_eval_<benchmark>_<model folder name>.json` with the protocol and the data revision."""
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model_name).name)
     path = Path(probe.output_dir) / f"linear_eval_{benchmark.spec.name}_{safe_name}.json"
@@ -296,7 +295,7 @@ def write_results(results: dict, model_name: str, benchmark: LoadedBenchmark, pr
     return path
 
 
-def summary_line(results: dict, model_name: str, benchmark: LoadedBenchmark) -> str:
+def summary_line(results: dict, model_name: str, benchmark: LoadedTask) -> str:
     return (
         f"{benchmark.spec.display_name} | {model_name} | {metric_name(benchmark.spec.multi_label)} "
         f"{100 * results['mean']:.2f} ± {100 * results['ci95']:.2f} (95 % CI, {results['n']} seeds)"
@@ -307,8 +306,8 @@ __all__ = [
     "PROTOCOL",
     "ClipEmbedder",
     "LinearProbeArguments",
-    "embed_benchmark",
     "embed_split",
+    "embed_task",
     "evaluate_fold",
     "load_embedder",
     "model_fingerprint",

@@ -6,8 +6,8 @@ transformers' `HfArgumentParser`: options come from the command line and, option
 only organise the file, the option names are the dataclass fields. Command-line flags override the file.
 
 The options the downstream scripts share are declared once here: `ModelArguments` (the checkpoint to load) and
-`BenchmarkDataArguments` (which benchmark or dataset, read how), turned into a loaded benchmark by
-`benchmark_from_arguments`.
+`TaskDataArguments` (which task or dataset, read how), turned into a loaded task by
+`task_from_arguments`.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import datasets
 import yaml
 from transformers import HfArgumentParser
+from transformers.hf_argparser import DataClassType
 from transformers.utils import logging
 
-from ..data.benchmarks import benchmark_names
-from ..data.loading import resolve_benchmark
+from ..data.loading import resolve_task
+from ..data.tasks import task_names
 
 
 logger = logging.get_logger(__name__)
@@ -117,7 +119,7 @@ def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None 
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path, rest = split_config_flag(argv)
-    parser = HfArgumentParser(list(dataclass_types))
+    parser = HfArgumentParser([DataClassType(dataclass_type) for dataclass_type in dataclass_types])
     parser.add_argument(CONFIG_FLAG, help="YAML file of options; command-line flags override it.")
     if config_path is not None:
         file_options = read_config_file(config_path, option_names(dataclass_types))
@@ -130,6 +132,10 @@ def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None 
 PACKAGE_LOGGER = "transformers_aasp"
 
 
+class PackageLogHandler(std_logging.StreamHandler):
+    """The handler `setup_logging` gives this package's logger (once, however often it is called)."""
+
+
 def setup_logging(level: int | str = "info", is_main_process: bool = True) -> None:
     """The one logging set-up for scripts.
 
@@ -138,30 +144,25 @@ def setup_logging(level: int | str = "info", is_main_process: bool = True) -> No
     gives this package's records the same timestamped format as transformers'. Call it once, at the top of `main`.
     """
     if isinstance(level, str):
-        level = logging.log_levels.get(level.lower(), logging.INFO)
-    level = level if is_main_process else logging.ERROR
+        level = logging.log_levels.get(level.lower(), std_logging.INFO)
+    level = level if is_main_process else std_logging.ERROR
     logging.set_verbosity(level)
     logging.enable_default_handler()
     logging.enable_explicit_format()
     package_logger = std_logging.getLogger(PACKAGE_LOGGER)
     package_logger.setLevel(level)
     package_logger.propagate = False
-    if not any(getattr(handler, "is_aasp_handler", False) for handler in package_logger.handlers):
-        handler = std_logging.StreamHandler(sys.stderr)
+    if not any(isinstance(handler, PackageLogHandler) for handler in package_logger.handlers):
+        handler = PackageLogHandler(sys.stderr)
         handler.setFormatter(std_logging.Formatter(LOG_FORMAT))
-        handler.is_aasp_handler = True
         package_logger.addHandler(handler)
-    try:
-        import datasets
-    except ImportError:  # not every script needs datasets
-        return
     datasets.utils.logging.set_verbosity(level)
 
 
 def training_log_level(training_args) -> int:
     """The level `setup_logging` should use for a `TrainingArguments` run: its `--log_level`, INFO when "passive"."""
     if training_args.log_level == "passive":
-        return logging.INFO
+        return std_logging.INFO
     return training_args.get_process_log_level()
 
 
@@ -169,9 +170,9 @@ def training_log_level(training_args) -> int:
 # Options shared by the downstream scripts (finetune.py, linear_eval.py, logmel_baseline.py)
 
 
-def registered_benchmark_names() -> list[str]:
-    """The names `--benchmark` accepts, for help texts and error messages."""
-    return benchmark_names()
+def registered_task_names() -> list[str]:
+    """The names `--task` accepts, for help texts and error messages."""
+    return task_names()
 
 
 def looks_like_local_path(name_or_path: str) -> bool:
@@ -218,25 +219,25 @@ class ModelArguments:
 
 
 @dataclass
-class BenchmarkDataArguments:
-    """Which benchmark (or dataset) a downstream script reads, and how; see `benchmark_from_arguments`."""
+class TaskDataArguments:
+    """Which task (or dataset) a downstream script reads, and how; see `task_from_arguments`."""
 
-    benchmark: str | None = field(
+    task: str | None = field(
         default=None,
-        metadata={"help": f"Registered benchmark, one of: {', '.join(registered_benchmark_names())}."},
+        metadata={"help": f"Registered task, one of: {', '.join(registered_task_names())}."},
     )
     dataset_name: str | None = field(
         default=None,
-        metadata={"help": "Hub id or local path: a copy of --benchmark with the same layout, or a custom dataset."},
+        metadata={"help": "Hub id or local path: a copy of --task with the same layout, or a custom dataset."},
     )
     dataset_config_name: str | None = field(default=None, metadata={"help": "Config of a custom --dataset_name."})
     dataset_revision: str | None = field(
         default=None,
-        metadata={"help": "Hub commit, branch or tag to read (default: the benchmark's pinned revision)."},
+        metadata={"help": "Hub commit, branch or tag to read (default: the task's pinned revision)."},
     )
     streaming: bool | None = field(
         default=None,
-        metadata={"help": "Stream the data instead of downloading it (default: the benchmark's choice, on for as2m)."},
+        metadata={"help": "Stream the data instead of downloading it (default: the task's choice, on for as2m)."},
     )
     audio_column: str = field(default="audio", metadata={"help": "Custom --dataset_name: audio column."})
     label_column: str = field(default="label", metadata={"help": "Custom --dataset_name: label column."})
@@ -245,20 +246,20 @@ class BenchmarkDataArguments:
         default=None, metadata={"help": "Custom --dataset_name: leave-one-fold-out on this column's values."}
     )
     train_split: str | None = field(
-        default=None, metadata={"help": "Training split (default: the benchmark's; 'train' for a custom dataset)."}
+        default=None, metadata={"help": "Training split (default: the task's; 'train' for a custom dataset)."}
     )
     validation_split: str | None = field(
         default=None,
-        metadata={"help": "Validation split (default: the benchmark's; 'validation' for a custom dataset)."},
+        metadata={"help": "Validation split (default: the task's; 'validation' for a custom dataset)."},
     )
     test_split: str | None = field(
-        default=None, metadata={"help": "Test split (default: the benchmark's; 'test' for a custom dataset)."}
+        default=None, metadata={"help": "Test split (default: the task's; 'test' for a custom dataset)."}
     )
-    fold: int | None = field(default=None, metadata={"help": "Held-out fold of a cross-validation benchmark."})
+    fold: int | None = field(default=None, metadata={"help": "Held-out fold of a cross-validation task."})
     validation_fraction: float = field(
         default=0.1, metadata={"help": "Without a validation split: stratified fraction of train held out."}
     )
-    clip_seconds: float | None = field(default=None, metadata={"help": "Clip length (default: the benchmark's)."})
+    clip_seconds: float | None = field(default=None, metadata={"help": "Clip length (default: the task's)."})
     verify_split_sizes: bool = field(default=True, metadata={"help": "Check official split sizes (SPCV2)."})
     corpus_clips_per_class: int | None = field(
         default=None, metadata={"help": "Embedded corpus tasks: clips per class to build (default: the corpus's)."}
@@ -267,15 +268,15 @@ class BenchmarkDataArguments:
         default=None,
         metadata={
             "help": "Custom --dataset_name: its license as a Hub license id (e.g. cc-by-4.0); the model card derives "
-            "the weights' license from it (registered benchmarks: known)."
+            "the weights' license from it (registered tasks: known)."
         },
     )
 
 
-def benchmark_from_arguments(data_args: BenchmarkDataArguments):
-    """The `LoadedBenchmark` that `data_args` select (`resolve_benchmark`)."""
-    return resolve_benchmark(
-        data_args.benchmark,
+def task_from_arguments(data_args: TaskDataArguments):
+    """The `LoadedTask` that `data_args` select (`resolve_task`)."""
+    return resolve_task(
+        data_args.task,
         data_args.dataset_name,
         audio_column=data_args.audio_column,
         label_column=data_args.label_column,

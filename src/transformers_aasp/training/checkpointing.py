@@ -25,6 +25,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,6 +95,14 @@ def checkpoint_number(path: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def completed_step(path: Path) -> int:
+    """i of a complete ``checkpoint_<i>`` folder."""
+    number = checkpoint_number(path)
+    if number is None:
+        raise ValueError(f"{str(path)!r} is not a checkpoint_<i> folder.")
+    return number
+
+
 def is_complete(path: Path) -> bool:
     return checkpoint_number(path) is not None and (Path(path) / TRAINING_STATE_FILE).is_file()
 
@@ -138,7 +147,7 @@ class CheckpointStore:
         """Complete checkpoints, oldest first."""
         if not self.folder.is_dir():
             return []
-        return sorted((path for path in self.folder.iterdir() if is_complete(path)), key=checkpoint_number)
+        return sorted((path for path in self.folder.iterdir() if is_complete(path)), key=completed_step)
 
     def leftovers(self) -> list[Path]:
         """Folders of interrupted writes: staging folders and ``checkpoint_<i>`` folders without a training state."""
@@ -237,7 +246,7 @@ def broadcast_int(accelerator, value: int) -> int:
     from accelerate.utils import broadcast
 
     tensor = torch.tensor([value], dtype=torch.long, device=accelerator.device)
-    return int(broadcast(tensor, from_process=0).item())
+    return int(broadcast(tensor, from_process=0)[0])
 
 
 def refuse_unsafe_files(checkpoint: Path) -> None:
@@ -282,11 +291,12 @@ def restore_rng_states(checkpoint: Path, rank: int, allow_errors: bool = False) 
 
 def numpy_rng_globals() -> list:
     """The NumPy functions and types a pickled `np.random.get_state()` needs (no code-running callable)."""
-    multiarray = getattr(np, "_core", np.core).multiarray
+    core = getattr(np, "_core", None) or getattr(np, "core")  # noqa: B009  (numpy 2 renamed `core` to `_core`)
+    multiarray = core.multiarray
     return [multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
 
-def tuple_tree(value):
+def tuple_tree(value: Any) -> Any:
     """Lists back to tuples (`random.setstate` needs tuples)."""
     return tuple(tuple_tree(item) for item in value) if isinstance(value, (list, tuple)) else value
 

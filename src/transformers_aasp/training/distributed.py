@@ -36,4 +36,4 @@ def gather_across_processes(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 def use_cross_process_negatives(model: torch.nn.Module) -> None:
     """Makes an `AaSPForPreTraining` (unwrapped) draw contrastive negatives from every process."""
-    model.gather_views = gather_across_processes
+    setattr(model, "gather_views", gather_across_processes)  # noqa: B010  (a plain attribute, not a submodule)

@@ -44,13 +44,14 @@ from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, crop, crop_or_pad, decode_waveform
 from ..configuration_aasp import CLASSIFIER_POOLINGS
-from ..data.benchmarks import get_benchmark
-from ..data.loading import LoadedBenchmark, undecoded_audio
+from ..data.loading import LoadedTask
 from ..data.protocols import class_balanced_weights, encode_targets
+from ..data.sources import undecoded_audio
+from ..data.tasks import get_task
 from ..reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores
 from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, ReportedResult, TrainingDataset, finetuned_card
 from ..tta import average_shifted_views, shift_offsets
-from .arguments import BenchmarkDataArguments, ModelArguments
+from .arguments import ModelArguments, TaskDataArguments
 from .augment import AugmentationArguments, augment_batch
 from .optimization import is_weight_decay_exempt
 
@@ -96,7 +97,7 @@ class FineTuningModelArguments(ModelArguments):
 
 
 @dataclass
-class FineTuningDataArguments(BenchmarkDataArguments):
+class FineTuningDataArguments(TaskDataArguments):
     """The benchmark options plus the fine-tuning-only ones."""
 
     all_folds: bool = field(default=False, metadata={"help": "Run every fold and report mean and spread."})
@@ -308,7 +309,7 @@ class RunSteps:
         return cls(train=not evaluate_only, evaluate=not train_only)
 
 
-def folds_to_run(benchmark: LoadedBenchmark, fold: int | None, all_folds: bool) -> list[int | None]:
+def folds_to_run(benchmark: LoadedTask, fold: int | None, all_folds: bool) -> list[int | None]:
     """The folds a command asks for: every fold with `all_folds`, else `[fold]` (required for a CV benchmark)."""
     folds = benchmark.spec.folds
     if all_folds:
@@ -327,7 +328,7 @@ def run_folder(output_dir: str, fold, all_folds: bool) -> Path:
     return Path(output_dir) / f"fold_{fold}" if all_folds else Path(output_dir)
 
 
-def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedBenchmark):
+def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedTask):
     """The checkpoint's config (loaded once) for the benchmark's labels, with --classifier_pooling and
     --classifier_shift_views applied; those two are refused for a checkpoint that is not AaSP (its config would keep
     them as unused attributes, and the model would run as before)."""
@@ -357,7 +358,7 @@ def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedBen
     return config
 
 
-def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedBenchmark, require_trained_head: bool):
+def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedTask, require_trained_head: bool):
     """`AutoModelForAudioClassification` for the benchmark's labels, with the requested parts frozen.
 
     With `require_trained_head` (evaluation without training) a checkpoint whose classifier would be freshly
@@ -387,7 +388,7 @@ def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedBench
     return model
 
 
-def prepare_splits(benchmark: LoadedBenchmark, fold, data_args: FineTuningDataArguments, recipe, seed: int):
+def prepare_splits(benchmark: LoadedTask, fold, data_args: FineTuningDataArguments, recipe, seed: int):
     """(train / validation / test datasets yielding cropped waveforms, the same splits undecoded).
 
     A streamed benchmark (AudioSet-2M from the Hub) gives iterable datasets, transformed as they are read.
@@ -418,7 +419,7 @@ def prepare_splits(benchmark: LoadedBenchmark, fold, data_args: FineTuningDataAr
     return prepared, splits
 
 
-def training_sample_weights(benchmark: LoadedBenchmark, train_split, recipe: RecipeArguments):
+def training_sample_weights(benchmark: LoadedTask, train_split, recipe: RecipeArguments):
     """Per-clip sampling weights of the class-balanced sampler, or None when it is off."""
     balanced = recipe.class_balanced_sampling
     if balanced is None:
@@ -450,7 +451,7 @@ def checkpoint_to_resume(args: TrainingArguments) -> str | None:
 
 
 def fine_tune(
-    benchmark: LoadedBenchmark,
+    benchmark: LoadedTask,
     fold: int | None,
     model_args: FineTuningModelArguments,
     data_args: FineTuningDataArguments,
@@ -562,7 +563,7 @@ def check_run_options(data_args: FineTuningDataArguments, training_args: Trainin
 # Reporting and publishing
 
 
-def summarize_runs(runs: list[dict], benchmark: LoadedBenchmark) -> dict:
+def summarize_runs(runs: list[dict], benchmark: LoadedTask) -> dict:
     """Mean, std and 95 % interval of the runs' test scores, with the benchmark, protocol and dataset revision."""
     scored = [run for run in runs if run["test_score"] is not None]
     summary = summarize_scores([run["test_score"] for run in scored]) if scored else {}
@@ -591,7 +592,7 @@ def single_view_summary(runs: list[dict]) -> dict:
     return {"shift_views": averaged[0]["shift_views"], "single_view": summarize_scores(scores)}
 
 
-def summary_line(summary: dict, benchmark: LoadedBenchmark) -> str:
+def summary_line(summary: dict, benchmark: LoadedTask) -> str:
     """One line for the log: `<benchmark>: <metric> = mean ± 95 % interval over n run(s)`."""
     if "mean" not in summary:
         return f"{benchmark.spec.display_name}: trained; the test split was not scored (no --do_eval)."
@@ -607,12 +608,12 @@ def write_json(payload: dict, path: Path) -> None:
     logger.info(f"Wrote {path}")
 
 
-def card_dataset(benchmark: LoadedBenchmark, data_args: BenchmarkDataArguments) -> TrainingDataset:
+def card_dataset(benchmark: LoadedTask, data_args: TaskDataArguments) -> TrainingDataset:
     """The training data to cite: the registry's Hub id even when a local copy with the same layout was loaded."""
     spec = benchmark.spec
     dataset_id = spec.dataset_id
-    if data_args.benchmark is not None:
-        dataset_id = get_benchmark(data_args.benchmark).dataset_id
+    if data_args.task is not None:
+        dataset_id = get_task(data_args.task).dataset_id
     data_license = data_args.dataset_license
     if data_license is None and spec.loader is not None and dataset_id is None:
         data_license = EMBEDDED_CORPUS_LICENSE

@@ -35,15 +35,14 @@ from transformers.utils import logging
 from ..configuration_aasp import PRETRAINING_EXPORTS, AaSPConfig
 from ..data.normalization import compute_normalization_stats
 from ..data.pretraining import (
-    SOURCE_TYPES,
     ClipFeaturizer,
     build_pretraining_dataloader,
     features_from_waveform_batch,
     iter_waveforms,
-    load_audio_records,
     num_records,
     split_stream_by_process,
 )
+from ..data.sources import SOURCE_TYPES, load_audio_records
 from ..feature_extraction_aasp import AaSPFeatureExtractor
 from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPForPreTraining
 from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, TrainingDataset, pretrained_card

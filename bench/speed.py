@@ -2,9 +2,9 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Speed and memory of AaSP against transformers' AST, the model a user would otherwise pick.
 
-    python benchmarks/speed.py                               # both parts
-    python benchmarks/speed.py --part features --num_clips 64
-    python benchmarks/speed.py --part encoder --batch_size 8 --repeats 5   # defaults: batch 4, 3 repeats
+    python -m bench.speed                               # both parts
+    python -m bench.speed --part features --num_clips 64
+    python -m bench.speed --part encoder --batch_size 8 --repeats 5   # defaults: batch 4, 3 repeats
 
 Part "features": AaSPFeatureExtractor vs ASTFeatureExtractor on the same 64 clips of 10 s (one call each, as a user
 calls them), clips/s and the ratio. Target: AaSP >= 3x faster on CPU. On a CUDA machine it also tries AaSP's
@@ -23,14 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 import torch
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (
+from bench.common import (
     SAMPLING_RATE,
     interleaved_medians,
     load_average,
@@ -172,7 +168,8 @@ def benchmark_encoder(args) -> dict:
     for name in ("aasp", "ast"):
         result[name]["memory"] = run_json_subprocess(
             [
-                str(Path(__file__).resolve()),
+                "-m",
+                "bench.speed",
                 "--memory_child",
                 name,
                 "--batch_size",

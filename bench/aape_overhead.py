@@ -2,8 +2,8 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """What does AaPE cost? AaSP base (AaSPConfig()) with use_aape=True vs use_aape=False.
 
-    python benchmarks/aape_overhead.py                        # batch 2 x 608 frames (the pre-training crop)
-    python benchmarks/aape_overhead.py --batch_size 4 --frames 1008 --repeats 5
+    python -m bench.aape_overhead                        # batch 2 x 608 frames (the pre-training crop)
+    python -m bench.aape_overhead --batch_size 4 --frames 1008 --repeats 5
 
 1. Time: forward (eval, no_grad) and forward+backward (train mode, loss = mean of last_hidden_state), both models in
    this process on the same input, alternating, median of the repeats. Targets: AaPE <= 15 % slower.
@@ -26,15 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (
+from bench.common import (
     RESULTS_DIR,
     interleaved_medians,
     load_average,
@@ -157,7 +153,8 @@ def memory_both(args) -> dict:
         sides = {
             name: run_json_subprocess(
                 [
-                    str(Path(__file__).resolve()),
+                    "-m",
+                    "bench.aape_overhead",
                     "--memory_child",
                     name,
                     mode,

@@ -15,8 +15,9 @@ from example_scripts import example_path
 
 from transformers_aasp import AaSPFeatureExtractor
 from transformers_aasp.audio import decode_audio, load_mono_waveform
-from transformers_aasp.data.prepare import prepare_pretraining_shards
-from transformers_aasp.data.pretraining import build_pretraining_dataloader, load_audio_records
+from transformers_aasp.data.pretraining import build_pretraining_dataloader
+from transformers_aasp.data.shards import prepare_pretraining_shards
+from transformers_aasp.data.sources import load_audio_records
 
 
 SCRIPT = example_path("prepare_pretraining_data")
@@ -78,6 +79,7 @@ def test_training_batches_come_straight_from_the_shards(tmp_path, raw_folder, st
         assert batch["waveforms"].shape == (2, 63 * 160) and batch["num_skipped"] == 0
 
 
+@pytest.mark.integration
 def test_script_prepares_with_several_processes(tmp_path, raw_folder):
     output = tmp_path / "shards"
     command = [sys.executable, str(SCRIPT), "--dataset", str(raw_folder), "--output_dir", str(output)]

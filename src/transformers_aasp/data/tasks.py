@@ -1,9 +1,9 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""The benchmark registry: which Hub dataset (and commit) each downstream task of the AaSP paper reads, and how.
+"""The task registry: which Hub dataset (and commit) each downstream task of the AaSP paper reads, and how.
 
-Every benchmark is a `BenchmarkSpec`: Hub dataset id and revision, audio/label columns, how labels are named, clip
+Every task is a `TaskSpec`: Hub dataset id and revision, audio/label columns, how labels are named, clip
 length and protocol. Loading and casting live in `data.loading`, the split protocols in `data.protocols`. Where each
-repository's schema was read is recorded in docs/benchmarks.md.
+repository's schema was read is recorded in docs/tasks.md.
 """
 
 import csv
@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..audio import SAMPLING_RATE
-from .corpus import EMBEDDED_TASKS
+from .corpus import EMBEDDED_TASKS, load_embedded_task
 
 
 PROTOCOLS = ("folds", "splits", "speaker_split")
@@ -108,7 +108,8 @@ AUDIOSET_CLASS_INDEX = "audioset_class_labels_indices.csv"  # package data under
 @cache
 def audioset_classes() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The official AudioSet class index (class_labels_indices.csv, ontology order): (527 MIDs, 527 display names)."""
-    text = resources.files(__package__).joinpath("resources", AUDIOSET_CLASS_INDEX).read_text(encoding="utf-8")
+    index = resources.files("transformers_aasp.data").joinpath("resources").joinpath(AUDIOSET_CLASS_INDEX)
+    text = index.read_text(encoding="utf-8")
     rows = list(csv.DictReader(text.splitlines()))
     if [int(row["index"]) for row in rows] != list(range(len(rows))):
         raise ValueError(f"{AUDIOSET_CLASS_INDEX}: the index column must run 0..{len(rows) - 1} in order.")
@@ -116,15 +117,15 @@ def audioset_classes() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 @dataclass(frozen=True)
-class BenchmarkSpec:
-    """How to load and split one benchmark.
+class TaskSpec:
+    """How to load and split one task.
 
     Attributes:
-        name: registry key (`--benchmark`).
+        name: registry key (`--task`).
         display_name: name used in reports and model cards.
         dataset_id: Hub dataset id or local path; None for tasks built in code (`loader`).
         dataset_config: config name for `load_dataset`.
-        revision: the Hub commit the benchmark is pinned to (None: the default branch, as it is today).
+        revision: the Hub commit the task is pinned to (None: the default branch, as it is today).
         data_files: `{split: repo-relative glob(s)}` read with the `parquet` builder, for repositories whose
             `load_dataset(id)` path is unusable (e.g. they still hold a loading script, which datasets >= 4 refuses).
         streaming: stream from the Hub instead of downloading (AudioSet-2M, 2.4 TB); a local copy is read normally.
@@ -192,13 +193,13 @@ class BenchmarkSpec:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"Unknown protocol {self.protocol!r}; expected one of {PROTOCOLS}.")
         if self.protocol == "folds" and not self.fold_column:
-            raise ValueError(f"Benchmark {self.name!r}: the 'folds' protocol needs `fold_column`.")
+            raise ValueError(f"Task {self.name!r}: the 'folds' protocol needs `fold_column`.")
         if self.protocol == "speaker_split" and not self.speaker_column:
-            raise ValueError(f"Benchmark {self.name!r}: the 'speaker_split' protocol needs `speaker_column`.")
+            raise ValueError(f"Task {self.name!r}: the 'speaker_split' protocol needs `speaker_column`.")
         if self.dataset_id is None and self.loader is None:
-            raise ValueError(f"Benchmark {self.name!r} needs a `dataset_id` or a `loader`.")
+            raise ValueError(f"Task {self.name!r} needs a `dataset_id` or a `loader`.")
         if self.label_names is not None and len(self.label_names) != len(self.class_names or ()):
-            raise ValueError(f"Benchmark {self.name!r}: `label_names` must name each of `class_names`.")
+            raise ValueError(f"Task {self.name!r}: `label_names` must name each of `class_names`.")
 
     @property
     def folds(self) -> list:
@@ -206,7 +207,7 @@ class BenchmarkSpec:
         if self.protocol != "folds":
             return [None]
         if self.fold_values is None:
-            raise ValueError(f"{self.display_name}: the folds are read from the data; load the benchmark first.")
+            raise ValueError(f"{self.display_name}: the folds are read from the data; load the task first.")
         return list(self.fold_values)
 
     @property
@@ -219,7 +220,7 @@ class BenchmarkSpec:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Benchmark-specific column derivations
+# Task-specific column derivations
 
 
 def cremad_columns(batch: dict) -> dict:
@@ -238,7 +239,7 @@ def speech_commands_id_order_check(counts: dict[str, int]) -> None:
     """Refuse Speech Commands integer label ids read in the wrong word order.
 
     Most speakers said each of the 20 core words five times and each of the 15 others once (the release's README): in
-    v0.02 the core words average 3,873 clips against 1,892 (ratio 2.05, docs/benchmarks.md), and the train list, about
+    v0.02 the core words average 3,873 clips against 1,892 (ratio 2.05, docs/tasks.md), and the train list, about
     80 % of the clips, keeps that skew. Ids read in another order (e.g. `google/speech_commands`'s instead of
     alphabetical, or shifted by one) put core and other words under each name and bring the ratio to about 1; below
     1.5 the ids are refused.
@@ -261,15 +262,13 @@ def speech_commands_id_order_check(counts: dict[str, int]) -> None:
 
 def _embedded_loader(task_name: str) -> Callable:
     def load(**kwargs):
-        from .corpus import load_embedded_task
-
         return load_embedded_task(task_name, **kwargs)
 
     return load
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# The registry (Hub ids, revisions and schemas: docs/benchmarks.md)
+# The registry (Hub ids, revisions and schemas: docs/tasks.md)
 
 
 def _audioset_common() -> dict:
@@ -288,16 +287,16 @@ def _audioset_common() -> dict:
     )
 
 
-def _registry() -> dict[str, BenchmarkSpec]:
+def _registry() -> dict[str, TaskSpec]:
     specs = [
-        BenchmarkSpec(
+        TaskSpec(
             name="as20k",
             display_name="AudioSet-20K",
             dataset_config="balanced",
             protocol_description="train on balanced_train, test on eval; macro mAP over the 527 classes",
             **_audioset_common(),
         ),
-        BenchmarkSpec(
+        TaskSpec(
             name="as2m",
             display_name="AudioSet-2M",
             dataset_config="full",
@@ -306,7 +305,7 @@ def _registry() -> dict[str, BenchmarkSpec]:
             protocol_description="train on balanced+unbalanced with class-balanced sampling, test on eval; macro mAP",
             **_audioset_common(),
         ),
-        BenchmarkSpec(
+        TaskSpec(
             name="esc50",
             display_name="ESC-50",
             dataset_id="ashraq/esc50",
@@ -320,7 +319,7 @@ def _registry() -> dict[str, BenchmarkSpec]:
             fold_values=(1, 2, 3, 4, 5),
             protocol_description="5-fold cross-validation on the predefined folds (leave one fold out)",
         ),
-        BenchmarkSpec(
+        TaskSpec(
             name="us8k",
             display_name="UrbanSound8K",
             dataset_id="danavery/urbansound8K",
@@ -334,11 +333,11 @@ def _registry() -> dict[str, BenchmarkSpec]:
             fold_values=tuple(range(1, 11)),
             protocol_description="10-fold cross-validation on the predefined folds (never reshuffled)",
         ),
-        BenchmarkSpec(
+        TaskSpec(
             name="spcv2",
             display_name="Speech Commands V2 (35 classes)",
             dataset_id="danjacobellis/speech_commands_v2",
-            # SPCV2_REVISION_UNREAD: only the short hash d244a57 of the head commit was readable (docs/benchmarks.md).
+            # SPCV2_REVISION_UNREAD: only the short hash d244a57 of the head commit was readable (docs/tasks.md).
             revision=None,
             # The label type was not readable; a ClassLabel or text label is read by name. Plain integer ids are taken
             # in alphabetical word order (a user of this copy reports that order) and checked against the data.
@@ -352,7 +351,7 @@ def _registry() -> dict[str, BenchmarkSpec]:
             expected_rows=SPEECH_COMMANDS_V2_OFFICIAL_ROWS,
             protocol_description="official train / validation / test lists (35 words, 11,005 test clips)",
         ),
-        BenchmarkSpec(
+        TaskSpec(
             name="nsynth",
             display_name="NSynth (instrument family)",
             dataset_id="jg583/NSynth",
@@ -368,7 +367,7 @@ def _registry() -> dict[str, BenchmarkSpec]:
             clip_seconds=4.0,
             protocol_description="official train / validation / test splits; 11 instrument families",
         ),
-        BenchmarkSpec(
+        TaskSpec(
             name="cremad",
             display_name="CREMA-D",
             dataset_id="AbstractTTS/CREMA-D",
@@ -385,7 +384,7 @@ def _registry() -> dict[str, BenchmarkSpec]:
             protocol_description="6 acted emotions; deterministic speaker-disjoint 70/10/20 split",
         ),
         *[
-            BenchmarkSpec(
+            TaskSpec(
                 name=task,
                 display_name=f"embedded corpus: {task}",
                 dataset_id=None,
@@ -399,21 +398,21 @@ def _registry() -> dict[str, BenchmarkSpec]:
     return {spec.name: spec for spec in specs}
 
 
-BENCHMARKS: dict[str, BenchmarkSpec] = _registry()
+TASKS: dict[str, TaskSpec] = _registry()
 
 
-def benchmark_names() -> list[str]:
-    """The registered benchmark names, in registry order (for `--benchmark` help texts)."""
-    return list(BENCHMARKS)
+def task_names() -> list[str]:
+    """The registered task names, in registry order (for `--task` help texts)."""
+    return list(TASKS)
 
 
-def get_benchmark(name: str) -> BenchmarkSpec:
-    if name not in BENCHMARKS:
-        raise ValueError(f"Unknown benchmark {name!r}. Known benchmarks: {', '.join(BENCHMARKS)}.")
-    return BENCHMARKS[name]
+def get_task(name: str) -> TaskSpec:
+    if name not in TASKS:
+        raise ValueError(f"Unknown task {name!r}. Known tasks: {', '.join(TASKS)}.")
+    return TASKS[name]
 
 
-def custom_benchmark(
+def custom_task(
     dataset_id: str,
     *,
     audio_column: str = "audio",
@@ -426,10 +425,10 @@ def custom_benchmark(
     train_split: str = "train",
     validation_split: str | None = "validation",
     test_split: str = "test",
-) -> BenchmarkSpec:
+) -> TaskSpec:
     """A spec for any Hub id or local path, given its columns. With `fold_column`, the folds are its distinct values
-    (sorted; numbers or strings), read when the benchmark is loaded."""
-    return BenchmarkSpec(
+    (sorted; numbers or strings), read when the task is loaded."""
+    return TaskSpec(
         name="custom",
         display_name=Path(dataset_id).name if Path(dataset_id).exists() else dataset_id,
         dataset_id=dataset_id,

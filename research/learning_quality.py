@@ -2,9 +2,9 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """What AaSP learns on the embedded tasks, against the plain stem and a log-mel baseline (issue: learning quality).
 
-    python benchmarks/learning_quality.py                       # everything below, 3 seeds, 2-2.5 h on 2 idle cores
-    python benchmarks/learning_quality.py --phases pretrain     # one phase; finished jobs are reused from --work_dir
-    python benchmarks/learning_quality.py --clips_per_class 12 --seeds 0 --arms plain aape_v1 aape --pretrain_steps 4 \
+    python -m research.learning_quality                       # everything below, 3 seeds, 2-2.5 h on 2 idle cores
+    python -m research.learning_quality --phases pretrain     # one phase; finished jobs are reused from --work_dir
+    python -m research.learning_quality --clips_per_class 12 --seeds 0 --arms plain aape_v1 aape --pretrain_steps 4 \
         --finetune_epochs 1 --work_dir /tmp/lq --results_dir /tmp/lq    # a one-minute check that every phase runs
 
 An evidence-sized variant of the embedded corpus (`--clips_per_class 270`: 328 / 410 / 205 test clips for instrument /
@@ -25,7 +25,7 @@ keyword / modulation) is decoded once into normalised log-mel features. Then, pe
 Analyses: paired differences across seeds with 95 % t-intervals, binomial intervals per run, the shift stability
 of clip embeddings (1-15 frames), the spread of the estimated beta after pre-training, the correlation of the
 per-patch median beta with the true modulation rate after supervised training, and Figure 4 of both models.
-Results: benchmarks/results/learning_quality.json and a Markdown summary on stdout (copied into BENCHMARKS.md).
+Results: research/results/learning_quality.json and a Markdown summary on stdout (copied into BENCHMARKS.md).
 Jobs run in `--workers` processes with one thread each (tiny models do not use two threads well).
 """
 
@@ -35,21 +35,18 @@ import argparse
 import json
 import math
 import multiprocessing
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO_ROOT, RESULTS_DIR, load_average, mean_ci
-
-
-sys.path.insert(0, str(REPO_ROOT))
+from bench.common import REPO_ROOT, load_average, mean_ci
 from research.ablations import ARMS as ABLATION_ARMS
 from research.ablations import arm_config, build_model, from_pretrained
+
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"  # this script's results
 
 
 TASKS = ("instrument", "keyword", "modulation")
@@ -120,7 +117,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--results_dir",
         default=str(RESULTS_DIR),
-        help="Where <result_name>.json and the figure folders are written (default: benchmarks/results).",
+        help="Where <result_name>.json and the figure folders are written (default: research/results).",
     )
     args = parser.parse_args()
     check_phase_arms(parser, args)

@@ -2,8 +2,8 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Pre-training step throughput of AaSPForPreTraining, its FLOPs, MFU and the projected AudioSet-2M cost.
 
-    python benchmarks/pretrain_throughput.py                                   # tiny config, CPU, fp32, batch 8
-    python benchmarks/pretrain_throughput.py --config base --dtype bf16 --batch_size 48 --device cuda   # on a GPU
+    python -m bench.pretrain_throughput                                   # tiny config, CPU, fp32, batch 8
+    python -m bench.pretrain_throughput --config base --dtype bf16 --batch_size 48 --device cuda   # on a GPU
 
 A step is what examples/pretrain.py does per optimizer step: forward (teacher on the full crop, student on M masked
 views, predictor, three losses), backward, AdamW step, EMA teacher update. Inputs are random (B, 608, 80) crops
@@ -26,16 +26,12 @@ EAT in the same GPU-hours. EAT's reference: 10 epochs in about 230 GPU-hours on 
 from __future__ import annotations
 
 import argparse
-import sys
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved_medians, load_average, write_results
+from bench.common import interleaved_medians, load_average, write_results
 
 
 CROP_FRAMES = 608
@@ -114,7 +110,7 @@ def count_flops(step: PretrainStep) -> int:
 
 def matmul_sblu(windows, kernel_re, kernel_im):
     """The SBLU contraction of `modeling_aasp.apply_sblu` as one contiguous batched matmul (same result; see
-    benchmarks/aape_overhead.py): the optimisation proposed for the model code, timed here without editing it."""
+    bench/aape_overhead.py): the optimisation proposed for the model code, timed here without editing it."""
     frames = windows.unfold(-1, kernel_re.shape[-1], 1).contiguous()  # (B, K, S, p_t, taps)
     kernels = torch.cat([kernel_re, kernel_im], dim=-2).to(frames.dtype)  # (B, K, S, 2H, taps)
     return torch.matmul(kernels, frames.transpose(-1, -2))  # (B, K, S, 2H, p_t)

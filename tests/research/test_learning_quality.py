@@ -1,6 +1,6 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""benchmarks/learning_quality.py, the evidence script of the learning-quality work, run as a user runs it, and
-benchmarks/shift_views.py on the fine-tuned models it saves.
+"""research/learning_quality.py, the evidence script of the learning-quality work, run as a user runs it
+(`python -m research.learning_quality`), and research/shift_views.py on the fine-tuned models it saves.
 
 The full run takes hours; these tests run every phase on a 12-clips-per-class corpus with a few optimisation steps,
 so that a change that breaks the script (an import, a phase, the report) fails here and not in a two-hour rerun.
@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "learning_quality.py"
-SHIFT_VIEWS_SCRIPT = SCRIPT.with_name("shift_views.py")
+pytestmark = pytest.mark.integration  # the script runs every phase in a subprocess
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = "research.learning_quality"
+SHIFT_VIEWS_SCRIPT = "research.shift_views"
 TASKS = ("instrument", "keyword", "modulation")
 # 12 clips per class -> 2 test clips per class (split_sizes: 70/15/15 rounded); 8 / 10 / 5 classes
 TEST_CLIPS = {"instrument": 16, "keyword": 20, "modulation": 10}
@@ -28,10 +30,17 @@ QUICK_RUN = [
 ]
 
 
-def run_script(arguments: list[str], tmp_path: Path, script: Path = SCRIPT) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "AASP_CORPUS_DIR": str(tmp_path / "corpus"), "HF_HUB_OFFLINE": "1"}
+def run_script(arguments: list[str], tmp_path: Path, script: str = SCRIPT) -> subprocess.CompletedProcess:
+    """`python -m <script> <arguments>` with the repository root importable, in `tmp_path`."""
+    python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    environment = {
+        **os.environ,
+        "AASP_CORPUS_DIR": str(tmp_path / "corpus"),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": python_path,
+    }
     return subprocess.run(
-        [sys.executable, str(script), *arguments],
+        [sys.executable, "-m", script, *arguments],
         capture_output=True,
         text=True,
         env=environment,

@@ -12,7 +12,7 @@ to (`audio.decode_random_crop`): no resampling, and only ~6 s of the 10 s decode
 * **Robust:** a clip that cannot be decoded (corrupt, empty, NaN/Inf, too short) is skipped, counted and logged.
   `output_dir/prepare_summary.json` holds the counts per shard and in total, and a few example errors.
 
-`data.pretraining.load_audio_records(output_dir)` recognises the folder (by its summary) and opens the shards as one
+`data.sources.load_audio_records(output_dir)` recognises the folder (by its summary) and opens the shards as one
 memory-mapped dataset, or streams them with `streaming=True`.
 """
 
@@ -28,47 +28,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import soundfile
 import torch
 from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, ClipDecodeError, describe_record, load_mono_waveform
+from .sources import SHARD_PREFIX, SHARD_STATS_FILE, SUMMARY_FILE, load_audio_records, prepared_shard_dirs
 
 
 logger = logging.get_logger(__name__)
 
-SUMMARY_FILE = "prepare_summary.json"
-SHARD_STATS_FILE = "shard_stats.json"
-SHARD_PREFIX = "shard-"
 MAX_ERROR_EXAMPLES = 20
 STORAGE_FORMAT = "flac-pcm16-mono"
-
-
-def is_prepared_folder(path: str | os.PathLike) -> bool:
-    """True for a folder written by `prepare_pretraining_shards`."""
-    return (Path(path) / SUMMARY_FILE).is_file()
-
-
-def prepared_shard_dirs(output_dir: str | os.PathLike) -> list[Path]:
-    """Finished shards of a prepared folder, in order (unfinished `.tmp` folders are ignored)."""
-    return sorted(
-        path
-        for path in Path(output_dir).glob(f"{SHARD_PREFIX}*")
-        if path.is_dir() and not path.name.endswith(".tmp") and (path / SHARD_STATS_FILE).is_file()
-    )
-
-
-def load_prepared_shards(output_dir: str | os.PathLike, streaming: bool = False):
-    """The prepared clips as one `datasets.Dataset` (memory-mapped, no copy) or, with `streaming=True`, an
-    `IterableDataset` with one stream shard per prepared shard. Column `audio`: `Audio(sampling_rate=16000)`."""
-    import datasets
-
-    shard_dirs = prepared_shard_dirs(output_dir)
-    if not shard_dirs:
-        raise ValueError(f"Prepared folder {str(output_dir)!r} holds no finished shard; run the preparation again.")
-    dataset = datasets.concatenate_datasets([datasets.load_from_disk(str(path)) for path in shard_dirs])
-    return dataset.to_iterable_dataset(num_shards=len(shard_dirs)) if streaming else dataset
 
 
 def encode_flac(waveform: np.ndarray, sampling_rate: int = SAMPLING_RATE) -> bytes:
@@ -108,8 +81,6 @@ class ClipEncoder:
 
 def _source_dataset(records, audio_column: str):
     """A map-style `datasets.Dataset` with the undecoded audio in `audio_column` (file lists become one)."""
-    import datasets
-
     if isinstance(records, list):
         return datasets.Dataset.from_dict({audio_column: [{"bytes": None, "path": path} for path in records]})
     if not isinstance(records, datasets.Dataset):
@@ -133,7 +104,7 @@ def prepare_pretraining_shards(
     """Write `source` (a Hub dataset id, a local dataset folder or an audio folder) as 16 kHz mono FLAC shards.
 
     Args:
-        source / source_type / config_name / split / audio_column: as `data.pretraining.load_audio_records`.
+        source / source_type / config_name / split / audio_column: as `data.sources.load_audio_records`.
         output_dir: where the shards and `prepare_summary.json` go. Finished shards already there are kept.
         num_proc: processes encoding each shard (`datasets.Dataset.map(num_proc=...)`).
         clips_per_shard: source clips per shard (the unit of resumption).
@@ -143,8 +114,6 @@ def prepare_pretraining_shards(
         The summary written to `output_dir/prepare_summary.json`: `num_clips`, `num_skipped`, per-shard counts and
         the first errors.
     """
-    from .pretraining import load_audio_records
-
     if num_proc < 1 or clips_per_shard < 1:
         raise ValueError(f"num_proc and clips_per_shard must be >= 1, got {num_proc} and {clips_per_shard}.")
     records = load_audio_records(
@@ -178,8 +147,6 @@ def prepare_pretraining_shards(
 
 def _write_shard(shard, encoder: ClipEncoder, path: Path, num_proc: int, sampling_rate: int) -> None:
     """Encode one shard into `<path>.tmp`, keep the decodable clips, then rename to `path` (atomic completion)."""
-    import datasets
-
     started = time.perf_counter()
     features = datasets.Features(
         {

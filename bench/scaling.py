@@ -2,8 +2,8 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Inference time and memory as the clip grows (1, 5, 10, 30, 60 s): AaSP base vs transformers' AST.
 
-    python benchmarks/scaling.py
-    python benchmarks/scaling.py --seconds 1 5 10 30 60 120 --memory_cap_gib 16
+    python -m bench.scaling
+    python -m bench.scaling --seconds 1 5 10 30 60 120 --memory_cap_gib 16
 
 AaSP (AaSPConfig(), sin-cos positions: any length works unchanged) takes (1, 1 + samples // 160 padded to 16, 80).
 AST takes (1, frames, 128) with ASTConfig(max_length=frames), frames = what ASTFeatureExtractor's Kaldi fbank gives
@@ -23,15 +23,11 @@ import argparse
 import json
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (
+from bench.common import (
     SAMPLING_RATE,
     load_average,
     peak_rss_mib,
@@ -125,7 +121,8 @@ def main() -> None:
         for model in MODELS:
             result = run_json_subprocess(
                 [
-                    str(Path(__file__).resolve()),
+                    "-m",
+                    "bench.scaling",
                     "--child",
                     model,
                     f"{seconds:g}",

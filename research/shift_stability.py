@@ -2,8 +2,8 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """v2's stability analysis: how much does a clip embedding change when the input moves by 1..15 frames?
 
-    python benchmarks/shift_stability.py                    # encoders from benchmarks/aliasing_evidence.py
-    python benchmarks/shift_stability.py --work_dir outputs/evidence --variants aape no_aape random_init
+    python -m research.shift_stability                    # encoders from research/aliasing_evidence.py
+    python -m research.shift_stability --work_dir outputs/evidence --variants aape no_aape random_init
 
 For every test clip of the embedded tasks, the reference is the first `--clip_seconds` of the clip and the shifted
 input is the same length starting k x 160 samples (k frames) later, k = 0..16 (16 = one whole patch, a reference
@@ -11,22 +11,22 @@ point). The embedding is the one linear evaluation uses (mean over time columns 
 (`pooler_output`) is reported too. Score per k: cosine similarity between the two embeddings, averaged over clips,
 then mean and spread over the pre-training seeds of each variant.
 
-Outputs: benchmarks/results/shift_stability.json and benchmarks/results/shift_stability.png.
+Outputs: research/results/shift_stability.json and research/results/shift_stability.png.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench.common import SAMPLING_RATE, load_average, write_results
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, SAMPLING_RATE, load_average, write_results
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"  # this script's results
 
 
 HOP = 160
@@ -179,6 +179,7 @@ def main() -> None:
             "summary": summary,
             "runs": results,
         },
+        RESULTS_DIR,
     )
     print(f"-> {path} and {RESULTS_DIR / 'shift_stability.png'}")
 

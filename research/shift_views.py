@@ -4,15 +4,15 @@
 test accuracy of models that are already fine-tuned. Nothing is trained; each model is scored on its test split with
 every V of `--views`, from the same weights.
 
-    python benchmarks/shift_views.py --demo_runs outputs/demo_finetune_seeds_peak     # the demo's fine-tunes
-    python benchmarks/shift_views.py --learning_quality_dir outputs/learning_quality  # 328 / 410 / 205 test clips
+    python -m research.shift_views --demo_runs outputs/demo_finetune_seeds_peak     # the demo's fine-tunes
+    python -m research.shift_views --learning_quality_dir outputs/learning_quality  # 328 / 410 / 205 test clips
 
 `--demo_runs` takes the run folders of benchmarks/demo_finetune_seeds.py (`<dir>/<task>/<pooling>-s<seed>`, each an
 examples/finetune.py output with its feature extractor), scored on the embedded corpus's test split
 (`--clips_per_class`, the demo's 80 by default). Reported per task: the mean accuracy over the runs (seeds) for each
 V, and the paired difference V - 1 with its 95 % t-interval over the runs.
 
-`--learning_quality_dir` takes the seed-0 fine-tunes that benchmarks/learning_quality.py saves
+`--learning_quality_dir` takes the seed-0 fine-tunes that research/learning_quality.py saves
 (`finetune/<init>-<arm>-<task>-s0/model`, mean pooling, random crops in training) and the evidence corpus it cached
 (`features.pt`). Reported per model: the accuracy for each V and the difference V - 1 with a 95 % normal interval over
 the test clips (paired: the same clips, each counted +1, 0 or -1), so that plain and AaPE stems can be compared.
@@ -20,24 +20,23 @@ the test clips (paired: the same clips, each counted +1, 0 or -1), so that plain
 Both also report how often the shift alone changes the answer: the fraction of test clips whose top-1 label is not the
 same when the clip starts 0, 4, 8 or 12 frames later (each scored as one view).
 
-Results: <--results_dir>/<--result_name>.json (benchmarks/results by default). A few minutes on 2 cores.
+Results: <--results_dir>/<--result_name>.json (research/results by default). A few minutes on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench.common import mean_ci, write_results
 from transformers_aasp.tta import average_shifted_views, shift_offsets, shifted_views
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, mean_ci, write_results
+RESULTS_DIR = Path(__file__).resolve().parent / "results"  # this script's results
 
 
 CHANGE_RATE_VIEWS = 4  # the label change rate compares the clip started 0, 4, 8 and 12 frames later (p_t = 16)
@@ -47,7 +46,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demo_runs", type=Path, help="Output folder of benchmarks/demo_finetune_seeds.py.")
     parser.add_argument("--clips_per_class", type=int, default=80, help="Corpus size the demo runs were trained on.")
-    parser.add_argument("--learning_quality_dir", type=Path, help="--work_dir of benchmarks/learning_quality.py.")
+    parser.add_argument("--learning_quality_dir", type=Path, help="--work_dir of research/learning_quality.py.")
     parser.add_argument("--views", nargs="+", type=int, default=[1, 2, 4, 8, 16])
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--result_name", default="shift_views")
@@ -102,9 +101,9 @@ def paired_clip_difference(correct: np.ndarray, reference: np.ndarray) -> tuple[
 
 def demo_test_split(task: str, clips_per_class: int, feature_extractor):
     """The embedded task's test clips as one padded batch: (N, T, F) frames, (N, T) mask, (N,) labels."""
-    from transformers_aasp.data.loading import resolve_benchmark
+    from transformers_aasp.data.loading import resolve_task
 
-    benchmark = resolve_benchmark(task, None, corpus_clips_per_class=clips_per_class)
+    benchmark = resolve_task(task, None, corpus_clips_per_class=clips_per_class)
     test = benchmark.splits(None, validation_fraction=None, seed=0)["test"]
     waves = [row["audio"].get_all_samples().data.mean(0).numpy() for row in test]
     batch = feature_extractor(waves, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")
@@ -157,12 +156,8 @@ def score_demo_runs(args) -> dict:
 
 
 def score_learning_quality(args) -> dict:
-    from common import REPO_ROOT
-
-    from transformers_aasp import AaSPForAudioClassification
-
-    sys.path.insert(0, str(REPO_ROOT))
     from research.ablations import from_pretrained  # the fine-tunes of research arms load through their arm
+    from transformers_aasp import AaSPForAudioClassification
 
     store = torch.load(args.learning_quality_dir / "features.pt", weights_only=True)
     folders = sorted((args.learning_quality_dir / "finetune").glob("*-s0"))

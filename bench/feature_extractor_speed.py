@@ -2,30 +2,26 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """AaSPFeatureExtractor against transformers' ASTFeatureExtractor on the same clips, in one process, alternating.
 
-    python benchmarks/feature_extractor_speed.py                      # 16 clips of 10 s, CPU, 15 repeats
-    python benchmarks/feature_extractor_speed.py --threads 1          # one intra-op thread
-    python benchmarks/feature_extractor_speed.py --device cuda        # AaSP's extractor on the GPU (clips/s)
+    python -m bench.feature_extractor_speed                      # 16 clips of 10 s, CPU, 15 repeats
+    python -m bench.feature_extractor_speed --threads 1          # one intra-op thread
+    python -m bench.feature_extractor_speed --device cuda        # AaSP's extractor on the GPU (clips/s)
 
 Each repeat calls both extractors once on the batch, as a user does (`fe(clips, sampling_rate=16000,
 return_tensors="pt")`), AaSP first in even repeats and AST first in odd ones. Reports the median time per call, clips/s
 and the ratio of the medians (target: AaSP >= 3x AST on CPU). With `--device cuda` AaSP computes on the GPU (the
 `device=` path, synchronised before the clock stops); AST's extractor has no GPU path and stays on the CPU.
-Writes benchmarks/results/feature_extractor_speed[_cuda].json.
+Writes bench/results/feature_extractor_speed[_cuda].json.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_average, ratio, synchronize, synthetic_clips, write_results
+from bench.common import load_average, ratio, synchronize, synthetic_clips, write_results
 
 
 TARGET = 3.0

@@ -3,8 +3,8 @@
 """Small-scale evidence for the paper's claim: does AaPE help on tasks whose cue is temporal modulation above the
 token rate (the embedded `modulation` probe), without hurting elsewhere (`instrument`, `keyword`)?
 
-    python benchmarks/aliasing_evidence.py --steps 30             # 3 seeds x {AaPE, no AaPE}
-    python benchmarks/aliasing_evidence.py --steps 100 --seeds 0 1 2 3
+    python -m research.aliasing_evidence --steps 30             # 3 seeds x {AaPE, no AaPE}
+    python -m research.aliasing_evidence --steps 100 --seeds 0 1 2 3
 
 Per variant and seed, the tiny config is pre-trained with `examples/pretrain.py` (a subprocess, exactly as a user
 runs it; identical options except the model switch), then every embedded task is linear-evaluated with
@@ -12,8 +12,8 @@ runs it; identical options except the model switch), then every embedded task is
 encoder (one per seed) is evaluated the same way. The log-mel statistics are computed by the first pre-training
 run and passed to every later run, so all runs see identical inputs.
 
-Outputs: benchmarks/results/aliasing_evidence.json (per run and summary: mean and spread over pre-training seeds),
-and the pre-trained encoders under --work_dir (re-used by benchmarks/shift_stability.py). Runs whose encoder
+Outputs: research/results/aliasing_evidence.json (per run and summary: mean and spread over pre-training seeds),
+and the pre-trained encoders under --work_dir (re-used by research/shift_stability.py). Runs whose encoder
 already exists under --work_dir are not repeated, so an interrupted run can be continued.
 """
 
@@ -30,15 +30,16 @@ from pathlib import Path
 
 import torch
 
+from bench.common import REPO_ROOT, load_average, print_table, write_results
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO_ROOT, load_average, print_table, write_results
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"  # this script's results
 
 
 TASKS = ("modulation", "instrument", "keyword")
 # Each variant is a set of AaSPConfig fields on top of AaSPConfig.tiny() (the `aasp_tiny.yaml` model). The SBLU
 # ablations (one-sided window, no high-pass, fixed lambda) are research arms, not config fields: run them with
-# `benchmarks/learning_quality.py --arms one_sided no_highpass fixed_lambda`.
+# `python -m research.learning_quality --arms one_sided no_highpass fixed_lambda`.
 VARIANTS = {"aape": {}, "no_aape": {"use_aape": False}}
 MAIN_VARIANTS = ("aape", "no_aape")
 RANDOM_INIT = "random_init"
@@ -172,7 +173,7 @@ def linear_evaluate(linear_eval, record: dict, args) -> dict:
             [
                 "--model_name_or_path",
                 record["encoder"],
-                "--benchmark",
+                "--task",
                 task,
                 "--output_dir",
                 str(output_dir),
@@ -240,7 +241,8 @@ def save(runs: list[dict], args, started: float) -> None:
     summary = summarize(runs)
     write_results(
         args.result_name,
-        {
+        directory=RESULTS_DIR,
+        payload={
             "settings": {
                 "steps": args.steps,
                 "seeds": args.seeds,
@@ -286,8 +288,7 @@ def main() -> None:
         print_summary(summarize(runs))
     save(runs, args, started)
     print(
-        f"\nTotal wall time {time.perf_counter() - started:.0f} s; results in benchmarks/results/"
-        f"{args.result_name}.json"
+        f"\nTotal wall time {time.perf_counter() - started:.0f} s; results in research/results/{args.result_name}.json"
     )
 
 

@@ -2,11 +2,11 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Pre-training data pipeline throughput: clips/s per CPU core, and the cores one GPU needs.
 
-    python benchmarks/data_pipeline.py                       # CPU: all configurations, one thread
-    python benchmarks/data_pipeline.py --device cuda         # also the log-mel batch on the GPU (clips/s)
+    python -m bench.data_pipeline                       # CPU: all configurations, one thread
+    python -m bench.data_pipeline --device cuda         # also the log-mel batch on the GPU (clips/s)
 
 Inputs are generated locally: `--num_files` clips of 10 s in the raw AudioSet format (48 kHz, 24-bit stereo FLAC,
-what `agkphysics/AudioSet` stores), and the same clips prepared by `transformers_aasp.data.prepare` (16 kHz mono
+what `agkphysics/AudioSet` stores), and the same clips prepared by `transformers_aasp.data.shards` (16 kHz mono
 16-bit FLAC shards). One core = one thread (`torch.set_num_threads(1)`, `num_workers=0`: the process is the worker).
 Configurations, alternated batch by batch in one process:
 
@@ -17,7 +17,7 @@ Configurations, alternated batch by batch in one process:
 
 Projection: cores per GPU = projected GPU clips/s (`--gpu_clips_per_s`, default 1,400: BENCHMARKS.md's base-recipe
 projection for an H100 at 35 % MFU, 242.6 GFLOP per clip per step) / worker clips/s per core. Writes
-benchmarks/results/data_pipeline[_cuda].json.
+bench/results/data_pipeline[_cuda].json.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,9 +33,7 @@ import numpy as np
 import soundfile
 import torch
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_average, synchronize, write_results
+from bench.common import load_average, synchronize, write_results
 
 
 TODAY_RAW_CLIPS_PER_CORE = 47.0  # issue 12: the previous ClipFeaturizer on an idle core, raw AudioSet-like FLAC
@@ -121,8 +118,9 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(1)
     from transformers_aasp import AaSPFeatureExtractor
-    from transformers_aasp.data.prepare import prepare_pretraining_shards
-    from transformers_aasp.data.pretraining import build_pretraining_dataloader, list_audio_files, load_audio_records
+    from transformers_aasp.data.pretraining import build_pretraining_dataloader
+    from transformers_aasp.data.shards import prepare_pretraining_shards
+    from transformers_aasp.data.sources import list_audio_files, load_audio_records
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="aasp_data_pipeline_"))
     raw_dir = workdir / "raw"

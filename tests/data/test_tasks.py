@@ -1,5 +1,5 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""The benchmark registry, loading and protocols on tiny local copies of each Hub layout (see hub_layouts.py)."""
+"""The task registry, loading and protocols on tiny local copies of each Hub layout (see hub_layouts.py)."""
 
 import hub_layouts
 import numpy as np
@@ -7,20 +7,21 @@ import pytest
 from datasets import ClassLabel, List
 
 from transformers_aasp.audio import crop_or_pad, decode_waveform
-from transformers_aasp.data.benchmarks import (
-    BENCHMARKS,
+from transformers_aasp.data.corpus import EMBEDDED_TASKS
+from transformers_aasp.data.loading import check_split_sizes, load_task, resolve_task
+from transformers_aasp.data.protocols import class_balanced_weights, stratified_holdout
+from transformers_aasp.data.sources import undecoded_audio
+from transformers_aasp.data.tasks import (
     SPEECH_COMMANDS_V2_CORE_WORDS,
     SPEECH_COMMANDS_V2_LABEL_IDS,
     SPEECH_COMMANDS_V2_WORDS,
+    TASKS,
     audioset_classes,
-    benchmark_names,
-    custom_benchmark,
-    get_benchmark,
+    custom_task,
+    get_task,
     speech_commands_id_order_check,
+    task_names,
 )
-from transformers_aasp.data.corpus import EMBEDDED_TASKS
-from transformers_aasp.data.loading import check_split_sizes, load_benchmark, resolve_benchmark, undecoded_audio
-from transformers_aasp.data.protocols import class_balanced_weights, stratified_holdout
 from transformers_aasp.reporting.metrics import metric_name
 
 
@@ -32,21 +33,21 @@ def hub(tmp_path_factory):
 
 def test_registry_covers_every_benchmark_of_the_paper_and_the_embedded_tasks():
     paper = {"as20k", "as2m", "esc50", "us8k", "spcv2", "nsynth", "cremad"}
-    assert paper | set(EMBEDDED_TASKS) == set(BENCHMARKS) == set(benchmark_names())
-    assert metric_name(get_benchmark("as20k").multi_label) == "mAP" and get_benchmark("as2m").class_balanced_sampling
-    assert metric_name(get_benchmark("esc50").multi_label) == "accuracy"
-    assert (get_benchmark("esc50").num_folds, get_benchmark("us8k").num_folds) == (5, 10)
-    assert get_benchmark("spcv2").num_classes == 35 and get_benchmark("nsynth").num_classes == 11
-    assert get_benchmark("cremad").protocol == "speaker_split"
+    assert paper | set(EMBEDDED_TASKS) == set(TASKS) == set(task_names())
+    assert metric_name(get_task("as20k").multi_label) == "mAP" and get_task("as2m").class_balanced_sampling
+    assert metric_name(get_task("esc50").multi_label) == "accuracy"
+    assert (get_task("esc50").num_folds, get_task("us8k").num_folds) == (5, 10)
+    assert get_task("spcv2").num_classes == 35 and get_task("nsynth").num_classes == 11
+    assert get_task("cremad").protocol == "speaker_split"
 
 
 def test_unknown_benchmark_names_the_known_ones():
-    with pytest.raises(ValueError, match=r"Unknown benchmark 'esc-50'.*esc50"):
-        get_benchmark("esc-50")
+    with pytest.raises(ValueError, match=r"Unknown task 'esc-50'.*esc50"):
+        get_task("esc-50")
 
 
 def test_esc50_int_targets_become_class_labels_named_by_category(hub):
-    loaded = load_benchmark("esc50", dataset_id=str(hub["esc50"]))
+    loaded = load_task("esc50", dataset_id=str(hub["esc50"]))
     assert loaded.label_names == list(hub_layouts.ESC50_CATEGORIES)
     assert isinstance(loaded.dataset["train"].features["label"], ClassLabel)
     assert loaded.dataset["train"].column_names == ["audio", "fold", "label"]
@@ -54,7 +55,7 @@ def test_esc50_int_targets_become_class_labels_named_by_category(hub):
 
 
 def test_esc50_leave_one_fold_out_never_mixes_folds(hub):
-    loaded = load_benchmark("esc50", dataset_id=str(hub["esc50"]))
+    loaded = load_task("esc50", dataset_id=str(hub["esc50"]))
     for fold in loaded.spec.folds:
         splits = loaded.splits(fold, validation_fraction=0.1, seed=0)
         assert set(splits["test"]["fold"]) == {fold}
@@ -74,7 +75,7 @@ def test_validation_holdout_is_deterministic_and_stratified():
 
 
 def test_us8k_keeps_predefined_folds_and_resamples_mixed_rates(hub):
-    loaded = load_benchmark("us8k", dataset_id=str(hub["us8k"]))
+    loaded = load_task("us8k", dataset_id=str(hub["us8k"]))
     assert loaded.spec.folds == list(range(1, 11))
     splits = loaded.splits(4, validation_fraction=0.0)
     assert set(splits["test"]["fold"]) == {4} and "validation" not in splits
@@ -85,7 +86,7 @@ def test_us8k_keeps_predefined_folds_and_resamples_mixed_rates(hub):
 
 
 def test_spcv2_drops_silence_and_keeps_the_35_words(hub):
-    loaded = load_benchmark("spcv2", dataset_id=str(hub["spcv2"]), verify_split_sizes=False)
+    loaded = load_task("spcv2", dataset_id=str(hub["spcv2"]), verify_split_sizes=False)
     assert loaded.class_names == list(SPEECH_COMMANDS_V2_WORDS)
     assert {split: ds.num_rows for split, ds in loaded.dataset.items()} == {"train": 35, "validation": 35, "test": 35}
 
@@ -93,11 +94,11 @@ def test_spcv2_drops_silence_and_keeps_the_35_words(hub):
 def test_spcv2_refuses_the_12_class_test_archive(hub):
     folder = hub_layouts.build_speech_commands_12_class_test(hub["root"])
     with pytest.raises(ValueError, match=r"has no clip of 25 of the 35 classes.*12-class keyword-spotting"):
-        load_benchmark("spcv2", dataset_id=str(folder), verify_split_sizes=False)
+        load_task("spcv2", dataset_id=str(folder), verify_split_sizes=False)
 
 
 def test_spcv2_checks_official_split_sizes():
-    spec = get_benchmark("spcv2")
+    spec = get_task("spcv2")
     check_split_sizes(spec, {"train": 84843, "validation": 9981, "test": 11005})
     with pytest.raises(ValueError, match=r"'test' has 4890 rows, the official protocol has 11005.*12-class"):
         check_split_sizes(spec, {"train": 84843, "validation": 9981, "test": 4890})
@@ -105,18 +106,18 @@ def test_spcv2_checks_official_split_sizes():
 
 def test_spcv2_size_check_is_on_by_default(hub):
     with pytest.raises(ValueError, match="split 'train' has 35 rows, the official protocol has 84843"):
-        load_benchmark("spcv2", dataset_id=str(hub["spcv2"]))
+        load_task("spcv2", dataset_id=str(hub["spcv2"]))
 
 
 def test_nsynth_uses_instrument_family_and_official_splits(hub):
-    loaded = load_benchmark("nsynth", dataset_id=str(hub["nsynth"]))
+    loaded = load_task("nsynth", dataset_id=str(hub["nsynth"]))
     assert loaded.label_names == list(hub_layouts.NSYNTH_FAMILIES)
     splits = loaded.splits()
     assert {k: v.num_rows for k, v in splits.items()} == {"train": 6, "validation": 6, "test": 6}
 
 
 def test_cremad_split_is_speaker_disjoint_deterministic_and_drops_unparsable_files(hub):
-    loaded = load_benchmark("cremad", dataset_id=str(hub["cremad"]))
+    loaded = load_task("cremad", dataset_id=str(hub["cremad"]))
     assert loaded.label_names == ["anger", "disgust", "fear", "happy", "neutral", "sad"]
     assert loaded.dataset["train"].num_rows == 60  # the 61st file name has no emotion code
     first, second = loaded.splits(), loaded.splits(seed=123)  # the split does not depend on the run seed
@@ -139,7 +140,7 @@ def test_audioset_classes_are_the_official_527_class_index_in_ontology_order():
 
 
 def test_audioset_mid_lists_become_multi_label_ids_of_the_official_index(hub):
-    loaded = load_benchmark("as20k", dataset_id=str(hub["as20k"]))
+    loaded = load_task("as20k", dataset_id=str(hub["as20k"]))
     feature = loaded.dataset["train"].features["label"]
     assert isinstance(feature, List) and isinstance(feature.feature, ClassLabel)
     mids, names = audioset_classes()
@@ -154,12 +155,12 @@ def test_audioset_mid_lists_become_multi_label_ids_of_the_official_index(hub):
 
 
 def test_as2m_uses_the_full_config_with_balanced_and_unbalanced_train(hub):
-    loaded = load_benchmark("as2m", dataset_id=str(hub["as20k"]))  # a local (prepared) copy is read normally
+    loaded = load_task("as2m", dataset_id=str(hub["as20k"]))  # a local (prepared) copy is read normally
     assert not loaded.streaming and loaded.dataset["train"].num_rows == 16
 
 
 def test_as2m_streams_the_train_and_test_splits(hub):
-    loaded = load_benchmark("as2m", dataset_id=str(hub["as20k"]), streaming=True)
+    loaded = load_task("as2m", dataset_id=str(hub["as20k"]), streaming=True)
     assert loaded.streaming and loaded.num_labels == 527
     splits = loaded.splits(validation_fraction=0.1)  # no hold-out can be drawn from a stream: train and test only
     assert set(splits) == {"train", "test"}
@@ -177,8 +178,8 @@ def test_class_balanced_weights_favour_rare_labels():
 
 
 def test_custom_dataset_with_explicit_columns_and_fold_column(hub):
-    spec = custom_benchmark(str(hub["esc50"]), audio_column="audio", label_column="category", fold_column="fold")
-    loaded = load_benchmark(spec)
+    spec = custom_task(str(hub["esc50"]), audio_column="audio", label_column="category", fold_column="fold")
+    loaded = load_task(spec)
     assert loaded.spec.num_folds == 5 and loaded.label_names == sorted(hub_layouts.ESC50_CATEGORIES)
     assert loaded.folds == [1, 2, 3, 4, 5]
 
@@ -194,7 +195,7 @@ def test_custom_folds_are_the_fold_columns_distinct_values(hub, tmp_path, new_fo
     relabelled = source.map(lambda fold: {"fold": new_folds[fold]}, input_columns="fold")
     relabelled = relabelled.cast_column("fold", fold_type)
     relabelled.save_to_disk(str(tmp_path / "copy"))
-    loaded = load_benchmark(custom_benchmark(str(tmp_path / "copy"), label_column="category", fold_column="fold"))
+    loaded = load_task(custom_task(str(tmp_path / "copy"), label_column="category", fold_column="fold"))
     expected = sorted(set(new_folds.values()))
     assert loaded.folds == expected and loaded.spec.num_folds == 3
     for fold in expected:
@@ -211,13 +212,13 @@ def test_registered_folds_must_be_the_official_ones(hub, tmp_path):
     source = load_dataset(str(hub["esc50"]))
     source.filter(lambda fold: fold != 5, input_columns="fold").save_to_disk(str(tmp_path / "four_folds"))
     with pytest.raises(ValueError, match=r"expected folds \[1, 2, 3, 4, 5\] in column 'fold', found \[1, 2, 3, 4\]"):
-        load_benchmark("esc50", dataset_id=str(tmp_path / "four_folds"))
+        load_task("esc50", dataset_id=str(tmp_path / "four_folds"))
 
 
 def test_missing_columns_are_named_with_the_available_ones(hub):
-    spec = custom_benchmark(str(hub["esc50"]), label_column="labels")
+    spec = custom_task(str(hub["esc50"]), label_column="labels")
     with pytest.raises(ValueError, match=r"missing column\(s\) \['labels'\].*Available columns: \['filename'"):
-        load_benchmark(spec)
+        load_task(spec)
 
 
 def test_crop_or_pad_shapes():
@@ -233,8 +234,8 @@ def test_undecodable_clip_is_reported_as_none():
 
 
 def test_resolve_benchmark_needs_a_benchmark_or_a_dataset():
-    with pytest.raises(ValueError, match="Pass --benchmark <name> or --dataset_name <hub id or path>"):
-        resolve_benchmark()
+    with pytest.raises(ValueError, match="Pass --task <name> or --dataset_name <hub id or path>"):
+        resolve_task()
 
 
 def test_decode_waveform_reads_formats_libsndfile_lacks(tmp_path):
@@ -257,10 +258,10 @@ def test_decode_waveform_reads_formats_libsndfile_lacks(tmp_path):
     assert decode_waveform({"bytes": b"not audio at all", "path": None}) is None
 
 
-def test_split_names_given_to_resolve_benchmark_apply_to_registered_benchmarks(hub):
+def test_split_names_given_to_resolve_benchmark_apply_to_registered_tasks(hub):
     with pytest.raises(ValueError, match=r"split 'eval' not found; the data has \['train', 'test'\].*--test_split"):
-        resolve_benchmark("as20k", dataset_name=str(hub["as20k"]), test_split="eval")
-    swapped = resolve_benchmark("as20k", dataset_name=str(hub["as20k"]), train_split="test", test_split="train")
+        resolve_task("as20k", dataset_name=str(hub["as20k"]), test_split="eval")
+    swapped = resolve_task("as20k", dataset_name=str(hub["as20k"]), train_split="test", test_split="train")
     assert (swapped.spec.train_split, swapped.spec.test_split) == ("test", "train")
 
 
@@ -269,7 +270,7 @@ def test_nsynth_repository_with_a_loading_script_is_read_with_the_parquet_builde
 
     with pytest.raises(RuntimeError, match="Dataset scripts are no longer supported"):
         load_dataset(str(hub["nsynth"]))  # what `load_dataset("jg583/NSynth")` does with datasets >= 4
-    loaded = load_benchmark("nsynth", dataset_id=str(hub["nsynth"]))
+    loaded = load_task("nsynth", dataset_id=str(hub["nsynth"]))
     assert {split: ds.num_rows for split, ds in loaded.dataset.items()} == {"train": 6, "validation": 6, "test": 6}
 
 
@@ -279,7 +280,7 @@ def test_spcv2_integer_ids_are_read_alphabetically_and_text_labels_by_name(hub, 
     word order, 0 = "backward") and the word as text give the same 35-word task as a ClassLabel copy, with the word of
     each clip's file name as its label."""
     folder = hub_layouts.build_speech_commands_v2(hub["root"], label_type=label_type)
-    loaded = load_benchmark("spcv2", dataset_id=str(folder), verify_split_sizes=False)
+    loaded = load_task("spcv2", dataset_id=str(folder), verify_split_sizes=False)
     assert loaded.class_names == list(SPEECH_COMMANDS_V2_WORDS)
     for split, dataset in loaded.dataset.items():
         files = [audio["path"] for audio in undecoded_audio(dataset)["audio"]]
@@ -298,7 +299,7 @@ def test_spcv2_refuses_integer_ids_in_another_order(hub, id_order):
     the wrong word on most clips; the core-word frequency check refuses them."""
     folder = hub_layouts.build_speech_commands_v2(hub["root"], label_type="int", id_order=id_order)
     with pytest.raises(ValueError, match=r"plain integer ids.*core words average \d+ training clips against \d+"):
-        load_benchmark("spcv2", dataset_id=str(folder), verify_split_sizes=False)
+        load_task("spcv2", dataset_id=str(folder), verify_split_sizes=False)
 
 
 def test_speech_commands_id_order_check_needs_the_core_words_about_twice_as_frequent():
@@ -332,11 +333,11 @@ class _RecordingLoader:
 def test_hub_loads_pass_and_record_the_pinned_revision(hub, monkeypatch, name):
     from transformers_aasp.data import loading
 
-    spec = get_benchmark(name)
+    spec = get_task(name)
     assert spec.revision is not None and len(spec.revision) == 40
     fake = _RecordingLoader(hub[name])
     monkeypatch.setattr(loading, "load_dataset", fake)
-    loaded = load_benchmark(name)
+    loaded = load_task(name)
     assert fake.calls == [
         {
             "path": spec.dataset_id,
@@ -347,7 +348,7 @@ def test_hub_loads_pass_and_record_the_pinned_revision(hub, monkeypatch, name):
         }
     ]
     assert (loaded.source, loaded.revision) == (spec.dataset_id, spec.revision)
-    assert loaded.fingerprint() != load_benchmark(name, revision="0" * 40).fingerprint()
+    assert loaded.fingerprint() != load_task(name, revision="0" * 40).fingerprint()
 
 
 def test_nsynth_hub_files_are_read_at_the_pinned_revision(hub, monkeypatch):
@@ -355,8 +356,8 @@ def test_nsynth_hub_files_are_read_at_the_pinned_revision(hub, monkeypatch):
 
     fake = _RecordingLoader(hub["nsynth"])
     monkeypatch.setattr(loading, "load_dataset", fake)
-    loaded = load_benchmark("nsynth")
-    revision = get_benchmark("nsynth").revision
+    loaded = load_task("nsynth")
+    revision = get_task("nsynth").revision
     assert fake.calls[0]["data_files"]["train"] == [f"hf://datasets/jg583/NSynth@{revision}/data/train/*.parquet"]
     assert loaded.revision == revision and loaded.dataset["train"].num_rows == 6
 
@@ -366,12 +367,12 @@ def test_as2m_streams_from_the_hub_by_default(hub, monkeypatch):
 
     fake = _RecordingLoader(hub["as20k"])
     monkeypatch.setattr(loading, "load_dataset", fake)
-    loaded = load_benchmark("as2m")  # 2.4 TB: never downloaded whole
+    loaded = load_task("as2m")  # 2.4 TB: never downloaded whole
     assert (fake.calls[0]["name"], fake.calls[0]["streaming"]) == ("full", True)
-    assert loaded.streaming and loaded.revision == get_benchmark("as2m").revision
+    assert loaded.streaming and loaded.revision == get_task("as2m").revision
 
 
 def test_every_unpinned_hub_benchmark_is_named():
     """Revisions are pinned where a commit hash could be read; the one that could not is known and documented."""
-    unpinned = [s.name for s in BENCHMARKS.values() if s.dataset_id is not None and s.revision is None]
+    unpinned = [s.name for s in TASKS.values() if s.dataset_id is not None and s.revision is None]
     assert unpinned == ["spcv2"]

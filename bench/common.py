@@ -23,7 +23,7 @@ import torch
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SAMPLING_RATE = 16000
 
 
@@ -235,7 +235,7 @@ def ratio(numerator: float, denominator: float) -> float:
 
 
 def write_results(name: str, payload: dict, directory: Path = RESULTS_DIR) -> Path:
-    """Write `payload` (plus the machine description) to <directory>/<name>.json (by default benchmarks/results) and
+    """Write `payload` (plus the machine description) to <directory>/<name>.json (by default bench/results) and
     return the path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.json"
