@@ -302,21 +302,6 @@ def split_sources(sources: list[str], counts: dict[str, int], rng: np.random.Gen
     }
 
 
-def balance_classes(clips: list[Clip], rng: np.random.Generator) -> list[Clip]:
-    """Within each split, keeps the same number of clips of every class (a random subset of the larger classes)."""
-    kept = []
-    for split in SPLITS:
-        by_label = defaultdict(list)
-        for clip in clips:
-            if clip.split == split:
-                by_label[clip.label].append(clip)
-        size = min(len(members) for members in by_label.values())
-        for label in sorted(by_label):
-            members = by_label[label]
-            kept += [members[index] for index in sorted(rng.permutation(len(members))[:size])]
-    return kept
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Task "sample_family": Sonic Pi samples
 # ----------------------------------------------------------------------------------------------------------
@@ -410,12 +395,18 @@ def _soundfont_preset_data(path: Path) -> dict[str, bytes]:
     raise ValueError(f"{path} has no pdta list")
 
 
+INSTRUMENT_GENERATOR = (
+    41  # SoundFont 2.04 generator operators: a preset zone's instrument, an instrument zone's sample
+)
+SAMPLE_ID_GENERATOR = 53
+
+
 def _records(data: bytes, layout: str) -> list[tuple]:
     return list(struct.iter_unpack(layout, data))
 
 
 def _generator_values(bags: list[tuple], generators: list[tuple], first_bag: int, end_bag: int, operator: int):
-    """Values of one generator (41: instrument, 53: sample id) over the zones [first_bag, end_bag)."""
+    """Values of one generator (`INSTRUMENT_GENERATOR` or `SAMPLE_ID_GENERATOR`) over the zones [first_bag, end_bag)."""
     for bag in range(first_bag, end_bag):
         for generator in range(bags[bag][0], bags[bag + 1][0]):
             if generators[generator][0] == operator:
@@ -430,14 +421,16 @@ def soundfont_preset_samples(path: str | os.PathLike) -> dict[int, frozenset[int
     instruments = _records(parts["inst"], "<20sH")  # name, first zone
     instrument_bags, instrument_generators = _records(parts["ibag"], "<HH"), _records(parts["igen"], "<HH")
     samples_of_instrument = [
-        frozenset(_generator_values(instrument_bags, instrument_generators, first[1], following[1], 53))
+        frozenset(
+            _generator_values(instrument_bags, instrument_generators, first[1], following[1], SAMPLE_ID_GENERATOR)
+        )
         for first, following in itertools.pairwise(instruments)
     ]
     programs = {}
     for current, following in itertools.pairwise(presets):  # the last header is the terminal one
         if current[2] != 0:
             continue
-        used = _generator_values(preset_bags, preset_generators, current[3], following[3], 41)
+        used = _generator_values(preset_bags, preset_generators, current[3], following[3], INSTRUMENT_GENERATOR)
         programs[current[1]] = frozenset().union(*(samples_of_instrument[index] for index in used))
     return programs
 
@@ -465,6 +458,7 @@ def sample_sharing_groups(programs: list[int], samples: dict[int, frozenset[int]
     return sorted(tuple(sorted(members)) for members in groups.values())
 
 
+@functools.lru_cache(maxsize=1)
 def instrument_groups() -> dict[str, list[tuple[int, ...]]]:
     """{family: its sample-sharing groups of recorded General MIDI presets} of the MuseScore General SoundFont."""
     samples = soundfont_preset_samples(MUSESCORE_SOUNDFONT)
@@ -505,7 +499,7 @@ def instrument_real_clips(seed: int) -> list[Clip]:
     renderer = SoundFontRenderer(MUSESCORE_SOUNDFONT)
     clips = []
     for label, family in enumerate(_INSTRUMENT_FAMILIES):
-        groups = instrument_groups_cached()[family.name]
+        groups = instrument_groups()[family.name]
         names = [",".join(map(str, group)) for group in groups]
         split_of = split_sources(names, INSTRUMENT_SPLIT_GROUPS, _rng(seed, "instrument_real", 0, label))
         pitches = {
@@ -536,11 +530,6 @@ def _render_instrument_clip(
         if float(np.max(np.abs(waveform))) > SOUNDING_RMS:
             return waveform, program
     raise RuntimeError(f"presets {group} of {MUSESCORE_SOUNDFONT} rendered silence {MAX_RENDER_ATTEMPTS} times")
-
-
-@functools.lru_cache(maxsize=1)
-def instrument_groups_cached() -> dict[str, list[tuple[int, ...]]]:
-    return instrument_groups()
 
 
 # ----------------------------------------------------------------------------------------------------------
