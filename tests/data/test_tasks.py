@@ -10,6 +10,7 @@ from transformers_aasp.audio import crop_or_pad, decode_waveform
 from transformers_aasp.data.corpus import EMBEDDED_TASKS
 from transformers_aasp.data.loading import check_split_sizes, load_task, resolve_task
 from transformers_aasp.data.protocols import class_balanced_weights, stratified_holdout
+from transformers_aasp.data.recordings import RECORDED_TASKS
 from transformers_aasp.data.sources import undecoded_audio
 from transformers_aasp.data.tasks import (
     SPEECH_COMMANDS_V2_CORE_WORDS,
@@ -33,7 +34,7 @@ def hub(tmp_path_factory):
 
 def test_registry_covers_every_benchmark_of_the_paper_and_the_embedded_tasks():
     paper = {"as20k", "as2m", "esc50", "us8k", "spcv2", "nsynth", "cremad"}
-    assert paper | set(EMBEDDED_TASKS) == set(TASKS) == set(task_names())
+    assert paper | set(EMBEDDED_TASKS) | set(RECORDED_TASKS) == set(TASKS) == set(task_names())
     assert metric_name(get_task("as20k").multi_label) == "mAP" and get_task("as2m").class_balanced_sampling
     assert metric_name(get_task("esc50").multi_label) == "accuracy"
     assert (get_task("esc50").num_folds, get_task("us8k").num_folds) == (5, 10)

@@ -9,12 +9,13 @@ repository's schema was read is recorded in docs/tasks.md.
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 
 from ..audio import SAMPLING_RATE
 from .corpus import EMBEDDED_TASKS, load_embedded_task
+from .recordings import RECORDED_TASKS, load_recorded_task
 
 
 PROTOCOLS = ("folds", "splits", "speaker_split")
@@ -260,13 +261,6 @@ def speech_commands_id_order_check(counts: dict[str, int]) -> None:
         )
 
 
-def _embedded_loader(task_name: str) -> Callable:
-    def load(**kwargs):
-        return load_embedded_task(task_name, **kwargs)
-
-    return load
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # The registry (Hub ids, revisions and schemas: docs/tasks.md)
 
@@ -389,10 +383,21 @@ def _registry() -> dict[str, TaskSpec]:
                 display_name=f"embedded corpus: {task}",
                 dataset_id=None,
                 clip_seconds=4.0,
-                loader=_embedded_loader(task),
+                loader=partial(load_embedded_task, task),
                 protocol_description=f"the project corpus's embedded `{task}` task, its own splits",
             )
             for task in EMBEDDED_TASKS
+        ],
+        *[
+            TaskSpec(
+                name=task,
+                display_name=f"real recordings: {task}",
+                dataset_id=None,
+                clip_seconds=4.0,
+                loader=partial(load_recorded_task, task),
+                protocol_description=f"the real-audio corpus's `{task}` task, its source-disjoint splits",
+            )
+            for task in RECORDED_TASKS
         ],
     ]
     return {spec.name: spec for spec in specs}
