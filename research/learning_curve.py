@@ -44,7 +44,15 @@ import torch
 from datasets import Audio
 from transformers.utils import logging
 
-from research.protocol import REPO_ROOT, Registry, add_registry_arguments, canonical_json, git_state, unit_id
+from research.protocol import (
+    REPO_ROOT,
+    AlreadyScoredError,
+    Registry,
+    add_registry_arguments,
+    canonical_json,
+    git_state,
+    unit_id,
+)
 from transformers_aasp import AaSPFeatureExtractor, AaSPModel
 from transformers_aasp.data.corpus import load_pretraining_audio
 from transformers_aasp.data.loading import load_benchmark
@@ -641,7 +649,10 @@ def main(argv: list[str] | None = None) -> dict:
     tasks = load_tasks(args)
     recipe = pretraining_recipe(args)
     configurations = {name: task_configuration(args, task, recipe) for name, task in tasks.items()}
-    registrations = register_missing_units(args, tasks, configurations)  # before any pre-training or scoring
+    try:
+        registrations = register_missing_units(args, tasks, configurations)  # before any pre-training or scoring
+    except AlreadyScoredError as error:
+        sys.exit(f"research.learning_curve: error: {error}")
     runs = pretrain_all(args, registrations, recipe)
     score_missing_units(args, tasks, configurations, registrations, runs)
     commit, dirty = git_state()

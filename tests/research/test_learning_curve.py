@@ -110,7 +110,6 @@ def test_tiny_learning_curve_registers_scores_and_refuses_a_second_scoring(tmp_p
 
     # Without the stored scores the test split would be scored a second time: refused, before any pre-training.
     refused = run_learning_curve(tmp_path, "fresh_work")
-    assert refused.returncode != 0
-    assert "AlreadyScoredError" in refused.stderr and "--rescore" in refused.stderr
+    assert refused.returncode == 1 and "were already scored" in refused.stderr and "--rescore" in refused.stderr
     assert not (tmp_path / "fresh_work" / "pretrain").exists()
     assert len(list((tmp_path / "registry").glob("*.json"))) == 1
