@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
         batch_size=options.batch_size,
         max_iter=options.max_iter,
         regularization=options.regularization,
+        regularization_grid=options.regularization_grid,
+        validation_fraction=data_args.validation_fraction,
     )
 
     path = write_baseline_results(results, task, options, data_args.dataset_name)

@@ -1,5 +1,6 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""The log-mel statistics baseline: feature shapes, padding invariance, the modulation spectrum, and the script."""
+"""The log-mel statistics baseline: feature shapes, padding invariance, the modulation spectrum, C chosen on
+validation, and the script."""
 
 import json
 
@@ -10,10 +11,10 @@ from example_scripts import load_example
 from transformers_aasp import AaSPFeatureExtractor
 from transformers_aasp.data.corpus import EMBEDDED_TASKS, split_sizes
 from transformers_aasp.evaluation.baseline import (
+    choose_regularization,
     feature_dimension,
     logmel_features,
     modulation_bin_edges,
-    wilson_interval,
 )
 
 
@@ -115,13 +116,31 @@ def test_modulation_spectrum_peaks_in_the_bin_of_the_envelope_rate(rate_hz, expe
     assert np.delete(spectrum, expected_bin, axis=1).max() < spectrum[:, expected_bin].min() - 2
 
 
-def test_wilson_interval():
-    low, high = wilson_interval(0, 10)
-    assert low == 0.0 and high == pytest.approx(1.959964**2 / (10 + 1.959964**2))  # not empty at p = 0
-    low, high = wilson_interval(40, 50)
-    assert low == pytest.approx(0.6696, abs=1e-4) and high == pytest.approx(0.8876, abs=1e-4)
-    with pytest.raises(ValueError):
-        wilson_interval(3, 0)
+def separable_clusters(num_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(3 * num_per_class, 8) features of three well-separated Gaussian clusters and their (N,) labels."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), num_per_class)
+    centres = np.eye(3, 8) * 20.0
+    return centres[labels] + rng.standard_normal((labels.size, 8)), labels
+
+
+def test_c_is_chosen_on_validation_with_ties_going_to_the_strongest_regularisation():
+    train, validation = separable_clusters(10, seed=0), separable_clusters(5, seed=1)
+    chosen, scores = choose_regularization(train, validation, max_iter=2000, grid=[10.0, 0.1, 1.0, 0.01])
+    # Every C separates the clusters (validation accuracy 1.0 for each): the tie goes to the smallest C.
+    assert scores == {"0.01": 1.0, "0.1": 1.0, "1.0": 1.0, "10.0": 1.0}
+    assert chosen == 0.01
+
+
+def test_c_selection_scores_each_value_on_validation_only():
+    train = separable_clusters(10, seed=0)
+    features, labels = separable_clusters(5, seed=1)
+    flipped = (features, (labels + 1) % 3)  # validation labels that no classifier fitted on train can predict
+    _, scores = choose_regularization(train, flipped, max_iter=2000, grid=[0.1, 1.0])
+    assert scores == {"0.1": 0.0, "1.0": 0.0}
+    assert choose_regularization(train, flipped, max_iter=2000, grid=[3.0]) == (3.0, {})  # fixed: nothing chosen
+    with pytest.raises(ValueError, match="Choosing C needs validation clips"):
+        choose_regularization(train, (np.zeros((0, 8)), np.zeros(0)), max_iter=2000, grid=[0.1, 1.0])
 
 
 @pytest.fixture
@@ -165,6 +184,10 @@ def test_script_scores_an_embedded_task_and_writes_its_json(feature_set, tiny_co
         "feature_dimension",
         "clip_seconds",
         "num_skipped_clips",
+        "regularization_selection",
+        "regularization_grid",
+        "regularization",
+        "test_correct",
         "runs",
     }
     num_classes = EMBEDDED_TASKS[task].num_classes
@@ -177,6 +200,25 @@ def test_script_scores_an_embedded_task_and_writes_its_json(feature_set, tiny_co
     assert written["feature_set"] == feature_set and written["feature_dimension"] == feature_dimension(feature_set)
     assert written["chance"] == pytest.approx(1 / num_classes) and written["metric"] == "accuracy"
     assert "Wilson" in written["interval"] and written["num_skipped_clips"] == 0
+    # C is chosen on validation from the default grid, then the test split is scored once with it.
+    [run] = written["runs"]
+    assert written["regularization_selection"] == "validation" and written["regularization_grid"] == [0.01, 0.1, 1, 10]
+    assert set(run["validation_accuracy"]) == {"0.01", "0.1", "1.0", "10.0"}
+    best = max(run["validation_accuracy"].values())
+    assert run["regularization"] == min(
+        c for c in written["regularization_grid"] if run["validation_accuracy"][str(float(c))] == best
+    )
+    assert written["regularization"] == [run["regularization"]]
+    assert len(written["test_correct"]) == written["num_test_clips"]
+    assert sum(written["test_correct"]) == written["num_correct"]
+
+
+def test_script_with_a_fixed_c_chooses_nothing(tiny_corpus, tmp_path):
+    argv = ["--benchmark", "modulation", "--corpus_clips_per_class", str(CLIPS_PER_CLASS), "--feature_set", "stats"]
+    results = logmel_baseline.main([*argv, "--regularization", "0.5", "--output_dir", str(tmp_path)])
+    assert results["regularization_selection"] == "fixed" and results["regularization"] == [0.5]
+    assert results["runs"][0]["validation_accuracy"] == {}
+    assert results["regularization_grid"] == [0.5]
 
 
 def test_script_refuses_a_multi_label_benchmark(tmp_path):

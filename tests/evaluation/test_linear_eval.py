@@ -12,7 +12,15 @@ from example_scripts import load_example
 from safetensors.numpy import load_file, save_file
 from transformers.modeling_outputs import BaseModelOutput
 
-from transformers_aasp.evaluation.linear_probe import pool_clip_embedding, score_split, train_linear_classifier
+from transformers_aasp.evaluation.linear_probe import (
+    WEIGHT_DECAY_GRID,
+    LinearProbeArguments,
+    pool_clip_embedding,
+    predicted_correctly,
+    score_split,
+    select_weight_decay,
+    train_linear_classifier,
+)
 from transformers_aasp.modeling_aasp import AaSPModelOutput
 
 
@@ -77,8 +85,16 @@ def test_same_command_scores_aasp_and_ast(model, checkpoints, esc50, tmp_path):
     # apart, and a linear probe on its standardised embeddings finds them. Chance is 1/3; we require 2/3, which a
     # probe that had not learned (or mixed up folds or labels) cannot reach on 15 test clips x 2 seeds.
     assert results["mean"] >= 2 / 3
+    # Every fold and seed reports the weight decay its validation split chose from the default grid.
+    assert set(results["weight_decay"]) == set("12345")
+    assert all(
+        len(chosen) == 2 and set(chosen) <= set(WEIGHT_DECAY_GRID) for chosen in results["weight_decay"].values()
+    )
     written = json.loads((tmp_path / f"linear_eval_esc50_{model}.json").read_text())
     assert written["mean"] == results["mean"] and written["metric"] == "accuracy"
+    assert written["weight_decay_selection"] == "validation" and written["weight_decay_grid"] == list(
+        WEIGHT_DECAY_GRID
+    )
     [cached] = list((tmp_path / "cache").rglob("train.safetensors"))
     arrays = load_file(str(cached))
     width = {"aasp": 5 * 64, "ast": 32}[model]  # AaSP time columns are G_f * D = 5 * 64; AST tokens are D = 32
@@ -99,6 +115,15 @@ def test_embeddings_are_reused_from_the_cache(checkpoints, esc50, tmp_path):
     second = linear_eval.main(command(checkpoints["aasp"], esc50, tmp_path, *probe))
     assert second["mean"] == 1.0  # only the planted (label-revealing) embeddings give a perfect score
     assert first["per_fold"].keys() == second["per_fold"].keys()
+
+
+def test_a_fixed_weight_decay_is_used_everywhere(checkpoints, esc50, tmp_path):
+    results = linear_eval.main(
+        command(checkpoints["aasp"], esc50, tmp_path, "--num_seeds", "1", "--weight_decay", "0.01")
+    )
+    assert results["weight_decay"] == {fold: [0.01] for fold in "12345"}
+    written = json.loads((tmp_path / "linear_eval_esc50_aasp.json").read_text())
+    assert written["weight_decay_selection"] == "fixed" and written["weight_decay_grid"] == [0.01]
 
 
 def test_a_missing_local_checkpoint_is_named(esc50, tmp_path):
@@ -135,3 +160,33 @@ def test_early_stopping_restores_the_best_validation_weights():
     assert score_split(layer, features, validation["targets"], multi_label=False) == best
     # ...and on well-separated clusters that score is perfect.
     assert best == 1.0
+
+
+def clusters(seed: int):
+    rng = np.random.default_rng(seed)
+    centers = np.random.default_rng(0).standard_normal((3, 8)) * 3
+    labels = np.repeat(np.arange(3), 20)
+    return {"embeddings": (centers[labels] + rng.standard_normal((60, 8))).astype(np.float32), "targets": labels}
+
+
+def test_weight_decay_is_chosen_on_validation_and_ties_keep_the_first_value():
+    train, validation = clusters(1), clusters(2)
+    probe = LinearProbeArguments(learning_rate=1e-2, max_epochs=100, patience=5, weight_decay_grid=[1e-3, 1e-8])
+    scaler, layer, chosen, scores = select_weight_decay(train, validation, 3, False, seed=0, probe=probe)
+    assert set(scores) == {"0.001", "1e-08"}
+    # Well-separated clusters: both values score 1.0 on validation, and the first value of the grid is kept.
+    assert scores == {"0.001": 1.0, "1e-08": 1.0} and chosen == 1e-3
+    # The returned probe is the chosen one: its validation predictions are all correct.
+    assert predicted_correctly(scaler, layer, validation).all()
+
+
+def test_weight_decay_scores_come_from_validation_and_a_fixed_value_is_not_selected():
+    train, validation = clusters(1), clusters(2)
+    wrong = {**validation, "targets": (validation["targets"] + 1) % 3}  # no probe fitted on train gets these right
+    probe = LinearProbeArguments(learning_rate=1e-2, max_epochs=30, patience=5, weight_decay_grid=[1e-3, 1e-8])
+    _, _, _, scores = select_weight_decay(train, wrong, 3, False, seed=0, probe=probe)
+    assert max(scores.values()) < 0.2
+    fixed = LinearProbeArguments(learning_rate=1e-2, max_epochs=30, patience=5, weight_decay=0.05)
+    assert select_weight_decay(train, validation, 3, False, seed=0, probe=fixed)[2:] == (0.05, {"0.05": 1.0})
+    with pytest.raises(ValueError, match="weight_decay_grid is empty"):
+        select_weight_decay(train, validation, 3, False, seed=0, probe=LinearProbeArguments(weight_decay_grid=[]))

@@ -14,9 +14,13 @@ the same log-mel spectrogram. Per clip, from `AaSPFeatureExtractor`'s `input_val
         (rfft, normalised so that the power over all frequencies sums to the band's variance) summed into 12
         log-spaced modulation-frequency bins between 0.5 and 50 Hz, then log(1e-6 + power).
 
-The classifier is `make_pipeline(StandardScaler(), LogisticRegression())`, trained on train + validation and
-scored by accuracy on test, with a 95 % Wilson score interval for the test proportion (`wilson_interval`). The
-interval covers the sampling of the test clips only, not the variation from training on other clips.
+The classifier is `make_pipeline(StandardScaler(), LogisticRegression(C=C))`. C is chosen on the validation split
+(the task's own, else a stratified `validation_fraction` of train) from `REGULARIZATION_GRID`: each C is fitted on
+train and scored on validation, the best is refitted on train + validation, and the test split is scored once
+(`regularization` fixes C instead). The result gives the accuracy with a 95 % Wilson score interval for the test
+proportion (`reporting.metrics.wilson_interval`), the chosen C and the per-clip correctness (`test_correct`) for
+paired tests. The interval covers the sampling of the test clips only, not the variation from training on other
+clips.
 
 Clip handling is the linear evaluation's (`evaluation.linear_probe`): decoded with `audio.decode_waveform`, cut to
 the first `clip_seconds` of the benchmark. Unlike linear evaluation, a shorter clip is *not* zero-padded to
@@ -26,7 +30,6 @@ the first `clip_seconds` of the benchmark. Unlike linear evaluation, a shorter c
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -41,9 +44,11 @@ from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
 from ..data.loading import LoadedTask
+from ..data.protocols import stratified_holdout
 from ..data.sources import undecoded_audio
 from ..data.tasks import get_task
 from ..feature_extraction_aasp import AaSPFeatureExtractor
+from ..reporting.metrics import wilson_interval
 
 
 logger = logging.get_logger(__name__)
@@ -54,9 +59,12 @@ NUM_MODULATION_BINS = 12
 MODULATION_RANGE_HZ = (0.5, 50.0)
 MIN_FFT_FRAMES = 1024  # zero-padding target: a 0.1 Hz grid at 100 frames/s, so every modulation bin holds FFT bins
 POWER_EPS = 1e-6
-WILSON_Z_95 = 1.959963984540054  # the 97.5 % quantile of the standard normal distribution
+REGULARIZATION_GRID = (0.01, 0.1, 1.0, 10.0)  # LogisticRegression C values tried on the validation split
 INTERVAL_NAME = "95 % Wilson score interval for the test accuracy (a binomial proportion)"
-PROTOCOL = "log-mel statistics + StandardScaler + LogisticRegression, trained on train+validation, accuracy on test"
+PROTOCOL = (
+    "log-mel statistics + StandardScaler + LogisticRegression, C chosen on validation, refitted on train+validation, "
+    "accuracy on test"
+)
 
 
 @dataclass
@@ -71,7 +79,14 @@ class LogmelBaselineArguments:
     )
     batch_size: int = field(default=32, metadata={"help": "Clips per feature-extractor call."})
     max_iter: int = field(default=2000, metadata={"help": "LogisticRegression max_iter."})
-    regularization: float = field(default=1.0, metadata={"help": "LogisticRegression C (inverse L2 strength)."})
+    regularization: float | None = field(
+        default=None,
+        metadata={"help": "Fix LogisticRegression's C (inverse L2 strength); default: chosen on validation."},
+    )
+    regularization_grid: list[float] = field(
+        default_factory=lambda: list(REGULARIZATION_GRID),
+        metadata={"help": "C values tried on the validation split when --regularization is not given."},
+    )
     output_dir: str = field(default="outputs/logmel_baseline", metadata={"help": "Where the results JSON goes."})
 
 
@@ -275,21 +290,6 @@ def fit_logmel_classifier(
     return classifier.fit(features, labels)
 
 
-def wilson_interval(num_correct: int, num_trials: int, z: float = WILSON_Z_95) -> tuple[float, float]:
-    """Wilson score interval (95 % with the default z) of a proportion num_correct / num_trials.
-
-    Unlike the normal approximation p +- z sqrt(p (1 - p) / n), it stays inside [0, 1] and is not empty at p = 0 or
-    p = 1, which matters for the tens of test clips of the embedded tasks.
-    """
-    if num_trials <= 0 or not 0 <= num_correct <= num_trials:
-        raise ValueError(f"Need 0 <= num_correct <= num_trials and num_trials > 0, got {num_correct} / {num_trials}.")
-    p = num_correct / num_trials
-    denominator = 1.0 + z**2 / num_trials
-    centre = (p + z**2 / (2 * num_trials)) / denominator
-    half_width = z / denominator * math.sqrt(p * (1 - p) / num_trials + z**2 / (4 * num_trials**2))
-    return max(0.0, centre - half_width), min(1.0, centre + half_width)
-
-
 def require_single_label(data: LoadedTask | DatasetDict) -> None:
     """Raise a ValueError for multi-label data: the baseline reports accuracy of single-label classification."""
     if isinstance(data, LoadedTask):
@@ -312,7 +312,9 @@ def evaluate_logmel_baseline(
     fold: int | None = None,
     batch_size: int = 32,
     max_iter: int = 2000,
-    regularization: float = 1.0,
+    regularization: float | None = None,
+    regularization_grid=REGULARIZATION_GRID,
+    validation_fraction: float = 0.1,
 ) -> dict:
     """Test accuracy of the log-mel statistics baseline on one benchmark.
 
@@ -327,32 +329,42 @@ def evaluate_logmel_baseline(
             `LoadedTask`) or whole clips (a `DatasetDict`).
         fold: one fold of a cross-validation benchmark (default: every fold; their test predictions are pooled).
         batch_size: clips per feature-extractor call.
-        max_iter / regularization: `LogisticRegression(max_iter=..., C=...)`.
+        max_iter: `LogisticRegression(max_iter=...)`.
+        regularization: fix C; None (default) chooses it on validation from `regularization_grid`.
+        validation_fraction: the stratified share of train held out as validation when the data has no validation
+            split.
 
     Returns:
         {"metric": "accuracy", "accuracy", "num_correct", "num_test_clips", "ci95_low", "ci95_high", "interval" (how
         the interval is computed), "chance" (1 / classes), "num_classes", "feature_set", "feature_dimension",
-        "clip_seconds", "num_skipped_clips", "runs": [{"fold", "accuracy", "num_test_clips", "num_train_clips"}]}.
-        The classifier is trained on train + validation; the accuracy pools the test clips of every run.
+        "clip_seconds", "num_skipped_clips", "regularization_selection" ("validation" or "fixed"),
+        "regularization_grid", "regularization" (the C of every run), "test_correct" ((num_test_clips,) 0/1 per test
+        clip, runs in order), "runs": [{"fold", "accuracy", "num_test_clips", "num_train_clips", "regularization",
+        "validation_accuracy" (C -> accuracy)}]}. The final classifier is trained on train + validation; the
+        accuracy pools the test clips of every run.
     """
     check_feature_set(feature_set)
     require_single_label(data)
-    runs_rows, num_classes, clip_seconds = protocol_rows(data, fold, clip_seconds)
+    grid = [regularization] if regularization is not None else sorted(regularization_grid)
+    if not grid:
+        raise ValueError("--regularization_grid is empty: give at least one C, or fix --regularization.")
+    runs_rows, num_classes, clip_seconds = protocol_rows(data, fold, clip_seconds, validation_fraction)
     clip_samples = None if clip_seconds is None else round(clip_seconds * SAMPLING_RATE)
-    sources = {source for rows in runs_rows for source, _ in rows["train"] + rows["test"]}
+    sources = {source for rows in runs_rows for source, _ in rows["train"] + rows["validation"] + rows["test"]}
     dataset = data.dataset if isinstance(data, LoadedTask) else data
     computed = {
         source: split_features(dataset[source], feature_extractor, feature_set, clip_samples, batch_size)
         for source in sorted(sources)
     }
-    runs = [score_one_run(computed, rows, max_iter, regularization) for rows in runs_rows]
+    runs = [score_one_run(computed, rows, max_iter, grid) for rows in runs_rows]
+    test_correct = [flag for run in runs for flag in run.pop("test_correct")]
     num_correct = sum(run.pop("num_correct") for run in runs)
     num_test = sum(run["num_test_clips"] for run in runs)
     low, high = wilson_interval(num_correct, num_test)
     accuracy = num_correct / num_test
     logger.info(
         f"Log-mel baseline ({feature_set}): accuracy {accuracy:.4f} on {num_test} test clips "
-        f"(95 % Wilson interval {low:.3f}-{high:.3f})."
+        f"(95 % Wilson interval {low:.3f}-{high:.3f}); C {[run['regularization'] for run in runs]}."
     )
     return {
         "metric": "accuracy",
@@ -368,28 +380,45 @@ def evaluate_logmel_baseline(
         "feature_dimension": feature_dimension(feature_set, feature_extractor.num_mel_bins),
         "clip_seconds": clip_seconds,
         "num_skipped_clips": int(sum((~arrays["valid"]).sum() for arrays in computed.values())),
+        "regularization_selection": "fixed" if regularization is not None else "validation",
+        "regularization_grid": grid,
+        "regularization": [run["regularization"] for run in runs],
+        "test_correct": test_correct,
         "runs": runs,
     }
 
 
-def protocol_rows(data: LoadedTask | DatasetDict, fold: int | None, clip_seconds: float | None):
-    """The runs of the protocol as [{"fold", "train": [(source split, rows)], "test": [(source split, rows)]}],
-    the number of classes, and the clip length in seconds (None: whole clips)."""
+def protocol_rows(
+    data: LoadedTask | DatasetDict, fold: int | None, clip_seconds: float | None, validation_fraction: float = 0.1
+):
+    """The runs of the protocol as [{"fold", "train" / "validation" / "test": [(source split, rows)]}], the number
+    of classes, and the clip length in seconds (None: whole clips). Validation is the data's own validation split, or
+    a stratified `validation_fraction` of train."""
     if isinstance(data, LoadedTask):
         folds = [fold] if fold is not None else data.spec.folds
         runs = []
         for current in folds:
-            indices = data.split_indices(current, validation_fraction=0.0)  # nothing held out: train on all non-test
-            train = [indices[name] for name in ("train", "validation") if name in indices]
-            runs.append({"fold": current, "train": train, "test": [indices["test"]]})
+            indices = data.split_indices(current, validation_fraction=validation_fraction)
+            validation = [indices["validation"]] if "validation" in indices else []
+            runs.append(
+                {"fold": current, "train": [indices["train"]], "validation": validation, "test": [indices["test"]]}
+            )
         return runs, data.num_labels, clip_seconds if clip_seconds is not None else data.spec.clip_seconds
     if fold is not None:
         raise ValueError("`fold` needs a LoadedTask with a cross-validation protocol, not a DatasetDict.")
     for split in ("train", "test"):
         if split not in data:
             raise ValueError(f"The DatasetDict needs a {split!r} split; it has {list(data)}.")
-    train = [(name, np.arange(data[name].num_rows)) for name in ("train", "validation") if name in data]
-    runs = [{"fold": None, "train": train, "test": [("test", np.arange(data["test"].num_rows))]}]
+    train, validation = np.arange(data["train"].num_rows), []
+    if "validation" in data:
+        validation = [("validation", np.arange(data["validation"].num_rows))]
+    elif validation_fraction > 0:
+        labels = data["train"].select_columns(["label"]).to_dict()["label"]
+        held_out = np.zeros(len(train), dtype=bool)
+        held_out[stratified_holdout(labels, validation_fraction, seed=0)] = True
+        train, validation = train[~held_out], [("train", train[held_out])]
+    test = [("test", np.arange(data["test"].num_rows))]
+    runs = [{"fold": None, "train": [("train", train)], "validation": validation, "test": test}]
     return runs, dataset_num_classes(data), clip_seconds
 
 
@@ -403,6 +432,8 @@ def dataset_num_classes(data: DatasetDict) -> int:
 
 def stack_rows(computed: dict, parts: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """(N, D) features and (N,) labels of the decodable rows of `parts` [(source split, row indices)]."""
+    if not parts:
+        return np.zeros((0, next(iter(computed.values()))["features"].shape[1])), np.zeros(0, dtype=np.int64)
     features, labels = [], []
     for source, rows in parts:
         arrays = computed[source]
@@ -412,25 +443,57 @@ def stack_rows(computed: dict, parts: list[tuple[str, np.ndarray]]) -> tuple[np.
     return np.concatenate(features), np.concatenate(labels)
 
 
-def score_one_run(computed: dict, rows: dict, max_iter: int, regularization: float) -> dict:
-    """Train on the run's train rows, predict its test rows: {"fold", "accuracy", "num_correct", "num_test_clips",
-    "num_train_clips"}."""
+def score_one_run(computed: dict, rows: dict, max_iter: int, grid: list[float]) -> dict:
+    """Choose C on the run's validation rows (`choose_regularization`), refit on train + validation, predict its test
+    rows once: {"fold", "accuracy", "num_correct", "num_test_clips", "num_train_clips", "regularization",
+    "validation_accuracy", "test_correct"}."""
     train_features, train_labels = stack_rows(computed, rows["train"])
+    validation_features, validation_labels = stack_rows(computed, rows["validation"])
     test_features, test_labels = stack_rows(computed, rows["test"])
     if len(test_labels) == 0 or len(np.unique(train_labels)) < 2:
         raise ValueError(
             f"Fold {rows['fold']}: {len(test_labels)} test clip(s) and {len(np.unique(train_labels))} training "
             "class(es); the baseline needs test clips and at least two classes to train on."
         )
-    classifier = fit_logmel_classifier(train_features, train_labels, max_iter, regularization)
-    num_correct = int((classifier.predict(test_features) == test_labels).sum())
+    chosen, validation_accuracy = choose_regularization(
+        (train_features, train_labels), (validation_features, validation_labels), max_iter, grid
+    )
+    classifier = fit_logmel_classifier(
+        np.concatenate([train_features, validation_features]),
+        np.concatenate([train_labels, validation_labels]),
+        max_iter,
+        chosen,
+    )
+    correct = classifier.predict(test_features) == test_labels
     return {
         "fold": rows["fold"],
-        "accuracy": num_correct / len(test_labels),
-        "num_correct": num_correct,
+        "accuracy": float(correct.mean()),
+        "num_correct": int(correct.sum()),
         "num_test_clips": len(test_labels),
-        "num_train_clips": len(train_labels),
+        "num_train_clips": len(train_labels) + len(validation_labels),
+        "regularization": chosen,
+        "validation_accuracy": validation_accuracy,
+        "test_correct": correct.astype(int).tolist(),
     }
+
+
+def choose_regularization(train: tuple, validation: tuple, max_iter: int, grid: list[float]) -> tuple[float, dict]:
+    """The C of `grid` whose classifier, fitted on `train` (features (N, D), labels (N,)), is most accurate on
+    `validation` (ties: the smaller C, the stronger regularisation). A one-value grid is returned as it is.
+
+    Returns:
+        (chosen C, {str(C): validation accuracy}); the dict is empty when nothing was chosen.
+    """
+    if len(grid) == 1:
+        return grid[0], {}
+    if len(validation[1]) == 0:
+        raise ValueError(
+            "Choosing C needs validation clips: the data has no validation split and validation_fraction is 0. "
+            "Fix --regularization or give --validation_fraction > 0."
+        )
+    scores = {str(c): float(fit_logmel_classifier(*train, max_iter, c).score(*validation)) for c in sorted(grid)}
+    chosen = max(sorted(grid), key=lambda c: scores[str(c)])  # max keeps the first of equal scores
+    return chosen, scores
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -488,12 +551,13 @@ def baseline_summary_line(results: dict, benchmark: LoadedTask, feature_set: str
         f"{benchmark.spec.display_name} | log-mel baseline ({feature_set}) | accuracy "
         f"{100 * results['accuracy']:.2f} % (95 % Wilson interval {100 * results['ci95_low']:.1f}-"
         f"{100 * results['ci95_high']:.1f} %, {results['num_test_clips']} test clips; chance "
-        f"{100 * results['chance']:.1f} %)"
+        f"{100 * results['chance']:.1f} %; C {results['regularization']} chosen by {results['regularization_selection']})"
     )
 
 
 __all__ = [
     "FEATURE_SETS",
+    "REGULARIZATION_GRID",
     "LogmelBaselineArguments",
     "baseline_summary_line",
     "evaluate_logmel_baseline",
@@ -504,6 +568,5 @@ __all__ = [
     "modulation_bin_edges",
     "refuse_multi_label",
     "split_features",
-    "wilson_interval",
     "write_baseline_results",
 ]

@@ -7,9 +7,11 @@ Protocol:
        `time_column_features` (B, G_t, G_f * D); for any other AutoModel audio encoder (e.g. AST), the mean over tokens of
        `last_hidden_state`, or of `hidden_states[hidden_layer]`. Embeddings are cached as safetensors under
        `embedding_cache_dir`, keyed by model weights + task + source split, and reused across folds and seeds.
-    3. StandardScaler fit on train; one linear layer trained with Adam (weight decay 1e-8), batch min(200, N), up to
-       `max_epochs` epochs, early stopping with `patience` on validation accuracy (mAP for multi-label), best
-       weights restored (`train_linear_classifier`).
+    3. StandardScaler fit on train; one linear layer trained with Adam, batch min(200, N), up to `max_epochs`
+       epochs, early stopping with `patience` on validation accuracy (mAP for multi-label), best weights restored
+       (`train_linear_classifier`). The Adam weight decay (the probe's L2 regularisation) is chosen on the
+       validation split from `weight_decay_grid` (`select_weight_decay`), unless `weight_decay` fixes it; the test
+       split is scored once, with the chosen value, which the results report.
     4. Folds as in the registry (leave one fold out); without a validation split, a deterministic stratified
        fraction of train is held out. The score of one seed is the mean over folds; several seeds give mean and
        95 % interval (`run_protocol`).
@@ -40,7 +42,11 @@ from ..reporting.metrics import metric_name, score_logits, summarize_scores
 
 logger = logging.get_logger(__name__)
 
-PROTOCOL = "linear evaluation (frozen encoder, standardised mean embeddings, early-stopped linear layer)"
+PROTOCOL = (
+    "linear evaluation (frozen encoder, standardised mean embeddings, early-stopped linear layer, weight decay chosen "
+    "on validation)"
+)
+WEIGHT_DECAY_GRID = (1e-8, 1e-4, 1e-3, 1e-2, 1e-1)
 
 
 @dataclass
@@ -55,6 +61,14 @@ class LinearProbeArguments:
     learning_rate: float = field(default=3e-4, metadata={"help": "Adam learning rate (M2D uses 3e-5)."})
     max_epochs: int = field(default=200, metadata={"help": "Maximum epochs of the linear layer."})
     patience: int = field(default=20, metadata={"help": "Early-stopping patience in epochs."})
+    weight_decay: float | None = field(
+        default=None,
+        metadata={"help": "Fix the Adam weight decay of the linear layer (default: chosen on validation)."},
+    )
+    weight_decay_grid: list[float] = field(
+        default_factory=lambda: list(WEIGHT_DECAY_GRID),
+        metadata={"help": "Weight decays tried on the validation split when --weight_decay is not given."},
+    )
     output_dir: str = field(default="outputs/linear_eval", metadata={"help": "Where results JSON is written."})
     device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "Torch device."})
 
@@ -158,6 +172,7 @@ def train_linear_classifier(
     learning_rate: float = 3e-4,
     max_epochs: int = 200,
     patience: int = 20,
+    weight_decay: float = 1e-8,
 ):
     """One linear layer (D -> num_labels) on standardised embeddings, early-stopped on validation.
 
@@ -165,6 +180,7 @@ def train_linear_classifier(
         train / validation: {"embeddings": (N, D), "targets": (N,) class ids or (N, num_labels) multi-hot}.
         learning_rate / max_epochs / patience: Adam's learning rate, the epoch limit, and the epochs without a
             better validation score after which training stops.
+        weight_decay: Adam's (L2) weight decay of the layer.
 
     Returns:
         (fitted StandardScaler, the linear layer with the best validation weights restored, best validation score).
@@ -175,7 +191,7 @@ def train_linear_classifier(
     targets = torch.from_numpy(train["targets"])
     val_features = torch.from_numpy(scaler.transform(validation["embeddings"])).float()
     layer = torch.nn.Linear(features.shape[1], num_labels)
-    optimizer = torch.optim.Adam(layer.parameters(), lr=learning_rate, betas=(0.9, 0.999), weight_decay=1e-8)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=learning_rate, betas=(0.9, 0.999), weight_decay=weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss() if multi_label else torch.nn.CrossEntropyLoss()
     batch_size = min(200, len(features))
     generator = torch.Generator().manual_seed(seed)
@@ -197,6 +213,46 @@ def train_linear_classifier(
     return scaler, layer, best_score
 
 
+def select_weight_decay(train, validation, num_labels: int, multi_label: bool, seed: int, probe: LinearProbeArguments):
+    """The probe with the weight decay that scores best on `validation` (ties: the first in the grid).
+
+    `probe.weight_decay` fixes the value (nothing is selected); otherwise every value of `probe.weight_decay_grid` is
+    trained (`train_linear_classifier`) and scored on validation only.
+
+    Returns:
+        (StandardScaler, linear layer, chosen weight decay, {str(weight decay): best validation score}).
+    """
+    grid = [probe.weight_decay] if probe.weight_decay is not None else list(probe.weight_decay_grid)
+    if not grid:
+        raise ValueError("--weight_decay_grid is empty: give at least one value, or fix --weight_decay.")
+    best, validation_scores = None, {}
+    for weight_decay in grid:
+        scaler, layer, score = train_linear_classifier(
+            train,
+            validation,
+            num_labels,
+            multi_label,
+            seed,
+            learning_rate=probe.learning_rate,
+            max_epochs=probe.max_epochs,
+            patience=probe.patience,
+            weight_decay=weight_decay,
+        )
+        validation_scores[str(weight_decay)] = float(score)
+        if best is None or score > best[2]:
+            best = (scaler, layer, score, weight_decay)
+    scaler, layer, _, chosen = best
+    return scaler, layer, chosen, validation_scores
+
+
+@torch.no_grad()
+def predicted_correctly(scaler, layer, test: dict) -> np.ndarray:
+    """(N,) bool: whether the probe's arg-max class is each single-label test clip's class."""
+    layer.eval()
+    features = torch.from_numpy(scaler.transform(test["embeddings"])).float()
+    return layer(features).argmax(dim=-1).numpy() == np.asarray(test["targets"])
+
+
 @torch.no_grad()
 def score_split(layer, features: torch.Tensor, targets: np.ndarray, multi_label: bool) -> float:
     layer.eval()
@@ -211,25 +267,23 @@ def select_rows(arrays: dict, indices: np.ndarray) -> dict:
 
 def evaluate_fold(
     benchmark, embeddings: dict, fold, probe: LinearProbeArguments, validation_fraction: float, seed: int
-) -> float:
-    """Test score of one fold (or the single split) for one seed."""
+) -> dict:
+    """One fold (or the single split) for one seed: the weight decay chosen on validation, then the test score.
+
+    Returns:
+        {"score": test score, "weight_decay": the chosen value, "validation_scores": {weight decay: score}}.
+    """
     indices = benchmark.split_indices(fold, validation_fraction=validation_fraction, seed=seed)
     if "validation" not in indices:
         raise ValueError("Linear evaluation needs validation data for early stopping: use --validation_fraction > 0.")
     split = {name: select_rows(embeddings[source], rows) for name, (source, rows) in indices.items()}
     multi_label = benchmark.spec.multi_label
-    scaler, layer, _ = train_linear_classifier(
-        split["train"],
-        split["validation"],
-        benchmark.num_labels,
-        multi_label,
-        seed,
-        learning_rate=probe.learning_rate,
-        max_epochs=probe.max_epochs,
-        patience=probe.patience,
+    scaler, layer, chosen, validation_scores = select_weight_decay(
+        split["train"], split["validation"], benchmark.num_labels, multi_label, seed, probe
     )
     test_features = torch.from_numpy(scaler.transform(split["test"]["embeddings"])).float()
-    return score_split(layer, test_features, split["test"]["targets"], multi_label)
+    score = score_split(layer, test_features, split["test"]["targets"], multi_label)
+    return {"score": score, "weight_decay": chosen, "validation_scores": validation_scores}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -262,16 +316,22 @@ def run_protocol(
     fold: int | None = None,
     validation_fraction: float = 0.1,
 ) -> dict:
-    """Every fold (or `fold`) for every seed: {"per_seed", "per_fold", "mean", "std", "ci95", "n"}."""
+    """Every fold (or `fold`) for every seed.
+
+    Returns:
+        {"per_seed", "per_fold", "weight_decay" (fold -> the value chosen on validation, per seed), "mean", "std",
+        "ci95", "n"}.
+    """
     folds = [fold] if fold is not None else benchmark.spec.folds
-    per_seed, per_fold = [], {str(f): [] for f in folds}
+    per_seed, per_fold, weight_decay = [], {str(f): [] for f in folds}, {str(f): [] for f in folds}
     for seed in range(probe.first_seed, probe.first_seed + probe.num_seeds):
-        scores = [evaluate_fold(benchmark, embeddings, f, probe, validation_fraction, seed) for f in folds]
-        for f, score in zip(folds, scores, strict=True):
-            per_fold[str(f)].append(score)
-        per_seed.append(float(np.mean(scores)))
-        logger.info(f"seed {seed}: {np.mean(scores):.4f}")
-    return {"per_seed": per_seed, "per_fold": per_fold, **summarize_scores(per_seed)}
+        runs = [evaluate_fold(benchmark, embeddings, f, probe, validation_fraction, seed) for f in folds]
+        for f, run in zip(folds, runs, strict=True):
+            per_fold[str(f)].append(run["score"])
+            weight_decay[str(f)].append(run["weight_decay"])
+        per_seed.append(float(np.mean([run["score"] for run in runs])))
+        logger.info(f"seed {seed}: {per_seed[-1]:.4f} (weight decay {[run['weight_decay'] for run in runs]})")
+    return {"per_seed": per_seed, "per_fold": per_fold, "weight_decay": weight_decay, **summarize_scores(per_seed)}
 
 
 def write_results(results: dict, model_name: str, benchmark: LoadedTask, probe: LinearProbeArguments) -> Path:
@@ -287,6 +347,8 @@ def write_results(results: dict, model_name: str, benchmark: LoadedTask, probe: 
         "metric": metric_name(benchmark.spec.multi_label),
         "protocol": PROTOCOL,
         "hidden_layer": probe.hidden_layer,
+        "weight_decay_selection": "fixed" if probe.weight_decay is not None else "validation",
+        "weight_decay_grid": [probe.weight_decay] if probe.weight_decay is not None else list(probe.weight_decay_grid),
         "seeds": list(range(probe.first_seed, probe.first_seed + probe.num_seeds)),
         **results,
     }
@@ -298,12 +360,14 @@ def write_results(results: dict, model_name: str, benchmark: LoadedTask, probe: 
 def summary_line(results: dict, model_name: str, benchmark: LoadedTask) -> str:
     return (
         f"{benchmark.spec.display_name} | {model_name} | {metric_name(benchmark.spec.multi_label)} "
-        f"{100 * results['mean']:.2f} ± {100 * results['ci95']:.2f} (95 % CI, {results['n']} seeds)"
+        f"{100 * results['mean']:.2f} ± {100 * results['ci95']:.2f} (95 % CI, {results['n']} seeds; weight decay "
+        f"{sorted({value for values in results['weight_decay'].values() for value in values})})"
     )
 
 
 __all__ = [
     "PROTOCOL",
+    "WEIGHT_DECAY_GRID",
     "ClipEmbedder",
     "LinearProbeArguments",
     "embed_split",
@@ -312,8 +376,10 @@ __all__ = [
     "load_embedder",
     "model_fingerprint",
     "pool_clip_embedding",
+    "predicted_correctly",
     "run_protocol",
     "score_split",
+    "select_weight_decay",
     "summary_line",
     "train_linear_classifier",
     "write_results",

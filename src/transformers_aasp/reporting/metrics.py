@@ -145,3 +145,133 @@ def summarize_scores(scores) -> dict[str, float]:
     std = float(scores.std(ddof=1))
     half_width = float(stats.t.ppf(0.975, scores.size - 1) * std / np.sqrt(scores.size))
     return {"mean": mean, "std": std, "ci95": half_width, "n": int(scores.size)}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Intervals and paired tests for accuracies of classifiers scored on the same test clips
+
+WILSON_Z_95 = 1.959963984540054  # the 97.5 % quantile of the standard normal distribution
+
+
+def wilson_interval(num_correct: int, num_trials: int, z: float = WILSON_Z_95) -> tuple[float, float]:
+    """Wilson score interval (95 % with the default z) of a proportion num_correct / num_trials.
+
+    Unlike the normal approximation p +- z sqrt(p (1 - p) / n), it stays inside [0, 1] and is not empty at p = 0 or
+    p = 1, which matters for test sets of tens to hundreds of clips.
+    """
+    if num_trials <= 0 or not 0 <= num_correct <= num_trials:
+        raise ValueError(f"Need 0 <= num_correct <= num_trials and num_trials > 0, got {num_correct} / {num_trials}.")
+    p = num_correct / num_trials
+    denominator = 1.0 + z**2 / num_trials
+    centre = (p + z**2 / (2 * num_trials)) / denominator
+    half_width = z / denominator * np.sqrt(p * (1 - p) / num_trials + z**2 / (4 * num_trials**2))
+    return max(0.0, float(centre - half_width)), min(1.0, float(centre + half_width))
+
+
+def _as_correctness(correct, name: str) -> np.ndarray:
+    correct = np.asarray(correct)
+    if correct.size == 0 or not np.isin(correct, (0, 1)).all():
+        raise ValueError(f"`{name}` must be a non-empty array of per-clip correctness (True/False or 1/0).")
+    return correct.astype(bool)
+
+
+def accuracy_with_interval(correct) -> dict:
+    """Accuracy of one classifier with its n and 95 % Wilson interval.
+
+    Args:
+        correct: (N,) per-clip correctness of the test predictions.
+
+    Returns:
+        {"accuracy", "num_correct", "n", "ci95_low", "ci95_high"}.
+    """
+    correct = _as_correctness(correct, "correct")
+    if correct.ndim != 1:
+        raise ValueError(f"`correct` must have shape (num_clips,), got {correct.shape}.")
+    num_correct, n = int(correct.sum()), int(correct.size)
+    low, high = wilson_interval(num_correct, n)
+    return {"accuracy": num_correct / n, "num_correct": num_correct, "n": n, "ci95_low": low, "ci95_high": high}
+
+
+def mcnemar_exact(correct_a, correct_b) -> dict:
+    """Exact McNemar test of two classifiers scored on the same clips.
+
+    Only the discordant clips count: b clips that only A gets right and c that only B gets right. Under the null
+    hypothesis of equal accuracy each discordant clip is a fair coin, so the two-sided p-value is the exact binomial
+    one, min(1, 2 P(X <= min(b, c))) with X ~ Binomial(b + c, 1/2); it is 1 without discordant clips.
+
+    Args:
+        correct_a / correct_b: (N,) per-clip correctness of A and B on the same N clips, in the same order.
+
+    Returns:
+        {"only_a_correct": b, "only_b_correct": c, "n": N, "p_value"}.
+    """
+    from scipy import stats
+
+    correct_a, correct_b = _as_correctness(correct_a, "correct_a"), _as_correctness(correct_b, "correct_b")
+    if correct_a.shape != correct_b.shape or correct_a.ndim != 1:
+        raise ValueError(
+            f"`correct_a` {correct_a.shape} and `correct_b` {correct_b.shape} must be 1-D and of equal length: "
+            "the same clips, in the same order."
+        )
+    only_a, only_b = int((correct_a & ~correct_b).sum()), int((~correct_a & correct_b).sum())
+    p_value = 1.0 if only_a + only_b == 0 else float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+    return {"only_a_correct": only_a, "only_b_correct": only_b, "n": int(correct_a.size), "p_value": p_value}
+
+
+def paired_difference(scores_a, scores_b) -> dict:
+    """Mean of the paired differences a - b (one pair per seed) with a 95 % Student-t interval.
+
+    The interval covers the variation between seeds (training randomness), not the sampling of the test clips;
+    `paired_bootstrap_difference` covers the latter.
+
+    Args:
+        scores_a / scores_b: (S,) scores of A and B, pair i sharing seed i (and data).
+
+    Returns:
+        {"mean", "std", "ci95" (half-width), "ci95_low", "ci95_high", "n"} of a - b; with one pair, ci95 is 0.
+    """
+    scores_a, scores_b = np.asarray(scores_a, dtype=np.float64), np.asarray(scores_b, dtype=np.float64)
+    if scores_a.shape != scores_b.shape or scores_a.ndim != 1:
+        raise ValueError(
+            f"`scores_a` {scores_a.shape} and `scores_b` {scores_b.shape} must be 1-D and of equal length (one pair "
+            "per seed)."
+        )
+    summary = summarize_scores(scores_a - scores_b)
+    return {**summary, "ci95_low": summary["mean"] - summary["ci95"], "ci95_high": summary["mean"] + summary["ci95"]}
+
+
+def paired_bootstrap_difference(correct_a, correct_b, num_resamples: int = 10000, seed: int = 0) -> dict:
+    """95 % percentile-bootstrap interval of the accuracy difference A - B, resampling test clips.
+
+    Every resample draws N clips with replacement and keeps the pairing: the same clips for A and B and for every
+    seed. The statistic is the accuracy difference averaged over seeds, so the interval covers the sampling of the
+    test clips that `paired_difference` leaves out.
+
+    Args:
+        correct_a / correct_b: (S, N) or (N,) per-clip correctness of A and B for S seeds on the same N clips.
+        num_resamples / seed: bootstrap size and the seed of its random clip draws.
+
+    Returns:
+        {"mean" (the observed difference), "ci95_low", "ci95_high", "num_resamples"}.
+    """
+    correct_a, correct_b = _as_correctness(correct_a, "correct_a"), _as_correctness(correct_b, "correct_b")
+    if correct_a.shape != correct_b.shape or correct_a.ndim not in (1, 2):
+        raise ValueError(
+            f"`correct_a` {correct_a.shape} and `correct_b` {correct_b.shape} must both be (num_seeds, num_clips) or "
+            "(num_clips,)."
+        )
+    per_clip = (correct_a.astype(np.float64) - correct_b).reshape(-1, correct_a.shape[-1]).mean(axis=0)  # (N,)
+    rng = np.random.default_rng(seed)
+    resampled = np.concatenate(
+        [
+            per_clip[rng.integers(0, per_clip.size, size=(min(1000, num_resamples - start), per_clip.size))].mean(1)
+            for start in range(0, num_resamples, 1000)
+        ]
+    )
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    return {
+        "mean": float(per_clip.mean()),
+        "ci95_low": float(low),
+        "ci95_high": float(high),
+        "num_resamples": num_resamples,
+    }
