@@ -13,8 +13,7 @@ import pytest
 import soundfile
 
 from transformers_aasp.data import recordings
-from transformers_aasp.data.loading import resolve_benchmark
-from transformers_aasp.data.pretraining import load_audio_records
+from transformers_aasp.data.loading import resolve_task
 from transformers_aasp.data.recordings import (
     MUSESCORE_SOUNDFONT,
     RECORDED_TASKS,
@@ -24,7 +23,11 @@ from transformers_aasp.data.recordings import (
     recorded_pretraining_pool,
     soundfont_preset_samples,
 )
+from transformers_aasp.data.sources import load_audio_records
 
+
+# each build renders and writes about 5,000 clips (30-90 s on 2 cores): the integration tier
+pytestmark = pytest.mark.integration
 
 SPLITS = ("train", "validation", "test")
 
@@ -123,7 +126,7 @@ def test_pool_holds_the_train_clips_and_no_validation_or_test_recording(built, c
 @pytest.mark.parametrize("task", sorted(RECORDED_TASKS))
 def test_registered_task_loads_like_a_hub_dataset(task, built, cache_root, monkeypatch):
     monkeypatch.setenv("AASP_CORPUS_DIR", str(cache_root))
-    loaded = resolve_benchmark(task)
+    loaded = resolve_task(task)
     assert loaded.num_labels == RECORDED_TASKS[task].num_classes
     for split in SPLITS:
         assert loaded.dataset[split].num_rows == len(read_recorded_metadata(built, task, split))

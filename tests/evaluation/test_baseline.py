@@ -214,7 +214,7 @@ def test_script_scores_an_embedded_task_and_writes_its_json(feature_set, tiny_co
 
 
 def test_script_with_a_fixed_c_chooses_nothing(tiny_corpus, tmp_path):
-    argv = ["--benchmark", "modulation", "--corpus_clips_per_class", str(CLIPS_PER_CLASS), "--feature_set", "stats"]
+    argv = ["--task", "modulation", "--corpus_clips_per_class", str(CLIPS_PER_CLASS), "--feature_set", "stats"]
     results = logmel_baseline.main([*argv, "--regularization", "0.5", "--output_dir", str(tmp_path)])
     assert results["regularization_selection"] == "fixed" and results["regularization"] == [0.5]
     assert results["runs"][0]["validation_accuracy"] == {}
