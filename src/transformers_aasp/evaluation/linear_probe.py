@@ -263,7 +263,8 @@ def run_protocol(
     fold: int | None = None,
     validation_fraction: float = 0.1,
 ) -> dict:
-    """Every fold (or `fold`) for every seed: {"per_seed", "per_fold", "mean", "std", "ci95", "n"}."""
+    """Every fold (or `fold`) for every seed: {"per_seed", "per_fold", "mean", "std", "ci95", "n",
+    "num_test_clips"}."""
     folds = [fold] if fold is not None else benchmark.spec.folds
     per_seed, per_fold = [], {str(f): [] for f in folds}
     for seed in range(probe.first_seed, probe.first_seed + probe.num_seeds):
@@ -272,7 +273,18 @@ def run_protocol(
             per_fold[str(f)].append(score)
         per_seed.append(float(np.mean(scores)))
         logger.info(f"seed {seed}: {np.mean(scores):.4f}")
-    return {"per_seed": per_seed, "per_fold": per_fold, **summarize_scores(per_seed)}
+    num_test = num_test_clips(benchmark, embeddings, folds, validation_fraction)
+    return {"per_seed": per_seed, "per_fold": per_fold, **summarize_scores(per_seed), "num_test_clips": num_test}
+
+
+def num_test_clips(benchmark, embeddings: dict, folds: list, validation_fraction: float) -> int:
+    """The test clips each seed is scored on, over `folds` (clips that could not be embedded are left out; the test
+    rows do not depend on the seed, only the validation hold-out does)."""
+    total = 0
+    for fold in folds:
+        source, rows = benchmark.split_indices(fold, validation_fraction=validation_fraction)["test"]
+        total += int(embeddings[source]["valid"][rows].sum())
+    return total
 
 
 def write_results(results: dict, model_name: str, benchmark: LoadedBenchmark, probe: LinearProbeArguments) -> Path:
