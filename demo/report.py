@@ -9,6 +9,7 @@ check, the figures and the time per step. Writes <output_dir>/report.json and re
 """
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +123,8 @@ def build_report(out: Path, tasks: list[str], feature_sets: list[str]) -> dict:
         "pipeline": pipeline,
         "figures": sorted(str(path) for path in (out / "figures").glob("*.png")),
         "step_seconds": {step: end - start for step, (start, end) in times.items()},
+        "output_dir": str(out),
+        "cpu_count": os.cpu_count(),
         "wall_seconds": max(end for _, end in times.values()) - min(start for start, _ in times.values())
         if times
         else None,
@@ -183,14 +186,24 @@ def format_report(report: dict) -> str:
         f"- {Path(p['file']).name}: {p['true_label']} -> {p['predicted_label']} ({p['score']:.2f})"
         for p in predictions
     ]
-    lines += ["", "Figures:", *[f"- {path}" for path in report["figures"]]]
+    lines += [
+        "",
+        f"Outputs in {report['output_dir']}: pretrain/final (the encoder), finetune/<task> (checkpoints with model "
+        "cards), linear_eval, logmel_baseline, logs (one per step).",
+        "Figures:",
+        *[f"- {path}" for path in report["figures"]],
+    ]
     if report["wall_seconds"] is not None:
         kinds: dict[str, int] = {}
         for step, seconds in report["step_seconds"].items():
             kinds[step_kind(step)] = kinds.get(step_kind(step), 0) + seconds
         kinds = dict(sorted(kinds.items(), key=lambda item: STEP_KINDS.index(item[0])))
         per_kind = ", ".join(f"{kind} {seconds} s" for kind, seconds in kinds.items())
-        lines += ["", f"Wall time {report['wall_seconds']} s; per kind of step (overlapping under -j2): {per_kind}."]
+        lines += [
+            "",
+            f"Wall time {report['wall_seconds']} s on {report['cpu_count']} CPU cores; per kind of step (overlapping "
+            f"under -j2): {per_kind}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
