@@ -8,10 +8,11 @@ export VENV
 setup:
 	bash scripts/setup_env.sh
 
-## Main job: build the embedded corpus, pre-train a tiny AaSP, evaluate, reload through pipeline, draw figures
-## (config: src/transformers_aasp/cli/demo.yaml, shown by `aasp-demo --print_config`).
+## Main job: build the embedded corpus, score the log-mel baselines, pre-train a tiny AaSP, evaluate it, reload a
+## fine-tune through pipeline, draw figures, print the report. Every step reruns (-B), two at a time (-j2); one target
+## per step in demo/Makefile, their options in demo/configs/. `make demo CORPUS_SEED=7`: every step on that corpus.
 demo: setup
-	$(VENV)/bin/aasp-demo
+	$(MAKE) --no-print-directory -C demo -B -j2 PYTHON=$(abspath $(VENV))/bin/python
 
 ## Lint: ruff's checks, its formatter in check mode and pyright in basic mode on the package (configuration in
 ## pyproject.toml; pyright fetches its npm package at its first run).

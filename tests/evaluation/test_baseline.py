@@ -9,7 +9,7 @@ import pytest
 from example_scripts import load_example
 
 from transformers_aasp import AaSPFeatureExtractor
-from transformers_aasp.data.corpus import EMBEDDED_TASKS, split_sizes
+from transformers_aasp.data.corpus import EMBEDDED_TASKS, corpus_name, split_sizes
 from transformers_aasp.evaluation.baseline import (
     choose_regularization,
     feature_dimension,
@@ -149,6 +149,14 @@ def tiny_corpus(tmp_path_factory, monkeypatch):
 
 
 @pytest.mark.integration
+def test_script_reads_the_corpus_seed_it_is_given_and_records_it(tiny_corpus, tmp_path):
+    argv = ["--task", "modulation", "--corpus_clips_per_class", str(CLIPS_PER_CLASS), "--corpus_seed", "7"]
+    logmel_baseline.main([*argv, "--output_dir", str(tmp_path)])
+    written = json.loads((tmp_path / "logmel_baseline_modulation.json").read_text())
+    assert written["dataset_revision"] == corpus_name(seed=7, clips_per_class=CLIPS_PER_CLASS)
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("feature_set", ["stats", "full"])
 def test_script_scores_an_embedded_task_and_writes_its_json(feature_set, tiny_corpus, tmp_path):
     task = "modulation"
@@ -192,7 +200,7 @@ def test_script_scores_an_embedded_task_and_writes_its_json(feature_set, tiny_co
     }
     num_classes = EMBEDDED_TASKS[task].num_classes
     assert written["num_test_clips"] == num_classes * split_sizes(CLIPS_PER_CLASS)["test"]
-    assert written["dataset_revision"] is None  # built in code: no Hub revision
+    assert written["dataset_revision"] == corpus_name(seed=0, clips_per_class=CLIPS_PER_CLASS)  # the corpus build read
     num_train = num_classes * (CLIPS_PER_CLASS - split_sizes(CLIPS_PER_CLASS)["test"])  # train + validation
     assert written["runs"][0]["num_train_clips"] == num_train
     assert written["accuracy"] == written["num_correct"] / written["num_test_clips"] == results["accuracy"]

@@ -78,6 +78,7 @@ def test_same_command_scores_aasp_and_ast(model, checkpoints, esc50, tmp_path):
     per_seed = [np.mean([results["per_fold"][f][s] for f in "12345"]) for s in range(2)]
     np.testing.assert_allclose(results["per_seed"], per_seed)
     assert results["mean"] == pytest.approx(np.mean(per_seed))
+    assert results["num_test_clips"] == 15  # each seed is scored on every fold's 3 test clips
     # Each fold's test split holds 3 clips (one per class), so every fold score is 0, 1/3, 2/3 or 1.
     fold_scores = np.array([results["per_fold"][f] for f in "12345"])
     np.testing.assert_allclose(fold_scores * 3, np.round(fold_scores * 3), atol=1e-9)

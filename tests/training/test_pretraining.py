@@ -28,8 +28,7 @@ from example_scripts import example_path, load_example
 from safetensors.torch import load_file
 
 from transformers_aasp import AaSPFeatureExtractor, AaSPModel
-from transformers_aasp.cli.demo import DEFAULT_CONFIG as DEMO_CONFIG
-from transformers_aasp.cli.demo import script_flags
+from transformers_aasp.data.corpus import CORPUS_VERSION
 from transformers_aasp.data.pretraining import build_pretraining_dataloader
 from transformers_aasp.data.sources import list_audio_files, load_audio_records
 from transformers_aasp.training import pretraining
@@ -179,11 +178,16 @@ def test_shipped_configs_and_the_demo_flags_parse():
     tiny = parse_pretraining_options(["--config", tiny_yaml, "--output_dir", "unused"])
     assert tiny.data.dataset == "embedded" and tiny.optimization.max_steps <= 500
     assert model_config(tiny.model.model_config, tiny.model.model_overrides).hidden_size == 64
-    # the demo passes its `pretrain.args` as flags after aasp_tiny.yaml
-    demo_args = yaml.safe_load(DEMO_CONFIG.read_text())["pretrain"]["args"]
-    demo = parse_pretraining_options(["--config", tiny_yaml, "--output_dir", "unused", *script_flags(demo_args)])
+    # the demo's pre-training: its own config plus the corpus flags of demo/Makefile
+    demo_yaml = str(REPO / "demo/configs/pretrain.yaml")
+    corpus = ["--embedded_corpus_seed", "7", "--embedded_clips_per_class", "80"]
+    demo = parse_pretraining_options(["--config", demo_yaml, "--output_dir", "unused", *corpus])
     assert (demo.data.crop_frames, demo.optimization.per_device_batch_size) == (304, 16)
-    assert demo.model.model_overrides == demo_args["model_overrides"] and demo.logging.report_to == "none"
+    assert (demo.data.embedded_corpus_seed, demo.data.embedded_clips_per_class) == (7, 80)
+    # the corpus build the run reads, as its start record in metrics.jsonl and its model card name it
+    assert pretraining.dataset_description(demo.data).revision == f"{CORPUS_VERSION}-7-c80"
+    assert demo.model.model_overrides == {"ema_anneal_steps": 300} and demo.logging.report_to == "none"
+    assert demo.model.model_config == tiny.model.model_config and demo.optimization.max_steps == 300
 
 
 def test_cpu_launcher_that_started_one_process_is_refused():

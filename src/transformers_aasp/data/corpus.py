@@ -149,13 +149,19 @@ def default_cache_root() -> Path:
     return Path.home() / ".cache" / "transformers_aasp" / "corpus"
 
 
-def corpus_dir(cache_dir: str | os.PathLike | None = None, seed: int = 0, clips_per_class: int | None = None) -> Path:
-    """Folder of one built corpus: ``<cache root>/<version>-<seed>`` (``-c<N>`` added for a non-default size)."""
-    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_root()
+def corpus_name(seed: int = 0, clips_per_class: int | None = None) -> str:
+    """Name of one corpus build, ``<version>-<seed>`` (``-c<N>`` added for a non-default size), e.g. ``v2-7-c80``:
+    its folder name, and the dataset revision that the results of a task loaded from it record."""
     name = f"{CORPUS_VERSION}-{seed}"
     if clips_per_class is not None:
         name += f"-c{clips_per_class}"
-    return root / name
+    return name
+
+
+def corpus_dir(cache_dir: str | os.PathLike | None = None, seed: int = 0, clips_per_class: int | None = None) -> Path:
+    """Folder of one built corpus: ``<cache root>/<corpus_name(seed, clips_per_class)>``."""
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_root()
+    return root / corpus_name(seed, clips_per_class)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -707,6 +713,7 @@ __all__ = [
     "SoundFontRenderer",
     "build_embedded_corpus",
     "corpus_dir",
+    "corpus_name",
     "default_cache_root",
     "find_espeak_ng",
     "load_embedded_task",

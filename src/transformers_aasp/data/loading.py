@@ -33,6 +33,7 @@ from datasets import (
 from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE
+from .corpus import corpus_name
 from .protocols import SplitIndices, column_values, protocol_indices, require_named_splits
 from .tasks import SPEECH_COMMANDS_12_CLASS_TEST_ROWS, TaskSpec, custom_task, get_task
 
@@ -51,7 +52,8 @@ class LoadedTask:
         class_names: ClassLabel names (label ids index this list).
         label_names: readable names for `id2label` (equal to `class_names` unless the task names them).
         source: the Hub id or local path that was read.
-        revision: the Hub commit that was read (None for a local copy, an embedded task or an unpinned Hub id).
+        revision: the Hub commit that was read (None for a local copy or an unpinned Hub id); for an embedded corpus
+            task, the corpus build that was read (`embedded_corpus_revision`).
     """
 
     spec: TaskSpec
@@ -162,11 +164,19 @@ def load_task(
         raw = type(raw)({split: _add_derived_columns(spec, dataset) for split, dataset in raw.items()})
     loaded = _cast_columns(spec, raw)
     loaded.source, loaded.revision = spec.dataset_id, spec.revision if from_hub else None
+    if spec.loader is not None and spec.dataset_id is None:
+        loaded.revision = embedded_corpus_revision(loader_kwargs or {})
     _check_classes(loaded, verify_split_sizes)
     logger.info(
         f"Loaded {spec.display_name} ({loaded.source}, revision {loaded.revision}): {loaded.num_labels} classes."
     )
     return loaded
+
+
+def embedded_corpus_revision(loader_kwargs: dict) -> str:
+    """The revision of an embedded corpus task: the name of the corpus build its loader reads (`corpus_name`, e.g.
+    ``v2-7-c80``), so that results and caches name the corpus seed and size they were measured on."""
+    return corpus_name(**{key: loader_kwargs[key] for key in ("seed", "clips_per_class") if key in loader_kwargs})
 
 
 def resolve_task(
@@ -185,6 +195,7 @@ def resolve_task(
     clip_seconds: float | None = None,
     verify_split_sizes: bool = True,
     corpus_clips_per_class: int | None = None,
+    corpus_seed: int = 0,
     streaming: bool | None = None,
 ) -> LoadedTask:
     """What the scripts' `--task` / `--dataset_name` options select, loaded.
@@ -192,7 +203,7 @@ def resolve_task(
     A registered `task` (optionally read from `dataset_name`, a copy with the same layout), or a custom
     `dataset_name` described by the column and split arguments. Split names given here override a registered
     task's too (None keeps its own); `revision` overrides its pinned Hub commit; `clip_seconds` its clip length;
-    `corpus_clips_per_class` sizes the embedded corpus tasks.
+    `corpus_clips_per_class` and `corpus_seed` choose the build of the embedded corpus that its tasks read.
     """
     if task is None and dataset_name is None:
         raise ValueError("Pass --task <name> or --dataset_name <hub id or path>.")
@@ -213,7 +224,9 @@ def resolve_task(
     if clip_seconds is not None:
         spec = replace(spec, clip_seconds=clip_seconds)
     override = dataset_name if task is not None else None
-    loader_kwargs = {"clips_per_class": corpus_clips_per_class} if spec.loader is not None else None
+    loader_kwargs = (
+        {"clips_per_class": corpus_clips_per_class, "seed": corpus_seed} if spec.loader is not None else None
+    )
     return load_task(
         spec,
         dataset_id=override,

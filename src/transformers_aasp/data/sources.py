@@ -116,10 +116,12 @@ def load_audio_records(
     streaming: bool = False,
     audio_column: str = "audio",
     embedded_clips_per_class: int | None = None,
+    embedded_corpus_seed: int = 0,
 ):
     """Open a pre-training corpus without decoding any audio.
 
-    `embedded_clips_per_class` sizes the embedded corpus (`source="embedded"`; None = its default size).
+    `embedded_clips_per_class` and `embedded_corpus_seed` choose the build of the embedded corpus (`source="embedded"`;
+    None = its default size).
 
     Returns a list of file paths (``"folder"``), a `datasets.Dataset` (map-style) or a `datasets.IterableDataset`
     (``streaming=True``) holding only `audio_column`, left undecoded (`undecoded_audio`).
@@ -130,7 +132,7 @@ def load_audio_records(
             logger.warning("streaming=True is ignored for a plain folder of audio files (it is read lazily anyway).")
         return list_audio_files(source)
     if kind == "embedded":
-        dataset = load_pretraining_audio(clips_per_class=embedded_clips_per_class)
+        dataset = load_pretraining_audio(seed=embedded_corpus_seed, clips_per_class=embedded_clips_per_class)
         if streaming:
             dataset = dataset.to_iterable_dataset()
     elif kind == "prepared":

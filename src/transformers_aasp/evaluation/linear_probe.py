@@ -320,7 +320,7 @@ def run_protocol(
 
     Returns:
         {"per_seed", "per_fold", "weight_decay" (fold -> the value chosen on validation, per seed), "mean", "std",
-        "ci95", "n"}.
+        "ci95", "n", "num_test_clips"}.
     """
     folds = [fold] if fold is not None else benchmark.spec.folds
     per_seed, per_fold, weight_decay = [], {str(f): [] for f in folds}, {str(f): [] for f in folds}
@@ -331,7 +331,24 @@ def run_protocol(
             weight_decay[str(f)].append(run["weight_decay"])
         per_seed.append(float(np.mean([run["score"] for run in runs])))
         logger.info(f"seed {seed}: {per_seed[-1]:.4f} (weight decay {[run['weight_decay'] for run in runs]})")
-    return {"per_seed": per_seed, "per_fold": per_fold, "weight_decay": weight_decay, **summarize_scores(per_seed)}
+    num_test = num_test_clips(benchmark, embeddings, folds, validation_fraction)
+    return {
+        "per_seed": per_seed,
+        "per_fold": per_fold,
+        "weight_decay": weight_decay,
+        **summarize_scores(per_seed),
+        "num_test_clips": num_test,
+    }
+
+
+def num_test_clips(benchmark, embeddings: dict, folds: list, validation_fraction: float) -> int:
+    """The test clips each seed is scored on, over `folds` (clips that could not be embedded are left out; the test
+    rows do not depend on the seed, only the validation hold-out does)."""
+    total = 0
+    for fold in folds:
+        source, rows = benchmark.split_indices(fold, validation_fraction=validation_fraction)["test"]
+        total += int(embeddings[source]["valid"][rows].sum())
+    return total
 
 
 def write_results(results: dict, model_name: str, benchmark: LoadedTask, probe: LinearProbeArguments) -> Path:

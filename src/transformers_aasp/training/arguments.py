@@ -264,6 +264,9 @@ class TaskDataArguments:
     corpus_clips_per_class: int | None = field(
         default=None, metadata={"help": "Embedded corpus tasks: clips per class to build (default: the corpus's)."}
     )
+    corpus_seed: int = field(
+        default=0, metadata={"help": "Embedded corpus tasks: the seed of the corpus build to read (built if needed)."}
+    )
     dataset_license: str | None = field(
         default=None,
         metadata={
@@ -291,6 +294,7 @@ def task_from_arguments(data_args: TaskDataArguments):
         clip_seconds=data_args.clip_seconds,
         verify_split_sizes=data_args.verify_split_sizes,
         corpus_clips_per_class=data_args.corpus_clips_per_class,
+        corpus_seed=data_args.corpus_seed,
     )
 
 

@@ -33,6 +33,7 @@ from transformers import get_cosine_schedule_with_warmup
 from transformers.utils import logging
 
 from ..configuration_aasp import PRETRAINING_EXPORTS, AaSPConfig
+from ..data.corpus import corpus_name
 from ..data.normalization import compute_normalization_stats
 from ..data.pretraining import (
     ClipFeaturizer,
@@ -83,6 +84,9 @@ class DataOptions:
     audio_column: str = field(default="audio", metadata={"help": "Column holding the audio."})
     embedded_clips_per_class: int | None = field(
         default=None, metadata={"help": "--dataset embedded: clips per class of the corpus to build."}
+    )
+    embedded_corpus_seed: int = field(
+        default=0, metadata={"help": "--dataset embedded: the seed of the corpus build to read (built if needed)."}
     )
     crop_frames: int = field(default=608, metadata={"help": "Random crop length in frames (608 = 6.08 s)."})
     min_clip_seconds: float = field(default=0.1, metadata={"help": "Shorter clips are skipped and counted."})
@@ -398,6 +402,7 @@ def load_records(options: PretrainingOptions, accelerator: Accelerator):
             streaming=data.streaming,
             audio_column=data.audio_column,
             embedded_clips_per_class=data.embedded_clips_per_class,
+            embedded_corpus_seed=data.embedded_corpus_seed,
         )
 
 
@@ -688,6 +693,7 @@ class Pretrainer:
                 "step": self.progress.step,
                 "num_processes": self.accelerator.num_processes,
                 "resumed_from": str(self.resumed_from) if self.resumed_from else None,
+                "dataset_revision": dataset_description(self.options.data).revision,
             }
         )
         self.accelerator.init_trackers(self.options.logging.tracker_project_name, config=tracker_config(self.options))
@@ -879,7 +885,10 @@ def model_card(options: PretrainingOptions, metrics: dict):
 def dataset_description(data: DataOptions) -> TrainingDataset:
     """The pre-training data as the model card cites it (Hub id and config in the metadata, license looked up)."""
     if data.dataset == "embedded":
-        return TrainingDataset(None, name="the transformers_aasp embedded corpus", license=EMBEDDED_CORPUS_LICENSE)
+        revision = corpus_name(data.embedded_corpus_seed, data.embedded_clips_per_class)
+        return TrainingDataset(
+            None, name="the transformers_aasp embedded corpus", revision=revision, license=EMBEDDED_CORPUS_LICENSE
+        )
     if Path(data.dataset).exists():
         return TrainingDataset(None, name=f"a local corpus ({Path(data.dataset).name})")
     name = data.dataset if not data.dataset_config_name else f"{data.dataset} ({data.dataset_config_name})"
