@@ -34,8 +34,8 @@ from transformers_aasp.data.corpus import (
     read_task_metadata,
     split_sizes,
 )
-from transformers_aasp.data.loading import resolve_benchmark, undecoded_audio
-from transformers_aasp.data.pretraining import load_audio_records
+from transformers_aasp.data.loading import resolve_task
+from transformers_aasp.data.sources import load_audio_records, undecoded_audio
 
 
 CLIPS_PER_CLASS = 6  # 4 train / 1 validation / 1 test per class: 144 clips in all, a few seconds to build
@@ -242,7 +242,7 @@ def test_the_scripts_loaders_read_the_corpus_build_of_the_seed_they_are_given(bu
     # What --corpus_seed (downstream scripts) and --embedded_corpus_seed (pre-training) select.
     monkeypatch.setenv(corpus.CACHE_DIR_ENV, str(cache_root))
     seed_7 = corpus_dir(cache_root, seed=7, clips_per_class=CLIPS_PER_CLASS)
-    loaded = resolve_benchmark("keyword", corpus_seed=7, corpus_clips_per_class=CLIPS_PER_CLASS)
+    loaded = resolve_task("keyword", corpus_seed=7, corpus_clips_per_class=CLIPS_PER_CLASS)
     assert loaded.revision == f"{CORPUS_VERSION}-7-c{CLIPS_PER_CLASS}" == seed_7.name  # what result files record
     for split in SPLITS:
         paths = [Path(row["path"]) for row in undecoded_audio(loaded.dataset[split])["audio"]]
@@ -250,7 +250,7 @@ def test_the_scripts_loaders_read_the_corpus_build_of_the_seed_they_are_given(bu
     assert _wav_digests(seed_7 / "keyword") != _wav_digests(built / "keyword")  # other clips than seed 0's
     records = load_audio_records("embedded", embedded_corpus_seed=7, embedded_clips_per_class=CLIPS_PER_CLASS)
     assert {Path(row["path"]).parents[2] for row in records["audio"]} == {seed_7}
-    default = resolve_benchmark("keyword", corpus_clips_per_class=CLIPS_PER_CLASS)
+    default = resolve_task("keyword", corpus_clips_per_class=CLIPS_PER_CLASS)
     assert default.revision == built.name == f"{CORPUS_VERSION}-0-c{CLIPS_PER_CLASS}"
 
 

@@ -42,7 +42,7 @@ def test_registry_covers_every_benchmark_of_the_paper_and_the_embedded_tasks():
     assert get_task("cremad").protocol == "speaker_split"
 
 
-def test_unknown_benchmark_names_the_known_ones():
+def test_unknown_task_names_the_known_ones():
     with pytest.raises(ValueError, match=r"Unknown task 'esc-50'.*esc50"):
         get_task("esc-50")
 
@@ -234,7 +234,7 @@ def test_undecodable_clip_is_reported_as_none():
     assert decode_waveform(hub_layouts.CORRUPT_AUDIO) is None
 
 
-def test_resolve_benchmark_needs_a_benchmark_or_a_dataset():
+def test_resolve_task_needs_a_task_or_a_dataset():
     with pytest.raises(ValueError, match="Pass --task <name> or --dataset_name <hub id or path>"):
         resolve_task()
 
@@ -259,7 +259,7 @@ def test_decode_waveform_reads_formats_libsndfile_lacks(tmp_path):
     assert decode_waveform({"bytes": b"not audio at all", "path": None}) is None
 
 
-def test_split_names_given_to_resolve_benchmark_apply_to_registered_tasks(hub):
+def test_split_names_given_to_resolve_task_apply_to_registered_tasks(hub):
     with pytest.raises(ValueError, match=r"split 'eval' not found; the data has \['train', 'test'\].*--test_split"):
         resolve_task("as20k", dataset_name=str(hub["as20k"]), test_split="eval")
     swapped = resolve_task("as20k", dataset_name=str(hub["as20k"]), train_split="test", test_split="train")
