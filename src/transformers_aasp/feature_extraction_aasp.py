@@ -524,10 +524,9 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             target = max(num_frames)
         extra = target - features.shape[1]  # frames to add with `padding_value` (or, if negative, to cut)
         features = torch.nn.functional.pad(features, (0, 0, 0, extra), value=self.padding_value).contiguous()
-        for row, frames in zip(features, num_frames, strict=True):
-            row[frames:] = self.padding_value
         lengths = torch.tensor(num_frames, device=features.device)
         mask = torch.arange(target, device=features.device).unsqueeze(0) < lengths.unsqueeze(1)
+        features.masked_fill_(~mask[..., None], self.padding_value)
         data = {"input_values": features}
         if return_attention_mask:
             data["attention_mask"] = mask.to(torch.int32)

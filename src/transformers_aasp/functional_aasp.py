@@ -31,11 +31,8 @@ def sincos_1d(positions: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def sincos_2d_position_embeddings(grid_f: int, grid_t: int, dim: int, device=None) -> torch.Tensor:
-    """Fixed 2-D sin-cos position embeddings for a (grid_f, grid_t) grid: (grid_f * grid_t, dim), frequency-major.
-
-    Half of the channels encode the frequency row and half the time column, so any clip length gets positions
-    without interpolation.
-    """
+    """Fixed 2-D sin-cos position embeddings of a (grid_f, grid_t) grid: (grid_f * grid_t, dim), frequency-major; half
+    of the channels encode the row and half the column, so any clip length gets positions without interpolation."""
     rows = sincos_1d(torch.arange(grid_f, device=device), dim // 2)
     cols = sincos_1d(torch.arange(grid_t, device=device), dim // 2)
     grid = torch.cat(
@@ -58,13 +55,8 @@ def reflect_into_runs(positions: torch.Tensor, starts: torch.Tensor, lengths: to
 
 
 def visible_runs(visible_grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """First and last time column of the run of visible columns that holds each patch, per patch row.
-
-    Args:
-        visible_grid: (B, G_f, G_t) bool.
-    Returns:
-        (first, last), each (B, G_f, G_t) long; for a hidden patch both are its own column.
-    """
+    """(B, G_f, G_t) bool -> (first, last), each (B, G_f, G_t) long: the first and last time column of the run of
+    visible columns holding each patch, per patch row; for a hidden patch both are its own column."""
     grid_t = visible_grid.shape[-1]
     columns = torch.arange(grid_t, device=visible_grid.device).expand_as(visible_grid)
     # a run starts at a visible column whose left neighbour is hidden; carry the latest start to the right
@@ -96,16 +88,11 @@ def highpass_taps(time_patch_size: int, dtype=torch.float32, device=None) -> tor
 
 
 def sblu_log_window(offsets: torch.Tensor, alpha: torch.Tensor, window: str) -> torch.Tensor:
-    """log w(m) of the SBLU kernel's window at integer tap offsets m.
+    """log w(m) of the SBLU kernel's window at integer tap offsets m: (K_taps,) offsets and (...,) alpha -> (..., K_taps).
 
-    Args:
-        offsets: (K_taps,) tap offsets m = -c..c.
-        alpha: (...,) decay per frame.
-        window: "two_sided" exp(-alpha |m|), "one_sided" exp(-alpha |m|) for m <= 0 (a causal, SSM-style kernel in
-            the correlation form y[n] = sum_m k[m] u[n + m]; the zeros for m > 0 are applied by `sblu_kernel`), or
-            "gaussian" exp(-(alpha m)^2 / 2).
-    Returns:
-        (..., K_taps).
+    `window`: "two_sided" exp(-alpha |m|), "one_sided" exp(-alpha |m|) for m <= 0 (a causal, SSM-style kernel in the
+    correlation form y[n] = sum_m k[m] u[n + m]; `sblu_kernel` applies the zeros for m > 0), or "gaussian"
+    exp(-(alpha m)^2 / 2).
     """
     scaled = alpha[..., None] * offsets.abs()
     if window in ("two_sided", "one_sided"):
@@ -120,13 +107,12 @@ def sblu_kernel(
     beta: torch.Tensor,
     half_length: int,
     window: str = "two_sided",
-    step: float = 1.0,
     carrier: str = "abs",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Discrete SBLU kernel k[m] = 2 Lambda^-1 sinh(step Lambda / 2) w(m) exp(-j step beta phi(m)), Lambda = alpha + j beta.
+    """Discrete SBLU kernel k[m] = 2 Lambda^-1 sinh(Lambda / 2) w(m) exp(-j beta phi(m)), Lambda = alpha + j beta.
 
-    With `carrier="abs"` (phi(m) = |m|) and the two-sided window w(m) = exp(-step alpha |m|) this is exactly
-    2 Lambda^-1 sinh(step Lambda / 2) exp(-step Lambda |m|): the integral of exp(-Lambda |t|) over one sample cell.
+    With `carrier="abs"` (phi(m) = |m|) and the two-sided window w(m) = exp(-alpha |m|) this is exactly
+    2 Lambda^-1 sinh(Lambda / 2) exp(-Lambda |m|): the integral of exp(-Lambda |t|) over one sample cell.
     Its real and imaginary parts are both even in m (zero phase). With `carrier="linear"` (phi(m) = m) the kernel is
     an analytic band-pass centred on beta: y[n] = sum_m k[m] u[n + m] demodulates u at beta, and |y| is the band's
     envelope. Computed in real arithmetic (no complex dtype) so that it autocasts, compiles and differentiates
@@ -142,35 +128,29 @@ def sblu_kernel(
     if carrier not in ("abs", "linear"):
         raise ValueError(f"Unknown SBLU carrier {carrier!r}; expected 'abs' or 'linear'.")
     offsets = torch.arange(-half_length, half_length + 1, device=alpha.device).to(alpha.dtype)
-    a, b = alpha * step, beta * step
     # g = 2 sinh(Lambda/2) / Lambda, as a log-modulus and an angle, so that the (..., taps) tensors are built with
-    # one exp, one cos and one sin: k[m] = exp(log|g| + log w(m)) * exp(j (angle(g) - b phi(m))).
-    sinh_re = torch.sinh(a / 2) * torch.cos(b / 2)
-    sinh_im = torch.cosh(a / 2) * torch.sin(b / 2)
+    # one exp, one cos and one sin: k[m] = exp(log|g| + log w(m)) * exp(j (angle(g) - beta phi(m))).
+    sinh_re = torch.sinh(alpha / 2) * torch.cos(beta / 2)
+    sinh_im = torch.cosh(alpha / 2) * torch.sin(beta / 2)
     norm = alpha**2 + beta**2
     gain_re = 2 * (sinh_re * alpha + sinh_im * beta) / norm
     gain_im = 2 * (sinh_im * alpha - sinh_re * beta) / norm
     log_gain = 0.5 * torch.log(gain_re.square() + gain_im.square())
-    amplitude = torch.exp(log_gain[..., None] + sblu_log_window(offsets, a, window))
+    amplitude = torch.exp(log_gain[..., None] + sblu_log_window(offsets, alpha, window))
     if window == "one_sided":
         amplitude = amplitude * (offsets <= 0).to(amplitude.dtype)
-    phase = torch.atan2(gain_im, gain_re)[..., None] - b[..., None] * (offsets.abs() if carrier == "abs" else offsets)
+    phase = torch.atan2(gain_im, gain_re)[..., None] - beta[..., None] * (
+        offsets.abs() if carrier == "abs" else offsets
+    )
     return amplitude * torch.cos(phase), amplitude * torch.sin(phase)
 
 
 def apply_sblu(windows: torch.Tensor, kernel_re: torch.Tensor, kernel_im: torch.Tensor) -> torch.Tensor:
-    """Adaptive depthwise SBLU convolution, one kernel per (patch, subband, kernel index).
-
-    y[n] = sum_m k[m] u[n + m], evaluated only at the p_t frames of each patch. No per-output-frame kernel is built:
-    each window is unfolded into (p_t, taps) frames and multiplied by the (taps, 2H) kernels of its patch in one
-    batched matmul, so peak memory is linear in N * S * p_t * taps (an einsum over the strided view is much slower on
-    CPU).
-
-    Args:
-        windows: (B, K, S, p_t + 2c) subband signal around each patch.
-        kernel_re, kernel_im: (B, K, S, H, 2c + 1).
-    Returns:
-        (B, K, S, 2H, p_t): real parts of the H kernels, then imaginary parts.
+    """Adaptive depthwise SBLU convolution y[n] = sum_m k[m] u[n + m], one kernel per (patch, subband, kernel index),
+    at the p_t frames of each patch: (B, K, S, p_t + 2c) windows and (B, K, S, H, 2c + 1) kernels -> (B, K, S, 2H, p_t),
+    real parts of the H kernels, then imaginary parts. Each window is unfolded into (p_t, taps) frames and multiplied
+    by its patch's (taps, 2H) kernels in one batched matmul: memory linear in N * S * p_t * taps, and much faster on
+    CPU than an einsum over the strided view.
     """
     taps = kernel_re.shape[-1]
     frames = windows.unfold(-1, taps, 1).contiguous()  # (B, K, S, p_t, taps)
@@ -182,16 +162,9 @@ SPECTRAL_PEAK_FFT_SIZE = 256  # periodogram points of `spectral_peak`: 2 pi / 25
 
 
 def spectral_peak(windows: torch.Tensor, beta_min: float, beta_max: float) -> torch.Tensor:
-    """Frequency of the largest periodogram bin inside [beta_min, beta_max] rad/frame.
-
-    The signal is Hann-tapered and zero-padded to `SPECTRAL_PEAK_FFT_SIZE` points. An arg-max: no gradient flows
-    through it (the Lambda Encoder learns where to place the kernels around it).
-
-    Args:
-        windows: (..., W) signal, e.g. the high-passed subband signal around each patch.
-    Returns:
-        (...,) float32 rad/frame.
-    """
+    """(..., W) signal -> (...,) float32: the frequency (rad/frame) of its largest periodogram bin inside
+    [beta_min, beta_max], Hann-tapered and zero-padded to `SPECTRAL_PEAK_FFT_SIZE` points. An arg-max: no gradient
+    flows through it (the Lambda Encoder learns where to place the kernels around it)."""
     with torch.no_grad():
         length = windows.shape[-1]
         size = max(SPECTRAL_PEAK_FFT_SIZE, length)
@@ -203,16 +176,11 @@ def spectral_peak(windows: torch.Tensor, beta_min: float, beta_max: float) -> to
 
 
 def anchor_beta(peak: torch.Tensor, beta: torch.Tensor, config: AaSPConfig) -> torch.Tensor:
-    """Kernel frequencies placed around each patch's spectral peak (`alias_features="band_energy"`).
-
-    The Lambda Encoder's beta is read as its sigmoid output u = (beta - beta_min) / (beta_max - beta_min) in (0, 1),
-    and the kernel goes to peak + (2u - 1) * BETA_ANCHOR_SPREAD * (beta_max - beta_min), clipped to the band. At
-    initialisation the H kernels sit evenly around the peak, so the median of a patch's betas is its peak.
-
-    Args:
-        peak: (B, K, S) rad/frame. beta: (B, K, S, H) rad/frame, from `lambda_from_raw`.
-    Returns:
-        (B, K, S, H) rad/frame.
+    """Kernel frequencies (B, K, S, H) placed around each patch's spectral peak (B, K, S) (`alias_features=
+    "band_energy"`), all in rad/frame. The Lambda Encoder's beta (B, K, S, H) is read as its sigmoid output
+    u = (beta - beta_min) / (beta_max - beta_min) in (0, 1), and the kernel goes to
+    peak + (2u - 1) * BETA_ANCHOR_SPREAD * (beta_max - beta_min), clipped to the band. At initialisation the H
+    kernels sit evenly around the peak, so the median of a patch's betas is its peak.
     """
     band = config.beta_max - config.beta_min
     placement = (beta - config.beta_min) / band
@@ -231,16 +199,9 @@ def beta_grid(config: AaSPConfig, device=None) -> torch.Tensor:
 
 
 def energy_on_grid(energy: torch.Tensor, beta: torch.Tensor, config: AaSPConfig) -> torch.Tensor:
-    """Band energies of kernels at any betas, spread onto the fixed frequencies of `beta_grid`.
-
-    A kernel between two neighbouring grid frequencies shares its energy between them in proportion to its
-    closeness (linear interpolation weights); one on a grid frequency gives it all its energy.
-
-    Args:
-        energy: (..., H) band energy per kernel. beta: (..., H) the kernels' frequencies, rad/frame.
-    Returns:
-        (..., H) energy per grid frequency.
-    """
+    """(..., H) band energies of kernels at (..., H) betas -> (..., H) energy per fixed frequency of `beta_grid`: a
+    kernel between two neighbouring grid frequencies shares its energy between them in proportion to its closeness
+    (linear interpolation weights)."""
     grid = beta_grid(config, energy.device)
     spacing = (config.beta_max - config.beta_min) / config.num_kernels
     weights = (1 - (beta[..., :, None].float() - grid).abs() / spacing).clamp(min=0)  # (..., H kernels, H grid)
