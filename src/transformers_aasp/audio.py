@@ -64,9 +64,7 @@ def decode_audio(record: Any) -> tuple[np.ndarray, int]:
         if isinstance(record, dict) and (record.get("bytes") is not None or record.get("path") is not None):
             return _read_encoded(record)
         if is_audio_decoder(record):
-            decoder: Any = record
-            samples = decoder.get_all_samples()
-            return samples.data.numpy().astype(np.float32, copy=False), int(samples.sample_rate)
+            return _decode_all(record)
     except ClipDecodeError:
         raise
     except Exception as error:  # soundfile, torchcodec and OS errors all mean "this clip is unusable"
@@ -83,8 +81,13 @@ def _read_encoded(record: dict) -> tuple[np.ndarray, int]:
     try:
         return _read_with_soundfile(_encoded_source(record))
     except soundfile.LibsndfileError:
-        samples = _torchcodec_decoder(record).get_all_samples()
-        return samples.data.numpy().astype(np.float32, copy=False), int(samples.sample_rate)
+        return _decode_all(_torchcodec_decoder(record))
+
+
+def _decode_all(decoder) -> tuple[np.ndarray, int]:
+    """A torchcodec `AudioDecoder`'s whole clip: `(channels, samples)` float32 and the rate."""
+    samples = decoder.get_all_samples()
+    return samples.data.numpy().astype(np.float32, copy=False), int(samples.sample_rate)
 
 
 def _torchcodec_decoder(record: dict):
@@ -110,15 +113,8 @@ def describe_record(record: Any) -> str:
 def prepare_waveform(
     waveform: np.ndarray, sampling_rate: int, target_sampling_rate: int, min_samples: int
 ) -> np.ndarray:
-    """Mono mix, resample and validate a decoded clip.
-
-    Args:
-        waveform: (channels, samples) float32.
-    Returns:
-        (samples,) float32 at `target_sampling_rate`. Silent clips are valid.
-    Raises:
-        ClipDecodeError: the clip is empty, holds NaN/Inf, or is shorter than `min_samples` after resampling.
-    """
+    """Mono mix, resample and validate a decoded (channels, samples) float32 clip -> (samples,) float32 at
+    `target_sampling_rate`; ClipDecodeError if it is empty, holds NaN/Inf, or is shorter than `min_samples`."""
     if waveform.size == 0:
         raise ClipDecodeError("empty clip (0 samples)")
     mono = _finite_mono(waveform)
@@ -150,20 +146,14 @@ def resampled_length(num_frames: int, sampling_rate: int, target_sampling_rate: 
 
 
 def load_mono_waveform(record: Any, sampling_rate: int = SAMPLING_RATE, min_samples: int = 1) -> np.ndarray:
-    """Decode, mix to mono, resample to `sampling_rate` and validate: `(samples,)` float32.
-
-    Raises `ClipDecodeError` (corrupt, empty, non-finite or shorter than `min_samples`).
-    """
+    """Decode, mix to mono, resample to `sampling_rate` and validate: `(samples,)` float32, or `ClipDecodeError`."""
     waveform, rate = decode_audio(record)
     return prepare_waveform(waveform, rate, sampling_rate, min_samples)
 
 
 def decode_waveform(audio) -> np.ndarray | None:
-    """A mono float32 (num_samples,) waveform at 16 kHz, or None (logged) if the clip cannot be used.
-
-    Args:
-        audio: an undecoded item (`{"bytes", "path"}`, see `undecoded_audio`) or a decoded `datasets` audio item.
-    """
+    """`load_mono_waveform` of an undecoded (`{"bytes", "path"}`) or decoded `datasets` audio item at 16 kHz, or None
+    (logged) if the clip cannot be used."""
     try:
         return load_mono_waveform(audio)
     except ClipDecodeError as error:  # corrupt, empty or non-finite: the caller skips and counts it

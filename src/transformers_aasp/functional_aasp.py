@@ -228,12 +228,9 @@ def check_input_values(input_values: torch.Tensor, num_mel_bins: int) -> None:
 
 
 def frame_lengths_from_mask(attention_mask: torch.Tensor | None, batch_size: int, num_frames: int, device):
-    """(B,) valid frames per clip from a (B, T) frame attention mask, or all frames when the mask is None.
-
-    The mask must hold only 0 (padding) and 1 (real frame), be right-padded (a clip's real frames first, then its
-    padding, as the feature extractor pads) and give every clip at least one real frame; anything else raises a
-    ValueError naming the first offending clip (checks are skipped while torch.compile traces).
-    """
+    """(B,) valid frames per clip from a (B, T) frame attention mask, or all frames when the mask is None. A mask that
+    is not 0/1, not right-padded, or gives a clip no real frame raises a ValueError naming the first offending clip
+    (checks are skipped while torch.compile traces)."""
     if attention_mask is None:
         return torch.full((batch_size,), num_frames, dtype=torch.long, device=device)
     if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != (batch_size, num_frames):
@@ -247,10 +244,8 @@ def frame_lengths_from_mask(attention_mask: torch.Tensor | None, batch_size: int
 
 
 def check_frame_attention_mask(attention_mask: torch.Tensor, real: torch.Tensor, lengths: torch.Tensor) -> None:
-    """Raise a ValueError unless the (B, T) mask is 0/1, right-padded and has a real frame in every clip.
-
-    A valid mask costs one device-to-host synchronisation; the offending clip is located only on failure.
-    """
+    """Raise a ValueError unless the (B, T) mask is 0/1, right-padded and has a real frame in every clip; a valid mask
+    costs one device-to-host synchronisation, the offending clip is located only on failure."""
     if attention_mask.is_complex():
         raise ValueError(f"attention_mask must hold 0 and 1, got dtype {attention_mask.dtype}.")
     binary = (attention_mask == 0) | (attention_mask == 1)
@@ -268,22 +263,18 @@ def check_frame_attention_mask(attention_mask: torch.Tensor, real: torch.Tensor,
         raise ValueError(
             f"attention_mask gives clip {clip} no real frame (all 0); every clip needs at least one frame."
         )
-    if not bool((real == right_padded).all()):
-        clip = int((real != right_padded).any(1).nonzero()[0])
-        raise ValueError(
-            f"attention_mask of clip {clip} is not right-padded: a clip's 1s must come first and its 0s last "
-            "(no left padding, no gaps). AaSPFeatureExtractor pads on the right."
-        )
+    clip = int((real != right_padded).any(1).nonzero()[0])
+    raise ValueError(
+        f"attention_mask of clip {clip} is not right-padded: a clip's 1s must come first and its 0s last "
+        "(no left padding, no gaps). AaSPFeatureExtractor pads on the right."
+    )
 
 
 def zero_padding_frames(
     input_values: torch.Tensor, frame_lengths: torch.Tensor, padded_frames: int, dtype: torch.dtype
 ) -> torch.Tensor:
-    """(B, T, F) -> (B, padded_frames, F) in `dtype`, every frame past each clip's length replaced by zeros.
-
-    Replacement (not multiplication by the mask), so a NaN or Inf in padding cannot reach any output. A non-finite
-    value in a real frame raises a ValueError (not checked while torch.compile traces).
-    """
+    """(B, T, F) -> (B, padded_frames, F) in `dtype`, every frame past each clip's length replaced (not multiplied)
+    by zeros, so a NaN or Inf in padding cannot reach any output; one in a real frame raises a ValueError."""
     input_values = F.pad(input_values.to(dtype), (0, 0, 0, padded_frames - input_values.shape[1]))
     frame_valid = torch.arange(padded_frames, device=input_values.device)[None] < frame_lengths[:, None]
     spectrogram = torch.where(frame_valid[..., None], input_values, torch.zeros((), dtype=dtype))
@@ -318,11 +309,8 @@ def gather_patches(tensor: torch.Tensor, patch_indices: torch.Tensor | None) -> 
 
 
 def lambda_from_raw(raw: torch.Tensor, config: AaSPConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Map unconstrained (..., 2) values to the SBLU decay and frequency.
-
-    alpha = alpha_min + softplus(a) (per frame); beta = beta_min + (beta_max - beta_min) * sigmoid(b), so beta always
-    lies in the alias-prone band (by default (pi / p_t, pi) rad/frame).
-    """
+    """Unconstrained (..., 2) values -> SBLU decay alpha = alpha_min + softplus(a) per frame and frequency
+    beta = beta_min + (beta_max - beta_min) * sigmoid(b), always in the alias-prone band (pi / p_t, pi) rad/frame."""
     raw = raw.float()
     alpha = SBLU_ALPHA_MIN + F.softplus(raw[..., 0])
     beta = config.beta_min + (config.beta_max - config.beta_min) * torch.sigmoid(raw[..., 1])
@@ -345,11 +333,8 @@ def masked_mean(tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class PatchSelection:
-    """Visible and masked patches of each masked view, padded to common lengths.
-
-    visible: (B', K) indices, visible_valid: (B', K) bool; masked: (B', Q), masked_valid: (B', Q) bool;
-    visible_grid: (B', N) bool, True for visible patches.
-    """
+    """Visible and masked patches of each masked view, padded to common lengths: visible (B', K) indices and
+    visible_valid (B', K) bool; masked (B', Q) and masked_valid (B', Q); visible_grid (B', N) bool."""
 
     visible: torch.Tensor
     visible_valid: torch.Tensor
@@ -359,10 +344,8 @@ class PatchSelection:
 
 
 def block_anchors(valid_grid: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Top-left positions of (height x width) blocks lying wholly on valid patches: (B, G_f, G_t) -> (B, G_f, G_t).
-
-    A view too short for one whole block falls back to every valid patch (its blocks are then cut at the edge).
-    """
+    """(B, G_f, G_t) -> (B, G_f, G_t): top-left positions of (height x width) blocks lying wholly on valid patches; a
+    view too short for one whole block falls back to every valid patch (its blocks are then cut at the edge)."""
     invalid = (~valid_grid).float()[:, None]
     padded = F.pad(invalid, (0, width - 1, 0, height - 1), value=1.0)
     anchors = F.max_pool2d(padded, (height, width), stride=1)[:, 0] == 0
@@ -396,19 +379,12 @@ def inverse_block_mask(
 ) -> PatchSelection:
     """Inverse-block masking (data2vec 2.0 / EAT): the student sees square blocks of patches; the rest is masked.
 
-    Each view draws a fixed number of block seeds, round(n_valid * (1 - mask_ratio + MASK_OVERLAP_ADJUST) /
-    block_area) >= 1, at distinct positions; every seed uncovers the whole block (block_size x block_size, cut to the
-    grid's height) whose top-left patch it is, always inside the valid grid; the union is then trimmed (random patches
-    of it hidden again) or topped up (random other patches uncovered) to exactly n_keep patches.
-    MASK_OVERLAP_ADJUST compensates for overlapping blocks, so that trimming, not topping up, is the usual case.
-
-    Args:
-        patch_valid: (B, N) bool, True for real (non-padding) patches; N = grid_f * G_t.
-        generator: source of the random draws (default: the global RNG); ignored when `noise` is given.
-        noise: (B, 2, N) uniform values in [0, 1), optional: the two draws of each view (`mask_draws`), making the
-            masks a function of the inputs.
-    Returns:
-        A `PatchSelection`; each view keeps exactly n_keep = round((1 - mask_ratio) * n_valid) >= 1 patches.
+    Each view of (B, N) `patch_valid` (N = grid_f * G_t) draws round(n_valid * (1 - mask_ratio + MASK_OVERLAP_ADJUST)
+    / block_area) >= 1 block seeds at distinct positions; each uncovers the block (cut to the grid's height) whose
+    top-left patch it is, inside the valid grid; the union is trimmed (usually: the adjustment sizes the seeds for
+    their overlap) or topped up with random patches to exactly n_keep = round((1 - mask_ratio) * n_valid) >= 1.
+    The draws come from `generator` (default: the global RNG) or, making the masks a function of the inputs, from
+    `noise` (B, 2, N) uniform in [0, 1) (`mask_draws`). Returns a `PatchSelection`.
     """
     batch, num_patches = patch_valid.shape
     grid_t = num_patches // grid_f
@@ -474,16 +450,10 @@ def multi_positive_info_nce(
     temperature: float,
     gather_views: Callable[[torch.Tensor], tuple[torch.Tensor, int]] = local_views_only,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Contrastive consistency across mask clones: clones of a clip are positives, all other views negatives.
-
-    Args:
-        embeddings: (V, P) L2-normalised projections of the local views.
-        clip_ids: (V,) clip index of each local view.
-        gather_views: (V, P) -> ((W*V, P) views of all W processes, this process's rank); the default sees only
-            the local views.
-    Returns:
-        (loss, accuracy): loss averaged over anchors and their positives; accuracy = fraction of anchors whose most
-        similar other view is a clone of the same clip. Negatives include the views of every process.
+    """Contrastive consistency across mask clones: clones of a clip are positives, all other views (of every process)
+    negatives. (V, P) L2-normalised projections with (V,) clip ids -> (loss averaged over anchors and positives,
+    accuracy: fraction of anchors whose most similar other view is a clone). `gather_views` maps (V, P) to the
+    (W*V, P) views of all W processes and this process's rank; the default sees only the local views.
     """
     views = embeddings.shape[0]
     all_embeddings, rank = gather_views(embeddings)
