@@ -324,12 +324,11 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         for index, (clip, rate) in enumerate(zip(clips, rates, strict=True)):
             self._validate_clip(clip, rate, index)
 
-        truncate_to = max_length if truncation else None  # (`_padding_strategy` refused truncation without it)
-        if truncate_to is not None:
-            clips = [clip[: self._samples_needed_for(truncate_to)] for clip in clips]
+        if truncation:  # (`_padding_strategy` refused truncation without max_length)
+            clips = [clip[: self._samples_needed_for(max_length)] for clip in clips]
         num_frames = [self.num_frames(len(clip)) for clip in clips]
-        if truncate_to is not None:
-            num_frames = [min(frames, truncate_to) for frames in num_frames]
+        if truncation:
+            num_frames = [min(frames, max_length) for frames in num_frames]
         target = self._padded_length(num_frames, strategy, max_length, pad_to_multiple_of)
 
         features = self.log_mel(clips, device=device).sub_(self.mean).div_(self.std)
@@ -534,13 +533,10 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             data = {key: value.cpu() for key, value in data.items()}
         if return_tensors == "np":
             data = {key: value.numpy() for key, value in data.items()}
-        elif return_tensors is None:
+        elif return_tensors is None:  # one array per clip, cut to its own length unless padded
+            lengths = num_frames if keep_own_length else [target] * len(num_frames)
             data = {
-                key: [
-                    row[: frames if keep_own_length else target].numpy()
-                    for row, frames in zip(value, num_frames, strict=True)
-                ]
-                for key, value in data.items()
+                key: [row[:n].numpy() for row, n in zip(value, lengths, strict=True)] for key, value in data.items()
             }
         return BatchFeature(data=data, tensor_type=return_tensors)
 

@@ -580,10 +580,8 @@ class AaSPModel(AaSPPreTrainedModel):
         grid_t = patches.shape[2]
         features = patches.permute(0, 2, 1, 3).reshape(batch, grid_t, -1)
         column_valid = patch_valid.reshape(batch, cfg.num_frequency_patches, grid_t)[:, 0]
-        centres = (
-            torch.arange(grid_t, device=sequence_output.device, dtype=torch.float32) + 0.5
-        ) / cfg.time_column_rate
-        return features, column_valid, centres
+        columns = torch.arange(grid_t, device=sequence_output.device, dtype=torch.float32)
+        return features, column_valid, (columns + 0.5) / cfg.time_column_rate
 
     @capture_outputs(tie_last_hidden_states=False)
     def encode_with_outputs(
