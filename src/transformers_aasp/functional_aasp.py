@@ -1,10 +1,8 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Tensor functions of the AaSP model (no parameters): positions, the reflection of signals at the ends of their
 runs, the zero-phase high-pass, the SBLU kernel and its convolution, the spectral peak and the band-energy grid, input
-checks, patches, the pre-training masks and losses. The modules that use them are in modeling_aasp.py.
-
-Shapes: B batch, T frames, F mel bins, (G_f, G_t) patch grid, N = G_f * G_t patches (frequency-major order,
-index = f * G_t + t), K selected patches, D hidden size, S subbands per patch row, H SBLU kernels.
+checks, patches, the pre-training masks and losses. The modules that use them, and the shape names (B, T, F, N...),
+are in modeling_aasp.py.
 """
 
 import math
