@@ -101,11 +101,7 @@ def sblu_log_window(offsets: torch.Tensor, alpha: torch.Tensor, window: str) -> 
 
 
 def sblu_kernel(
-    alpha: torch.Tensor,
-    beta: torch.Tensor,
-    half_length: int,
-    window: str = "two_sided",
-    carrier: str = "abs",
+    alpha: torch.Tensor, beta: torch.Tensor, half_length: int, window: str = "two_sided", carrier: str = "abs"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Discrete SBLU kernel k[m] = 2 Lambda^-1 sinh(Lambda / 2) w(m) exp(-j beta phi(m)), Lambda = alpha + j beta.
 
@@ -114,14 +110,8 @@ def sblu_kernel(
     Its real and imaginary parts are both even in m (zero phase). With `carrier="linear"` (phi(m) = m) the kernel is
     an analytic band-pass centred on beta: y[n] = sum_m k[m] u[n + m] demodulates u at beta, and |y| is the band's
     envelope. Computed in real arithmetic (no complex dtype) so that it autocasts, compiles and differentiates
-    everywhere.
-
-    Args:
-        alpha: (...,) decay (> 0) per frame. beta: (...,) angular frequency in rad/frame.
-        half_length: c; the kernel has 2c + 1 taps, m = -c..c.
-        carrier: "abs" or "linear" (see above).
-    Returns:
-        (real, imag), each (..., 2c + 1).
+    everywhere. (...,) decay alpha > 0 per frame and beta in rad/frame -> (real, imag), each (..., 2c + 1), over
+    the taps m = -c..c of `half_length` c.
     """
     if carrier not in ("abs", "linear"):
         raise ValueError(f"Unknown SBLU carrier {carrier!r}; expected 'abs' or 'linear'.")
