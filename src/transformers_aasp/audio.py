@@ -1,15 +1,9 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""The one path from an audio file or `datasets` item to a mono float32 waveform at the model's rate.
-
-Pre-training, data preparation, fine-tuning, linear evaluation, the baseline and the figures all decode through
-this module: `decode_audio` (a record -> `(channels, samples)`), `prepare_waveform` (mono, resample, validate),
-`load_mono_waveform` (both), and for pre-training `decode_random_crop`, which draws the crop from the file's header
-and decodes only that window. The one in-memory waveform -> mono float32 conversion is
-`feature_extraction_aasp.to_mono_waveform` (it ships as Hub remote code, so it lives there).
-
-Channel axis: decoders know their layout and say so (soundfile reads `(samples, channels)`, torchcodec
-`(channels, samples)`); an in-memory array of unknown layout (a decoded `datasets` item) follows
-`to_mono_waveform`'s rule: the shorter axis, at most 8 channels.
+"""The one path from an audio file or `datasets` item to a mono float32 waveform at the model's rate: `decode_audio`
+(a record -> `(channels, samples)`), `prepare_waveform` (mono, resample, validate), `load_mono_waveform` (both), and
+for pre-training `decode_random_crop`, which decodes only the crop's window. Downmixing is
+`feature_extraction_aasp.to_mono_waveform` (it ships as Hub remote code, so it lives there): decoders say their
+channel axis, an in-memory array of unknown layout follows its shorter-axis rule.
 """
 
 from __future__ import annotations
@@ -30,7 +24,7 @@ import soundfile  # noqa: E402
 import torch  # noqa: E402
 from transformers.utils import logging  # noqa: E402
 
-from .feature_extraction_aasp import to_mono_waveform  # noqa: E402
+from .feature_extraction_aasp import is_audio_decoder, to_mono_waveform  # noqa: E402
 
 
 logger = logging.get_logger(__name__)
@@ -53,9 +47,7 @@ class AudioHeader:
     sampling_rate: int
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Whole-clip decoding
-# ----------------------------------------------------------------------------------------------------------------
+# ---- Whole-clip decoding ---------------------------------------------------------------------------------------
 def decode_audio(record: Any) -> tuple[np.ndarray, int]:
     """Decode one record to `(waveform (channels, samples) float32, sampling_rate)`.
 
@@ -71,19 +63,13 @@ def decode_audio(record: Any) -> tuple[np.ndarray, int]:
             return mono.numpy()[None], int(record["sampling_rate"])
         if isinstance(record, dict) and (record.get("bytes") is not None or record.get("path") is not None):
             return _read_encoded(record)
-        if _is_decoder(record):
-            decoder: Any = record
-            samples = decoder.get_all_samples()
-            return samples.data.numpy().astype(np.float32, copy=False), int(samples.sample_rate)
+        if is_audio_decoder(record):
+            return _decode_all(record)
     except ClipDecodeError:
         raise
     except Exception as error:  # soundfile, torchcodec and OS errors all mean "this clip is unusable"
         raise ClipDecodeError(f"cannot decode {describe_record(record)}: {type(error).__name__}: {error}") from error
     raise ClipDecodeError(f"unsupported audio record of type {type(record).__name__}: {describe_record(record)}")
-
-
-def _is_decoder(record: Any) -> bool:
-    return callable(getattr(record, "get_all_samples", None))
 
 
 def _encoded_source(record: dict):
@@ -95,8 +81,13 @@ def _read_encoded(record: dict) -> tuple[np.ndarray, int]:
     try:
         return _read_with_soundfile(_encoded_source(record))
     except soundfile.LibsndfileError:
-        samples = _torchcodec_decoder(record).get_all_samples()
-        return samples.data.numpy().astype(np.float32, copy=False), int(samples.sample_rate)
+        return _decode_all(_torchcodec_decoder(record))
+
+
+def _decode_all(decoder) -> tuple[np.ndarray, int]:
+    """A torchcodec `AudioDecoder`'s whole clip: `(channels, samples)` float32 and the rate."""
+    samples = decoder.get_all_samples()
+    return samples.data.numpy().astype(np.float32, copy=False), int(samples.sample_rate)
 
 
 def _torchcodec_decoder(record: dict):
@@ -122,15 +113,8 @@ def describe_record(record: Any) -> str:
 def prepare_waveform(
     waveform: np.ndarray, sampling_rate: int, target_sampling_rate: int, min_samples: int
 ) -> np.ndarray:
-    """Mono mix, resample and validate a decoded clip.
-
-    Args:
-        waveform: (channels, samples) float32.
-    Returns:
-        (samples,) float32 at `target_sampling_rate`. Silent clips are valid.
-    Raises:
-        ClipDecodeError: the clip is empty, holds NaN/Inf, or is shorter than `min_samples` after resampling.
-    """
+    """Mono mix, resample and validate a decoded (channels, samples) float32 clip -> (samples,) float32 at
+    `target_sampling_rate`; ClipDecodeError if it is empty, holds NaN/Inf, or is shorter than `min_samples`."""
     if waveform.size == 0:
         raise ClipDecodeError("empty clip (0 samples)")
     mono = _finite_mono(waveform)
@@ -162,20 +146,14 @@ def resampled_length(num_frames: int, sampling_rate: int, target_sampling_rate: 
 
 
 def load_mono_waveform(record: Any, sampling_rate: int = SAMPLING_RATE, min_samples: int = 1) -> np.ndarray:
-    """Decode, mix to mono, resample to `sampling_rate` and validate: `(samples,)` float32.
-
-    Raises `ClipDecodeError` (corrupt, empty, non-finite or shorter than `min_samples`).
-    """
+    """Decode, mix to mono, resample to `sampling_rate` and validate: `(samples,)` float32, or `ClipDecodeError`."""
     waveform, rate = decode_audio(record)
     return prepare_waveform(waveform, rate, sampling_rate, min_samples)
 
 
 def decode_waveform(audio) -> np.ndarray | None:
-    """A mono float32 (num_samples,) waveform at 16 kHz, or None (logged) if the clip cannot be used.
-
-    Args:
-        audio: an undecoded item (`{"bytes", "path"}`, see `undecoded_audio`) or a decoded `datasets` audio item.
-    """
+    """`load_mono_waveform` of an undecoded (`{"bytes", "path"}`) or decoded `datasets` audio item at 16 kHz, or None
+    (logged) if the clip cannot be used."""
     try:
         return load_mono_waveform(audio)
     except ClipDecodeError as error:  # corrupt, empty or non-finite: the caller skips and counts it
@@ -183,9 +161,7 @@ def decode_waveform(audio) -> np.ndarray | None:
         return None
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Crops
-# ----------------------------------------------------------------------------------------------------------------
+# ---- Crops -----------------------------------------------------------------------------------------------------
 def crop_num_samples(crop_frames: int, hop_length: int) -> int:
     """Samples whose centred STFT gives exactly `crop_frames` frames (`1 + L // hop`)."""
     return (crop_frames - 1) * hop_length
@@ -207,10 +183,7 @@ def random_crop(waveform: np.ndarray, num_samples: int, generator: np.random.Gen
 
 def crop(waveform: np.ndarray, num_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:
     """(L,) -> (min(L, num_samples),): a random crop when `rng` is given (training), else the start; never padded."""
-    if waveform.size > num_samples:
-        start = int(rng.integers(0, waveform.size - num_samples + 1)) if rng is not None else 0
-        return waveform[start : start + num_samples]
-    return waveform
+    return random_crop(waveform, num_samples, rng) if rng is not None else waveform[:num_samples]
 
 
 def crop_or_pad(waveform: np.ndarray, num_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -219,9 +192,7 @@ def crop_or_pad(waveform: np.ndarray, num_samples: int, rng: np.random.Generator
     return np.pad(cropped, (0, num_samples - cropped.size))
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Decode only the crop
-# ----------------------------------------------------------------------------------------------------------------
+# ---- Decode only the crop --------------------------------------------------------------------------------------
 class _SoundfileReader:
     """Seeks and reads `(channels, samples)` float32 windows through one open libsndfile handle."""
 
@@ -260,7 +231,7 @@ class _TorchcodecReader:
 def _open_reader(record: Any) -> _SoundfileReader | _TorchcodecReader | None:
     """A window reader on a path, undecoded item or torchcodec decoder, or None (decoded arrays, unreadable or empty
     files, unknown durations: the caller then decodes the whole clip, which reports the reason)."""
-    if _is_decoder(record):
+    if is_audio_decoder(record):
         return _torchcodec_reader(record)
     if isinstance(record, (str, os.PathLike)):
         source = record
@@ -282,7 +253,7 @@ def _open_reader(record: Any) -> _SoundfileReader | _TorchcodecReader | None:
 
 def _torchcodec_reader(record: Any) -> _TorchcodecReader | None:
     try:
-        decoder = record if _is_decoder(record) else _torchcodec_decoder(record)
+        decoder = record if is_audio_decoder(record) else _torchcodec_decoder(record)
         metadata = decoder.metadata
         rate, duration = metadata.sample_rate, metadata.duration_seconds_from_header
     except Exception:
@@ -313,18 +284,13 @@ def decode_random_crop(
     """A random window of `num_samples` samples of the mono clip at `sampling_rate`, decoding only that window.
 
     The same as `random_crop(load_mono_waveform(record, sampling_rate, min_samples), num_samples, generator)`, with
-    the same single draw from `generator` (so a crop stays a pure function of the generator's seed), but the clip
-    length comes from the file header and only the window is read (libsndfile seeks in wav/flac/ogg/mp3...), from
-    one open handle:
-
-    - at the target rate, the window is read exactly (bit-identical to the full decode for PCM wav / flac);
-    - at another rate, the window plus `RESAMPLING_MARGIN` output samples on each side, starting on a sample where
-      the input and output grids coincide, is resampled and cut: the same values as resampling the whole clip up to
-      float32 rounding (the sinc kernel never reaches past the margin).
-
-    Formats libsndfile lacks and torchcodec `AudioDecoder`s are read with `get_samples_played_in_range`, the length
-    taken from the container's duration. Decoded arrays are decoded whole. Only the decoded window is checked for
-    NaN/Inf. Returns `(min(num_samples, length),)` float32; raises `ClipDecodeError`.
+    the same single draw from `generator`, but the length comes from the file header and only the window is read,
+    from one open handle: exactly at the target rate (bit-identical to the full decode for PCM wav / flac); at
+    another rate, with `RESAMPLING_MARGIN` output samples on each side, starting where the input and output grids
+    coincide, resampled and cut (equal to resampling the whole clip up to float32 rounding). Formats libsndfile
+    lacks and torchcodec decoders are read with `get_samples_played_in_range` (length from the container's
+    duration); decoded arrays are decoded whole. Returns `(min(num_samples, length),)` float32; raises
+    `ClipDecodeError`.
     """
     reader = _open_reader(record)
     if reader is None:

@@ -22,46 +22,67 @@ MASK_OVERLAP_ADJUST = 0.07  # extra visible fraction that sizes the block seeds 
 # Options that are not fields: a config.json naming one loads only with the value the model computes (a constant, or
 # a function of the config) and is refused with any other value. Their variants are research arms (research/ablations).
 PAPER_PATH = {"band_energy": ("spectral_peak", "linear", "log_energy_grid"), "projection": ("none", "abs", "flatten")}
-# fmt: off
 FIXED_OPTIONS = {
-    "qkv_bias": True, "hidden_act": "gelu", "position_embedding_type": "sincos", "max_time_patches": 64,
-    "lambda_mode": "predicted", "sblu_window": "two_sided", "use_highpass": True, "alpha_min": SBLU_ALPHA_MIN,
-    "alpha_init": SBLU_ALPHA_INIT, "beta_anchor_spread": BETA_ANCHOR_SPREAD, "sblu_out_channels": PROJECTION_CHANNELS,
-    "alias_energy_eps": ALIAS_ENERGY_EPS, "fusion_type": "concat", "fusion_gate_init": 0.01,
-    "fusion_zero_init_alias": True, "mask_seed_mode": "fixed_count", "mask_overlap_adjust": MASK_OVERLAP_ADJUST,
-    "masked_view_alias_input": "mirror_runs", "target_type": "block_output",
+    "qkv_bias": True,
+    "hidden_act": "gelu",
+    "position_embedding_type": "sincos",
+    "max_time_patches": 64,
+    "lambda_mode": "predicted",
+    "sblu_window": "two_sided",
+    "use_highpass": True,
+    "alpha_min": SBLU_ALPHA_MIN,
+    "alpha_init": SBLU_ALPHA_INIT,
+    "beta_anchor_spread": BETA_ANCHOR_SPREAD,
+    "sblu_out_channels": PROJECTION_CHANNELS,
+    "alias_energy_eps": ALIAS_ENERGY_EPS,
+    "fusion_type": "concat",
+    "fusion_gate_init": 0.01,
+    "fusion_zero_init_alias": True,
+    "mask_seed_mode": "fixed_count",
+    "mask_overlap_adjust": MASK_OVERLAP_ADJUST,
+    "masked_view_alias_input": "mirror_runs",
+    "target_type": "block_output",
 }
 DERIVED_OPTIONS = {
-    "lambda_intermediate_size": lambda c: 2 * c.lambda_hidden_size, "beta_min": lambda c: c.beta_min,
-    "num_target_layers": lambda c: c.num_hidden_layers, "beta_max": lambda c: c.beta_max,
+    "lambda_intermediate_size": lambda c: 2 * c.lambda_hidden_size,
+    "num_target_layers": lambda c: c.num_hidden_layers,
+    "beta_min": lambda c: c.beta_min,
+    "beta_max": lambda c: c.beta_max,
     "beta_anchor": lambda c: PAPER_PATH[c.alias_features][0],
     "sblu_carrier": lambda c: PAPER_PATH[c.alias_features][1],
     "sblu_features": lambda c: PAPER_PATH[c.alias_features][2],
 }
-# Field rules of `AaSPConfig.validate_fields`
-DIVISIBLE_FIELDS = (("hidden_size", "num_attention_heads"), ("lambda_hidden_size", "lambda_num_heads"),
-                    ("predictor_hidden_size", "predictor_num_heads"), ("num_mel_bins", "frequency_patch_size"),
-                    ("frequency_patch_size", "num_subbands"))
-# fmt: on
-POSITIVE_FIELDS = """num_mel_bins frequency_patch_size time_patch_size frame_rate hidden_size num_hidden_layers
-intermediate_size layer_norm_eps lambda_hidden_size num_subbands num_kernels num_mask_clones mask_block_size
-predictor_hidden_size predictor_num_layers predictor_intermediate_size contrastive_temperature
-contrastive_projection_size"""
-NON_NEGATIVE_FIELDS = """initializer_range lambda_num_layers sblu_half_length global_loss_weight
-contrastive_loss_weight ema_anneal_steps"""
+# Field rules of `AaSPConfig.validate_fields`: every int field (a size or a count) and POSITIVE_FLOATS must be
+# positive, except NON_NEGATIVE_FIELDS, which may be 0.
+POSITIVE_FLOATS = ("frame_rate", "layer_norm_eps", "contrastive_temperature")
+NON_NEGATIVE_FIELDS = (
+    "initializer_range",
+    "lambda_num_layers",
+    "sblu_half_length",
+    "global_loss_weight",
+    "contrastive_loss_weight",
+    "ema_anneal_steps",
+)
+DIVISIBLE_FIELDS = (
+    ("hidden_size", "num_attention_heads"),
+    ("lambda_hidden_size", "lambda_num_heads"),
+    ("predictor_hidden_size", "predictor_num_heads"),
+    ("num_mel_bins", "frequency_patch_size"),
+    ("frequency_patch_size", "num_subbands"),
+)
 # The `custom_pipelines` entry of a saved config.json (`AaSPConfig.to_dict`): `pipeline(..., trust_remote_code=True)`
 # builds the pipeline from the pipeline_aasp.py saved next to the weights, on a machine without this package.
 PIPELINE_TASK = "audio-classification"
-# fmt: off
-REMOTE_PIPELINE = {"impl": "pipeline_aasp.AaSPAudioClassificationPipeline", "pt": ["AutoModelForAudioClassification"],
-                   "type": "audio"}
-# fmt: on
+REMOTE_PIPELINE = {
+    "impl": "pipeline_aasp.AaSPAudioClassificationPipeline",
+    "pt": ["AutoModelForAudioClassification"],
+    "type": "audio",
+}
 IS_INSTALLED_PACKAGE = not __name__.startswith("transformers_modules")  # False when run as a checkpoint's code
 
 
 class PatchGrid(NamedTuple):
-    """The patch grid of a clip (`AaSPConfig.patch_grid`): frames after right-padding to a multiple of p_t, patch rows
-    G_f = num_mel_bins / p_f, time columns G_t = padded_frames / p_t, and patches N = G_f * G_t."""
+    """A clip's patch grid: frames right-padded to a multiple of p_t, rows G_f, time columns G_t, N = G_f * G_t."""
 
     padded_frames: int
     frequency_patches: int
@@ -75,41 +96,31 @@ class AaSPConfig(PreTrainedConfig):
     Configuration of an AaSP model: a ViT over log-mel spectrograms whose patch stem is AaPE (aliasing-aware patch
     embedding), plus AaSP self-supervised pre-training. `AaSPConfig()` is ViT-B with the default AaPE,
     `AaSPConfig.paper()` the method as the paper describes it, `AaSPConfig.tiny()` a small model for tests and CPU
-    demos. A clip of T frames x F mel bins is cut into a (G_f, G_t) grid of p_f x p_t patches. Defaults in brackets.
+    demos. A clip of T frames x F mel bins is cut into a (G_f, G_t) grid of p_f x p_t patches.
 
-    Input: num_mel_bins (80): F, a multiple of frequency_patch_size (16): p_f; time_patch_size (16): p_t in frames,
-        the token stride; frame_rate (100.0): frames per second, the feature extractor's sampling_rate / hop_length.
-    Encoder: hidden_size (768), num_hidden_layers (12), num_attention_heads (12), intermediate_size (3072),
-        hidden_dropout_prob (0.0), attention_probs_dropout_prob (0.0), layer_norm_eps (1e-6), initializer_range
-        (0.02): as in ViT, with fixed 2-D sin-cos positions.
-
-    AaPE:
-        use_aape (True): `False` gives the plain ViT stem (the paper's baseline).
-        alias_features ("band_energy"): the aliasing feature F_alias of a patch. "band_energy": kernels placed around
-            the patch's spectral peak, analytic band-pass carrier, log band energy on fixed grid frequencies (S * H
-            features). "projection" (the paper's): beta as the Lambda Encoder estimates it, the bilateral kernel
-            exp(-Lambda |m|), Re and Im through a grouped pointwise projection and GELU (S * 8 * p_t features).
-        lambda_hidden_size (128), lambda_num_layers (2), lambda_num_heads (4): the Lambda Encoder, a narrow Transformer
-            over patches (MLP width 2x) that estimates the SBLU decay and frequency of every patch.
-        num_subbands (4): subbands S per patch row; num_kernels (8): SBLU kernels H per subband; sblu_half_length
-            (16): kernel half-length c (2c + 1 taps).
-
-    Classification:
-        classifier_pooling ("cls"): "cls", "mean" (padding-aware mean of the patch tokens) or "attention" (a learned
-            score per patch token, softmax over the valid ones; starts as the mean).
-        classifier_shift_views (`int`, defaults to 1): an inference hint saved with the checkpoint, not read by any
-            `forward`: the time-shifted views (1 to `time_patch_size`) whose logits the audio-classification
-            pipeline and the fine-tuning test scoring average by default (`transformers_aasp.tta`).
-
+    Input: num_mel_bins F, a multiple of frequency_patch_size p_f; time_patch_size p_t in frames, the token stride;
+        frame_rate: the feature extractor's sampling_rate / hop_length.
+    Encoder: hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, hidden_dropout_prob,
+        attention_probs_dropout_prob, layer_norm_eps, initializer_range: as in ViT, with fixed 2-D sin-cos positions.
+    AaPE: use_aape: `False` gives the plain ViT stem (the paper's baseline).
+        alias_features: the aliasing feature F_alias of a patch. "band_energy": kernels placed around the patch's
+            spectral peak, analytic band-pass carrier, log band energy on fixed grid frequencies (S * H features).
+            "projection" (the paper's): beta as the Lambda Encoder estimates it, the bilateral kernel exp(-Lambda |m|),
+            Re and Im through a grouped pointwise projection and GELU (S * 8 * p_t features).
+        lambda_hidden_size, lambda_num_layers, lambda_num_heads: the Lambda Encoder, a narrow Transformer over patches
+            (MLP width 2x) that estimates the SBLU decay and frequency of every patch.
+        num_subbands S per patch row; num_kernels H, SBLU kernels per subband; sblu_half_length c (2c + 1 taps).
+    Classification: classifier_pooling: "cls", "mean" (padding-aware mean of the patch tokens) or "attention" (a
+        learned score per patch token, softmax over the valid ones; starts as the mean).
+        classifier_shift_views: an inference hint saved with the checkpoint, read by no `forward`: the time-shifted
+            views (1 to p_t) whose logits the pipeline and the fine-tuning test scoring average (`tta`).
     Pre-training (AaSPForPreTraining; the targets average all teacher layers):
-        num_mask_clones (8): masked views M per clip; mask_ratio (0.8): fraction of patches hidden from the student;
-            mask_block_size (5): side of the square visible blocks of inverse-block masking.
-        predictor_hidden_size (384), predictor_num_layers (4), predictor_num_heads (6), predictor_intermediate_size
-            (1536): the cross-attention predictor.
-        global_loss_weight (1.0), contrastive_loss_weight (0.1), contrastive_temperature (0.1),
-            contrastive_projection_size (256): the CLS regression and the multi-mask contrastive loss.
-        ema_decay_start (0.9998), ema_decay_end (0.99999), ema_anneal_steps (100000): the teacher's EMA decay rises
-            linearly from start to end over the first `ema_anneal_steps` optimizer steps, then stays.
+        num_mask_clones M, masked views per clip; mask_ratio: fraction hidden from the student; mask_block_size: side
+            of the square visible blocks of inverse-block masking.
+        predictor_*: the cross-attention predictor. global_loss_weight: the CLS regression; contrastive_*: the
+            multi-mask contrastive loss.
+        ema_decay_start, ema_decay_end, ema_anneal_steps: the teacher's EMA decay rises linearly from start to end
+            over the first `ema_anneal_steps` optimizer steps, then stays.
     """
 
     model_type = "aasp"
@@ -180,8 +191,7 @@ class AaSPConfig(PreTrainedConfig):
 
     @classmethod
     def paper(cls, **overrides) -> "AaSPConfig":
-        """The method as the paper describes it: beta estimated by the Lambda Encoder, the bilateral kernel and the
-        grouped pointwise projection (`alias_features="projection"`); ViT-B unless `overrides` say otherwise."""
+        """The method as the paper describes it (`alias_features="projection"`); ViT-B unless `overrides` say otherwise."""
         return cls(**{"alias_features": "projection", **overrides})
 
     @classmethod
@@ -230,8 +240,7 @@ class AaSPConfig(PreTrainedConfig):
         return PatchGrid(columns * self.time_patch_size, rows, columns, rows * columns)
 
     def check_feature_extractor(self, feature_extractor: Any) -> None:
-        """Raise a ValueError unless `feature_extractor` produces the frames this model expects: the same number of
-        mel bins and a frame rate (`sampling_rate / hop_length`) equal to `frame_rate`."""
+        """Raise a ValueError unless `feature_extractor` gives `num_mel_bins` bins at `frame_rate` frames per second."""
         bins = getattr(feature_extractor, "num_mel_bins", None)
         if bins is not None and bins != self.num_mel_bins:
             raise ValueError(
@@ -250,10 +259,11 @@ class AaSPConfig(PreTrainedConfig):
         for name, value in vars(self).items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}.")
-        for name in POSITIVE_FIELDS.split():
+        counts = [name for name, kind in AaSPConfig.__annotations__.items() if kind is int]
+        for name in [name for name in (*counts, *POSITIVE_FLOATS) if name not in NON_NEGATIVE_FIELDS]:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
-        for name in NON_NEGATIVE_FIELDS.split():
+        for name in NON_NEGATIVE_FIELDS:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
         for whole, part in DIVISIBLE_FIELDS:
@@ -274,19 +284,15 @@ class AaSPConfig(PreTrainedConfig):
             )
 
     def validate_choices(self):
-        """String options must name a known choice."""
+        """String options name a known choice; the shift views hint is an integer from 1 to the time patch size
+        (the rule `tta.shift_offsets` applies to the pipeline's `shift_views`)."""
         for name, allowed in (("alias_features", ALIAS_FEATURES), ("classifier_pooling", CLASSIFIER_POOLINGS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
-
-    def validate_classification(self):
-        """The shift views hint must be an integer from 1 to the time patch size (`tta.shift_offsets` checks the
-        pipeline's `shift_views` argument by the same rule)."""
-        views = self.classifier_shift_views
-        if isinstance(views, bool) or not isinstance(views, int) or not 1 <= views <= max(self.time_patch_size, 1):
+        views, p_t = self.classifier_shift_views, self.time_patch_size
+        if isinstance(views, bool) or not isinstance(views, int) or not 1 <= views <= max(p_t, 1):
             raise ValueError(
-                f"classifier_shift_views must be an integer from 1 to time_patch_size ({self.time_patch_size}), "
-                f"got {views!r}."
+                f"classifier_shift_views must be an integer from 1 to time_patch_size ({p_t}), got {views!r}."
             )
 
 

@@ -30,36 +30,22 @@ CPU_CHUNK_FRAMES = 2048  # frames per FFT + mel product on the CPU: ~3 MB of win
 def mel_filterbank(
     num_frequency_bins: int, num_mel_bins: int, f_min: float, f_max: float, sampling_rate: int, use_torchaudio: bool
 ) -> torch.Tensor:
-    """HTK-scale triangular mel filterbank without area normalisation.
+    """HTK-scale triangular mel filterbank without area normalisation: `(num_frequency_bins, num_mel_bins)` float32.
 
-    Returns:
-        `torch.Tensor` of shape `(num_frequency_bins, num_mel_bins)`, float32. Cached per parameter set, so it is
-        never stored on (nor serialised with) the feature extractor.
+    Cached per parameter set, so it is never stored on (nor serialised with) the feature extractor.
     """
     if use_torchaudio and is_torchaudio_available():  # this exact guard keeps torchaudio optional for remote code
         import torchaudio
 
         filters = torchaudio.functional.melscale_fbanks(
-            n_freqs=num_frequency_bins,
-            f_min=f_min,
-            f_max=f_max,
-            n_mels=num_mel_bins,
-            sample_rate=sampling_rate,
-            norm=None,
-            mel_scale="htk",
+            num_frequency_bins, f_min, f_max, num_mel_bins, sampling_rate, norm=None, mel_scale="htk"
         )
         return filters.to(torch.float32)
 
     from transformers.audio_utils import mel_filter_bank
 
     filters = mel_filter_bank(
-        num_frequency_bins=num_frequency_bins,
-        num_mel_filters=num_mel_bins,
-        min_frequency=f_min,
-        max_frequency=f_max,
-        sampling_rate=sampling_rate,
-        norm=None,
-        mel_scale="htk",
+        num_frequency_bins, num_mel_bins, f_min, f_max, sampling_rate, norm=None, mel_scale="htk"
     )
     return torch.from_numpy(filters).to(torch.float32)
 
@@ -78,12 +64,8 @@ def interleaved_mel_filters(filters: torch.Tensor) -> torch.Tensor:
 
 
 def reflect_padded_batch(clips: Sequence[torch.Tensor], pad: int) -> torch.Tensor:
-    """Write mono clips straight into one `(batch, max_samples + 2 * pad)` float32 tensor, each reflect-padded by `pad`
-    samples at its own ends and followed by zeros: one copy of every sample, no intermediate zero-padded batch.
-
-    Row `i` equals `torch.nn.functional.pad(clips[i], (pad, pad), mode="reflect")` followed by zeros. Every clip
-    must hold more than `pad` samples. The batch is built on the clips' device (CPU for user input).
-    """
+    """Mono clips (each longer than `pad`) -> `(batch, max_samples + 2 * pad)` float32 on the clips' device: row `i`
+    is `F.pad(clips[i], (pad, pad), mode="reflect")` then zeros, written in place (one copy of every sample)."""
     longest = max(len(clip) for clip in clips)
     padded = torch.empty(len(clips), longest + 2 * pad, dtype=torch.float32, device=clips[0].device)
     for row, clip in zip(padded, clips, strict=True):
@@ -95,28 +77,13 @@ def reflect_padded_batch(clips: Sequence[torch.Tensor], pad: int) -> torch.Tenso
     return padded
 
 
-def reject_non_finite(waveforms: torch.Tensor) -> None:
-    """Raise a ValueError naming the first clip of `(batch, samples)` that holds a NaN or Inf sample."""
-    bad = ~torch.isfinite(waveforms).all(dim=1)
-    if bad.any():
-        raise ValueError(f"Clip {int(bad.nonzero()[0])} contains NaN or Inf samples.")
-
-
 def reject_non_finite_features(log_mel: torch.Tensor, clips: Sequence[torch.Tensor]) -> None:
-    """Check the output instead of every input sample: a NaN or Inf sample makes some frame of its clip non-finite
-    (NaN x 0 is NaN, so even a zero window weight propagates it), and the log-mel holds 8x fewer values than the
-    waveform. A flagged clip is then checked sample by sample, to tell bad samples from a spectrum that overflows
-    float32 (finite samples far outside [-1, 1]).
-
-    Args:
-        log_mel: `(batch, frames, num_mel_bins)` features, finite for every clip whose samples are finite and small.
-        clips: the `batch` input clips `(samples_i,)`.
-    """
-    suspects = ~torch.isfinite(log_mel.sum(dim=(1, 2)))
-    if not suspects.any():
-        return
-    for index in suspects.nonzero().flatten().tolist():
-        clip = clips[index]
+    """Raise a ValueError naming the first clip whose `(batch, frames, num_mel_bins)` features are not finite: NaN or
+    Inf samples, or a power spectrum overflowing float32. The output is checked instead of every input sample (a NaN
+    sample reaches some frame even through a zero window weight, and there are 8x fewer values)."""
+    suspects = (~torch.isfinite(log_mel.sum(dim=(1, 2)))).nonzero().flatten().tolist()
+    if suspects:
+        index, clip = suspects[0], clips[suspects[0]]
         if not torch.isfinite(clip).all():
             raise ValueError(f"Clip {index} contains NaN or Inf samples.")
         raise ValueError(
@@ -142,9 +109,14 @@ def check_normalization(mean: Any, std: Any) -> None:
         raise ValueError(f"Normalisation statistics must be finite with std > 0, got mean={mean!r}, std={std!r}.")
 
 
+def is_positive_int(value: Any) -> bool:
+    """True for an integer >= 1 (Python or numpy); bools and floats are refused."""
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
+
+
 def check_positive_int(name: str, value: Any) -> int:
-    """`value` as an int; a ValueError naming `name` unless it is an integer >= 1 (bools and floats are refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    """`value` as an int; a ValueError naming `name` unless it is an integer >= 1."""
+    if not is_positive_int(value):
         raise ValueError(f"AaSPFeatureExtractor: {name} must be a positive integer, got {value!r}.")
     return int(value)
 
@@ -158,14 +130,12 @@ def check_finite_float(name: str, value: Any) -> float:
 
 
 def check_pad_to_multiple_of(value: Any) -> int | None:
-    """`None` (no rounding) or an integer >= 1 (1: no rounding either); anything else would drop or invent frames."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    """`None` or an integer >= 1 (both 1 and None: no rounding); anything else would drop or invent frames."""
+    if value is not None and not is_positive_int(value):
         raise ValueError(
             f"pad_to_multiple_of must be None or an integer >= 1 (1 or None: no rounding), got {value!r}."
         )
-    return int(value)
+    return None if value is None else int(value)
 
 
 def reject_channels_last(shape: tuple[int, ...]) -> None:
@@ -189,50 +159,36 @@ def is_audio_decoder(obj: Any) -> bool:
 class AaSPFeatureExtractor(SequenceFeatureExtractor):
     r"""Turns raw audio into normalised log-mel spectrograms for AaSP models.
 
-    Pipeline per clip of `L` samples at 16 kHz: centred STFT (periodic Hann window of `win_length` = `n_fft` = 400
-    samples, hop 160, reflect padding of 200 samples at the clip's own ends) -> power spectrum -> 80 HTK mel bins
-    between `f_min` = 50 Hz and `f_max` = 8000 Hz (no area normalisation) -> `log(mel + log_eps)` ->
-    `(x - mean) / std`. A clip gives `1 + L // hop_length` frames (100 frames per second).
-
-    `mean` and `std` are dataset statistics stored in `preprocessor_config.json`; compute them with
-    `transformers_aasp.data.normalization.compute_normalization_stats` instead of typing them in.
+    Per clip of `L` samples at 16 kHz: centred STFT (periodic Hann window of `n_fft` = 400 samples, hop 160, reflect
+    padding at the clip's own ends) -> power spectrum -> 80 HTK mel bins between `f_min` = 50 Hz and `f_max` = 8000 Hz
+    (no area normalisation) -> `log(mel + log_eps)` -> `(x - mean) / std`: `1 + L // hop_length` frames, 100 per
+    second. `mean` and `std` are dataset statistics stored in `preprocessor_config.json`; compute them with
+    `transformers_aasp.data.normalization.compute_normalization_stats`.
 
     Accepted inputs (`raw_audio`):
         - one clip: a 1-D `np.ndarray` / `torch.Tensor`, or a list of floats;
-        - a batch of mono clips: a 2-D array / tensor `(batch, samples)` (transformers convention), or a list /
-          tuple of clips. A top-level `(samples, channels)` array (at most 8 columns, more rows than columns) is
-          refused with a message saying to pass it inside a list;
-        - inside a list, a 2-D item is **one multi-channel clip** (channel axis = the shorter axis, at most 8
-          channels; see `to_mono_waveform`) and is downmixed to mono by averaging the channels;
-        - dicts `{"array": ..., "sampling_rate": ...}` (as `datasets` used to return) and torchcodec
-          `AudioDecoder`s (what `datasets` 5 returns for an `Audio` column), downmixed the same way.
-
-        int16 PCM is scaled by 1/32768, other integer types are rejected, floating point is cast to float32.
-        Audio is never resampled here: a clip at another rate raises a `ValueError`.
-
-    Returns (from `__call__`), with `return_tensors="pt"`:
-        - `input_values`: `(batch, frames_padded, num_mel_bins)` float32, right-padded with `padding_value`
-          (after normalisation), `frames_padded` a multiple of `pad_to_multiple_of`;
-        - `attention_mask`: `(batch, frames_padded)` int32, 1 for real frames.
+        - a batch of mono clips: a 2-D array / tensor `(batch, samples)`, or a list / tuple of clips. A top-level
+          `(samples, channels)` array (at most 8 columns, more rows than columns) is refused;
+        - inside a list, a 2-D item is **one multi-channel clip** (see `to_mono_waveform`), downmixed by averaging;
+        - dicts `{"array": ..., "sampling_rate": ...}` and torchcodec `AudioDecoder`s (what `datasets` 5 returns for
+          an `Audio` column), downmixed the same way.
+        int16 PCM is scaled by 1/32768, other integer types are rejected, floating point is cast to float32. Audio is
+        never resampled here: a clip at another rate raises a `ValueError`.
 
     Args:
         num_mel_bins (`int`, defaults to 80): mel bins (also `feature_size`).
         sampling_rate (`int`, defaults to 16000): expected input rate in Hz.
-        n_fft (`int`, defaults to 400): FFT size; also the window length.
-        hop_length (`int`, defaults to 160): frame shift in samples.
-        f_min / f_max (`float`, defaults to 50.0 / 8000.0): mel filterbank range in Hz.
+        n_fft (`int`, defaults to 400): FFT size and window length (`win_length`, if given, must equal it).
+        hop_length (`int`, defaults to 160): frame shift in samples, at most `n_fft`.
+        f_min / f_max (`float`, defaults to 50.0 / 8000.0): mel filterbank range in Hz, within [0, sampling_rate / 2].
         log_eps (`float`, defaults to float32 machine epsilon): added to the mel energies before the log.
         mean / std (`float`, defaults to 0.0 / 1.0): normalisation statistics of the log-mel values.
         pad_to_multiple_of (`int`, defaults to 16): frames are padded up to a multiple of this (the patch size);
             `None` or 1: no rounding.
         padding_value (`float`, defaults to 0.0): value of padded frames, after normalisation.
-
-    Every argument is validated when the extractor is built (so a crafted `preprocessor_config.json` is refused with
-    an error naming the field): positive integers `num_mel_bins`, `sampling_rate`, `n_fft`, `hop_length` with
-    `hop_length <= n_fft` and `num_mel_bins <= n_fft // 2 + 1`; `win_length`, if present, equal to `n_fft`;
-    `0 <= f_min < f_max <= sampling_rate / 2`; finite `log_eps > 0`; finite `mean`, finite `std > 0` (the check of
-    `set_normalization`); `pad_to_multiple_of` `None` or >= 1; finite `padding_value`.
         return_attention_mask (`bool`, defaults to True).
+    Every argument is checked when the extractor is built, so a crafted `preprocessor_config.json` is refused with
+    an error naming the field.
     """
 
     model_input_names: ClassVar[list[str]] = ["input_values", "attention_mask"]
@@ -259,15 +215,10 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(
                 f"AaSPFeatureExtractor only pads on the right, got padding_side={kwargs['padding_side']!r}."
             )
-        num_mel_bins, sampling_rate, n_fft, hop_length = (
-            check_positive_int(name, value)
-            for name, value in (
-                ("num_mel_bins", num_mel_bins),
-                ("sampling_rate", sampling_rate),
-                ("n_fft", n_fft),
-                ("hop_length", hop_length),
-            )
-        )
+        num_mel_bins = check_positive_int("num_mel_bins", num_mel_bins)
+        sampling_rate = check_positive_int("sampling_rate", sampling_rate)
+        n_fft = check_positive_int("n_fft", n_fft)
+        hop_length = check_positive_int("hop_length", hop_length)
         if feature_size != num_mel_bins:
             raise ValueError(f"feature_size ({feature_size}) must equal num_mel_bins ({num_mel_bins}).")
         if win_length != n_fft:
@@ -353,10 +304,8 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             pad_to_multiple_of: overrides `self.pad_to_multiple_of` for this call (`None`: keep it; 1: no rounding).
             return_attention_mask: overrides `self.return_attention_mask`.
             return_tensors: `"pt"`, `"np"` or `None` (lists of per-clip numpy arrays).
-            device: where to compute (e.g. `"cuda"`): the reflect-padded batch is moved there once and, with
-                `return_tensors="pt"`, the features stay there. Default: where the clips are (the CPU for numpy
-                input; torch tensors already on a GPU are featurised there, without a round trip).
-
+            device: where to compute (e.g. `"cuda"`; with `return_tensors="pt"` the features stay there). Default:
+                where the clips are (the CPU for numpy input; tensors on a GPU are featurised there).
         Returns:
             `BatchFeature` with `input_values` `(batch, frames_padded, num_mel_bins)` float32 and, unless disabled,
             `attention_mask` `(batch, frames_padded)` int32.
@@ -375,12 +324,11 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         for index, (clip, rate) in enumerate(zip(clips, rates, strict=True)):
             self._validate_clip(clip, rate, index)
 
-        truncate_to = max_length if truncation else None  # (`_padding_strategy` refused truncation without it)
-        if truncate_to is not None:
-            clips = [clip[: self._samples_needed_for(truncate_to)] for clip in clips]
+        if truncation:  # (`_padding_strategy` refused truncation without max_length)
+            clips = [clip[: self._samples_needed_for(max_length)] for clip in clips]
         num_frames = [self.num_frames(len(clip)) for clip in clips]
-        if truncate_to is not None:
-            num_frames = [min(frames, truncate_to) for frames in num_frames]
+        if truncation:
+            num_frames = [min(frames, max_length) for frames in num_frames]
         target = self._padded_length(num_frames, strategy, max_length, pad_to_multiple_of)
 
         features = self.log_mel(clips, device=device).sub_(self.mean).div_(self.std)
@@ -389,19 +337,16 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
     def log_mel(self, clips: Sequence[torch.Tensor], device: str | torch.device | None = None) -> torch.Tensor:
         """Un-normalised log-mel spectrograms of mono 1-D float32 clips, computed for the whole batch at once.
 
-        Each clip is reflect-padded by `n_fft // 2` at its own ends (`reflect_padded_batch`, built where the clips
-        are, then moved to `device` once), cut into `n_fft`-sample frames every `hop_length` samples (a strided view),
-        windowed (periodic Hann), `rfft`-ed, squared and multiplied by the interleaved filterbank (the real and
-        imaginary squares are summed inside that product), then `log(mel + log_eps)`. This is torchaudio's
-        `MelSpectrogram(center=True, pad_mode="reflect", power=2, norm=None, mel_scale="htk")` followed by the log.
+        torchaudio's `MelSpectrogram(center=True, pad_mode="reflect", power=2, norm=None, mel_scale="htk")` then the
+        log: clips reflect-padded by `n_fft // 2` at their own ends (`reflect_padded_batch`, built where the clips are,
+        then moved to `device` once), framed as a strided view, windowed, `rfft`-ed and squared, the real and imaginary
+        squares summed inside the product with the interleaved filterbank.
 
         Args:
             clips: `batch` tensors of shape `(samples_i,)`, each longer than `n_fft // 2` samples.
-
         Returns:
-            `(batch, 1 + max_i(samples_i) // hop_length, num_mel_bins)` float32. Frames past
+            `(batch, 1 + max_i(samples_i) // hop_length, num_mel_bins)` float32; frames past
             `1 + samples_i // hop_length` belong to padding and hold arbitrary finite values.
-
         Raises:
             ValueError: a clip holds NaN or Inf samples (or samples so large that the spectrum overflows).
         """
@@ -428,10 +373,9 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
 
     def _mel_filters(self) -> torch.Tensor:
         """`(n_fft // 2 + 1, num_mel_bins)` filterbank, from torchaudio when it is installed."""
-        num_frequency_bins = self.n_fft // 2 + 1
-        use_torchaudio = is_torchaudio_available()
+        bins = self.n_fft // 2 + 1
         return mel_filterbank(
-            num_frequency_bins, self.num_mel_bins, self.f_min, self.f_max, self.sampling_rate, use_torchaudio
+            bins, self.num_mel_bins, self.f_min, self.f_max, self.sampling_rate, is_torchaudio_available()
         )
 
     # ---- input handling -------------------------------------------------------------------------------------
@@ -447,12 +391,8 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
     def _clips_from_input(self, raw_audio: Any) -> tuple[list[torch.Tensor], list[int | None]]:
         """Split the input into mono float32 clips `(samples,)` and their own sampling rates (`None` if unknown)."""
         items, is_batch = self._split_batch(raw_audio)
-        clips, rates = [], []
-        for index, item in enumerate(items):
-            clip, rate = self._mono_clip(item, index, allow_multichannel=is_batch or isinstance(item, Mapping))
-            clips.append(clip)
-            rates.append(rate)
-        return clips, rates
+        pairs = [self._mono_clip(item, i, is_batch or isinstance(item, Mapping)) for i, item in enumerate(items)]
+        return [clip for clip, _ in pairs], [rate for _, rate in pairs]
 
     @staticmethod
     def _split_batch(raw_audio: Any) -> tuple[list[Any], bool]:
@@ -581,11 +521,11 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
                     "tensors. Use padding='longest' or return_tensors=None."
                 )
             target = max(num_frames)
-        features = self._with_frame_count(features, target)
-        for row, frames in zip(features, num_frames, strict=True):
-            row[frames:] = self.padding_value
+        extra = target - features.shape[1]  # frames to add with `padding_value` (or, if negative, to cut)
+        features = torch.nn.functional.pad(features, (0, 0, 0, extra), value=self.padding_value).contiguous()
         lengths = torch.tensor(num_frames, device=features.device)
         mask = torch.arange(target, device=features.device).unsqueeze(0) < lengths.unsqueeze(1)
+        features.masked_fill_(~mask[..., None], self.padding_value)
         data = {"input_values": features}
         if return_attention_mask:
             data["attention_mask"] = mask.to(torch.int32)
@@ -593,26 +533,12 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             data = {key: value.cpu() for key, value in data.items()}
         if return_tensors == "np":
             data = {key: value.numpy() for key, value in data.items()}
-        elif return_tensors is None:
+        elif return_tensors is None:  # one array per clip, cut to its own length unless padded
+            lengths = num_frames if keep_own_length else [target] * len(num_frames)
             data = {
-                key: [
-                    row[: frames if keep_own_length else target].numpy()
-                    for row, frames in zip(value, num_frames, strict=True)
-                ]
-                for key, value in data.items()
+                key: [row[:n].numpy() for row, n in zip(value, lengths, strict=True)] for key, value in data.items()
             }
         return BatchFeature(data=data, tensor_type=return_tensors)
-
-    def _with_frame_count(self, features: torch.Tensor, target: int) -> torch.Tensor:
-        """`(batch, frames, F)` -> contiguous `(batch, target, F)`: cut, or extended with `padding_value`."""
-        computed = features.shape[1]
-        if computed > target:
-            return features[:, :target].contiguous()
-        if computed < target:
-            extended = features.new_full((features.shape[0], target, features.shape[2]), self.padding_value)
-            extended[:, :computed] = features
-            return extended
-        return features
 
 
 def to_mono_waveform(
@@ -622,21 +548,15 @@ def to_mono_waveform(
     channel_axis: int | None = None,
     keep_device: bool = False,
 ) -> torch.Tensor:
-    """THE conversion of one in-memory clip to a mono 1-D float32 tensor `(samples,)`, on the CPU unless
-    `keep_device=True` keeps a tensor where it is (the extractor does, so that GPU clips are featurised there).
+    """THE conversion of one in-memory clip to a mono 1-D float32 tensor `(samples,)`; every path of the package
+    (feature extractor, pipeline, pre-training data, figures) downmixes through it. `index` names the clip in errors.
 
-    Every path of the package (feature extractor, pipeline, pre-training data, figures) downmixes through this
-    function. The channel-axis rule:
-
-    - a caller that knows the layout says so with `channel_axis`: decoders do (torchcodec gives
-      `(channels, samples)`: `channel_axis=0`; soundfile gives `(samples, channels)`: `channel_axis=1`);
-    - otherwise (a user's array) the channel axis is the **shorter** axis, which may hold at most 8 channels;
-      a clip has far more samples than channels, so this reads both `(channels, samples)` and `(samples, channels)`
-      correctly.
-
-    Channels are averaged. int16 PCM is scaled by 1/32768, other floating point is cast to float32, other integer
-    types are refused. CPU tensors and C-contiguous numpy arrays are not copied when already float32 mono.
-    `index` names the clip in error messages.
+    Channel axis: `channel_axis` when the caller knows the layout (torchcodec gives `(channels, samples)`: 0;
+    soundfile `(samples, channels)`: 1); otherwise the **shorter** axis, at most 8 channels (a clip has far more
+    samples than channels). Channels are averaged. int16 PCM is scaled by 1/32768, other floating point is cast to
+    float32, other integer types are refused. The result is on the CPU unless `keep_device=True` keeps a tensor
+    where it is (the extractor does, so that GPU clips are featurised there); CPU tensors and C-contiguous numpy
+    arrays already float32 mono are not copied.
     """
     waveform = _as_tensor(array, index, keep_device)
     waveform = _to_float32(waveform, index)

@@ -1,10 +1,8 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Tensor functions of the AaSP model (no parameters): positions, the reflection of signals at the ends of their
 runs, the zero-phase high-pass, the SBLU kernel and its convolution, the spectral peak and the band-energy grid, input
-checks, patches, the pre-training masks and losses. The modules that use them are in modeling_aasp.py.
-
-Shapes: B batch, T frames, F mel bins, (G_f, G_t) patch grid, N = G_f * G_t patches (frequency-major order,
-index = f * G_t + t), K selected patches, D hidden size, S subbands per patch row, H SBLU kernels.
+checks, patches, the pre-training masks and losses. The modules that use them, and the shape names (B, T, F, N...),
+are in modeling_aasp.py.
 """
 
 import math
@@ -31,11 +29,8 @@ def sincos_1d(positions: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def sincos_2d_position_embeddings(grid_f: int, grid_t: int, dim: int, device=None) -> torch.Tensor:
-    """Fixed 2-D sin-cos position embeddings for a (grid_f, grid_t) grid: (grid_f * grid_t, dim), frequency-major.
-
-    Half of the channels encode the frequency row and half the time column, so any clip length gets positions
-    without interpolation.
-    """
+    """Fixed 2-D sin-cos position embeddings of a (grid_f, grid_t) grid: (grid_f * grid_t, dim), frequency-major; half
+    of the channels encode the row and half the column, so any clip length gets positions without interpolation."""
     rows = sincos_1d(torch.arange(grid_f, device=device), dim // 2)
     cols = sincos_1d(torch.arange(grid_t, device=device), dim // 2)
     grid = torch.cat(
@@ -58,13 +53,8 @@ def reflect_into_runs(positions: torch.Tensor, starts: torch.Tensor, lengths: to
 
 
 def visible_runs(visible_grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """First and last time column of the run of visible columns that holds each patch, per patch row.
-
-    Args:
-        visible_grid: (B, G_f, G_t) bool.
-    Returns:
-        (first, last), each (B, G_f, G_t) long; for a hidden patch both are its own column.
-    """
+    """(B, G_f, G_t) bool -> (first, last), each (B, G_f, G_t) long: the first and last time column of the run of
+    visible columns holding each patch, per patch row; for a hidden patch both are its own column."""
     grid_t = visible_grid.shape[-1]
     columns = torch.arange(grid_t, device=visible_grid.device).expand_as(visible_grid)
     # a run starts at a visible column whose left neighbour is hidden; carry the latest start to the right
@@ -96,16 +86,11 @@ def highpass_taps(time_patch_size: int, dtype=torch.float32, device=None) -> tor
 
 
 def sblu_log_window(offsets: torch.Tensor, alpha: torch.Tensor, window: str) -> torch.Tensor:
-    """log w(m) of the SBLU kernel's window at integer tap offsets m.
+    """log w(m) of the SBLU kernel's window at integer tap offsets m: (K_taps,) offsets and (...,) alpha -> (..., K_taps).
 
-    Args:
-        offsets: (K_taps,) tap offsets m = -c..c.
-        alpha: (...,) decay per frame.
-        window: "two_sided" exp(-alpha |m|), "one_sided" exp(-alpha |m|) for m <= 0 (a causal, SSM-style kernel in
-            the correlation form y[n] = sum_m k[m] u[n + m]; the zeros for m > 0 are applied by `sblu_kernel`), or
-            "gaussian" exp(-(alpha m)^2 / 2).
-    Returns:
-        (..., K_taps).
+    `window`: "two_sided" exp(-alpha |m|), "one_sided" exp(-alpha |m|) for m <= 0 (a causal, SSM-style kernel in the
+    correlation form y[n] = sum_m k[m] u[n + m]; `sblu_kernel` applies the zeros for m > 0), or "gaussian"
+    exp(-(alpha m)^2 / 2).
     """
     scaled = alpha[..., None] * offsets.abs()
     if window in ("two_sided", "one_sided"):
@@ -116,61 +101,44 @@ def sblu_log_window(offsets: torch.Tensor, alpha: torch.Tensor, window: str) -> 
 
 
 def sblu_kernel(
-    alpha: torch.Tensor,
-    beta: torch.Tensor,
-    half_length: int,
-    window: str = "two_sided",
-    step: float = 1.0,
-    carrier: str = "abs",
+    alpha: torch.Tensor, beta: torch.Tensor, half_length: int, window: str = "two_sided", carrier: str = "abs"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Discrete SBLU kernel k[m] = 2 Lambda^-1 sinh(step Lambda / 2) w(m) exp(-j step beta phi(m)), Lambda = alpha + j beta.
+    """Discrete SBLU kernel k[m] = 2 Lambda^-1 sinh(Lambda / 2) w(m) exp(-j beta phi(m)), Lambda = alpha + j beta.
 
-    With `carrier="abs"` (phi(m) = |m|) and the two-sided window w(m) = exp(-step alpha |m|) this is exactly
-    2 Lambda^-1 sinh(step Lambda / 2) exp(-step Lambda |m|): the integral of exp(-Lambda |t|) over one sample cell.
+    With `carrier="abs"` (phi(m) = |m|) and the two-sided window w(m) = exp(-alpha |m|) this is exactly
+    2 Lambda^-1 sinh(Lambda / 2) exp(-Lambda |m|): the integral of exp(-Lambda |t|) over one sample cell.
     Its real and imaginary parts are both even in m (zero phase). With `carrier="linear"` (phi(m) = m) the kernel is
     an analytic band-pass centred on beta: y[n] = sum_m k[m] u[n + m] demodulates u at beta, and |y| is the band's
     envelope. Computed in real arithmetic (no complex dtype) so that it autocasts, compiles and differentiates
-    everywhere.
-
-    Args:
-        alpha: (...,) decay (> 0) per frame. beta: (...,) angular frequency in rad/frame.
-        half_length: c; the kernel has 2c + 1 taps, m = -c..c.
-        carrier: "abs" or "linear" (see above).
-    Returns:
-        (real, imag), each (..., 2c + 1).
+    everywhere. (...,) decay alpha > 0 per frame and beta in rad/frame -> (real, imag), each (..., 2c + 1), over
+    the taps m = -c..c of `half_length` c.
     """
     if carrier not in ("abs", "linear"):
         raise ValueError(f"Unknown SBLU carrier {carrier!r}; expected 'abs' or 'linear'.")
     offsets = torch.arange(-half_length, half_length + 1, device=alpha.device).to(alpha.dtype)
-    a, b = alpha * step, beta * step
     # g = 2 sinh(Lambda/2) / Lambda, as a log-modulus and an angle, so that the (..., taps) tensors are built with
-    # one exp, one cos and one sin: k[m] = exp(log|g| + log w(m)) * exp(j (angle(g) - b phi(m))).
-    sinh_re = torch.sinh(a / 2) * torch.cos(b / 2)
-    sinh_im = torch.cosh(a / 2) * torch.sin(b / 2)
+    # one exp, one cos and one sin: k[m] = exp(log|g| + log w(m)) * exp(j (angle(g) - beta phi(m))).
+    sinh_re = torch.sinh(alpha / 2) * torch.cos(beta / 2)
+    sinh_im = torch.cosh(alpha / 2) * torch.sin(beta / 2)
     norm = alpha**2 + beta**2
     gain_re = 2 * (sinh_re * alpha + sinh_im * beta) / norm
     gain_im = 2 * (sinh_im * alpha - sinh_re * beta) / norm
     log_gain = 0.5 * torch.log(gain_re.square() + gain_im.square())
-    amplitude = torch.exp(log_gain[..., None] + sblu_log_window(offsets, a, window))
+    amplitude = torch.exp(log_gain[..., None] + sblu_log_window(offsets, alpha, window))
     if window == "one_sided":
         amplitude = amplitude * (offsets <= 0).to(amplitude.dtype)
-    phase = torch.atan2(gain_im, gain_re)[..., None] - b[..., None] * (offsets.abs() if carrier == "abs" else offsets)
+    phase = torch.atan2(gain_im, gain_re)[..., None] - beta[..., None] * (
+        offsets.abs() if carrier == "abs" else offsets
+    )
     return amplitude * torch.cos(phase), amplitude * torch.sin(phase)
 
 
 def apply_sblu(windows: torch.Tensor, kernel_re: torch.Tensor, kernel_im: torch.Tensor) -> torch.Tensor:
-    """Adaptive depthwise SBLU convolution, one kernel per (patch, subband, kernel index).
-
-    y[n] = sum_m k[m] u[n + m], evaluated only at the p_t frames of each patch. No per-output-frame kernel is built:
-    each window is unfolded into (p_t, taps) frames and multiplied by the (taps, 2H) kernels of its patch in one
-    batched matmul, so peak memory is linear in N * S * p_t * taps (an einsum over the strided view is much slower on
-    CPU).
-
-    Args:
-        windows: (B, K, S, p_t + 2c) subband signal around each patch.
-        kernel_re, kernel_im: (B, K, S, H, 2c + 1).
-    Returns:
-        (B, K, S, 2H, p_t): real parts of the H kernels, then imaginary parts.
+    """Adaptive depthwise SBLU convolution y[n] = sum_m k[m] u[n + m], one kernel per (patch, subband, kernel index),
+    at the p_t frames of each patch: (B, K, S, p_t + 2c) windows and (B, K, S, H, 2c + 1) kernels -> (B, K, S, 2H, p_t),
+    real parts of the H kernels, then imaginary parts. Each window is unfolded into (p_t, taps) frames and multiplied
+    by its patch's (taps, 2H) kernels in one batched matmul: memory linear in N * S * p_t * taps, and much faster on
+    CPU than an einsum over the strided view.
     """
     taps = kernel_re.shape[-1]
     frames = windows.unfold(-1, taps, 1).contiguous()  # (B, K, S, p_t, taps)
@@ -182,16 +150,9 @@ SPECTRAL_PEAK_FFT_SIZE = 256  # periodogram points of `spectral_peak`: 2 pi / 25
 
 
 def spectral_peak(windows: torch.Tensor, beta_min: float, beta_max: float) -> torch.Tensor:
-    """Frequency of the largest periodogram bin inside [beta_min, beta_max] rad/frame.
-
-    The signal is Hann-tapered and zero-padded to `SPECTRAL_PEAK_FFT_SIZE` points. An arg-max: no gradient flows
-    through it (the Lambda Encoder learns where to place the kernels around it).
-
-    Args:
-        windows: (..., W) signal, e.g. the high-passed subband signal around each patch.
-    Returns:
-        (...,) float32 rad/frame.
-    """
+    """(..., W) signal -> (...,) float32: the frequency (rad/frame) of its largest periodogram bin inside
+    [beta_min, beta_max], Hann-tapered and zero-padded to `SPECTRAL_PEAK_FFT_SIZE` points. An arg-max: no gradient
+    flows through it (the Lambda Encoder learns where to place the kernels around it)."""
     with torch.no_grad():
         length = windows.shape[-1]
         size = max(SPECTRAL_PEAK_FFT_SIZE, length)
@@ -203,16 +164,11 @@ def spectral_peak(windows: torch.Tensor, beta_min: float, beta_max: float) -> to
 
 
 def anchor_beta(peak: torch.Tensor, beta: torch.Tensor, config: AaSPConfig) -> torch.Tensor:
-    """Kernel frequencies placed around each patch's spectral peak (`alias_features="band_energy"`).
-
-    The Lambda Encoder's beta is read as its sigmoid output u = (beta - beta_min) / (beta_max - beta_min) in (0, 1),
-    and the kernel goes to peak + (2u - 1) * BETA_ANCHOR_SPREAD * (beta_max - beta_min), clipped to the band. At
-    initialisation the H kernels sit evenly around the peak, so the median of a patch's betas is its peak.
-
-    Args:
-        peak: (B, K, S) rad/frame. beta: (B, K, S, H) rad/frame, from `lambda_from_raw`.
-    Returns:
-        (B, K, S, H) rad/frame.
+    """Kernel frequencies (B, K, S, H) placed around each patch's spectral peak (B, K, S) (`alias_features=
+    "band_energy"`), all in rad/frame. The Lambda Encoder's beta (B, K, S, H) is read as its sigmoid output
+    u = (beta - beta_min) / (beta_max - beta_min) in (0, 1), and the kernel goes to
+    peak + (2u - 1) * BETA_ANCHOR_SPREAD * (beta_max - beta_min), clipped to the band. At initialisation the H
+    kernels sit evenly around the peak, so the median of a patch's betas is its peak.
     """
     band = config.beta_max - config.beta_min
     placement = (beta - config.beta_min) / band
@@ -231,16 +187,9 @@ def beta_grid(config: AaSPConfig, device=None) -> torch.Tensor:
 
 
 def energy_on_grid(energy: torch.Tensor, beta: torch.Tensor, config: AaSPConfig) -> torch.Tensor:
-    """Band energies of kernels at any betas, spread onto the fixed frequencies of `beta_grid`.
-
-    A kernel between two neighbouring grid frequencies shares its energy between them in proportion to its
-    closeness (linear interpolation weights); one on a grid frequency gives it all its energy.
-
-    Args:
-        energy: (..., H) band energy per kernel. beta: (..., H) the kernels' frequencies, rad/frame.
-    Returns:
-        (..., H) energy per grid frequency.
-    """
+    """(..., H) band energies of kernels at (..., H) betas -> (..., H) energy per fixed frequency of `beta_grid`: a
+    kernel between two neighbouring grid frequencies shares its energy between them in proportion to its closeness
+    (linear interpolation weights)."""
     grid = beta_grid(config, energy.device)
     spacing = (config.beta_max - config.beta_min) / config.num_kernels
     weights = (1 - (beta[..., :, None].float() - grid).abs() / spacing).clamp(min=0)  # (..., H kernels, H grid)
@@ -267,12 +216,9 @@ def check_input_values(input_values: torch.Tensor, num_mel_bins: int) -> None:
 
 
 def frame_lengths_from_mask(attention_mask: torch.Tensor | None, batch_size: int, num_frames: int, device):
-    """(B,) valid frames per clip from a (B, T) frame attention mask, or all frames when the mask is None.
-
-    The mask must hold only 0 (padding) and 1 (real frame), be right-padded (a clip's real frames first, then its
-    padding, as the feature extractor pads) and give every clip at least one real frame; anything else raises a
-    ValueError naming the first offending clip (checks are skipped while torch.compile traces).
-    """
+    """(B,) valid frames per clip from a (B, T) frame attention mask, or all frames when the mask is None. A mask that
+    is not 0/1, not right-padded, or gives a clip no real frame raises a ValueError naming the first offending clip
+    (checks are skipped while torch.compile traces)."""
     if attention_mask is None:
         return torch.full((batch_size,), num_frames, dtype=torch.long, device=device)
     if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != (batch_size, num_frames):
@@ -286,10 +232,8 @@ def frame_lengths_from_mask(attention_mask: torch.Tensor | None, batch_size: int
 
 
 def check_frame_attention_mask(attention_mask: torch.Tensor, real: torch.Tensor, lengths: torch.Tensor) -> None:
-    """Raise a ValueError unless the (B, T) mask is 0/1, right-padded and has a real frame in every clip.
-
-    A valid mask costs one device-to-host synchronisation; the offending clip is located only on failure.
-    """
+    """Raise a ValueError unless the (B, T) mask is 0/1, right-padded and has a real frame in every clip; a valid mask
+    costs one device-to-host synchronisation, the offending clip is located only on failure."""
     if attention_mask.is_complex():
         raise ValueError(f"attention_mask must hold 0 and 1, got dtype {attention_mask.dtype}.")
     binary = (attention_mask == 0) | (attention_mask == 1)
@@ -307,22 +251,18 @@ def check_frame_attention_mask(attention_mask: torch.Tensor, real: torch.Tensor,
         raise ValueError(
             f"attention_mask gives clip {clip} no real frame (all 0); every clip needs at least one frame."
         )
-    if not bool((real == right_padded).all()):
-        clip = int((real != right_padded).any(1).nonzero()[0])
-        raise ValueError(
-            f"attention_mask of clip {clip} is not right-padded: a clip's 1s must come first and its 0s last "
-            "(no left padding, no gaps). AaSPFeatureExtractor pads on the right."
-        )
+    clip = int((real != right_padded).any(1).nonzero()[0])
+    raise ValueError(
+        f"attention_mask of clip {clip} is not right-padded: a clip's 1s must come first and its 0s last "
+        "(no left padding, no gaps). AaSPFeatureExtractor pads on the right."
+    )
 
 
 def zero_padding_frames(
     input_values: torch.Tensor, frame_lengths: torch.Tensor, padded_frames: int, dtype: torch.dtype
 ) -> torch.Tensor:
-    """(B, T, F) -> (B, padded_frames, F) in `dtype`, every frame past each clip's length replaced by zeros.
-
-    Replacement (not multiplication by the mask), so a NaN or Inf in padding cannot reach any output. A non-finite
-    value in a real frame raises a ValueError (not checked while torch.compile traces).
-    """
+    """(B, T, F) -> (B, padded_frames, F) in `dtype`, every frame past each clip's length replaced (not multiplied)
+    by zeros, so a NaN or Inf in padding cannot reach any output; one in a real frame raises a ValueError."""
     input_values = F.pad(input_values.to(dtype), (0, 0, 0, padded_frames - input_values.shape[1]))
     frame_valid = torch.arange(padded_frames, device=input_values.device)[None] < frame_lengths[:, None]
     spectrogram = torch.where(frame_valid[..., None], input_values, torch.zeros((), dtype=dtype))
@@ -357,11 +297,8 @@ def gather_patches(tensor: torch.Tensor, patch_indices: torch.Tensor | None) -> 
 
 
 def lambda_from_raw(raw: torch.Tensor, config: AaSPConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Map unconstrained (..., 2) values to the SBLU decay and frequency.
-
-    alpha = alpha_min + softplus(a) (per frame); beta = beta_min + (beta_max - beta_min) * sigmoid(b), so beta always
-    lies in the alias-prone band (by default (pi / p_t, pi) rad/frame).
-    """
+    """Unconstrained (..., 2) values -> SBLU decay alpha = alpha_min + softplus(a) per frame and frequency
+    beta = beta_min + (beta_max - beta_min) * sigmoid(b), always in the alias-prone band (pi / p_t, pi) rad/frame."""
     raw = raw.float()
     alpha = SBLU_ALPHA_MIN + F.softplus(raw[..., 0])
     beta = config.beta_min + (config.beta_max - config.beta_min) * torch.sigmoid(raw[..., 1])
@@ -384,11 +321,8 @@ def masked_mean(tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class PatchSelection:
-    """Visible and masked patches of each masked view, padded to common lengths.
-
-    visible: (B', K) indices, visible_valid: (B', K) bool; masked: (B', Q), masked_valid: (B', Q) bool;
-    visible_grid: (B', N) bool, True for visible patches.
-    """
+    """Visible and masked patches of each masked view, padded to common lengths: visible (B', K) indices and
+    visible_valid (B', K) bool; masked (B', Q) and masked_valid (B', Q); visible_grid (B', N) bool."""
 
     visible: torch.Tensor
     visible_valid: torch.Tensor
@@ -398,10 +332,8 @@ class PatchSelection:
 
 
 def block_anchors(valid_grid: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Top-left positions of (height x width) blocks lying wholly on valid patches: (B, G_f, G_t) -> (B, G_f, G_t).
-
-    A view too short for one whole block falls back to every valid patch (its blocks are then cut at the edge).
-    """
+    """(B, G_f, G_t) -> (B, G_f, G_t): top-left positions of (height x width) blocks lying wholly on valid patches; a
+    view too short for one whole block falls back to every valid patch (its blocks are then cut at the edge)."""
     invalid = (~valid_grid).float()[:, None]
     padded = F.pad(invalid, (0, width - 1, 0, height - 1), value=1.0)
     anchors = F.max_pool2d(padded, (height, width), stride=1)[:, 0] == 0
@@ -435,19 +367,12 @@ def inverse_block_mask(
 ) -> PatchSelection:
     """Inverse-block masking (data2vec 2.0 / EAT): the student sees square blocks of patches; the rest is masked.
 
-    Each view draws a fixed number of block seeds, round(n_valid * (1 - mask_ratio + MASK_OVERLAP_ADJUST) /
-    block_area) >= 1, at distinct positions; every seed uncovers the whole block (block_size x block_size, cut to the
-    grid's height) whose top-left patch it is, always inside the valid grid; the union is then trimmed (random patches
-    of it hidden again) or topped up (random other patches uncovered) to exactly n_keep patches.
-    MASK_OVERLAP_ADJUST compensates for overlapping blocks, so that trimming, not topping up, is the usual case.
-
-    Args:
-        patch_valid: (B, N) bool, True for real (non-padding) patches; N = grid_f * G_t.
-        generator: source of the random draws (default: the global RNG); ignored when `noise` is given.
-        noise: (B, 2, N) uniform values in [0, 1), optional: the two draws of each view (`mask_draws`), making the
-            masks a function of the inputs.
-    Returns:
-        A `PatchSelection`; each view keeps exactly n_keep = round((1 - mask_ratio) * n_valid) >= 1 patches.
+    Each view of (B, N) `patch_valid` (N = grid_f * G_t) draws round(n_valid * (1 - mask_ratio + MASK_OVERLAP_ADJUST)
+    / block_area) >= 1 block seeds at distinct positions; each uncovers the block (cut to the grid's height) whose
+    top-left patch it is, inside the valid grid; the union is trimmed (usually: the adjustment sizes the seeds for
+    their overlap) or topped up with random patches to exactly n_keep = round((1 - mask_ratio) * n_valid) >= 1.
+    The draws come from `generator` (default: the global RNG) or, making the masks a function of the inputs, from
+    `noise` (B, 2, N) uniform in [0, 1) (`mask_draws`). Returns a `PatchSelection`.
     """
     batch, num_patches = patch_valid.shape
     grid_t = num_patches // grid_f
@@ -513,16 +438,10 @@ def multi_positive_info_nce(
     temperature: float,
     gather_views: Callable[[torch.Tensor], tuple[torch.Tensor, int]] = local_views_only,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Contrastive consistency across mask clones: clones of a clip are positives, all other views negatives.
-
-    Args:
-        embeddings: (V, P) L2-normalised projections of the local views.
-        clip_ids: (V,) clip index of each local view.
-        gather_views: (V, P) -> ((W*V, P) views of all W processes, this process's rank); the default sees only
-            the local views.
-    Returns:
-        (loss, accuracy): loss averaged over anchors and their positives; accuracy = fraction of anchors whose most
-        similar other view is a clone of the same clip. Negatives include the views of every process.
+    """Contrastive consistency across mask clones: clones of a clip are positives, all other views (of every process)
+    negatives. (V, P) L2-normalised projections with (V,) clip ids -> (loss averaged over anchors and positives,
+    accuracy: fraction of anchors whose most similar other view is a clone). `gather_views` maps (V, P) to the
+    (W*V, P) views of all W processes and this process's rank; the default sees only the local views.
     """
     views = embeddings.shape[0]
     all_embeddings, rank = gather_views(embeddings)

@@ -160,15 +160,9 @@ class AaSPAttention(nn.Module):
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
         )
+        dropout = self.attention_dropout if self.training else 0.0
         output, weights = attention_interface(
-            self,
-            query,
-            key,
-            value,
-            attention_mask,
-            dropout=0.0 if not self.training else self.attention_dropout,
-            scaling=self.scaling,
-            **kwargs,
+            self, query, key, value, attention_mask, dropout=dropout, scaling=self.scaling, **kwargs
         )
         output = self.o_proj(output.reshape(*hidden_states.shape[:-1], -1).contiguous())
         return output, weights
@@ -186,15 +180,11 @@ class AaSPMLP(nn.Module):
 
 
 class AaSPLayer(GradientCheckpointingLayer):
-    """Pre-LN Transformer block. With `cross_attention=True` it attends to a separate context (the predictor)."""
+    """Pre-LN Transformer block (widths default to the encoder's); with `cross_attention=True` it attends to a separate
+    context (the predictor)."""
 
     def __init__(
-        self,
-        config: AaSPConfig,
-        hidden_size: int | None = None,
-        num_heads: int | None = None,
-        intermediate_size: int | None = None,
-        cross_attention: bool = False,
+        self, config: AaSPConfig, hidden_size=None, num_heads=None, intermediate_size=None, cross_attention=False
     ):
         super().__init__()
         hidden_size = hidden_size or config.hidden_size
@@ -259,14 +249,12 @@ class AaSPLambdaEncoder(nn.Module):
 
 
 class AaSPAliasingFeatures(nn.Module):
-    """Zero-phase high-pass, adaptive SBLU and feature map: the aliasing-focused feature F_alias of each patch.
-
+    """Zero-phase high-pass, adaptive SBLU and feature map: the aliasing-focused feature F_alias of each patch,
     (B, T, F) spectrogram + per-patch (alpha, beta) (B, K, S, H) -> (B, K, config.num_alias_features).
-    `alias_features="band_energy"`: the kernels are placed around each patch's spectral peak (`place_beta`), their
-    carrier is linear (an analytic band-pass whose output magnitude is the band's envelope) and F_alias is the log band
-    energy spread onto fixed grid frequencies, so each feature keeps meaning one frequency when the betas move.
-    `"projection"` (the paper's): beta as estimated, the bilateral kernel exp(-Lambda |m|), and Re, Im through a
-    grouped pointwise projection to H' = PROJECTION_CHANNELS channels and GELU, flattened over (S, H', p_t).
+
+    "band_energy": the log band energy is spread onto fixed grid frequencies, so each feature keeps meaning one
+    frequency when the betas move. "projection" (the paper's): Re, Im through a grouped pointwise projection to
+    H' = PROJECTION_CHANNELS channels and GELU, flattened over (S, H', p_t). See `AaSPConfig.alias_features`.
     """
 
     def __init__(self, config: AaSPConfig):
@@ -290,11 +278,8 @@ class AaSPAliasingFeatures(nn.Module):
     def frame_runs(
         self, frame_lengths: torch.Tensor, grid_t: int, visible_grid: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """First frame and length of the stretch of signal each patch may read: each (B, G_f, G_t).
-
-        Without `visible_grid` that is the whole clip [0, length). With it (a masked view), it is the run of visible
-        time columns of the patch's row, cut at the clip's length, so nothing outside that run is ever read.
-        """
+        """First frame and length, each (B, G_f, G_t), of the signal each patch may read: the whole clip, or in a
+        masked view (`visible_grid`) the run of visible time columns of the patch's row, cut at the clip's length."""
         cfg = self.config
         batch, p_t = frame_lengths.shape[0], cfg.time_patch_size
         lengths = frame_lengths[:, None, None]
@@ -309,12 +294,8 @@ class AaSPAliasingFeatures(nn.Module):
     def filtered_windows(
         self, spectrogram: torch.Tensor, frame_lengths: torch.Tensor, visible_grid: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """(B, T, F) -> (B, N, S, p_t + 2c): high-passed subband signal around every patch.
-
-        The signal a patch reads is extended past the ends of its run (the clip, or in a masked view the run of
-        visible columns; see `frame_runs`) by mirror reflection, so a clip's result does not depend on its batch's
-        padding, and a visible patch of a masked view never reads (nor is disturbed by the absence of) masked frames.
-        """
+        """(B, T, F) -> (B, N, S, p_t + 2c): high-passed subband signal around every patch, extended past the ends of
+        its run (`frame_runs`) by mirror reflection, so neither the batch's padding nor masked frames reach it."""
         cfg = self.config
         p_t, c = cfg.time_patch_size, cfg.sblu_half_length
         width = p_t + 2 * (c + p_t)  # the high-pass has 2 p_t + 1 taps
@@ -368,15 +349,9 @@ class AaSPAliasingFeatures(nn.Module):
         patch_indices: torch.Tensor | None = None,
         visible_grid: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """
-        Args:
-            spectrogram: (B, T, F); frame_lengths: (B,); alpha, beta: (B, K, S, H) for the selected patches, as the
-                Lambda Encoder estimates them (`place_beta` is applied here).
-            patch_indices: (B, K) selected patches (None = all N).
-            visible_grid: (B, N) bool, the visible patches of a masked view (None = the whole clip is seen).
-        Returns:
-            (B, K, num_alias_features).
-        """
+        """(B, T, F) spectrogram, (B,) frame lengths, (B, K, S, H) alpha and beta of the selected patches (B, K)
+        (None = all N) as the Lambda Encoder estimates them, (B, N) visible patches of a masked view (None = the whole
+        clip) -> (B, K, num_alias_features)."""
         windows = gather_patches(self.filtered_windows(spectrogram, frame_lengths, visible_grid), patch_indices)
         beta = self.place_beta(windows, beta)
         kernel_re, kernel_im = self.kernels(alpha, beta)
@@ -390,10 +365,9 @@ class AaSPPatchFusion(nn.Linear):
 class AaSPPatchEmbeddings(nn.Module):
     """Patch stem: (B, T, F) spectrogram -> (B, K, D) patch tokens.
 
-    `projection` is the standard ViT stem (a Conv2d with kernel = stride = (p_f, p_t), stored as the equivalent
-    Linear over flattened patches so that it applies to any subset of patches). With `use_aape`, the AaPE branch adds
-    the aliasing-focused features: the Lambda Encoder estimates the SBLU parameters of each patch, the aliasing
-    features are computed from them, and Patch Fusion maps [LN(X_std), LN(F_alias)] back to D.
+    `projection` is the ViT stem's Conv2d (kernel = stride = (p_f, p_t)) as the equivalent Linear over flattened
+    patches, so that it applies to any subset of patches. With `use_aape`, the Lambda Encoder estimates each patch's
+    SBLU parameters, the aliasing features follow, and Patch Fusion maps [LN(X_std), LN(F_alias)] back to D.
     """
 
     def __init__(self, config: AaSPConfig):
@@ -433,17 +407,9 @@ class AaSPPatchEmbeddings(nn.Module):
         patch_valid: torch.Tensor | None = None,
         visible_grid: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """
-        Args:
-            spectrogram: (B, T, F), T a multiple of p_t, frames past each clip's length already zeroed.
-            frame_lengths: (B,) valid frames per clip.
-            patch_indices: (B, K) patches to embed (None = all N).
-            patch_valid: (B, K) bool, False for padding entries (excluded from the Lambda Encoder's attention).
-            visible_grid: (B, N) bool, the visible patches of a masked view: AaPE's filters then read each visible
-                patch's run of visible columns only (`AaSPAliasingFeatures.frame_runs`).
-        Returns:
-            (B, K, D).
-        """
+        """(B, T, F) spectrogram (T a multiple of p_t, frames past each clip's (B,) length zeroed) -> (B, K, D) tokens
+        of the (B, K) `patch_indices` (None = all N); `patch_valid` (B, K) marks padding entries, `visible_grid`
+        (B, N) the visible patches of a masked view, whose runs of visible columns alone AaPE's filters read."""
         cfg = self.config
         grid_t = cfg.patch_grid(spectrogram.shape[1]).time_patches
         patches = gather_patches(patchify(spectrogram, cfg.frequency_patch_size, cfg.time_patch_size), patch_indices)
@@ -468,15 +434,9 @@ class AaSPEmbeddings(nn.Module):
     def prepare_inputs(
         self, input_values: torch.Tensor, attention_mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Validate the inputs, cast them to the model's dtype, pad frames to a multiple of p_t and replace every
-        frame past each clip's length by zeros.
-
-        Args:
-            input_values: (B, T, F) floating log-mel frames (any float dtype; cast to the model's).
-            attention_mask: (B, T) 0/1 right-padded frame mask, or None (every frame is real).
-        Returns:
-            The (B, T_pad, F) spectrogram and the (B,) valid frame counts.
-        """
+        """Validate (B, T, F) floating log-mel frames and their (B, T) 0/1 right-padded mask (None: all real) -> the
+        (B, T_pad, F) spectrogram in the model's dtype, T padded to a multiple of p_t and every frame past each clip's
+        length zero, and the (B,) valid frame counts."""
         cfg = self.config
         check_input_values(input_values, cfg.num_mel_bins)
         batch, frames, _ = input_values.shape
@@ -545,10 +505,8 @@ class AaSPPreTrainedModel(PreTrainedModel):
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """Save as usual. When the code travels with the checkpoint (`import transformers_aasp` registers it),
-        `AutoModel` always resolves to the encoder, and the code of `code_saved_with_weights` (the
-        audio-classification pipeline, which `config.json` names under `custom_pipelines`, see
-        `AaSPConfig.to_dict`) is copied next to the weights, so
-        `pipeline("audio-classification", model=dir, trust_remote_code=True)` builds it without this package."""
+        `AutoModel` always resolves to the encoder, and the code of `code_saved_with_weights` (the pipeline that
+        `config.json` names under `custom_pipelines`) is copied next to the weights."""
         if getattr(self, "_auto_class", None) is None:
             return super().save_pretrained(save_directory, *args, **kwargs)
         auto_map = dict(getattr(self.config, "auto_map", None) or {})
@@ -622,10 +580,8 @@ class AaSPModel(AaSPPreTrainedModel):
         grid_t = patches.shape[2]
         features = patches.permute(0, 2, 1, 3).reshape(batch, grid_t, -1)
         column_valid = patch_valid.reshape(batch, cfg.num_frequency_patches, grid_t)[:, 0]
-        centres = (
-            torch.arange(grid_t, device=sequence_output.device, dtype=torch.float32) + 0.5
-        ) / cfg.time_column_rate
-        return features, column_valid, centres
+        columns = torch.arange(grid_t, device=sequence_output.device, dtype=torch.float32)
+        return features, column_valid, (columns + 0.5) / cfg.time_column_rate
 
     @capture_outputs(tie_last_hidden_states=False)
     def encode_with_outputs(
@@ -698,12 +654,8 @@ class AaSPAttentionScore(nn.Linear):
 
 
 class AaSPAttentionPooling(nn.Module):
-    """Attention pooling: a learned score per token, softmax over the valid tokens, weighted mean.
-
-    (B, L, D) tokens + (B, L) validity -> (B, D). The score starts at zero (every valid token weighs the same), so
-    at initialisation this is exactly the padding-aware mean; fine-tuning learns which tokens to listen to (the
-    spoken word of a clip that is mostly silence, say).
-    """
+    """Attention pooling, (B, L, D) tokens + (B, L) validity -> (B, D): a learned score per token, softmax over the
+    valid tokens, weighted mean. The score starts at zero, so at initialisation this is the padding-aware mean."""
 
     def __init__(self, config: AaSPConfig):
         super().__init__()
@@ -721,10 +673,8 @@ class AaSPAttentionPooling(nn.Module):
 
 
 class AaSPClassificationHead(nn.Module):
-    """LayerNorm + Linear over the pooled representation: (B, D) -> (B, num_labels).
-
-    With `classifier_pooling="attention"` it also holds the attention pooling (`attention_pooling`).
-    """
+    """LayerNorm + Linear over the pooled representation: (B, D) -> (B, num_labels); with
+    `classifier_pooling="attention"` it also holds the attention pooling."""
 
     def __init__(self, config: AaSPConfig):
         super().__init__()
@@ -782,9 +732,8 @@ class AaSPForAudioClassification(AaSPPreTrainedModel):
         labels (`torch.LongTensor` of shape `(batch,)` or `torch.FloatTensor` of shape `(batch, num_labels)`):
             class indices (single-label) or multi-hot targets (`problem_type="multi_label_classification"`).
 
-        One forward of the clips as given, in train and eval mode alike: logits (batch, num_labels). Averaging over
-        time-shifted views (`config.classifier_shift_views`) is done outside the model, by
-        `transformers_aasp.tta.average_shifted_views` (the pipeline and the fine-tuning test scoring call it).
+        One forward of the clips as given, in train and eval mode alike: logits (batch, num_labels); shifted-view
+        averaging (`config.classifier_shift_views`) is `transformers_aasp.tta.average_shifted_views`.
         """
         outputs = self.aasp(input_values, attention_mask=attention_mask, **kwargs)
         logits = self.classifier(self.pool(outputs))
@@ -901,11 +850,8 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         return self
 
     def export_encoder(self, save_directory, weights: str = "student", **kwargs):
-        """Save the student (default) or teacher encoder as an `AaSPModel` checkpoint.
-
-        The student is the default because it is what the optimizer trained and what the paper-family recipes
-        (EAT, data2vec 2.0) fine-tune; the teacher is an EMA that lags it and can be better early in training.
-        """
+        """Save the student (default: what the optimizer trained and what EAT / data2vec 2.0 fine-tune) or the teacher
+        (an EMA that lags it, sometimes better early in training) encoder as an `AaSPModel` checkpoint."""
         if weights not in PRETRAINING_EXPORTS:
             raise ValueError(f"weights must be one of {PRETRAINING_EXPORTS}, got {weights!r}.")
         encoder = self.aasp if weights == "student" else self.teacher
@@ -913,13 +859,9 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
 
     @torch.no_grad()
     def teacher_targets(self, spectrogram: torch.Tensor, frame_valid: torch.Tensor | None):
-        """Layer-wise pooled targets of the padded (B, T, F) spectrogram with its (B, T) frame validity (or None):
-        every teacher layer's residual-stream output, at every patch (`pooled_targets`).
-
-        Returns targets (B, N, D), patch validity (B, N), and the collapse alarm: the mean per-channel variance,
-        over all valid patches of the batch, of the raw (un-normalised) average of the layers' outputs, which goes to
-        0 if the teacher maps every patch to the same vector (the normalised targets would hide that).
-        """
+        """(B, T, F) padded spectrogram with its (B, T) frame validity (or None) -> targets (B, N, D) pooled from every
+        teacher layer's output (`pooled_targets`), patch validity (B, N), and the collapse alarm: the mean per-channel
+        variance over the batch's valid patches of the raw layer average (0 when every patch maps to one vector)."""
         outputs = self.teacher(spectrogram, attention_mask=frame_valid, output_hidden_states=True)
         valid = outputs.patch_attention_mask.bool()
         layers = [layer[:, 1:].float() for layer in outputs.hidden_states[-self.config.num_hidden_layers :]]
@@ -944,12 +886,8 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
     def encode_masked_views(
         self, spectrogram, frame_lengths, selection: PatchSelection, **kwargs: Unpack[TransformersKwargs]
     ) -> tuple[BaseModelOutput, torch.Tensor]:
-        """Student on visible patches only: (B', T, F) -> output with `last_hidden_state` (B', 1 + K, D) (and the
-        layers' hidden states / attentions when asked), and token validity (B', 1 + K).
-
-        AaPE reads nothing of the masked patches: its filters read only each visible patch's run of visible columns,
-        extended by mirror reflection as a clip is at its ends.
-        """
+        """Student on visible patches only: (B', T, F) -> output with `last_hidden_state` (B', 1 + K, D) (and hidden
+        states / attentions when asked) and token validity (B', 1 + K). AaPE reads nothing of the masked patches."""
         embeddings, token_valid = self.aasp.embeddings(
             spectrogram, frame_lengths, selection.visible, selection.visible_valid, selection.visible_grid
         )

@@ -1,21 +1,13 @@
-"""Audio-classification pipeline for AaSP checkpoints.
+"""Audio-classification pipeline for AaSP checkpoints: unlike transformers' `AudioClassificationPipeline` it accepts
+torchcodec `AudioDecoder`s (what `datasets` 5 returns for an `Audio` column) and multi-channel arrays, downmixes by
+averaging the channels and resamples with `torchaudio.functional.resample`.
 
-transformers' `AudioClassificationPipeline` rejects torchcodec `AudioDecoder`s (what `datasets` 5 returns for an
-`Audio` column) and any multi-channel array. `AaSPAudioClassificationPipeline` accepts those, downmixes by averaging
-the channels and resamples with `torchaudio.functional.resample`.
-
-How it is picked up:
-    * with the package: `import transformers_aasp` calls `register_pipeline()`, which registers the
-      "audio-classification" task through `PIPELINE_REGISTRY.register_pipeline`, so that
-      `pipeline("audio-classification", model=<AaSP checkpoint>)` builds this class (other models still get the
-      stock pipeline);
-    * without the package: every AaSP `save_pretrained` copies this file next to the weights and names it in
-      `config.json` under `custom_pipelines["audio-classification"]`, so
-      `pipeline("audio-classification", model=dir, trust_remote_code=True)` builds it from the checkpoint's copy.
-      `trust_remote_code=True` runs the Python files of the checkpoint on your machine: use it only for checkpoints
-      whose code you trust (or `import transformers_aasp` instead, which needs no remote code).
-
-This file is also Hub remote code: top-level imports are torch / numpy / transformers and single-dot imports only.
+With the package, `import transformers_aasp` calls `register_pipeline()`, so `pipeline("audio-classification",
+model=<AaSP checkpoint>)` builds it (other models still get the stock pipeline). Without it, every AaSP
+`save_pretrained` copies this file next to the weights and names it in `config.json` (`custom_pipelines`), so
+`pipeline(..., trust_remote_code=True)` builds it from the checkpoint's copy; that runs the checkpoint's Python
+files, so use it only for checkpoints whose code you trust. As remote code, this file imports only torch, numpy,
+transformers and single-dot modules.
 """
 
 from __future__ import annotations
@@ -46,10 +38,8 @@ URL_PREFIXES = ("http://", "https://")
 
 def local_audio_path(inputs: Any) -> str | None:
     """The file path named by `inputs` (a `str` that is not a URL, or any `os.PathLike`), or None for other inputs.
-
-    Raises FileNotFoundError for a path that does not exist and ValueError for one that is not a regular file (a
-    FIFO, a device, a directory, or a symlink to one), before anything opens it.
-    """
+    Raises FileNotFoundError for a missing path and ValueError for one that is not a regular file (a FIFO, a device,
+    a directory, or a symlink to one), before anything opens it."""
     if isinstance(inputs, os.PathLike):
         inputs = os.fspath(inputs)
         if isinstance(inputs, bytes):
@@ -71,25 +61,18 @@ def local_audio_path(inputs: Any) -> str | None:
 class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
     """`AudioClassificationPipeline` that also accepts multi-channel and decoded `datasets` 5 audio.
 
-    Inputs (one per call, or a list / dataset of them; `batch_size=` batches them, clips are padded to the longest
-    and masked by the feature extractor's `attention_mask`):
-        - a local file path, `str` or `os.PathLike` (wav, flac, ogg, mp3...: decoded by torchcodec at its own rate,
-          downmixed, then resampled like in-memory audio); a path that is not a regular file (a FIFO, a device) is
-          refused before it is opened; URLs, raw bytes, and paths when torchcodec is missing go through ffmpeg as
-          in the stock pipeline (mono, at the model's rate);
-        - a 1-D numpy array / torch tensor at the model's sampling rate;
-        - a 2-D array / tensor: **one** multi-channel clip (channel axis = the shorter axis), downmixed by averaging;
+    Inputs (one per call, or a list / dataset of them; `batch_size=` pads to the longest and masks):
+        - a local file path, `str` or `os.PathLike` (decoded by torchcodec at its own rate, downmixed, resampled);
+          a path that is not a regular file (a FIFO, a device) is refused before it is opened; URLs, raw bytes, and
+          paths when torchcodec is missing go through ffmpeg as in the stock pipeline;
+        - a 1-D array / tensor at the model's sampling rate, or a 2-D one: **one** multi-channel clip;
         - a dict `{"array" | "raw": (samples,) or (channels, samples), "sampling_rate": int}` at any rate;
         - a torchcodec `AudioDecoder` (a `datasets` 5 `Audio` item) at any rate.
-
     Output: `[{"label": str, "score": float}, ...]` sorted by score, `top_k` entries (default 5).
 
-    `shift_views` (a call or construction argument, 1 to the time patch size): the scores come from the logits
-    averaged over that many time-shifted views of the clip (`tta.average_shifted_views`); by default the
-    checkpoint's `config.classifier_shift_views`, the views it was scored with when fine-tuned.
-
-    The model's config and the feature extractor must agree on the frames (mel bins, frame rate); a mismatch raises
-    a ValueError when the pipeline is built.
+    `shift_views` (1 to the time patch size; default `config.classifier_shift_views`): the logits are averaged over
+    that many time-shifted views of the clip (`tta.average_shifted_views`). The config and the feature extractor
+    must agree on mel bins and frame rate, or building the pipeline raises a ValueError.
     """
 
     def __init__(self, *args, **kwargs):
@@ -166,14 +149,6 @@ class AudioClassificationDispatcher(AudioClassificationPipeline):
         return target(*args, **kwargs)
 
 
-def resolve_class(impl: type | str) -> type:
-    """The class of a registry entry's "impl" (a class, or a "module.Class" path that the registry resolves late)."""
-    if isinstance(impl, str):
-        module_path, class_name = impl.rsplit(".", 1)
-        return getattr(importlib.import_module(module_path), class_name)
-    return impl
-
-
 def _register_task(pipeline_class: type, entry: dict) -> None:
     """`PIPELINE_REGISTRY.register_pipeline` for `TASK` with the model classes, default and type of `entry`; its
     "Overwriting pipeline" warning is expected here, so it is silenced."""
@@ -193,15 +168,15 @@ def _register_task(pipeline_class: type, entry: dict) -> None:
 
 
 def register_pipeline() -> None:
-    """Make `pipeline("audio-classification", ...)` build `AaSPAudioClassificationPipeline` for AaSP models.
-
-    Registers `AudioClassificationDispatcher` for the task through `PIPELINE_REGISTRY.register_pipeline` (same model
-    classes, default model and type as the stock entry), so non-AaSP models still get the stock class. Idempotent;
-    see `unregister_pipeline`.
-    """
+    """Make `pipeline("audio-classification", ...)` build `AaSPAudioClassificationPipeline` for AaSP models: registers
+    `AudioClassificationDispatcher` with the stock entry's model classes, default and type. Idempotent."""
     _, entry, _ = PIPELINE_REGISTRY.check_task(TASK)
     if entry["impl"] is not AudioClassificationDispatcher:
-        AudioClassificationDispatcher.stock_class = resolve_class(entry["impl"])
+        impl = entry["impl"]  # a class, or a "module.Class" path that the registry resolves late
+        if isinstance(impl, str):
+            module_path, class_name = impl.rsplit(".", 1)
+            impl = getattr(importlib.import_module(module_path), class_name)
+        AudioClassificationDispatcher.stock_class = impl
         _register_task(AudioClassificationDispatcher, entry)
     # what `pipe.save_pretrained(dir)` records under custom_pipelines (the model's save writes the same entry)
     AaSPAudioClassificationPipeline._registered_impl = {

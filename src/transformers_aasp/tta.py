@@ -1,14 +1,11 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Shifted-view averaging at inference: the logits of a clip averaged over V copies of it started a fraction of a
-time patch later, so that the answer depends less on where the patch grid falls on the sound.
+time patch later, so that the answer depends less on where the patch grid falls on the sound. Each view is one
+ordinary forward of the model (whose `forward` never averages by itself).
 
-View k of a clip drops its first `k * p_t // V` frames (p_t: the time patch size), moves the rest to the start and
-masks the frames freed at the end; a clip too short for a shift keeps at least one time patch of frames. Each view
-is one ordinary forward of the model (whose `forward` never averages by itself); V views cost V forwards.
-
-Used by `AaSPAudioClassificationPipeline` (its `shift_views` argument, by default the checkpoint's
-`config.classifier_shift_views`) and by the fine-tuning recipe's test scoring. This module sits beside the model
-files because it travels with them as a checkpoint's remote code (imports: torch and single-dot modules only).
+Used by `AaSPAudioClassificationPipeline` (`shift_views`, by default `config.classifier_shift_views`) and the
+fine-tuning test scoring. It travels with the model files as a checkpoint's remote code (torch and single-dot
+imports only).
 """
 
 from __future__ import annotations
@@ -35,14 +32,11 @@ def start_later(
     input_values: torch.Tensor, attention_mask: torch.Tensor | None, shifts: torch.Tensor, time_patch_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each clip started `shifts[b]` frames later: its first frames dropped, the rest moved to the start and the
-    frames freed at the end masked. A clip keeps at least one time patch: its shift is at most length - p_t (none for
-    a clip of one patch or less).
+    frames freed at the end masked; a clip keeps at least one time patch (its shift is at most length - p_t).
 
     Args:
-        input_values: (B, T, F) log-mel frames.
-        attention_mask: (B, T) 0/1 right-padded frame mask, or None (every frame is real).
-        shifts: (B,) frames to drop per clip (>= 0).
-        time_patch_size: p_t, the frames of one time patch.
+        input_values: (B, T, F) log-mel frames; attention_mask: (B, T) 0/1 right-padded, or None (all frames real).
+        shifts: (B,) frames to drop per clip (>= 0); time_patch_size: p_t.
     Returns:
         (B, T, F) frames, zero past each clip's new length, and their (B, T) long attention mask.
     """
@@ -58,17 +52,8 @@ def start_later(
 def shifted_views(
     input_values: torch.Tensor, attention_mask: torch.Tensor | None, offsets: list[int], time_patch_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The views of every clip, stacked view-major on the batch axis: view k is the clip started `offsets[k]` frames
-    later (`start_later`).
-
-    Args:
-        input_values: (B, T, F) log-mel frames.
-        attention_mask: (B, T) 0/1 right-padded frame mask, or None (every frame is real).
-        offsets: the V shifts in frames (`shift_offsets`).
-        time_patch_size: p_t, the frames of one time patch.
-    Returns:
-        (V * B, T, F) frames and their (V * B, T) long attention mask; rows k * B to (k + 1) * B hold view k.
-    """
+    """(B, T, F) frames and (B, T) mask (or None) -> the (V * B, T, F) views and their (V * B, T) mask, view-major:
+    rows k * B to (k + 1) * B hold the clips started `offsets[k]` frames later (`start_later`)."""
     num_views, batch = len(offsets), input_values.shape[0]
     shifts = torch.tensor(offsets, device=input_values.device).repeat_interleave(batch)
     repeated_mask = None if attention_mask is None else attention_mask.repeat(num_views, 1)
@@ -81,17 +66,9 @@ def average_shifted_views(
     attention_mask: torch.Tensor | None = None,
     num_views: int = 1,
 ) -> torch.Tensor:
-    """Classification logits averaged over `num_views` time-shifted views of each clip.
-
-    Args:
-        model: an audio classifier whose output has `logits`; for `num_views` > 1 an AaSP one (its
-            `config.time_patch_size` sets the shifts).
-        input_values: (B, T, F) log-mel frames.
-        attention_mask: (B, T) 0/1 right-padded frame mask, or None (every frame is real).
-        num_views: V, from 1 (one plain forward of the inputs as given) to the time patch size.
-    Returns:
-        (B, num_labels) logits: the mean over the V views, computed in one forward of the (V * B) stacked views.
-    """
+    """(B, num_labels) classification logits of (B, T, F) frames with their (B, T) mask, averaged over `num_views`
+    time-shifted views in one forward of the stacked views. `num_views` runs from 1 (one plain forward, any audio
+    classifier) to the time patch size (an AaSP model: its `config.time_patch_size` sets the shifts)."""
     if num_views == 1:
         inputs = {"input_values": input_values}
         if attention_mask is not None:  # models without a frame mask (AST) take none
