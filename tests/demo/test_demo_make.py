@@ -37,7 +37,7 @@ def run_demo(out: Path, environment: dict, *settings: str) -> subprocess.Complet
     return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_every_step_reads_the_corpus_of_the_seed_and_the_report_says_so(tmp_path, environment):
     result = run_demo(tmp_path, environment, TINY_PRETRAINING)
     assert result.returncode == 0, result.stderr
@@ -64,7 +64,7 @@ def test_every_step_reads_the_corpus_of_the_seed_and_the_report_says_so(tmp_path
     assert (tmp_path / "report.md").read_text() in result.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_failing_step_stops_the_demo_and_shows_the_end_of_its_log(tmp_path, environment):
     result = run_demo(tmp_path, environment, "PRETRAIN_ARGS=--max_steps not-a-number")
     assert result.returncode != 0
