@@ -1,13 +1,8 @@
 """The one option system and the one logging set-up shared by every script.
 
-Every script declares its options as dataclasses and parses them with `parse_arguments`, a thin layer over
-transformers' `HfArgumentParser`: options come from the command line and, optionally, from a YAML file given with
-`--config`. A YAML file may group options under section headings (``data:``, ``optimization:``, ...); the headings
-only organise the file, the option names are the dataclass fields. Command-line flags override the file.
-
-The options the downstream scripts share are declared once here: `ModelArguments` (the checkpoint to load) and
-`TaskDataArguments` (which task or dataset, read how), turned into a loaded task by
-`task_from_arguments`.
+`parse_arguments` reads option dataclasses with transformers' `HfArgumentParser` from the command line and an optional
+`--config` YAML file (its section headings only group options; flags win). `ModelArguments` and `TaskDataArguments`
+are the options the downstream scripts share.
 """
 
 from __future__ import annotations
@@ -42,20 +37,16 @@ class ConfigFileError(ValueError):
 
 def split_config_flag(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     """Takes `--config PATH` (or `--config=PATH`) out of `argv`; returns (path or None, the other arguments)."""
-    path, rest, items = None, [], list(argv)
-    index = 0
-    while index < len(items):
-        item = items[index]
+    path, rest, items = None, [], iter(argv)
+    for item in items:
         if item == CONFIG_FLAG:
-            if index + 1 >= len(items):
+            path = next(items, None)
+            if path is None:
                 raise ConfigFileError(f"{CONFIG_FLAG} needs a YAML file path.")
-            path, index = items[index + 1], index + 2
-            continue
-        if item.startswith(CONFIG_FLAG + "="):
+        elif item.startswith(CONFIG_FLAG + "="):
             path = item.split("=", 1)[1]
         else:
             rest.append(item)
-        index += 1
     return path, rest
 
 
@@ -93,11 +84,6 @@ def read_config_file(path: str | Path, known: set[str]) -> dict[str, Any]:
     return flatten_sections(content, known, str(path))
 
 
-def option_names(dataclass_types: Sequence[type]) -> set[str]:
-    """Every field name of the given argument dataclasses."""
-    return {field.name for dataclass_type in dataclass_types for field in fields(dataclass_type)}
-
-
 def required_options_from_file(dataclass_types: Sequence[type], file_options: dict, argv: list[str]) -> list[str]:
     """Command-line flags for the required options (fields without a default) that the file sets and `argv` does
     not: argparse accepts a required option only from the command line, whatever its defaults say."""
@@ -122,7 +108,8 @@ def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None 
     parser = HfArgumentParser([DataClassType(dataclass_type) for dataclass_type in dataclass_types])
     parser.add_argument(CONFIG_FLAG, help="YAML file of options; command-line flags override it.")
     if config_path is not None:
-        file_options = read_config_file(config_path, option_names(dataclass_types))
+        known = {option.name for dataclass_type in dataclass_types for option in fields(dataclass_type)}
+        file_options = read_config_file(config_path, known)
         parser.set_defaults(**file_options)
         rest = [*required_options_from_file(dataclass_types, file_options, rest), *rest]
     parsed = parser.parse_args_into_dataclasses(args=rest, args_filename=None)
@@ -137,12 +124,8 @@ class PackageLogHandler(std_logging.StreamHandler):
 
 
 def setup_logging(level: int | str = "info", is_main_process: bool = True) -> None:
-    """The one logging set-up for scripts.
-
-    Sets transformers', datasets' and this package's loggers (``transformers_aasp.*``, created with
-    `transformers.utils.logging.get_logger(__name__)`) to `level` on the main process and to errors elsewhere, and
-    gives this package's records the same timestamped format as transformers'. Call it once, at the top of `main`.
-    """
+    """Sets transformers', datasets' and this package's loggers to `level` on the main process (errors elsewhere),
+    with transformers' timestamped format; call it at the top of a script's `main`."""
     if isinstance(level, str):
         level = logging.log_levels.get(level.lower(), std_logging.INFO)
     level = level if is_main_process else std_logging.ERROR
@@ -166,18 +149,10 @@ def training_log_level(training_args) -> int:
     return training_args.get_process_log_level()
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Options shared by the downstream scripts (finetune.py, linear_eval.py, logmel_baseline.py)
-
-
-def registered_task_names() -> list[str]:
-    """The names `--task` accepts, for help texts and error messages."""
-    return task_names()
-
-
 def looks_like_local_path(name_or_path: str) -> bool:
-    """True when `name_or_path` cannot be meant as a Hub repo id: it starts with '.', '~' or a separator, has more
-    than one '/' (or a backslash on Windows), or its parent folder exists here (for example `outputs/run`)."""
+    """True when `name_or_path` cannot be a Hub repo id: it starts with '.', '~' or a separator, has more than one
+    separator, or its parent folder exists here (for example `outputs/run`)."""
     if name_or_path.startswith((".", "~", os.sep)) or (os.altsep and os.altsep in name_or_path):
         return True
     if name_or_path.count("/") > 1 or (os.sep != "/" and os.sep in name_or_path):
@@ -224,7 +199,7 @@ class TaskDataArguments:
 
     task: str | None = field(
         default=None,
-        metadata={"help": f"Registered task, one of: {', '.join(registered_task_names())}."},
+        metadata={"help": f"Registered task, one of: {', '.join(task_names())}."},
     )
     dataset_name: str | None = field(
         default=None,

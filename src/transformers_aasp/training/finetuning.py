@@ -1,21 +1,10 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """The fine-tuning recipe: a benchmark's clips -> transformers' `Trainer` -> a classifier, its results and its card.
 
-One run (`fine_tune`) trains on one fold of a benchmark (or its single train/test split) and scores the protocol's
-test split; `--all_folds` runs every fold and `summarize_runs` gives mean, spread and 95 % interval. The recipe:
-
-    data          `ClipTransform` decodes and crops clips inside the `datasets` pipeline (undecodable -> None);
-                  `AudioClassificationCollator` turns them into `input_values` (B, T, F), `attention_mask` (B, T) and
-                  `labels` (B,) or (B, K), skipping and counting undecodable clips
-    augmentation  random crops of long clips; mixup, random start shifts and SpecAugment (`training/augment.py`)
-    optimisation  layer-wise learning-rate decay (`layer_decay_groups`), label smoothing on soft targets
-                  (`soft_target_loss`), frozen AaPE or encoder, class-balanced sampling
-    evaluation    validation and test logits averaged over `--classifier_shift_views` time-shifted views
-                  (`tta.average_shifted_views`, as the pipeline runs the saved model); the test split is also scored
-                  on the unshifted view alone
-    Trainer       `RecipeTrainer`: `--resume_from_checkpoint` (or the last checkpoint of the run folder), metrics and
-                  state saved with `save_metrics` / `save_state`, publishing with the Trainer's Hub integration
-                  (`--push_to_hub`), which uploads the AaSP card written by `finetuned_model_card`.
+`fine_tune` trains on one fold (or the single train/test split) and scores the protocol's test split; `--all_folds`
+runs every fold and `summarize_runs` gives mean, spread and 95 % interval. `RecipeTrainer` adds augmentation
+(`training/augment.py`), layer-wise lr decay, label smoothing on soft targets, class-balanced sampling and evaluation
+logits averaged over time-shifted views (`tta.average_shifted_views`, as the pipeline runs the saved model).
 """
 
 from __future__ import annotations
@@ -59,10 +48,7 @@ from .optimization import is_weight_decay_exempt
 logger = logging.get_logger(__name__)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Options
-
-
 @dataclass
 class FineTuningModelArguments(ModelArguments):
     """The checkpoint and what of it is trained."""
@@ -130,10 +116,7 @@ class RecipeArguments(AugmentationArguments):
     hub_model_name: str | None = field(default=None, metadata={"help": "Model name in the card (default: folder)."})
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Data
-
-
 class ClipTransform:
     """`datasets` transform: decoded 16 kHz waveforms cut to at most `clip_samples` (zero-padded to exactly that with
     `pad_to_clip_length`); None for clips that cannot be decoded."""
@@ -177,10 +160,7 @@ class AudioClassificationCollator:
         return {**batch, "labels": torch.from_numpy(labels)}
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Recipe
-
-
 def layer_id(parameter_name: str, num_layers: int) -> int:
     """0 for the patch stem and embeddings, l + 1 for Transformer layer l, L + 1 for the final norm and the head."""
     match = re.search(r"\.layers?\.(\d+)\.", parameter_name)
@@ -289,10 +269,7 @@ class RecipeTrainer(Trainer):
             self.model_card.save(str(Path(self.args.output_dir) / "README.md"))
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # One run
-
-
 @dataclass
 class RunSteps:
     """What a run does: `--do_train` / `--do_eval` (the protocol's test split); neither flag given means both."""
@@ -321,11 +298,6 @@ def folds_to_run(benchmark: LoadedTask, fold: int | None, all_folds: bool) -> li
             f"{benchmark.spec.display_name} is a {len(folds)}-fold benchmark: pass --fold or --all_folds."
         )
     return [fold]
-
-
-def run_folder(output_dir: str, fold, all_folds: bool) -> Path:
-    """`<output_dir>/fold_<k>` for each run of --all_folds, else `<output_dir>`."""
-    return Path(output_dir) / f"fold_{fold}" if all_folds else Path(output_dir)
 
 
 def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedTask):
@@ -396,26 +368,20 @@ def prepare_splits(benchmark: LoadedTask, fold, data_args: FineTuningDataArgumen
     splits = benchmark.splits(fold, validation_fraction=data_args.validation_fraction, seed=seed)
     if data_args.train_on_validation and "validation" in splits:
         splits["train"] = datasets.concatenate_datasets([splits["train"], splits.pop("validation")])
-    limits = {
-        "train": data_args.max_train_samples,
-        "validation": data_args.max_eval_samples,
-        "test": data_args.max_eval_samples,
-    }
-    clip_samples = benchmark.spec.clip_samples
     prepared = {}
     for name, dataset in splits.items():
+        train = name == "train"
         transform = ClipTransform(
-            clip_samples, recipe.random_crop and name == "train", seed, recipe.pad_to_clip_length
+            benchmark.spec.clip_samples, recipe.random_crop and train, seed, recipe.pad_to_clip_length
         )
+        limit = data_args.max_train_samples if train else data_args.max_eval_samples
         dataset = undecoded_audio(dataset)
         if benchmark.streaming:
-            if limits[name] is not None:
-                dataset = dataset.take(limits[name])
+            dataset = dataset if limit is None else dataset.take(limit)
             prepared[name] = dataset.map(transform, batched=True, remove_columns=list(dataset.column_names or []))
-            continue
-        if limits[name] is not None:
-            dataset = dataset.select(range(min(limits[name], dataset.num_rows)))
-        prepared[name] = dataset.with_transform(transform)
+        else:
+            dataset = dataset if limit is None else dataset.select(range(min(limit, dataset.num_rows)))
+            prepared[name] = dataset.with_transform(transform)
     return prepared, splits
 
 
@@ -461,12 +427,12 @@ def fine_tune(
 ) -> dict:
     """Fine-tune on one fold (or the single train/test split) and/or score its test split.
 
-    Writes into the run folder (`run_folder`): the model and feature extractor (when trained), the Trainer's
+    Writes into the run folder (`<output_dir>/fold_<k>` with --all_folds): the model and feature extractor (when trained), the Trainer's
     `train_results.json` / `test_results.json` / `trainer_state.json`, and with `--all_folds` the run's
     `results.json`. Returns {"benchmark", "fold", "metric", "test_score", "num_test_clips", "train_loss",
     "skipped_clips", "trainer"}; scores are None for a step that did not run.
     """
-    run_dir = run_folder(training_args.output_dir, fold, data_args.all_folds)
+    run_dir = Path(training_args.output_dir) / (f"fold_{fold}" if data_args.all_folds else "")
     args = replace(training_args, output_dir=str(run_dir), remove_unused_columns=False)
     set_seed(args.seed)
     prepared, raw_splits = prepare_splits(benchmark, fold, data_args, recipe, args.seed)
@@ -494,9 +460,8 @@ def fine_tune(
         shift_views=getattr(model.config, "classifier_shift_views", 1),
     )
     results = {"benchmark": benchmark.spec.name, "fold": fold, "metric": metric_name(multi_label)}
-    results.update(
-        test_score=None, num_test_clips=None, train_loss=None, num_train_clips=num_rows(raw_splits["train"])
-    )
+    num_train_clips = getattr(raw_splits["train"], "num_rows", None)  # None for a stream
+    results.update(test_score=None, num_test_clips=None, train_loss=None, num_train_clips=num_train_clips)
     if steps.train:
         train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(args))
         if not args.push_to_hub:  # with --push_to_hub, `publish` saves the model together with its card
@@ -512,11 +477,6 @@ def fine_tune(
         write_json(dict(results), run_dir / "results.json")
     results["trainer"] = trainer
     return results
-
-
-def num_rows(dataset) -> int | None:
-    """Rows of a split; None for a streamed one."""
-    return getattr(dataset, "num_rows", None)
 
 
 def evaluate_test(trainer: RecipeTrainer, test_dataset, multi_label: bool) -> dict:
@@ -559,10 +519,7 @@ def check_run_options(data_args: FineTuningDataArguments, training_args: Trainin
         )
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Reporting and publishing
-
-
 def summarize_runs(runs: list[dict], benchmark: LoadedTask) -> dict:
     """Mean, std and 95 % interval of the runs' test scores, with the benchmark, protocol and dataset revision."""
     scored = [run for run in runs if run["test_score"] is not None]
@@ -651,15 +608,11 @@ def card_hyperparameters(model_args, recipe: RecipeArguments, training_args: Tra
     return values
 
 
-def model_name(recipe: RecipeArguments, training_args: TrainingArguments) -> str:
-    return recipe.hub_model_name or training_args.hub_model_id or Path(training_args.output_dir).name
-
-
 def finetuned_model_card(summary, benchmark, model_args, data_args, recipe, training_args):
     """The card of the fine-tuned model: measured results, per-fold scores, data (with revision and license)."""
     spec = benchmark.spec
     dataset = card_dataset(benchmark, data_args)
-    name = model_name(recipe, training_args)
+    name = recipe.hub_model_name or training_args.hub_model_id or Path(training_args.output_dir).name
     results = []
     if "mean" in summary:
         results.append(

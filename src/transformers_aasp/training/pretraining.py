@@ -1,16 +1,8 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Self-supervised AaSP pre-training with Accelerate (docs/method.md, section 5; docs/pretraining.md).
+"""Self-supervised AaSP pre-training with Accelerate (docs/pretraining.md); `examples/pretrain.py` is its command line.
 
-`examples/pretrain.py` is the command line; this module holds the pieces:
-
-- the options (`PretrainingOptions`: one dataclass per YAML section, parsed with `parse_arguments`);
-- the set-up steps (`build_accelerator`, `prepare_output_dir`, `load_records`, `build_feature_extractor`,
-  `build_model`, `build_optimizer`);
-- `Pretrainer`, the training loop: `resume`, `train` (`forward_backward`, `apply_update`, `log_step`,
-  `save_checkpoint`) and `export`.
-
-Checkpoints are written and read by `transformers_aasp.training.checkpointing` (staged writes, rotation after
-completion, resume without unpickling code).
+Options (`PretrainingOptions`, one dataclass per YAML section), set-up steps (`build_*`) and the loop (`Pretrainer`:
+`resume`, `train`, `export`). Checkpoints are written and read by `checkpointing.CheckpointStore`.
 """
 
 from __future__ import annotations
@@ -20,7 +12,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -63,9 +55,7 @@ FEATURES_ON_DEVICE_CHOICES = ("auto", "true", "false")
 MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
 
 
-# ----------------------------------------------------------------------------------------------------------------
 # Options: one dataclass per section of the YAML file (the headings only group options)
-# ----------------------------------------------------------------------------------------------------------------
 @dataclass
 class DataOptions:
     dataset: str | None = field(
@@ -259,18 +249,11 @@ class PretrainingOptions:
 
     def validate(self) -> None:
         """Raises `ValueError` naming the first option that is missing or out of range."""
-        data, optim, ckpt = self.data, self.optimization, self.checkpointing
-        missing = [
-            name
-            for name, value in (
-                ("dataset", data.dataset),
-                ("output_dir", ckpt.output_dir),
-                ("max_steps", optim.max_steps),
-            )
-            if value is None
-        ]
+        data, optim = self.data, self.optimization
+        required = {"dataset": data.dataset, "output_dir": self.checkpointing.output_dir, "max_steps": optim.max_steps}
+        missing = [f"--{name}" for name, value in required.items() if value is None]
         if missing:
-            raise ValueError(f"Missing required option(s): {', '.join('--' + name for name in missing)}.")
+            raise ValueError(f"Missing required option(s): {', '.join(missing)}.")
         for section, names in POSITIVE_OPTIONS.items():
             for name in names:
                 value = getattr(getattr(self, section), name)
@@ -278,15 +261,12 @@ class PretrainingOptions:
                     raise ValueError(f"--{name} must be positive, got {value}.")
         if optim.warmup_steps < 0 or optim.warmup_steps > optim.max_steps:
             raise ValueError(f"--warmup_steps must lie in [0, max_steps={optim.max_steps}], got {optim.warmup_steps}.")
-        choices = (
-            ("dataset_type", data.dataset_type, SOURCE_TYPES),
-            ("features_on_device", data.features_on_device, FEATURES_ON_DEVICE_CHOICES),
-            ("export_weights", self.model.export_weights, PRETRAINING_EXPORTS),
-            ("mixed_precision", optim.mixed_precision, (None, *MIXED_PRECISION_CHOICES)),
-        )
-        for name, value, allowed in choices:  # a YAML file bypasses argparse's choices
-            if value not in allowed:
-                raise ValueError(f"--{name} must be one of {[v for v in allowed if v is not None]}, got {value!r}.")
+        for section in OPTION_SECTIONS:  # a YAML file bypasses argparse's choices
+            options = getattr(self, section)
+            for option in fields(options):
+                value, choices = getattr(options, option.name), option.metadata.get("choices", ())
+                if choices and value != option.default and value not in choices:
+                    raise ValueError(f"--{option.name} must be one of {list(choices)}, got {value!r}.")
         if (data.norm_mean is None) != (data.norm_std is None):
             raise ValueError("Give both --norm_mean and --norm_std, or neither (then they are computed).")
         if self.hub.push_to_hub and not self.hub.hub_model_id:
@@ -301,9 +281,7 @@ def parse_pretraining_options(argv: list[str] | None = None) -> PretrainingOptio
     return options
 
 
-# ----------------------------------------------------------------------------------------------------------------
 # Set-up steps
-# ----------------------------------------------------------------------------------------------------------------
 class LaunchError(RuntimeError):
     """The processes that were started are not the ones that were asked for."""
 
@@ -313,16 +291,9 @@ class TrainingDiverged(RuntimeError):
 
 
 def check_launch(accelerator: Accelerator, environ=None) -> None:
-    """Fail loudly when a launch asked for several processes but Accelerate set up only one.
-
-    Two cases: `accelerate launch --cpu --num_processes N` (N > 1), and a launcher that started N processes (WORLD_SIZE)
-    which Accelerate left non-distributed (an FSDP config on a machine without GPUs), so that N independent runs would
-    write to one folder.
-
-    Accelerate's `--cpu` launcher only starts several processes through `mpirun` (`--mpirun_hostfile`); otherwise it
-    sets MASTER_ADDR/MASTER_PORT for N processes but runs one. Several CPU processes (DDP over gloo) are started by
-    `ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes N ...` (torchrun).
-    """
+    """Fail loudly when a launch asked for several processes but Accelerate set up only one, so that N independent
+    runs would write to one folder: `accelerate launch --cpu --num_processes N` without `mpirun` (it sets MASTER_PORT
+    but starts one process), or N launched processes (WORLD_SIZE) left non-distributed (FSDP without GPUs)."""
     environ = os.environ if environ is None else environ
     asked_for_several = "MASTER_PORT" in environ and not any(
         key in environ for key in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
@@ -411,35 +382,30 @@ def build_feature_extractor(options: PretrainingOptions, records, accelerator: A
     (on the main process, over the first --norm_stats_clips usable clips) and saved in <output_dir>."""
     data = options.data
     saved = Path(options.checkpointing.output_dir) / FEATURE_EXTRACTOR_DIR
-    if not saved.is_dir():
-        if accelerator.is_main_process:
-            feature_extractor = AaSPFeatureExtractor()
-            if data.norm_mean is not None:
-                mean, std = data.norm_mean, data.norm_std
-            else:
-                featurizer = ClipFeaturizer(feature_extractor, data.crop_frames, data.min_clip_seconds)
-                clips = iter_waveforms(records, featurizer, data.norm_stats_clips, data.audio_column)
-                mean, std = compute_normalization_stats(
-                    clips,
-                    feature_extractor,
-                    max_clips=data.norm_stats_clips,
-                    sampling_rate=feature_extractor.sampling_rate,
-                )
-            feature_extractor.set_normalization(float(mean), float(std))
-            feature_extractor.save_pretrained(saved)
-            logger.info(f"Log-mel normalisation: mean={feature_extractor.mean:.4f}, std={feature_extractor.std:.4f}")
-        accelerator.wait_for_everyone()
+    if accelerator.is_main_process and not saved.is_dir():
+        feature_extractor = AaSPFeatureExtractor()
+        mean, std = data.norm_mean, data.norm_std
+        if mean is None:
+            featurizer = ClipFeaturizer(feature_extractor, data.crop_frames, data.min_clip_seconds)
+            clips = iter_waveforms(records, featurizer, data.norm_stats_clips, data.audio_column)
+            mean, std = compute_normalization_stats(
+                clips,
+                feature_extractor,
+                max_clips=data.norm_stats_clips,
+                sampling_rate=feature_extractor.sampling_rate,
+            )
+        feature_extractor.set_normalization(float(mean), float(std))
+        feature_extractor.save_pretrained(saved)
+        logger.info(f"Log-mel normalisation: mean={feature_extractor.mean:.4f}, std={feature_extractor.std:.4f}")
+    accelerator.wait_for_everyone()
     return AaSPFeatureExtractor.from_pretrained(saved)
 
 
 def model_config(name: str, overrides: dict) -> AaSPConfig:
     """`'tiny'`, `'base'`, `'paper'` or a config / checkpoint folder, with `overrides` applied."""
-    if name == "tiny":
-        return AaSPConfig.tiny(**overrides)
-    if name == "base":
-        return AaSPConfig(**overrides)
-    if name == "paper":
-        return AaSPConfig.paper(**overrides)
+    presets = {"tiny": AaSPConfig.tiny, "base": AaSPConfig, "paper": AaSPConfig.paper}
+    if name in presets:
+        return presets[name](**overrides)
     if Path(name).exists():
         return AaSPConfig.from_pretrained(name, **overrides)
     raise ValueError(f"--model_config must be 'tiny', 'base', 'paper' or an existing config path, got {name!r}.")
@@ -479,22 +445,14 @@ def build_optimizer(model: torch.nn.Module, options: OptimizationOptions) -> tor
     )
 
 
-def resolve_features_on_device(choice: str, device: torch.device) -> bool:
-    """'true'/'false' as given; 'auto': on the accelerator when it is a GPU."""
-    if choice == "auto":
-        return torch.device(device).type == "cuda"
-    return choice == "true"
-
-
 def sharded_pretraining_loader(
     records, feature_extractor, *, prepare, num_processes: int, start_batch: int, **options
 ):
     """The batches of one process of `num_processes` for a map-style corpus, from its batch `start_batch` on.
 
-    Builds ONE global loader (`build_pretraining_dataloader` with rank 0 of 1: global batch g holds the stream
-    positions g*B ... g*B + B - 1) and passes it to `prepare` (`accelerator.prepare`, with split_batches=False and
-    dispatch_batches=False), which gives process r the global batches r, r + W, ...: batch b of process r is global
-    batch b*W + r, exactly the batch a per-process sampler (`rank=r, world_size=W`) would give. `options` are
+    ONE global loader (global batch g = positions g*B ... g*B + B - 1) goes through `prepare` (`accelerator.prepare`,
+    split_batches=False), which hands process r the global batches r, r + W, ...: batch b of process r is global batch
+    b*W + r, the batch a per-process sampler (`rank=r, world_size=W`) would give, for any backend. `options` are
     `build_pretraining_dataloader`'s keyword arguments.
     """
     loader = build_pretraining_dataloader(
@@ -503,9 +461,7 @@ def sharded_pretraining_loader(
     return prepare(loader)
 
 
-# ----------------------------------------------------------------------------------------------------------------
 # Metrics
-# ----------------------------------------------------------------------------------------------------------------
 class MetricsWriter:
     """Accelerate trackers plus one JSON line per record in <output_dir>/metrics.jsonl (main process only)."""
 
@@ -543,9 +499,7 @@ def assert_finite_state(state_dict: dict[str, torch.Tensor], where: str) -> None
             raise RuntimeError(f"Refusing to write {where}: parameter {name!r} is not finite.")
 
 
-# ----------------------------------------------------------------------------------------------------------------
 # The training loop
-# ----------------------------------------------------------------------------------------------------------------
 @dataclass
 class MicroBatchTotals:
     """What the micro-batches of the current optimizer step add up to (on this process)."""
@@ -563,18 +517,14 @@ class MicroBatchTotals:
 
 @dataclass
 class StepOutcome:
-    applied: bool
     nonfinite: bool
     grad_norm: float | None  # None when the backend clips itself and reports no norm (DeepSpeed)
-    decay: float | None
+    decay: float | None = None  # the EMA decay of an applied update
 
 
 class Pretrainer:
-    """The pre-training loop of one run; state lives in attributes.
-
-    Steps: `resume` (from a checkpoint), `train` -> per micro-batch `forward_backward`, per optimizer step
-    `apply_update`, `log_step` and `save_checkpoint`; at the end `export`.
-    """
+    """The pre-training loop of one run: `resume`, then `train` (per micro-batch `forward_backward`, per optimizer
+    step `apply_update` and `end_step`), then `export`."""
 
     def __init__(
         self,
@@ -588,17 +538,15 @@ class Pretrainer:
         self.accelerator = accelerator
         self.feature_extractor = feature_extractor
         self.records = records
-        self.features_on_device = resolve_features_on_device(options.data.features_on_device, accelerator.device)
-        optim = options.optimization
+        choice, optim, ckpt = options.data.features_on_device, options.optimization, options.checkpointing
+        self.features_on_device = choice == "true" or (choice == "auto" and accelerator.device.type == "cuda")
         optimizer = build_optimizer(model, optim)
         self.scheduler = get_cosine_schedule_with_warmup(optimizer, optim.warmup_steps, optim.max_steps)
         use_cross_process_negatives(model)
         # the scheduler stays unprepared (a prepared one steps once per process) and is saved as JSON, not pickled
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
-        self.checkpoints = CheckpointStore(
-            options.checkpointing.output_dir, options.checkpointing.checkpoints_total_limit
-        )
-        self.writer = MetricsWriter(accelerator, options.checkpointing.output_dir)
+        self.checkpoints = CheckpointStore(ckpt.output_dir, ckpt.checkpoints_total_limit)
+        self.writer = MetricsWriter(accelerator, ckpt.output_dir)
         self.progress = TrainingProgress()
         self.resumed_from: Path | None = None
         self.totals = MicroBatchTotals()
@@ -618,7 +566,6 @@ class Pretrainer:
         check_crop_fits_patches(options.data.crop_frames, model.config)
         return cls(options, accelerator, model, feature_extractor, records)
 
-    # ------------------------------------------------------------------------------------------------ resume
     def resume(self, spec: str | None) -> None:
         """Restores the newest complete checkpoint (`'latest'`) or the given one; `None`: start fresh."""
         checkpoint = self.checkpoints.find(spec)
@@ -633,46 +580,30 @@ class Pretrainer:
         self.writer.truncate(self.progress.step)  # a fresh start after a kill drops the killed run's records
         self.accelerator.wait_for_everyone()
 
-    # ------------------------------------------------------------------------------------------------ data
     def build_batches(self):
-        """The batches of this process from the current step on (data order: docs/pretraining.md, "Data order").
-
-        A map-style corpus gets ONE global batch sampler (global batch g = positions g*B ... g*B + B - 1) and
-        `accelerator.prepare` hands process r the global batches r, r + W, r + 2W, ... (split_batches=False): the
-        same clips as a per-process sampler (batch b of process r = global batch b*W + r), for any backend. A stream
-        is already split per process (`split_dataset_by_node`); Accelerate would shard it again, so it is not
-        prepared and its batches are moved to the device here.
-        """
-        data, accelerator = self.options.data, self.accelerator
-        micro_batches_done = self.progress.step * self.options.optimization.gradient_accumulation_steps
-        common = dict(
-            batch_size=self.options.optimization.per_device_batch_size,
+        """The batches of this process from the current step on (docs/pretraining.md, "Data order"): a map-style
+        corpus through `sharded_pretraining_loader`; a stream is already split per process, so it is not prepared
+        (Accelerate would shard it again)."""
+        data, optim, accelerator = self.options.data, self.options.optimization, self.accelerator
+        rank, world_size = accelerator.process_index, accelerator.num_processes
+        options = dict(
+            batch_size=optim.per_device_batch_size,
             crop_frames=data.crop_frames,
-            seed=self.options.optimization.seed,
+            seed=optim.seed,
+            start_batch=self.progress.step * optim.gradient_accumulation_steps,
             num_workers=data.num_workers,
             audio_column=data.audio_column,
             min_clip_seconds=data.min_clip_seconds,
             shuffle_buffer_size=data.shuffle_buffer_size,
+            return_waveforms=self.features_on_device,
         )
-        if self.features_on_device:
-            common["return_waveforms"] = True
         if num_records(self.records) is not None:
             return sharded_pretraining_loader(
-                self.records,
-                self.feature_extractor,
-                prepare=accelerator.prepare,
-                num_processes=accelerator.num_processes,
-                start_batch=micro_batches_done,
-                **common,
+                self.records, self.feature_extractor, prepare=accelerator.prepare, num_processes=world_size, **options
             )
-        stream = split_stream_by_process(self.records, accelerator.process_index, accelerator.num_processes)
+        stream = split_stream_by_process(self.records, rank, world_size)
         return build_pretraining_dataloader(
-            stream,
-            self.feature_extractor,
-            rank=accelerator.process_index,
-            world_size=accelerator.num_processes,
-            start_batch=micro_batches_done,
-            **common,
+            stream, self.feature_extractor, rank=rank, world_size=world_size, **options
         )
 
     def model_inputs(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -683,7 +614,6 @@ class Pretrainer:
             )
         return {name: batch[name].to(self.accelerator.device) for name in ("input_values", "attention_mask")}
 
-    # ------------------------------------------------------------------------------------------------ steps
     def train(self) -> dict:
         """Runs optimizer steps until --max_steps; returns the last logged metrics."""
         max_steps = self.options.optimization.max_steps
@@ -754,15 +684,15 @@ class Pretrainer:
         scaler_handles_overflow = accelerator.scaler is not None and not any_nonfinite_loss
         if any_nonfinite_loss or (not grad_finite and not scaler_handles_overflow):
             self.optimizer.zero_grad(set_to_none=True)
-            return StepOutcome(applied=False, nonfinite=True, grad_norm=grad_norm, decay=None)
+            return StepOutcome(nonfinite=True, grad_norm=grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if accelerator.optimizer_step_was_skipped:
-            return StepOutcome(applied=False, nonfinite=False, grad_norm=grad_norm, decay=None)
+            return StepOutcome(nonfinite=False, grad_norm=grad_norm)
         self.scheduler.step()
         decay = accelerator.unwrap_model(self.model).update_teacher(self.progress.updates)
         self.progress.updates += 1
-        return StepOutcome(applied=True, nonfinite=False, grad_norm=grad_norm, decay=float(decay))
+        return StepOutcome(nonfinite=False, grad_norm=grad_norm, decay=float(decay))
 
     def end_step(self, outcome: StepOutcome) -> None:
         """Counts the step, reports non-finite steps, logs and checkpoints when due."""
@@ -837,7 +767,6 @@ class Pretrainer:
         self.writer.log({"event": "checkpoint", "step": self.progress.step, "path": str(location)})
         return location
 
-    # ------------------------------------------------------------------------------------------------ export
     def export(self) -> Path | None:
         """Encoder + feature extractor + model card (+ resolved options) in <output_dir>/final.
 
