@@ -31,6 +31,11 @@ CONFIG_FLAG = "--config"
 LOG_FORMAT = "%(asctime)s - %(levelname)s - %(name)s - %(message)s"
 
 
+def option(default: Any = MISSING, help: str = "", **metadata: Any) -> Any:
+    """A dataclass field for `parse_arguments`: its default, its --help text and other argparse keywords (`choices`)."""
+    return field(default=default, metadata={"help": help, **metadata})
+
+
 class ConfigFileError(ValueError):
     """A `--config` YAML file that cannot be used: unreadable, not a mapping, or naming an unknown option."""
 
@@ -184,10 +189,8 @@ def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path
 class ModelArguments:
     """The checkpoint a downstream script starts from."""
 
-    model_name_or_path: str = field(metadata={"help": "Checkpoint: a Hub repo id (org/name) or a local folder."})
-    trust_remote_code: bool = field(
-        default=False, metadata={"help": "Run the checkpoint's own code (needed only without transformers_aasp)."}
-    )
+    model_name_or_path: str = option(help="Checkpoint: a Hub repo id (org/name) or a local folder.")
+    trust_remote_code: bool = option(False, "Run the checkpoint's own code (needed only without transformers_aasp).")
 
     def __post_init__(self):
         check_checkpoint_path(self.model_name_or_path)
@@ -197,57 +200,38 @@ class ModelArguments:
 class TaskDataArguments:
     """Which task (or dataset) a downstream script reads, and how; see `task_from_arguments`."""
 
-    task: str | None = field(
-        default=None,
-        metadata={"help": f"Registered task, one of: {', '.join(task_names())}."},
+    task: str | None = option(None, f"Registered task, one of: {', '.join(task_names())}.")
+    dataset_name: str | None = option(
+        None, "Hub id or local path: a copy of --task with the same layout, or a custom dataset."
     )
-    dataset_name: str | None = field(
-        default=None,
-        metadata={"help": "Hub id or local path: a copy of --task with the same layout, or a custom dataset."},
+    dataset_config_name: str | None = option(None, "Config of a custom --dataset_name.")
+    dataset_revision: str | None = option(
+        None, "Hub commit, branch or tag to read (default: the task's pinned revision)."
     )
-    dataset_config_name: str | None = field(default=None, metadata={"help": "Config of a custom --dataset_name."})
-    dataset_revision: str | None = field(
-        default=None,
-        metadata={"help": "Hub commit, branch or tag to read (default: the task's pinned revision)."},
+    streaming: bool | None = option(
+        None, "Stream the data instead of downloading it (default: the task's choice, on for as2m)."
     )
-    streaming: bool | None = field(
-        default=None,
-        metadata={"help": "Stream the data instead of downloading it (default: the task's choice, on for as2m)."},
+    audio_column: str = option("audio", "Custom --dataset_name: audio column.")
+    label_column: str = option("label", "Custom --dataset_name: label column.")
+    multi_label: bool = option(False, "Custom --dataset_name: labels are lists.")
+    fold_column: str | None = option(None, "Custom --dataset_name: leave-one-fold-out on this column's values.")
+    train_split: str | None = option(None, "Training split (default: the task's; 'train' for a custom dataset).")
+    validation_split: str | None = option(
+        None, "Validation split (default: the task's; 'validation' for a custom dataset)."
     )
-    audio_column: str = field(default="audio", metadata={"help": "Custom --dataset_name: audio column."})
-    label_column: str = field(default="label", metadata={"help": "Custom --dataset_name: label column."})
-    multi_label: bool = field(default=False, metadata={"help": "Custom --dataset_name: labels are lists."})
-    fold_column: str | None = field(
-        default=None, metadata={"help": "Custom --dataset_name: leave-one-fold-out on this column's values."}
+    test_split: str | None = option(None, "Test split (default: the task's; 'test' for a custom dataset).")
+    fold: int | None = option(None, "Held-out fold of a cross-validation task.")
+    validation_fraction: float = option(0.1, "Without a validation split: stratified fraction of train held out.")
+    clip_seconds: float | None = option(None, "Clip length (default: the task's).")
+    verify_split_sizes: bool = option(True, "Check official split sizes (SPCV2).")
+    corpus_clips_per_class: int | None = option(
+        None, "Embedded corpus tasks: clips per class to build (default: the corpus's)."
     )
-    train_split: str | None = field(
-        default=None, metadata={"help": "Training split (default: the task's; 'train' for a custom dataset)."}
-    )
-    validation_split: str | None = field(
-        default=None,
-        metadata={"help": "Validation split (default: the task's; 'validation' for a custom dataset)."},
-    )
-    test_split: str | None = field(
-        default=None, metadata={"help": "Test split (default: the task's; 'test' for a custom dataset)."}
-    )
-    fold: int | None = field(default=None, metadata={"help": "Held-out fold of a cross-validation task."})
-    validation_fraction: float = field(
-        default=0.1, metadata={"help": "Without a validation split: stratified fraction of train held out."}
-    )
-    clip_seconds: float | None = field(default=None, metadata={"help": "Clip length (default: the task's)."})
-    verify_split_sizes: bool = field(default=True, metadata={"help": "Check official split sizes (SPCV2)."})
-    corpus_clips_per_class: int | None = field(
-        default=None, metadata={"help": "Embedded corpus tasks: clips per class to build (default: the corpus's)."}
-    )
-    corpus_seed: int = field(
-        default=0, metadata={"help": "Embedded corpus tasks: the seed of the corpus build to read (built if needed)."}
-    )
-    dataset_license: str | None = field(
-        default=None,
-        metadata={
-            "help": "Custom --dataset_name: its license as a Hub license id (e.g. cc-by-4.0); the model card derives "
-            "the weights' license from it (registered tasks: known)."
-        },
+    corpus_seed: int = option(0, "Embedded corpus tasks: the seed of the corpus build to read (built if needed).")
+    dataset_license: str | None = option(
+        None,
+        "Custom --dataset_name: its license as a Hub license id (e.g. cc-by-4.0); the model card derives "
+        "the weights' license from it (registered tasks: known).",
     )
 
 

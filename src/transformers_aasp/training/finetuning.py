@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import datasets
@@ -40,7 +40,7 @@ from ..data.tasks import get_task
 from ..reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores
 from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, ReportedResult, TrainingDataset, finetuned_card
 from ..tta import average_shifted_views, shift_offsets
-from .arguments import ModelArguments, TaskDataArguments
+from .arguments import ModelArguments, TaskDataArguments, option
 from .augment import AugmentationArguments, augment_batch
 from .optimization import is_weight_decay_exempt
 
@@ -53,25 +53,21 @@ logger = logging.get_logger(__name__)
 class FineTuningModelArguments(ModelArguments):
     """The checkpoint and what of it is trained."""
 
-    ignore_mismatched_sizes: bool = field(default=False, metadata={"help": "Replace a classifier of another size."})
-    freeze_feature_encoder: bool = field(default=False, metadata={"help": "Freeze the patch stem (AaPE)."})
-    freeze_base_model: bool = field(default=False, metadata={"help": "Freeze the whole encoder (train the head)."})
-    layer_decay: float = field(default=1.0, metadata={"help": "Layer-wise lr decay: layer l gets lr * decay^(L+1-l)."})
-    classifier_pooling: str | None = field(
-        default=None,
-        metadata={
-            "help": f"AaSP checkpoints: how the head pools the encoder, one of {', '.join(CLASSIFIER_POOLINGS)} "
-            "(default: the checkpoint's config.classifier_pooling)."
-        },
+    ignore_mismatched_sizes: bool = option(False, "Replace a classifier of another size.")
+    freeze_feature_encoder: bool = option(False, "Freeze the patch stem (AaPE).")
+    freeze_base_model: bool = option(False, "Freeze the whole encoder (train the head).")
+    layer_decay: float = option(1.0, "Layer-wise lr decay: layer l gets lr * decay^(L+1-l).")
+    classifier_pooling: str | None = option(
+        None,
+        f"AaSP checkpoints: how the head pools the encoder, one of {', '.join(CLASSIFIER_POOLINGS)} "
+        "(default: the checkpoint's config.classifier_pooling).",
     )
-    classifier_shift_views: int | None = field(
-        default=None,
-        metadata={
-            "help": "AaSP checkpoints: time-shifted views whose logits evaluation averages, 1 to the time patch "
-            "size (default: the checkpoint's config.classifier_shift_views); saved as that config hint, which the "
-            "pipeline applies. With more than one, the test split is also scored on the unshifted view alone "
-            "(test_score_single_view)."
-        },
+    classifier_shift_views: int | None = option(
+        None,
+        "AaSP checkpoints: time-shifted views whose logits evaluation averages, 1 to the time patch "
+        "size (default: the checkpoint's config.classifier_shift_views); saved as that config hint, which the "
+        "pipeline applies. With more than one, the test split is also scored on the unshifted view alone "
+        "(test_score_single_view).",
     )
 
     def __post_init__(self):
@@ -86,15 +82,12 @@ class FineTuningModelArguments(ModelArguments):
 class FineTuningDataArguments(TaskDataArguments):
     """The benchmark options plus the fine-tuning-only ones."""
 
-    all_folds: bool = field(default=False, metadata={"help": "Run every fold and report mean and spread."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Truncate train (debugging)."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Truncate validation and test (debugging)."})
-    train_on_validation: bool = field(
-        default=False,
-        metadata={
-            "help": "Train on train + validation (a final run with --eval_strategy no; the log-mel baseline trains on "
-            "both too)."
-        },
+    all_folds: bool = option(False, "Run every fold and report mean and spread.")
+    max_train_samples: int | None = option(None, "Truncate train (debugging).")
+    max_eval_samples: int | None = option(None, "Truncate validation and test (debugging).")
+    train_on_validation: bool = option(
+        False,
+        "Train on train + validation (a final run with --eval_strategy no; the log-mel baseline trains on both too).",
     )
 
 
@@ -102,18 +95,16 @@ class FineTuningDataArguments(TaskDataArguments):
 class RecipeArguments(AugmentationArguments):
     """Augmentation (`training/augment.py`) and sampling of the recipe, and the card's model name."""
 
-    random_crop: bool = field(default=True, metadata={"help": "Random crop of long training clips (else start)."})
-    pad_to_clip_length: bool = field(
-        default=False,
-        metadata={
-            "help": "Zero-pad clips shorter than the clip length with silence (EVAR). Default: they stay short; each "
-            "batch is padded by the feature extractor and the padding is masked, as the pipeline sees a clip."
-        },
+    random_crop: bool = option(True, "Random crop of long training clips (else start).")
+    pad_to_clip_length: bool = option(
+        False,
+        "Zero-pad clips shorter than the clip length with silence (EVAR). Default: they stay short; each "
+        "batch is padded by the feature extractor and the padding is masked, as the pipeline sees a clip.",
     )
-    class_balanced_sampling: bool | None = field(
-        default=None, metadata={"help": "Sample by inverse label frequency (default: the benchmark's, on for as2m)."}
+    class_balanced_sampling: bool | None = option(
+        None, "Sample by inverse label frequency (default: the benchmark's, on for as2m)."
     )
-    hub_model_name: str | None = field(default=None, metadata={"help": "Model name in the card (default: folder)."})
+    hub_model_name: str | None = option(None, "Model name in the card (default: folder).")
 
 
 # Data

@@ -39,7 +39,7 @@ from ..data.sources import SOURCE_TYPES, load_audio_records
 from ..feature_extraction_aasp import AaSPFeatureExtractor
 from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPForPreTraining
 from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, TrainingDataset, pretrained_card
-from .arguments import parse_arguments, setup_logging
+from .arguments import option, parse_arguments, setup_logging
 from .checkpointing import CheckpointStore, TrainingProgress
 from .distributed import use_cross_process_negatives
 from .optimization import mask_generator, weight_decay_groups
@@ -58,69 +58,52 @@ MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
 # Options: one dataclass per section of the YAML file (the headings only group options)
 @dataclass
 class DataOptions:
-    dataset: str | None = field(
-        default=None, metadata={"help": "'embedded', a folder of audio files, an audiofolder or a dataset id."}
+    dataset: str | None = option(None, "'embedded', a folder of audio files, an audiofolder or a dataset id.")
+    dataset_type: str = option(
+        "auto",
+        "How to read --dataset; 'auto': 'embedded', an existing folder, else a dataset id.",
+        choices=SOURCE_TYPES,
     )
-    dataset_type: str = field(
-        default="auto",
-        metadata={
-            "help": "How to read --dataset; 'auto': 'embedded', an existing folder, else a dataset id.",
-            "choices": SOURCE_TYPES,
-        },
+    dataset_config_name: str | None = option(None, "Dataset configuration.")
+    dataset_split: str = option("train", "Split to pre-train on.")
+    streaming: bool = option(False, "Stream the dataset instead of downloading it.")
+    audio_column: str = option("audio", "Column holding the audio.")
+    embedded_clips_per_class: int | None = option(None, "--dataset embedded: clips per class of the corpus to build.")
+    embedded_corpus_seed: int = option(
+        0, "--dataset embedded: the seed of the corpus build to read (built if needed)."
     )
-    dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset configuration."})
-    dataset_split: str = field(default="train", metadata={"help": "Split to pre-train on."})
-    streaming: bool = field(default=False, metadata={"help": "Stream the dataset instead of downloading it."})
-    audio_column: str = field(default="audio", metadata={"help": "Column holding the audio."})
-    embedded_clips_per_class: int | None = field(
-        default=None, metadata={"help": "--dataset embedded: clips per class of the corpus to build."}
+    crop_frames: int = option(608, "Random crop length in frames (608 = 6.08 s).")
+    min_clip_seconds: float = option(0.1, "Shorter clips are skipped and counted.")
+    shuffle_buffer_size: int = option(1000, "Shuffle buffer of a streamed dataset.")
+    num_workers: int = option(2, "DataLoader workers (decoding + features).")
+    features_on_device: str = option(
+        "auto",
+        "Compute the log-mel batch on the accelerator (workers only decode and crop): 'true', "
+        "'false' or 'auto' (true on a GPU).",
+        choices=FEATURES_ON_DEVICE_CHOICES,
     )
-    embedded_corpus_seed: int = field(
-        default=0, metadata={"help": "--dataset embedded: the seed of the corpus build to read (built if needed)."}
-    )
-    crop_frames: int = field(default=608, metadata={"help": "Random crop length in frames (608 = 6.08 s)."})
-    min_clip_seconds: float = field(default=0.1, metadata={"help": "Shorter clips are skipped and counted."})
-    shuffle_buffer_size: int = field(default=1000, metadata={"help": "Shuffle buffer of a streamed dataset."})
-    num_workers: int = field(default=2, metadata={"help": "DataLoader workers (decoding + features)."})
-    features_on_device: str = field(
-        default="auto",
-        metadata={
-            "help": "Compute the log-mel batch on the accelerator (workers only decode and crop): 'true', "
-            "'false' or 'auto' (true on a GPU).",
-            "choices": FEATURES_ON_DEVICE_CHOICES,
-        },
-    )
-    norm_stats_clips: int = field(
-        default=1000, metadata={"help": "Clips for the log-mel mean/std when --norm_mean/--norm_std are not given."}
-    )
-    norm_mean: float | None = field(default=None, metadata={"help": "Log-mel mean (skip computing the statistics)."})
-    norm_std: float | None = field(default=None, metadata={"help": "Log-mel std (skip computing the statistics)."})
+    norm_stats_clips: int = option(1000, "Clips for the log-mel mean/std when --norm_mean/--norm_std are not given.")
+    norm_mean: float | None = option(None, "Log-mel mean (skip computing the statistics).")
+    norm_std: float | None = option(None, "Log-mel std (skip computing the statistics).")
 
 
 @dataclass
 class ModelOptions:
-    model_config: str = field(
-        default="tiny",
-        metadata={
-            "help": "'tiny' (AaSPConfig.tiny()), 'base' (ViT-B), 'paper' (AaSPConfig.paper(): ViT-B with the paper's "
-            "aliasing features) or a config/checkpoint folder."
-        },
+    model_config: str = option(
+        "tiny",
+        "'tiny' (AaSPConfig.tiny()), 'base' (ViT-B), 'paper' (AaSPConfig.paper(): ViT-B with the paper's "
+        "aliasing features) or a config/checkpoint folder.",
     )
     # a JSON string on the command line, a mapping in the YAML file; always a dict after parsing
-    model_overrides: str = field(
-        default="{}", metadata={"help": "AaSPConfig fields to override, as JSON (e.g. '{\"num_mask_clones\": 16}')."}
+    model_overrides: str = option("{}", "AaSPConfig fields to override, as JSON (e.g. '{\"num_mask_clones\": 16}').")
+    init_from: str | None = option(
+        None,
+        "Start from this AaSPForPreTraining or AaSPModel checkpoint (teacher := student when the "
+        "checkpoint has no teacher).",
     )
-    init_from: str | None = field(
-        default=None,
-        metadata={
-            "help": "Start from this AaSPForPreTraining or AaSPModel checkpoint (teacher := student when the "
-            "checkpoint has no teacher)."
-        },
-    )
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward."})
-    export_weights: str = field(
-        default="student",
-        metadata={"help": "Encoder weights written to <output_dir>/final.", "choices": PRETRAINING_EXPORTS},
+    gradient_checkpointing: bool = option(False, "Recompute activations in backward.")
+    export_weights: str = option(
+        "student", "Encoder weights written to <output_dir>/final.", choices=PRETRAINING_EXPORTS
     )
 
     def __post_init__(self):
@@ -135,73 +118,61 @@ class ModelOptions:
 
 @dataclass
 class OptimizationOptions:
-    per_device_batch_size: int = field(default=12, metadata={"help": "Clips per process per micro-batch."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Micro-batches per update."})
-    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate."})
-    weight_decay: float = field(
-        default=0.05, metadata={"help": "AdamW weight decay (never on norms, biases, tokens, positions)."}
+    per_device_batch_size: int = option(12, "Clips per process per micro-batch.")
+    gradient_accumulation_steps: int = option(1, "Micro-batches per update.")
+    learning_rate: float = option(5e-4, "Peak learning rate.")
+    weight_decay: float = option(0.05, "AdamW weight decay (never on norms, biases, tokens, positions).")
+    adam_beta1: float = option(0.9, "AdamW beta1.")
+    adam_beta2: float = option(0.95, "AdamW beta2.")
+    adam_epsilon: float = option(1e-8, "AdamW epsilon.")
+    max_steps: int | None = option(None, "Optimizer steps to train for.")
+    warmup_steps: int = option(0, "Linear warm-up steps before the cosine decay.")
+    max_grad_norm: float = option(4.0, "Gradient clipping norm (<= 0: no clipping).")
+    mixed_precision: str | None = option(
+        None, "Mixed precision (default: what `accelerate launch`/config says).", choices=MIXED_PRECISION_CHOICES
     )
-    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1."})
-    adam_beta2: float = field(default=0.95, metadata={"help": "AdamW beta2."})
-    adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon."})
-    max_steps: int | None = field(default=None, metadata={"help": "Optimizer steps to train for."})
-    warmup_steps: int = field(default=0, metadata={"help": "Linear warm-up steps before the cosine decay."})
-    max_grad_norm: float = field(default=4.0, metadata={"help": "Gradient clipping norm (<= 0: no clipping)."})
-    mixed_precision: str | None = field(
-        default=None,
-        metadata={
-            "help": "Mixed precision (default: what `accelerate launch`/config says).",
-            "choices": MIXED_PRECISION_CHOICES,
-        },
+    seed: int = option(0, "Seed of model init, masks and data order.")
+    max_consecutive_bad_steps: int = option(
+        10, "Stop after this many consecutive steps with a non-finite loss or gradient."
     )
-    seed: int = field(default=0, metadata={"help": "Seed of model init, masks and data order."})
-    max_consecutive_bad_steps: int = field(
-        default=10, metadata={"help": "Stop after this many consecutive steps with a non-finite loss or gradient."}
-    )
-    find_unused_parameters: bool = field(default=False, metadata={"help": "DDP find_unused_parameters."})
+    find_unused_parameters: bool = option(False, "DDP find_unused_parameters.")
 
 
 @dataclass
 class CheckpointingOptions:
-    output_dir: str | None = field(default=None, metadata={"help": "Where checkpoints, logs and exports go."})
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Delete earlier checkpoints/metrics in --output_dir instead of refusing."}
+    output_dir: str | None = option(None, "Where checkpoints, logs and exports go.")
+    overwrite_output_dir: bool = option(
+        False, "Delete earlier checkpoints/metrics in --output_dir instead of refusing."
     )
-    checkpointing_steps: int = field(default=1000, metadata={"help": "Write a checkpoint every N steps."})
-    checkpoints_total_limit: int = field(default=3, metadata={"help": "Keep only the last K complete checkpoints."})
-    resume_from_checkpoint: str | None = field(
-        default=None,
-        metadata={"help": "'latest' (newest complete checkpoint in --output_dir; starts fresh if none) or a path."},
+    checkpointing_steps: int = option(1000, "Write a checkpoint every N steps.")
+    checkpoints_total_limit: int = option(3, "Keep only the last K complete checkpoints.")
+    resume_from_checkpoint: str | None = option(
+        None, "'latest' (newest complete checkpoint in --output_dir; starts fresh if none) or a path."
     )
-    allow_rng_state_errors: bool = field(
-        default=False,
-        metadata={
-            "help": "Resume even when a checkpoint's RNG states cannot be restored (the run is then no "
-            "longer bit-identical to an uninterrupted one); default: stop with an error."
-        },
+    allow_rng_state_errors: bool = option(
+        False,
+        "Resume even when a checkpoint's RNG states cannot be restored (the run is then no "
+        "longer bit-identical to an uninterrupted one); default: stop with an error.",
     )
 
 
 @dataclass
 class LoggingOptions:
-    logging_steps: int = field(default=10, metadata={"help": "Log metrics every N optimizer steps."})
-    report_to: str = field(
-        default="tensorboard",
-        metadata={"help": "Accelerate tracker(s): 'tensorboard', 'wandb', 'all' or 'none' (metrics.jsonl always)."},
+    logging_steps: int = option(10, "Log metrics every N optimizer steps.")
+    report_to: str = option(
+        "tensorboard", "Accelerate tracker(s): 'tensorboard', 'wandb', 'all' or 'none' (metrics.jsonl always)."
     )
-    tracker_project_name: str = field(default="aasp_pretraining", metadata={"help": "Tracker project name."})
-    collapse_threshold: float = field(
-        default=1e-4, metadata={"help": "Warn when the teacher target variance falls below this (collapse)."}
-    )
-    log_level: str = field(default="info", metadata={"help": "Log level of the main process."})
+    tracker_project_name: str = option("aasp_pretraining", "Tracker project name.")
+    collapse_threshold: float = option(1e-4, "Warn when the teacher target variance falls below this (collapse).")
+    log_level: str = option("info", "Log level of the main process.")
 
 
 @dataclass
 class HubOptions:
-    push_to_hub: bool = field(default=False, metadata={"help": "Upload <output_dir>/final to the Hub at the end."})
-    hub_model_id: str | None = field(default=None, metadata={"help": "Repository id, e.g. 'user/aasp-base'."})
-    hub_private_repo: bool = field(default=False, metadata={"help": "Create the repository as private."})
-    model_name: str | None = field(default=None, metadata={"help": "Name shown in the model card."})
+    push_to_hub: bool = option(False, "Upload <output_dir>/final to the Hub at the end.")
+    hub_model_id: str | None = option(None, "Repository id, e.g. 'user/aasp-base'.")
+    hub_private_repo: bool = option(False, "Create the repository as private.")
+    model_name: str | None = option(None, "Name shown in the model card.")
 
 
 @dataclass
@@ -263,10 +234,10 @@ class PretrainingOptions:
             raise ValueError(f"--warmup_steps must lie in [0, max_steps={optim.max_steps}], got {optim.warmup_steps}.")
         for section in OPTION_SECTIONS:  # a YAML file bypasses argparse's choices
             options = getattr(self, section)
-            for option in fields(options):
-                value, choices = getattr(options, option.name), option.metadata.get("choices", ())
-                if choices and value != option.default and value not in choices:
-                    raise ValueError(f"--{option.name} must be one of {list(choices)}, got {value!r}.")
+            for spec in fields(options):
+                value, choices = getattr(options, spec.name), spec.metadata.get("choices", ())
+                if choices and value != spec.default and value not in choices:
+                    raise ValueError(f"--{spec.name} must be one of {list(choices)}, got {value!r}.")
         if (data.norm_mean is None) != (data.norm_std is None):
             raise ValueError("Give both --norm_mean and --norm_std, or neither (then they are computed).")
         if self.hub.push_to_hub and not self.hub.hub_model_id:
