@@ -167,8 +167,8 @@ def looks_like_local_path(name_or_path: str) -> bool:
 
 
 def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path") -> None:
-    """Raise `FileNotFoundError` naming the path when `name_or_path` looks local (see `looks_like_local_path`) but
-    does not exist, or is a folder without a `config.json`; a Hub repo id is left to `from_pretrained`."""
+    """Raise `FileNotFoundError` naming the path when it looks local but does not exist, or is a folder without a
+    `config.json`; a Hub repo id is left to `from_pretrained`."""
     path = Path(name_or_path).expanduser()
     if path.exists():
         if path.is_dir() and not (path / "config.json").is_file():

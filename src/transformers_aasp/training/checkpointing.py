@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from accelerate.utils import broadcast_object_list
 from transformers.utils import logging
 
 
@@ -160,8 +161,7 @@ class CheckpointStore:
 
     def save(self, accelerator, progress: TrainingProgress) -> Path:
         """Writes a checkpoint from every process; returns its final folder (call on every process)."""
-        number = self.next_number() if accelerator.is_main_process else 0
-        number = int(broadcast_int(accelerator, number))
+        (number,) = broadcast_object_list([self.next_number() if accelerator.is_main_process else 0])
         staging = self.folder / f"checkpoint_{number}{STAGING_SUFFIX}"
         final = self.folder / f"checkpoint_{number}"
         if accelerator.is_main_process:
@@ -206,16 +206,6 @@ class CheckpointStore:
         return progress
 
 
-def broadcast_int(accelerator, value: int) -> int:
-    """The main process's `value` on every process."""
-    if accelerator.num_processes == 1:
-        return value
-    from accelerate.utils import broadcast
-
-    tensor = torch.tensor([value], dtype=torch.long, device=accelerator.device)
-    return int(broadcast(tensor, from_process=0)[0])
-
-
 def refuse_unsafe_files(checkpoint: Path) -> None:
     """Raises `CheckpointError` if `checkpoint` holds a file that resuming would have to unpickle unrestricted."""
     unsafe = sorted(
@@ -233,10 +223,7 @@ def refuse_unsafe_files(checkpoint: Path) -> None:
 
 def restore_rng_states(checkpoint: Path, rank: int, allow_errors: bool = False) -> None:
     """Sets the Python, NumPy and torch RNGs from ``random_states_<rank>.pkl`` (`torch.load(weights_only=True)`).
-
-    Accelerate's `load_state` only logs at INFO level when it cannot restore them; a resume that silently stops
-    being bit-identical is an error here unless `allow_errors` (then a warning).
-    """
+    Accelerate only logs a failure at INFO level; here it is an error unless `allow_errors` (then a warning)."""
     path = checkpoint / RNG_STATE_FILE.format(rank=rank)
     try:
         with torch.serialization.safe_globals(numpy_rng_globals()):

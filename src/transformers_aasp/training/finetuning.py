@@ -126,10 +126,8 @@ class ClipTransform:
 
 
 class AudioClassificationCollator:
-    """Turns clips into model inputs: `input_values` (B, T, F), `attention_mask` (B, T), `labels` (B,) or (B, K).
-
-    Clips that could not be decoded are skipped and counted (`num_skipped`).
-    """
+    """Clips -> `input_values` (B, T, F), `attention_mask` (B, T), `labels` (B,) or (B, K); undecodable clips are
+    skipped and counted (`num_skipped`)."""
 
     def __init__(self, feature_extractor, num_labels: int, multi_label: bool):
         self.feature_extractor = feature_extractor
@@ -144,9 +142,8 @@ class AudioClassificationCollator:
             logger.warning(f"Skipped {self.num_skipped} undecodable clip(s) so far.")
         if not usable:
             raise RuntimeError("Every clip of a batch failed to decode; check the dataset's audio column.")
-        batch = self.feature_extractor(
-            [e["waveform"] for e in usable], sampling_rate=SAMPLING_RATE, return_tensors="pt"
-        )
+        waveforms = [example["waveform"] for example in usable]
+        batch = self.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt")
         labels = encode_targets([e["label"] for e in usable], self.num_labels, self.multi_label)
         return {**batch, "labels": torch.from_numpy(labels)}
 
@@ -169,17 +166,11 @@ def layer_decay_groups(model, learning_rate: float, weight_decay: float, decay: 
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
-        layer = layer_id(name, num_layers)
-        no_decay = is_weight_decay_exempt(name, parameter)
-        group = groups.setdefault(
-            (layer, no_decay),
-            {
-                "params": [],
-                "lr": learning_rate * decay ** (num_layers + 1 - layer),
-                "weight_decay": 0.0 if no_decay else weight_decay,
-            },
-        )
-        group["params"].append(parameter)
+        layer, no_decay = layer_id(name, num_layers), is_weight_decay_exempt(name, parameter)
+        if (layer, no_decay) not in groups:
+            lr = learning_rate * decay ** (num_layers + 1 - layer)
+            groups[layer, no_decay] = {"params": [], "lr": lr, "weight_decay": 0.0 if no_decay else weight_decay}
+        groups[layer, no_decay]["params"].append(parameter)
     return list(groups.values())
 
 
@@ -304,18 +295,15 @@ def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedTas
         problem_type="multi_label_classification" if multi_label else "single_label_classification",
         trust_remote_code=model_args.trust_remote_code,
     )
-    overrides = {
-        name: getattr(model_args, name)
-        for name in ("classifier_pooling", "classifier_shift_views")
-        if getattr(model_args, name) is not None
-    }
-    for name, value in overrides.items():
-        if not hasattr(config, name):
+    for name in ("classifier_pooling", "classifier_shift_views"):
+        value = getattr(model_args, name)
+        if value is not None and not hasattr(config, name):
             raise ValueError(
                 f"--{name} applies to AaSP checkpoints; {model_args.model_name_or_path} is a "
                 f"{config.model_type!r} model. Drop the flag."
             )
-        setattr(config, name, value)
+        if value is not None:
+            setattr(config, name, value)
     if model_args.classifier_shift_views is not None:  # (--classifier_pooling is checked with the other options)
         shift_offsets(model_args.classifier_shift_views, config.time_patch_size, name="--classifier_shift_views")
     return config
@@ -379,9 +367,7 @@ def prepare_splits(benchmark: LoadedTask, fold, data_args: FineTuningDataArgumen
 def training_sample_weights(benchmark: LoadedTask, train_split, recipe: RecipeArguments):
     """Per-clip sampling weights of the class-balanced sampler, or None when it is off."""
     balanced = recipe.class_balanced_sampling
-    if balanced is None:
-        balanced = benchmark.spec.class_balanced_sampling
-    if not balanced:
+    if not (benchmark.spec.class_balanced_sampling if balanced is None else balanced):
         return None
     if benchmark.streaming:
         logger.warning(
@@ -418,9 +404,9 @@ def fine_tune(
 ) -> dict:
     """Fine-tune on one fold (or the single train/test split) and/or score its test split.
 
-    Writes into the run folder (`<output_dir>/fold_<k>` with --all_folds): the model and feature extractor (when trained), the Trainer's
-    `train_results.json` / `test_results.json` / `trainer_state.json`, and with `--all_folds` the run's
-    `results.json`. Returns {"benchmark", "fold", "metric", "test_score", "num_test_clips", "train_loss",
+    Writes into the run folder (`<output_dir>/fold_<k>` with --all_folds): the model and feature extractor (when
+    trained), the Trainer's `train_results.json` / `test_results.json` / `trainer_state.json`, and with `--all_folds`
+    the run's `results.json`. Returns {"benchmark", "fold", "metric", "test_score", "num_test_clips", "train_loss",
     "skipped_clips", "trainer"}; scores are None for a step that did not run.
     """
     run_dir = Path(training_args.output_dir) / (f"fold_{fold}" if data_args.all_folds else "")
@@ -471,10 +457,9 @@ def fine_tune(
 
 
 def evaluate_test(trainer: RecipeTrainer, test_dataset, multi_label: bool) -> dict:
-    """The protocol's score on the test split, from the logits averaged over the trainer's `shift_views` (as the
-    pipeline runs the saved model): {"test_score", "num_test_clips", "shift_views"}, plus "test_score_single_view"
-    (the unshifted view alone) when that is more than one view. Each is also saved as metrics (`test_*`,
-    `test_single_view_*`)."""
+    """{"test_score", "num_test_clips", "shift_views"} of the logits averaged over the trainer's `shift_views` (as the
+    pipeline runs the model), plus "test_score_single_view" (the unshifted view) when V > 1; saved as `test_*` and
+    `test_single_view_*` metrics."""
     results = score_test_split(trainer, test_dataset, multi_label, trainer.shift_views, "test")
     results["shift_views"] = trainer.shift_views
     if trainer.shift_views > 1:
@@ -575,17 +560,9 @@ def card_dataset(benchmark: LoadedTask, data_args: TaskDataArguments) -> Trainin
 
 
 def card_hyperparameters(model_args, recipe: RecipeArguments, training_args: TrainingArguments) -> dict:
-    keys = (
-        "learning_rate",
-        "per_device_train_batch_size",
-        "num_train_epochs",
-        "max_steps",
-        "warmup_steps",
-        "weight_decay",
-        "lr_scheduler_type",
-        "label_smoothing_factor",
-        "seed",
-    )
+    """The hyperparameters the card lists: the Trainer's, the recipe's and what of the checkpoint is trained."""
+    keys = ("learning_rate", "per_device_train_batch_size", "num_train_epochs", "max_steps", "warmup_steps")
+    keys += ("weight_decay", "lr_scheduler_type", "label_smoothing_factor", "seed")
     values = {key: getattr(training_args, key) for key in keys}
     values.update({k: v for k, v in asdict(recipe).items() if k != "hub_model_name"})
     values.update(

@@ -266,21 +266,18 @@ def check_launch(accelerator: Accelerator, environ=None) -> None:
     runs would write to one folder: `accelerate launch --cpu --num_processes N` without `mpirun` (it sets MASTER_PORT
     but starts one process), or N launched processes (WORLD_SIZE) left non-distributed (FSDP without GPUs)."""
     environ = os.environ if environ is None else environ
-    asked_for_several = "MASTER_PORT" in environ and not any(
-        key in environ for key in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
-    )
-    if (
-        asked_for_several
-        and accelerator.num_processes == 1
-        and environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
-    ):
+    if accelerator.num_processes > 1:
+        return
+    launched_by_size = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+    cpu = environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    if cpu and "MASTER_PORT" in environ and not any(key in environ for key in launched_by_size):
         raise LaunchError(
             "`accelerate launch --cpu --num_processes N` started a single process: without --mpirun_hostfile, "
             "Accelerate's CPU launcher does not spawn N processes. For multi-process CPU training run "
             "`ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes N examples/pretrain.py ...`."
         )
     launched = int(environ.get("WORLD_SIZE", "1") or 1)
-    if launched > 1 and accelerator.num_processes == 1:
+    if launched > 1:
         raise LaunchError(
             f"The launcher started {launched} processes (WORLD_SIZE={launched}) but Accelerate set up a single, "
             "non-distributed one: each process would train alone and write to the same output folder. This happens "
@@ -315,18 +312,18 @@ def build_accelerator(options: PretrainingOptions) -> Accelerator:
 
 def prepare_output_dir(options: PretrainingOptions, accelerator: Accelerator) -> None:
     """Refuse to mix two runs in one folder unless resuming or told to overwrite; write the resolved options."""
-    output_dir = Path(options.checkpointing.output_dir)
-    store = CheckpointStore(output_dir)
-    if accelerator.is_main_process and store.complete() and not options.checkpointing.resume_from_checkpoint:
-        if not options.checkpointing.overwrite_output_dir:
-            raise FileExistsError(
-                f"{output_dir} already holds checkpoints; pass --resume_from_checkpoint latest to continue or "
-                "--overwrite_output_dir to start over."
-            )
-        for name in ("checkpoints", "logs", "final", FEATURE_EXTRACTOR_DIR):
-            shutil.rmtree(output_dir / name, ignore_errors=True)
-        (output_dir / METRICS_FILE).unlink(missing_ok=True)
+    ckpt = options.checkpointing
+    output_dir = Path(ckpt.output_dir)
     if accelerator.is_main_process:
+        if CheckpointStore(output_dir).complete() and not ckpt.resume_from_checkpoint:
+            if not ckpt.overwrite_output_dir:
+                raise FileExistsError(
+                    f"{output_dir} already holds checkpoints; pass --resume_from_checkpoint latest to continue or "
+                    "--overwrite_output_dir to start over."
+                )
+            for name in ("checkpoints", "logs", "final", FEATURE_EXTRACTOR_DIR):
+                shutil.rmtree(output_dir / name, ignore_errors=True)
+            (output_dir / METRICS_FILE).unlink(missing_ok=True)
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / CONFIG_FILE).write_text(yaml.safe_dump(options.sections(), sort_keys=False))
     accelerator.wait_for_everyone()
@@ -623,12 +620,8 @@ class Pretrainer:
 
     def forward_backward(self, inputs: dict[str, torch.Tensor]) -> None:
         """One micro-batch: loss, backward, and its detached loss terms added to `self.totals`."""
-        masks = mask_generator(
-            self.options.optimization.seed,
-            self.accelerator.process_index,
-            self.progress.step,
-            self.totals.micro_batches,
-        )
+        seed, rank = self.options.optimization.seed, self.accelerator.process_index
+        masks = mask_generator(seed, rank, self.progress.step, self.totals.micro_batches)
         outputs = self.model(**inputs, mask_generator=masks)
         loss = outputs.loss
         if self.progress.step + 1 in self.options.debug.debug_nan_steps:
@@ -739,11 +732,8 @@ class Pretrainer:
         return location
 
     def export(self) -> Path | None:
-        """Encoder + feature extractor + model card (+ resolved options) in <output_dir>/final.
-
-        The full state dict is gathered on every process (`accelerator.get_state_dict`, a collective under FSDP and
-        DeepSpeed); the main process writes the folder and returns it, the others return None.
-        """
+        """Encoder + feature extractor + model card (+ resolved options) in <output_dir>/final; call on every process
+        (gathering the state dict is a collective under FSDP and DeepSpeed): the main one returns the folder."""
         state_dict = self.accelerator.get_state_dict(self.model)
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
