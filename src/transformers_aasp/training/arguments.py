@@ -56,11 +56,8 @@ def split_config_flag(argv: Sequence[str]) -> tuple[str | None, list[str]]:
 
 
 def flatten_sections(content: dict[str, Any], known: set[str], path: str) -> dict[str, Any]:
-    """Flattens one level of section headings: ``{section: {name: value}}`` -> ``{name: value}``.
-
-    A key that is a known option is taken as an option even when its value is a mapping (for example
-    `model_overrides`). An unknown key, at either level, raises `ConfigFileError` naming it and the file.
-    """
+    """``{section: {name: value}}`` -> ``{name: value}``; a known option stays an option even when its value is a
+    mapping (`model_overrides`). An unknown key, at either level, raises `ConfigFileError` naming it and the file."""
     options: dict[str, Any] = {}
     for key, value in content.items():
         if key in known:
@@ -103,11 +100,8 @@ def required_options_from_file(dataclass_types: Sequence[type], file_options: di
 
 
 def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple:
-    """Parses `argv` (default `sys.argv[1:]`) into one instance of each dataclass in `dataclass_types`.
-
-    `--config FILE.yaml` sets defaults from the file (see `flatten_sections`); flags on the command line win.
-    Unknown command-line flags are an error, as with `HfArgumentParser`.
-    """
+    """Parses `argv` (default `sys.argv[1:]`) into one instance of each dataclass in `dataclass_types`; `--config
+    FILE.yaml` sets defaults (see `flatten_sections`), flags win, unknown flags are an error."""
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path, rest = split_config_flag(argv)
     parser = HfArgumentParser([DataClassType(dataclass_type) for dataclass_type in dataclass_types])

@@ -44,11 +44,8 @@ class CheckpointError(RuntimeError):
 
 @dataclass
 class TrainingProgress:
-    """Counters and scheduler state saved with every checkpoint (identical on all processes).
-
-    `step` counts optimizer steps attempted (the data position: step x accumulation micro-batches), `updates` the
-    steps really applied (they drive the EMA schedule and the learning-rate scheduler).
-    """
+    """Counters and scheduler state saved with every checkpoint (identical on all processes). `step` counts optimizer
+    steps attempted (the data position), `updates` those applied (they drive the EMA and learning-rate schedules)."""
 
     step: int = 0
     updates: int = 0

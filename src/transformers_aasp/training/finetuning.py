@@ -310,11 +310,8 @@ def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedTas
 
 
 def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedTask, require_trained_head: bool):
-    """`AutoModelForAudioClassification` for the benchmark's labels, with the requested parts frozen.
-
-    With `require_trained_head` (evaluation without training) a checkpoint whose classifier would be freshly
-    initialised is refused: its test score would be that of a random head.
-    """
+    """`AutoModelForAudioClassification` for the benchmark's labels, with the requested parts frozen. With
+    `require_trained_head` (evaluation only) a checkpoint whose classifier would be freshly initialised is refused."""
     model, loading_info = AutoModelForAudioClassification.from_pretrained(
         model_args.model_name_or_path,
         config=classifier_config(model_args, benchmark),
@@ -340,10 +337,8 @@ def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedTask,
 
 
 def prepare_splits(benchmark: LoadedTask, fold, data_args: FineTuningDataArguments, recipe, seed: int):
-    """(train / validation / test datasets yielding cropped waveforms, the same splits undecoded).
-
-    A streamed benchmark (AudioSet-2M from the Hub) gives iterable datasets, transformed as they are read.
-    """
+    """(train / validation / test datasets yielding cropped waveforms, the same splits undecoded); a streamed
+    benchmark (AudioSet-2M from the Hub) gives iterable datasets, transformed as they are read."""
     splits = benchmark.splits(fold, validation_fraction=data_args.validation_fraction, seed=seed)
     if data_args.train_on_validation and "validation" in splits:
         splits["train"] = datasets.concatenate_datasets([splits["train"], splits.pop("validation")])

@@ -418,10 +418,9 @@ def sharded_pretraining_loader(
 ):
     """The batches of one process of `num_processes` for a map-style corpus, from its batch `start_batch` on.
 
-    ONE global loader (global batch g = positions g*B ... g*B + B - 1) goes through `prepare` (`accelerator.prepare`,
-    split_batches=False), which hands process r the global batches r, r + W, ...: batch b of process r is global batch
-    b*W + r, the batch a per-process sampler (`rank=r, world_size=W`) would give, for any backend. `options` are
-    `build_pretraining_dataloader`'s keyword arguments.
+    ONE global loader goes through `prepare` (`accelerator.prepare`, split_batches=False), which hands process r the
+    global batches r, r + W, ...: the batches a per-process sampler (`rank=r, world_size=W`) would give, for any
+    backend. `options` are `build_pretraining_dataloader`'s keyword arguments.
     """
     loader = build_pretraining_dataloader(
         records, feature_extractor, rank=0, world_size=1, start_batch=start_batch * num_processes, **options
