@@ -14,6 +14,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import get_type_hints
 
 import torch
 import yaml
@@ -182,15 +183,6 @@ class DebugOptions:
     )
 
 
-OPTION_SECTIONS = {
-    "data": DataOptions,
-    "model": ModelOptions,
-    "optimization": OptimizationOptions,
-    "checkpointing": CheckpointingOptions,
-    "logging": LoggingOptions,
-    "hub": HubOptions,
-    "debug": DebugOptions,
-}
 POSITIVE_OPTIONS = {
     "optimization": ("per_device_batch_size", "gradient_accumulation_steps", "max_steps", "max_consecutive_bad_steps"),
     "data": ("crop_frames", "norm_stats_clips"),
@@ -242,6 +234,9 @@ class PretrainingOptions:
             raise ValueError("Give both --norm_mean and --norm_std, or neither (then they are computed).")
         if self.hub.push_to_hub and not self.hub.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id (e.g. 'user/aasp-tiny').")
+
+
+OPTION_SECTIONS: dict[str, type] = get_type_hints(PretrainingOptions)  # YAML section name -> its option dataclass
 
 
 def parse_pretraining_options(argv: list[str] | None = None) -> PretrainingOptions:
