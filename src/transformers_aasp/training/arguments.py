@@ -1,13 +1,8 @@
 """The one option system and the one logging set-up shared by every script.
 
-Every script declares its options as dataclasses and parses them with `parse_arguments`, a thin layer over
-transformers' `HfArgumentParser`: options come from the command line and, optionally, from a YAML file given with
-`--config`. A YAML file may group options under section headings (``data:``, ``optimization:``, ...); the headings
-only organise the file, the option names are the dataclass fields. Command-line flags override the file.
-
-The options the downstream scripts share are declared once here: `ModelArguments` (the checkpoint to load) and
-`TaskDataArguments` (which task or dataset, read how), turned into a loaded task by
-`task_from_arguments`.
+`parse_arguments` reads option dataclasses with transformers' `HfArgumentParser` from the command line and an optional
+`--config` YAML file (its section headings only group options; flags win). `ModelArguments` and `TaskDataArguments`
+are the options the downstream scripts share.
 """
 
 from __future__ import annotations
@@ -36,35 +31,33 @@ CONFIG_FLAG = "--config"
 LOG_FORMAT = "%(asctime)s - %(levelname)s - %(name)s - %(message)s"
 
 
+def option(default: Any = MISSING, help: str = "", **metadata: Any) -> Any:
+    """A dataclass field for `parse_arguments`: its default, its --help text and other argparse keywords (`choices`)."""
+    return field(default=default, metadata={"help": help, **metadata})
+
+
 class ConfigFileError(ValueError):
     """A `--config` YAML file that cannot be used: unreadable, not a mapping, or naming an unknown option."""
 
 
 def split_config_flag(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     """Takes `--config PATH` (or `--config=PATH`) out of `argv`; returns (path or None, the other arguments)."""
-    path, rest, items = None, [], list(argv)
-    index = 0
-    while index < len(items):
-        item = items[index]
+    path, rest, items = None, [], iter(argv)
+    for item in items:
         if item == CONFIG_FLAG:
-            if index + 1 >= len(items):
+            path = next(items, None)
+            if path is None:
                 raise ConfigFileError(f"{CONFIG_FLAG} needs a YAML file path.")
-            path, index = items[index + 1], index + 2
-            continue
-        if item.startswith(CONFIG_FLAG + "="):
+        elif item.startswith(CONFIG_FLAG + "="):
             path = item.split("=", 1)[1]
         else:
             rest.append(item)
-        index += 1
     return path, rest
 
 
 def flatten_sections(content: dict[str, Any], known: set[str], path: str) -> dict[str, Any]:
-    """Flattens one level of section headings: ``{section: {name: value}}`` -> ``{name: value}``.
-
-    A key that is a known option is taken as an option even when its value is a mapping (for example
-    `model_overrides`). An unknown key, at either level, raises `ConfigFileError` naming it and the file.
-    """
+    """``{section: {name: value}}`` -> ``{name: value}``; a known option stays an option even when its value is a
+    mapping (`model_overrides`). An unknown key, at either level, raises `ConfigFileError` naming it and the file."""
     options: dict[str, Any] = {}
     for key, value in content.items():
         if key in known:
@@ -93,11 +86,6 @@ def read_config_file(path: str | Path, known: set[str]) -> dict[str, Any]:
     return flatten_sections(content, known, str(path))
 
 
-def option_names(dataclass_types: Sequence[type]) -> set[str]:
-    """Every field name of the given argument dataclasses."""
-    return {field.name for dataclass_type in dataclass_types for field in fields(dataclass_type)}
-
-
 def required_options_from_file(dataclass_types: Sequence[type], file_options: dict, argv: list[str]) -> list[str]:
     """Command-line flags for the required options (fields without a default) that the file sets and `argv` does
     not: argparse accepts a required option only from the command line, whatever its defaults say."""
@@ -112,17 +100,15 @@ def required_options_from_file(dataclass_types: Sequence[type], file_options: di
 
 
 def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple:
-    """Parses `argv` (default `sys.argv[1:]`) into one instance of each dataclass in `dataclass_types`.
-
-    `--config FILE.yaml` sets defaults from the file (see `flatten_sections`); flags on the command line win.
-    Unknown command-line flags are an error, as with `HfArgumentParser`.
-    """
+    """Parses `argv` (default `sys.argv[1:]`) into one instance of each dataclass in `dataclass_types`; `--config
+    FILE.yaml` sets defaults (see `flatten_sections`), flags win, unknown flags are an error."""
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path, rest = split_config_flag(argv)
     parser = HfArgumentParser([DataClassType(dataclass_type) for dataclass_type in dataclass_types])
     parser.add_argument(CONFIG_FLAG, help="YAML file of options; command-line flags override it.")
     if config_path is not None:
-        file_options = read_config_file(config_path, option_names(dataclass_types))
+        known = {option.name for dataclass_type in dataclass_types for option in fields(dataclass_type)}
+        file_options = read_config_file(config_path, known)
         parser.set_defaults(**file_options)
         rest = [*required_options_from_file(dataclass_types, file_options, rest), *rest]
     parsed = parser.parse_args_into_dataclasses(args=rest, args_filename=None)
@@ -137,12 +123,8 @@ class PackageLogHandler(std_logging.StreamHandler):
 
 
 def setup_logging(level: int | str = "info", is_main_process: bool = True) -> None:
-    """The one logging set-up for scripts.
-
-    Sets transformers', datasets' and this package's loggers (``transformers_aasp.*``, created with
-    `transformers.utils.logging.get_logger(__name__)`) to `level` on the main process and to errors elsewhere, and
-    gives this package's records the same timestamped format as transformers'. Call it once, at the top of `main`.
-    """
+    """Sets transformers', datasets' and this package's loggers to `level` on the main process (errors elsewhere),
+    with transformers' timestamped format; call it at the top of a script's `main`."""
     if isinstance(level, str):
         level = logging.log_levels.get(level.lower(), std_logging.INFO)
     level = level if is_main_process else std_logging.ERROR
@@ -166,18 +148,10 @@ def training_log_level(training_args) -> int:
     return training_args.get_process_log_level()
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Options shared by the downstream scripts (finetune.py, linear_eval.py, logmel_baseline.py)
-
-
-def registered_task_names() -> list[str]:
-    """The names `--task` accepts, for help texts and error messages."""
-    return task_names()
-
-
 def looks_like_local_path(name_or_path: str) -> bool:
-    """True when `name_or_path` cannot be meant as a Hub repo id: it starts with '.', '~' or a separator, has more
-    than one '/' (or a backslash on Windows), or its parent folder exists here (for example `outputs/run`)."""
+    """True when `name_or_path` cannot be a Hub repo id: it starts with '.', '~' or a separator, has more than one
+    separator, or its parent folder exists here (for example `outputs/run`)."""
     if name_or_path.startswith((".", "~", os.sep)) or (os.altsep and os.altsep in name_or_path):
         return True
     if name_or_path.count("/") > 1 or (os.sep != "/" and os.sep in name_or_path):
@@ -187,8 +161,8 @@ def looks_like_local_path(name_or_path: str) -> bool:
 
 
 def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path") -> None:
-    """Raise `FileNotFoundError` naming the path when `name_or_path` looks local (see `looks_like_local_path`) but
-    does not exist, or is a folder without a `config.json`; a Hub repo id is left to `from_pretrained`."""
+    """Raise `FileNotFoundError` naming the path when it looks local but does not exist, or is a folder without a
+    `config.json`; a Hub repo id is left to `from_pretrained`."""
     path = Path(name_or_path).expanduser()
     if path.exists():
         if path.is_dir() and not (path / "config.json").is_file():
@@ -209,10 +183,8 @@ def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path
 class ModelArguments:
     """The checkpoint a downstream script starts from."""
 
-    model_name_or_path: str = field(metadata={"help": "Checkpoint: a Hub repo id (org/name) or a local folder."})
-    trust_remote_code: bool = field(
-        default=False, metadata={"help": "Run the checkpoint's own code (needed only without transformers_aasp)."}
-    )
+    model_name_or_path: str = option(help="Checkpoint: a Hub repo id (org/name) or a local folder.")
+    trust_remote_code: bool = option(False, "Run the checkpoint's own code (needed only without transformers_aasp).")
 
     def __post_init__(self):
         check_checkpoint_path(self.model_name_or_path)
@@ -222,57 +194,38 @@ class ModelArguments:
 class TaskDataArguments:
     """Which task (or dataset) a downstream script reads, and how; see `task_from_arguments`."""
 
-    task: str | None = field(
-        default=None,
-        metadata={"help": f"Registered task, one of: {', '.join(registered_task_names())}."},
+    task: str | None = option(None, f"Registered task, one of: {', '.join(task_names())}.")
+    dataset_name: str | None = option(
+        None, "Hub id or local path: a copy of --task with the same layout, or a custom dataset."
     )
-    dataset_name: str | None = field(
-        default=None,
-        metadata={"help": "Hub id or local path: a copy of --task with the same layout, or a custom dataset."},
+    dataset_config_name: str | None = option(None, "Config of a custom --dataset_name.")
+    dataset_revision: str | None = option(
+        None, "Hub commit, branch or tag to read (default: the task's pinned revision)."
     )
-    dataset_config_name: str | None = field(default=None, metadata={"help": "Config of a custom --dataset_name."})
-    dataset_revision: str | None = field(
-        default=None,
-        metadata={"help": "Hub commit, branch or tag to read (default: the task's pinned revision)."},
+    streaming: bool | None = option(
+        None, "Stream the data instead of downloading it (default: the task's choice, on for as2m)."
     )
-    streaming: bool | None = field(
-        default=None,
-        metadata={"help": "Stream the data instead of downloading it (default: the task's choice, on for as2m)."},
+    audio_column: str = option("audio", "Custom --dataset_name: audio column.")
+    label_column: str = option("label", "Custom --dataset_name: label column.")
+    multi_label: bool = option(False, "Custom --dataset_name: labels are lists.")
+    fold_column: str | None = option(None, "Custom --dataset_name: leave-one-fold-out on this column's values.")
+    train_split: str | None = option(None, "Training split (default: the task's; 'train' for a custom dataset).")
+    validation_split: str | None = option(
+        None, "Validation split (default: the task's; 'validation' for a custom dataset)."
     )
-    audio_column: str = field(default="audio", metadata={"help": "Custom --dataset_name: audio column."})
-    label_column: str = field(default="label", metadata={"help": "Custom --dataset_name: label column."})
-    multi_label: bool = field(default=False, metadata={"help": "Custom --dataset_name: labels are lists."})
-    fold_column: str | None = field(
-        default=None, metadata={"help": "Custom --dataset_name: leave-one-fold-out on this column's values."}
+    test_split: str | None = option(None, "Test split (default: the task's; 'test' for a custom dataset).")
+    fold: int | None = option(None, "Held-out fold of a cross-validation task.")
+    validation_fraction: float = option(0.1, "Without a validation split: stratified fraction of train held out.")
+    clip_seconds: float | None = option(None, "Clip length (default: the task's).")
+    verify_split_sizes: bool = option(True, "Check official split sizes (SPCV2).")
+    corpus_clips_per_class: int | None = option(
+        None, "Embedded corpus tasks: clips per class to build (default: the corpus's)."
     )
-    train_split: str | None = field(
-        default=None, metadata={"help": "Training split (default: the task's; 'train' for a custom dataset)."}
-    )
-    validation_split: str | None = field(
-        default=None,
-        metadata={"help": "Validation split (default: the task's; 'validation' for a custom dataset)."},
-    )
-    test_split: str | None = field(
-        default=None, metadata={"help": "Test split (default: the task's; 'test' for a custom dataset)."}
-    )
-    fold: int | None = field(default=None, metadata={"help": "Held-out fold of a cross-validation task."})
-    validation_fraction: float = field(
-        default=0.1, metadata={"help": "Without a validation split: stratified fraction of train held out."}
-    )
-    clip_seconds: float | None = field(default=None, metadata={"help": "Clip length (default: the task's)."})
-    verify_split_sizes: bool = field(default=True, metadata={"help": "Check official split sizes (SPCV2)."})
-    corpus_clips_per_class: int | None = field(
-        default=None, metadata={"help": "Embedded corpus tasks: clips per class to build (default: the corpus's)."}
-    )
-    corpus_seed: int = field(
-        default=0, metadata={"help": "Embedded corpus tasks: the seed of the corpus build to read (built if needed)."}
-    )
-    dataset_license: str | None = field(
-        default=None,
-        metadata={
-            "help": "Custom --dataset_name: its license as a Hub license id (e.g. cc-by-4.0); the model card derives "
-            "the weights' license from it (registered tasks: known)."
-        },
+    corpus_seed: int = option(0, "Embedded corpus tasks: the seed of the corpus build to read (built if needed).")
+    dataset_license: str | None = option(
+        None,
+        "Custom --dataset_name: its license as a Hub license id (e.g. cc-by-4.0); the model card derives "
+        "the weights' license from it (registered tasks: known).",
     )
 
 

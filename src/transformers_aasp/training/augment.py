@@ -1,42 +1,32 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Training-time augmentation of a fine-tuning batch of log-mel frames, applied in this order by `augment_batch`:
-
-    mixup        `mix_batch`: one Beta(alpha, alpha) weight per batch mixes each clip and its soft targets with those
-                 of another clip of the batch (numpy's global random source, which the Trainer seeds)
-    start shift  `random_start_shift`: each clip started a uniform random 0 to `max_start_shift_frames` frames later,
-                 so training sees every phase of the patch grid (the frames are shifted as the evaluation's views
-                 are, `tta.start_later`)
-    SpecAugment  `spec_augment`: random frequency and time masks per clip (torchaudio)
-
-Evaluation never augments; its shifted-view averaging is `transformers_aasp.tta`.
-"""
+"""Training-time augmentation of a fine-tuning batch of log-mel frames: mixup, random start shifts (so training sees
+every phase of the patch grid, shifted as the evaluation's views are) and SpecAugment. Evaluation never augments."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torchaudio
 
 from ..tta import start_later
+from .arguments import option
 
 
 @dataclass
 class AugmentationArguments:
     """The augmentation options of the fine-tuning recipe (every one off by default)."""
 
-    mixup_alpha: float = field(default=0.0, metadata={"help": "Mixup Beta(alpha, alpha); 0 disables mixup."})
-    freq_mask_param: int = field(default=0, metadata={"help": "SpecAugment: max mel bins per frequency mask."})
-    time_mask_param: int = field(default=0, metadata={"help": "SpecAugment: max frames per time mask."})
-    num_masks: int = field(default=2, metadata={"help": "SpecAugment: masks of each kind per clip."})
-    max_start_shift_frames: int = field(
-        default=0,
-        metadata={
-            "help": "Start each training clip a uniform random 0 to N frames later (its first frames dropped, the "
-            "freed end masked; a clip keeps at least one time patch). N = time patch size - 1 covers every phase of "
-            "the patch grid; 0 disables."
-        },
+    mixup_alpha: float = option(0.0, "Mixup Beta(alpha, alpha); 0 disables mixup.")
+    freq_mask_param: int = option(0, "SpecAugment: max mel bins per frequency mask.")
+    time_mask_param: int = option(0, "SpecAugment: max frames per time mask.")
+    num_masks: int = option(2, "SpecAugment: masks of each kind per clip.")
+    max_start_shift_frames: int = option(
+        0,
+        "Start each training clip a uniform random 0 to N frames later (its first frames dropped, the "
+        "freed end masked; a clip keeps at least one time patch). N = time patch size - 1 covers every phase of "
+        "the patch grid; 0 disables.",
     )
 
     def __post_init__(self):
@@ -52,13 +42,8 @@ def augment_batch(
 ) -> tuple[dict, torch.Tensor]:
     """Mixup, then the random start shift, then SpecAugment, each when its option is on.
 
-    Args:
-        inputs: model inputs with `input_values` (B, T, F) and optionally `attention_mask` (B, T).
-        targets: (B, K) one-hot or multi-hot targets.
-        options: the augmentation options.
-        time_patch_size: p_t of the model (1 for a model without time patches): a shifted clip keeps p_t frames.
-    Returns:
-        (the augmented inputs, same keys and shapes; the (B, K) targets, mixed by mixup).
+    `inputs` holds `input_values` (B, T, F) and optionally `attention_mask` (B, T), `targets` are (B, K) one- or
+    multi-hot; returns both augmented, same shapes. A shifted clip keeps `time_patch_size` frames (1: no time patches).
     """
     inputs = dict(inputs)
     if options.mixup_alpha > 0:
@@ -85,17 +70,11 @@ def random_start_shift(inputs: dict, max_shift_frames: int, time_patch_size: int
 
 
 def mix_batch(inputs: dict, targets: torch.Tensor, alpha: float, rng: np.random.Generator | None = None):
-    """Mixup with one weight per batch: w ~ Beta(alpha, alpha), then a permutation `order` of the batch.
+    """Mixup with one weight w ~ Beta(alpha, alpha) per batch and a permutation `order` of the batch.
 
-    Args:
-        inputs: model inputs with `input_values` (B, T, F) and optionally `attention_mask` (B, T).
-        targets: (B, K) one-hot or multi-hot targets.
-        alpha: the Beta distribution's parameter (> 0).
-        rng: the random source (default: numpy's global one, which the Trainer seeds and checkpoints).
-
-    Returns:
-        (inputs with `input_values` = w x + (1 - w) x[order] and `attention_mask` = max(m, m[order]),
-        targets w y + (1 - w) y[order]).
+    Returns (inputs with `input_values` (B, T, F) = w x + (1 - w) x[order] and `attention_mask` (B, T) =
+    max(m, m[order]), (B, K) targets w y + (1 - w) y[order]). `rng` defaults to numpy's global source, which the
+    Trainer seeds and checkpoints.
     """
     source = np.random if rng is None else rng
     weight = float(source.beta(alpha, alpha))

@@ -1,22 +1,15 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Pre-training checkpoints that survive a kill and never execute code when resumed.
 
-Layout: ``<output_dir>/checkpoints/checkpoint_<i>``. A checkpoint is written into a staging folder
-``checkpoint_<i>.incomplete``: `accelerator.save_state` writes the model (safetensors), the optimizer, the RNG states of
-every process (and the fp16 scaler) as `torch.save` files, then the main process writes `training_state.json` (the
-step counters and the learning-rate scheduler, in JSON) and renames the folder to its final name. Only then is the
-oldest complete checkpoint deleted, so a kill at any moment leaves the last complete checkpoint in place. Staging
-folders left by a kill are ignored when looking for a checkpoint and deleted before the next save.
-
-Resume reads only: `training_state.json` (JSON), `model.safetensors` (safetensors), `optimizer.bin`,
-`scaler.pt` and `random_states_<rank>.pkl` (`torch.load(weights_only=True)`, which refuses any object that is not
-a tensor, a container or a number). It never loads a pickle that could run code: a checkpoint holding files that
-Accelerate would unpickle without that restriction (`custom_checkpoint_*.pkl`, written by older versions for the
-scheduler) or a `torch.distributed.checkpoint` `.metadata` file (read with `pickle.load`) is refused with an error.
+``<output_dir>/checkpoints/checkpoint_<i>`` is written as ``checkpoint_<i>.incomplete`` (`accelerator.save_state`,
+then `training_state.json`: counters and scheduler in JSON) and renamed when complete; only then is the oldest one
+deleted, so a kill leaves the last complete checkpoint in place. Resume reads JSON, safetensors and
+`torch.load(weights_only=True)` files only, and refuses files that would be unpickled unrestricted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -29,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from accelerate.utils import broadcast_object_list
 from transformers.utils import logging
 
 
@@ -50,11 +44,8 @@ class CheckpointError(RuntimeError):
 
 @dataclass
 class TrainingProgress:
-    """Counters and scheduler state saved with every checkpoint (identical on all processes).
-
-    `step` counts optimizer steps attempted (the data position: step x accumulation micro-batches), `updates` the
-    steps really applied (they drive the EMA schedule and the learning-rate scheduler).
-    """
+    """Counters and scheduler state saved with every checkpoint (identical on all processes). `step` counts optimizer
+    steps attempted (the data position), `updates` those applied (they drive the EMA and learning-rate schedules)."""
 
     step: int = 0
     updates: int = 0
@@ -95,41 +86,25 @@ def checkpoint_number(path: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def completed_step(path: Path) -> int:
-    """i of a complete ``checkpoint_<i>`` folder."""
-    number = checkpoint_number(path)
-    if number is None:
-        raise ValueError(f"{str(path)!r} is not a checkpoint_<i> folder.")
-    return number
-
-
 def is_complete(path: Path) -> bool:
     return checkpoint_number(path) is not None and (Path(path) / TRAINING_STATE_FILE).is_file()
 
 
 def fsync_directory(path: Path) -> None:
     """Makes a rename inside `path` durable (no-op where directories cannot be opened)."""
-    try:
+    with contextlib.suppress(OSError):
         descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 class CheckpointStore:
-    """The checkpoints of one run: find, write (staged, then renamed), rotate and resume.
+    """The checkpoints of one run in ``output_dir/checkpoints``: find, write (staged, then renamed), rotate, resume.
 
-    Args:
-        output_dir: the run's folder; checkpoints live in ``output_dir/checkpoints``.
-        total_limit: complete checkpoints to keep (None or <= 0: keep all).
-        before_commit: public hook, called on the main process as `before_commit(staging_folder, progress)` once
-            every file of the checkpoint but `training_state.json` is written, i.e. before the checkpoint is marked
-            complete (the tests kill a run there to interrupt a checkpoint write).
+    `total_limit` complete checkpoints are kept (None or <= 0: all). `before_commit(staging_folder, progress)` is called
+    on the main process once every file but `training_state.json` is written (tests interrupt a write there).
     """
 
     def __init__(
@@ -142,12 +117,11 @@ class CheckpointStore:
         self.total_limit = total_limit if total_limit and total_limit > 0 else None
         self.before_commit = before_commit
 
-    # ------------------------------------------------------------------------------------------------ finding
     def complete(self) -> list[Path]:
         """Complete checkpoints, oldest first."""
         if not self.folder.is_dir():
             return []
-        return sorted((path for path in self.folder.iterdir() if is_complete(path)), key=completed_step)
+        return sorted((path for path in self.folder.iterdir() if is_complete(path)), key=checkpoint_number)
 
     def leftovers(self) -> list[Path]:
         """Folders of interrupted writes: staging folders and ``checkpoint_<i>`` folders without a training state."""
@@ -159,21 +133,17 @@ class CheckpointStore:
             if path.name.endswith(STAGING_SUFFIX) or (checkpoint_number(path) is not None and not is_complete(path))
         ]
 
-    def latest(self) -> Path | None:
-        complete = self.complete()
-        return complete[-1] if complete else None
-
     def find(self, spec: str | None) -> Path | None:
         """`'latest'`: the newest complete checkpoint (None when there is none); otherwise the given folder."""
         if not spec:
             return None
         if spec == "latest":
-            latest = self.latest()
-            if latest is None:
+            complete = self.complete()
+            if not complete:
                 logger.warning(
                     f"--resume_from_checkpoint latest: no complete checkpoint in {self.folder}; starting fresh."
                 )
-            return latest
+            return complete[-1] if complete else None
         path = Path(spec)
         if not (path / TRAINING_STATE_FILE).is_file():
             raise FileNotFoundError(f"{spec} is not a complete checkpoint (no {TRAINING_STATE_FILE}).")
@@ -186,11 +156,9 @@ class CheckpointStore:
         numbers = [CHECKPOINT_NAME.fullmatch(path.name.removesuffix(STAGING_SUFFIX)) for path in self.folder.iterdir()]
         return max((int(match.group(1)) for match in numbers if match), default=-1) + 1
 
-    # ------------------------------------------------------------------------------------------------ writing
     def save(self, accelerator, progress: TrainingProgress) -> Path:
         """Writes a checkpoint from every process; returns its final folder (call on every process)."""
-        number = self.next_number() if accelerator.is_main_process else 0
-        number = int(broadcast_int(accelerator, number))
+        (number,) = broadcast_object_list([self.next_number() if accelerator.is_main_process else 0])
         staging = self.folder / f"checkpoint_{number}{STAGING_SUFFIX}"
         final = self.folder / f"checkpoint_{number}"
         if accelerator.is_main_process:
@@ -216,14 +184,10 @@ class CheckpointStore:
             for path in complete[: max(0, len(complete) - self.total_limit)]:
                 logger.info(f"Deleting {path} (checkpoints_total_limit={self.total_limit}).")
                 shutil.rmtree(path)
-        self.remove_leftovers()
-
-    def remove_leftovers(self) -> None:
         for path in self.leftovers():
             logger.warning(f"Deleting {path}: a checkpoint whose write was interrupted.")
             shutil.rmtree(path, ignore_errors=True)
 
-    # ------------------------------------------------------------------------------------------------ reading
     def load(self, accelerator, checkpoint: Path, allow_rng_state_errors: bool = False) -> TrainingProgress:
         """Restores model, optimizer, scaler and RNG states from `checkpoint` without unpickling code."""
         checkpoint = Path(checkpoint)
@@ -237,16 +201,6 @@ class CheckpointStore:
             raise CheckpointError(f"Cannot resume from {checkpoint}: {type(error).__name__}: {error}") from error
         restore_rng_states(checkpoint, accelerator.process_index, allow_rng_state_errors)
         return progress
-
-
-def broadcast_int(accelerator, value: int) -> int:
-    """The main process's `value` on every process."""
-    if accelerator.num_processes == 1:
-        return value
-    from accelerate.utils import broadcast
-
-    tensor = torch.tensor([value], dtype=torch.long, device=accelerator.device)
-    return int(broadcast(tensor, from_process=0)[0])
 
 
 def refuse_unsafe_files(checkpoint: Path) -> None:
@@ -266,10 +220,7 @@ def refuse_unsafe_files(checkpoint: Path) -> None:
 
 def restore_rng_states(checkpoint: Path, rank: int, allow_errors: bool = False) -> None:
     """Sets the Python, NumPy and torch RNGs from ``random_states_<rank>.pkl`` (`torch.load(weights_only=True)`).
-
-    Accelerate's `load_state` only logs at INFO level when it cannot restore them; a resume that silently stops
-    being bit-identical is an error here unless `allow_errors` (then a warning).
-    """
+    Accelerate only logs a failure at INFO level; here it is an error unless `allow_errors` (then a warning)."""
     path = checkpoint / RNG_STATE_FILE.format(rank=rank)
     try:
         with torch.serialization.safe_globals(numpy_rng_globals()):

@@ -27,9 +27,8 @@ class GatherWithGradient(torch.autograd.Function):
 
 def gather_across_processes(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
     """All-gather (B, ...) from every process with gradients flowing to the local part; returns (W*B, ...), rank."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return tensor, 0
-    if torch.distributed.get_world_size() == 1:
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if not distributed or torch.distributed.get_world_size() == 1:
         return tensor, 0
     return GatherWithGradient.apply(tensor), torch.distributed.get_rank()
 

@@ -1,28 +1,17 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """The fine-tuning recipe: a benchmark's clips -> transformers' `Trainer` -> a classifier, its results and its card.
 
-One run (`fine_tune`) trains on one fold of a benchmark (or its single train/test split) and scores the protocol's
-test split; `--all_folds` runs every fold and `summarize_runs` gives mean, spread and 95 % interval. The recipe:
-
-    data          `ClipTransform` decodes and crops clips inside the `datasets` pipeline (undecodable -> None);
-                  `AudioClassificationCollator` turns them into `input_values` (B, T, F), `attention_mask` (B, T) and
-                  `labels` (B,) or (B, K), skipping and counting undecodable clips
-    augmentation  random crops of long clips; mixup, random start shifts and SpecAugment (`training/augment.py`)
-    optimisation  layer-wise learning-rate decay (`layer_decay_groups`), label smoothing on soft targets
-                  (`soft_target_loss`), frozen AaPE or encoder, class-balanced sampling
-    evaluation    validation and test logits averaged over `--classifier_shift_views` time-shifted views
-                  (`tta.average_shifted_views`, as the pipeline runs the saved model); the test split is also scored
-                  on the unshifted view alone
-    Trainer       `RecipeTrainer`: `--resume_from_checkpoint` (or the last checkpoint of the run folder), metrics and
-                  state saved with `save_metrics` / `save_state`, publishing with the Trainer's Hub integration
-                  (`--push_to_hub`), which uploads the AaSP card written by `finetuned_model_card`.
+`fine_tune` trains on one fold (or the single train/test split) and scores the protocol's test split; `--all_folds`
+runs every fold and `summarize_runs` gives mean, spread and 95 % interval. `RecipeTrainer` adds augmentation
+(`training/augment.py`), layer-wise lr decay, label smoothing on soft targets, class-balanced sampling and evaluation
+logits averaged over time-shifted views (`tta.average_shifted_views`, as the pipeline runs the saved model).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import datasets
@@ -51,7 +40,7 @@ from ..data.tasks import get_task
 from ..reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores
 from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, ReportedResult, TrainingDataset, finetuned_card
 from ..tta import average_shifted_views, shift_offsets
-from .arguments import ModelArguments, TaskDataArguments
+from .arguments import ModelArguments, TaskDataArguments, option
 from .augment import AugmentationArguments, augment_batch
 from .optimization import is_weight_decay_exempt
 
@@ -59,33 +48,26 @@ from .optimization import is_weight_decay_exempt
 logger = logging.get_logger(__name__)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Options
-
-
 @dataclass
 class FineTuningModelArguments(ModelArguments):
     """The checkpoint and what of it is trained."""
 
-    ignore_mismatched_sizes: bool = field(default=False, metadata={"help": "Replace a classifier of another size."})
-    freeze_feature_encoder: bool = field(default=False, metadata={"help": "Freeze the patch stem (AaPE)."})
-    freeze_base_model: bool = field(default=False, metadata={"help": "Freeze the whole encoder (train the head)."})
-    layer_decay: float = field(default=1.0, metadata={"help": "Layer-wise lr decay: layer l gets lr * decay^(L+1-l)."})
-    classifier_pooling: str | None = field(
-        default=None,
-        metadata={
-            "help": f"AaSP checkpoints: how the head pools the encoder, one of {', '.join(CLASSIFIER_POOLINGS)} "
-            "(default: the checkpoint's config.classifier_pooling)."
-        },
+    ignore_mismatched_sizes: bool = option(False, "Replace a classifier of another size.")
+    freeze_feature_encoder: bool = option(False, "Freeze the patch stem (AaPE).")
+    freeze_base_model: bool = option(False, "Freeze the whole encoder (train the head).")
+    layer_decay: float = option(1.0, "Layer-wise lr decay: layer l gets lr * decay^(L+1-l).")
+    classifier_pooling: str | None = option(
+        None,
+        f"AaSP checkpoints: how the head pools the encoder, one of {', '.join(CLASSIFIER_POOLINGS)} "
+        "(default: the checkpoint's config.classifier_pooling).",
     )
-    classifier_shift_views: int | None = field(
-        default=None,
-        metadata={
-            "help": "AaSP checkpoints: time-shifted views whose logits evaluation averages, 1 to the time patch "
-            "size (default: the checkpoint's config.classifier_shift_views); saved as that config hint, which the "
-            "pipeline applies. With more than one, the test split is also scored on the unshifted view alone "
-            "(test_score_single_view)."
-        },
+    classifier_shift_views: int | None = option(
+        None,
+        "AaSP checkpoints: time-shifted views whose logits evaluation averages, 1 to the time patch "
+        "size (default: the checkpoint's config.classifier_shift_views); saved as that config hint, which the "
+        "pipeline applies. With more than one, the test split is also scored on the unshifted view alone "
+        "(test_score_single_view).",
     )
 
     def __post_init__(self):
@@ -100,15 +82,12 @@ class FineTuningModelArguments(ModelArguments):
 class FineTuningDataArguments(TaskDataArguments):
     """The benchmark options plus the fine-tuning-only ones."""
 
-    all_folds: bool = field(default=False, metadata={"help": "Run every fold and report mean and spread."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Truncate train (debugging)."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Truncate validation and test (debugging)."})
-    train_on_validation: bool = field(
-        default=False,
-        metadata={
-            "help": "Train on train + validation (a final run with --eval_strategy no; the log-mel baseline trains on "
-            "both too)."
-        },
+    all_folds: bool = option(False, "Run every fold and report mean and spread.")
+    max_train_samples: int | None = option(None, "Truncate train (debugging).")
+    max_eval_samples: int | None = option(None, "Truncate validation and test (debugging).")
+    train_on_validation: bool = option(
+        False,
+        "Train on train + validation (a final run with --eval_strategy no; the log-mel baseline trains on both too).",
     )
 
 
@@ -116,24 +95,19 @@ class FineTuningDataArguments(TaskDataArguments):
 class RecipeArguments(AugmentationArguments):
     """Augmentation (`training/augment.py`) and sampling of the recipe, and the card's model name."""
 
-    random_crop: bool = field(default=True, metadata={"help": "Random crop of long training clips (else start)."})
-    pad_to_clip_length: bool = field(
-        default=False,
-        metadata={
-            "help": "Zero-pad clips shorter than the clip length with silence (EVAR). Default: they stay short; each "
-            "batch is padded by the feature extractor and the padding is masked, as the pipeline sees a clip."
-        },
+    random_crop: bool = option(True, "Random crop of long training clips (else start).")
+    pad_to_clip_length: bool = option(
+        False,
+        "Zero-pad clips shorter than the clip length with silence (EVAR). Default: they stay short; each "
+        "batch is padded by the feature extractor and the padding is masked, as the pipeline sees a clip.",
     )
-    class_balanced_sampling: bool | None = field(
-        default=None, metadata={"help": "Sample by inverse label frequency (default: the benchmark's, on for as2m)."}
+    class_balanced_sampling: bool | None = option(
+        None, "Sample by inverse label frequency (default: the benchmark's, on for as2m)."
     )
-    hub_model_name: str | None = field(default=None, metadata={"help": "Model name in the card (default: folder)."})
+    hub_model_name: str | None = option(None, "Model name in the card (default: folder).")
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Data
-
-
 class ClipTransform:
     """`datasets` transform: decoded 16 kHz waveforms cut to at most `clip_samples` (zero-padded to exactly that with
     `pad_to_clip_length`); None for clips that cannot be decoded."""
@@ -152,10 +126,8 @@ class ClipTransform:
 
 
 class AudioClassificationCollator:
-    """Turns clips into model inputs: `input_values` (B, T, F), `attention_mask` (B, T), `labels` (B,) or (B, K).
-
-    Clips that could not be decoded are skipped and counted (`num_skipped`).
-    """
+    """Clips -> `input_values` (B, T, F), `attention_mask` (B, T), `labels` (B,) or (B, K); undecodable clips are
+    skipped and counted (`num_skipped`)."""
 
     def __init__(self, feature_extractor, num_labels: int, multi_label: bool):
         self.feature_extractor = feature_extractor
@@ -170,17 +142,13 @@ class AudioClassificationCollator:
             logger.warning(f"Skipped {self.num_skipped} undecodable clip(s) so far.")
         if not usable:
             raise RuntimeError("Every clip of a batch failed to decode; check the dataset's audio column.")
-        batch = self.feature_extractor(
-            [e["waveform"] for e in usable], sampling_rate=SAMPLING_RATE, return_tensors="pt"
-        )
+        waveforms = [example["waveform"] for example in usable]
+        batch = self.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt")
         labels = encode_targets([e["label"] for e in usable], self.num_labels, self.multi_label)
         return {**batch, "labels": torch.from_numpy(labels)}
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Recipe
-
-
 def layer_id(parameter_name: str, num_layers: int) -> int:
     """0 for the patch stem and embeddings, l + 1 for Transformer layer l, L + 1 for the final norm and the head."""
     match = re.search(r"\.layers?\.(\d+)\.", parameter_name)
@@ -198,17 +166,11 @@ def layer_decay_groups(model, learning_rate: float, weight_decay: float, decay: 
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
-        layer = layer_id(name, num_layers)
-        no_decay = is_weight_decay_exempt(name, parameter)
-        group = groups.setdefault(
-            (layer, no_decay),
-            {
-                "params": [],
-                "lr": learning_rate * decay ** (num_layers + 1 - layer),
-                "weight_decay": 0.0 if no_decay else weight_decay,
-            },
-        )
-        group["params"].append(parameter)
+        layer, no_decay = layer_id(name, num_layers), is_weight_decay_exempt(name, parameter)
+        if (layer, no_decay) not in groups:
+            lr = learning_rate * decay ** (num_layers + 1 - layer)
+            groups[layer, no_decay] = {"params": [], "lr": lr, "weight_decay": 0.0 if no_decay else weight_decay}
+        groups[layer, no_decay]["params"].append(parameter)
     return list(groups.values())
 
 
@@ -289,10 +251,7 @@ class RecipeTrainer(Trainer):
             self.model_card.save(str(Path(self.args.output_dir) / "README.md"))
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # One run
-
-
 @dataclass
 class RunSteps:
     """What a run does: `--do_train` / `--do_eval` (the protocol's test split); neither flag given means both."""
@@ -323,11 +282,6 @@ def folds_to_run(benchmark: LoadedTask, fold: int | None, all_folds: bool) -> li
     return [fold]
 
 
-def run_folder(output_dir: str, fold, all_folds: bool) -> Path:
-    """`<output_dir>/fold_<k>` for each run of --all_folds, else `<output_dir>`."""
-    return Path(output_dir) / f"fold_{fold}" if all_folds else Path(output_dir)
-
-
 def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedTask):
     """The checkpoint's config (loaded once) for the benchmark's labels, with --classifier_pooling and
     --classifier_shift_views applied; those two are refused for a checkpoint that is not AaSP (its config would keep
@@ -341,29 +295,23 @@ def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedTas
         problem_type="multi_label_classification" if multi_label else "single_label_classification",
         trust_remote_code=model_args.trust_remote_code,
     )
-    overrides = {
-        name: getattr(model_args, name)
-        for name in ("classifier_pooling", "classifier_shift_views")
-        if getattr(model_args, name) is not None
-    }
-    for name, value in overrides.items():
-        if not hasattr(config, name):
+    for name in ("classifier_pooling", "classifier_shift_views"):
+        value = getattr(model_args, name)
+        if value is not None and not hasattr(config, name):
             raise ValueError(
                 f"--{name} applies to AaSP checkpoints; {model_args.model_name_or_path} is a "
                 f"{config.model_type!r} model. Drop the flag."
             )
-        setattr(config, name, value)
+        if value is not None:
+            setattr(config, name, value)
     if model_args.classifier_shift_views is not None:  # (--classifier_pooling is checked with the other options)
         shift_offsets(model_args.classifier_shift_views, config.time_patch_size, name="--classifier_shift_views")
     return config
 
 
 def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedTask, require_trained_head: bool):
-    """`AutoModelForAudioClassification` for the benchmark's labels, with the requested parts frozen.
-
-    With `require_trained_head` (evaluation without training) a checkpoint whose classifier would be freshly
-    initialised is refused: its test score would be that of a random head.
-    """
+    """`AutoModelForAudioClassification` for the benchmark's labels, with the requested parts frozen. With
+    `require_trained_head` (evaluation only) a checkpoint whose classifier would be freshly initialised is refused."""
     model, loading_info = AutoModelForAudioClassification.from_pretrained(
         model_args.model_name_or_path,
         config=classifier_config(model_args, benchmark),
@@ -389,42 +337,32 @@ def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedTask,
 
 
 def prepare_splits(benchmark: LoadedTask, fold, data_args: FineTuningDataArguments, recipe, seed: int):
-    """(train / validation / test datasets yielding cropped waveforms, the same splits undecoded).
-
-    A streamed benchmark (AudioSet-2M from the Hub) gives iterable datasets, transformed as they are read.
-    """
+    """(train / validation / test datasets yielding cropped waveforms, the same splits undecoded); a streamed
+    benchmark (AudioSet-2M from the Hub) gives iterable datasets, transformed as they are read."""
     splits = benchmark.splits(fold, validation_fraction=data_args.validation_fraction, seed=seed)
     if data_args.train_on_validation and "validation" in splits:
         splits["train"] = datasets.concatenate_datasets([splits["train"], splits.pop("validation")])
-    limits = {
-        "train": data_args.max_train_samples,
-        "validation": data_args.max_eval_samples,
-        "test": data_args.max_eval_samples,
-    }
-    clip_samples = benchmark.spec.clip_samples
     prepared = {}
     for name, dataset in splits.items():
+        train = name == "train"
         transform = ClipTransform(
-            clip_samples, recipe.random_crop and name == "train", seed, recipe.pad_to_clip_length
+            benchmark.spec.clip_samples, recipe.random_crop and train, seed, recipe.pad_to_clip_length
         )
+        limit = data_args.max_train_samples if train else data_args.max_eval_samples
         dataset = undecoded_audio(dataset)
         if benchmark.streaming:
-            if limits[name] is not None:
-                dataset = dataset.take(limits[name])
+            dataset = dataset if limit is None else dataset.take(limit)
             prepared[name] = dataset.map(transform, batched=True, remove_columns=list(dataset.column_names or []))
-            continue
-        if limits[name] is not None:
-            dataset = dataset.select(range(min(limits[name], dataset.num_rows)))
-        prepared[name] = dataset.with_transform(transform)
+        else:
+            dataset = dataset if limit is None else dataset.select(range(min(limit, dataset.num_rows)))
+            prepared[name] = dataset.with_transform(transform)
     return prepared, splits
 
 
 def training_sample_weights(benchmark: LoadedTask, train_split, recipe: RecipeArguments):
     """Per-clip sampling weights of the class-balanced sampler, or None when it is off."""
     balanced = recipe.class_balanced_sampling
-    if balanced is None:
-        balanced = benchmark.spec.class_balanced_sampling
-    if not balanced:
+    if not (benchmark.spec.class_balanced_sampling if balanced is None else balanced):
         return None
     if benchmark.streaming:
         logger.warning(
@@ -461,12 +399,12 @@ def fine_tune(
 ) -> dict:
     """Fine-tune on one fold (or the single train/test split) and/or score its test split.
 
-    Writes into the run folder (`run_folder`): the model and feature extractor (when trained), the Trainer's
-    `train_results.json` / `test_results.json` / `trainer_state.json`, and with `--all_folds` the run's
-    `results.json`. Returns {"benchmark", "fold", "metric", "test_score", "num_test_clips", "train_loss",
+    Writes into the run folder (`<output_dir>/fold_<k>` with --all_folds): the model and feature extractor (when
+    trained), the Trainer's `train_results.json` / `test_results.json` / `trainer_state.json`, and with `--all_folds`
+    the run's `results.json`. Returns {"benchmark", "fold", "metric", "test_score", "num_test_clips", "train_loss",
     "skipped_clips", "trainer"}; scores are None for a step that did not run.
     """
-    run_dir = run_folder(training_args.output_dir, fold, data_args.all_folds)
+    run_dir = Path(training_args.output_dir) / (f"fold_{fold}" if data_args.all_folds else "")
     args = replace(training_args, output_dir=str(run_dir), remove_unused_columns=False)
     set_seed(args.seed)
     prepared, raw_splits = prepare_splits(benchmark, fold, data_args, recipe, args.seed)
@@ -494,9 +432,8 @@ def fine_tune(
         shift_views=getattr(model.config, "classifier_shift_views", 1),
     )
     results = {"benchmark": benchmark.spec.name, "fold": fold, "metric": metric_name(multi_label)}
-    results.update(
-        test_score=None, num_test_clips=None, train_loss=None, num_train_clips=num_rows(raw_splits["train"])
-    )
+    num_train_clips = getattr(raw_splits["train"], "num_rows", None)  # None for a stream
+    results.update(test_score=None, num_test_clips=None, train_loss=None, num_train_clips=num_train_clips)
     if steps.train:
         train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(args))
         if not args.push_to_hub:  # with --push_to_hub, `publish` saves the model together with its card
@@ -514,16 +451,10 @@ def fine_tune(
     return results
 
 
-def num_rows(dataset) -> int | None:
-    """Rows of a split; None for a streamed one."""
-    return getattr(dataset, "num_rows", None)
-
-
 def evaluate_test(trainer: RecipeTrainer, test_dataset, multi_label: bool) -> dict:
-    """The protocol's score on the test split, from the logits averaged over the trainer's `shift_views` (as the
-    pipeline runs the saved model): {"test_score", "num_test_clips", "shift_views"}, plus "test_score_single_view"
-    (the unshifted view alone) when that is more than one view. Each is also saved as metrics (`test_*`,
-    `test_single_view_*`)."""
+    """{"test_score", "num_test_clips", "shift_views"} of the logits averaged over the trainer's `shift_views` (as the
+    pipeline runs the model), plus "test_score_single_view" (the unshifted view) when V > 1; saved as `test_*` and
+    `test_single_view_*` metrics."""
     results = score_test_split(trainer, test_dataset, multi_label, trainer.shift_views, "test")
     results["shift_views"] = trainer.shift_views
     if trainer.shift_views > 1:
@@ -559,10 +490,7 @@ def check_run_options(data_args: FineTuningDataArguments, training_args: Trainin
         )
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Reporting and publishing
-
-
 def summarize_runs(runs: list[dict], benchmark: LoadedTask) -> dict:
     """Mean, std and 95 % interval of the runs' test scores, with the benchmark, protocol and dataset revision."""
     scored = [run for run in runs if run["test_score"] is not None]
@@ -627,17 +555,9 @@ def card_dataset(benchmark: LoadedTask, data_args: TaskDataArguments) -> Trainin
 
 
 def card_hyperparameters(model_args, recipe: RecipeArguments, training_args: TrainingArguments) -> dict:
-    keys = (
-        "learning_rate",
-        "per_device_train_batch_size",
-        "num_train_epochs",
-        "max_steps",
-        "warmup_steps",
-        "weight_decay",
-        "lr_scheduler_type",
-        "label_smoothing_factor",
-        "seed",
-    )
+    """The hyperparameters the card lists: the Trainer's, the recipe's and what of the checkpoint is trained."""
+    keys = ("learning_rate", "per_device_train_batch_size", "num_train_epochs", "max_steps", "warmup_steps")
+    keys += ("weight_decay", "lr_scheduler_type", "label_smoothing_factor", "seed")
     values = {key: getattr(training_args, key) for key in keys}
     values.update({k: v for k, v in asdict(recipe).items() if k != "hub_model_name"})
     values.update(
@@ -651,15 +571,11 @@ def card_hyperparameters(model_args, recipe: RecipeArguments, training_args: Tra
     return values
 
 
-def model_name(recipe: RecipeArguments, training_args: TrainingArguments) -> str:
-    return recipe.hub_model_name or training_args.hub_model_id or Path(training_args.output_dir).name
-
-
 def finetuned_model_card(summary, benchmark, model_args, data_args, recipe, training_args):
     """The card of the fine-tuned model: measured results, per-fold scores, data (with revision and license)."""
     spec = benchmark.spec
     dataset = card_dataset(benchmark, data_args)
-    name = model_name(recipe, training_args)
+    name = recipe.hub_model_name or training_args.hub_model_id or Path(training_args.output_dir).name
     results = []
     if "mean" in summary:
         results.append(

@@ -30,12 +30,8 @@ def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def mask_generator(seed: int, process_index: int, step: int, micro_batch: int = 0) -> torch.Generator:
-    """A CPU generator for the masks of one micro-batch, distinct for every process and step.
-
-    Masks drawn from it are a pure function of (seed, process, step, micro-batch): every process draws its own masks
-    (a shared global seed would give all processes the same ones), and a resumed run draws the masks it would have
-    drawn without the interruption.
-    """
+    """A CPU generator for the masks of one micro-batch, a pure function of (seed, process, step, micro-batch): every
+    process draws its own masks, and a resumed run draws the masks it would have drawn without the interruption."""
     entropy = np.random.SeedSequence([int(seed), int(process_index), int(step), int(micro_batch)])
     return torch.Generator().manual_seed(int(entropy.generate_state(1, np.uint64)[0] >> 1))
 

@@ -1,16 +1,8 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Self-supervised AaSP pre-training with Accelerate (docs/method.md, section 5; docs/pretraining.md).
+"""Self-supervised AaSP pre-training with Accelerate (docs/pretraining.md); `examples/pretrain.py` is its command line.
 
-`examples/pretrain.py` is the command line; this module holds the pieces:
-
-- the options (`PretrainingOptions`: one dataclass per YAML section, parsed with `parse_arguments`);
-- the set-up steps (`build_accelerator`, `prepare_output_dir`, `load_records`, `build_feature_extractor`,
-  `build_model`, `build_optimizer`);
-- `Pretrainer`, the training loop: `resume`, `train` (`forward_backward`, `apply_update`, `log_step`,
-  `save_checkpoint`) and `export`.
-
-Checkpoints are written and read by `transformers_aasp.training.checkpointing` (staged writes, rotation after
-completion, resume without unpickling code).
+Options (`PretrainingOptions`, one dataclass per YAML section), set-up steps (`build_*`) and the loop (`Pretrainer`:
+`resume`, `train`, `export`). Checkpoints are written and read by `checkpointing.CheckpointStore`.
 """
 
 from __future__ import annotations
@@ -20,8 +12,9 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import get_type_hints
 
 import torch
 import yaml
@@ -47,7 +40,7 @@ from ..data.sources import SOURCE_TYPES, load_audio_records
 from ..feature_extraction_aasp import AaSPFeatureExtractor
 from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPForPreTraining
 from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, TrainingDataset, pretrained_card
-from .arguments import parse_arguments, setup_logging
+from .arguments import option, parse_arguments, setup_logging
 from .checkpointing import CheckpointStore, TrainingProgress
 from .distributed import use_cross_process_negatives
 from .optimization import mask_generator, weight_decay_groups
@@ -63,74 +56,55 @@ FEATURES_ON_DEVICE_CHOICES = ("auto", "true", "false")
 MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
 
 
-# ----------------------------------------------------------------------------------------------------------------
 # Options: one dataclass per section of the YAML file (the headings only group options)
-# ----------------------------------------------------------------------------------------------------------------
 @dataclass
 class DataOptions:
-    dataset: str | None = field(
-        default=None, metadata={"help": "'embedded', a folder of audio files, an audiofolder or a dataset id."}
+    dataset: str | None = option(None, "'embedded', a folder of audio files, an audiofolder or a dataset id.")
+    dataset_type: str = option(
+        "auto",
+        "How to read --dataset; 'auto': 'embedded', an existing folder, else a dataset id.",
+        choices=SOURCE_TYPES,
     )
-    dataset_type: str = field(
-        default="auto",
-        metadata={
-            "help": "How to read --dataset; 'auto': 'embedded', an existing folder, else a dataset id.",
-            "choices": SOURCE_TYPES,
-        },
+    dataset_config_name: str | None = option(None, "Dataset configuration.")
+    dataset_split: str = option("train", "Split to pre-train on.")
+    streaming: bool = option(False, "Stream the dataset instead of downloading it.")
+    audio_column: str = option("audio", "Column holding the audio.")
+    embedded_clips_per_class: int | None = option(None, "--dataset embedded: clips per class of the corpus to build.")
+    embedded_corpus_seed: int = option(
+        0, "--dataset embedded: the seed of the corpus build to read (built if needed)."
     )
-    dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset configuration."})
-    dataset_split: str = field(default="train", metadata={"help": "Split to pre-train on."})
-    streaming: bool = field(default=False, metadata={"help": "Stream the dataset instead of downloading it."})
-    audio_column: str = field(default="audio", metadata={"help": "Column holding the audio."})
-    embedded_clips_per_class: int | None = field(
-        default=None, metadata={"help": "--dataset embedded: clips per class of the corpus to build."}
+    crop_frames: int = option(608, "Random crop length in frames (608 = 6.08 s).")
+    min_clip_seconds: float = option(0.1, "Shorter clips are skipped and counted.")
+    shuffle_buffer_size: int = option(1000, "Shuffle buffer of a streamed dataset.")
+    num_workers: int = option(2, "DataLoader workers (decoding + features).")
+    features_on_device: str = option(
+        "auto",
+        "Compute the log-mel batch on the accelerator (workers only decode and crop): 'true', "
+        "'false' or 'auto' (true on a GPU).",
+        choices=FEATURES_ON_DEVICE_CHOICES,
     )
-    embedded_corpus_seed: int = field(
-        default=0, metadata={"help": "--dataset embedded: the seed of the corpus build to read (built if needed)."}
-    )
-    crop_frames: int = field(default=608, metadata={"help": "Random crop length in frames (608 = 6.08 s)."})
-    min_clip_seconds: float = field(default=0.1, metadata={"help": "Shorter clips are skipped and counted."})
-    shuffle_buffer_size: int = field(default=1000, metadata={"help": "Shuffle buffer of a streamed dataset."})
-    num_workers: int = field(default=2, metadata={"help": "DataLoader workers (decoding + features)."})
-    features_on_device: str = field(
-        default="auto",
-        metadata={
-            "help": "Compute the log-mel batch on the accelerator (workers only decode and crop): 'true', "
-            "'false' or 'auto' (true on a GPU).",
-            "choices": FEATURES_ON_DEVICE_CHOICES,
-        },
-    )
-    norm_stats_clips: int = field(
-        default=1000, metadata={"help": "Clips for the log-mel mean/std when --norm_mean/--norm_std are not given."}
-    )
-    norm_mean: float | None = field(default=None, metadata={"help": "Log-mel mean (skip computing the statistics)."})
-    norm_std: float | None = field(default=None, metadata={"help": "Log-mel std (skip computing the statistics)."})
+    norm_stats_clips: int = option(1000, "Clips for the log-mel mean/std when --norm_mean/--norm_std are not given.")
+    norm_mean: float | None = option(None, "Log-mel mean (skip computing the statistics).")
+    norm_std: float | None = option(None, "Log-mel std (skip computing the statistics).")
 
 
 @dataclass
 class ModelOptions:
-    model_config: str = field(
-        default="tiny",
-        metadata={
-            "help": "'tiny' (AaSPConfig.tiny()), 'base' (ViT-B), 'paper' (AaSPConfig.paper(): ViT-B with the paper's "
-            "aliasing features) or a config/checkpoint folder."
-        },
+    model_config: str = option(
+        "tiny",
+        "'tiny' (AaSPConfig.tiny()), 'base' (ViT-B), 'paper' (AaSPConfig.paper(): ViT-B with the paper's "
+        "aliasing features) or a config/checkpoint folder.",
     )
     # a JSON string on the command line, a mapping in the YAML file; always a dict after parsing
-    model_overrides: str = field(
-        default="{}", metadata={"help": "AaSPConfig fields to override, as JSON (e.g. '{\"num_mask_clones\": 16}')."}
+    model_overrides: str = option("{}", "AaSPConfig fields to override, as JSON (e.g. '{\"num_mask_clones\": 16}').")
+    init_from: str | None = option(
+        None,
+        "Start from this AaSPForPreTraining or AaSPModel checkpoint (teacher := student when the "
+        "checkpoint has no teacher).",
     )
-    init_from: str | None = field(
-        default=None,
-        metadata={
-            "help": "Start from this AaSPForPreTraining or AaSPModel checkpoint (teacher := student when the "
-            "checkpoint has no teacher)."
-        },
-    )
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward."})
-    export_weights: str = field(
-        default="student",
-        metadata={"help": "Encoder weights written to <output_dir>/final.", "choices": PRETRAINING_EXPORTS},
+    gradient_checkpointing: bool = option(False, "Recompute activations in backward.")
+    export_weights: str = option(
+        "student", "Encoder weights written to <output_dir>/final.", choices=PRETRAINING_EXPORTS
     )
 
     def __post_init__(self):
@@ -145,73 +119,61 @@ class ModelOptions:
 
 @dataclass
 class OptimizationOptions:
-    per_device_batch_size: int = field(default=12, metadata={"help": "Clips per process per micro-batch."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Micro-batches per update."})
-    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate."})
-    weight_decay: float = field(
-        default=0.05, metadata={"help": "AdamW weight decay (never on norms, biases, tokens, positions)."}
+    per_device_batch_size: int = option(12, "Clips per process per micro-batch.")
+    gradient_accumulation_steps: int = option(1, "Micro-batches per update.")
+    learning_rate: float = option(5e-4, "Peak learning rate.")
+    weight_decay: float = option(0.05, "AdamW weight decay (never on norms, biases, tokens, positions).")
+    adam_beta1: float = option(0.9, "AdamW beta1.")
+    adam_beta2: float = option(0.95, "AdamW beta2.")
+    adam_epsilon: float = option(1e-8, "AdamW epsilon.")
+    max_steps: int | None = option(None, "Optimizer steps to train for.")
+    warmup_steps: int = option(0, "Linear warm-up steps before the cosine decay.")
+    max_grad_norm: float = option(4.0, "Gradient clipping norm (<= 0: no clipping).")
+    mixed_precision: str | None = option(
+        None, "Mixed precision (default: what `accelerate launch`/config says).", choices=MIXED_PRECISION_CHOICES
     )
-    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1."})
-    adam_beta2: float = field(default=0.95, metadata={"help": "AdamW beta2."})
-    adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon."})
-    max_steps: int | None = field(default=None, metadata={"help": "Optimizer steps to train for."})
-    warmup_steps: int = field(default=0, metadata={"help": "Linear warm-up steps before the cosine decay."})
-    max_grad_norm: float = field(default=4.0, metadata={"help": "Gradient clipping norm (<= 0: no clipping)."})
-    mixed_precision: str | None = field(
-        default=None,
-        metadata={
-            "help": "Mixed precision (default: what `accelerate launch`/config says).",
-            "choices": MIXED_PRECISION_CHOICES,
-        },
+    seed: int = option(0, "Seed of model init, masks and data order.")
+    max_consecutive_bad_steps: int = option(
+        10, "Stop after this many consecutive steps with a non-finite loss or gradient."
     )
-    seed: int = field(default=0, metadata={"help": "Seed of model init, masks and data order."})
-    max_consecutive_bad_steps: int = field(
-        default=10, metadata={"help": "Stop after this many consecutive steps with a non-finite loss or gradient."}
-    )
-    find_unused_parameters: bool = field(default=False, metadata={"help": "DDP find_unused_parameters."})
+    find_unused_parameters: bool = option(False, "DDP find_unused_parameters.")
 
 
 @dataclass
 class CheckpointingOptions:
-    output_dir: str | None = field(default=None, metadata={"help": "Where checkpoints, logs and exports go."})
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Delete earlier checkpoints/metrics in --output_dir instead of refusing."}
+    output_dir: str | None = option(None, "Where checkpoints, logs and exports go.")
+    overwrite_output_dir: bool = option(
+        False, "Delete earlier checkpoints/metrics in --output_dir instead of refusing."
     )
-    checkpointing_steps: int = field(default=1000, metadata={"help": "Write a checkpoint every N steps."})
-    checkpoints_total_limit: int = field(default=3, metadata={"help": "Keep only the last K complete checkpoints."})
-    resume_from_checkpoint: str | None = field(
-        default=None,
-        metadata={"help": "'latest' (newest complete checkpoint in --output_dir; starts fresh if none) or a path."},
+    checkpointing_steps: int = option(1000, "Write a checkpoint every N steps.")
+    checkpoints_total_limit: int = option(3, "Keep only the last K complete checkpoints.")
+    resume_from_checkpoint: str | None = option(
+        None, "'latest' (newest complete checkpoint in --output_dir; starts fresh if none) or a path."
     )
-    allow_rng_state_errors: bool = field(
-        default=False,
-        metadata={
-            "help": "Resume even when a checkpoint's RNG states cannot be restored (the run is then no "
-            "longer bit-identical to an uninterrupted one); default: stop with an error."
-        },
+    allow_rng_state_errors: bool = option(
+        False,
+        "Resume even when a checkpoint's RNG states cannot be restored (the run is then no "
+        "longer bit-identical to an uninterrupted one); default: stop with an error.",
     )
 
 
 @dataclass
 class LoggingOptions:
-    logging_steps: int = field(default=10, metadata={"help": "Log metrics every N optimizer steps."})
-    report_to: str = field(
-        default="tensorboard",
-        metadata={"help": "Accelerate tracker(s): 'tensorboard', 'wandb', 'all' or 'none' (metrics.jsonl always)."},
+    logging_steps: int = option(10, "Log metrics every N optimizer steps.")
+    report_to: str = option(
+        "tensorboard", "Accelerate tracker(s): 'tensorboard', 'wandb', 'all' or 'none' (metrics.jsonl always)."
     )
-    tracker_project_name: str = field(default="aasp_pretraining", metadata={"help": "Tracker project name."})
-    collapse_threshold: float = field(
-        default=1e-4, metadata={"help": "Warn when the teacher target variance falls below this (collapse)."}
-    )
-    log_level: str = field(default="info", metadata={"help": "Log level of the main process."})
+    tracker_project_name: str = option("aasp_pretraining", "Tracker project name.")
+    collapse_threshold: float = option(1e-4, "Warn when the teacher target variance falls below this (collapse).")
+    log_level: str = option("info", "Log level of the main process.")
 
 
 @dataclass
 class HubOptions:
-    push_to_hub: bool = field(default=False, metadata={"help": "Upload <output_dir>/final to the Hub at the end."})
-    hub_model_id: str | None = field(default=None, metadata={"help": "Repository id, e.g. 'user/aasp-base'."})
-    hub_private_repo: bool = field(default=False, metadata={"help": "Create the repository as private."})
-    model_name: str | None = field(default=None, metadata={"help": "Name shown in the model card."})
+    push_to_hub: bool = option(False, "Upload <output_dir>/final to the Hub at the end.")
+    hub_model_id: str | None = option(None, "Repository id, e.g. 'user/aasp-base'.")
+    hub_private_repo: bool = option(False, "Create the repository as private.")
+    model_name: str | None = option(None, "Name shown in the model card.")
 
 
 @dataclass
@@ -221,15 +183,6 @@ class DebugOptions:
     )
 
 
-OPTION_SECTIONS = {
-    "data": DataOptions,
-    "model": ModelOptions,
-    "optimization": OptimizationOptions,
-    "checkpointing": CheckpointingOptions,
-    "logging": LoggingOptions,
-    "hub": HubOptions,
-    "debug": DebugOptions,
-}
 POSITIVE_OPTIONS = {
     "optimization": ("per_device_batch_size", "gradient_accumulation_steps", "max_steps", "max_consecutive_bad_steps"),
     "data": ("crop_frames", "norm_stats_clips"),
@@ -259,18 +212,11 @@ class PretrainingOptions:
 
     def validate(self) -> None:
         """Raises `ValueError` naming the first option that is missing or out of range."""
-        data, optim, ckpt = self.data, self.optimization, self.checkpointing
-        missing = [
-            name
-            for name, value in (
-                ("dataset", data.dataset),
-                ("output_dir", ckpt.output_dir),
-                ("max_steps", optim.max_steps),
-            )
-            if value is None
-        ]
+        data, optim = self.data, self.optimization
+        required = {"dataset": data.dataset, "output_dir": self.checkpointing.output_dir, "max_steps": optim.max_steps}
+        missing = [f"--{name}" for name, value in required.items() if value is None]
         if missing:
-            raise ValueError(f"Missing required option(s): {', '.join('--' + name for name in missing)}.")
+            raise ValueError(f"Missing required option(s): {', '.join(missing)}.")
         for section, names in POSITIVE_OPTIONS.items():
             for name in names:
                 value = getattr(getattr(self, section), name)
@@ -278,19 +224,19 @@ class PretrainingOptions:
                     raise ValueError(f"--{name} must be positive, got {value}.")
         if optim.warmup_steps < 0 or optim.warmup_steps > optim.max_steps:
             raise ValueError(f"--warmup_steps must lie in [0, max_steps={optim.max_steps}], got {optim.warmup_steps}.")
-        choices = (
-            ("dataset_type", data.dataset_type, SOURCE_TYPES),
-            ("features_on_device", data.features_on_device, FEATURES_ON_DEVICE_CHOICES),
-            ("export_weights", self.model.export_weights, PRETRAINING_EXPORTS),
-            ("mixed_precision", optim.mixed_precision, (None, *MIXED_PRECISION_CHOICES)),
-        )
-        for name, value, allowed in choices:  # a YAML file bypasses argparse's choices
-            if value not in allowed:
-                raise ValueError(f"--{name} must be one of {[v for v in allowed if v is not None]}, got {value!r}.")
+        for section in OPTION_SECTIONS:  # a YAML file bypasses argparse's choices
+            options = getattr(self, section)
+            for spec in fields(options):
+                value, choices = getattr(options, spec.name), spec.metadata.get("choices", ())
+                if choices and value != spec.default and value not in choices:
+                    raise ValueError(f"--{spec.name} must be one of {list(choices)}, got {value!r}.")
         if (data.norm_mean is None) != (data.norm_std is None):
             raise ValueError("Give both --norm_mean and --norm_std, or neither (then they are computed).")
         if self.hub.push_to_hub and not self.hub.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id (e.g. 'user/aasp-tiny').")
+
+
+OPTION_SECTIONS: dict[str, type] = get_type_hints(PretrainingOptions)  # YAML section name -> its option dataclass
 
 
 def parse_pretraining_options(argv: list[str] | None = None) -> PretrainingOptions:
@@ -301,9 +247,7 @@ def parse_pretraining_options(argv: list[str] | None = None) -> PretrainingOptio
     return options
 
 
-# ----------------------------------------------------------------------------------------------------------------
 # Set-up steps
-# ----------------------------------------------------------------------------------------------------------------
 class LaunchError(RuntimeError):
     """The processes that were started are not the ones that were asked for."""
 
@@ -313,32 +257,22 @@ class TrainingDiverged(RuntimeError):
 
 
 def check_launch(accelerator: Accelerator, environ=None) -> None:
-    """Fail loudly when a launch asked for several processes but Accelerate set up only one.
-
-    Two cases: `accelerate launch --cpu --num_processes N` (N > 1), and a launcher that started N processes (WORLD_SIZE)
-    which Accelerate left non-distributed (an FSDP config on a machine without GPUs), so that N independent runs would
-    write to one folder.
-
-    Accelerate's `--cpu` launcher only starts several processes through `mpirun` (`--mpirun_hostfile`); otherwise it
-    sets MASTER_ADDR/MASTER_PORT for N processes but runs one. Several CPU processes (DDP over gloo) are started by
-    `ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes N ...` (torchrun).
-    """
+    """Fail loudly when a launch asked for several processes but Accelerate set up only one, so that N independent
+    runs would write to one folder: `accelerate launch --cpu --num_processes N` without `mpirun` (it sets MASTER_PORT
+    but starts one process), or N launched processes (WORLD_SIZE) left non-distributed (FSDP without GPUs)."""
     environ = os.environ if environ is None else environ
-    asked_for_several = "MASTER_PORT" in environ and not any(
-        key in environ for key in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
-    )
-    if (
-        asked_for_several
-        and accelerator.num_processes == 1
-        and environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
-    ):
+    if accelerator.num_processes > 1:
+        return
+    launched_by_size = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+    cpu = environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    if cpu and "MASTER_PORT" in environ and not any(key in environ for key in launched_by_size):
         raise LaunchError(
             "`accelerate launch --cpu --num_processes N` started a single process: without --mpirun_hostfile, "
             "Accelerate's CPU launcher does not spawn N processes. For multi-process CPU training run "
             "`ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes N examples/pretrain.py ...`."
         )
     launched = int(environ.get("WORLD_SIZE", "1") or 1)
-    if launched > 1 and accelerator.num_processes == 1:
+    if launched > 1:
         raise LaunchError(
             f"The launcher started {launched} processes (WORLD_SIZE={launched}) but Accelerate set up a single, "
             "non-distributed one: each process would train alone and write to the same output folder. This happens "
@@ -373,18 +307,18 @@ def build_accelerator(options: PretrainingOptions) -> Accelerator:
 
 def prepare_output_dir(options: PretrainingOptions, accelerator: Accelerator) -> None:
     """Refuse to mix two runs in one folder unless resuming or told to overwrite; write the resolved options."""
-    output_dir = Path(options.checkpointing.output_dir)
-    store = CheckpointStore(output_dir)
-    if accelerator.is_main_process and store.complete() and not options.checkpointing.resume_from_checkpoint:
-        if not options.checkpointing.overwrite_output_dir:
-            raise FileExistsError(
-                f"{output_dir} already holds checkpoints; pass --resume_from_checkpoint latest to continue or "
-                "--overwrite_output_dir to start over."
-            )
-        for name in ("checkpoints", "logs", "final", FEATURE_EXTRACTOR_DIR):
-            shutil.rmtree(output_dir / name, ignore_errors=True)
-        (output_dir / METRICS_FILE).unlink(missing_ok=True)
+    ckpt = options.checkpointing
+    output_dir = Path(ckpt.output_dir)
     if accelerator.is_main_process:
+        if CheckpointStore(output_dir).complete() and not ckpt.resume_from_checkpoint:
+            if not ckpt.overwrite_output_dir:
+                raise FileExistsError(
+                    f"{output_dir} already holds checkpoints; pass --resume_from_checkpoint latest to continue or "
+                    "--overwrite_output_dir to start over."
+                )
+            for name in ("checkpoints", "logs", "final", FEATURE_EXTRACTOR_DIR):
+                shutil.rmtree(output_dir / name, ignore_errors=True)
+            (output_dir / METRICS_FILE).unlink(missing_ok=True)
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / CONFIG_FILE).write_text(yaml.safe_dump(options.sections(), sort_keys=False))
     accelerator.wait_for_everyone()
@@ -411,35 +345,30 @@ def build_feature_extractor(options: PretrainingOptions, records, accelerator: A
     (on the main process, over the first --norm_stats_clips usable clips) and saved in <output_dir>."""
     data = options.data
     saved = Path(options.checkpointing.output_dir) / FEATURE_EXTRACTOR_DIR
-    if not saved.is_dir():
-        if accelerator.is_main_process:
-            feature_extractor = AaSPFeatureExtractor()
-            if data.norm_mean is not None:
-                mean, std = data.norm_mean, data.norm_std
-            else:
-                featurizer = ClipFeaturizer(feature_extractor, data.crop_frames, data.min_clip_seconds)
-                clips = iter_waveforms(records, featurizer, data.norm_stats_clips, data.audio_column)
-                mean, std = compute_normalization_stats(
-                    clips,
-                    feature_extractor,
-                    max_clips=data.norm_stats_clips,
-                    sampling_rate=feature_extractor.sampling_rate,
-                )
-            feature_extractor.set_normalization(float(mean), float(std))
-            feature_extractor.save_pretrained(saved)
-            logger.info(f"Log-mel normalisation: mean={feature_extractor.mean:.4f}, std={feature_extractor.std:.4f}")
-        accelerator.wait_for_everyone()
+    if accelerator.is_main_process and not saved.is_dir():
+        feature_extractor = AaSPFeatureExtractor()
+        mean, std = data.norm_mean, data.norm_std
+        if mean is None:
+            featurizer = ClipFeaturizer(feature_extractor, data.crop_frames, data.min_clip_seconds)
+            clips = iter_waveforms(records, featurizer, data.norm_stats_clips, data.audio_column)
+            mean, std = compute_normalization_stats(
+                clips,
+                feature_extractor,
+                max_clips=data.norm_stats_clips,
+                sampling_rate=feature_extractor.sampling_rate,
+            )
+        feature_extractor.set_normalization(float(mean), float(std))
+        feature_extractor.save_pretrained(saved)
+        logger.info(f"Log-mel normalisation: mean={feature_extractor.mean:.4f}, std={feature_extractor.std:.4f}")
+    accelerator.wait_for_everyone()
     return AaSPFeatureExtractor.from_pretrained(saved)
 
 
 def model_config(name: str, overrides: dict) -> AaSPConfig:
     """`'tiny'`, `'base'`, `'paper'` or a config / checkpoint folder, with `overrides` applied."""
-    if name == "tiny":
-        return AaSPConfig.tiny(**overrides)
-    if name == "base":
-        return AaSPConfig(**overrides)
-    if name == "paper":
-        return AaSPConfig.paper(**overrides)
+    presets = {"tiny": AaSPConfig.tiny, "base": AaSPConfig, "paper": AaSPConfig.paper}
+    if name in presets:
+        return presets[name](**overrides)
     if Path(name).exists():
         return AaSPConfig.from_pretrained(name, **overrides)
     raise ValueError(f"--model_config must be 'tiny', 'base', 'paper' or an existing config path, got {name!r}.")
@@ -479,23 +408,14 @@ def build_optimizer(model: torch.nn.Module, options: OptimizationOptions) -> tor
     )
 
 
-def resolve_features_on_device(choice: str, device: torch.device) -> bool:
-    """'true'/'false' as given; 'auto': on the accelerator when it is a GPU."""
-    if choice == "auto":
-        return torch.device(device).type == "cuda"
-    return choice == "true"
-
-
 def sharded_pretraining_loader(
     records, feature_extractor, *, prepare, num_processes: int, start_batch: int, **options
 ):
     """The batches of one process of `num_processes` for a map-style corpus, from its batch `start_batch` on.
 
-    Builds ONE global loader (`build_pretraining_dataloader` with rank 0 of 1: global batch g holds the stream
-    positions g*B ... g*B + B - 1) and passes it to `prepare` (`accelerator.prepare`, with split_batches=False and
-    dispatch_batches=False), which gives process r the global batches r, r + W, ...: batch b of process r is global
-    batch b*W + r, exactly the batch a per-process sampler (`rank=r, world_size=W`) would give. `options` are
-    `build_pretraining_dataloader`'s keyword arguments.
+    ONE global loader goes through `prepare` (`accelerator.prepare`, split_batches=False), which hands process r the
+    global batches r, r + W, ...: the batches a per-process sampler (`rank=r, world_size=W`) would give, for any
+    backend. `options` are `build_pretraining_dataloader`'s keyword arguments.
     """
     loader = build_pretraining_dataloader(
         records, feature_extractor, rank=0, world_size=1, start_batch=start_batch * num_processes, **options
@@ -503,9 +423,7 @@ def sharded_pretraining_loader(
     return prepare(loader)
 
 
-# ----------------------------------------------------------------------------------------------------------------
 # Metrics
-# ----------------------------------------------------------------------------------------------------------------
 class MetricsWriter:
     """Accelerate trackers plus one JSON line per record in <output_dir>/metrics.jsonl (main process only)."""
 
@@ -543,9 +461,7 @@ def assert_finite_state(state_dict: dict[str, torch.Tensor], where: str) -> None
             raise RuntimeError(f"Refusing to write {where}: parameter {name!r} is not finite.")
 
 
-# ----------------------------------------------------------------------------------------------------------------
 # The training loop
-# ----------------------------------------------------------------------------------------------------------------
 @dataclass
 class MicroBatchTotals:
     """What the micro-batches of the current optimizer step add up to (on this process)."""
@@ -563,18 +479,14 @@ class MicroBatchTotals:
 
 @dataclass
 class StepOutcome:
-    applied: bool
     nonfinite: bool
     grad_norm: float | None  # None when the backend clips itself and reports no norm (DeepSpeed)
-    decay: float | None
+    decay: float | None = None  # the EMA decay of an applied update
 
 
 class Pretrainer:
-    """The pre-training loop of one run; state lives in attributes.
-
-    Steps: `resume` (from a checkpoint), `train` -> per micro-batch `forward_backward`, per optimizer step
-    `apply_update`, `log_step` and `save_checkpoint`; at the end `export`.
-    """
+    """The pre-training loop of one run: `resume`, then `train` (per micro-batch `forward_backward`, per optimizer
+    step `apply_update` and `end_step`), then `export`."""
 
     def __init__(
         self,
@@ -588,17 +500,15 @@ class Pretrainer:
         self.accelerator = accelerator
         self.feature_extractor = feature_extractor
         self.records = records
-        self.features_on_device = resolve_features_on_device(options.data.features_on_device, accelerator.device)
-        optim = options.optimization
+        choice, optim, ckpt = options.data.features_on_device, options.optimization, options.checkpointing
+        self.features_on_device = choice == "true" or (choice == "auto" and accelerator.device.type == "cuda")
         optimizer = build_optimizer(model, optim)
         self.scheduler = get_cosine_schedule_with_warmup(optimizer, optim.warmup_steps, optim.max_steps)
         use_cross_process_negatives(model)
         # the scheduler stays unprepared (a prepared one steps once per process) and is saved as JSON, not pickled
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
-        self.checkpoints = CheckpointStore(
-            options.checkpointing.output_dir, options.checkpointing.checkpoints_total_limit
-        )
-        self.writer = MetricsWriter(accelerator, options.checkpointing.output_dir)
+        self.checkpoints = CheckpointStore(ckpt.output_dir, ckpt.checkpoints_total_limit)
+        self.writer = MetricsWriter(accelerator, ckpt.output_dir)
         self.progress = TrainingProgress()
         self.resumed_from: Path | None = None
         self.totals = MicroBatchTotals()
@@ -618,7 +528,6 @@ class Pretrainer:
         check_crop_fits_patches(options.data.crop_frames, model.config)
         return cls(options, accelerator, model, feature_extractor, records)
 
-    # ------------------------------------------------------------------------------------------------ resume
     def resume(self, spec: str | None) -> None:
         """Restores the newest complete checkpoint (`'latest'`) or the given one; `None`: start fresh."""
         checkpoint = self.checkpoints.find(spec)
@@ -633,46 +542,30 @@ class Pretrainer:
         self.writer.truncate(self.progress.step)  # a fresh start after a kill drops the killed run's records
         self.accelerator.wait_for_everyone()
 
-    # ------------------------------------------------------------------------------------------------ data
     def build_batches(self):
-        """The batches of this process from the current step on (data order: docs/pretraining.md, "Data order").
-
-        A map-style corpus gets ONE global batch sampler (global batch g = positions g*B ... g*B + B - 1) and
-        `accelerator.prepare` hands process r the global batches r, r + W, r + 2W, ... (split_batches=False): the
-        same clips as a per-process sampler (batch b of process r = global batch b*W + r), for any backend. A stream
-        is already split per process (`split_dataset_by_node`); Accelerate would shard it again, so it is not
-        prepared and its batches are moved to the device here.
-        """
-        data, accelerator = self.options.data, self.accelerator
-        micro_batches_done = self.progress.step * self.options.optimization.gradient_accumulation_steps
-        common = dict(
-            batch_size=self.options.optimization.per_device_batch_size,
+        """The batches of this process from the current step on (docs/pretraining.md, "Data order"): a map-style
+        corpus through `sharded_pretraining_loader`; a stream is already split per process, so it is not prepared
+        (Accelerate would shard it again)."""
+        data, optim, accelerator = self.options.data, self.options.optimization, self.accelerator
+        rank, world_size = accelerator.process_index, accelerator.num_processes
+        options = dict(
+            batch_size=optim.per_device_batch_size,
             crop_frames=data.crop_frames,
-            seed=self.options.optimization.seed,
+            seed=optim.seed,
+            start_batch=self.progress.step * optim.gradient_accumulation_steps,
             num_workers=data.num_workers,
             audio_column=data.audio_column,
             min_clip_seconds=data.min_clip_seconds,
             shuffle_buffer_size=data.shuffle_buffer_size,
+            return_waveforms=self.features_on_device,
         )
-        if self.features_on_device:
-            common["return_waveforms"] = True
         if num_records(self.records) is not None:
             return sharded_pretraining_loader(
-                self.records,
-                self.feature_extractor,
-                prepare=accelerator.prepare,
-                num_processes=accelerator.num_processes,
-                start_batch=micro_batches_done,
-                **common,
+                self.records, self.feature_extractor, prepare=accelerator.prepare, num_processes=world_size, **options
             )
-        stream = split_stream_by_process(self.records, accelerator.process_index, accelerator.num_processes)
+        stream = split_stream_by_process(self.records, rank, world_size)
         return build_pretraining_dataloader(
-            stream,
-            self.feature_extractor,
-            rank=accelerator.process_index,
-            world_size=accelerator.num_processes,
-            start_batch=micro_batches_done,
-            **common,
+            stream, self.feature_extractor, rank=rank, world_size=world_size, **options
         )
 
     def model_inputs(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -683,7 +576,6 @@ class Pretrainer:
             )
         return {name: batch[name].to(self.accelerator.device) for name in ("input_values", "attention_mask")}
 
-    # ------------------------------------------------------------------------------------------------ steps
     def train(self) -> dict:
         """Runs optimizer steps until --max_steps; returns the last logged metrics."""
         max_steps = self.options.optimization.max_steps
@@ -722,12 +614,8 @@ class Pretrainer:
 
     def forward_backward(self, inputs: dict[str, torch.Tensor]) -> None:
         """One micro-batch: loss, backward, and its detached loss terms added to `self.totals`."""
-        masks = mask_generator(
-            self.options.optimization.seed,
-            self.accelerator.process_index,
-            self.progress.step,
-            self.totals.micro_batches,
-        )
+        seed, rank = self.options.optimization.seed, self.accelerator.process_index
+        masks = mask_generator(seed, rank, self.progress.step, self.totals.micro_batches)
         outputs = self.model(**inputs, mask_generator=masks)
         loss = outputs.loss
         if self.progress.step + 1 in self.options.debug.debug_nan_steps:
@@ -754,15 +642,15 @@ class Pretrainer:
         scaler_handles_overflow = accelerator.scaler is not None and not any_nonfinite_loss
         if any_nonfinite_loss or (not grad_finite and not scaler_handles_overflow):
             self.optimizer.zero_grad(set_to_none=True)
-            return StepOutcome(applied=False, nonfinite=True, grad_norm=grad_norm, decay=None)
+            return StepOutcome(nonfinite=True, grad_norm=grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if accelerator.optimizer_step_was_skipped:
-            return StepOutcome(applied=False, nonfinite=False, grad_norm=grad_norm, decay=None)
+            return StepOutcome(nonfinite=False, grad_norm=grad_norm)
         self.scheduler.step()
         decay = accelerator.unwrap_model(self.model).update_teacher(self.progress.updates)
         self.progress.updates += 1
-        return StepOutcome(applied=True, nonfinite=False, grad_norm=grad_norm, decay=float(decay))
+        return StepOutcome(nonfinite=False, grad_norm=grad_norm, decay=float(decay))
 
     def end_step(self, outcome: StepOutcome) -> None:
         """Counts the step, reports non-finite steps, logs and checkpoints when due."""
@@ -837,13 +725,9 @@ class Pretrainer:
         self.writer.log({"event": "checkpoint", "step": self.progress.step, "path": str(location)})
         return location
 
-    # ------------------------------------------------------------------------------------------------ export
     def export(self) -> Path | None:
-        """Encoder + feature extractor + model card (+ resolved options) in <output_dir>/final.
-
-        The full state dict is gathered on every process (`accelerator.get_state_dict`, a collective under FSDP and
-        DeepSpeed); the main process writes the folder and returns it, the others return None.
-        """
+        """Encoder + feature extractor + model card (+ resolved options) in <output_dir>/final; call on every process
+        (gathering the state dict is a collective under FSDP and DeepSpeed): the main one returns the folder."""
         state_dict = self.accelerator.get_state_dict(self.model)
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
