@@ -647,12 +647,6 @@ def build_embedded_corpus(
 # Loading as `datasets` objects
 
 
-def _check_task_name(name: str) -> EmbeddedTask:
-    if name not in EMBEDDED_TASKS:
-        raise ValueError(f"Unknown embedded task {name!r}; choose one of {sorted(EMBEDDED_TASKS)}")
-    return EMBEDDED_TASKS[name]
-
-
 def read_task_metadata(folder: Path, name: str, split: str) -> list[dict]:
     """Rows of ``<folder>/<name>/<split>/metadata.jsonl``: file name, label name, length and generator params."""
     with open(folder / name / split / "metadata.jsonl", encoding="utf-8") as handle:
@@ -685,7 +679,9 @@ def load_embedded_task(
         ``"audio"`` (`datasets.Audio`, 16 kHz; decodes to float32 arrays of 32000-64000 samples) and
         ``"label"`` (`datasets.ClassLabel` with the task's class names).
     """
-    spec = _check_task_name(name)
+    if name not in EMBEDDED_TASKS:
+        raise ValueError(f"Unknown embedded task {name!r}; choose one of {sorted(EMBEDDED_TASKS)}")
+    spec = EMBEDDED_TASKS[name]
     folder = build_embedded_corpus(cache_dir, seed=seed, clips_per_class=clips_per_class)
     splits = {split: split_dataset(folder, name, split, spec.label_names) for split in SPLIT_FRACTIONS}
     return datasets.DatasetDict(splits)

@@ -452,12 +452,6 @@ def _render_instrument_clip(
 # Pre-training pool
 
 
-def asterisk_prompts(language: str) -> dict[str, Path]:
-    """{prompt name (path relative to the voice folder, e.g. ``"digits/7.wav"``): file} of one language."""
-    folder = ASTERISK_SOUNDS_DIR / ASTERISK_VOICES[language][0]
-    return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*.wav"))}
-
-
 def _pool_clips(path: Path, key: tuple[int, int], source: str, recording: str, seed: int) -> list[Clip]:
     """A recording trimmed and cut into 1-4 s pool clips; none when under 0.1 s (Asterisk's silence/*.wav files)."""
     sound = trim_silence(read_mono_16k(path))
@@ -468,13 +462,14 @@ def _pool_clips(path: Path, key: tuple[int, int], source: str, recording: str, s
 
 
 def speech_pool_clips(seed: int) -> list[Clip]:
-    """Every Asterisk prompt of the five voices, trimmed and cut into 1-4 s clips (no task reads them)."""
-    return [
-        clip
-        for language in ASTERISK_VOICES
-        for name, path in asterisk_prompts(language).items()
-        for clip in _pool_clips(path, (0, _stable_key(f"{language}/{name}")), name, f"{language}/{name}", seed)
-    ]
+    """Every Asterisk prompt of the five voices, trimmed and cut into 1-4 s clips (no task reads them). A prompt's
+    source is its path in the voice folder (e.g. ``"digits/7.wav"``), the same in every language."""
+    clips = []
+    for language, (voice, _, _) in ASTERISK_VOICES.items():
+        for path in sorted((ASTERISK_SOUNDS_DIR / voice).rglob("*.wav")):
+            name = path.relative_to(ASTERISK_SOUNDS_DIR / voice).as_posix()
+            clips += _pool_clips(path, (0, _stable_key(f"{language}/{name}")), name, f"{language}/{name}", seed)
+    return clips
 
 
 def unlabelled_sample_clips(seed: int) -> list[Clip]:
@@ -571,10 +566,8 @@ def _write_manifest(folder: Path, seed: int, summaries: dict) -> None:
 
 
 def build_recordings_corpus(cache_dir: str | os.PathLike | None = None, seed: int = 0, force: bool = False) -> Path:
-    """Builds the real-audio corpus once and returns its folder (``recordings_dir(cache_dir, seed)``).
-
-    An existing complete build is reused unless ``force``. The build writes to a temporary sibling folder renamed at
-    the end, so an interrupted build leaves nothing half-written.
+    """Builds the real-audio corpus once (reused unless ``force``; see `build_atomically`) and returns its folder,
+    ``recordings_dir(cache_dir, seed)``.
 
     Returns:
         `pathlib.Path` of the folder holding ``recordings.json``, one sub-folder per task (``<split>/*.wav`` and
@@ -608,17 +601,11 @@ read_recorded_metadata = read_task_metadata  # rows: file name, label, source, r
 
 
 def load_recorded_task(
-    name: str,
-    cache_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    clips_per_class: int | None = None,
+    name: str, cache_dir: str | os.PathLike | None = None, seed: int = 0, clips_per_class: int | None = None
 ) -> datasets.DatasetDict:
     """Loads one task of the real-audio corpus like a Hub audio-classification dataset, building it if needed.
 
-    Args:
-        name: a key of `RECORDED_TASKS`.
-        cache_dir / seed: as in `build_recordings_corpus`.
-        clips_per_class: must be None: the size of these tasks is fixed by the recordings.
+    ``clips_per_class`` must be None (the recordings fix the size; the argument exists for the registry's loaders).
 
     Returns:
         `datasets.DatasetDict` with source-disjoint splits ``train`` / ``validation`` / ``test``, columns ``"audio"``

@@ -22,9 +22,11 @@ PROTOCOLS = ("folds", "splits", "speaker_split")
 
 # `google/speech_commands` v0.02 ClassLabel order (ids 0-35, README `dataset_info` of that repository). Copies that
 # keep this ClassLabel are read by name; plain integer ids are not assumed to follow it (see `spcv2` below).
-SPEECH_COMMANDS_V2_LABEL_IDS = tuple(
-    "yes no up down left right on off stop go zero one two three four five six seven eight nine "
-    "bed bird cat dog happy house marvin sheila tree wow backward forward follow learn visual _silence_".split()
+SPEECH_COMMANDS_V2_LABEL_IDS = (
+    *("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"),
+    *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+    *("bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow"),
+    *("backward", "forward", "follow", "learn", "visual", "_silence_"),
 )
 SPEECH_COMMANDS_V2_WORDS = tuple(sorted(SPEECH_COMMANDS_V2_LABEL_IDS[:35]))  # the 35 words, alphabetical
 # The 20 core words (10 commands and the 10 digits). The release's README: most speakers said each core word five
