@@ -256,7 +256,6 @@ def check_split_sizes(spec: TaskSpec, num_rows: dict[str, int]) -> None:
         )
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Reading the source
 
 
@@ -331,7 +330,6 @@ def _add_derived_columns(spec: TaskSpec, dataset):
     return dataset
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Label names and casting
 
 

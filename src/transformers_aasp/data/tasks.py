@@ -152,7 +152,6 @@ class TaskSpec:
         return round(self.clip_seconds * SAMPLING_RATE)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Task-specific column derivations
 
 
@@ -193,7 +192,6 @@ def speech_commands_id_order_check(counts: dict[str, int]) -> None:
         )
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # The registry (Hub ids, revisions and schemas: docs/tasks.md)
 
 
