@@ -10,10 +10,9 @@ Three classification tasks (see `EMBEDDED_TASKS` and docs/corpus.md):
   rate is an integer multiple of the token rate (6.25 Hz), so that only temporal structure inside a
   16-frame patch tells the classes apart.
 
-Every clip is 2-4 s of 16 kHz mono float32, peak-normalised to a random level, and is a pure function of
-``(seed, task, class, clip index)``. The corpus is written once to a cache folder, as float WAV files plus
-one ``metadata.jsonl`` per task and split, and is then read back as `datasets` objects shaped like Hub
-audio-classification datasets (columns ``"audio"`` and ``"label"``).
+Every clip is 2-4 s of 16 kHz mono float32, peak-normalised to a random level, a pure function of ``(seed, task,
+class, clip index)``, written once to a cache folder (float WAV, one ``metadata.jsonl`` per task and split) and read
+back like a Hub audio-classification dataset (columns ``"audio"`` and ``"label"``).
 """
 
 from __future__ import annotations
@@ -609,17 +608,12 @@ def build_embedded_corpus(
     force: bool = False,
     clips_per_class: int | None = None,
 ) -> Path:
-    """Builds the embedded corpus once and returns its folder.
-
-    The corpus lands in ``corpus_dir(cache_dir, seed, clips_per_class)``: by default
-    ``~/.cache/transformers_aasp/corpus/<CORPUS_VERSION>-<seed>`` (root overridable by ``cache_dir`` or ``$AASP_CORPUS_DIR``).
-    An existing complete build is reused unless ``force``. Building writes to a temporary sibling folder that
-    is renamed at the end, so an interrupted build leaves no partial corpus behind.
+    """Builds the embedded corpus once (reused unless ``force``; see `build_atomically`) and returns its folder,
+    ``corpus_dir(cache_dir, seed, clips_per_class)``.
 
     Args:
-        cache_dir: root folder of built corpora.
+        cache_dir: root folder of built corpora (default: `default_cache_root()`).
         seed: every clip is a deterministic function of the seed.
-        force: rebuild even if a complete build exists.
         clips_per_class: clips per class for every task (at least 3); `None` uses each task's default
             (`EmbeddedTask.default_clips_per_class`, about 300 clips per task).
 

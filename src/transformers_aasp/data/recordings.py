@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import struct
+import subprocess
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -530,16 +531,12 @@ def _link_pool(folder: Path, task_folders: dict[str, Path]) -> int:
 
 
 def _installed_versions() -> dict[str, str]:
-    """The version of every package read, from dpkg's status file (empty where dpkg is absent)."""
-    status = Path("/var/lib/dpkg/status")
-    if not status.is_file():
+    """{package: version} of the packages read, from ``dpkg-query`` (empty where dpkg is absent)."""
+    if shutil.which("dpkg-query") is None:
         return {}
-    versions = {}
-    for stanza in status.read_text(encoding="utf-8", errors="replace").split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
-        if fields.get("Package") in ALL_PACKAGES:
-            versions[fields["Package"]] = fields.get("Version", "")
-    return versions
+    command = ["dpkg-query", "--show", "--showformat=${Package} ${Version}\n", *ALL_PACKAGES]
+    listed = subprocess.run(command, capture_output=True, text=True, timeout=60).stdout
+    return dict(line.split(" ", 1) for line in listed.splitlines())
 
 
 def _write_manifest(folder: Path, seed: int, summaries: dict) -> None:
