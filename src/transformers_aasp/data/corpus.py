@@ -603,10 +603,7 @@ def build_atomically(target: Path, manifest: str, what: str, force: bool, build:
 
 
 def build_embedded_corpus(
-    cache_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    force: bool = False,
-    clips_per_class: int | None = None,
+    cache_dir: str | os.PathLike | None = None, seed: int = 0, force: bool = False, clips_per_class: int | None = None
 ) -> Path:
     """Builds the embedded corpus once (reused unless ``force``; see `build_atomically`) and returns its folder,
     ``corpus_dir(cache_dir, seed, clips_per_class)``.
@@ -651,10 +648,7 @@ def split_dataset(folder: Path, name: str, split: str, label_names: tuple[str, .
     """One split of a built task (``<folder>/<name>/<split>/``) with columns "audio" (16 kHz) and "label"."""
     rows = read_task_metadata(folder, name, split)
     features = datasets.Features(
-        {
-            "audio": datasets.Audio(sampling_rate=SAMPLING_RATE),
-            "label": datasets.ClassLabel(names=list(label_names)),
-        }
+        {"audio": datasets.Audio(sampling_rate=SAMPLING_RATE), "label": datasets.ClassLabel(names=list(label_names))}
     )
     columns = {
         "audio": [str(folder / name / split / row["file_name"]) for row in rows],

@@ -73,11 +73,7 @@ class ClipFeaturizer:
     """
 
     def __init__(
-        self,
-        feature_extractor,
-        crop_frames: int = 608,
-        min_clip_seconds: float = 0.1,
-        return_waveforms: bool = False,
+        self, feature_extractor, crop_frames: int = 608, min_clip_seconds: float = 0.1, return_waveforms: bool = False
     ):
         if crop_frames <= 0:
             raise ValueError(f"crop_frames must be positive, got {crop_frames}.")
