@@ -10,10 +10,9 @@ Three classification tasks (see `EMBEDDED_TASKS` and docs/corpus.md):
   rate is an integer multiple of the token rate (6.25 Hz), so that only temporal structure inside a
   16-frame patch tells the classes apart.
 
-Every clip is 2-4 s of 16 kHz mono float32, peak-normalised to a random level, and is a pure function of
-``(seed, task, class, clip index)``. The corpus is written once to a cache folder, as float WAV files plus
-one ``metadata.jsonl`` per task and split, and is then read back as `datasets` objects shaped like Hub
-audio-classification datasets (columns ``"audio"`` and ``"label"``).
+Every clip is 2-4 s of 16 kHz mono float32, peak-normalised to a random level, a pure function of ``(seed, task,
+class, clip index)``, written once to a cache folder (float WAV, one ``metadata.jsonl`` per task and split) and read
+back like a Hub audio-classification dataset (columns ``"audio"`` and ``"label"``).
 """
 
 from __future__ import annotations
@@ -136,9 +135,7 @@ EMBEDDED_TASKS = MappingProxyType(
 _TASK_IDS = {"instrument": 1, "keyword": 2, "modulation": 3}  # fixed: part of every clip's random seed
 
 
-# ----------------------------------------------------------------------------------------------------------
 # Cache location
-# ----------------------------------------------------------------------------------------------------------
 
 
 def default_cache_root() -> Path:
@@ -164,9 +161,7 @@ def corpus_dir(cache_dir: str | os.PathLike | None = None, seed: int = 0, clips_
     return root / corpus_name(seed, clips_per_class)
 
 
-# ----------------------------------------------------------------------------------------------------------
 # Shared clip helpers
-# ----------------------------------------------------------------------------------------------------------
 
 
 class _BadRecordError(RuntimeError):
@@ -215,9 +210,7 @@ def _raised_cosine_fade(waveform: np.ndarray, seconds: float = 0.02) -> np.ndarr
     return faded
 
 
-# ----------------------------------------------------------------------------------------------------------
 # Task "instrument": SoundFont renders
-# ----------------------------------------------------------------------------------------------------------
 
 
 def soundfont_path() -> Path:
@@ -237,7 +230,12 @@ def soundfont_path() -> Path:
 class SoundFontRenderer:
     """Renders General MIDI notes from one SoundFont to 16 kHz mono float32 waveforms, offline."""
 
-    def __init__(self, path: str | os.PathLike | None = None, sampling_rate: int = SAMPLING_RATE):
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        sampling_rate: int = SAMPLING_RATE,
+        sounding_rms: float = SOUNDING_RMS,
+    ):
         try:
             import tinysoundfont
         except ImportError as error:
@@ -246,6 +244,7 @@ class SoundFontRenderer:
                 f"{TINYSOUNDFONT_INSTALL_HINT} (it renders offline; its declared pyaudio dependency is not needed)"
             ) from error
         self.sampling_rate = sampling_rate
+        self.sounding_rms = sounding_rms
         self._synth = tinysoundfont.Synth(samplerate=sampling_rate)
         self._soundfont_id = self._synth.sfload(str(path or soundfont_path()))
         self._sounding: dict[tuple[int, int], bool] = {}
@@ -260,7 +259,7 @@ class SoundFontRenderer:
     def _sounds(self, program: int, pitch: int) -> bool:
         if (program, pitch) not in self._sounding:
             probe = self.render(program, [{"pitch": pitch, "velocity": 80, "start_s": 0.0, "duration_s": 0.3}], 4800)
-            self._sounding[program, pitch] = float(np.sqrt(np.mean(probe**2))) > SOUNDING_RMS
+            self._sounding[program, pitch] = float(np.sqrt(np.mean(probe**2))) > self.sounding_rms
         return self._sounding[program, pitch]
 
     def render(self, program: int, notes: list[dict], num_samples: int) -> np.ndarray:
@@ -330,9 +329,7 @@ def _make_instrument_clip(
     return waveform, params
 
 
-# ----------------------------------------------------------------------------------------------------------
 # Task "keyword": espeak-ng speech
-# ----------------------------------------------------------------------------------------------------------
 
 
 def find_espeak_ng() -> str:
@@ -383,9 +380,7 @@ def _make_keyword_clip(rng: np.random.Generator, label: int, espeak: str) -> tup
     return waveform, params
 
 
-# ----------------------------------------------------------------------------------------------------------
 # Task "modulation": the aliasing probe
-# ----------------------------------------------------------------------------------------------------------
 
 
 def synthesize_modulated_signal(
@@ -450,9 +445,7 @@ def _make_modulation_clip(rng: np.random.Generator, label: int) -> tuple[np.ndar
     return synthesize_modulated_signal(rng, rate_hz, kind, num_samples)
 
 
-# ----------------------------------------------------------------------------------------------------------
 # Building
-# ----------------------------------------------------------------------------------------------------------
 
 
 def split_sizes(num_clips: int) -> dict[str, int]:
@@ -573,46 +566,51 @@ def _write_manifest(folder: Path, seed: int, clips_per_class: int | None, summar
     (folder / "corpus.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
-def _is_complete(folder: Path) -> bool:
-    return (folder / "corpus.json").is_file()
+def reuse_complete_build(target: Path, manifest: str, what: str, force: bool) -> bool:
+    """True when ``target`` holds a complete build (its ``manifest`` file) to reuse; raises when another folder is in
+    the way of a new build, unless ``force``."""
+    if (target / manifest).is_file() and not force:
+        logger.info(f"Using the {what} cached at {target}")
+        return True
+    if target.exists() and not force:
+        raise RuntimeError(
+            f"{target} exists but holds no complete {what} (no {manifest}); remove it or pass force=True"
+        )
+    return False
 
 
-def _incomplete_target_message(target: Path) -> str:
-    return f"{target} exists but holds no complete embedded corpus (no corpus.json); remove it or pass force=True"
-
-
-def _move_into_place(built: Path, target: Path, force: bool) -> None:
-    """Renames the finished temporary folder onto ``target`` (atomic per rename; never a half-built target)."""
-    if force and target.exists():
-        discarded = target.with_name(f".discard-{target.name}-{uuid.uuid4().hex}")
-        target.rename(discarded)
-        shutil.rmtree(discarded, ignore_errors=True)
+def build_atomically(target: Path, manifest: str, what: str, force: bool, build: Callable[[Path], None]) -> None:
+    """Runs ``build(folder)`` in a temporary sibling of ``target`` and renames it onto ``target`` at the end, so an
+    interrupted build leaves nothing half-written; when another process finished ``target`` first, its build wins."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".building-{target.name}-", dir=target.parent))
+    building.chmod(0o755)  # mkdtemp makes it private; the finished build is an ordinary cache folder
     try:
-        built.rename(target)
-    except OSError as error:
-        if not _is_complete(target):
-            raise RuntimeError(_incomplete_target_message(target)) from error
-        logger.info(f"Another process finished the embedded corpus at {target} first; using it")
-        shutil.rmtree(built, ignore_errors=True)
+        logger.info(f"Building the {what} in {target}")
+        build(building)
+        if force and target.exists():
+            discarded = target.with_name(f".discard-{target.name}-{uuid.uuid4().hex}")
+            target.rename(discarded)
+            shutil.rmtree(discarded, ignore_errors=True)
+        try:
+            building.rename(target)
+        except OSError as error:
+            if not (target / manifest).is_file():
+                raise RuntimeError(f"{target} exists but holds no complete {what}; remove it") from error
+            logger.info(f"Another process finished the {what} at {target} first; using it")
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
 
 
 def build_embedded_corpus(
-    cache_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    force: bool = False,
-    clips_per_class: int | None = None,
+    cache_dir: str | os.PathLike | None = None, seed: int = 0, force: bool = False, clips_per_class: int | None = None
 ) -> Path:
-    """Builds the embedded corpus once and returns its folder.
-
-    The corpus lands in ``corpus_dir(cache_dir, seed, clips_per_class)``: by default
-    ``~/.cache/transformers_aasp/corpus/<CORPUS_VERSION>-<seed>`` (root overridable by ``cache_dir`` or ``$AASP_CORPUS_DIR``).
-    An existing complete build is reused unless ``force``. Building writes to a temporary sibling folder that
-    is renamed at the end, so an interrupted build leaves no partial corpus behind.
+    """Builds the embedded corpus once (reused unless ``force``; see `build_atomically`) and returns its folder,
+    ``corpus_dir(cache_dir, seed, clips_per_class)``.
 
     Args:
-        cache_dir: root folder of built corpora.
+        cache_dir: root folder of built corpora (default: `default_cache_root()`).
         seed: every clip is a deterministic function of the seed.
-        force: rebuild even if a complete build exists.
         clips_per_class: clips per class for every task (at least 3); `None` uses each task's default
             (`EmbeddedTask.default_clips_per_class`, about 300 clips per task).
 
@@ -622,37 +620,22 @@ def build_embedded_corpus(
     if clips_per_class is not None:
         split_sizes(clips_per_class)  # validates the size before any work
     target = corpus_dir(cache_dir, seed, clips_per_class)
-    if _is_complete(target) and not force:
-        logger.info(f"Using the embedded corpus cached at {target}")
+    if reuse_complete_build(target, "corpus.json", "embedded corpus", force):
         return target
-    if target.exists() and not force:
-        raise RuntimeError(_incomplete_target_message(target))
     makers = _clip_makers()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".building-{target.name}-", dir=target.parent))
-    building.chmod(0o755)  # mkdtemp makes it private; the finished corpus is an ordinary cache folder
-    try:
-        logger.info(f"Building the embedded corpus (seed {seed}) in {target}")
+
+    def build(folder: Path) -> None:
         summaries = {}
         for task, spec in EMBEDDED_TASKS.items():
             size = clips_per_class if clips_per_class is not None else spec.default_clips_per_class
-            summaries[task] = _build_task(task, makers[task], building / task, seed, size)
-        _write_manifest(building, seed, clips_per_class, summaries)
-        _move_into_place(building, target, force)
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
+            summaries[task] = _build_task(task, makers[task], folder / task, seed, size)
+        _write_manifest(folder, seed, clips_per_class, summaries)
+
+    build_atomically(target, "corpus.json", "embedded corpus", force, build)
     return target
 
 
-# ----------------------------------------------------------------------------------------------------------
 # Loading as `datasets` objects
-# ----------------------------------------------------------------------------------------------------------
-
-
-def _check_task_name(name: str) -> EmbeddedTask:
-    if name not in EMBEDDED_TASKS:
-        raise ValueError(f"Unknown embedded task {name!r}; choose one of {sorted(EMBEDDED_TASKS)}")
-    return EMBEDDED_TASKS[name]
 
 
 def read_task_metadata(folder: Path, name: str, split: str) -> list[dict]:
@@ -661,17 +644,15 @@ def read_task_metadata(folder: Path, name: str, split: str) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _split_dataset(folder: Path, name: str, split: str, spec: EmbeddedTask) -> datasets.Dataset:
+def split_dataset(folder: Path, name: str, split: str, label_names: tuple[str, ...]) -> datasets.Dataset:
+    """One split of a built task (``<folder>/<name>/<split>/``) with columns "audio" (16 kHz) and "label"."""
     rows = read_task_metadata(folder, name, split)
     features = datasets.Features(
-        {
-            "audio": datasets.Audio(sampling_rate=SAMPLING_RATE),
-            "label": datasets.ClassLabel(names=list(spec.label_names)),
-        }
+        {"audio": datasets.Audio(sampling_rate=SAMPLING_RATE), "label": datasets.ClassLabel(names=list(label_names))}
     )
     columns = {
         "audio": [str(folder / name / split / row["file_name"]) for row in rows],
-        "label": [spec.label_names.index(row["label"]) for row in rows],
+        "label": [label_names.index(row["label"]) for row in rows],
     }
     return datasets.Dataset.from_dict(columns, features=features, split=datasets.NamedSplit(split))
 
@@ -686,9 +667,12 @@ def load_embedded_task(
         ``"audio"`` (`datasets.Audio`, 16 kHz; decodes to float32 arrays of 32000-64000 samples) and
         ``"label"`` (`datasets.ClassLabel` with the task's class names).
     """
-    spec = _check_task_name(name)
+    if name not in EMBEDDED_TASKS:
+        raise ValueError(f"Unknown embedded task {name!r}; choose one of {sorted(EMBEDDED_TASKS)}")
+    spec = EMBEDDED_TASKS[name]
     folder = build_embedded_corpus(cache_dir, seed=seed, clips_per_class=clips_per_class)
-    return datasets.DatasetDict({split: _split_dataset(folder, name, split, spec) for split in SPLIT_FRACTIONS})
+    splits = {split: split_dataset(folder, name, split, spec.label_names) for split in SPLIT_FRACTIONS}
+    return datasets.DatasetDict(splits)
 
 
 def load_pretraining_audio(
@@ -701,7 +685,8 @@ def load_pretraining_audio(
     """
     folder = build_embedded_corpus(cache_dir, seed=seed, clips_per_class=clips_per_class)
     parts = [
-        _split_dataset(folder, name, "train", spec).select_columns(["audio"]) for name, spec in EMBEDDED_TASKS.items()
+        split_dataset(folder, name, "train", spec.label_names).select_columns(["audio"])
+        for name, spec in EMBEDDED_TASKS.items()
     ]
     return datasets.concatenate_datasets(parts)
 

@@ -1,16 +1,10 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Loading a task from the Hub (or a local copy laid out like it) and casting it to the common columns.
 
-`load_task(name)` returns a `LoadedTask` whose source splits all have the same columns:
-
-    "audio": `datasets.Audio(sampling_rate=16000)`
-    "label": `ClassLabel` (single-label) or `List(ClassLabel)` (multi-label; made multi-hot by `encode_targets`)
-    "fold" / "speaker": kept where the protocol needs them
-
-Loading goes through `datasets.load_dataset(id_or_path, config, revision=...)`, the `parquet` builder with the
-repository's file patterns (`TaskSpec.data_files`), or `load_from_disk` for a `save_to_disk` folder; a local
-folder laid out like the Hub repository takes the same path as the Hub id. `LoadedTask.splits(fold)` applies the
-protocol (`data.protocols`).
+`load_task(name)` returns a `LoadedTask` whose source splits all have the columns "audio" (16 kHz `Audio`), "label"
+(`ClassLabel`, or `List(ClassLabel)` when multi-label) and, where the protocol needs them, "fold" / "speaker". The
+data is read by `datasets.load_dataset`, the `parquet` builder (`TaskSpec.data_files`) or `load_from_disk`.
+`LoadedTask.splits(fold)` applies the protocol (`data.protocols`).
 """
 
 import hashlib
@@ -256,7 +250,6 @@ def check_split_sizes(spec: TaskSpec, num_rows: dict[str, int]) -> None:
         )
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Reading the source
 
 
@@ -331,7 +324,6 @@ def _add_derived_columns(spec: TaskSpec, dataset):
     return dataset
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Label names and casting
 
 

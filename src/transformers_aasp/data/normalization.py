@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Iterable, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,8 +94,8 @@ def compute_normalization_stats(
 
     moments = RunningMoments()
     seen, used, skipped = 0, 0, 0
-    clips = _clips(audio_iterable, audio_column)
-    total = max_clips if max_clips is not None else _length_or_none(audio_iterable)
+    clips = iter(audio_iterable) if audio_column is None else (item[audio_column] for item in audio_iterable)
+    total = max_clips if max_clips is not None else len(audio_iterable) if isinstance(audio_iterable, Sized) else None
     with tqdm(total=total, desc="normalisation stats", unit="clip", disable=not show_progress) as progress:
         while max_clips is None or used < max_clips:
             wanted = batch_size if max_clips is None else min(batch_size, max_clips - used)
@@ -128,15 +128,6 @@ def fit_normalization_stats(
     mean, std = compute_normalization_stats(audio_iterable, feature_extractor, **kwargs)
     feature_extractor.set_normalization(mean, std)
     return mean, std
-
-
-def _clips(audio_iterable: Iterable[Any], audio_column: str | None) -> Iterator[Any]:
-    for item in audio_iterable:
-        yield item[audio_column] if audio_column is not None else item
-
-
-def _length_or_none(iterable: Iterable[Any]) -> int | None:
-    return len(iterable) if isinstance(iterable, Sized) else None
 
 
 def _real_frames(

@@ -1,15 +1,10 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Data pipeline of AaSP self-supervised pre-training.
+"""Data pipeline of AaSP self-supervised pre-training, over the sources that `data.sources.load_audio_records` opens.
 
-Audio comes from one of the sources that `data.sources` opens (`load_audio_records`): the embedded corpus, a
-folder of audio files, an audiofolder, a Hub dataset or a prepared folder of 16 kHz FLAC shards.
-
-Every clip is randomly cropped to `crop_frames` spectrogram frames (608, about 6 s, in pre-training), the crop being
-drawn from the file's header so that only that window is decoded (`audio.decode_random_crop`), mixed to mono,
-resampled to the feature extractor's rate, turned into normalised log-mel features and zero-padded when it is
-shorter, with a frame-level attention mask. Decoding and feature extraction run in DataLoader workers; with
-`return_waveforms=True` the workers only decode and the training step computes the log-mel batch on its device
-(`features_from_waveform_batch`).
+Every clip is randomly cropped to `crop_frames` spectrogram frames (608, about 6 s), decoding only that window
+(`audio.decode_random_crop`), mixed to mono, resampled, turned into normalised log-mel features and zero-padded, with
+a frame-level attention mask. This runs in DataLoader workers; with `return_waveforms=True` the workers only decode
+and the training step computes the log-mel batch on its device (`features_from_waveform_batch`).
 
 A clip that cannot be used (corrupt or empty file, non-finite samples, shorter than `min_clip_seconds`) is never
 fatal: it is logged, counted and replaced, so that every batch keeps its size (the contrastive loss gathers
@@ -45,9 +40,9 @@ def num_records(records) -> int | None:
     return len(records) if isinstance(records, Sequence) or hasattr(records, "__len__") else None
 
 
-# ----------------------------------------------------------------------------------------------------------------
 # Cropping and features
-# ----------------------------------------------------------------------------------------------------------------
+
+
 def clip_features(waveform: np.ndarray, feature_extractor, crop_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised log-mel of one (cropped) clip, zero-padded to `crop_frames`.
 
@@ -78,11 +73,7 @@ class ClipFeaturizer:
     """
 
     def __init__(
-        self,
-        feature_extractor,
-        crop_frames: int = 608,
-        min_clip_seconds: float = 0.1,
-        return_waveforms: bool = False,
+        self, feature_extractor, crop_frames: int = 608, min_clip_seconds: float = 0.1, return_waveforms: bool = False
     ):
         if crop_frames <= 0:
             raise ValueError(f"crop_frames must be positive, got {crop_frames}.")
@@ -154,9 +145,9 @@ def _record_at(records, index: int, audio_column: str):
     return record[audio_column] if isinstance(record, dict) and audio_column in record else record
 
 
-# ----------------------------------------------------------------------------------------------------------------
 # Map-style sources: order is a pure function of (seed, batch index)
-# ----------------------------------------------------------------------------------------------------------------
+
+
 class StepBatchSampler:
     """Infinite batch sampler whose batch `b` depends only on `(seed, b, rank, world_size, batch_size)`.
 
@@ -195,13 +186,10 @@ class StepBatchSampler:
             self._permutation_epoch = epoch
         return self._permutation
 
-    def positions(self, batch: int) -> range:
-        first = (batch * self.world_size + self.rank) * self.batch_size
-        return range(first, first + self.batch_size)
-
     def batch(self, batch: int) -> list[tuple[int, int]]:
+        first = (batch * self.world_size + self.rank) * self.batch_size
         pairs = []
-        for position in self.positions(batch):
+        for position in range(first, first + self.batch_size):
             epoch, offset = divmod(position, self.num_examples)
             pairs.append((position, int(self.permutation(epoch)[offset])))
         return pairs
@@ -255,9 +243,9 @@ class CroppedClipDataset(torch.utils.data.Dataset):
         )
 
 
-# ----------------------------------------------------------------------------------------------------------------
 # Streaming sources
-# ----------------------------------------------------------------------------------------------------------------
+
+
 class StreamingClipDataset(torch.utils.data.IterableDataset):
     """Endless stream of cropped clips from a `datasets.IterableDataset` (already split for this process).
 

@@ -1,29 +1,21 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""A real-audio corpus built from recordings shipped in Debian packages, split by recording source.
+"""A real-audio corpus cut from recordings shipped in Debian packages, split by recording source.
 
-The embedded corpus (`data.corpus`) is synthesised by this project; this one is cut from recordings made by others:
+- ``asterisk-core-sounds-{en,es,fr,it,ru}-wav``: the telephony prompts of the Asterisk PBX, one voice per language;
+- ``musescore-general-soundfont``: MuseScore_General_Full.sf3, General MIDI presets of recorded instrument samples,
+  rendered note by note with `tinysoundfont`;
+- ``sonic-pi-samples``: the one-shot and loop samples of Sonic Pi, used only in the unlabelled pool.
 
-- ``asterisk-core-sounds-{en,es,fr,it,ru}-wav``: the telephony prompts of the Asterisk PBX, one professional voice
-  per package (8 kHz mono WAV; CC-BY-SA-3.0 for en / es / fr, CC-BY-3.0 for it / ru);
-- ``musescore-general-soundfont``: MuseScore_General_Full.sf3, a General MIDI SoundFont of recorded instrument
-  samples (MIT, parts public domain or CC0), rendered note by note with `tinysoundfont`;
-- ``sonic-pi-samples``: the one-shot and loop samples of Sonic Pi (mostly CC0; some CC-BY-SA-4.0, MIT or Zlib),
-  used only in the unlabelled pre-training pool.
+Tasks (`RECORDED_TASKS`): ``"instrument_real"`` (the General MIDI family of notes played by a preset) and
+``"sample_family"`` (the family of a Sonic Pi sample). Splits are disjoint by *source* (a group of presets that share
+samples, or a Sonic Pi sound with all its takes), and classes have the same number of clips within a split. The
+spoken prompts make no task: with one voice per language a language task is a voice task, told apart by log-mel
+statistics alone (research/notes/2026-12-07-recordings.md); they go to the pre-training pool.
 
-Tasks (`RECORDED_TASKS`): ``"instrument_real"`` (the General MIDI family of notes played by a preset; test presets
-never share a sample with a training preset) and ``"sample_family"`` (the family of a Sonic Pi sample: kick, snare,
-cymbal, tabla, ambient, bass or loop; test sounds are never heard in training). Every split is disjoint from the others
-by *source*: a group of presets that share samples, or a Sonic Pi sound with all its takes. Within a split, classes
-have the same number of clips. The spoken prompts make no task: one voice per language would turn a language task
-into a voice task, and the one voice heard in two languages (English and Spanish) is told apart by log-mel statistics
-alone (research/notes/2026-12-07-recordings.md); they go to the pre-training pool.
-
-Clips are 1-4 s of 16 kHz mono, peak-normalised to a random level in [-18, -1] dBFS, stored as 16-bit WAV files with
-one ``metadata.jsonl`` per task and split (file name, label, source, recording), in the versioned cache folder
-``<cache root>/recordings-<version>-<seed>`` (cache root as in `data.corpus`). Everything is a pure function of the
-seed and of the installed packages' files. `recorded_pretraining_pool` returns a folder of audio files (the train
-clips of every task, every Asterisk prompt and the Sonic Pi samples of no task family) that holds no validation or test
-recording.
+Clips are 1-4 s of 16 kHz mono, peak-normalised to a random level in [-18, -1] dBFS, written as 16-bit WAV with one
+``metadata.jsonl`` per task and split under ``<cache root>/recordings-<version>-<seed>``. Everything is a pure function
+of the seed and of the installed packages' files. `recorded_pretraining_pool` is a folder of audio files (the train
+clips of every task, the prompts, the Sonic Pi samples of no task family) holding no validation or test recording.
 """
 
 from __future__ import annotations
@@ -37,10 +29,9 @@ import os
 import re
 import shutil
 import struct
-import tempfile
-import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+import subprocess
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -49,11 +40,20 @@ import datasets
 import numpy as np
 import soundfile
 import torch
-import torchaudio
 from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE
-from .corpus import _INSTRUMENT_FAMILIES, SoundFontRenderer, _draw_notes, default_cache_root
+from .corpus import (
+    _INSTRUMENT_FAMILIES,
+    SoundFontRenderer,
+    _draw_notes,
+    _resampler,
+    build_atomically,
+    default_cache_root,
+    read_task_metadata,
+    reuse_complete_build,
+    split_dataset,
+)
 
 
 logger = logging.get_logger(__name__)
@@ -70,30 +70,26 @@ MAX_WINDOWS_PER_RECORDING = 3  # a long recording gives at most this many clips,
 ASTERISK_SOUNDS_DIR = Path("/usr/share/asterisk/sounds")
 MUSESCORE_SOUNDFONT = Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3")
 SONIC_PI_SAMPLES_DIR = Path("/usr/share/sonic-pi/samples")
-# Folder of each language's prompts (one voice each) and the Debian package that installs it.
+# Folder of each language's prompts (one voice each), the Debian package that installs it and its licence.
 ASTERISK_VOICES = MappingProxyType(
     {
-        "en": ("en_US_f_Allison", "asterisk-core-sounds-en-wav"),
-        "es": ("es_MX_f_Allison", "asterisk-core-sounds-es-wav"),
-        "fr": ("fr_CA_f_June", "asterisk-core-sounds-fr-wav"),
-        "it": ("it_IT_m_Carlo", "asterisk-core-sounds-it-wav"),
-        "ru": ("ru_RU_f_IvrvoiceRU", "asterisk-core-sounds-ru-wav"),
+        "en": ("en_US_f_Allison", "asterisk-core-sounds-en-wav", "CC-BY-SA-3.0 (Allison Smith)"),
+        "es": ("es_MX_f_Allison", "asterisk-core-sounds-es-wav", "CC-BY-SA-3.0 (Allison Smith)"),
+        "fr": ("fr_CA_f_June", "asterisk-core-sounds-fr-wav", "CC-BY-SA-3.0 (June Wallack)"),
+        "it": ("it_IT_m_Carlo", "asterisk-core-sounds-it-wav", "CC-BY-3.0 (Carlo Flora)"),
+        "ru": ("ru_RU_f_IvrvoiceRU", "asterisk-core-sounds-ru-wav", "CC-BY-3.0 (Maxim Topal)"),
     }
 )
 MUSESCORE_PACKAGE = "musescore-general-soundfont"
 SONIC_PI_PACKAGE = "sonic-pi-samples"
-ALL_PACKAGES = (*(package for _, package in ASTERISK_VOICES.values()), MUSESCORE_PACKAGE, SONIC_PI_PACKAGE)
 LICENSES = MappingProxyType(
-    {
-        "asterisk-core-sounds-en-wav": "CC-BY-SA-3.0 (Allison Smith)",
-        "asterisk-core-sounds-es-wav": "CC-BY-SA-3.0 (Allison Smith)",
-        "asterisk-core-sounds-fr-wav": "CC-BY-SA-3.0 (June Wallack)",
-        "asterisk-core-sounds-it-wav": "CC-BY-3.0 (Carlo Flora)",
-        "asterisk-core-sounds-ru-wav": "CC-BY-3.0 (Maxim Topal)",
+    {package: license for _, package, license in ASTERISK_VOICES.values()}
+    | {
         MUSESCORE_PACKAGE: "MIT, parts public domain or CC0 (S. Christian Collins and others)",
         SONIC_PI_PACKAGE: "per sample, mostly CC0; some CC-BY-SA-4.0, MIT or Zlib (/usr/share/doc/sonic-pi-samples)",
     }
 )
+ALL_PACKAGES = tuple(LICENSES)
 
 # Instrument families of the General MIDI bank (programs and pitch ranges of the embedded "instrument" task), minus
 # the presets whose samples are synthetic waveforms rather than recordings.
@@ -128,12 +124,11 @@ SOUNDING_RMS = 1e-6  # a 0.3 s probe note at or below this RMS means the preset 
 
 @dataclass(frozen=True)
 class RecordedTask:
-    """One task of the recordings corpus: what it asks, its class names, what a source is, the packages it reads."""
+    """One task of the recordings corpus: what it asks, its class names and what a source is."""
 
     description: str
     label_names: tuple[str, ...]
     source_kind: str
-    packages: tuple[str, ...]
 
     @property
     def num_classes(self) -> int:
@@ -149,7 +144,6 @@ RECORDED_TASKS = MappingProxyType(
             ),
             label_names=tuple(family.name for family in _INSTRUMENT_FAMILIES),
             source_kind="group of presets sharing samples",
-            packages=(MUSESCORE_PACKAGE,),
         ),
         "sample_family": RecordedTask(
             description=(
@@ -158,27 +152,17 @@ RECORDED_TASKS = MappingProxyType(
             ),
             label_names=tuple(SAMPLE_FAMILIES),
             source_kind="sample name without its take number",
-            packages=(SONIC_PI_PACKAGE,),
         ),
     }
 )
 _TASK_IDS = {"instrument_real": 11, "sample_family": 12, "pool": 13}  # fixed: part of every random seed
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Installed recordings
-# ----------------------------------------------------------------------------------------------------------
-
-
-def _package_paths() -> dict[str, Path]:
-    paths = {package: ASTERISK_SOUNDS_DIR / folder for folder, package in ASTERISK_VOICES.values()}
-    return paths | {MUSESCORE_PACKAGE: MUSESCORE_SOUNDFONT, SONIC_PI_PACKAGE: SONIC_PI_SAMPLES_DIR}
-
-
-def require_packages(packages: tuple[str, ...] = ALL_PACKAGES) -> None:
+def require_packages() -> None:
     """Raise a `FileNotFoundError` naming every missing Debian package and the command that installs them."""
-    paths = _package_paths()
-    missing = [package for package in packages if not paths[package].exists()]
+    paths = {package: ASTERISK_SOUNDS_DIR / folder for folder, package, _ in ASTERISK_VOICES.values()}
+    paths |= {MUSESCORE_PACKAGE: MUSESCORE_SOUNDFONT, SONIC_PI_PACKAGE: SONIC_PI_SAMPLES_DIR}
+    missing = [package for package, path in paths.items() if not path.exists()]
     if missing:
         listed = ", ".join(f"{package} ({paths[package]})" for package in missing)
         raise FileNotFoundError(
@@ -187,20 +171,10 @@ def require_packages(packages: tuple[str, ...] = ALL_PACKAGES) -> None:
         )
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Cache location
-# ----------------------------------------------------------------------------------------------------------
-
-
 def recordings_dir(cache_dir: str | os.PathLike | None = None, seed: int = 0) -> Path:
     """Folder of one built corpus: ``<cache root>/recordings-<version>-<seed>``."""
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_root()
     return root / f"recordings-{RECORDINGS_VERSION}-{seed}"
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Clip helpers
-# ----------------------------------------------------------------------------------------------------------
 
 
 def _rng(seed: int, task: str, *keys: int) -> np.random.Generator:
@@ -210,11 +184,6 @@ def _rng(seed: int, task: str, *keys: int) -> np.random.Generator:
 def _stable_key(text: str) -> int:
     """A 32-bit integer of a name that does not depend on Python's hash seed."""
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "little")
-
-
-@functools.lru_cache(maxsize=8)
-def _resampler(orig_freq: int):
-    return torchaudio.transforms.Resample(orig_freq=orig_freq, new_freq=SAMPLING_RATE)
 
 
 def read_mono_16k(path: str | os.PathLike) -> np.ndarray:
@@ -284,11 +253,6 @@ class Clip:
     recording: str
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Source-disjoint splits
-# ----------------------------------------------------------------------------------------------------------
-
-
 def split_sources(sources: list[str], counts: dict[str, int], rng: np.random.Generator) -> dict[str, str]:
     """Assigns every source to a split: a random permutation, the first `counts["test"]` to test, the next
     `counts["validation"]` to validation, the rest to train. Returns {source: split}."""
@@ -302,9 +266,7 @@ def split_sources(sources: list[str], counts: dict[str, int], rng: np.random.Gen
     }
 
 
-# ----------------------------------------------------------------------------------------------------------
 # Task "sample_family": Sonic Pi samples
-# ----------------------------------------------------------------------------------------------------------
 
 
 def sonic_pi_sources() -> dict[str, list[Path]]:
@@ -318,17 +280,7 @@ def sonic_pi_sources() -> dict[str, list[Path]]:
 
 def sample_family_of(source: str) -> str | None:
     """The class of a Sonic Pi source (`SAMPLE_FAMILIES`), or None for the sources the task leaves out."""
-    for family, prefixes in SAMPLE_FAMILIES.items():
-        if source.startswith(prefixes):
-            return family
-    return None
-
-
-def _family_split_counts(num_sources: int) -> dict[str, int]:
-    counts = {split: max(1, round(SAMPLE_SPLIT_FRACTIONS[split] * num_sources)) for split in ("test", "validation")}
-    if num_sources - sum(counts.values()) < 1:
-        raise ValueError(f"{num_sources} sources cannot fill train, validation and test")
-    return counts
+    return next((family for family, prefixes in SAMPLE_FAMILIES.items() if source.startswith(prefixes)), None)
 
 
 def _sample_clip(sound: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -352,7 +304,8 @@ def sample_family_clips(seed: int) -> list[Clip]:
     clips = []
     for label, family in enumerate(SAMPLE_FAMILIES):
         members = sorted(source for source in sources if sample_family_of(source) == family)
-        split_of = split_sources(members, _family_split_counts(len(members)), _rng(seed, "sample_family", 0, label))
+        counts = {split: max(1, round(fraction * len(members))) for split, fraction in SAMPLE_SPLIT_FRACTIONS.items()}
+        split_of = split_sources(members, counts, _rng(seed, "sample_family", 0, label))
         for split in SPLITS:
             in_split = [source for source in members if split_of[source] == split]
             for index in range(SAMPLE_CLIPS_PER_FAMILY[split]):
@@ -365,9 +318,7 @@ def sample_family_clips(seed: int) -> list[Clip]:
     return clips
 
 
-# ----------------------------------------------------------------------------------------------------------
 # Task "instrument_real": MuseScore General presets
-# ----------------------------------------------------------------------------------------------------------
 
 
 def _riff_chunks(handle, end: int) -> Iterator[tuple[bytes, int, int]]:
@@ -395,14 +346,9 @@ def _soundfont_preset_data(path: Path) -> dict[str, bytes]:
     raise ValueError(f"{path} has no pdta list")
 
 
-INSTRUMENT_GENERATOR = (
-    41  # SoundFont 2.04 generator operators: a preset zone's instrument, an instrument zone's sample
-)
+# SoundFont 2.04 generator operators: a preset zone's instrument, an instrument zone's sample.
+INSTRUMENT_GENERATOR = 41
 SAMPLE_ID_GENERATOR = 53
-
-
-def _records(data: bytes, layout: str) -> list[tuple]:
-    return list(struct.iter_unpack(layout, data))
 
 
 def _generator_values(bags: list[tuple], generators: list[tuple], first_bag: int, end_bag: int, operator: int):
@@ -416,21 +362,18 @@ def _generator_values(bags: list[tuple], generators: list[tuple], first_bag: int
 def soundfont_preset_samples(path: str | os.PathLike) -> dict[int, frozenset[int]]:
     """{General MIDI program (bank 0): ids of every sample its instruments play} of a SoundFont 2 / 3 file."""
     parts = _soundfont_preset_data(Path(path))
-    presets = _records(parts["phdr"], "<20sHHHIII")  # name, program, bank, first zone, library, genre, morphology
-    preset_bags, preset_generators = _records(parts["pbag"], "<HH"), _records(parts["pgen"], "<HH")
-    instruments = _records(parts["inst"], "<20sH")  # name, first zone
-    instrument_bags, instrument_generators = _records(parts["ibag"], "<HH"), _records(parts["igen"], "<HH")
+    records = {name: list(struct.iter_unpack("<HH", parts[name])) for name in ("pbag", "pgen", "ibag", "igen")}
+    presets = list(struct.iter_unpack("<20sHHHIII", parts["phdr"]))  # name, program, bank, first zone, 3 unused
+    instruments = list(struct.iter_unpack("<20sH", parts["inst"]))  # name, first zone
     samples_of_instrument = [
-        frozenset(
-            _generator_values(instrument_bags, instrument_generators, first[1], following[1], SAMPLE_ID_GENERATOR)
-        )
+        frozenset(_generator_values(records["ibag"], records["igen"], first[1], following[1], SAMPLE_ID_GENERATOR))
         for first, following in itertools.pairwise(instruments)
     ]
     programs = {}
     for current, following in itertools.pairwise(presets):  # the last header is the terminal one
         if current[2] != 0:
             continue
-        used = _generator_values(preset_bags, preset_generators, current[3], following[3], INSTRUMENT_GENERATOR)
+        used = _generator_values(records["pbag"], records["pgen"], current[3], following[3], INSTRUMENT_GENERATOR)
         programs[current[1]] = frozenset().union(*(samples_of_instrument[index] for index in used))
     return programs
 
@@ -438,27 +381,18 @@ def soundfont_preset_samples(path: str | os.PathLike) -> dict[int, frozenset[int
 def sample_sharing_groups(programs: list[int], samples: dict[int, frozenset[int]]) -> list[tuple[int, ...]]:
     """Partition of `programs` into groups such that two programs in different groups share no sample (the
     connected components of the "plays a common sample" relation), each group sorted, groups sorted."""
-    parent = {program: program for program in programs}
-
-    def root(program: int) -> int:
-        while parent[program] != program:
-            program = parent[program]
-        return program
-
-    owner = {}
+    groups = []  # disjoint (programs, samples) pairs
     for program in sorted(programs):
-        for sample in samples[program]:
-            if sample in owner:
-                parent[root(program)] = root(owner[sample])
-            else:
-                owner[sample] = program
-    groups = defaultdict(list)
-    for program in programs:
-        groups[root(program)].append(program)
-    return sorted(tuple(sorted(members)) for members in groups.values())
+        merged_programs, merged_samples = {program}, set(samples[program])
+        for group in [group for group in groups if group[1] & merged_samples]:
+            groups.remove(group)
+            merged_programs |= group[0]
+            merged_samples |= group[1]
+        groups.append((merged_programs, merged_samples))
+    return sorted(tuple(sorted(members)) for members, _ in groups)
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def instrument_groups() -> dict[str, list[tuple[int, ...]]]:
     """{family: its sample-sharing groups of recorded General MIDI presets} of the MuseScore General SoundFont."""
     samples = soundfont_preset_samples(MUSESCORE_SOUNDFONT)
@@ -466,44 +400,28 @@ def instrument_groups() -> dict[str, list[tuple[int, ...]]]:
     for family in _INSTRUMENT_FAMILIES:
         programs = [program for program in family.programs if program not in SYNTHETIC_PRESETS and samples[program]]
         groups[family.name] = sample_sharing_groups(programs, samples)
-    shared = _samples_shared_across_families(groups, samples)
+    in_families = Counter(
+        sample
+        for family in groups.values()
+        for sample in set().union(*(samples[program] for group in family for program in group))
+    )
+    shared = [sample for sample, count in in_families.items() if count > 1]
     if shared:
         raise RuntimeError(f"{MUSESCORE_SOUNDFONT}: families share samples {sorted(shared)[:5]}; splits would leak")
     return groups
 
 
-def _samples_shared_across_families(groups: dict[str, list[tuple[int, ...]]], samples) -> set[int]:
-    family_samples = [
-        frozenset().union(*(samples[program] for group in family for program in group)) for family in groups.values()
-    ]
-    return {
-        sample
-        for index, own in enumerate(family_samples)
-        for other in family_samples[:index]
-        for sample in own & other
-    }
-
-
-def _sounding_pitches(renderer: SoundFontRenderer, program: int, pitch_range: tuple[int, int]) -> tuple[int, ...]:
-    pitches = []
-    for pitch in range(pitch_range[0], pitch_range[1] + 1):
-        probe = renderer.render(program, [{"pitch": pitch, "velocity": 80, "start_s": 0.0, "duration_s": 0.3}], 4800)
-        if float(np.sqrt(np.mean(probe**2))) > SOUNDING_RMS:
-            pitches.append(pitch)
-    return tuple(pitches)
-
-
 def instrument_real_clips(seed: int) -> list[Clip]:
     """Clips of the instrument task: per family and split, `INSTRUMENT_CLIPS_PER_FAMILY` renders spread evenly over
     the split's source groups, each of 1-3 notes (random pitch, velocity, duration) on a random preset of the group."""
-    renderer = SoundFontRenderer(MUSESCORE_SOUNDFONT)
+    renderer = SoundFontRenderer(MUSESCORE_SOUNDFONT, sounding_rms=SOUNDING_RMS)
     clips = []
     for label, family in enumerate(_INSTRUMENT_FAMILIES):
         groups = instrument_groups()[family.name]
         names = [",".join(map(str, group)) for group in groups]
         split_of = split_sources(names, INSTRUMENT_SPLIT_GROUPS, _rng(seed, "instrument_real", 0, label))
         pitches = {
-            program: _sounding_pitches(renderer, program, family.pitch_range) for group in groups for program in group
+            program: renderer.sounding_pitches(program, family.pitch_range) for group in groups for program in group
         }
         for split in SPLITS:
             members = [group for group, name in zip(groups, names, strict=True) if split_of[name] == split]
@@ -532,48 +450,41 @@ def _render_instrument_clip(
     raise RuntimeError(f"presets {group} of {MUSESCORE_SOUNDFONT} rendered silence {MAX_RENDER_ATTEMPTS} times")
 
 
-# ----------------------------------------------------------------------------------------------------------
 # Pre-training pool
-# ----------------------------------------------------------------------------------------------------------
 
 
-def asterisk_prompts(language: str) -> dict[str, Path]:
-    """{prompt name (path relative to the voice folder, e.g. ``"digits/7.wav"``): file} of one language."""
-    folder = ASTERISK_SOUNDS_DIR / ASTERISK_VOICES[language][0]
-    return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*.wav"))}
+def _pool_clips(path: Path, key: tuple[int, int], source: str, recording: str, seed: int) -> list[Clip]:
+    """A recording trimmed and cut into 1-4 s pool clips; none when under 0.1 s (Asterisk's silence/*.wav files)."""
+    sound = trim_silence(read_mono_16k(path))
+    if sound.shape[0] < SAMPLING_RATE // 10:
+        return []
+    rng = _rng(seed, "pool", *key)
+    return [Clip(clip, None, "train", source, recording) for clip in cut_into_clips(sound, rng)]
 
 
 def speech_pool_clips(seed: int) -> list[Clip]:
-    """Every Asterisk prompt of the five voices, trimmed and cut into 1-4 s clips (no task reads them)."""
+    """Every Asterisk prompt of the five voices, trimmed and cut into 1-4 s clips (no task reads them). A prompt's
+    source is its path in the voice folder (e.g. ``"digits/7.wav"``), the same in every language."""
     clips = []
-    for language in ASTERISK_VOICES:
-        for name, path in asterisk_prompts(language).items():
-            speech = trim_silence(read_mono_16k(path))
-            if speech.shape[0] < SAMPLING_RATE // 10:  # Asterisk's silence/*.wav files and empty prompts
-                continue
-            rng = _rng(seed, "pool", 0, _stable_key(f"{language}/{name}"))
-            clips += [Clip(clip, None, "train", name, f"{language}/{name}") for clip in cut_into_clips(speech, rng)]
+    for language, (voice, _, _) in ASTERISK_VOICES.items():
+        for path in sorted((ASTERISK_SOUNDS_DIR / voice).rglob("*.wav")):
+            name = path.relative_to(ASTERISK_SOUNDS_DIR / voice).as_posix()
+            clips += _pool_clips(path, (0, _stable_key(f"{language}/{name}")), name, f"{language}/{name}", seed)
     return clips
 
 
 def unlabelled_sample_clips(seed: int) -> list[Clip]:
     """The Sonic Pi samples of no `SAMPLE_FAMILIES` family, cut into 1-4 s clips."""
-    clips = []
-    for source, paths in sonic_pi_sources().items():
-        if sample_family_of(source) is not None:
-            continue
-        for path in paths:
-            sound = trim_silence(read_mono_16k(path))
-            if sound.shape[0] < SAMPLING_RATE // 10:
-                continue
-            rng = _rng(seed, "pool", 1, _stable_key(path.name))
-            clips += [Clip(clip, None, "train", source, path.name) for clip in cut_into_clips(sound, rng)]
-    return clips
+    return [
+        clip
+        for source, paths in sonic_pi_sources().items()
+        if sample_family_of(source) is None
+        for path in paths
+        for clip in _pool_clips(path, (1, _stable_key(path.name)), source, path.name, seed)
+    ]
 
 
-# ----------------------------------------------------------------------------------------------------------
 # Building
-# ----------------------------------------------------------------------------------------------------------
 
 
 def _write_clips(folder: Path, task: str, clips: list[Clip], seed: int) -> dict:
@@ -619,27 +530,13 @@ def _link_pool(folder: Path, task_folders: dict[str, Path]) -> int:
     return count
 
 
-TaskBuilder = Callable[[int], list[Clip]]
-
-
-def _task_builders() -> dict[str, TaskBuilder]:
-    return {
-        "instrument_real": instrument_real_clips,
-        "sample_family": sample_family_clips,
-    }
-
-
 def _installed_versions() -> dict[str, str]:
-    """The version of every package read, from dpkg's status file (empty where dpkg is absent)."""
-    status = Path("/var/lib/dpkg/status")
-    if not status.is_file():
+    """{package: version} of the packages read, from ``dpkg-query`` (empty where dpkg is absent)."""
+    if shutil.which("dpkg-query") is None:
         return {}
-    versions = {}
-    for stanza in status.read_text(encoding="utf-8", errors="replace").split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
-        if fields.get("Package") in ALL_PACKAGES:
-            versions[fields["Package"]] = fields.get("Version", "")
-    return versions
+    command = ["dpkg-query", "--show", "--showformat=${Package} ${Version}\n", *ALL_PACKAGES]
+    listed = subprocess.run(command, capture_output=True, text=True, timeout=60).stdout
+    return dict(line.split(" ", 1) for line in listed.splitlines())
 
 
 def _write_manifest(folder: Path, seed: int, summaries: dict) -> None:
@@ -665,86 +562,47 @@ def _write_manifest(folder: Path, seed: int, summaries: dict) -> None:
     (folder / "recordings.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
-def _is_complete(folder: Path) -> bool:
-    return (folder / "recordings.json").is_file()
-
-
 def build_recordings_corpus(cache_dir: str | os.PathLike | None = None, seed: int = 0, force: bool = False) -> Path:
-    """Builds the real-audio corpus once and returns its folder (``recordings_dir(cache_dir, seed)``).
-
-    An existing complete build is reused unless ``force``. The build writes to a temporary sibling folder renamed at
-    the end, so an interrupted build leaves nothing half-written.
+    """Builds the real-audio corpus once (reused unless ``force``; see `build_atomically`) and returns its folder,
+    ``recordings_dir(cache_dir, seed)``.
 
     Returns:
         `pathlib.Path` of the folder holding ``recordings.json``, one sub-folder per task (``<split>/*.wav`` and
         ``<split>/metadata.jsonl``) and ``pool/`` (unlabelled pre-training audio).
     """
     target = recordings_dir(cache_dir, seed)
-    if _is_complete(target) and not force:
-        logger.info(f"Using the real-audio corpus cached at {target}")
+    if reuse_complete_build(target, "recordings.json", "real-audio corpus", force):
         return target
-    if target.exists() and not force:
-        raise RuntimeError(f"{target} exists but holds no complete corpus (no recordings.json); remove it or force")
     require_packages()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".building-{target.name}-", dir=target.parent))
-    building.chmod(0o755)
-    try:
-        logger.info(f"Building the real-audio corpus (seed {seed}) in {target}")
-        summaries = {}
-        for task, build in _task_builders().items():
-            summaries[task] = _write_clips(building / task, task, build(seed), seed)
-        pool_clips = _link_pool(building / "pool", {task: building / task for task in RECORDED_TASKS})
-        speech = _write_clips(building / "pool" / "speech", "pool", speech_pool_clips(seed), seed)
-        samples = _write_clips(building / "pool" / "samples", "pool", unlabelled_sample_clips(seed), seed)
+
+    def build(folder: Path) -> None:
+        task_clips = {"instrument_real": instrument_real_clips, "sample_family": sample_family_clips}
+        summaries = {task: _write_clips(folder / task, task, clips(seed), seed) for task, clips in task_clips.items()}
+        speech = _write_clips(folder / "pool" / "speech", "pool", speech_pool_clips(seed), seed)
+        samples = _write_clips(folder / "pool" / "samples", "pool", unlabelled_sample_clips(seed), seed)
         summaries["pool"] = {
-            "num_task_train_clips": pool_clips,
+            "num_task_train_clips": _link_pool(folder / "pool", {task: folder / task for task in RECORDED_TASKS}),
             "num_speech_clips": speech["num_clips"]["train"],
             "num_other_sample_clips": samples["num_clips"]["train"],
         }
-        _write_manifest(building, seed, summaries)
-        _move_into_place(building, target, force)
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
+        _write_manifest(folder, seed, summaries)
+
+    build_atomically(target, "recordings.json", "real-audio corpus", force, build)
     return target
 
 
-def _move_into_place(built: Path, target: Path, force: bool) -> None:
-    if force and target.exists():
-        discarded = target.with_name(f".discard-{target.name}-{uuid.uuid4().hex}")
-        target.rename(discarded)
-        shutil.rmtree(discarded, ignore_errors=True)
-    try:
-        built.rename(target)
-    except OSError as error:
-        if not _is_complete(target):
-            raise RuntimeError(f"{target} exists but holds no complete corpus; remove it") from error
-        logger.info(f"Another process finished the real-audio corpus at {target} first; using it")
-
-
-# ----------------------------------------------------------------------------------------------------------
 # Loading
-# ----------------------------------------------------------------------------------------------------------
 
 
-def read_recorded_metadata(folder: Path, task: str, split: str) -> list[dict]:
-    """Rows of ``<folder>/<task>/<split>/metadata.jsonl``: file name, label, source, recording, length, level."""
-    with open(folder / task / split / "metadata.jsonl", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+read_recorded_metadata = read_task_metadata  # rows: file name, label, source, recording, length, level
 
 
 def load_recorded_task(
-    name: str,
-    cache_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    clips_per_class: int | None = None,
+    name: str, cache_dir: str | os.PathLike | None = None, seed: int = 0, clips_per_class: int | None = None
 ) -> datasets.DatasetDict:
     """Loads one task of the real-audio corpus like a Hub audio-classification dataset, building it if needed.
 
-    Args:
-        name: a key of `RECORDED_TASKS`.
-        cache_dir / seed: as in `build_recordings_corpus`.
-        clips_per_class: must be None: the size of these tasks is fixed by the recordings.
+    ``clips_per_class`` must be None (the recordings fix the size; the argument exists for the registry's loaders).
 
     Returns:
         `datasets.DatasetDict` with source-disjoint splits ``train`` / ``validation`` / ``test``, columns ``"audio"``
@@ -757,23 +615,9 @@ def load_recorded_task(
             f"The real-audio task {name!r} has a fixed size set by its recordings; clips_per_class={clips_per_class} "
             "cannot be honoured (leave it unset)"
         )
-    spec = RECORDED_TASKS[name]
     folder = build_recordings_corpus(cache_dir, seed=seed)
-    features = datasets.Features(
-        {
-            "audio": datasets.Audio(sampling_rate=SAMPLING_RATE),
-            "label": datasets.ClassLabel(names=list(spec.label_names)),
-        }
-    )
-    splits = {}
-    for split in SPLITS:
-        rows = read_recorded_metadata(folder, name, split)
-        columns = {
-            "audio": [str(folder / name / split / row["file_name"]) for row in rows],
-            "label": [spec.label_names.index(row["label"]) for row in rows],
-        }
-        splits[split] = datasets.Dataset.from_dict(columns, features=features, split=datasets.NamedSplit(split))
-    return datasets.DatasetDict(splits)
+    label_names = RECORDED_TASKS[name].label_names
+    return datasets.DatasetDict({split: split_dataset(folder, name, split, label_names) for split in SPLITS})
 
 
 def recorded_pretraining_pool(cache_dir: str | os.PathLike | None = None, seed: int = 0) -> Path:

@@ -7,13 +7,9 @@ epoch. Preparing the corpus once moves that cost out of training: each clip is d
 (`output_dir/shard-00000-of-00042/`, `save_to_disk` format). Training then reads a 16 kHz file whose crop it can seek
 to (`audio.decode_random_crop`): no resampling, and only ~6 s of the 10 s decoded.
 
-* **Parallel:** each shard is encoded with `datasets.Dataset.map(num_proc=...)`.
-* **Resumable:** a shard is written to `<name>.tmp` and renamed when complete; a re-run skips the shards that exist.
-* **Robust:** a clip that cannot be decoded (corrupt, empty, NaN/Inf, too short) is skipped, counted and logged.
-  `output_dir/prepare_summary.json` holds the counts per shard and in total, and a few example errors.
-
-`data.sources.load_audio_records(output_dir)` recognises the folder (by its summary) and opens the shards as one
-memory-mapped dataset, or streams them with `streaming=True`.
+Each shard is encoded with `datasets.Dataset.map(num_proc=...)`, written to `<name>.tmp` and renamed when complete (a
+re-run skips finished shards). A clip that cannot be decoded is skipped, counted and logged; the counts and a few
+errors go to `output_dir/prepare_summary.json`, by which `data.sources.load_audio_records` recognises the folder.
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Where pre-training audio comes from: detect the kind of a source and open it without decoding any audio.
 
-Audio comes from one of five sources:
-
-* ``"embedded"``: the small corpus shipped with the package (`transformers_aasp.data.corpus.load_pretraining_audio`);
-* ``"folder"``: a plain folder of audio files, searched recursively, decoded with soundfile;
-* ``"audiofolder"``: a local folder in the `datasets` *audiofolder* layout (optionally with metadata);
-* ``"hub"``: a dataset id for `datasets.load_dataset` (a Hub repository or a local folder with the same layout),
-  optionally streamed for corpora that do not fit on disk;
-* ``"prepared"``: a folder written by `transformers_aasp.data.shards` (16 kHz mono FLAC shards; the fastest to
-  train from: see `examples/prepare_pretraining_data.py`), memory-mapped or streamed.
-
-This module reads the prepared-folder layout (`SUMMARY_FILE`, finished shard folders with `SHARD_STATS_FILE`);
-`data.shards` writes it.
+The kinds: ``"embedded"`` (the corpus built by `data.corpus`), ``"folder"`` (audio files, searched recursively),
+``"audiofolder"`` (the `datasets` layout), ``"hub"`` (a `datasets.load_dataset` id or a local copy, optionally
+streamed) and ``"prepared"`` (16 kHz mono FLAC shards written by `data.shards`, the fastest to train from;
+memory-mapped or streamed). This module reads the prepared-folder layout that `data.shards` writes.
 """
 
 from __future__ import annotations

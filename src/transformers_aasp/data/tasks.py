@@ -20,83 +20,15 @@ from .recordings import RECORDED_TASKS, load_recorded_task
 
 PROTOCOLS = ("folds", "splits", "speaker_split")
 
-SPEECH_COMMANDS_V2_WORDS = (
-    "backward",
-    "bed",
-    "bird",
-    "cat",
-    "dog",
-    "down",
-    "eight",
-    "five",
-    "follow",
-    "forward",
-    "four",
-    "go",
-    "happy",
-    "house",
-    "learn",
-    "left",
-    "marvin",
-    "nine",
-    "no",
-    "off",
-    "on",
-    "one",
-    "right",
-    "seven",
-    "sheila",
-    "six",
-    "stop",
-    "three",
-    "tree",
-    "two",
-    "up",
-    "visual",
-    "wow",
-    "yes",
-    "zero",
-)
 # `google/speech_commands` v0.02 ClassLabel order (ids 0-35, README `dataset_info` of that repository). Copies that
 # keep this ClassLabel are read by name; plain integer ids are not assumed to follow it (see `spcv2` below).
 SPEECH_COMMANDS_V2_LABEL_IDS = (
-    "yes",
-    "no",
-    "up",
-    "down",
-    "left",
-    "right",
-    "on",
-    "off",
-    "stop",
-    "go",
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "bed",
-    "bird",
-    "cat",
-    "dog",
-    "happy",
-    "house",
-    "marvin",
-    "sheila",
-    "tree",
-    "wow",
-    "backward",
-    "forward",
-    "follow",
-    "learn",
-    "visual",
-    "_silence_",
+    *("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"),
+    *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+    *("bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow"),
+    *("backward", "forward", "follow", "learn", "visual", "_silence_"),
 )
+SPEECH_COMMANDS_V2_WORDS = tuple(sorted(SPEECH_COMMANDS_V2_LABEL_IDS[:35]))  # the 35 words, alphabetical
 # The 20 core words (10 commands and the 10 digits). The release's README: most speakers said each core word five
 # times and each auxiliary word once, so core words are by far the most frequent labels of every official split.
 SPEECH_COMMANDS_V2_CORE_WORDS = SPEECH_COMMANDS_V2_LABEL_IDS[:20]
@@ -220,7 +152,6 @@ class TaskSpec:
         return round(self.clip_seconds * SAMPLING_RATE)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # Task-specific column derivations
 
 
@@ -261,7 +192,6 @@ def speech_commands_id_order_check(counts: dict[str, int]) -> None:
         )
 
 
-# ----------------------------------------------------------------------------------------------------------------------
 # The registry (Hub ids, revisions and schemas: docs/tasks.md)
 
 
