@@ -10,11 +10,7 @@ import pytest
 import soundfile
 import torch
 
-from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPModel
-from transformers_aasp.audio import ClipDecodeError
-from transformers_aasp.configuration_aasp import SBLU_ALPHA_INIT, SBLU_ALPHA_MIN
-from transformers_aasp.modeling_aasp import sblu_kernel
-from transformers_aasp.reporting.figures import (
+from research.figures import (
     FIGURE_FILES,
     LOSS_TERMS,
     MONITORING_TERMS,
@@ -35,6 +31,10 @@ from transformers_aasp.reporting.figures import (
     read_training_curves,
     window_responses,
 )
+from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPModel
+from transformers_aasp.audio import ClipDecodeError
+from transformers_aasp.configuration_aasp import SBLU_ALPHA_INIT, SBLU_ALPHA_MIN
+from transformers_aasp.modeling_aasp import sblu_kernel
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
