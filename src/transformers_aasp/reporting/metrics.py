@@ -1,18 +1,13 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Downstream metrics: accuracy and macro mean average precision (mAP) for multi-label tasks, with scikit-learn.
 
-mAP convention (documented, and pinned by tests):
-    * Per class, average precision is the step-wise area under the precision-recall curve,
-      AP = sum_k (R_k - R_{k-1}) * P_k over the distinct score thresholds k (tied scores form one step). This is the
-      definition of `sklearn.metrics.average_precision_score`.
-    * The macro mean is taken over the classes that have at least one positive in `targets`. A class with no
-      positives has no defined recall; scikit-learn scores it 0 (with a warning), which would lower mAP merely
-      because a small evaluation split misses a class. We leave such classes out and report how many there were.
-      When every class has a positive, the result equals `average_precision_score(targets, scores, average="macro")`.
+mAP is the macro mean of `sklearn.metrics.average_precision_score` over the classes that have at least one positive
+in `targets`. A class with no positives has no defined recall; scikit-learn scores it 0, which would lower mAP merely
+because a small evaluation split misses a class, so such classes are left out (and counted in a warning).
 """
 
 import numpy as np
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, average_precision_score
 from transformers import EvalPrediction
 from transformers.utils import logging
 
@@ -31,7 +26,7 @@ def _as_2d_scores(scores, name: str) -> np.ndarray:
 
 
 def average_precision_per_class(scores, targets) -> np.ndarray:
-    """Average precision of every class.
+    """Average precision of every class (`sklearn.metrics.average_precision_score`: tied scores form one step).
 
     Args:
         scores: (N, C) real-valued scores (logits or probabilities; only their order matters).
@@ -48,34 +43,16 @@ def average_precision_per_class(scores, targets) -> np.ndarray:
         raise ValueError("`targets` must be multi-hot (every value 0 or 1).")
     if not np.isfinite(scores).all():
         raise ValueError("`scores` contain NaN or infinite values.")
-    return np.array([_average_precision(scores[:, c], targets[:, c]) for c in range(scores.shape[1])])
-
-
-def _average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
-    """AP of one class; `scores` and `targets` are (N,)."""
-    num_positives = targets.sum()
-    if num_positives == 0:
-        return float("nan")
-    order = np.argsort(-scores, kind="mergesort")
-    sorted_scores, sorted_targets = scores[order], targets[order]
-    true_positives = np.cumsum(sorted_targets)
-    # The last index of every run of tied scores is one threshold of the precision-recall curve.
-    threshold_ends = np.flatnonzero(np.r_[sorted_scores[1:] != sorted_scores[:-1], True])
-    precision = true_positives[threshold_ends] / (threshold_ends + 1)
-    recall = true_positives[threshold_ends] / num_positives
-    recall_steps = np.diff(np.r_[0.0, recall])
-    return float(np.sum(recall_steps * precision))
+    return np.array(
+        [
+            average_precision_score(targets[:, c], scores[:, c]) if targets[:, c].any() else np.nan
+            for c in range(scores.shape[1])
+        ]
+    )
 
 
 def mean_average_precision(scores, targets) -> float:
-    """Macro mAP over the classes with at least one positive (see the module docstring).
-
-    Args:
-        scores: (N, C) scores. targets: (N, C) multi-hot.
-
-    Returns:
-        mAP in [0, 1].
-    """
+    """Macro mAP in [0, 1] of (N, C) scores against (N, C) multi-hot targets, over the classes with a positive."""
     per_class = average_precision_per_class(scores, targets)
     scored = ~np.isnan(per_class)
     if not scored.any():
@@ -89,11 +66,7 @@ def mean_average_precision(scores, targets) -> float:
 
 
 def accuracy(predictions, references) -> float:
-    """Fraction of correct predictions.
-
-    Args:
-        predictions: (N,) predicted class ids. references: (N,) true class ids.
-    """
+    """Fraction of correct predictions: (N,) predicted class ids against (N,) true class ids."""
     predictions, references = np.asarray(predictions), np.asarray(references)
     if predictions.shape != references.shape or predictions.ndim != 1:
         raise ValueError(
@@ -103,14 +76,8 @@ def accuracy(predictions, references) -> float:
 
 
 def score_logits(logits, labels, multi_label: bool) -> dict[str, float]:
-    """The benchmark metric for a batch of logits.
-
-    Args:
-        logits: (N, C). labels: (N,) class ids, or (N, C) multi-hot when `multi_label`.
-
-    Returns:
-        `{"mAP": ...}` for multi-label tasks, `{"accuracy": ...}` otherwise.
-    """
+    """The task metric of (N, C) logits against (N,) class ids, or (N, C) multi-hot labels when `multi_label`:
+    `{"mAP": ...}` for multi-label tasks, `{"accuracy": ...}` otherwise."""
     logits = _as_2d_scores(logits, "logits")
     if multi_label:
         return {MEAN_AVERAGE_PRECISION: mean_average_precision(logits, labels)}
