@@ -133,18 +133,9 @@ def fft_length(num_frames: int) -> int:
 
 
 def modulation_power(envelopes: np.ndarray, frame_rate: float, edges: np.ndarray) -> np.ndarray:
-    """Power of every band envelope in every modulation-frequency bin.
-
-    Args:
-        envelopes: (n, num_bands) band time series at `frame_rate` frames per second.
-        frame_rate: frames per second (100 for the AaSP feature extractor).
-        edges: (num_bins + 1,) bin edges in Hz (`modulation_bin_edges`).
-
-    Returns:
-        (num_bands, num_bins) power. Each band is mean-removed and Hann-windowed; the one-sided periodogram is
-        normalised so that its sum over all frequencies equals the window-weighted variance of the band, so the
-        numbers do not depend on the clip length or the FFT padding.
-    """
+    """(n, num_bands) band envelopes at `frame_rate` -> (num_bands, num_bins) power between the (num_bins + 1,)
+    `edges` in Hz. Each band is mean-removed and Hann-windowed; the one-sided periodogram is normalised to sum to the
+    window-weighted variance of the band, so the numbers depend neither on the clip length nor on the FFT padding."""
     num_frames = len(envelopes)
     window = np.hanning(num_frames + 2)[1:-1] if num_frames > 1 else np.ones(1)  # no zero end points
     centred = (envelopes - envelopes.mean(axis=0)) * window[:, None]
@@ -220,12 +211,8 @@ def split_features(
     clip_samples: int | None = None,
     batch_size: int = 32,
 ) -> dict:
-    """Features of every row of a dataset with columns "audio" and "label".
-
-    Returns:
-        {"features": (N, D) float64, "labels": (N,) int64, "valid": (N,) bool}; rows whose audio could not be
-        decoded (logged by `decode_waveform`) have `valid` False and zero features.
-    """
+    """{"features": (N, D) float64, "labels": (N,) int64, "valid": (N,) bool} of a dataset with columns "audio" and
+    "label"; rows whose audio could not be decoded have `valid` False and zero features."""
     dataset = undecoded_audio(dataset)
     features = np.zeros((dataset.num_rows, feature_dimension(feature_set, feature_extractor.num_mel_bins)))
     valid = np.zeros(dataset.num_rows, dtype=bool)
@@ -287,13 +274,9 @@ def evaluate_logmel_baseline(
         validation_fraction: the stratified share of train held out as validation when the data has none.
 
     Returns:
-        {"metric": "accuracy", "accuracy", "num_correct", "num_test_clips", "ci95_low", "ci95_high", "interval" (how
-        the interval is computed), "chance" (1 / classes), "num_classes", "feature_set", "feature_dimension",
-        "clip_seconds", "num_skipped_clips", "regularization_selection" ("validation" or "fixed"),
-        "regularization_grid", "regularization" (the C of every run), "test_correct" ((num_test_clips,) 0/1 per test
-        clip, runs in order), "runs": [{"fold", "accuracy", "num_test_clips", "num_train_clips", "regularization",
-        "validation_accuracy" (C -> accuracy)}]}. The final classifier is trained on train + validation; the
-        accuracy pools the test clips of every run.
+        {"accuracy" (pooled over the test clips of every run), "ci95_low", "ci95_high", "chance", "regularization"
+        (the C of every run), "test_correct" ((num_test_clips,) 0/1 per test clip, runs in order), "runs": [{"fold",
+        "accuracy", "regularization", "validation_accuracy" (C -> accuracy), ...}], and the settings used}.
     """
     check_feature_set(feature_set)
     if isinstance(data, LoadedTask):
@@ -399,9 +382,7 @@ def stack_rows(computed: dict, parts: list[tuple[str, np.ndarray]]) -> tuple[np.
 
 
 def score_one_run(computed: dict, rows: dict, max_iter: int, grid: list[float]) -> dict:
-    """Choose C on the run's validation rows (`choose_regularization`), refit on train + validation, predict its test
-    rows once: {"fold", "accuracy", "num_correct", "num_test_clips", "num_train_clips", "regularization",
-    "validation_accuracy", "test_correct"}."""
+    """Choose C on the run's validation rows, refit on train + validation, predict its test rows once."""
     train_features, train_labels = stack_rows(computed, rows["train"])
     validation_features, validation_labels = stack_rows(computed, rows["validation"])
     test_features, test_labels = stack_rows(computed, rows["test"])
@@ -433,12 +414,8 @@ def score_one_run(computed: dict, rows: dict, max_iter: int, grid: list[float]) 
 
 
 def choose_regularization(train: tuple, validation: tuple, max_iter: int, grid: list[float]) -> tuple[float, dict]:
-    """The C of `grid` whose classifier, fitted on `train` (features (N, D), labels (N,)), is most accurate on
-    `validation` (ties: the smaller C, the stronger regularisation). A one-value grid is returned as it is.
-
-    Returns:
-        (chosen C, {str(C): validation accuracy}); the dict is empty when nothing was chosen.
-    """
+    """(the C of `grid` whose classifier, fitted on `train` ((N, D) features, (N,) labels), is most accurate on
+    `validation` (ties: the smaller C), {str(C): validation accuracy}); a one-value grid is returned as it is."""
     if len(grid) == 1:
         return grid[0], {}
     if len(validation[1]) == 0:

@@ -205,10 +205,8 @@ def train_linear_classifier(
 
 
 def select_weight_decay(train, validation, num_labels: int, multi_label: bool, seed: int, probe: LinearProbeArguments):
-    """The probe with the weight decay that scores best on `validation` (ties: the first in the grid).
-
-    `probe.weight_decay` fixes the value (nothing is selected); otherwise every value of `probe.weight_decay_grid` is
-    trained (`train_linear_classifier`) and scored on validation only.
+    """The probe with the weight decay of `probe.weight_decay_grid` that scores best on `validation` (ties: the first
+    in the grid); `probe.weight_decay` fixes the value instead.
 
     Returns:
         (StandardScaler, linear layer, chosen weight decay, {str(weight decay): best validation score}).
@@ -252,11 +250,8 @@ def select_rows(arrays: dict, indices: np.ndarray) -> dict:
 def evaluate_fold(
     benchmark, embeddings: dict, fold, probe: LinearProbeArguments, validation_fraction: float, seed: int
 ) -> dict:
-    """One fold (or the single split) for one seed: the weight decay chosen on validation, then the test score.
-
-    Returns:
-        {"score": test score, "weight_decay": the chosen value, "validation_scores": {weight decay: score}}.
-    """
+    """One fold (or the single split) for one seed: {"score": test score, "weight_decay": the value chosen on
+    validation, "validation_scores": {weight decay: score}}."""
     indices = benchmark.split_indices(fold, validation_fraction=validation_fraction, seed=seed)
     if "validation" not in indices:
         raise ValueError("Linear evaluation needs validation data for early stopping: use --validation_fraction > 0.")

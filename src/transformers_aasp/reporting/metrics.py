@@ -143,14 +143,8 @@ def _as_correctness(correct, name: str) -> np.ndarray:
 
 
 def accuracy_with_interval(correct) -> dict:
-    """Accuracy of one classifier with its n and 95 % Wilson interval.
-
-    Args:
-        correct: (N,) per-clip correctness of the test predictions.
-
-    Returns:
-        {"accuracy", "num_correct", "n", "ci95_low", "ci95_high"}.
-    """
+    """{"accuracy", "num_correct", "n", "ci95_low", "ci95_high"} (95 % Wilson interval) of (N,) per-clip
+    correctness."""
     correct = _as_correctness(correct, "correct")
     if correct.ndim != 1:
         raise ValueError(f"`correct` must have shape (num_clips,), got {correct.shape}.")
@@ -160,14 +154,10 @@ def accuracy_with_interval(correct) -> dict:
 
 
 def mcnemar_exact(correct_a, correct_b) -> dict:
-    """Exact McNemar test of two classifiers scored on the same clips.
+    """Exact McNemar test of two classifiers from their (N,) per-clip correctness on the same clips, in order.
 
-    Only the discordant clips count: b clips that only A gets right and c that only B gets right. Under the null
-    hypothesis of equal accuracy each discordant clip is a fair coin, so the two-sided p-value is the exact binomial
-    one, min(1, 2 P(X <= min(b, c))) with X ~ Binomial(b + c, 1/2); it is 1 without discordant clips.
-
-    Args:
-        correct_a / correct_b: (N,) per-clip correctness of A and B on the same N clips, in the same order.
+    Only the b clips that only A gets right and the c that only B gets right count: under equal accuracy each is a
+    fair coin, so the two-sided p-value is the exact binomial one (1 without discordant clips).
 
     Returns:
         {"only_a_correct": b, "only_b_correct": c, "n": N, "p_value"}.
@@ -186,13 +176,8 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
 
 
 def paired_difference(scores_a, scores_b) -> dict:
-    """Mean of the paired differences a - b (one pair per seed) with a 95 % Student-t interval.
-
-    The interval covers the variation between seeds (training randomness), not the sampling of the test clips;
-    `paired_bootstrap_difference` covers the latter.
-
-    Args:
-        scores_a / scores_b: (S,) scores of A and B, pair i sharing seed i (and data).
+    """Mean of the paired differences a - b of (S,) scores, pair i sharing seed i, with a 95 % Student-t interval
+    that covers the variation between seeds (`paired_bootstrap_difference` covers the sampling of the test clips).
 
     Returns:
         {"mean", "std", "ci95" (half-width), "ci95_low", "ci95_high", "n"} of a - b; with one pair, ci95 is 0.
@@ -208,15 +193,9 @@ def paired_difference(scores_a, scores_b) -> dict:
 
 
 def paired_bootstrap_difference(correct_a, correct_b, num_resamples: int = 10000, seed: int = 0) -> dict:
-    """95 % percentile-bootstrap interval of the accuracy difference A - B, resampling test clips.
-
-    Every resample draws N clips with replacement and keeps the pairing: the same clips for A and B and for every
-    seed. The statistic is the accuracy difference averaged over seeds, so the interval covers the sampling of the
-    test clips that `paired_difference` leaves out.
-
-    Args:
-        correct_a / correct_b: (S, N) or (N,) per-clip correctness of A and B for S seeds on the same N clips.
-        num_resamples / seed: bootstrap size and the seed of its random clip draws.
+    """95 % percentile-bootstrap interval of the accuracy difference A - B (averaged over seeds), resampling test
+    clips: `correct_a` / `correct_b` are (S, N) or (N,) per-clip correctness for S seeds on the same N clips, and
+    every resample draws the same N clips with replacement for A, B and every seed.
 
     Returns:
         {"mean" (the observed difference), "ci95_low", "ci95_high", "num_resamples"}.

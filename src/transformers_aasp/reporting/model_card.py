@@ -40,14 +40,8 @@ METRIC_DISPLAY_NAMES = {"accuracy": "Accuracy", "mAP": "mAP"}
 
 @dataclass(frozen=True)
 class DataLicense:
-    """The license of a dataset.
-
-    Attributes:
-        license_id: the Hub's license identifier, e.g. "cc-by-nc-3.0".
-        name: readable name, with any caveat (e.g. AudioSet's audio stays under its uploaders' terms).
-        url: the license text.
-        commercial_use: True when the terms allow commercial use, False when they forbid it, None when unclear.
-    """
+    """The license of a dataset: the Hub's license id, a readable name with any caveat, the license text's url, and
+    whether its terms allow commercial use (None: unclear)."""
 
     license_id: str
     name: str
@@ -116,13 +110,8 @@ def hub_dataset_id(text: str | None) -> str | None:
 class TrainingDataset:
     """A dataset a checkpoint was trained on, as the card cites it.
 
-    Attributes:
-        dataset_id: Hub dataset id, local path, or None (data built in code, e.g. the embedded corpus).
-        name: readable name (default: `dataset_id`).
-        config: `load_dataset` config name.
-        revision: the dataset revision (commit) that was loaded, when known.
-        license: the data's license: a Hub license id, a `DataLicense`, or None to look the Hub id up in
-            `DATASET_LICENSES`.
+    `dataset_id` is a Hub dataset id, a local path, or None (data built in code, e.g. the embedded corpus);
+    `license` a Hub license id, a `DataLicense`, or None to look the Hub id up in `DATASET_LICENSES`.
     """
 
     dataset_id: str | None
