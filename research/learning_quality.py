@@ -625,8 +625,8 @@ def figure_name(kind: str, arm: str) -> str:
 
 def analyse(args) -> dict:
     """Beta spread, shift stability and Figure 4 of the seed-0 encoders of the analysed arms in --arms."""
+    from research.figures import make_figures
     from transformers_aasp import AaSPFeatureExtractor, AaSPModel
-    from transformers_aasp.reporting.figures import make_figures
 
     store = load_features(args)
     work = Path(args.work_dir)

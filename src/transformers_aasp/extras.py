@@ -2,7 +2,7 @@
 """Optional dependencies: which extra brings which module, and a clear error when one is missing.
 
 The model (config, feature extractor, modeling, pipeline) needs only torch, transformers and numpy. Training,
-evaluation, data loading and reporting need the `[train]` extra; the demo and the figures also need `[demo]`.
+evaluation, data loading and reporting need the `[train]` extra; the embedded corpus also needs `[demo]`.
 """
 
 import importlib.util
@@ -19,7 +19,7 @@ EXTRA_MODULES = {
         "scipy": "scipy",
         "yaml": "pyyaml",
     },
-    "demo": {"pretty_midi": "pretty_midi", "matplotlib": "matplotlib"},
+    "demo": {"pretty_midi": "pretty_midi"},
 }
 EXTRA_INCLUDES = {"train": ("train",), "demo": ("train", "demo")}
 

@@ -1,30 +1,16 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """The log-mel statistics baseline: hand-made clip features + logistic regression, next to AaSP's scores.
 
-What a downstream score of a learned encoder has to beat is what a linear classifier gets from plain statistics of
-the same log-mel spectrogram. Per clip, from `AaSPFeatureExtractor`'s `input_values` (B, T, F) (F = 80 mel bins,
-100 frames/s) and `attention_mask` (B, T), counting only the clip's valid frames:
+What a learned encoder's downstream score has to beat is what a linear classifier gets from plain statistics of the
+same log-mel spectrogram (F = 80 mel bins, 100 frames/s), over each clip's valid frames only:
+    "stats" (2F = 160 values): mean and standard deviation over time of each mel bin;
+    "full" (3F + 16 x 12 = 432 values): "stats", the standard deviation of frame-to-frame differences of each mel
+        bin, and a modulation spectrum: log power of 16 mel-band envelopes in 12 log-spaced bins of 0.5-50 Hz.
 
-    "stats" feature set (2F = 160 values):
-        mean over time of each mel bin (F), standard deviation over time of each mel bin (F);
-    "full" feature set (3F + bands x modulation bins = 240 + 16 x 12 = 432 values): "stats", plus
-        the standard deviation of frame-to-frame differences of each mel bin (F), and
-        a modulation spectrum: the F mel envelopes averaged into 16 bands of F / 16 = 5 adjacent bins, each band's
-        time series mean-removed, Hann-windowed and zero-padded to at least 1024 frames, its one-sided power spectrum
-        (rfft, normalised so that the power over all frequencies sums to the band's variance) summed into 12
-        log-spaced modulation-frequency bins between 0.5 and 50 Hz, then log(1e-6 + power).
-
-The classifier is `make_pipeline(StandardScaler(), LogisticRegression(C=C))`. C is chosen on the validation split
-(the task's own, else a stratified `validation_fraction` of train) from `REGULARIZATION_GRID`: each C is fitted on
-train and scored on validation, the best is refitted on train + validation, and the test split is scored once
-(`regularization` fixes C instead). The result gives the accuracy with a 95 % Wilson score interval for the test
-proportion (`reporting.metrics.wilson_interval`), the chosen C and the per-clip correctness (`test_correct`) for
-paired tests. The interval covers the sampling of the test clips only, not the variation from training on other
-clips.
-
-Clip handling is the linear evaluation's (`evaluation.linear_probe`): decoded with `audio.decode_waveform`, cut to
-the first `clip_seconds` of the benchmark. Unlike linear evaluation, a shorter clip is *not* zero-padded to
-`clip_seconds`: padding frames are masked out, so that silence added by padding never enters the statistics.
+The classifier is `make_pipeline(StandardScaler(), LogisticRegression(C=C))`, C chosen on the validation split,
+refitted on train + validation, and scored once on test, with a 95 % Wilson interval that covers the sampling of the
+test clips only. Clips are cut to the task's `clip_seconds` as in linear evaluation, but a shorter clip is not
+zero-padded: padding frames are masked out, so that silence added by padding never enters the statistics.
 """
 
 from __future__ import annotations
@@ -100,10 +86,7 @@ def feature_dimension(
     num_bands: int = NUM_MODULATION_BANDS,
     num_modulation_bins: int = NUM_MODULATION_BINS,
 ) -> int:
-    """D, the number of features per clip: 2F for "stats", 3F + bands x modulation bins for "full".
-
-    With 80 mel bins, 16 bands and 12 modulation bins: 160 ("stats") and 432 ("full").
-    """
+    """D, the number of features per clip: 2F for "stats", 3F + bands x modulation bins for "full"."""
     check_feature_set(feature_set)
     if feature_set == "stats":
         return 2 * num_mel_bins
@@ -120,11 +103,7 @@ def modulation_bin_edges(
     low_hz: float = MODULATION_RANGE_HZ[0],
     high_hz: float = MODULATION_RANGE_HZ[1],
 ) -> np.ndarray:
-    """(num_bins + 1,) log-spaced edges in Hz; bin k is [edges[k], edges[k + 1]), the last one includes `high_hz`.
-
-    With the defaults (12 bins over 0.5-50 Hz, a factor 100 ** (1 / 12) ~ 1.47 per bin) 12.5 Hz lies in bin 8
-    ([10.8, 15.8) Hz).
-    """
+    """(num_bins + 1,) log-spaced edges in Hz; bin k is [edges[k], edges[k + 1]), the last one includes `high_hz`."""
     return np.geomspace(low_hz, high_hz, num_bins + 1)
 
 
@@ -154,18 +133,9 @@ def fft_length(num_frames: int) -> int:
 
 
 def modulation_power(envelopes: np.ndarray, frame_rate: float, edges: np.ndarray) -> np.ndarray:
-    """Power of every band envelope in every modulation-frequency bin.
-
-    Args:
-        envelopes: (n, num_bands) band time series at `frame_rate` frames per second.
-        frame_rate: frames per second (100 for the AaSP feature extractor).
-        edges: (num_bins + 1,) bin edges in Hz (`modulation_bin_edges`).
-
-    Returns:
-        (num_bands, num_bins) power. Each band is mean-removed and Hann-windowed; the one-sided periodogram is
-        normalised so that its sum over all frequencies equals the window-weighted variance of the band, so the
-        numbers do not depend on the clip length or the FFT padding.
-    """
+    """(n, num_bands) band envelopes at `frame_rate` -> (num_bands, num_bins) power between the (num_bins + 1,)
+    `edges` in Hz. Each band is mean-removed and Hann-windowed; the one-sided periodogram is normalised to sum to the
+    window-weighted variance of the band, so the numbers depend neither on the clip length nor on the FFT padding."""
     num_frames = len(envelopes)
     window = np.hanning(num_frames + 2)[1:-1] if num_frames > 1 else np.ones(1)  # no zero end points
     centred = (envelopes - envelopes.mean(axis=0)) * window[:, None]
@@ -203,17 +173,8 @@ def clip_features(frames: np.ndarray, feature_set: str = "full", frame_rate: flo
 
 
 def logmel_features(input_values, attention_mask, feature_set: str = "full", frame_rate: float = 100.0) -> np.ndarray:
-    """Log-mel statistics of a batch of clips (see the module docstring).
-
-    Args:
-        input_values: (B, T, F) normalised log-mel frames from `AaSPFeatureExtractor` (numpy or torch).
-        attention_mask: (B, T), 1 for a clip's valid frames; padding frames never enter the features.
-        feature_set: "stats" (D = 2F) or "full" (D = 3F + 16 x 12).
-        frame_rate: frames per second (`feature_extractor.frame_rate`, 100 by default).
-
-    Returns:
-        (B, D) float64 numpy array.
-    """
+    """(B, T, F) log-mel `input_values` of `AaSPFeatureExtractor` (numpy or torch) and their (B, T)
+    `attention_mask` -> (B, D) float64 features of `feature_set`; padding frames never enter the features."""
     check_feature_set(feature_set)
     input_values = np.asarray(input_values, dtype=np.float64)
     valid = np.asarray(attention_mask).astype(bool)
@@ -250,12 +211,8 @@ def split_features(
     clip_samples: int | None = None,
     batch_size: int = 32,
 ) -> dict:
-    """Features of every row of a dataset with columns "audio" and "label".
-
-    Returns:
-        {"features": (N, D) float64, "labels": (N,) int64, "valid": (N,) bool}; rows whose audio could not be
-        decoded (logged by `decode_waveform`) have `valid` False and zero features.
-    """
+    """{"features": (N, D) float64, "labels": (N,) int64, "valid": (N,) bool} of a dataset with columns "audio" and
+    "label"; rows whose audio could not be decoded have `valid` False and zero features."""
     dataset = undecoded_audio(dataset)
     features = np.zeros((dataset.num_rows, feature_dimension(feature_set, feature_extractor.num_mel_bins)))
     valid = np.zeros(dataset.num_rows, dtype=bool)
@@ -290,19 +247,6 @@ def fit_logmel_classifier(
     return classifier.fit(features, labels)
 
 
-def require_single_label(data: LoadedTask | DatasetDict) -> None:
-    """Raise a ValueError for multi-label data: the baseline reports accuracy of single-label classification."""
-    if isinstance(data, LoadedTask):
-        multi_label, name = data.spec.multi_label, data.spec.name
-    else:
-        multi_label, name = isinstance(data[next(iter(data))].features.get("label"), List), "the dataset"
-    if multi_label:
-        raise ValueError(
-            f"The log-mel baseline handles single-label classification only (accuracy); {name} is multi-label "
-            "(its metric is mAP)."
-        )
-
-
 def evaluate_logmel_baseline(
     data: LoadedTask | DatasetDict,
     feature_extractor: AaSPFeatureExtractor,
@@ -316,35 +260,29 @@ def evaluate_logmel_baseline(
     regularization_grid=REGULARIZATION_GRID,
     validation_fraction: float = 0.1,
 ) -> dict:
-    """Test accuracy of the log-mel statistics baseline on one benchmark.
+    """Test accuracy of the log-mel statistics baseline on one task.
 
     Args:
         data: a `LoadedTask` (its protocol chooses the splits; cross-validation runs every fold, or `fold`), or a
-            `DatasetDict` with "train" / optional "validation" / "test" splits and columns "audio" and "label"
-            (ClassLabel or int ids).
-        feature_extractor: gives the log-mel frames; its normalisation does not matter much (features are
-            standardised), except through the fixed eps of the modulation log-power.
-        feature_set: "stats" (mean + std per mel bin) or "full" (also frame-difference std and modulation spectrum).
-        clip_seconds: keep the first `clip_seconds` of every clip; default: the benchmark's clip length (a
-            `LoadedTask`) or whole clips (a `DatasetDict`).
-        fold: one fold of a cross-validation benchmark (default: every fold; their test predictions are pooled).
-        batch_size: clips per feature-extractor call.
-        max_iter: `LogisticRegression(max_iter=...)`.
+            `DatasetDict` with "train" / optional "validation" / "test" splits and columns "audio" and "label".
+        feature_extractor: gives the log-mel frames (features are standardised, so its normalisation matters only
+            through the fixed eps of the modulation log-power).
+        clip_seconds: keep the first `clip_seconds` of every clip; default: the task's clip length (a `LoadedTask`)
+            or whole clips (a `DatasetDict`).
+        fold: one fold of a cross-validation task (default: every fold; their test predictions are pooled).
         regularization: fix C; None (default) chooses it on validation from `regularization_grid`.
-        validation_fraction: the stratified share of train held out as validation when the data has no validation
-            split.
+        validation_fraction: the stratified share of train held out as validation when the data has none.
 
     Returns:
-        {"metric": "accuracy", "accuracy", "num_correct", "num_test_clips", "ci95_low", "ci95_high", "interval" (how
-        the interval is computed), "chance" (1 / classes), "num_classes", "feature_set", "feature_dimension",
-        "clip_seconds", "num_skipped_clips", "regularization_selection" ("validation" or "fixed"),
-        "regularization_grid", "regularization" (the C of every run), "test_correct" ((num_test_clips,) 0/1 per test
-        clip, runs in order), "runs": [{"fold", "accuracy", "num_test_clips", "num_train_clips", "regularization",
-        "validation_accuracy" (C -> accuracy)}]}. The final classifier is trained on train + validation; the
-        accuracy pools the test clips of every run.
+        {"accuracy" (pooled over the test clips of every run), "ci95_low", "ci95_high", "chance", "regularization"
+        (the C of every run), "test_correct" ((num_test_clips,) 0/1 per test clip, runs in order), "runs": [{"fold",
+        "accuracy", "regularization", "validation_accuracy" (C -> accuracy), ...}], and the settings used}.
     """
     check_feature_set(feature_set)
-    require_single_label(data)
+    if isinstance(data, LoadedTask):
+        refuse_multi_label(None, data.spec.multi_label)
+    else:
+        refuse_multi_label(None, isinstance(data[next(iter(data))].features.get("label"), List))
     grid = [regularization] if regularization is not None else sorted(regularization_grid)
     if not grid:
         raise ValueError("--regularization_grid is empty: give at least one C, or fix --regularization.")
@@ -444,9 +382,7 @@ def stack_rows(computed: dict, parts: list[tuple[str, np.ndarray]]) -> tuple[np.
 
 
 def score_one_run(computed: dict, rows: dict, max_iter: int, grid: list[float]) -> dict:
-    """Choose C on the run's validation rows (`choose_regularization`), refit on train + validation, predict its test
-    rows once: {"fold", "accuracy", "num_correct", "num_test_clips", "num_train_clips", "regularization",
-    "validation_accuracy", "test_correct"}."""
+    """Choose C on the run's validation rows, refit on train + validation, predict its test rows once."""
     train_features, train_labels = stack_rows(computed, rows["train"])
     validation_features, validation_labels = stack_rows(computed, rows["validation"])
     test_features, test_labels = stack_rows(computed, rows["test"])
@@ -478,12 +414,8 @@ def score_one_run(computed: dict, rows: dict, max_iter: int, grid: list[float]) 
 
 
 def choose_regularization(train: tuple, validation: tuple, max_iter: int, grid: list[float]) -> tuple[float, dict]:
-    """The C of `grid` whose classifier, fitted on `train` (features (N, D), labels (N,)), is most accurate on
-    `validation` (ties: the smaller C, the stronger regularisation). A one-value grid is returned as it is.
-
-    Returns:
-        (chosen C, {str(C): validation accuracy}); the dict is empty when nothing was chosen.
-    """
+    """(the C of `grid` whose classifier, fitted on `train` ((N, D) features, (N,) labels), is most accurate on
+    `validation` (ties: the smaller C), {str(C): validation accuracy}); a one-value grid is returned as it is."""
     if len(grid) == 1:
         return grid[0], {}
     if len(validation[1]) == 0:
@@ -500,13 +432,13 @@ def choose_regularization(train: tuple, validation: tuple, max_iter: int, grid: 
 # The script's steps
 
 
-def refuse_multi_label(benchmark: str | None, multi_label: bool) -> None:
-    """Fail before any data is loaded when the selected benchmark (or custom dataset) is multi-label."""
-    if benchmark is not None:
-        spec = get_task(benchmark)
-        multi_label, name = spec.multi_label, f"benchmark {benchmark!r} ({spec.display_name})"
-    else:
-        name = "the --multi_label dataset"
+def refuse_multi_label(task: str | None, multi_label: bool) -> None:
+    """Raises a ValueError when the registered `task` (None: the data, `multi_label`) is multi-label: the baseline
+    reports single-label accuracy. The script calls it before any data is loaded."""
+    name = "the dataset"
+    if task is not None:
+        spec = get_task(task)
+        multi_label, name = spec.multi_label, f"benchmark {task!r} ({spec.display_name})"
     if multi_label:
         raise ValueError(
             f"The log-mel baseline handles single-label classification only (accuracy); {name} is multi-label "

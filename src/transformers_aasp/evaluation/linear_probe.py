@@ -1,20 +1,12 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Linear evaluation of a frozen audio encoder (the EVAR-style protocol used by the M2D / BYOL-A papers).
 
-Protocol:
-    1. Every clip is cut to the benchmark's clip length (first `clip_seconds`, zero-padded when shorter).
-    2. The frozen encoder gives one vector per clip (`ClipEmbedder`): for AaSP, the mean over valid time columns of
-       `time_column_features` (B, G_t, G_f * D); for any other AutoModel audio encoder (e.g. AST), the mean over tokens of
-       `last_hidden_state`, or of `hidden_states[hidden_layer]`. Embeddings are cached as safetensors under
-       `embedding_cache_dir`, keyed by model weights + task + source split, and reused across folds and seeds.
-    3. StandardScaler fit on train; one linear layer trained with Adam, batch min(200, N), up to `max_epochs`
-       epochs, early stopping with `patience` on validation accuracy (mAP for multi-label), best weights restored
-       (`train_linear_classifier`). The Adam weight decay (the probe's L2 regularisation) is chosen on the
-       validation split from `weight_decay_grid` (`select_weight_decay`), unless `weight_decay` fixes it; the test
-       split is scored once, with the chosen value, which the results report.
-    4. Folds as in the registry (leave one fold out); without a validation split, a deterministic stratified
-       fraction of train is held out. The score of one seed is the mean over folds; several seeds give mean and
-       95 % interval (`run_protocol`).
+Every clip is cut to the task's `clip_seconds` (zero-padded when shorter) and embedded once by the frozen encoder
+(`ClipEmbedder`); embeddings are cached as safetensors, keyed by model weights + task + source split. A linear layer
+on standardised embeddings is trained with Adam and early-stopped on validation (`train_linear_classifier`), its
+weight decay chosen on validation (`select_weight_decay`), and the test split is scored once. Folds follow the task
+registry; without a validation split a stratified fraction of train is held out. One seed's score is the mean over
+folds; several seeds give mean and 95 % interval (`run_protocol`).
 """
 
 from __future__ import annotations
@@ -78,12 +70,7 @@ class LinearProbeArguments:
 
 
 class ClipEmbedder:
-    """Frozen encoder -> one (D,) vector per clip.
-
-    AaSP outputs: mean of `time_column_features` (B, G_t, G_f * D) over the columns where
-    `time_column_attention_mask` (B, G_t) is 1.
-    Other encoders: mean over tokens of `last_hidden_state` (B, N, D), or of `hidden_states[layer]`.
-    """
+    """Frozen encoder -> one (D,) vector per clip (`pool_clip_embedding`)."""
 
     def __init__(self, model, feature_extractor, hidden_layer: int | None, device: str):
         self.model = model.eval().to(device)
@@ -100,7 +87,9 @@ class ClipEmbedder:
 
 
 def pool_clip_embedding(outputs, hidden_layer: int | None) -> torch.Tensor:
-    """(B, D') clip embeddings from an encoder output (see `ClipEmbedder`)."""
+    """(B, D') clip embeddings from an encoder output: for AaSP, the mean of `time_column_features` (B, G_t, G_f * D)
+    over the valid time columns; for other encoders (e.g. AST), the mean over tokens of `last_hidden_state` (B, N, D),
+    or of `hidden_states[hidden_layer]`."""
     columns = getattr(outputs, "time_column_features", None)
     if hidden_layer is None and columns is not None:
         valid = outputs.time_column_attention_mask.unsqueeze(-1).to(columns.dtype)  # (B, G_t, 1)
@@ -118,8 +107,13 @@ def model_fingerprint(model) -> str:
     return digest.hexdigest()[:16]
 
 
+def safe_file_name(text: str) -> str:
+    """`text` with every run of characters unsafe in a file name replaced by "_"."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
 def cache_path(cache_dir: str, model_name: str, model_key: str, benchmark: LoadedTask, split: str, layer) -> Path:
-    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model_name).name or model_name)
+    safe_name = safe_file_name(Path(model_name).name or model_name)
     task_key = f"{benchmark.spec.name}-{benchmark.fingerprint()}-{benchmark.spec.clip_seconds:g}s-layer{layer}"
     return Path(cache_dir) / f"{safe_name}-{model_key}" / task_key / f"{split}.safetensors"
 
@@ -176,11 +170,8 @@ def train_linear_classifier(
 ):
     """One linear layer (D -> num_labels) on standardised embeddings, early-stopped on validation.
 
-    Args:
-        train / validation: {"embeddings": (N, D), "targets": (N,) class ids or (N, num_labels) multi-hot}.
-        learning_rate / max_epochs / patience: Adam's learning rate, the epoch limit, and the epochs without a
-            better validation score after which training stops.
-        weight_decay: Adam's (L2) weight decay of the layer.
+    `train` and `validation` are {"embeddings": (N, D), "targets": (N,) class ids or (N, num_labels) multi-hot}; the
+    batch is min(200, N), and training stops after `patience` epochs without a better validation score.
 
     Returns:
         (fitted StandardScaler, the linear layer with the best validation weights restored, best validation score).
@@ -214,10 +205,8 @@ def train_linear_classifier(
 
 
 def select_weight_decay(train, validation, num_labels: int, multi_label: bool, seed: int, probe: LinearProbeArguments):
-    """The probe with the weight decay that scores best on `validation` (ties: the first in the grid).
-
-    `probe.weight_decay` fixes the value (nothing is selected); otherwise every value of `probe.weight_decay_grid` is
-    trained (`train_linear_classifier`) and scored on validation only.
+    """The probe with the weight decay of `probe.weight_decay_grid` that scores best on `validation` (ties: the first
+    in the grid); `probe.weight_decay` fixes the value instead.
 
     Returns:
         (StandardScaler, linear layer, chosen weight decay, {str(weight decay): best validation score}).
@@ -225,18 +214,11 @@ def select_weight_decay(train, validation, num_labels: int, multi_label: bool, s
     grid = [probe.weight_decay] if probe.weight_decay is not None else list(probe.weight_decay_grid)
     if not grid:
         raise ValueError("--weight_decay_grid is empty: give at least one value, or fix --weight_decay.")
+    schedule = {"learning_rate": probe.learning_rate, "max_epochs": probe.max_epochs, "patience": probe.patience}
     best, validation_scores = None, {}
     for weight_decay in grid:
         scaler, layer, score = train_linear_classifier(
-            train,
-            validation,
-            num_labels,
-            multi_label,
-            seed,
-            learning_rate=probe.learning_rate,
-            max_epochs=probe.max_epochs,
-            patience=probe.patience,
-            weight_decay=weight_decay,
+            train, validation, num_labels, multi_label, seed, weight_decay=weight_decay, **schedule
         )
         validation_scores[str(weight_decay)] = float(score)
         if best is None or score > best[2]:
@@ -268,11 +250,8 @@ def select_rows(arrays: dict, indices: np.ndarray) -> dict:
 def evaluate_fold(
     benchmark, embeddings: dict, fold, probe: LinearProbeArguments, validation_fraction: float, seed: int
 ) -> dict:
-    """One fold (or the single split) for one seed: the weight decay chosen on validation, then the test score.
-
-    Returns:
-        {"score": test score, "weight_decay": the chosen value, "validation_scores": {weight decay: score}}.
-    """
+    """One fold (or the single split) for one seed: {"score": test score, "weight_decay": the value chosen on
+    validation, "validation_scores": {weight decay: score}}."""
     indices = benchmark.split_indices(fold, validation_fraction=validation_fraction, seed=seed)
     if "validation" not in indices:
         raise ValueError("Linear evaluation needs validation data for early stopping: use --validation_fraction > 0.")
@@ -353,8 +332,7 @@ def num_test_clips(benchmark, embeddings: dict, folds: list, validation_fraction
 
 def write_results(results: dict, model_name: str, benchmark: LoadedTask, probe: LinearProbeArguments) -> Path:
     """`<output_dir>/linear_eval_<benchmark>_<model folder name>.json` with the protocol and the data revision."""
-    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model_name).name)
-    path = Path(probe.output_dir) / f"linear_eval_{benchmark.spec.name}_{safe_name}.json"
+    path = Path(probe.output_dir) / f"linear_eval_{benchmark.spec.name}_{safe_file_name(Path(model_name).name)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "model": model_name,

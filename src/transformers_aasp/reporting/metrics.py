@@ -1,18 +1,13 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Downstream metrics: accuracy and macro mean average precision (mAP) for multi-label tasks, with scikit-learn.
 
-mAP convention (documented, and pinned by tests):
-    * Per class, average precision is the step-wise area under the precision-recall curve,
-      AP = sum_k (R_k - R_{k-1}) * P_k over the distinct score thresholds k (tied scores form one step). This is the
-      definition of `sklearn.metrics.average_precision_score`.
-    * The macro mean is taken over the classes that have at least one positive in `targets`. A class with no
-      positives has no defined recall; scikit-learn scores it 0 (with a warning), which would lower mAP merely
-      because a small evaluation split misses a class. We leave such classes out and report how many there were.
-      When every class has a positive, the result equals `average_precision_score(targets, scores, average="macro")`.
+mAP is the macro mean of `sklearn.metrics.average_precision_score` over the classes that have at least one positive
+in `targets`. A class with no positives has no defined recall; scikit-learn scores it 0, which would lower mAP merely
+because a small evaluation split misses a class, so such classes are left out (and counted in a warning).
 """
 
 import numpy as np
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, average_precision_score
 from transformers import EvalPrediction
 from transformers.utils import logging
 
@@ -31,7 +26,7 @@ def _as_2d_scores(scores, name: str) -> np.ndarray:
 
 
 def average_precision_per_class(scores, targets) -> np.ndarray:
-    """Average precision of every class.
+    """Average precision of every class (`sklearn.metrics.average_precision_score`: tied scores form one step).
 
     Args:
         scores: (N, C) real-valued scores (logits or probabilities; only their order matters).
@@ -48,34 +43,16 @@ def average_precision_per_class(scores, targets) -> np.ndarray:
         raise ValueError("`targets` must be multi-hot (every value 0 or 1).")
     if not np.isfinite(scores).all():
         raise ValueError("`scores` contain NaN or infinite values.")
-    return np.array([_average_precision(scores[:, c], targets[:, c]) for c in range(scores.shape[1])])
-
-
-def _average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
-    """AP of one class; `scores` and `targets` are (N,)."""
-    num_positives = targets.sum()
-    if num_positives == 0:
-        return float("nan")
-    order = np.argsort(-scores, kind="mergesort")
-    sorted_scores, sorted_targets = scores[order], targets[order]
-    true_positives = np.cumsum(sorted_targets)
-    # The last index of every run of tied scores is one threshold of the precision-recall curve.
-    threshold_ends = np.flatnonzero(np.r_[sorted_scores[1:] != sorted_scores[:-1], True])
-    precision = true_positives[threshold_ends] / (threshold_ends + 1)
-    recall = true_positives[threshold_ends] / num_positives
-    recall_steps = np.diff(np.r_[0.0, recall])
-    return float(np.sum(recall_steps * precision))
+    return np.array(
+        [
+            average_precision_score(targets[:, c], scores[:, c]) if targets[:, c].any() else np.nan
+            for c in range(scores.shape[1])
+        ]
+    )
 
 
 def mean_average_precision(scores, targets) -> float:
-    """Macro mAP over the classes with at least one positive (see the module docstring).
-
-    Args:
-        scores: (N, C) scores. targets: (N, C) multi-hot.
-
-    Returns:
-        mAP in [0, 1].
-    """
+    """Macro mAP in [0, 1] of (N, C) scores against (N, C) multi-hot targets, over the classes with a positive."""
     per_class = average_precision_per_class(scores, targets)
     scored = ~np.isnan(per_class)
     if not scored.any():
@@ -89,11 +66,7 @@ def mean_average_precision(scores, targets) -> float:
 
 
 def accuracy(predictions, references) -> float:
-    """Fraction of correct predictions.
-
-    Args:
-        predictions: (N,) predicted class ids. references: (N,) true class ids.
-    """
+    """Fraction of correct predictions: (N,) predicted class ids against (N,) true class ids."""
     predictions, references = np.asarray(predictions), np.asarray(references)
     if predictions.shape != references.shape or predictions.ndim != 1:
         raise ValueError(
@@ -103,14 +76,8 @@ def accuracy(predictions, references) -> float:
 
 
 def score_logits(logits, labels, multi_label: bool) -> dict[str, float]:
-    """The benchmark metric for a batch of logits.
-
-    Args:
-        logits: (N, C). labels: (N,) class ids, or (N, C) multi-hot when `multi_label`.
-
-    Returns:
-        `{"mAP": ...}` for multi-label tasks, `{"accuracy": ...}` otherwise.
-    """
+    """The task metric of (N, C) logits against (N,) class ids, or (N, C) multi-hot labels when `multi_label`:
+    `{"mAP": ...}` for multi-label tasks, `{"accuracy": ...}` otherwise."""
     logits = _as_2d_scores(logits, "logits")
     if multi_label:
         return {MEAN_AVERAGE_PRECISION: mean_average_precision(logits, labels)}
@@ -176,14 +143,8 @@ def _as_correctness(correct, name: str) -> np.ndarray:
 
 
 def accuracy_with_interval(correct) -> dict:
-    """Accuracy of one classifier with its n and 95 % Wilson interval.
-
-    Args:
-        correct: (N,) per-clip correctness of the test predictions.
-
-    Returns:
-        {"accuracy", "num_correct", "n", "ci95_low", "ci95_high"}.
-    """
+    """{"accuracy", "num_correct", "n", "ci95_low", "ci95_high"} (95 % Wilson interval) of (N,) per-clip
+    correctness."""
     correct = _as_correctness(correct, "correct")
     if correct.ndim != 1:
         raise ValueError(f"`correct` must have shape (num_clips,), got {correct.shape}.")
@@ -193,14 +154,10 @@ def accuracy_with_interval(correct) -> dict:
 
 
 def mcnemar_exact(correct_a, correct_b) -> dict:
-    """Exact McNemar test of two classifiers scored on the same clips.
+    """Exact McNemar test of two classifiers from their (N,) per-clip correctness on the same clips, in order.
 
-    Only the discordant clips count: b clips that only A gets right and c that only B gets right. Under the null
-    hypothesis of equal accuracy each discordant clip is a fair coin, so the two-sided p-value is the exact binomial
-    one, min(1, 2 P(X <= min(b, c))) with X ~ Binomial(b + c, 1/2); it is 1 without discordant clips.
-
-    Args:
-        correct_a / correct_b: (N,) per-clip correctness of A and B on the same N clips, in the same order.
+    Only the b clips that only A gets right and the c that only B gets right count: under equal accuracy each is a
+    fair coin, so the two-sided p-value is the exact binomial one (1 without discordant clips).
 
     Returns:
         {"only_a_correct": b, "only_b_correct": c, "n": N, "p_value"}.
@@ -219,13 +176,8 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
 
 
 def paired_difference(scores_a, scores_b) -> dict:
-    """Mean of the paired differences a - b (one pair per seed) with a 95 % Student-t interval.
-
-    The interval covers the variation between seeds (training randomness), not the sampling of the test clips;
-    `paired_bootstrap_difference` covers the latter.
-
-    Args:
-        scores_a / scores_b: (S,) scores of A and B, pair i sharing seed i (and data).
+    """Mean of the paired differences a - b of (S,) scores, pair i sharing seed i, with a 95 % Student-t interval
+    that covers the variation between seeds (`paired_bootstrap_difference` covers the sampling of the test clips).
 
     Returns:
         {"mean", "std", "ci95" (half-width), "ci95_low", "ci95_high", "n"} of a - b; with one pair, ci95 is 0.
@@ -241,15 +193,9 @@ def paired_difference(scores_a, scores_b) -> dict:
 
 
 def paired_bootstrap_difference(correct_a, correct_b, num_resamples: int = 10000, seed: int = 0) -> dict:
-    """95 % percentile-bootstrap interval of the accuracy difference A - B, resampling test clips.
-
-    Every resample draws N clips with replacement and keeps the pairing: the same clips for A and B and for every
-    seed. The statistic is the accuracy difference averaged over seeds, so the interval covers the sampling of the
-    test clips that `paired_difference` leaves out.
-
-    Args:
-        correct_a / correct_b: (S, N) or (N,) per-clip correctness of A and B for S seeds on the same N clips.
-        num_resamples / seed: bootstrap size and the seed of its random clip draws.
+    """95 % percentile-bootstrap interval of the accuracy difference A - B (averaged over seeds), resampling test
+    clips: `correct_a` / `correct_b` are (S, N) or (N,) per-clip correctness for S seeds on the same N clips, and
+    every resample draws the same N clips with replacement for A, B and every seed.
 
     Returns:
         {"mean" (the observed difference), "ci95_low", "ci95_high", "num_resamples"}.

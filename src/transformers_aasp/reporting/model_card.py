@@ -1,19 +1,11 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Model cards for AaSP checkpoints, rendered from the templates in `reporting/templates/` with `huggingface_hub`.
 
-Two kinds of card:
-    * `pretrained_card`: a self-supervised encoder (pipeline_tag `feature-extraction`), optionally with measured
-      linear-evaluation results;
-    * `finetuned_card`: a classifier (pipeline_tag `audio-classification`) with its measured test results and
-      `base_model`.
-Both write `library_name: transformers` and a `model-index` holding only numbers passed in by the caller (measured by
-the script that trained the checkpoint): nothing is typed by hand.
-
-The training data is described by `TrainingDataset`s: only valid Hub dataset ids go into the `datasets:` metadata
-(a description such as "agkphysics/AudioSet (unbalanced)" stays in the card body), with the config and the dataset
-revision when known. The weights' license is derived from the data's (`weights_license`): data licensed for
-non-commercial use only (ESC-50, UrbanSound8K: CC BY-NC 3.0) or whose terms are unknown never yields Apache-2.0
-weights; the card says `license: other`, names the terms and explains them in a "License" section.
+`pretrained_card` describes a self-supervised encoder (pipeline_tag `feature-extraction`), `finetuned_card` a
+classifier (`audio-classification`, with `base_model`). Both write `library_name: transformers` and a `model-index`
+holding only the numbers the training script measured and passed in. Only valid Hub dataset ids go into the
+`datasets:` metadata. The weights' license is derived from the data's (`weights_license`): data for non-commercial
+use only (ESC-50, UrbanSound8K) or under unknown terms never yields Apache-2.0 weights.
 """
 
 import os
@@ -48,14 +40,8 @@ METRIC_DISPLAY_NAMES = {"accuracy": "Accuracy", "mAP": "mAP"}
 
 @dataclass(frozen=True)
 class DataLicense:
-    """The license of a dataset.
-
-    Attributes:
-        license_id: the Hub's license identifier, e.g. "cc-by-nc-3.0".
-        name: readable name, with any caveat (e.g. AudioSet's audio stays under its uploaders' terms).
-        url: the license text.
-        commercial_use: True when the terms allow commercial use, False when they forbid it, None when unclear.
-    """
+    """The license of a dataset: the Hub's license id, a readable name with any caveat, the license text's url, and
+    whether its terms allow commercial use (None: unclear)."""
 
     license_id: str
     name: str
@@ -124,13 +110,8 @@ def hub_dataset_id(text: str | None) -> str | None:
 class TrainingDataset:
     """A dataset a checkpoint was trained on, as the card cites it.
 
-    Attributes:
-        dataset_id: Hub dataset id, local path, or None (data built in code, e.g. the embedded corpus).
-        name: readable name (default: `dataset_id`).
-        config: `load_dataset` config name.
-        revision: the dataset revision (commit) that was loaded, when known.
-        license: the data's license: a Hub license id, a `DataLicense`, or None to look the Hub id up in
-            `DATASET_LICENSES`.
+    `dataset_id` is a Hub dataset id, a local path, or None (data built in code, e.g. the embedded corpus);
+    `license` a Hub license id, a `DataLicense`, or None to look the Hub id up in `DATASET_LICENSES`.
     """
 
     dataset_id: str | None
@@ -288,10 +269,6 @@ def _stringify(training_args: dict) -> dict[str, str]:
     return {str(key): str(value) for key, value in training_args.items() if value is not None}
 
 
-def _model_index_name(model_name: str, results: list[ReportedResult]) -> str | None:
-    return model_name if results else None
-
-
 def _training_data(datasets: list) -> list[TrainingDataset]:
     return [d if isinstance(d, TrainingDataset) else TrainingDataset.from_description(str(d)) for d in datasets]
 
@@ -307,6 +284,21 @@ def _license(datasets: list[TrainingDataset], license: str | None) -> WeightsLic
         return weights_license(datasets)
     terms = "; ".join(dataset.describe_license() for dataset in datasets)
     return WeightsLicense(license=license, statement=f"Released under {license}. Training data: {terms}.")
+
+
+def _card_data(
+    model_name: str, results: list[ReportedResult], weights: WeightsLicense, datasets: list[TrainingDataset], **fields
+) -> ModelCardData:
+    """The card metadata both kinds share; the `model-index` is written only when there are results."""
+    return ModelCardData(
+        model_name=model_name if results else None,
+        library_name="transformers",
+        datasets=_hub_ids(datasets),
+        metrics=sorted({METRIC_TYPES[r.metric] for r in results}) or None,
+        eval_results=[r.to_eval_result("audio-classification") for r in results] or None,
+        **weights.metadata(),
+        **fields,
+    )
 
 
 def pretrained_card(
@@ -337,15 +329,13 @@ def pretrained_card(
     datasets = _training_data(pretraining_datasets)
     weights = _license(datasets, license)
     results = list(results or [])
-    card_data = ModelCardData(
-        model_name=_model_index_name(model_name, results),
-        library_name="transformers",
+    card_data = _card_data(
+        model_name,
+        results,
+        weights,
+        datasets,
         pipeline_tag="feature-extraction",
         tags=[*COMMON_TAGS, "self-supervised-learning"],
-        datasets=_hub_ids(datasets),
-        metrics=sorted({METRIC_TYPES[r.metric] for r in results}) or None,
-        eval_results=[r.to_eval_result("audio-classification") for r in results] or None,
-        **weights.metadata(),
     )
     return ModelCard.from_template(
         card_data,
@@ -394,16 +384,14 @@ def finetuned_card(
     """
     hub_base_model = base_model if base_model and not Path(base_model).exists() else None
     weights = _license([training_data], license)
-    card_data = ModelCardData(
-        model_name=_model_index_name(model_name, results),
-        library_name="transformers",
+    card_data = _card_data(
+        model_name,
+        results,
+        weights,
+        [training_data],
         pipeline_tag="audio-classification",
         tags=[*COMMON_TAGS, "multi-label" if multi_label else "single-label"],
-        datasets=_hub_ids([training_data]),
-        metrics=sorted({METRIC_TYPES[r.metric] for r in results}) or None,
         base_model=hub_base_model,
-        eval_results=[r.to_eval_result("audio-classification") for r in results] or None,
-        **weights.metadata(),
     )
     return ModelCard.from_template(
         card_data,

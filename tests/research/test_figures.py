@@ -1,20 +1,19 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""The figure data functions and what each figure draws from them, on a tiny random checkpoint and a fake
-metrics.jsonl."""
+"""research/figures.py: the figure data functions, what each figure draws from them, and the command line, on a
+tiny random checkpoint and a fake metrics.jsonl."""
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 import torch
 
-from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPModel
-from transformers_aasp.audio import ClipDecodeError
-from transformers_aasp.configuration_aasp import SBLU_ALPHA_INIT, SBLU_ALPHA_MIN
-from transformers_aasp.modeling_aasp import sblu_kernel
-from transformers_aasp.reporting.figures import (
+from research.figures import (
     FIGURE_FILES,
     LOSS_TERMS,
     MONITORING_TERMS,
@@ -35,8 +34,13 @@ from transformers_aasp.reporting.figures import (
     read_training_curves,
     window_responses,
 )
+from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPModel
+from transformers_aasp.audio import ClipDecodeError
+from transformers_aasp.configuration_aasp import SBLU_ALPHA_INIT, SBLU_ALPHA_MIN
+from transformers_aasp.modeling_aasp import sblu_kernel
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SAMPLING_RATE = 16000
 
@@ -335,3 +339,15 @@ def test_make_figures_on_a_sound_file_and_without_aape(tmp_path):
     assert data.figure4_segments is None and data.figure4_title.startswith("clip.wav")
     assert data.figure4.log_mel.shape[0] == 1 + 12000 // 160  # the sound file's frames, not the probe clip's
     assert list(data.figure2) == [0.3]
+
+
+@pytest.mark.integration
+def test_the_command_line_writes_the_figures_it_names(checkpoint, tmp_path):
+    metrics = write_metrics(tmp_path / "metrics.jsonl", FAKE_RECORDS)
+    command = [sys.executable, "-m", "research.figures", "--checkpoint", str(checkpoint)]
+    command += ["--output_dir", str(tmp_path / "figures"), "--metrics", str(metrics), "--alphas", "0.3"]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for name, file in FIGURE_FILES.items():
+        assert f"{name}: {tmp_path / 'figures' / file}" in result.stdout.splitlines()
+        assert (tmp_path / "figures" / file).read_bytes()[:8] == PNG_SIGNATURE

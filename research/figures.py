@@ -1,18 +1,22 @@
+#!/usr/bin/env python
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Pictures of what AaPE does, for any AaSP checkpoint (PNG files drawn with matplotlib's Agg backend).
 
-* `figure4` (the paper's Figure 4): the log-mel spectrogram of a clip and, under it, per-time-patch distributions
-  (box plots) of the SBLU decay alpha and of the SBLU frequency beta, the latter in Hz of modulation.
-* `figure2` (the paper's Figure 2): window spectra |K(omega)| and gradient magnitudes |d|K(omega)| / d beta| against
-  the frequency offset omega - beta for the two-sided, one-sided and Gaussian windows, computed with the project's
-  own `sblu_kernel` and autograd.
-* `training_curves`: every loss term (and the monitoring scalars) of a pre-training run's ``metrics.jsonl``.
+    python -m research.figures --checkpoint outputs/demo/pretrain/final --output_dir outputs/demo/figures \
+        --metrics outputs/demo/pretrain/metrics.jsonl
+
+Writes into --output_dir (docs/demo.md tells how to read them):
+* `figure4_sblu_parameters.png` (the paper's Figure 4): the log-mel spectrogram of a clip (--audio, default a
+  modulation probe clip) and, under it, per-time-patch box plots of the SBLU decay alpha and of the SBLU frequency
+  beta, the latter in Hz of modulation.
+* `figure2_window_gradients.png` (the paper's Figure 2): window spectra |K(omega)| and gradient magnitudes
+  |d|K(omega)| / d beta| against the frequency offset omega - beta for the two-sided, one-sided and Gaussian
+  windows, computed with the project's own `sblu_kernel` and autograd.
+* `training_curves.png` (only with --metrics): every loss term and monitoring scalar of a pre-training run.
 
 The data behind each picture comes from a function that returns arrays (`estimate_sblu_per_time_patch`,
 `window_responses`, `read_training_curves`; all of them for one checkpoint: `figure_data`), and each `draw_*`
 function returns the matplotlib figure it drew from them, so the numbers can be checked without looking at a PNG.
-Command line: ``python examples/make_figures.py --checkpoint <dir> --output_dir <dir> [--metrics <metrics.jsonl>]``.
-Drawing needs matplotlib (``pip install 'transformers-aasp[demo]'``).
 """
 
 from __future__ import annotations
@@ -20,16 +24,24 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers.utils import logging
 
-from ..configuration_aasp import SBLU_ALPHA_INIT, AaSPConfig
-from ..feature_extraction_aasp import AaSPFeatureExtractor
-from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPModel, sblu_kernel
+from transformers_aasp.audio import ClipDecodeError, load_mono_waveform
+from transformers_aasp.configuration_aasp import SBLU_ALPHA_INIT, AaSPConfig
+from transformers_aasp.data.corpus import synthesize_modulated_signal
+from transformers_aasp.feature_extraction_aasp import AaSPFeatureExtractor
+from transformers_aasp.modeling_aasp import (
+    PRETRAINING_LOSS_TERMS,
+    PRETRAINING_MONITORING_TERMS,
+    AaSPModel,
+    sblu_kernel,
+)
+from transformers_aasp.training.arguments import parse_arguments, run_main, setup_logging
 
 
 logger = logging.get_logger(__name__)
@@ -87,8 +99,6 @@ def read_audio_file(path: str | os.PathLike, sampling_rate: int) -> np.ndarray:
     Decodes through the package's one audio path (`audio.load_mono_waveform`); an unreadable or empty file raises
     `audio.ClipDecodeError` (a ValueError) naming the file.
     """
-    from ..audio import ClipDecodeError, load_mono_waveform
-
     try:
         return load_mono_waveform(str(path), sampling_rate)
     except ClipDecodeError as error:
@@ -108,8 +118,6 @@ def modulation_probe_clip(
     Returns:
         (waveform (num_samples,) float32 peak-normalised to 0.5, [(start_s, end_s, rate_hz) per segment]).
     """
-    from ..data.corpus import synthesize_modulated_signal
-
     if not rates_hz:
         raise ValueError("modulation_probe_clip needs at least one modulation rate.")
     num_samples = round(seconds_per_rate * sampling_rate)
@@ -570,8 +578,8 @@ def _pyplot():
         import matplotlib
     except ImportError as error:
         raise ImportError(
-            "Drawing the AaSP figures needs matplotlib, which the core install leaves out: "
-            "pip install 'transformers-aasp[demo]'."
+            "Drawing the AaSP figures needs matplotlib, which the package's extras leave out: "
+            "pip install matplotlib (or 'transformers-aasp[dev]')."
         ) from error
 
     matplotlib.use("Agg")
@@ -589,26 +597,32 @@ def _save(figure, path: str | os.PathLike) -> Path:
     return path
 
 
-__all__ = [
-    "FIGURE_FILES",
-    "FigureData",
-    "SBLUEstimates",
-    "WindowResponse",
-    "draw_figure2",
-    "draw_figure4",
-    "draw_training_curves",
-    "edge_decay",
-    "estimate_sblu_per_time_patch",
-    "figure_data",
-    "kernel_spectrum",
-    "load_checkpoint",
-    "make_figures",
-    "modulation_probe_clip",
-    "plot_figure2",
-    "plot_figure4",
-    "plot_training_curves",
-    "radians_per_frame_to_hz",
-    "read_audio_file",
-    "read_training_curves",
-    "window_responses",
-]
+@dataclass
+class FigureArguments:
+    checkpoint: str = field(metadata={"help": "AaSP checkpoint folder (encoder, classifier or pre-training)."})
+    output_dir: str = field(metadata={"help": "Folder the PNG files are written to."})
+    metrics: str | None = field(default=None, metadata={"help": "metrics.jsonl of a pre-training run (curves)."})
+    audio: str | None = field(default=None, metadata={"help": "Sound file for Figure 4 (default: a probe clip)."})
+    alphas: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "SBLU decays per frame, one row of Figure 2 each (default: the initial SBLU decay and the "
+            "decay whose window falls to 1 %% at the kernel's edge).",
+            "nargs": "+",
+        },
+    )
+
+
+def main(argv: list[str] | None = None) -> dict[str, Path]:
+    """Runs the command line `argv` (default: sys.argv); returns {figure name: path}."""
+    (args,) = parse_arguments((FigureArguments,), argv)
+    setup_logging("warning")
+    alphas = tuple(args.alphas) if args.alphas else None
+    written = make_figures(args.checkpoint, args.output_dir, metrics=args.metrics, audio=args.audio, alphas=alphas)
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return written
+
+
+if __name__ == "__main__":
+    run_main(main)
