@@ -19,7 +19,7 @@ EXTRA_MODULES = {
         "scipy": "scipy",
         "yaml": "pyyaml",
     },
-    "demo": {"pretty_midi": "pretty_midi"},
+    "demo": {"pretty_midi": "pretty_midi", "matplotlib": "matplotlib"},
 }
 EXTRA_INCLUDES = {"train": ("train",), "demo": ("train", "demo")}
 
