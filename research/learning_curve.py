@@ -33,17 +33,24 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import multiprocessing
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from datasets import Audio
 from transformers.utils import logging
 
+from research.ablations import from_pretrained
+from research.pretraining_runs import (
+    FLAGS_SET_HERE,
+    SNAPSHOTS_FILE,
+    embedded_pool,
+    recipe_model_overrides,
+    run_jobs,
+    run_pretraining,
+    snapshot_dir,
+)
+from research.pretraining_runs import pretraining_argv as recipe_argv
 from research.protocol import (
     REPO_ROOT,
     AlreadyScoredError,
@@ -54,7 +61,6 @@ from research.protocol import (
     unit_id,
 )
 from transformers_aasp import AaSPFeatureExtractor, AaSPModel
-from transformers_aasp.data.corpus import load_pretraining_audio
 from transformers_aasp.data.loading import load_task
 from transformers_aasp.evaluation.baseline import evaluate_logmel_baseline
 from transformers_aasp.evaluation.linear_probe import (
@@ -73,7 +79,7 @@ from transformers_aasp.reporting.metrics import (
     paired_difference,
     summarize_scores,
 )
-from transformers_aasp.training.pretraining import Pretrainer, parse_pretraining_options
+from transformers_aasp.training.pretraining import parse_pretraining_options
 
 
 logger = logging.get_logger("research.learning_curve")
@@ -84,8 +90,6 @@ DEFAULT_TASKS = ("instrument", "keyword", "modulation")
 DEFAULT_STEPS = (0, 300, 1000, 3000)
 BASELINES = ("stats", "full")
 VALIDATION_FRACTION = 0.1  # tasks without a validation split hold out this stratified share of train
-FLAGS_SET_HERE = ("--dataset", "--output_dir", "--max_steps", "--seed", "--model_overrides", "--warmup_steps")
-SNAPSHOTS_FILE = "snapshots.json"
 DEFAULT_HYPOTHESIS = (
     "Pre-training learns: for each arm and each number of pre-training steps > 0, the frozen linear probe (weight "
     "decay chosen on validation) is more accurate than the same architecture at random initialisation (step 0 of the "
@@ -177,53 +181,27 @@ def pool_source(args) -> str:
     clips of the embedded corpus at --corpus_seed (no validation or test clip)."""
     if args.pool != "embedded":
         return args.pool
-    folder = Path(args.work_dir) / "pools" / f"embedded-s{args.corpus_seed}-c{args.clips_per_class or 'default'}"
-    if not folder.is_dir():
-        clips = load_pretraining_audio(seed=args.corpus_seed, clips_per_class=args.clips_per_class)
-        paths = [row["path"] for row in clips.cast_column("audio", Audio(decode=False))["audio"]]
-        building = folder.with_name(folder.name + ".building")
-        building.mkdir(parents=True, exist_ok=True)
-        for index, path in enumerate(paths):
-            link = building / f"{index:06d}-{Path(path).name}"
-            if not link.is_symlink():
-                link.symlink_to(Path(path).resolve())
-        building.rename(folder)
-    return str(folder.resolve())
+    return embedded_pool(args.work_dir, args.corpus_seed, args.clips_per_class)
 
 
 def pretraining_argv(args, arm: str, seed: int, output_dir: str, dataset: str) -> list[str]:
     """examples/pretrain.py's command line of one run: the recipe, then what the learning curve fixes."""
     max_steps = max(args.steps)
-    overrides = {**recipe_model_overrides(args), "ema_anneal_steps": max_steps, **ARMS[arm]}
-    return [
-        "--config",
+    return recipe_argv(
         args.pretrain_config,
-        "--report_to",
-        "none",
-        "--checkpointing_steps",
-        str(max_steps),
-        "--overwrite_output_dir",
-        *shlex.split(args.pretrain_args),
-        "--dataset",
-        dataset,
-        "--output_dir",
-        output_dir,
-        "--max_steps",
-        str(max_steps),
-        "--warmup_steps",
-        str(int(args.warmup_fraction * max_steps)),
-        "--seed",
-        str(seed),
-        "--model_overrides",
-        json.dumps(overrides),
-    ]
+        args.pretrain_args,
+        dataset=dataset,
+        output_dir=output_dir,
+        max_steps=max_steps,
+        warmup_steps=int(args.warmup_fraction * max_steps),
+        seed=seed,
+        model_overrides={**recipe_overrides(args), "ema_anneal_steps": max_steps, **ARMS[arm]},
+    )
 
 
-def recipe_model_overrides(args) -> dict:
+def recipe_overrides(args) -> dict:
     """The model overrides of --pretrain_config / --pretrain_args (the learning curve adds its own on top)."""
-    argv = ["--config", args.pretrain_config, *shlex.split(args.pretrain_args), "--dataset", "x", "--output_dir", "x"]
-    options = parse_pretraining_options([*argv, "--max_steps", str(max(args.steps)), "--warmup_steps", "0"])
-    return dict(options.model.model_overrides)
+    return recipe_model_overrides(args.pretrain_config, args.pretrain_args, max(args.steps))
 
 
 def pretraining_recipe(args) -> dict:
@@ -240,7 +218,7 @@ def pretraining_recipe(args) -> dict:
         for name in names:
             sections[section].pop(name, None)
     sections["model"]["model_overrides_before_arm"] = {
-        **recipe_model_overrides(args),
+        **recipe_overrides(args),
         "ema_anneal_steps": max(args.steps),
     }
     return sections
@@ -292,104 +270,21 @@ def task_units(args) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Pre-training with snapshots
+# Pre-training runs (research.pretraining_runs)
 # ----------------------------------------------------------------------------------------------------------------
-class SnapshotPretrainer(Pretrainer):
-    """The package's pre-training loop, exporting the encoder (and feature extractor) at chosen optimizer steps."""
-
-    snapshot_steps: tuple[int, ...] = ()
-
-    def export_snapshot(self) -> Path:
-        step = self.progress.step
-        folder = snapshot_dir(self.options.checkpointing.output_dir, step)
-        encoder = self.accelerator.unwrap_model(self.model)
-        encoder.export_encoder(str(folder), weights=self.options.model.export_weights)
-        self.feature_extractor.save_pretrained(str(folder))
-        return folder
-
-    def end_step(self, outcome) -> None:
-        super().end_step(outcome)
-        if self.progress.step in self.snapshot_steps:
-            self.export_snapshot()
-
-
-def snapshot_dir(run_dir: str | Path, step: int) -> Path:
-    return Path(run_dir) / "snapshots" / f"step-{step}"
-
-
 def run_name(args, arm: str, seed: int, recipe: dict) -> str:
     key = canonical_json({"recipe": recipe, "pool": pool_description(args), "arm": ARMS[arm], "seed": seed})
     return f"{arm}-s{seed}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
-
-
-def finished_run(run_dir: Path, steps: list[int]) -> dict | None:
-    """The summary of an earlier run in `run_dir` that exported every step of `steps`, else None."""
-    path = run_dir / SNAPSHOTS_FILE
-    if not path.is_file():
-        return None
-    summary = json.loads(path.read_text())
-    return summary if set(steps) <= set(summary["steps"]) else None
-
-
-def run_pretraining(job: dict) -> dict:
-    """One pre-training run (job: "argv", "steps", "arm", "seed", "threads"); returns its summary."""
-    if job["threads"]:
-        torch.set_num_threads(job["threads"])
-    options = parse_pretraining_options(job["argv"])
-    run_dir = Path(options.checkpointing.output_dir)
-    if (done := finished_run(run_dir, job["steps"])) is not None:
-        return done
-    pretrainer = SnapshotPretrainer.from_options(options)
-    pretrainer.snapshot_steps = tuple(step for step in job["steps"] if step > 0)
-    start = time.perf_counter()
-    if 0 in job["steps"]:
-        pretrainer.export_snapshot()
-    train_start = time.perf_counter()
-    metrics = pretrainer.train()
-    pretrainer.end()
-    max_steps = options.optimization.max_steps
-    seconds = time.perf_counter() - train_start
-    summary = {
-        "arm": job["arm"],
-        "seed": job["seed"],
-        "steps": job["steps"],
-        "max_steps": max_steps,
-        "train_seconds": seconds,
-        "seconds_per_step": seconds / max_steps,
-        "steady_seconds_per_step": steady_seconds_per_step(run_dir, options.optimization.per_device_batch_size),
-        "setup_seconds": train_start - start,
-        "final_metrics": metrics,
-    }
-    (run_dir / SNAPSHOTS_FILE).write_text(json.dumps(summary, indent=2))
-    return summary
-
-
-def steady_seconds_per_step(run_dir: Path, batch_size: int) -> float | None:
-    """Median seconds per optimizer step over the logging windows of metrics.jsonl after the first (which holds the
-    data-loader start-up); None with fewer than two windows."""
-    path = run_dir / "metrics.jsonl"
-    rates = [
-        record["clips_per_second"]
-        for record in map(json.loads, path.read_text().splitlines())
-        if "clips_per_second" in record
-    ]
-    return float(np.median([batch_size / rate for rate in rates[1:]])) if len(rates) > 1 else None
-
-
-def run_jobs(function, jobs: list[dict], workers: int) -> list[dict]:
-    if workers <= 1 or len(jobs) <= 1:
-        return [function(job) for job in jobs]
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        return pool.map(function, jobs, chunksize=1)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Scoring (after registration): validation choices first, the test split once
 # ----------------------------------------------------------------------------------------------------------------
 def score_probe(task, snapshot: Path, probe: LinearProbeArguments, seed: int, name: str) -> dict:
-    """Frozen-encoder probe of one snapshot: weight decay chosen on validation, then per-clip test correctness."""
+    """Frozen-encoder probe of one snapshot (the package's encoder or an arm of research.ablations): weight decay
+    chosen on validation, then per-clip test correctness."""
     embedder = ClipEmbedder(
-        AaSPModel.from_pretrained(snapshot), AaSPFeatureExtractor.from_pretrained(snapshot), None, probe.device
+        from_pretrained(AaSPModel, snapshot), AaSPFeatureExtractor.from_pretrained(snapshot), None, probe.device
     )
     embeddings = embed_task(task, embedder, name, probe)
     indices = task.split_indices(None, validation_fraction=VALIDATION_FRACTION, seed=seed)

@@ -396,8 +396,12 @@ def fine_tune(
     recipe: RecipeArguments,
     training_args: TrainingArguments,
     steps: RunSteps,
+    model=None,
 ) -> dict:
     """Fine-tune on one fold (or the single train/test split) and/or score its test split.
+
+    `model`: the classifier to train (default: `load_classifier` from `model_args.model_name_or_path`, which also
+    gives the feature extractor either way).
 
     Writes into the run folder (`<output_dir>/fold_<k>` with --all_folds): the model and feature extractor (when
     trained), the Trainer's `train_results.json` / `test_results.json` / `trainer_state.json`, and with `--all_folds`
@@ -414,7 +418,8 @@ def fine_tune(
     feature_extractor = AutoFeatureExtractor.from_pretrained(
         model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
     )
-    model = load_classifier(model_args, benchmark, require_trained_head=not steps.train)
+    if model is None:
+        model = load_classifier(model_args, benchmark, require_trained_head=not steps.train)
     multi_label = benchmark.spec.multi_label
     collator = AudioClassificationCollator(feature_extractor, benchmark.num_labels, multi_label)
     trainer = RecipeTrainer(

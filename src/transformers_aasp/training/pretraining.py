@@ -515,8 +515,11 @@ class Pretrainer:
         self.last_metrics: dict = {}
 
     @classmethod
-    def from_options(cls, options: PretrainingOptions) -> Pretrainer:
-        """Every set-up step: accelerator, logging, output folder, seed, data, feature extractor and model."""
+    def from_options(cls, options: PretrainingOptions, model_factory=build_model) -> Pretrainer:
+        """Every set-up step: accelerator, logging, output folder, seed, data, feature extractor and model.
+
+        `model_factory(options.model)` builds the model (default `build_model`; research variants pass their own).
+        """
         accelerator = build_accelerator(options)
         check_launch(accelerator)
         setup_logging(options.logging.log_level, is_main_process=accelerator.is_local_main_process)
@@ -524,7 +527,7 @@ class Pretrainer:
         set_seed(options.optimization.seed)
         records = load_records(options, accelerator)
         feature_extractor = build_feature_extractor(options, records, accelerator)
-        model = build_model(options.model)
+        model = model_factory(options.model)
         check_crop_fits_patches(options.data.crop_frames, model.config)
         return cls(options, accelerator, model, feature_extractor, records)
 
