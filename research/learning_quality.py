@@ -50,7 +50,7 @@ import torch
 from bench.common import load_average
 from research.ablations import ARMS as ABLATION_ARMS
 from research.ablations import arm_class, from_pretrained
-from research.learning_curve import score_baseline, score_probe
+from research.learning_curve import probe_arguments, score_baseline, score_probe
 from research.pretraining_runs import (
     embedded_pool,
     pretraining_argv,
@@ -60,7 +60,7 @@ from research.pretraining_runs import (
     snapshot_dir,
 )
 from research.protocol import REPO_ROOT
-from transformers_aasp.evaluation.linear_probe import WEIGHT_DECAY_GRID, LinearProbeArguments
+from transformers_aasp.evaluation.linear_probe import WEIGHT_DECAY_GRID
 from transformers_aasp.reporting.metrics import accuracy_with_interval, paired_difference, summarize_scores
 
 
@@ -255,17 +255,6 @@ def pretraining_jobs(args) -> list[dict]:
         for seed in args.seeds
         for arm in args.arms
     ]
-
-
-def probe_arguments(args) -> LinearProbeArguments:
-    return LinearProbeArguments(
-        embedding_cache_dir=str(Path(args.work_dir) / "embeddings"),
-        learning_rate=args.probe_learning_rate,
-        max_epochs=args.probe_max_epochs,
-        patience=args.probe_patience,
-        weight_decay_grid=list(args.weight_decay_grid),
-        device="cpu",
-    )
 
 
 def probe_all(args, tasks: dict) -> dict:
