@@ -15,7 +15,7 @@ Configurations, alternated batch by batch in one process:
 - `raw_waveforms` / `shards_waveforms`: workers only decode and crop (`return_waveforms=True`); the log-mel batch is
   computed by the training step on its device, timed separately here (`extractor_batch`, on `--device`).
 
-Projection: cores per GPU = projected GPU clips/s (`--gpu_clips_per_s`, default 1,400: BENCHMARKS.md's base-recipe
+Projection: cores per GPU = projected GPU clips/s (`--gpu_clips_per_s`, default 1,400: the base recipe's
 projection for an H100 at 35 % MFU, 242.6 GFLOP per clip per step) / worker clips/s per core. Writes
 bench/results/data_pipeline[_cuda].json.
 """
@@ -37,7 +37,7 @@ from bench.common import load_average, synchronize, write_results
 
 
 TODAY_RAW_CLIPS_PER_CORE = 47.0  # issue 12: the previous ClipFeaturizer on an idle core, raw AudioSet-like FLAC
-GPU_CLIPS_PER_S = 1400.0  # BENCHMARKS.md: base recipe, H100 at 35 % MFU (989 TFLOP/s x 0.35 / 242.6 GFLOP)
+GPU_CLIPS_PER_S = 1400.0  # the base recipe on an H100 at an assumed 35 % MFU (989 TFLOP/s x 0.35 / 242.6 GFLOP)
 TARGET_SPEEDUP = 4.0
 TARGET_CORES_PER_GPU = 8.0
 

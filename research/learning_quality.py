@@ -484,7 +484,7 @@ def uses_aape(arm: str) -> bool:
 
 
 def figure_name(kind: str, arm: str) -> str:
-    """Figure folder suffix: "pretrained" / "modulation_supervised" for the `aape` arm (the folders of BENCHMARKS.md 7d),
+    """Figure folder suffix: "pretrained" / "modulation_supervised" for the `aape` arm (the folders the research notes cite),
     with "_<arm>" for the others."""
     return kind if arm == "aape" else f"{kind}_{arm}"
 
@@ -525,7 +525,7 @@ def analyse(args) -> dict:
 
 
 def repository_path(path) -> str:
-    """`path` relative to the repository root when it lies inside it (as BENCHMARKS.md cites it), else absolute."""
+    """`path` relative to the repository root when it lies inside it (as the research notes cite it), else absolute."""
     path = Path(path).resolve()
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
