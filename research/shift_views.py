@@ -4,11 +4,12 @@
 test accuracy of models that are already fine-tuned. Nothing is trained; each model is scored on its test split with
 every V of `--views`, from the same weights.
 
-    python -m research.shift_views --demo_runs outputs/demo_finetune_seeds_peak     # the demo's fine-tunes
+    python -m research.shift_views --demo_runs outputs/demo_seeds                   # fine-tunes with the demo's recipe
     python -m research.shift_views --learning_quality_dir outputs/learning_quality  # 328 / 410 / 205 test clips
 
-`--demo_runs` takes the run folders of benchmarks/demo_finetune_seeds.py (`<dir>/<task>/<pooling>-s<seed>`, each an
-examples/finetune.py output with its feature extractor), scored on the embedded corpus's test split
+`--demo_runs` takes a folder of fine-tuned runs laid out as `<dir>/<task>/<run>` (e.g. the demo's fine-tune step,
+`demo/configs/finetune.yaml`, run with several `--seed`s; each an examples/finetune.py output with its feature
+extractor), scored on the embedded corpus's test split
 (`--clips_per_class`, the demo's 80 by default). Reported per task: the mean accuracy over the runs (seeds) for each
 V, and the paired difference V - 1 with its 95 % t-interval over the runs.
 
@@ -44,7 +45,7 @@ CHANGE_RATE_VIEWS = 4  # the label change rate compares the clip started 0, 4, 8
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--demo_runs", type=Path, help="Output folder of benchmarks/demo_finetune_seeds.py.")
+    parser.add_argument("--demo_runs", type=Path, help="A folder of fine-tuned runs, <dir>/<task>/<run>.")
     parser.add_argument("--clips_per_class", type=int, default=80, help="Corpus size the demo runs were trained on.")
     parser.add_argument("--learning_quality_dir", type=Path, help="--work_dir of research/learning_quality.py.")
     parser.add_argument("--views", nargs="+", type=int, default=[1, 2, 4, 8, 16])
