@@ -111,7 +111,7 @@ def check_normalization(mean: Any, std: Any) -> None:
 
 def is_positive_int(value: Any) -> bool:
     """True for an integer >= 1 (Python or numpy); bools and floats are refused."""
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
+    return bool(not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1)
 
 
 def check_positive_int(name: str, value: Any) -> int:
@@ -324,10 +324,10 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         for index, (clip, rate) in enumerate(zip(clips, rates, strict=True)):
             self._validate_clip(clip, rate, index)
 
-        if truncation:  # (`_padding_strategy` refused truncation without max_length)
+        if truncation and max_length is not None:  # (`_padding_strategy` refused truncation without max_length)
             clips = [clip[: self._samples_needed_for(max_length)] for clip in clips]
         num_frames = [self.num_frames(len(clip)) for clip in clips]
-        if truncation:
+        if truncation and max_length is not None:
             num_frames = [min(frames, max_length) for frames in num_frames]
         target = self._padded_length(num_frames, strategy, max_length, pad_to_multiple_of)
 

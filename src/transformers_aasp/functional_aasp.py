@@ -8,11 +8,12 @@ are in modeling_aasp.py.
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.processing_utils import Unpack
+from transformers.processing_utils import Unpack  # pyright: ignore[reportAttributeAccessIssue]
 from transformers.utils import TransformersKwargs
 
 from .configuration_aasp import BETA_ANCHOR_SPREAD, MASK_OVERLAP_ADJUST, SBLU_ALPHA_INIT, SBLU_ALPHA_MIN, AaSPConfig
@@ -422,7 +423,7 @@ def masked_instance_norm(tokens: torch.Tensor, valid: torch.Tensor, eps: float =
 def pooled_targets(layers: list[torch.Tensor], valid: torch.Tensor) -> torch.Tensor:
     """Targets from per-layer (B, N, D) outputs: each instance-normalised over the clip's valid (B, N) patches, the
     layers averaged and the average layer-normalised: (B, N, D)."""
-    average = sum(masked_instance_norm(layer, valid) for layer in layers) / len(layers)
+    average = cast(torch.Tensor, sum(masked_instance_norm(layer, valid) for layer in layers)) / len(layers)
     return F.layer_norm(average, average.shape[-1:])
 
 

@@ -672,7 +672,7 @@ def load_embedded_task(
     spec = EMBEDDED_TASKS[name]
     folder = build_embedded_corpus(cache_dir, seed=seed, clips_per_class=clips_per_class)
     splits = {split: split_dataset(folder, name, split, spec.label_names) for split in SPLIT_FRACTIONS}
-    return datasets.DatasetDict(splits)
+    return datasets.DatasetDict(**splits)
 
 
 def load_pretraining_audio(

@@ -121,7 +121,10 @@ class CheckpointStore:
         """Complete checkpoints, oldest first."""
         if not self.folder.is_dir():
             return []
-        return sorted((path for path in self.folder.iterdir() if is_complete(path)), key=checkpoint_number)
+        return sorted(
+            (path for path in self.folder.iterdir() if is_complete(path)),
+            key=lambda path: checkpoint_number(path) or 0,
+        )
 
     def leftovers(self) -> list[Path]:
         """Folders of interrupted writes: staging folders and ``checkpoint_<i>`` folders without a training state."""
