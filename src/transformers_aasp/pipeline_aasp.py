@@ -75,6 +75,9 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
     must agree on mel bins and frame rate, or building the pipeline raises a ValueError.
     """
 
+    # set by `register_pipeline`: the entry `save_pretrained` records under custom_pipelines
+    _registered_impl: dict[str, dict[str, Any]]
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         check = getattr(self.model.config, "check_feature_extractor", None)
@@ -124,6 +127,8 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
                 )
             return {"array": to_mono_waveform(array).numpy(), "sampling_rate": int(inputs["sampling_rate"])}
         if isinstance(inputs, (np.ndarray, torch.Tensor)):
+            if self.feature_extractor is None:
+                raise ValueError("A bare waveform is read at the feature extractor's rate, but the pipeline has none.")
             return {"array": to_mono_waveform(inputs).numpy(), "sampling_rate": self.feature_extractor.sampling_rate}
         raise TypeError(
             f"Unsupported input of type {type(inputs).__name__}: pass a file path (str or os.PathLike), bytes, a "
