@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from datasets import ClassLabel, DatasetDict, List
@@ -221,7 +221,11 @@ def split_features(
         keep = [index for index, waveform in enumerate(waveforms) if waveform is not None]
         if not keep:
             continue
-        clips = [waveform_for_baseline(waveforms[i], clip_samples, feature_extractor.min_num_samples) for i in keep]
+        clips = [
+            waveform_for_baseline(waveform, clip_samples, feature_extractor.min_num_samples)
+            for waveform in waveforms
+            if waveform is not None
+        ]
         inputs = feature_extractor(clips, sampling_rate=SAMPLING_RATE, return_tensors="np")
         rows = start + np.asarray(keep)
         features[rows] = logmel_features(
@@ -351,7 +355,7 @@ def protocol_rows(
     if "validation" in data:
         validation = [("validation", np.arange(data["validation"].num_rows))]
     elif validation_fraction > 0:
-        labels = data["train"].select_columns(["label"]).to_dict()["label"]
+        labels = cast(dict, data["train"].select_columns(["label"]).to_dict())["label"]  # unbatched: one dict
         held_out = np.zeros(len(train), dtype=bool)
         held_out[stratified_holdout(labels, validation_fraction, seed=0)] = True
         train, validation = train[~held_out], [("train", train[held_out])]
@@ -363,8 +367,11 @@ def protocol_rows(
 def dataset_num_classes(data: DatasetDict) -> int:
     feature = data["train"].features["label"]
     if isinstance(feature, ClassLabel):
-        return feature.num_classes
-    labels = {label for split in data.values() for label in split.select_columns(["label"]).to_dict()["label"]}
+        # datasets declares num_classes an InitVar and sets it in __post_init__
+        return feature.num_classes  # pyright: ignore[reportAttributeAccessIssue]
+    labels = {
+        label for split in data.values() for label in cast(dict, split.select_columns(["label"]).to_dict())["label"]
+    }
     return max(labels) + 1
 
 
@@ -413,7 +420,9 @@ def score_one_run(computed: dict, rows: dict, max_iter: int, grid: list[float]) 
     }
 
 
-def choose_regularization(train: tuple, validation: tuple, max_iter: int, grid: list[float]) -> tuple[float, dict]:
+def choose_regularization(
+    train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray, np.ndarray], max_iter: int, grid: list[float]
+) -> tuple[float, dict]:
     """(the C of `grid` whose classifier, fitted on `train` ((N, D) features, (N,) labels), is most accurate on
     `validation` (ties: the smaller C), {str(C): validation accuracy}); a one-value grid is returned as it is."""
     if len(grid) == 1:

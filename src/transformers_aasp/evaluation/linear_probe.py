@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from datasets import NamedSplit
 from safetensors.numpy import load_file, save_file
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
@@ -112,7 +113,9 @@ def safe_file_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
-def cache_path(cache_dir: str, model_name: str, model_key: str, benchmark: LoadedTask, split: str, layer) -> Path:
+def cache_path(
+    cache_dir: str, model_name: str, model_key: str, benchmark: LoadedTask, split: str | NamedSplit, layer
+) -> Path:
     safe_name = safe_file_name(Path(model_name).name or model_name)
     task_key = f"{benchmark.spec.name}-{benchmark.fingerprint()}-{benchmark.spec.clip_seconds:g}s-layer{layer}"
     return Path(cache_dir) / f"{safe_name}-{model_key}" / task_key / f"{split}.safetensors"
@@ -129,7 +132,7 @@ def embed_split(dataset, embedder: ClipEmbedder, benchmark: LoadedTask, batch_si
         keep = [i for i, w in enumerate(waveforms) if w is not None]
         valid[start + np.asarray(keep, dtype=np.int64)] = True
         if keep:
-            chunks.append(embedder([crop_or_pad(waveforms[i], clip_samples) for i in keep]))
+            chunks.append(embedder([crop_or_pad(w, clip_samples) for w in waveforms if w is not None]))
     if not valid.any():
         raise RuntimeError("No clip of the split could be decoded; check the audio column.")
     embeddings = np.zeros((dataset.num_rows, chunks[0].shape[1]), dtype=np.float32)
@@ -200,6 +203,11 @@ def train_linear_classifier(
             epochs_since_best += 1
             if epochs_since_best >= patience:
                 break
+    if best_state is None:
+        raise ValueError(
+            f"The linear probe never scored on validation: max_epochs must be >= 1 (got {max_epochs}) and the "
+            "validation score finite."
+        )
     layer.load_state_dict(best_state)
     return scaler, layer, best_score
 
@@ -223,6 +231,7 @@ def select_weight_decay(train, validation, num_labels: int, multi_label: bool, s
         validation_scores[str(weight_decay)] = float(score)
         if best is None or score > best[2]:
             best = (scaler, layer, score, weight_decay)
+    assert best is not None, "the grid is non-empty (checked above), so one weight decay was fitted"
     scaler, layer, _, chosen = best
     return scaler, layer, chosen, validation_scores
 
