@@ -16,7 +16,7 @@ pre-training student.
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -28,10 +28,10 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, SequenceClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
-from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput, TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+from typing_extensions import Unpack
 
 from .configuration_aasp import ALIAS_ENERGY_EPS, PRETRAINING_EXPORTS, PROJECTION_CHANNELS, AaSPConfig
 from .functional_aasp import (
@@ -84,10 +84,10 @@ class AaSPModelOutput(BaseModelOutputWithPooling):
     time_column_timestamps (`torch.FloatTensor` of shape `(G_t,)`): centre of each time column in seconds.
     """
 
-    patch_attention_mask: torch.LongTensor | None = None
-    time_column_features: torch.FloatTensor | None = None
-    time_column_attention_mask: torch.LongTensor | None = None
-    time_column_timestamps: torch.FloatTensor | None = None
+    patch_attention_mask: torch.Tensor | None = None
+    time_column_features: torch.Tensor | None = None
+    time_column_attention_mask: torch.Tensor | None = None
+    time_column_timestamps: torch.Tensor | None = None
 
 
 # The scalar fields of AaSPForPreTrainingOutput: loss terms (optimised) and monitoring terms (logged only).
@@ -114,15 +114,15 @@ class AaSPForPreTrainingOutput(ModelOutput):
         encoder's attention weights, each `(batch * num_mask_clones, num_heads, 1 + K, 1 + K)`.
     """
 
-    loss: torch.FloatTensor | None = None
-    masked_patch_loss: torch.FloatTensor | None = None
-    global_loss: torch.FloatTensor | None = None
-    contrastive_loss: torch.FloatTensor | None = None
-    contrastive_accuracy: torch.FloatTensor | None = None
-    target_variance: torch.FloatTensor | None = None
-    prediction_variance: torch.FloatTensor | None = None
-    hidden_states: tuple[torch.FloatTensor, ...] | None = None
-    attentions: tuple[torch.FloatTensor, ...] | None = None
+    loss: torch.Tensor | None = None
+    masked_patch_loss: torch.Tensor | None = None
+    global_loss: torch.Tensor | None = None
+    contrastive_loss: torch.Tensor | None = None
+    contrastive_accuracy: torch.Tensor | None = None
+    target_variance: torch.Tensor | None = None
+    prediction_variance: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
 
 
 # ---- Transformer blocks (shared by the encoder, the Lambda Encoder and the predictor) -------------------------------
@@ -158,7 +158,9 @@ class AaSPAttention(nn.Module):
         key = self.k_proj(source).unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
         value = self.v_proj(source).unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
+            # annotated `str`, but None (a standalone module) is handled: it warns and returns the default
+            self.config._attn_implementation,  # pyright: ignore[reportArgumentType]
+            eager_attention_forward,
         )
         dropout = self.attention_dropout if self.training else 0.0
         output, weights = attention_interface(
@@ -432,12 +434,14 @@ class AaSPEmbeddings(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def prepare_inputs(
-        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None
+        self, input_values: torch.Tensor | None, attention_mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Validate (B, T, F) floating log-mel frames and their (B, T) 0/1 right-padded mask (None: all real) -> the
         (B, T_pad, F) spectrogram in the model's dtype, T padded to a multiple of p_t and every frame past each clip's
         length zero, and the (B,) valid frame counts."""
         cfg = self.config
+        # check_input_values raises a TypeError on anything but a tensor, None included
+        input_values = cast(torch.Tensor, input_values)
         check_input_values(input_values, cfg.num_mel_bins)
         batch, frames, _ = input_values.shape
         frame_lengths = frame_lengths_from_mask(attention_mask, batch, frames, input_values.device)
@@ -471,6 +475,7 @@ class AaSPEmbeddings(nn.Module):
         tokens = self.patch_embeddings(spectrogram, frame_lengths, patch_indices, patch_valid, visible_grid)
         positions = self.position_table(grid_t, tokens.device)[None].expand(tokens.shape[0], -1, -1)
         tokens = tokens + gather_patches(positions, patch_indices).to(tokens.dtype)
+        assert patch_valid is not None, "callers that pass patch_indices pass their patch validity too"
         cls = self.cls_token.to(tokens.dtype).expand(tokens.shape[0], -1, -1)
         embeddings = self.dropout(torch.cat([cls, tokens], dim=1))
         token_valid = torch.cat([torch.ones_like(patch_valid[:, :1]), patch_valid], dim=1)
@@ -484,7 +489,8 @@ class AaSPPreTrainedModel(PreTrainedModel):
     config: AaSPConfig
     base_model_prefix = "aasp"
     main_input_name = "input_values"
-    input_modalities = ("audio",)
+    # annotated `str | list[str]` by transformers, whose own models set tuples
+    input_modalities = ("audio",)  # pyright: ignore[reportAssignmentType]
     supports_gradient_checkpointing = True
     _no_split_modules: ClassVar[list[str]] = ["AaSPEmbeddings", "AaSPLayer"]
     _supports_sdpa = True
@@ -682,6 +688,8 @@ class AaSPClassificationHead(nn.Module):
         if config.classifier_pooling == "attention":
             self.attention_pooling = AaSPAttentionPooling(config)
         self.layernorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        if config.num_labels is None:
+            raise ValueError("The classification head needs labels: set `num_labels` or `id2label` in the config.")
         self.dense = nn.Linear(width, config.num_labels)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
@@ -713,9 +721,11 @@ class AaSPForAudioClassification(AaSPPreTrainedModel):
         """(B, D) clip representation (`config.classifier_pooling`): the CLS token, or the padding-aware mean or
         attention pooling of the patch tokens."""
         pooling = self.config.classifier_pooling
+        hidden, pooled, valid = outputs.last_hidden_state, outputs.pooler_output, outputs.patch_attention_mask
+        assert hidden is not None and pooled is not None and valid is not None, "AaSPModel.forward sets them all"
         if pooling == "cls":
-            return outputs.pooler_output
-        patches, valid = outputs.last_hidden_state[:, 1:], outputs.patch_attention_mask
+            return pooled
+        patches = hidden[:, 1:]
         if pooling == "attention":
             return self.classifier.attention_pooling(patches, valid)
         return masked_mean(patches, valid)
@@ -815,7 +825,8 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         its parameters requiring gradients), and a copy of the student when the checkpoint has no teacher
         weights (an encoder or classifier checkpoint; otherwise the teacher would keep a random initialisation)."""
         output_loading_info = kwargs.pop("output_loading_info", False)
-        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        loaded = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        model, info = cast(tuple["AaSPForPreTraining", dict], loaded)  # output_loading_info=True: (model, info)
         if any(key.startswith("teacher.") for key in info["missing_keys"]):
             model.reset_teacher()
         model.teacher.requires_grad_(False)
@@ -865,7 +876,8 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         outputs = self.teacher(spectrogram, attention_mask=frame_valid, output_hidden_states=True)
         valid = outputs.patch_attention_mask.bool()
         layers = [layer[:, 1:].float() for layer in outputs.hidden_states[-self.config.num_hidden_layers :]]
-        return pooled_targets(layers, valid), valid, (sum(layers) / len(layers))[valid].var(0).mean()
+        layer_sum = cast(torch.Tensor, sum(layers))  # a sum of tensors
+        return pooled_targets(layers, valid), valid, (layer_sum / len(layers))[valid].var(0).mean()
 
     # ----- student -----
     def mask_views(
@@ -932,6 +944,7 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         selection = self.mask_views(patch_valid, mask_generator, noise)
         student_outputs, token_valid = self.encode_masked_views(views, view_lengths, selection, **kwargs)
         student = student_outputs.last_hidden_state
+        assert student is not None, "encode_with_outputs always sets last_hidden_state"
 
         # regression of the teacher's targets at the masked patches
         predictions = self.predictor(student, token_valid, selection.masked, grid_t)
@@ -944,7 +957,7 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
 
         # multi-mask contrastive consistency
         projections = F.normalize(self.contrastive_head(student[:, 0]).float(), dim=-1)
-        clip_ids = torch.arange(input_values.shape[0], device=input_values.device).repeat_interleave(clones)
+        clip_ids = torch.arange(spectrogram.shape[0], device=spectrogram.device).repeat_interleave(clones)
         contrastive_loss, contrastive_accuracy = multi_positive_info_nce(
             projections, clip_ids, cfg.contrastive_temperature, self.gather_views
         )
