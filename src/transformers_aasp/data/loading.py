@@ -11,6 +11,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
 from datasets import (
     Audio,
@@ -20,6 +21,7 @@ from datasets import (
     IterableDataset,
     IterableDatasetDict,
     List,
+    NamedSplit,
     Value,
     load_dataset,
     load_from_disk,
@@ -85,7 +87,7 @@ class LoadedTask:
         """
         if self.streaming:
             raise ValueError(f"{self.spec.display_name} is streamed: it has no row indices; use `splits()`.")
-        return protocol_indices(self.spec, self.dataset, fold, validation_fraction, seed)
+        return protocol_indices(self.spec, self._indexed(), fold, validation_fraction, seed)
 
     def splits(self, fold=None, validation_fraction: float = 0.1, seed: int = 0) -> DatasetDict | IterableDatasetDict:
         """The train / validation / test datasets of one run (one fold for cross-validation protocols)."""
@@ -93,19 +95,27 @@ class LoadedTask:
             return self._streamed_splits(fold, validation_fraction)
         return DatasetDict(
             {
-                split: self.dataset[source].select(indices)
+                split: self._indexed()[source].select(indices)
                 for split, (source, indices) in self.split_indices(fold, validation_fraction, seed).items()
             }
         )
 
+    def _indexed(self) -> DatasetDict:
+        """The dataset of a task that is not streamed (the callers check `streaming` first)."""
+        return cast(DatasetDict, self.dataset)
+
     def _streamed_splits(self, fold, validation_fraction: float) -> IterableDatasetDict:
         spec = self.spec
+        streamed = cast(IterableDatasetDict, self.dataset)
         if spec.protocol != "splits" or fold is not None:
             raise ValueError(f"{spec.display_name}: a streamed task supports the named-splits protocol only.")
-        require_named_splits(spec, self.dataset)
-        splits = {"train": self.dataset[spec.train_split], "test": self.dataset[spec.test_split]}
-        if spec.validation_split and spec.validation_split in self.dataset:
-            splits["validation"] = self.dataset[spec.validation_split]
+        require_named_splits(spec, streamed)
+        splits: dict[str | NamedSplit, IterableDataset] = {
+            "train": streamed[spec.train_split],
+            "test": streamed[spec.test_split],
+        }
+        if spec.validation_split and spec.validation_split in streamed:
+            splits["validation"] = streamed[spec.validation_split]
         elif validation_fraction > 0:
             logger.warning_once(
                 f"{spec.display_name} is streamed: no stratified validation hold-out is taken from train "
@@ -115,7 +125,7 @@ class LoadedTask:
 
     def fingerprint(self) -> str:
         """Identifies the loaded data (dataset id, revision, config, split sizes, label names) for caches."""
-        sizes = None if self.streaming else self.dataset.num_rows
+        sizes = None if self.streaming else self._indexed().num_rows
         text = repr((self.spec.name, self.source, self.revision, self.spec.dataset_config, self.class_names, sizes))
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -147,15 +157,16 @@ def load_task(
         spec = replace(spec, dataset_id=dataset_id)
     if revision is not None:
         spec = replace(spec, revision=revision)
-    from_hub = spec.loader is None and not Path(spec.dataset_id).exists()
+    from_hub = spec.loader is None and spec.dataset_id is not None and not Path(spec.dataset_id).exists()
     streaming = (spec.streaming and from_hub) if streaming is None else streaming
     raw = _load_source(spec, from_hub, streaming, cache_dir, loader_kwargs or {})
-    raw = type(raw)({split: _audio_as_feature(spec, dataset) for split, dataset in raw.items()})
+    # each rebuilt dict keeps the kind of `raw` (map-style or streamed splits), which the stubs cannot express
+    raw = type(raw)(cast(Any, {split: _audio_as_feature(spec, dataset) for split, dataset in raw.items()}))
     _require_columns(spec, raw)
     if spec.protocol == "splits":
         require_named_splits(spec, raw)
     if spec.add_columns is not None:
-        raw = type(raw)({split: _add_derived_columns(spec, dataset) for split, dataset in raw.items()})
+        raw = type(raw)(cast(Any, {split: _add_derived_columns(spec, dataset) for split, dataset in raw.items()}))
     loaded = _cast_columns(spec, raw)
     loaded.source, loaded.revision = spec.dataset_id, spec.revision if from_hub else None
     if spec.loader is not None and spec.dataset_id is None:
@@ -202,10 +213,12 @@ def resolve_task(
     if task is None and dataset_name is None:
         raise ValueError("Pass --task <name> or --dataset_name <hub id or path>.")
     split_names = {"train_split": train_split, "validation_split": validation_split, "test_split": test_split}
-    split_names = {key: value for key, value in split_names.items() if value is not None}
+    # only the split names given: the others keep the spec's defaults (typed Any: `**` spreads over `custom_task`)
+    split_names: dict[str, Any] = {key: value for key, value in split_names.items() if value is not None}
     if task is not None:
         spec = replace(get_task(task), **split_names)
     else:
+        assert dataset_name is not None  # checked above: a task or a dataset name is given
         spec = custom_task(
             dataset_name,
             audio_column=audio_column,
@@ -254,17 +267,24 @@ def check_split_sizes(spec: TaskSpec, num_rows: dict[str, int]) -> None:
 
 
 def _load_source(spec: TaskSpec, from_hub: bool, streaming: bool, cache_dir, loader_kwargs: dict):
-    if spec.loader is not None and spec.dataset_id is None:
+    dataset_id = spec.dataset_id
+    if dataset_id is None:
+        assert spec.loader is not None  # `TaskSpec` requires a `dataset_id` or a `loader`
         data = spec.loader(**loader_kwargs)
-    elif _is_saved_to_disk(spec.dataset_id):
-        data = load_from_disk(spec.dataset_id)
+    elif _is_saved_to_disk(dataset_id):
+        data = load_from_disk(dataset_id)
     elif spec.data_files is not None:
         files = {split: data_file_urls(spec, patterns, from_hub) for split, patterns in spec.data_files.items()}
         data = load_dataset("parquet", data_files=files, cache_dir=cache_dir, streaming=streaming)
     else:
         revision = spec.revision if from_hub else None
-        data = load_dataset(
-            spec.dataset_id, spec.dataset_config, revision=revision, cache_dir=cache_dir, streaming=streaming
+        # the stubs overload `streaming` on Literal[True] / Literal[False] only, not on a bool
+        data = load_dataset(  # pyright: ignore[reportCallIssue]
+            dataset_id,
+            spec.dataset_config,
+            revision=revision,
+            cache_dir=cache_dir,
+            streaming=streaming,  # pyright: ignore[reportArgumentType]
         )
     if isinstance(data, IterableDataset):
         return IterableDatasetDict({spec.train_split: data})
@@ -274,6 +294,8 @@ def _load_source(spec: TaskSpec, from_hub: bool, streaming: bool, cache_dir, loa
 def data_file_urls(spec: TaskSpec, patterns, from_hub: bool) -> list[str]:
     """`data_files` patterns of the repository: `hf://` URLs at the pinned revision, or paths in a local copy."""
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    if spec.dataset_id is None:
+        raise ValueError(f"{spec.display_name}: `data_files` are read from a repository; set its `dataset_id`.")
     if not from_hub:
         return [str(Path(spec.dataset_id) / pattern) for pattern in patterns]
     at_revision = f"@{spec.revision}" if spec.revision else ""
@@ -315,8 +337,11 @@ def _require_columns(spec: TaskSpec, data) -> None:
 
 
 def _add_derived_columns(spec: TaskSpec, dataset):
+    assert spec.add_columns is not None  # called only for a task that derives columns
     if isinstance(dataset, IterableDataset):
         return dataset.map(spec.add_columns, batched=True)
+    if spec.derive_from is None:
+        raise ValueError(f"{spec.display_name}: `add_columns` needs `derive_from`, the column it reads.")
     derived = spec.add_columns({spec.derive_from: column_values(dataset, spec.derive_from)})
     for name, values in derived.items():
         dataset = dataset.remove_columns([name]) if name in dataset.column_names else dataset
@@ -376,10 +401,12 @@ def sorted_values(values) -> list:
 
 
 def _names_from_column(spec: TaskSpec, data: DatasetDict, names: list) -> list[str]:
+    names_column = spec.label_names_column
+    assert names_column is not None  # called only for a task with a readable-name column
     pairs = {}
     for split in data.values():
         labels = _readable_values(spec, split, spec.label_column)
-        readable = column_values(split, spec.label_names_column)
+        readable = column_values(split, names_column)
         for label, text in zip(_flatten(labels), _flatten(readable), strict=True):
             pairs.setdefault(label, text)
     return [pairs.get(name, str(name)) for name in names]
@@ -498,16 +525,17 @@ def _check_classes(loaded: LoadedTask, verify_split_sizes: bool) -> None:
     if spec.strict_classes and spec.protocol == "splits" and spec.test_split in loaded.dataset:
         _check_test_covers_classes(loaded)
     if verify_split_sizes:
-        check_split_sizes(spec, {split: ds.num_rows for split, ds in loaded.dataset.items()})
+        check_split_sizes(spec, {str(split): ds.num_rows for split, ds in loaded._indexed().items()})
 
 
 def _check_test_covers_classes(loaded: LoadedTask) -> None:
     spec = loaded.spec
-    present = set(column_values(loaded.dataset[spec.test_split], "label"))
+    test = loaded._indexed()[spec.test_split]
+    present = set(column_values(test, "label"))
     missing = [loaded.class_names[i] for i in range(loaded.num_labels) if i not in present]
     if missing:
         raise ValueError(
-            f"{spec.display_name}: the {spec.test_split!r} split ({loaded.dataset[spec.test_split].num_rows} rows) "
+            f"{spec.display_name}: the {spec.test_split!r} split ({test.num_rows} rows) "
             f"has no clip of {len(missing)} of the {loaded.num_labels} classes (e.g. {missing[:5]}). This is not the "
             "official test list; for Speech Commands V2 it is usually the 12-class keyword-spotting test archive. "
             "Use a copy whose test split is the official 35-class testing_list (11,005 clips)."

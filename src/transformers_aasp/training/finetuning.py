@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
 import datasets
 import numpy as np
@@ -23,6 +24,7 @@ from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
     AutoModelForAudioClassification,
+    PreTrainedModel,
     Trainer,
     TrainingArguments,
     set_seed,
@@ -219,20 +221,25 @@ class RecipeTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):
         if self.sample_weights is None:
             return super()._get_train_sampler(train_dataset)
-        return WeightedRandomSampler(torch.as_tensor(self.sample_weights), num_samples=len(self.sample_weights))
+        # torch annotates `weights` as a float sequence; it converts it with `torch.as_tensor`, so a tensor is fine
+        weights = torch.as_tensor(self.sample_weights)
+        return WeightedRandomSampler(weights, num_samples=len(self.sample_weights))  # pyright: ignore[reportArgumentType]
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
         labels = inputs.pop("labels")
-        num_labels = model.config.num_labels
+        # the Trainer holds the AaSP classifier, whose config is built with its number of classes
+        num_labels = cast(int, cast(PreTrainedModel, model).config.num_labels)
         targets = labels.float() if self.multi_label else F.one_hot(labels, num_labels).float()
         if model.training:
             inputs, targets = augment_batch(inputs, targets, self.recipe, getattr(model.config, "time_patch_size", 1))
             outputs = model(**inputs)
         else:
             values, mask = inputs["input_values"], inputs.get("attention_mask")
-            outputs = SequenceClassifierOutput(logits=average_shifted_views(model, values, mask, self._scoring_views))
-        loss = soft_target_loss(outputs.logits, targets, self.multi_label, self.args.label_smoothing_factor)
+            logits = average_shifted_views(cast(PreTrainedModel, model), values, mask, self._scoring_views)
+            outputs = SequenceClassifierOutput(logits=logits)
+        logits = cast(torch.Tensor, outputs.logits)  # a classifier's output always holds logits
+        loss = soft_target_loss(logits, targets, self.multi_label, self.args.label_smoothing_factor)
         return (loss, outputs) if return_outputs else loss
 
     def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test", num_views: int | None = None):
@@ -248,7 +255,7 @@ class RecipeTrainer(Trainer):
         if self.model_card is None:
             return super().create_model_card(**kwargs)
         if self.is_world_process_zero():
-            self.model_card.save(str(Path(self.args.output_dir) / "README.md"))
+            self.model_card.save(str(_output_folder(self.args) / "README.md"))
 
 
 # One run
@@ -341,7 +348,8 @@ def prepare_splits(benchmark: LoadedTask, fold, data_args: FineTuningDataArgumen
     benchmark (AudioSet-2M from the Hub) gives iterable datasets, transformed as they are read."""
     splits = benchmark.splits(fold, validation_fraction=data_args.validation_fraction, seed=seed)
     if data_args.train_on_validation and "validation" in splits:
-        splits["train"] = datasets.concatenate_datasets([splits["train"], splits.pop("validation")])
+        # both splits are of the task's one kind (map-style or streamed), which the stubs cannot express
+        splits["train"] = datasets.concatenate_datasets(cast(Any, [splits["train"], splits.pop("validation")]))
     prepared = {}
     for name, dataset in splits.items():
         train = name == "train"
@@ -354,6 +362,7 @@ def prepare_splits(benchmark: LoadedTask, fold, data_args: FineTuningDataArgumen
             dataset = dataset if limit is None else dataset.take(limit)
             prepared[name] = dataset.map(transform, batched=True, remove_columns=list(dataset.column_names or []))
         else:
+            dataset = cast(datasets.Dataset, dataset)  # a task that is not streamed has map-style splits
             dataset = dataset if limit is None else dataset.select(range(min(limit, dataset.num_rows)))
             prepared[name] = dataset.with_transform(transform)
     return prepared, splits
@@ -374,13 +383,19 @@ def training_sample_weights(benchmark: LoadedTask, train_split, recipe: RecipeAr
     return class_balanced_weights(labels, benchmark.num_labels)
 
 
+def _output_folder(args: TrainingArguments) -> Path:
+    """`args.output_dir` as a path (`TrainingArguments` sets its default folder when none is given)."""
+    assert args.output_dir is not None  # filled in by `TrainingArguments.__post_init__`
+    return Path(args.output_dir)
+
+
 def checkpoint_to_resume(args: TrainingArguments) -> str | None:
     """`--resume_from_checkpoint`, else the last `checkpoint-<step>` folder of the run folder (None: start fresh)."""
     if args.resume_from_checkpoint is not None:
         if not Path(args.resume_from_checkpoint).is_dir():
             raise FileNotFoundError(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder.")
         return args.resume_from_checkpoint
-    if not Path(args.output_dir).is_dir():
+    if not _output_folder(args).is_dir():
         return None
     last = get_last_checkpoint(args.output_dir)
     if last is not None:
@@ -408,7 +423,7 @@ def fine_tune(
     the run's `results.json`. Returns {"benchmark", "fold", "metric", "test_score", "num_test_clips", "train_loss",
     "skipped_clips", "trainer"}; scores are None for a step that did not run.
     """
-    run_dir = Path(training_args.output_dir) / (f"fold_{fold}" if data_args.all_folds else "")
+    run_dir = _output_folder(training_args) / (f"fold_{fold}" if data_args.all_folds else "")
     args = replace(training_args, output_dir=str(run_dir), remove_unused_columns=False)
     set_seed(args.seed)
     prepared, raw_splits = prepare_splits(benchmark, fold, data_args, recipe, args.seed)
@@ -474,7 +489,8 @@ def score_test_split(trainer: RecipeTrainer, test_dataset, multi_label: bool, nu
     trainer.log_metrics(prefix, prediction.metrics)
     trainer.save_metrics(prefix, prediction.metrics)
     scores = score_logits(prediction.predictions, prediction.label_ids, multi_label)
-    return {"test_score": scores[metric_name(multi_label)], "num_test_clips": int(prediction.label_ids.shape[0])}
+    label_ids = cast(np.ndarray, prediction.label_ids)  # one label array: the "labels" column
+    return {"test_score": scores[metric_name(multi_label)], "num_test_clips": int(label_ids.shape[0])}
 
 
 def check_run_options(data_args: FineTuningDataArguments, training_args: TrainingArguments) -> None:
@@ -623,7 +639,7 @@ def finetuned_model_card(summary, benchmark, model_args, data_args, recipe, trai
 
 def write_outputs(summary: dict, card, data_args: FineTuningDataArguments, training_args: TrainingArguments) -> None:
     """`results.json` (one run) or `all_results.json` (--all_folds) and the card `README.md` in --output_dir."""
-    output_dir = Path(training_args.output_dir)
+    output_dir = _output_folder(training_args)
     write_json(summary, output_dir / ("all_results.json" if data_args.all_folds else "results.json"))
     card.save(str(output_dir / "README.md"))
 

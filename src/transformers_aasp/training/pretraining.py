@@ -14,12 +14,13 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import get_type_hints
+from typing import Any, TypeVar, cast, get_type_hints
 
 import torch
 import yaml
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
-from accelerate.utils import DistributedType, ProjectConfiguration, set_seed
+from accelerate.tracking import GeneralTracker
+from accelerate.utils import DistributedType, LoggerType, ProjectConfiguration, set_seed
 from huggingface_hub import HfApi
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
@@ -222,7 +223,7 @@ class PretrainingOptions:
                 value = getattr(getattr(self, section), name)
                 if value <= 0:
                     raise ValueError(f"--{name} must be positive, got {value}.")
-        if optim.warmup_steps < 0 or optim.warmup_steps > optim.max_steps:
+        if optim.warmup_steps < 0 or optim.warmup_steps > required_option(optim.max_steps, "max_steps"):
             raise ValueError(f"--warmup_steps must lie in [0, max_steps={optim.max_steps}], got {optim.warmup_steps}.")
         for section in OPTION_SECTIONS:  # a YAML file bypasses argparse's choices
             options = getattr(self, section)
@@ -237,6 +238,15 @@ class PretrainingOptions:
 
 
 OPTION_SECTIONS: dict[str, type] = get_type_hints(PretrainingOptions)  # YAML section name -> its option dataclass
+
+OptionValue = TypeVar("OptionValue")
+
+
+def required_option(value: OptionValue | None, name: str) -> OptionValue:
+    """The value of an option that `PretrainingOptions.validate` requires; raises `ValueError` when it is missing."""
+    if value is None:
+        raise ValueError(f"Missing required option(s): --{name}.")
+    return value
 
 
 def parse_pretraining_options(argv: list[str] | None = None) -> PretrainingOptions:
@@ -283,8 +293,10 @@ def check_launch(accelerator: Accelerator, environ=None) -> None:
 
 def build_accelerator(options: PretrainingOptions) -> Accelerator:
     """The Accelerator of a run; data loaders keep their per-step order (see `Pretrainer.build_batches`)."""
-    output_dir = options.checkpointing.output_dir
-    report_to = None if options.logging.report_to == "none" else options.logging.report_to.split(",")
+    output_dir = required_option(options.checkpointing.output_dir, "output_dir")
+    report_to: list[str | LoggerType | GeneralTracker] | None = (
+        None if options.logging.report_to == "none" else list(options.logging.report_to.split(","))
+    )
     accelerator = Accelerator(
         gradient_accumulation_steps=options.optimization.gradient_accumulation_steps,
         mixed_precision=options.optimization.mixed_precision,
@@ -299,7 +311,9 @@ def build_accelerator(options: PretrainingOptions) -> Accelerator:
     )
     if accelerator.distributed_type == DistributedType.DEEPSPEED:
         # the batch sampler has no batch_size attribute, so DeepSpeed cannot infer an "auto" micro-batch size
-        config = accelerator.state.deepspeed_plugin.deepspeed_config
+        plugin = accelerator.state.deepspeed_plugin
+        assert plugin is not None  # set whenever the distributed type is DeepSpeed
+        config = plugin.deepspeed_config
         if config.get("train_micro_batch_size_per_gpu", "auto") == "auto":
             config["train_micro_batch_size_per_gpu"] = options.optimization.per_device_batch_size
     return accelerator
@@ -308,7 +322,7 @@ def build_accelerator(options: PretrainingOptions) -> Accelerator:
 def prepare_output_dir(options: PretrainingOptions, accelerator: Accelerator) -> None:
     """Refuse to mix two runs in one folder unless resuming or told to overwrite; write the resolved options."""
     ckpt = options.checkpointing
-    output_dir = Path(ckpt.output_dir)
+    output_dir = Path(required_option(ckpt.output_dir, "output_dir"))
     if accelerator.is_main_process:
         if CheckpointStore(output_dir).complete() and not ckpt.resume_from_checkpoint:
             if not ckpt.overwrite_output_dir:
@@ -329,7 +343,7 @@ def load_records(options: PretrainingOptions, accelerator: Accelerator):
     data = options.data
     with accelerator.main_process_first():
         return load_audio_records(
-            data.dataset,
+            required_option(data.dataset, "dataset"),
             source_type=data.dataset_type,
             config_name=data.dataset_config_name,
             split=data.dataset_split,
@@ -344,7 +358,7 @@ def build_feature_extractor(options: PretrainingOptions, records, accelerator: A
     """The feature extractor with the corpus log-mel mean/std: given, reused from an earlier run, or computed once
     (on the main process, over the first --norm_stats_clips usable clips) and saved in <output_dir>."""
     data = options.data
-    saved = Path(options.checkpointing.output_dir) / FEATURE_EXTRACTOR_DIR
+    saved = Path(required_option(options.checkpointing.output_dir, "output_dir")) / FEATURE_EXTRACTOR_DIR
     if accelerator.is_main_process and not saved.is_dir():
         feature_extractor = AaSPFeatureExtractor()
         mean, std = data.norm_mean, data.norm_std
@@ -357,6 +371,7 @@ def build_feature_extractor(options: PretrainingOptions, records, accelerator: A
                 max_clips=data.norm_stats_clips,
                 sampling_rate=feature_extractor.sampling_rate,
             )
+        assert mean is not None and std is not None  # given together (`validate`) or computed together
         feature_extractor.set_normalization(float(mean), float(std))
         feature_extractor.save_pretrained(saved)
         logger.info(f"Log-mel normalisation: mean={feature_extractor.mean:.4f}, std={feature_extractor.std:.4f}")
@@ -375,15 +390,15 @@ def model_config(name: str, overrides: dict) -> AaSPConfig:
 
 
 def build_model(options: ModelOptions) -> AaSPForPreTraining:
+    overrides = cast(dict[str, Any], options.model_overrides)  # a mapping once parsed (`ModelOptions.__post_init__`)
     if options.init_from:
-        model, info = AaSPForPreTraining.from_pretrained(
-            options.init_from, output_loading_info=True, **options.model_overrides
-        )
+        loaded = AaSPForPreTraining.from_pretrained(options.init_from, output_loading_info=True, **overrides)
+        model, info = cast(tuple[AaSPForPreTraining, dict], loaded)  # output_loading_info=True: (model, info)
         if any(key.startswith("teacher.") for key in info.get("missing_keys", [])):
             logger.info(f"{options.init_from} has no teacher weights: the teacher starts as a copy of the student.")
             model.reset_teacher()
     else:
-        model = AaSPForPreTraining(model_config(options.model_config, options.model_overrides))
+        model = AaSPForPreTraining(model_config(options.model_config, overrides))
     if options.gradient_checkpointing:
         enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
         enable()
@@ -503,12 +518,15 @@ class Pretrainer:
         choice, optim, ckpt = options.data.features_on_device, options.optimization, options.checkpointing
         self.features_on_device = choice == "true" or (choice == "auto" and accelerator.device.type == "cuda")
         optimizer = build_optimizer(model, optim)
-        self.scheduler = get_cosine_schedule_with_warmup(optimizer, optim.warmup_steps, optim.max_steps)
+        self.scheduler = get_cosine_schedule_with_warmup(
+            optimizer, optim.warmup_steps, required_option(optim.max_steps, "max_steps")
+        )
         use_cross_process_negatives(model)
         # the scheduler stays unprepared (a prepared one steps once per process) and is saved as JSON, not pickled
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
-        self.checkpoints = CheckpointStore(ckpt.output_dir, ckpt.checkpoints_total_limit)
-        self.writer = MetricsWriter(accelerator, ckpt.output_dir)
+        output_dir = required_option(ckpt.output_dir, "output_dir")
+        self.checkpoints = CheckpointStore(output_dir, ckpt.checkpoints_total_limit)
+        self.writer = MetricsWriter(accelerator, output_dir)
         self.progress = TrainingProgress()
         self.resumed_from: Path | None = None
         self.totals = MicroBatchTotals()
@@ -551,7 +569,7 @@ class Pretrainer:
         (Accelerate would shard it again)."""
         data, optim, accelerator = self.options.data, self.options.optimization, self.accelerator
         rank, world_size = accelerator.process_index, accelerator.num_processes
-        options = dict(
+        options: dict[str, Any] = dict(
             batch_size=optim.per_device_batch_size,
             crop_frames=data.crop_frames,
             seed=optim.seed,
@@ -581,7 +599,7 @@ class Pretrainer:
 
     def train(self) -> dict:
         """Runs optimizer steps until --max_steps; returns the last logged metrics."""
-        max_steps = self.options.optimization.max_steps
+        max_steps = required_option(self.options.optimization.max_steps, "max_steps")
         self.writer.log(
             {
                 "event": "start",
@@ -698,7 +716,7 @@ class Pretrainer:
         )
         means = {name: value / self.totals.micro_batches for name, value in self.totals.terms.items()}
         stacked = torch.stack([means[name] for name in LOSS_METRICS]).to(self.accelerator.device)
-        reduced = self.accelerator.reduce(stacked, reduction="mean").tolist()
+        reduced = cast(torch.Tensor, self.accelerator.reduce(stacked, reduction="mean")).tolist()  # tensor in, out
         metrics = {"step": self.progress.step, **dict(zip(LOSS_METRICS, reduced, strict=True))}
         metrics.update(
             lr=self.scheduler.get_last_lr()[0],
@@ -731,12 +749,12 @@ class Pretrainer:
     def export(self) -> Path | None:
         """Encoder + feature extractor + model card (+ resolved options) in <output_dir>/final; call on every process
         (gathering the state dict is a collective under FSDP and DeepSpeed): the main one returns the folder."""
-        state_dict = self.accelerator.get_state_dict(self.model)
+        state_dict = cast(dict[str, torch.Tensor], self.accelerator.get_state_dict(self.model))  # the model's tensors
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
             return None
         options = self.options
-        final = Path(options.checkpointing.output_dir) / "final"
+        final = Path(required_option(options.checkpointing.output_dir, "output_dir")) / "final"
         weights = options.model.export_weights
         prefix = "aasp." if weights == "student" else "teacher."
         encoder_state = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
@@ -753,7 +771,11 @@ class Pretrainer:
 
 
 def model_card(options: PretrainingOptions, metrics: dict):
-    name = options.hub.model_name or options.hub.hub_model_id or Path(options.checkpointing.output_dir).name
+    name = (
+        options.hub.model_name
+        or options.hub.hub_model_id
+        or Path(required_option(options.checkpointing.output_dir, "output_dir")).name
+    )
     training_args = {
         key: value
         for key, value in options.flat().items()
@@ -776,10 +798,11 @@ def dataset_description(data: DataOptions) -> TrainingDataset:
         return TrainingDataset(
             None, name="the transformers_aasp embedded corpus", revision=revision, license=EMBEDDED_CORPUS_LICENSE
         )
-    if Path(data.dataset).exists():
-        return TrainingDataset(None, name=f"a local corpus ({Path(data.dataset).name})")
-    name = data.dataset if not data.dataset_config_name else f"{data.dataset} ({data.dataset_config_name})"
-    return TrainingDataset(data.dataset, name=name, config=data.dataset_config_name)
+    dataset = required_option(data.dataset, "dataset")
+    if Path(dataset).exists():
+        return TrainingDataset(None, name=f"a local corpus ({Path(dataset).name})")
+    name = dataset if not data.dataset_config_name else f"{dataset} ({data.dataset_config_name})"
+    return TrainingDataset(dataset, name=name, config=data.dataset_config_name)
 
 
 def tracker_config(options: PretrainingOptions) -> dict:
@@ -794,14 +817,15 @@ def tracker_config(options: PretrainingOptions) -> dict:
 def push_to_hub(options: PretrainingOptions, folder: Path) -> None:
     """Uploads `folder` (the final export) to `--hub_model_id`."""
     hub = options.hub
+    repo_id = required_option(hub.hub_model_id, "hub_model_id")
     api = HfApi()
-    repo = api.create_repo(hub.hub_model_id, private=hub.hub_private_repo, exist_ok=True)
+    repo = api.create_repo(repo_id, private=hub.hub_private_repo, exist_ok=True)
     api.upload_folder(
-        repo_id=hub.hub_model_id,
+        repo_id=repo_id,
         folder_path=str(folder),
         commit_message=f"AaSP pre-training ({options.optimization.max_steps} steps)",
     )
-    logger.info(f"Pushed {folder} to {getattr(repo, 'repo_id', hub.hub_model_id)}.")
+    logger.info(f"Pushed {folder} to {getattr(repo, 'repo_id', repo_id)}.")
 
 
 __all__ = [
