@@ -197,11 +197,10 @@ class AaSPConfig(PreTrainedConfig):
     @classmethod
     def tiny(cls, **overrides) -> "AaSPConfig":
         """A small configuration (about 0.5 M parameters) for tests, CPU demos and the embedded corpus."""
-        values: dict[str, Any] = dict(
-            hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128
-        )
+        values: dict[str, Any] = dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4)
+        values.update(intermediate_size=128, num_mask_clones=4)
         values.update(lambda_hidden_size=32, lambda_num_layers=1, lambda_num_heads=2, contrastive_projection_size=32)
-        values.update(predictor_hidden_size=32, predictor_num_layers=2, predictor_num_heads=2, num_mask_clones=4)
+        values.update(predictor_hidden_size=32, predictor_num_layers=2, predictor_num_heads=2)
         values.update(predictor_intermediate_size=64, ema_anneal_steps=1000, ema_decay_start=0.99, ema_decay_end=0.999)
         return cls(**{**values, **overrides})
 
