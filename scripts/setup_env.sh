@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything transformers-aasp needs on a fresh Debian/Ubuntu machine, idempotently:
-#   1. system packages: ffmpeg (torchcodec / datasets 5 audio decoding, the pipeline's mp3 input) and
-#      espeak-ng (speech in the embedded default corpus);
+#   1. system packages: ffmpeg (torchcodec / datasets 5 audio decoding, the pipeline's mp3 input),
+#      espeak-ng (speech in the embedded default corpus) and the recordings of the real-audio corpus
+#      (asterisk-core-sounds-{en,es,fr,it,ru}-wav, musescore-general-soundfont, sonic-pi-samples);
 #   2. a virtualenv in $VENV (default .venv) with this package, editable, and its [dev] extra (= [train] + [demo] +
 #      pytest and ruff; pyproject.toml says what each extra is for);
 #   3. tinysoundfont without its declared pyaudio dependency (it renders offline without it, and pyaudio does
@@ -14,6 +15,10 @@ PYTHON="${PYTHON:-python3}"
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+recordings=(asterisk-core-sounds-{en,es,fr,it,ru}-wav musescore-general-soundfont sonic-pi-samples)
+for package in "${recordings[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "[setup] installing system packages: ${missing[*]}"

@@ -21,6 +21,7 @@ from transformers_aasp.data.benchmarks import (
 from transformers_aasp.data.corpus import EMBEDDED_TASKS
 from transformers_aasp.data.loading import check_split_sizes, load_benchmark, resolve_benchmark, undecoded_audio
 from transformers_aasp.data.protocols import class_balanced_weights, stratified_holdout
+from transformers_aasp.data.recordings import RECORDED_TASKS
 from transformers_aasp.reporting.metrics import metric_name
 
 
@@ -32,7 +33,7 @@ def hub(tmp_path_factory):
 
 def test_registry_covers_every_benchmark_of_the_paper_and_the_embedded_tasks():
     paper = {"as20k", "as2m", "esc50", "us8k", "spcv2", "nsynth", "cremad"}
-    assert paper | set(EMBEDDED_TASKS) == set(BENCHMARKS) == set(benchmark_names())
+    assert paper | set(EMBEDDED_TASKS) | set(RECORDED_TASKS) == set(BENCHMARKS) == set(benchmark_names())
     assert metric_name(get_benchmark("as20k").multi_label) == "mAP" and get_benchmark("as2m").class_balanced_sampling
     assert metric_name(get_benchmark("esc50").multi_label) == "accuracy"
     assert (get_benchmark("esc50").num_folds, get_benchmark("us8k").num_folds) == (5, 10)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..audio import SAMPLING_RATE
 from .corpus import EMBEDDED_TASKS
+from .recordings import RECORDED_TASKS
 
 
 PROTOCOLS = ("folds", "splits", "speaker_split")
@@ -268,6 +269,15 @@ def _embedded_loader(task_name: str) -> Callable:
     return load
 
 
+def _recorded_loader(task_name: str) -> Callable:
+    def load(**kwargs):
+        from .recordings import load_recorded_task
+
+        return load_recorded_task(task_name, **kwargs)
+
+    return load
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # The registry (Hub ids, revisions and schemas: docs/benchmarks.md)
 
@@ -394,6 +404,17 @@ def _registry() -> dict[str, BenchmarkSpec]:
                 protocol_description=f"the project corpus's embedded `{task}` task, its own splits",
             )
             for task in EMBEDDED_TASKS
+        ],
+        *[
+            BenchmarkSpec(
+                name=task,
+                display_name=f"real recordings: {task}",
+                dataset_id=None,
+                clip_seconds=4.0,
+                loader=_recorded_loader(task),
+                protocol_description=f"the real-audio corpus's `{task}` task, its source-disjoint splits",
+            )
+            for task in RECORDED_TASKS
         ],
     ]
     return {spec.name: spec for spec in specs}
