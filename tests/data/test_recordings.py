@@ -132,6 +132,7 @@ def test_registered_task_loads_like_a_hub_dataset(task, built, cache_root, monke
         assert loaded.dataset[split].num_rows == len(read_recorded_metadata(built, task, split))
     first = loaded.dataset["test"][0]
     assert first["audio"]["sampling_rate"] == 16000
+    assert loaded.revision == built.name == "recordings-r1-0"  # results name the build they read, not another corpus
 
 
 def test_a_fixed_size_task_refuses_clips_per_class(built, cache_root):

@@ -377,3 +377,10 @@ def test_every_unpinned_hub_benchmark_is_named():
     """Revisions are pinned where a commit hash could be read; the one that could not is known and documented."""
     unpinned = [s.name for s in TASKS.values() if s.dataset_id is not None and s.revision is None]
     assert unpinned == ["spcv2"]
+
+
+def test_code_built_tasks_name_the_build_their_loader_reads():
+    """Results and embedding caches record this name as the task's revision: it must follow the loader's seed."""
+    assert get_task("keyword").build_name(seed=7, clips_per_class=80) == "v2-7-c80"
+    assert get_task("sample_family").build_name(seed=3) == "recordings-r1-3"
+    assert all(spec.build_name is None for spec in TASKS.values() if spec.loader is None)

@@ -29,7 +29,6 @@ from datasets import (
 from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE
-from .corpus import corpus_name
 from .protocols import SplitIndices, column_values, protocol_indices, require_named_splits
 from .tasks import SPEECH_COMMANDS_12_CLASS_TEST_ROWS, TaskSpec, custom_task, get_task
 
@@ -49,7 +48,7 @@ class LoadedTask:
         label_names: readable names for `id2label` (equal to `class_names` unless the task names them).
         source: the Hub id or local path that was read.
         revision: the Hub commit that was read (None for a local copy or an unpinned Hub id); for an embedded corpus
-            task, the corpus build that was read (`embedded_corpus_revision`).
+            task, the corpus build that was read (`TaskSpec.build_name`).
     """
 
     spec: TaskSpec
@@ -169,19 +168,16 @@ def load_task(
         raw = type(raw)(cast(Any, {split: _add_derived_columns(spec, dataset) for split, dataset in raw.items()}))
     loaded = _cast_columns(spec, raw)
     loaded.source, loaded.revision = spec.dataset_id, spec.revision if from_hub else None
-    if spec.loader is not None and spec.dataset_id is None:
-        loaded.revision = embedded_corpus_revision(loader_kwargs or {})
+    if spec.build_name is not None and spec.dataset_id is None:
+        options = loader_kwargs or {}
+        loaded.revision = spec.build_name(
+            **{key: options[key] for key in ("seed", "clips_per_class") if key in options}
+        )
     _check_classes(loaded, verify_split_sizes)
     logger.info(
         f"Loaded {spec.display_name} ({loaded.source}, revision {loaded.revision}): {loaded.num_labels} classes."
     )
     return loaded
-
-
-def embedded_corpus_revision(loader_kwargs: dict) -> str:
-    """The revision of an embedded corpus task: the name of the corpus build its loader reads (`corpus_name`, e.g.
-    ``v2-7-c80``), so that results and caches name the corpus seed and size they were measured on."""
-    return corpus_name(**{key: loader_kwargs[key] for key in ("seed", "clips_per_class") if key in loader_kwargs})
 
 
 def resolve_task(

@@ -171,10 +171,15 @@ def require_packages() -> None:
         )
 
 
+def recordings_name(seed: int = 0, clips_per_class: int | None = None) -> str:
+    """Name of one build, ``recordings-<version>-<seed>`` (`clips_per_class`: the registry's loader argument, unused)."""
+    return f"recordings-{RECORDINGS_VERSION}-{seed}"
+
+
 def recordings_dir(cache_dir: str | os.PathLike | None = None, seed: int = 0) -> Path:
     """Folder of one built corpus: ``<cache root>/recordings-<version>-<seed>``."""
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_root()
-    return root / f"recordings-{RECORDINGS_VERSION}-{seed}"
+    return root / recordings_name(seed)
 
 
 def _rng(seed: int, task: str, *keys: int) -> np.random.Generator:
@@ -636,6 +641,7 @@ __all__ = [
     "read_recorded_metadata",
     "recorded_pretraining_pool",
     "recordings_dir",
+    "recordings_name",
     "require_packages",
     "sample_sharing_groups",
     "soundfont_preset_samples",

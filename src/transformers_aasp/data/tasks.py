@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path
 
 from ..audio import SAMPLING_RATE
-from .corpus import EMBEDDED_TASKS, load_embedded_task
-from .recordings import RECORDED_TASKS, load_recorded_task
+from .corpus import EMBEDDED_TASKS, corpus_name, load_embedded_task
+from .recordings import RECORDED_TASKS, load_recorded_task, recordings_name
 
 
 PROTOCOLS = ("folds", "splits", "speaker_split")
@@ -85,7 +85,9 @@ class TaskSpec:
         expected_rows: official split sizes, checked unless `verify_split_sizes=False` is passed when loading.
         add_columns / derive_from: `add_columns({derive_from: values})` returns derived columns (e.g. the speaker and
             emotion of CREMA-D file names), added before casting.
-        loader: builds the DatasetDict in code (embedded corpus tasks) instead of `load_dataset`.
+        loader: builds the DatasetDict in code (the embedded and real-recordings corpora) instead of `load_dataset`.
+        build_name: for a `loader` task, the name of the corpus build the loader reads with the same keyword
+            arguments (`seed`, `clips_per_class`): the revision that results and caches record.
         protocol_description: one line for reports and model cards.
     """
 
@@ -120,6 +122,7 @@ class TaskSpec:
     add_columns: Callable | None = None
     derive_from: str | None = None
     loader: Callable | None = None
+    build_name: Callable[..., str] | None = None
     protocol_description: str = ""
 
     def __post_init__(self):
@@ -314,6 +317,7 @@ def _registry() -> dict[str, TaskSpec]:
                 dataset_id=None,
                 clip_seconds=4.0,
                 loader=partial(load_embedded_task, task),
+                build_name=corpus_name,
                 protocol_description=f"the project corpus's embedded `{task}` task, its own splits",
             )
             for task in EMBEDDED_TASKS
@@ -325,6 +329,7 @@ def _registry() -> dict[str, TaskSpec]:
                 dataset_id=None,
                 clip_seconds=4.0,
                 loader=partial(load_recorded_task, task),
+                build_name=recordings_name,
                 protocol_description=f"the real-audio corpus's `{task}` task, its source-disjoint splits",
             )
             for task in RECORDED_TASKS
