@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers_aasp.data.corpus import EMBEDDED_TASKS, corpus_name
+from aasp_corpora.synthetic import EMBEDDED_TASKS, corpus_name
 from transformers_aasp.modeling_aasp import PRETRAINING_LOSS_TERMS
 from transformers_aasp.reporting.metrics import wilson_interval
 from transformers_aasp.training.arguments import parse_arguments, run_main

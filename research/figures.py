@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from transformers.utils import logging
 
+from aasp_corpora.synthetic import synthesize_modulated_signal
 from transformers_aasp.audio import ClipDecodeError, load_mono_waveform
 from transformers_aasp.configuration_aasp import SBLU_ALPHA_INIT, AaSPConfig
-from transformers_aasp.data.corpus import synthesize_modulated_signal
 from transformers_aasp.feature_extraction_aasp import AaSPFeatureExtractor
 from transformers_aasp.modeling_aasp import (
     PRETRAINING_LOSS_TERMS,

@@ -164,8 +164,8 @@ def load_embedded(args, name: str):
 def build_features(args) -> Path:
     """Decode every clip once: <work_dir>/features.pt holds per task and split (N, 400, 80) float16 log-mels, their
     lengths and labels, normalised with "norm" (mean, std over a quarter of the train clips)."""
+    from aasp_corpora.synthetic import load_embedded_task
     from transformers_aasp import AaSPFeatureExtractor
-    from transformers_aasp.data.corpus import load_embedded_task
 
     path = Path(args.work_dir) / "features.pt"
     if path.is_file():
@@ -396,7 +396,7 @@ def beta_tracking(encoder, values, lengths, labels) -> dict:
     None when every clip has the same beta ("constant_beta")."""
     from scipy.stats import pearsonr, spearmanr
 
-    from transformers_aasp.data.corpus import MODULATION_MULTIPLES, TOKEN_RATE_HZ
+    from aasp_corpora.synthetic import MODULATION_MULTIPLES, TOKEN_RATE_HZ
 
     encoder.eval()
     medians, valid = per_patch_median_beta_hz(encoder, values, lengths)

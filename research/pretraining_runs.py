@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from datasets import Audio
 
+from aasp_corpora.synthetic import load_pretraining_audio
 from research.ablations import arm_config, build_model
 from transformers_aasp import AaSPForPreTraining
-from transformers_aasp.data.corpus import load_pretraining_audio
 from transformers_aasp.training.pretraining import ModelOptions, Pretrainer, model_config, parse_pretraining_options
 
 

@@ -56,7 +56,7 @@ def encoder_dirs(work_dir: str, variant: str) -> list[Path]:
 
 def test_clips(args) -> list[np.ndarray]:
     """Test clips long enough for the largest shift: (samples,) float32 each."""
-    from transformers_aasp.data.corpus import load_embedded_task
+    from aasp_corpora.synthetic import load_embedded_task
 
     needed = int(args.clip_seconds * SAMPLING_RATE) + max(SHIFTS) * HOP
     clips = []

@@ -31,11 +31,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 stamp="$VENV/.aasp-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ corpora/pyproject.toml -nt "$stamp" ]; then
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   echo "[setup] installing transformers-aasp[dev] into $VENV (first time: a few minutes)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[dev]"
+  # the package and the repository's corpora plug-in (corpora/: the embedded and real-recordings corpora, not in the wheel)
+  "$VENV/bin/python" -m pip install -q -e ".[dev]" -e ./corpora
   "$VENV/bin/python" -m pip install -q --no-deps "tinysoundfont>=0.3"
   touch "$stamp"
 fi

@@ -1,4 +1,4 @@
-"""Tests of the embedded default corpus (transformers_aasp.data.corpus), built small into temporary folders."""
+"""Tests of the embedded default corpus (aasp_corpora.synthetic), built small into temporary folders."""
 
 import hashlib
 import itertools
@@ -18,10 +18,8 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from transformers_aasp import AaSPConfig, AaSPFeatureExtractor
-from transformers_aasp.audio import SAMPLING_RATE
-from transformers_aasp.data import corpus
-from transformers_aasp.data.corpus import (
+from aasp_corpora import synthetic as corpus
+from aasp_corpora.synthetic import (
     CORPUS_VERSION,
     EMBEDDED_TASKS,
     MODULATION_MULTIPLES,
@@ -34,6 +32,8 @@ from transformers_aasp.data.corpus import (
     read_task_metadata,
     split_sizes,
 )
+from transformers_aasp import AaSPConfig, AaSPFeatureExtractor
+from transformers_aasp.audio import SAMPLING_RATE
 from transformers_aasp.data.loading import resolve_task
 from transformers_aasp.data.sources import load_audio_records, undecoded_audio
 
@@ -439,3 +439,15 @@ def test_modulation_rates_follow_the_models_token_rate():
     assert extractor.sampling_rate / extractor.hop_length == config.frame_rate == corpus.FRAME_RATE_HZ
     assert TOKEN_RATE_HZ == config.frame_rate / config.time_patch_size == 6.25
     assert EMBEDDED_TASKS["modulation"].label_names == tuple(f"{m * 6.25:g}Hz" for m in MODULATION_MULTIPLES)
+
+
+def test_without_the_corpora_plugin_the_embedded_source_is_refused_with_the_install_hint(monkeypatch):
+    from transformers_aasp.data.sources import code_sources
+
+    monkeypatch.setattr("transformers_aasp.data.sources.entry_points", lambda group: [])
+    code_sources.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"No corpus named 'embedded'.*pip install -e corpora"):
+            load_audio_records("embedded")
+    finally:
+        code_sources.cache_clear()

@@ -11,14 +11,14 @@ import pytest
 from datasets import Audio, load_dataset, load_dataset_builder
 
 from transformers_aasp.data.loading import data_file_urls
-from transformers_aasp.data.tasks import TASKS, TaskSpec
+from transformers_aasp.data.tasks import TaskSpec, registered_tasks
 
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("AASP_TEST_HUB") != "1", reason="reads the real Hub repositories; set AASP_TEST_HUB=1 to run"
 )
 
-HUB_TASKS = [spec for spec in TASKS.values() if spec.dataset_id is not None]
+HUB_TASKS = [spec for spec in registered_tasks().values() if spec.dataset_id is not None]
 
 
 def needed_columns(spec: TaskSpec) -> set[str]:

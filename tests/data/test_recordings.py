@@ -1,5 +1,5 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""The real-audio corpus built from Debian packages (`transformers_aasp.data.recordings`).
+"""The real-audio corpus built from Debian packages (`aasp_corpora.recordings`).
 
 These tests read the installed recordings (scripts/setup_env.sh installs them); without them the build fails with the
 apt-get command, and so do these tests.
@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from transformers_aasp.data import recordings
-from transformers_aasp.data.loading import resolve_task
-from transformers_aasp.data.recordings import (
+from aasp_corpora import recordings
+from aasp_corpora.recordings import (
     MUSESCORE_SOUNDFONT,
     RECORDED_TASKS,
     build_recordings_corpus,
@@ -23,6 +22,7 @@ from transformers_aasp.data.recordings import (
     recorded_pretraining_pool,
     soundfont_preset_samples,
 )
+from transformers_aasp.data.loading import resolve_task
 from transformers_aasp.data.sources import load_audio_records
 
 

@@ -6,20 +6,21 @@ import numpy as np
 import pytest
 from datasets import ClassLabel, List
 
+from aasp_corpora.recordings import RECORDED_TASKS
+from aasp_corpora.synthetic import EMBEDDED_TASKS
 from transformers_aasp.audio import crop_or_pad, decode_waveform
-from transformers_aasp.data.corpus import EMBEDDED_TASKS
 from transformers_aasp.data.loading import check_split_sizes, load_task, resolve_task
 from transformers_aasp.data.protocols import class_balanced_weights, stratified_holdout
-from transformers_aasp.data.recordings import RECORDED_TASKS
 from transformers_aasp.data.sources import undecoded_audio
 from transformers_aasp.data.tasks import (
     SPEECH_COMMANDS_V2_CORE_WORDS,
     SPEECH_COMMANDS_V2_LABEL_IDS,
     SPEECH_COMMANDS_V2_WORDS,
-    TASKS,
+    TaskSpec,
     audioset_classes,
     custom_task,
     get_task,
+    registered_tasks,
     speech_commands_id_order_check,
     task_names,
 )
@@ -34,7 +35,7 @@ def hub(tmp_path_factory):
 
 def test_registry_covers_every_benchmark_of_the_paper_and_the_embedded_tasks():
     paper = {"as20k", "as2m", "esc50", "us8k", "spcv2", "nsynth", "cremad"}
-    assert paper | set(EMBEDDED_TASKS) | set(RECORDED_TASKS) == set(TASKS) == set(task_names())
+    assert paper | set(EMBEDDED_TASKS) | set(RECORDED_TASKS) == set(registered_tasks()) == set(task_names())
     assert metric_name(get_task("as20k").multi_label) == "mAP" and get_task("as2m").class_balanced_sampling
     assert metric_name(get_task("esc50").multi_label) == "accuracy"
     assert (get_task("esc50").num_folds, get_task("us8k").num_folds) == (5, 10)
@@ -375,7 +376,7 @@ def test_as2m_streams_from_the_hub_by_default(hub, monkeypatch):
 
 def test_every_unpinned_hub_benchmark_is_named():
     """Revisions are pinned where a commit hash could be read; the one that could not is known and documented."""
-    unpinned = [s.name for s in TASKS.values() if s.dataset_id is not None and s.revision is None]
+    unpinned = [s.name for s in registered_tasks().values() if s.dataset_id is not None and s.revision is None]
     assert unpinned == ["spcv2"]
 
 
@@ -383,4 +384,39 @@ def test_code_built_tasks_name_the_build_their_loader_reads():
     """Results and embedding caches record this name as the task's revision: it must follow the loader's seed."""
     assert get_task("keyword").build_name(seed=7, clips_per_class=80) == "v2-7-c80"
     assert get_task("sample_family").build_name(seed=3) == "recordings-r1-3"
-    assert all(spec.build_name is None for spec in TASKS.values() if spec.loader is None)
+    assert all(spec.build_name is None for spec in registered_tasks().values() if spec.loader is None)
+
+
+class _EntryPoint:
+    """Stands in for an installed plug-in's entry point."""
+
+    def __init__(self, value, specs):
+        self.value, self._specs = value, specs
+
+    def load(self):
+        return lambda: self._specs
+
+
+@pytest.fixture
+def plugins(monkeypatch):
+    """Replaces the installed plug-ins of the task registry with the list it yields."""
+    installed = []
+    monkeypatch.setattr("transformers_aasp.data.tasks.entry_points", lambda group: installed)
+    registered_tasks.cache_clear()
+    yield installed
+    registered_tasks.cache_clear()
+
+
+def test_without_the_corpora_plugin_a_corpus_task_is_refused_with_the_install_hint(plugins):
+    with pytest.raises(ValueError, match=r"Unknown task 'keyword'.*pip install -e corpora"):
+        get_task("keyword")
+    assert "esc50" in task_names() and "keyword" not in task_names()
+
+
+def test_a_plugin_adds_tasks_after_the_hub_tasks_and_may_not_reuse_a_name(plugins):
+    plugins.append(_EntryPoint("mine:tasks", [TaskSpec(name="mine", display_name="Mine", dataset_id="/data/mine")]))
+    assert task_names()[-1] == "mine" and get_task("mine").dataset_id == "/data/mine"
+    registered_tasks.cache_clear()
+    plugins.append(_EntryPoint("other:tasks", [TaskSpec(name="esc50", display_name="x", dataset_id="/data/x")]))
+    with pytest.raises(ValueError, match="Task 'esc50' of plug-in 'other:tasks' is already registered"):
+        registered_tasks()

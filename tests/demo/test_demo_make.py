@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from transformers_aasp.data.corpus import CACHE_DIR_ENV, corpus_name
+from aasp_corpora.synthetic import CACHE_DIR_ENV, corpus_name
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from transformers_aasp.data.corpus import EMBEDDED_TASKS
+from aasp_corpora.synthetic import EMBEDDED_TASKS
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from example_scripts import load_example
 
+from aasp_corpora.synthetic import EMBEDDED_TASKS, corpus_name, split_sizes
 from transformers_aasp import AaSPFeatureExtractor
-from transformers_aasp.data.corpus import EMBEDDED_TASKS, corpus_name, split_sizes
 from transformers_aasp.evaluation.baseline import (
     choose_regularization,
     feature_dimension,

@@ -209,9 +209,9 @@ def test_a_custom_datasets_declared_license_is_used():
 
 
 def test_every_registered_hub_dataset_has_a_recorded_license():
-    from transformers_aasp.data.tasks import TASKS
+    from transformers_aasp.data.tasks import registered_tasks
 
-    hub_ids = {spec.dataset_id for spec in TASKS.values() if spec.dataset_id is not None}
+    hub_ids = {spec.dataset_id for spec in registered_tasks().values() if spec.dataset_id is not None}
     assert hub_ids <= set(DATASET_LICENSES)
 
 

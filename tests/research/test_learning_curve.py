@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from transformers_aasp.data.corpus import EMBEDDED_TASKS, split_sizes
+from aasp_corpora.synthetic import EMBEDDED_TASKS, split_sizes
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForAudioClassification, pipeline
 
 import transformers_aasp  # noqa: F401
-from transformers_aasp.data.corpus import split_sizes
+from aasp_corpora.synthetic import split_sizes
 from transformers_aasp.data.tasks import get_task, task_names
 from transformers_aasp.training.finetuning import (
     ClipTransform,

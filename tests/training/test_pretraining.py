@@ -27,8 +27,8 @@ from audio_files import write_bad_files, write_good_corpus
 from example_scripts import example_path, load_example
 from safetensors.torch import load_file
 
+from aasp_corpora.synthetic import CORPUS_VERSION
 from transformers_aasp import AaSPFeatureExtractor, AaSPModel
-from transformers_aasp.data.corpus import CORPUS_VERSION
 from transformers_aasp.data.pretraining import build_pretraining_dataloader
 from transformers_aasp.data.sources import list_audio_files, load_audio_records
 from transformers_aasp.training import pretraining

@@ -1,7 +1,8 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Where pre-training audio comes from: detect the kind of a source and open it without decoding any audio.
 
-The kinds: ``"embedded"`` (the corpus built by `data.corpus`), ``"folder"`` (audio files, searched recursively),
+The kinds: ``"code"`` (a corpus built in code by a plug-in, e.g. ``"embedded"``: see `code_sources`), ``"folder"``
+(audio files, searched recursively),
 ``"audiofolder"`` (the `datasets` layout), ``"hub"`` (a `datasets.load_dataset` id or a local copy, optionally
 streamed) and ``"prepared"`` (16 kHz mono FLAC shards written by `data.shards`, the fastest to train from;
 memory-mapped or streamed). This module reads the prepared-folder layout that `data.shards` writes.
@@ -10,23 +11,62 @@ memory-mapped or streamed). This module reads the prepared-folder layout that `d
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import datasets
 from transformers.utils import logging
 
-from .corpus import load_pretraining_audio
-
 
 logger = logging.get_logger(__name__)
 
-SOURCE_TYPES = ("auto", "embedded", "folder", "audiofolder", "hub", "prepared")
+SOURCE_TYPES = ("auto", "code", "folder", "audiofolder", "hub", "prepared")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus", ".w64", ".caf")
 
 # The prepared-folder layout: `<folder>/prepare_summary.json` and `<folder>/shard-00000-of-00042/shard_stats.json`.
 SUMMARY_FILE = "prepare_summary.json"
 SHARD_STATS_FILE = "shard_stats.json"
 SHARD_PREFIX = "shard-"
+
+
+@dataclass(frozen=True)
+class CodeSource:
+    """A pre-training corpus built in code by a plug-in, named as `--dataset <name>`.
+
+    Attributes:
+        name: the `--dataset` value that selects it.
+        load: `load(seed=..., clips_per_class=...)` -> `datasets.Dataset` with an `audio` column (`datasets.Audio`).
+        card_dataset: `card_dataset(seed=..., clips_per_class=...)` -> the `reporting.model_card.TrainingDataset`
+            that model cards cite.
+    """
+
+    name: str
+    load: Callable[..., datasets.Dataset]
+    card_dataset: Callable[..., object]
+
+
+@cache
+def code_sources() -> dict[str, CodeSource]:
+    """The corpora built in code, by name, from installed plug-ins (entry points `transformers_aasp.sources`, each a
+    callable returning `CodeSource`s; the repository's `corpora/` adds ``"embedded"``)."""
+    return {
+        source.name: source for plugin in entry_points(group="transformers_aasp.sources") for source in plugin.load()()
+    }
+
+
+def code_source(name: str) -> CodeSource:
+    """The plug-in source `name`; a clear error when no installed plug-in provides it."""
+    sources = code_sources()
+    if name not in sources:
+        known = ", ".join(sources) or "none installed"
+        raise ValueError(
+            f"No corpus named {name!r} is built in code (known: {known}); the embedded corpus comes with the "
+            "repository's corpora plug-in (pip install -e corpora)."
+        )
+    return sources[name]
 
 
 def list_audio_files(folder: str | os.PathLike) -> list[str]:
@@ -73,14 +113,14 @@ def load_shard(path: Path) -> datasets.Dataset:
 
 
 def resolve_source_type(source: str, source_type: str = "auto") -> str:
-    """`"auto"` means: the literal `"embedded"`, else a prepared folder (it holds `prepare_summary.json`), else a
-    local directory is a plain folder, else a dataset id."""
+    """`"auto"` means: the name of a plug-in corpus (e.g. `"embedded"`), else a prepared folder (it holds
+    `prepare_summary.json`), else a local directory is a plain folder, else a dataset id."""
     if source_type not in SOURCE_TYPES:
         raise ValueError(f"data source_type must be one of {SOURCE_TYPES}, got {source_type!r}.")
     if source_type != "auto":
         return source_type
-    if source == "embedded":
-        return "embedded"
+    if source in code_sources() or source == "embedded":  # "embedded" without its plug-in: say how to install it
+        return "code"
     if is_prepared_folder(source):
         return "prepared"
     if Path(source).is_dir():
@@ -112,8 +152,8 @@ def load_audio_records(
 ):
     """Open a pre-training corpus without decoding any audio.
 
-    `embedded_clips_per_class` and `embedded_corpus_seed` choose the build of the embedded corpus (`source="embedded"`;
-    None = its default size).
+    `embedded_clips_per_class` and `embedded_corpus_seed` choose the build of a corpus built in code (`code_sources`,
+    e.g. `source="embedded"`; None = its default size).
 
     Returns a list of file paths (``"folder"``), a `datasets.Dataset` (map-style) or a `datasets.IterableDataset`
     (``streaming=True``) holding only `audio_column`, left undecoded (`undecoded_audio`).
@@ -123,8 +163,8 @@ def load_audio_records(
         if streaming:
             logger.warning("streaming=True is ignored for a plain folder of audio files (it is read lazily anyway).")
         return list_audio_files(source)
-    if kind == "embedded":
-        dataset = load_pretraining_audio(seed=embedded_corpus_seed, clips_per_class=embedded_clips_per_class)
+    if kind == "code":
+        dataset = code_source(source).load(seed=embedded_corpus_seed, clips_per_class=embedded_clips_per_class)
         if streaming:
             dataset = dataset.to_iterable_dataset()
     elif kind == "prepared":

@@ -1,6 +1,9 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """The task registry: which Hub dataset (and commit) each downstream task of the AaSP paper reads, and how.
 
+Other packages add tasks through the entry point group `transformers_aasp.tasks` (a callable returning `TaskSpec`s);
+the repository's locally built corpora (`corpora/`, `pip install -e corpora`) register theirs that way.
+
 Every task is a `TaskSpec`: Hub dataset id and revision, audio/label columns, how labels are named, clip
 length and protocol. Loading and casting live in `data.loading`, the split protocols in `data.protocols`. Where each
 repository's schema was read is recorded in docs/tasks.md.
@@ -9,13 +12,17 @@ repository's schema was read is recorded in docs/tasks.md.
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, partial
+from functools import cache
 from importlib import resources
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..audio import SAMPLING_RATE
-from .corpus import EMBEDDED_TASKS, corpus_name, load_embedded_task
-from .recordings import RECORDED_TASKS, load_recorded_task, recordings_name
+
+
+if TYPE_CHECKING:
+    from ..reporting.model_card import DataLicense
 
 
 PROTOCOLS = ("folds", "splits", "speaker_split")
@@ -88,6 +95,7 @@ class TaskSpec:
         loader: builds the DatasetDict in code (the embedded and real-recordings corpora) instead of `load_dataset`.
         build_name: for a `loader` task, the name of the corpus build the loader reads with the same keyword
             arguments (`seed`, `clips_per_class`): the revision that results and caches record.
+        data_license: for a `loader` task, the licence its model cards state (`reporting.model_card.DataLicense`).
         protocol_description: one line for reports and model cards.
     """
 
@@ -123,6 +131,7 @@ class TaskSpec:
     derive_from: str | None = None
     loader: Callable | None = None
     build_name: Callable[..., str] | None = None
+    data_license: "DataLicense | None" = None
     protocol_description: str = ""
 
     def __post_init__(self):
@@ -214,7 +223,7 @@ def _audioset_common() -> dict:
     )
 
 
-def _registry() -> dict[str, TaskSpec]:
+def _builtin_tasks() -> list[TaskSpec]:
     specs = [
         TaskSpec(
             name="as20k",
@@ -310,46 +319,36 @@ def _registry() -> dict[str, TaskSpec]:
             derive_from="file",
             protocol_description="6 acted emotions; deterministic speaker-disjoint 70/10/20 split",
         ),
-        *[
-            TaskSpec(
-                name=task,
-                display_name=f"embedded corpus: {task}",
-                dataset_id=None,
-                clip_seconds=4.0,
-                loader=partial(load_embedded_task, task),
-                build_name=corpus_name,
-                protocol_description=f"the project corpus's embedded `{task}` task, its own splits",
-            )
-            for task in EMBEDDED_TASKS
-        ],
-        *[
-            TaskSpec(
-                name=task,
-                display_name=f"real recordings: {task}",
-                dataset_id=None,
-                clip_seconds=4.0,
-                loader=partial(load_recorded_task, task),
-                build_name=recordings_name,
-                protocol_description=f"the real-audio corpus's `{task}` task, its source-disjoint splits",
-            )
-            for task in RECORDED_TASKS
-        ],
     ]
-    return {spec.name: spec for spec in specs}
+    return specs
 
 
-TASKS: dict[str, TaskSpec] = _registry()
+@cache
+def registered_tasks() -> dict[str, TaskSpec]:
+    """Every task by name: the paper's Hub tasks, then those of installed plug-ins (entry points
+    `transformers_aasp.tasks`), in that order. A plug-in may not reuse a name."""
+    tasks = {spec.name: spec for spec in _builtin_tasks()}
+    for plugin in entry_points(group="transformers_aasp.tasks"):
+        for spec in plugin.load()():
+            if spec.name in tasks:
+                raise ValueError(f"Task {spec.name!r} of plug-in {plugin.value!r} is already registered.")
+            tasks[spec.name] = spec
+    return tasks
 
 
 def task_names() -> list[str]:
     """The registered task names, in registry order (for `--task` help texts)."""
-    return list(TASKS)
+    return list(registered_tasks())
 
 
 def get_task(name: str) -> TaskSpec:
-    if name not in TASKS:
-        raise ValueError(f"Unknown task {name!r}. Known tasks: {', '.join(TASKS)}.")
-    return TASKS[name]
+    tasks = registered_tasks()
+    if name not in tasks:
+        raise ValueError(
+            f"Unknown task {name!r}. Known tasks: {', '.join(tasks)}. (The embedded and real-recordings tasks come "
+            "with the repository's corpora plug-in: pip install -e corpora.)"
+        )
+    return tasks[name]
 
 
 def custom_task(

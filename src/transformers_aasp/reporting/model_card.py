@@ -86,13 +86,6 @@ DATASET_LICENSES = {
         None,
     ),
 }
-EMBEDDED_CORPUS_LICENSE = DataLicense(
-    "other",
-    "the embedded corpus's sources: renders of the GPL-2.0 TimGM6mb SoundFont and espeak-ng (GPL-3.0) speech "
-    "(see docs/corpus.md, 'Sources and licences')",
-    None,
-    None,
-)
 
 
 def hub_dataset_id(text: str | None) -> str | None:

@@ -40,7 +40,7 @@ from ..data.protocols import class_balanced_weights, encode_targets
 from ..data.sources import undecoded_audio
 from ..data.tasks import get_task
 from ..reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores
-from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, ReportedResult, TrainingDataset, finetuned_card
+from ..reporting.model_card import ReportedResult, TrainingDataset, finetuned_card
 from ..tta import average_shifted_views, shift_offsets
 from .arguments import ModelArguments, TaskDataArguments, option
 from .augment import AugmentationArguments, augment_batch
@@ -564,8 +564,8 @@ def card_dataset(benchmark: LoadedTask, data_args: TaskDataArguments) -> Trainin
     if data_args.task is not None:
         dataset_id = get_task(data_args.task).dataset_id
     data_license = data_args.dataset_license
-    if data_license is None and spec.loader is not None and dataset_id is None:
-        data_license = EMBEDDED_CORPUS_LICENSE
+    if data_license is None and dataset_id is None:
+        data_license = spec.data_license
     return TrainingDataset(
         dataset_id=dataset_id,
         name=spec.display_name,

@@ -27,7 +27,6 @@ from transformers import get_cosine_schedule_with_warmup
 from transformers.utils import logging
 
 from ..configuration_aasp import PRETRAINING_EXPORTS, AaSPConfig
-from ..data.corpus import corpus_name
 from ..data.normalization import compute_normalization_stats
 from ..data.pretraining import (
     ClipFeaturizer,
@@ -37,10 +36,10 @@ from ..data.pretraining import (
     num_records,
     split_stream_by_process,
 )
-from ..data.sources import SOURCE_TYPES, load_audio_records
+from ..data.sources import SOURCE_TYPES, code_sources, load_audio_records
 from ..feature_extraction_aasp import AaSPFeatureExtractor
 from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPForPreTraining
-from ..reporting.model_card import EMBEDDED_CORPUS_LICENSE, TrainingDataset, pretrained_card
+from ..reporting.model_card import TrainingDataset, pretrained_card
 from .arguments import option, parse_arguments, setup_logging
 from .checkpointing import CheckpointStore, TrainingProgress
 from .distributed import use_cross_process_negatives
@@ -793,12 +792,10 @@ def model_card(options: PretrainingOptions, metrics: dict):
 
 def dataset_description(data: DataOptions) -> TrainingDataset:
     """The pre-training data as the model card cites it (Hub id and config in the metadata, license looked up)."""
-    if data.dataset == "embedded":
-        revision = corpus_name(data.embedded_corpus_seed, data.embedded_clips_per_class)
-        return TrainingDataset(
-            None, name="the transformers_aasp embedded corpus", revision=revision, license=EMBEDDED_CORPUS_LICENSE
-        )
     dataset = required_option(data.dataset, "dataset")
+    if dataset in code_sources():
+        card_dataset = code_sources()[dataset].card_dataset
+        return card_dataset(seed=data.embedded_corpus_seed, clips_per_class=data.embedded_clips_per_class)
     if Path(dataset).exists():
         return TrainingDataset(None, name=f"a local corpus ({Path(dataset).name})")
     name = dataset if not data.dataset_config_name else f"{dataset} ({data.dataset_config_name})"

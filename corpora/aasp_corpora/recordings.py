@@ -42,8 +42,9 @@ import soundfile
 import torch
 from transformers.utils import logging
 
-from ..audio import SAMPLING_RATE
-from .corpus import (
+from transformers_aasp.audio import SAMPLING_RATE
+
+from .synthetic import (
     _INSTRUMENT_FAMILIES,
     SoundFontRenderer,
     _draw_notes,

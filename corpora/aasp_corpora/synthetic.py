@@ -41,8 +41,8 @@ import torch
 import torchaudio
 from transformers.utils import logging
 
-from ..audio import SAMPLING_RATE
-from ..configuration_aasp import AaSPConfig
+from transformers_aasp.audio import SAMPLING_RATE
+from transformers_aasp.configuration_aasp import AaSPConfig
 
 
 logger = logging.get_logger(__name__)
@@ -560,7 +560,7 @@ def _write_manifest(folder: Path, seed: int, clips_per_class: int | None, summar
             "soundfont": "TimGM6mb.sf2 from the pretty_midi package (Tim Brechbill; GPL-2.0)",
             "soundfont_sha256": hashlib.sha256(soundfont_path().read_bytes()).hexdigest(),
             "espeak_ng": _espeak_version(find_espeak_ng()) + " (program and voice data: GPL-3.0-or-later)",
-            "modulation": "synthesised by transformers_aasp.data.corpus (Apache-2.0)",
+            "modulation": "synthesised by aasp_corpora.synthetic (Apache-2.0)",
         },
     }
     (folder / "corpus.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
