@@ -1,7 +1,7 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """The demo's report, from the JSON files its steps wrote (the last target of demo/Makefile).
 
-    python demo/report.py --output_dir outputs/demo --tasks instrument keyword modulation --feature_sets stats full
+    python demo/report.py --output_dir outputs/demo --tasks instrument keyword modulation --real_tasks sample_family
 
 Per task: the fine-tune, the linear probe and each log-mel baseline, each accuracy with its number of test clips, its
 95 % Wilson interval and the corpus build the step read (from the step's own output); then pre-training, the pipeline
@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aasp_corpora.recordings import RECORDED_TASKS, recordings_name
 from aasp_corpora.synthetic import EMBEDDED_TASKS, corpus_name
 from transformers_aasp.modeling_aasp import PRETRAINING_LOSS_TERMS
 from transformers_aasp.reporting.metrics import wilson_interval
@@ -20,13 +21,25 @@ from transformers_aasp.training.arguments import parse_arguments, run_main
 
 
 # The Makefile's step names start with their kind (finetune_keyword, logmel_baseline_stats_keyword, ...).
-STEP_KINDS = ("corpus", "logmel_baseline", "pretrain", "finetune", "linear_eval", "make_figures", "classify")
+STEP_KINDS = (
+    "corpus_recordings",
+    "corpus",
+    "logmel_baseline",
+    "pretrain",
+    "finetune",
+    "linear_eval",
+    "make_figures",
+    "classify",
+)
 
 
 @dataclass
 class ReportArguments:
     output_dir: str = field(metadata={"help": "The demo's output folder (OUT in demo/Makefile)."})
-    tasks: list[str] = field(metadata={"help": "Embedded tasks, in report order.", "nargs": "+"})
+    tasks: list[str] = field(metadata={"help": "Embedded (synthetic) tasks, in report order.", "nargs": "+"})
+    real_tasks: list[str] = field(
+        default_factory=list, metadata={"help": "Real-recordings tasks, reported after them.", "nargs": "*"}
+    )
     feature_sets: list[str] = field(
         default_factory=lambda: ["stats", "full"], metadata={"help": "Log-mel baselines run.", "nargs": "+"}
     )
@@ -58,7 +71,7 @@ def task_scores(out: Path, task: str, feature_sets: list[str]) -> dict:
     finetune = read_step_output(out / "finetune" / task / "results.json", f"finetune_{task}", logs)
     probe = read_step_output(out / "linear_eval" / f"linear_eval_{task}_final.json", f"linear_eval_{task}", logs)
     scores = {
-        "chance": 1 / EMBEDDED_TASKS[task].num_classes,
+        "chance": 1 / {**EMBEDDED_TASKS, **RECORDED_TASKS}[task].num_classes,
         "fine-tune": scored(finetune["mean"], finetune["num_test_clips"], finetune["dataset_revision"]),
         "linear probe": scored(probe["mean"], probe["num_test_clips"], probe["dataset_revision"]),
     }
@@ -99,25 +112,42 @@ def step_seconds(logs: Path) -> dict[str, list[int]]:
     return {path.stem: [int(value) for value in path.read_text().split()] for path in sorted(logs.glob("*.time"))}
 
 
-def build_report(out: Path, tasks: list[str], feature_sets: list[str]) -> dict:
+def build_report(out: Path, tasks: list[str], feature_sets: list[str], real_tasks: list[str] = ()) -> dict:
     unknown = [task for task in tasks if task not in EMBEDDED_TASKS]
+    unknown += [task for task in real_tasks if task not in RECORDED_TASKS]
     if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; the embedded tasks are {sorted(EMBEDDED_TASKS)}.")
+        raise ValueError(
+            f"unknown task(s) {unknown}; the embedded tasks are {sorted(EMBEDDED_TASKS)}, the real-recordings tasks "
+            f"{sorted(RECORDED_TASKS)}."
+        )
     manifest = read_step_output(out / "corpus.json", "corpus", out / "logs")
     built = corpus_name(manifest["seed"], manifest["clips_per_class"])
-    scores = {task: task_scores(out, task, feature_sets) for task in tasks}
+    expected = {task: built for task in tasks}
+    if real_tasks:
+        recordings = read_step_output(out / "recordings.json", "corpus_recordings", out / "logs")
+        expected.update({task: recordings_name(recordings["seed"]) for task in real_tasks})
+    scores = {task: task_scores(out, task, feature_sets) for task in [*tasks, *real_tasks]}
     pretraining = pretraining_summary(out)
     pipeline = read_step_output(out / "classify.json", "classify", out / "logs")
-    read = {"pretrain": pretraining["corpus"], "classify": pipeline["dataset_revision"]}
+    read = {"pretrain": (pretraining["corpus"], built), "classify": (pipeline["dataset_revision"], built)}
     for task, measures in scores.items():
         read.update(
-            {f"{measure}: {task}": value["corpus"] for measure, value in measures.items() if measure != "chance"}
+            {
+                f"{measure}: {task}": (value["corpus"], expected[task])
+                for measure, value in measures.items()
+                if measure != "chance"
+            }
         )
     times = step_seconds(out / "logs")
     return {
-        "corpus": {"built": built, "seed": manifest["seed"], "clips_per_class": manifest["clips_per_class"]},
-        "corpus_read_by_step": read,
-        "steps_on_another_corpus": sorted(step for step, corpus in read.items() if corpus != built),
+        "corpus": {
+            "built": built,
+            "seed": manifest["seed"],
+            "clips_per_class": manifest["clips_per_class"],
+            "recordings": sorted({expected[task] for task in real_tasks}),
+        },
+        "corpus_read_by_step": {step: corpus for step, (corpus, _) in read.items()},
+        "steps_on_another_corpus": sorted(step for step, (corpus, wanted) in read.items() if corpus != wanted),
         "scores": scores,
         "pretraining": pretraining,
         "pipeline": pipeline,
@@ -157,19 +187,21 @@ def format_report(report: dict) -> str:
     lines = [
         "# AaSP demo report",
         "",
-        f"Corpus built: {corpus['built']} (seed {corpus['seed']}, {corpus['clips_per_class']} clips per class).",
+        f"Corpus built: {corpus['built']} (seed {corpus['seed']}, {corpus['clips_per_class']} clips per class)"
+        + (f"; real recordings: {', '.join(corpus['recordings'])}." if corpus.get("recordings") else "."),
     ]
     if report["steps_on_another_corpus"]:
         lines.append(f"WARNING: these steps read another corpus: {', '.join(report['steps_on_another_corpus'])}.")
     else:
-        lines.append("Every step read this corpus (each step's own output names the corpus it read).")
+        lines.append("Every step read the corpus of its task (each step's own output names the corpus it read).")
     losses = ", ".join(f"{name} {value:.3f}" for name, value in pretraining["final_losses"].items())
     lines += [
         "",
         "Test accuracy per task: the fine-tuned model as pipeline('audio-classification') runs it (mean logits of "
-        "shifted views), the linear probe of the frozen encoder, and the log-mel baselines (examples/"
-        "logmel_baseline.py: `stats` = per-bin mean and std, `full` = stats + delta std + modulation spectrum). "
-        "95 % Wilson intervals.",
+        "shifted views; trained on the train split, its epoch chosen on the validation split), the linear probe of "
+        "the frozen encoder (weight decay chosen on validation), and the log-mel baselines (examples/"
+        "logmel_baseline.py: `stats` = per-bin mean and std, `full` = stats + delta std + modulation spectrum; C "
+        "chosen on validation). The test split is scored once and chooses nothing. 95 % Wilson intervals.",
         "",
         *score_table(report["scores"]),
         "",
@@ -210,7 +242,7 @@ def format_report(report: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     (args,) = parse_arguments((ReportArguments,), argv)
     out = Path(args.output_dir)
-    report = build_report(out, args.tasks, args.feature_sets)
+    report = build_report(out, args.tasks, args.feature_sets, args.real_tasks)
     text = format_report(report)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "report.md").write_text(text, encoding="utf-8")

@@ -420,3 +420,17 @@ def test_a_plugin_adds_tasks_after_the_hub_tasks_and_may_not_reuse_a_name(plugin
     plugins.append(_EntryPoint("other:tasks", [TaskSpec(name="esc50", display_name="x", dataset_id="/data/x")]))
     with pytest.raises(ValueError, match="Task 'esc50' of plug-in 'other:tasks' is already registered"):
         registered_tasks()
+
+
+class _BrokenEntryPoint:
+    value = "gone:tasks"
+
+    def load(self):
+        raise ModuleNotFoundError("No module named 'gone'")
+
+
+def test_a_plugin_that_cannot_be_imported_is_skipped_with_a_warning_naming_it(plugins, caplog):
+    plugins.append(_BrokenEntryPoint())
+    with caplog.at_level("WARNING", logger="transformers_aasp"):
+        assert get_task("esc50").name == "esc50"
+    assert "Skipping the transformers_aasp plug-in 'gone:tasks'" in caplog.text

@@ -18,6 +18,7 @@ TINY = [
     f"CORPUS_SEED={CORPUS_SEED}",
     f"CORPUS_CLIPS={CORPUS_CLIPS}",
     "TASKS=modulation",
+    "REAL_TASKS=",
     "FEATURE_SETS=stats",
     "CLASSIFY_TASK=modulation",
     "CLASSIFY_CLIPS=2",

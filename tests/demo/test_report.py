@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from aasp_corpora.recordings import RECORDED_TASKS
 from aasp_corpora.synthetic import EMBEDDED_TASKS
 
 
@@ -95,7 +96,7 @@ def test_each_accuracy_comes_with_its_test_clips_wilson_interval_and_corpus(out)
         for name in ("fine-tune", "log-mel stats", "log-mel full"):
             low, high = scores[name]["ci95"]
             assert scores[name]["n"] == 120 and low < scores[name]["accuracy"] < high
-    assert written["corpus"] == {"built": CORPUS, "seed": 7, "clips_per_class": 80}
+    assert written["corpus"] == {"built": CORPUS, "seed": 7, "clips_per_class": 80, "recordings": []}
     assert set(written["corpus_read_by_step"].values()) == {CORPUS}
     assert len(written["corpus_read_by_step"]) == 2 + len(TASKS) * 5  # pre-training, pipeline, 5 measures per task
     assert written["steps_on_another_corpus"] == []
@@ -137,3 +138,41 @@ def test_a_missing_step_output_is_a_clear_error_naming_the_step_and_its_log(out,
         run_report(out)
     assert str(out / missing) in str(error.value) and str(out / "logs" / f"{step}.log") in str(error.value)
     assert not (out / "report.md").exists()
+
+
+def write_real_task(out: Path, task: str, revision: str) -> None:
+    """The outputs of the fine-tune, linear probe and both baselines of a real-recordings task, all on `revision`."""
+    write_json(out / "recordings.json", {"version": "r1", "seed": 7})
+    write_json(
+        out / "finetune" / task / "results.json", {"mean": 0.6, "num_test_clips": 315, "dataset_revision": revision}
+    )
+    write_json(
+        out / "linear_eval" / f"linear_eval_{task}_final.json",
+        {"mean": 0.5, "num_test_clips": 315, "dataset_revision": revision},
+    )
+    for feature_set in FEATURE_SETS:
+        write_json(
+            out / "logmel_baseline" / feature_set / f"logmel_baseline_{task}.json",
+            {"accuracy": 0.55, "num_test_clips": 315, "dataset_revision": revision},
+        )
+
+
+def test_a_real_recordings_task_is_reported_after_the_embedded_ones_and_checked_against_its_own_corpus(out):
+    write_real_task(out, "sample_family", "recordings-r1-7")
+    args = ["--output_dir", str(out), "--tasks", *TASKS, "--real_tasks", "sample_family"]
+    report = report_script.main([*args, "--feature_sets", *FEATURE_SETS])
+    assert list(report["scores"]) == [*TASKS, "sample_family"]
+    real = report["scores"]["sample_family"]
+    assert real["chance"] == pytest.approx(1 / RECORDED_TASKS["sample_family"].num_classes)
+    assert (real["fine-tune"]["accuracy"], real["fine-tune"]["n"]) == (0.6, 315)
+    assert report["corpus"]["recordings"] == ["recordings-r1-7"] and report["steps_on_another_corpus"] == []
+    assert "recordings-r1-7" in (out / "report.md").read_text()
+
+
+def test_a_real_recordings_step_on_another_build_is_named(out):
+    write_real_task(out, "sample_family", "recordings-r1-0")
+    args = ["--output_dir", str(out), "--tasks", *TASKS, "--real_tasks", "sample_family"]
+    report = report_script.main([*args, "--feature_sets", *FEATURE_SETS])
+    assert report["steps_on_another_corpus"] == [
+        f"{measure}: sample_family" for measure in ("fine-tune", "linear probe", "log-mel full", "log-mel stats")
+    ]

@@ -20,6 +20,8 @@ from pathlib import Path
 import datasets
 from transformers.utils import logging
 
+from .tasks import load_plugin
+
 
 logger = logging.get_logger(__name__)
 
@@ -52,9 +54,8 @@ class CodeSource:
 def code_sources() -> dict[str, CodeSource]:
     """The corpora built in code, by name, from installed plug-ins (entry points `transformers_aasp.sources`, each a
     callable returning `CodeSource`s; the repository's `corpora/` adds ``"embedded"``)."""
-    return {
-        source.name: source for plugin in entry_points(group="transformers_aasp.sources") for source in plugin.load()()
-    }
+    plugins = entry_points(group="transformers_aasp.sources")
+    return {source.name: source for plugin in plugins for source in load_plugin(plugin)()}
 
 
 def code_source(name: str) -> CodeSource:

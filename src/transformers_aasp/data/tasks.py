@@ -18,12 +18,16 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from transformers.utils import logging
+
 from ..audio import SAMPLING_RATE
 
 
 if TYPE_CHECKING:
     from ..reporting.model_card import DataLicense
 
+
+logger = logging.get_logger(__name__)
 
 PROTOCOLS = ("folds", "splits", "speaker_split")
 
@@ -323,13 +327,25 @@ def _builtin_tasks() -> list[TaskSpec]:
     return specs
 
 
+def load_plugin(entry_point) -> Callable[[], list]:
+    """The callable of an installed plug-in's entry point; one that cannot be imported is skipped with a warning
+    (returns a callable of no items), so a broken plug-in never stops the package's own tasks."""
+    try:
+        return entry_point.load()
+    except ImportError as error:
+        logger.warning(
+            f"Skipping the transformers_aasp plug-in {entry_point.value!r}: it cannot be imported ({error})."
+        )
+        return list
+
+
 @cache
 def registered_tasks() -> dict[str, TaskSpec]:
     """Every task by name: the paper's Hub tasks, then those of installed plug-ins (entry points
     `transformers_aasp.tasks`), in that order. A plug-in may not reuse a name."""
     tasks = {spec.name: spec for spec in _builtin_tasks()}
     for plugin in entry_points(group="transformers_aasp.tasks"):
-        for spec in plugin.load()():
+        for spec in load_plugin(plugin)():
             if spec.name in tasks:
                 raise ValueError(f"Task {spec.name!r} of plug-in {plugin.value!r} is already registered.")
             tasks[spec.name] = spec
