@@ -102,9 +102,10 @@ def alive(process: psutil.Process) -> bool:
         return False
 
 
-def kill_and_census(process, ready, min_children: int) -> list[str]:
-    """Waits until `ready()` and `process` has `min_children` descendants, SIGKILLs `process` alone, and returns the
-    command lines of its descendants still alive 15 s later (a generous bound: dying takes milliseconds)."""
+def kill_and_census(process, ready, min_children: int, signal_number: int = signal.SIGKILL) -> list[str]:
+    """Waits until `ready()` and `process` has `min_children` descendants, sends `signal_number` to `process` alone,
+    and returns the command lines of its descendants still alive 15 s later (a generous bound: dying takes
+    milliseconds)."""
     parent = psutil.Process(process.pid)
     deadline = time.monotonic() + 240
     children: list[psutil.Process] = []
@@ -113,8 +114,8 @@ def kill_and_census(process, ready, min_children: int) -> list[str]:
         assert time.monotonic() < deadline, "the run never started its workers"
         time.sleep(0.02)
         children = [child for child in descendants(parent) if alive(child)]
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.send_signal(signal_number)
+    process.wait(timeout=60)
     survivors = children
     until = time.monotonic() + 15
     while survivors and time.monotonic() < until:
@@ -139,11 +140,13 @@ def test_killing_a_preparation_leaves_no_map_worker_behind(tmp_path):
     assert survivors == []
 
 
-def test_killing_pre_training_leaves_no_data_loader_worker_behind(tmp_path):
+@pytest.mark.parametrize("signal_number", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killing_pre_training_leaves_no_data_loader_worker_behind(tmp_path, signal_number):
     corpus, output = tmp_path / "corpus", tmp_path / "run"
     write_good_corpus(corpus)
     args = pretrain_args(corpus, output, 1000, "--num_workers", "2", "--checkpointing_steps", "1000")
     process = start(script("pretrain"), *args, stdout=None, stderr=None)
     metrics = output / "metrics.jsonl"
     started = lambda: metrics.is_file() and '"step": 1,' in metrics.read_text()  # noqa: E731
-    assert kill_and_census(process, ready=started, min_children=2) == []
+    assert kill_and_census(process, ready=started, min_children=2, signal_number=signal_number) == []
+    assert process.returncode == -signal_number
