@@ -165,7 +165,8 @@ def looks_like_local_path(name_or_path: str) -> bool:
 
 def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path") -> None:
     """Raise `FileNotFoundError` naming the path when it looks local but does not exist, or is a folder without a
-    `config.json`; a Hub repo id is left to `from_pretrained`."""
+    `config.json`, and `ValueError` naming an unreadable `*.safetensors` file in it; a Hub repo id is left to
+    `from_pretrained`."""
     path = Path(name_or_path).expanduser()
     if path.exists():
         if path.is_dir() and not (path / "config.json").is_file():
@@ -173,8 +174,15 @@ def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path
                 f"{option} {name_or_path}: the folder exists but holds no config.json, so it is not a saved model "
                 "(save one with `save_pretrained`, or point at the folder that holds config.json)."
             )
-        if path.is_dir():
-            check_safetensors_files(path, option)
+        for weights in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
+            try:  # reads the header and checks the file size, not the tensors
+                with safe_open(str(weights), framework="pt"):
+                    pass
+            except (SafetensorError, OSError) as error:
+                raise ValueError(
+                    f"{option} {name_or_path}: {weights.name} is not a readable safetensors file ({error}); it is "
+                    "empty, truncated or corrupt: save the model again or copy it anew."
+                ) from None
         return
     if looks_like_local_path(name_or_path):
         raise FileNotFoundError(
@@ -182,20 +190,6 @@ def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path
             "local path, so it was not looked up on the Hub; check the path, or give a Hub repo id such as "
             "'org/name'."
         )
-
-
-def check_safetensors_files(folder: Path, option: str = "--model_name_or_path") -> None:
-    """Raise `ValueError` naming the file when a `*.safetensors` file in `folder` is empty, truncated or not
-    safetensors (its header and size are checked; the tensors are not read)."""
-    for path in sorted(folder.glob("*.safetensors")):
-        try:
-            with safe_open(str(path), framework="pt"):
-                pass
-        except (SafetensorError, OSError) as error:
-            raise ValueError(
-                f"{option} {folder}: {path.name} is not a readable safetensors file ({error}); it is empty, "
-                "truncated or corrupt: save the model again or copy it anew."
-            ) from None
 
 
 @dataclass

@@ -97,16 +97,12 @@ def is_complete(path: Path) -> bool:
 
 def fsync_tree(folder: Path) -> None:
     """Flushes every file and folder under `folder` to the disk (a checkpoint is marked complete only after this)."""
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            descriptor = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-        else:
+    for path in [*sorted(folder.rglob("*")), folder]:
+        if not path.is_file():
             fsync_directory(path)
-    fsync_directory(folder)
+            continue
+        with path.open("rb") as stream:
+            os.fsync(stream.fileno())
 
 
 def unreadable_reason(checkpoint: Path) -> str | None:
