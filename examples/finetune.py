@@ -40,6 +40,7 @@ from transformers_aasp.training.finetuning import (
     summary_line,
     write_outputs,
 )
+from transformers_aasp.training.locking import hold_output_dir
 
 
 logger = logging.get_logger("transformers_aasp.examples.finetune")
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     setup_logging(training_log_level(training_args), training_args.should_log)
     check_run_options(data_args, training_args)
+    if training_args.process_index == 0:
+        hold_output_dir(training_args.output_dir)  # one run per folder, until this process exits
     steps = RunSteps.from_training_arguments(training_args)
 
     task = task_from_arguments(data_args)

@@ -14,12 +14,14 @@ import json
 
 from transformers_aasp.data.shards import PrepareArguments, prepare_from_arguments
 from transformers_aasp.training.arguments import parse_arguments, run_main, setup_logging
+from transformers_aasp.training.locking import hold_output_dir
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Runs the command line `argv` (default: sys.argv); returns the summary written next to the shards."""
     (args,) = parse_arguments((PrepareArguments,), argv)
     setup_logging("info")
+    hold_output_dir(args.output_dir)  # one preparation per folder; its workers die with it
     summary = prepare_from_arguments(args)
     print(json.dumps({key: summary[key] for key in ("num_clips", "num_skipped", "num_prepared_shards")}))
     return summary

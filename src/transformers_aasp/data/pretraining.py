@@ -405,8 +405,9 @@ def split_stream_by_process(records, rank: int, world_size: int):
 
 
 def iter_waveforms(records, featurizer: ClipFeaturizer, max_clips: int, audio_column: str = "audio"):
-    """Up to `max_clips` usable waveforms (samples,) in corpus order, skipping unusable ones (for mean/std)."""
-    produced = 0
+    """Up to `max_clips` usable waveforms (samples,) in corpus order, skipping unusable ones (for mean/std). Raises
+    `ValueError` with their count when the records hold no usable clip at all."""
+    produced, skipped, first_error = 0, 0, None
     iterator = (
         (_record_at(records, index, audio_column) for index in range(len(records)))
         if num_records(records) is not None
@@ -419,5 +420,8 @@ def iter_waveforms(records, featurizer: ClipFeaturizer, max_clips: int, audio_co
             yield featurizer.waveform(record)
         except ClipDecodeError as error:
             logger.warning(f"Normalisation statistics: skipping clip: {error}")
+            skipped, first_error = skipped + 1, first_error or error
             continue
         produced += 1
+    if produced == 0:
+        raise ValueError(f"None of the {skipped} clip(s) could be decoded (the first: {first_error}).")

@@ -17,12 +17,15 @@ from typing import Any
 
 import datasets
 import yaml
+from safetensors import SafetensorError, safe_open
+from tqdm import tqdm
 from transformers import HfArgumentParser
 from transformers.hf_argparser import DataClassType
 from transformers.utils import logging
 
 from ..data.loading import resolve_task
 from ..data.tasks import task_names
+from .locking import OutputDirInUse
 
 
 logger = logging.get_logger(__name__)
@@ -162,7 +165,8 @@ def looks_like_local_path(name_or_path: str) -> bool:
 
 def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path") -> None:
     """Raise `FileNotFoundError` naming the path when it looks local but does not exist, or is a folder without a
-    `config.json`; a Hub repo id is left to `from_pretrained`."""
+    `config.json`, and `ValueError` naming an unreadable `*.safetensors` file in it; a Hub repo id is left to
+    `from_pretrained`."""
     path = Path(name_or_path).expanduser()
     if path.exists():
         if path.is_dir() and not (path / "config.json").is_file():
@@ -170,6 +174,15 @@ def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path
                 f"{option} {name_or_path}: the folder exists but holds no config.json, so it is not a saved model "
                 "(save one with `save_pretrained`, or point at the folder that holds config.json)."
             )
+        for weights in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
+            try:  # reads the header and checks the file size, not the tensors
+                with safe_open(str(weights), framework="pt"):
+                    pass
+            except (SafetensorError, OSError) as error:
+                raise ValueError(
+                    f"{option} {name_or_path}: {weights.name} is not a readable safetensors file ({error}); it is "
+                    "empty, truncated or corrupt: save the model again or copy it anew."
+                ) from None
         return
     if looks_like_local_path(name_or_path):
         raise FileNotFoundError(
@@ -251,18 +264,22 @@ def task_from_arguments(data_args: TaskDataArguments):
     )
 
 
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, ImportError)
+# OSError: missing, unreadable or unwritable files and folders, a full disk
+USER_ERRORS = (ValueError, OSError, ImportError, OutputDirInUse)
 TRACEBACK_ENV = "AASP_TRACEBACK"
 
 
 def run_main(main, *more_errors: type[BaseException]) -> None:
     """Runs a script's `main()`. An error caused by the user's options, files or environment (`USER_ERRORS` and
-    `more_errors`) ends the process with its message and exit status 1 instead of a traceback; set AASP_TRACEBACK=1
-    to see the traceback."""
+    `more_errors`) ends the process with its message on one line and exit status 1 instead of a traceback; set
+    AASP_TRACEBACK=1 to see the traceback."""
     try:
         main()
     except (*USER_ERRORS, *more_errors) as error:
         if os.environ.get(TRACEBACK_ENV):
             raise
-        logger.error(f"{type(error).__name__}: {error}")
+        for bar in list(getattr(tqdm, "_instances", ())):  # so that no progress bar is redrawn after the error
+            bar.close()
+        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        logger.error(f"{type(error).__name__}: {message}")
         sys.exit(1)

@@ -2,9 +2,10 @@
 """Pre-training checkpoints that survive a kill and never execute code when resumed.
 
 ``<output_dir>/checkpoints/checkpoint_<i>`` is written as ``checkpoint_<i>.incomplete`` (`accelerator.save_state`,
-then `training_state.json`: counters and scheduler in JSON) and renamed when complete; only then is the oldest one
-deleted, so a kill leaves the last complete checkpoint in place. Resume reads JSON, safetensors and
-`torch.load(weights_only=True)` files only, and refuses files that would be unpickled unrestricted.
+every file fsynced, then `training_state.json`: counters and scheduler in JSON) and renamed when complete; only then
+is the oldest one deleted, so a kill, a power loss or a full disk leaves the last complete checkpoint in place. Resume
+reads JSON, safetensors and `torch.load(weights_only=True)` files only, and refuses files that would be unpickled
+unrestricted; `latest` skips (with a warning) complete checkpoints whose files are empty or truncated.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import random
 import re
 import shutil
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate.utils import broadcast_object_list
+from safetensors import SafetensorError, safe_open
 from transformers.utils import logging
 
 
@@ -31,7 +34,9 @@ logger = logging.get_logger(__name__)
 CHECKPOINTS_DIR = "checkpoints"
 TRAINING_STATE_FILE = "training_state.json"  # written last: a folder without it is not a checkpoint
 STAGING_SUFFIX = ".incomplete"
+UNREADABLE_SUFFIX = ".unreadable"  # a complete checkpoint that resume found unreadable, kept aside for inspection
 CHECKPOINT_NAME = re.compile(r"checkpoint_(\d+)")
+TORCH_FILE_SUFFIXES = (".bin", ".pt", ".pkl")  # torch.save zip archives (optimizer, scaler, RNG states)
 RNG_STATE_FILE = "random_states_{rank}.pkl"  # Accelerate's name; read back with weights_only=True
 # files whose loader would unpickle arbitrary objects: Accelerate's custom objects (weights_only=False) and the
 # metadata of torch.distributed.checkpoint (pickle.load)
@@ -90,6 +95,36 @@ def is_complete(path: Path) -> bool:
     return checkpoint_number(path) is not None and (Path(path) / TRAINING_STATE_FILE).is_file()
 
 
+def fsync_tree(folder: Path) -> None:
+    """Flushes every file and folder under `folder` to the disk (a checkpoint is marked complete only after this)."""
+    for path in [*sorted(folder.rglob("*")), folder]:
+        if not path.is_file():
+            fsync_directory(path)
+            continue
+        with path.open("rb") as stream:
+            os.fsync(stream.fileno())
+
+
+def unreadable_reason(checkpoint: Path) -> str | None:
+    """Why `checkpoint` cannot be resumed (a file empty, truncated, altered or unsafe), or None. Checks the training
+    state, the safetensors headers and sizes and the torch files' zip directories; reads no tensor."""
+    try:
+        refuse_unsafe_files(checkpoint)
+        TrainingProgress.load(checkpoint)
+    except CheckpointError as error:
+        return str(error)
+    for path in sorted(checkpoint.rglob("*")):
+        try:
+            if path.suffix == ".safetensors":
+                with safe_open(str(path), framework="pt"):
+                    pass
+            elif path.suffix in TORCH_FILE_SUFFIXES:
+                zipfile.ZipFile(path).close()
+        except (SafetensorError, OSError, zipfile.BadZipFile) as error:
+            return f"{path.name} is unreadable ({error})"
+    return None
+
+
 def fsync_directory(path: Path) -> None:
     """Makes a rename inside `path` durable (no-op where directories cannot be opened)."""
     with contextlib.suppress(OSError):
@@ -116,6 +151,7 @@ class CheckpointStore:
         self.folder = Path(output_dir) / CHECKPOINTS_DIR
         self.total_limit = total_limit if total_limit and total_limit > 0 else None
         self.before_commit = before_commit
+        self.skipped: list[Path] = []  # unreadable complete checkpoints `find` passed over; set aside by `rotate`
 
     def complete(self) -> list[Path]:
         """Complete checkpoints, oldest first."""
@@ -137,7 +173,8 @@ class CheckpointStore:
         ]
 
     def find(self, spec: str | None) -> Path | None:
-        """`'latest'`: the newest complete checkpoint (None when there is none); otherwise the given folder."""
+        """`'latest'`: the newest readable complete checkpoint, skipping unreadable ones with a warning (None when
+        there is none; `CheckpointError` when none is readable); otherwise the given folder."""
         if not spec:
             return None
         if spec == "latest":
@@ -146,7 +183,18 @@ class CheckpointStore:
                 logger.warning(
                     f"--resume_from_checkpoint latest: no complete checkpoint in {self.folder}; starting fresh."
                 )
-            return complete[-1] if complete else None
+            for checkpoint in reversed(complete):
+                reason = unreadable_reason(checkpoint)
+                if reason is None:
+                    return checkpoint
+                logger.warning(f"Skipping the checkpoint {checkpoint}: {reason}. Trying the previous one.")
+                self.skipped.append(checkpoint)
+            if complete:
+                raise CheckpointError(
+                    f"None of the {len(complete)} complete checkpoint(s) in {self.folder} is readable (see the "
+                    "warnings above); pass --overwrite_output_dir to start over."
+                )
+            return None
         path = Path(spec)
         if not (path / TRAINING_STATE_FILE).is_file():
             raise FileNotFoundError(f"{spec} is not a complete checkpoint (no {TRAINING_STATE_FILE}).")
@@ -156,7 +204,7 @@ class CheckpointStore:
         """One past every checkpoint number in use, complete or not, so a save never collides."""
         if not self.folder.is_dir():
             return 0
-        numbers = [CHECKPOINT_NAME.fullmatch(path.name.removesuffix(STAGING_SUFFIX)) for path in self.folder.iterdir()]
+        numbers = [CHECKPOINT_NAME.match(path.name) for path in self.folder.iterdir()]
         return max((int(match.group(1)) for match in numbers if match), default=-1) + 1
 
     def save(self, accelerator, progress: TrainingProgress) -> Path:
@@ -168,20 +216,42 @@ class CheckpointStore:
             self.folder.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(staging, ignore_errors=True)
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(staging))
-        accelerator.wait_for_everyone()
+        try:
+            accelerator.save_state(str(staging))
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                if self.before_commit is not None:
+                    self.before_commit(staging, progress)
+                fsync_tree(staging)
+                progress.save(staging)
+                fsync_directory(staging)
+                os.replace(staging, final)
+                fsync_directory(self.folder)
+        except (OSError, RuntimeError, SafetensorError) as error:  # a full disk, a read-only or vanished folder
+            raise self.write_failed(staging, error) from error
         if accelerator.is_main_process:
-            if self.before_commit is not None:
-                self.before_commit(staging, progress)
-            progress.save(staging)
-            os.replace(staging, final)
-            fsync_directory(self.folder)
             self.rotate()
         accelerator.wait_for_everyone()
         return final
 
+    def write_failed(self, staging: Path, error: BaseException) -> CheckpointError:
+        """Deletes the partial write (freeing its space); the error names the cause and the checkpoint that survives."""
+        shutil.rmtree(staging, ignore_errors=True)
+        complete = self.complete()
+        kept = f"the last complete checkpoint, {complete[-1]}, is intact" if complete else "no checkpoint was complete"
+        return CheckpointError(
+            f"Could not write the checkpoint {staging} ({type(error).__name__}: {error}); {kept}. Free space or fix "
+            "the folder, then rerun with --resume_from_checkpoint latest."
+        )
+
     def rotate(self) -> None:
-        """Deletes the oldest complete checkpoints beyond the limit, then leftovers of interrupted writes."""
+        """Sets aside the checkpoints `find` skipped as unreadable, deletes the oldest complete checkpoints beyond the
+        limit, then leftovers of interrupted writes."""
+        for path in self.skipped:
+            if path.is_dir():
+                logger.warning(f"Renaming the unreadable checkpoint {path} to {path.name}{UNREADABLE_SUFFIX}.")
+                os.replace(path, path.with_name(path.name + UNREADABLE_SUFFIX))
+        self.skipped = []
         complete = self.complete()
         if self.total_limit is not None:
             for path in complete[: max(0, len(complete) - self.total_limit)]:

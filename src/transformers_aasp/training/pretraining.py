@@ -43,6 +43,7 @@ from ..reporting.model_card import TrainingDataset, pretrained_card
 from .arguments import option, parse_arguments, setup_logging
 from .checkpointing import CheckpointStore, TrainingProgress
 from .distributed import use_cross_process_negatives
+from .locking import hold_output_dir
 from .optimization import mask_generator, weight_decay_groups
 
 
@@ -319,10 +320,12 @@ def build_accelerator(options: PretrainingOptions) -> Accelerator:
 
 
 def prepare_output_dir(options: PretrainingOptions, accelerator: Accelerator) -> None:
-    """Refuse to mix two runs in one folder unless resuming or told to overwrite; write the resolved options."""
+    """Lock the folder for this run; refuse to mix two runs in it unless resuming or told to overwrite; write the
+    resolved options."""
     ckpt = options.checkpointing
     output_dir = Path(required_option(ckpt.output_dir, "output_dir"))
     if accelerator.is_main_process:
+        hold_output_dir(output_dir)  # one run per folder, until this process exits
         if CheckpointStore(output_dir).complete() and not ckpt.resume_from_checkpoint:
             if not ckpt.overwrite_output_dir:
                 raise FileExistsError(
@@ -361,15 +364,22 @@ def build_feature_extractor(options: PretrainingOptions, records, accelerator: A
     if accelerator.is_main_process and not saved.is_dir():
         feature_extractor = AaSPFeatureExtractor()
         mean, std = data.norm_mean, data.norm_std
-        if mean is None:
-            featurizer = ClipFeaturizer(feature_extractor, data.crop_frames, data.min_clip_seconds)
-            clips = iter_waveforms(records, featurizer, data.norm_stats_clips, data.audio_column)
-            mean, std = compute_normalization_stats(
-                clips,
-                feature_extractor,
-                max_clips=data.norm_stats_clips,
-                sampling_rate=feature_extractor.sampling_rate,
+        featurizer = ClipFeaturizer(feature_extractor, data.crop_frames, data.min_clip_seconds)
+        try:  # given statistics: one decodable clip is still required
+            clips = iter_waveforms(
+                records, featurizer, data.norm_stats_clips if mean is None else 1, data.audio_column
             )
+            if mean is None:
+                mean, std = compute_normalization_stats(
+                    clips,
+                    feature_extractor,
+                    max_clips=data.norm_stats_clips,
+                    sampling_rate=feature_extractor.sampling_rate,
+                )
+            else:
+                next(clips)
+        except ValueError as error:
+            raise ValueError(f"--dataset {data.dataset}: {error}") from None
         assert mean is not None and std is not None  # given together (`validate`) or computed together
         feature_extractor.set_normalization(float(mean), float(std))
         feature_extractor.save_pretrained(saved)
