@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -249,6 +250,14 @@ class RecipeTrainer(Trainer):
             return super().predict(test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         finally:
             self._scoring_views = self.shift_views
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """A mid-training push uploads the output folder, into which the Trainer copies only the checkpoint's weights
+        and config: the code files that `config.json`'s auto_map names go with them."""
+        if self.is_world_process_zero() and self.args.hub_strategy != "end":
+            for code_file in Path(checkpoint_folder).glob("*.py"):
+                shutil.copy(code_file, _output_folder(self.args) / code_file.name)
+        super()._push_from_checkpoint(checkpoint_folder)
 
     def create_model_card(self, **kwargs) -> None:
         """Writes the AaSP card (`self.model_card`) into the output folder; the Trainer's draft card otherwise."""
