@@ -320,6 +320,8 @@ def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedTas
             )
         if value is not None:
             setattr(config, name, value)
+    if hasattr(config, "classifier_shift_views"):  # AaSP: the pipeline scores long recordings in windows this long
+        config.clip_seconds = benchmark.spec.clip_seconds
     if model_args.classifier_shift_views is not None:  # (--classifier_pooling is checked with the other options)
         shift_offsets(model_args.classifier_shift_views, config.time_patch_size, name="--classifier_shift_views")
     return config
