@@ -644,7 +644,10 @@ def finetuned_model_card(summary, benchmark, model_args, data_args, recipe, trai
         protocol=spec.protocol_description + protocol_notes,
         clip_seconds=spec.clip_seconds,
         fold_scores=folds,
-        repo_id=training_args.hub_model_id or name,
+        repo_id=training_args.hub_model_id,
+        model_type=AutoConfig.from_pretrained(
+            model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
+        ).model_type,
     )
 
 
