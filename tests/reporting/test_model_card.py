@@ -1,6 +1,8 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Model cards and the downstream metrics they report."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -274,7 +276,8 @@ def pretraining_options(tmp_path, *flags):
 
     data = tmp_path / "my_drum_hits"
     data.mkdir(exist_ok=True)
-    argv = ["--config", "configs/aasp_tiny.yaml", "--dataset", str(data), "--output_dir", str(tmp_path / "out")]
+    tiny_yaml = str(Path(__file__).resolve().parents[2] / "configs" / "aasp_tiny.yaml")
+    argv = ["--config", tiny_yaml, "--dataset", str(data), "--output_dir", str(tmp_path / "out")]
     return parse_pretraining_options([*argv, *flags])
 
 
