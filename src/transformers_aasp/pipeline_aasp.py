@@ -144,22 +144,23 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
         """(window length, hop) in log-mel frames for `chunk_length_s` and `stride_length_s` (see the class
         docstring); (0, 0) when `chunk_length_s` is 0. Raises a ValueError for a negative length, or a stride that
         leaves no hop."""
-        if chunk_length_s is None:
-            chunk_length_s = getattr(self.model.config, "clip_seconds", None) or DEFAULT_CHUNK_LENGTH_S
+        config = self.model.config
+        default = getattr(config, "clip_seconds", None) or DEFAULT_CHUNK_LENGTH_S
+        seconds = default if chunk_length_s is None else chunk_length_s
         strides = stride_length_s if isinstance(stride_length_s, (tuple, list)) else [stride_length_s or 0.0] * 2
-        if not chunk_length_s >= 0 or len(strides) != 2 or not all(stride >= 0 for stride in strides):
+        if not seconds >= 0 or len(strides) != 2 or not all(stride >= 0 for stride in strides):
             raise ValueError(
                 f"chunk_length_s must be >= 0 and stride_length_s a number or (left, right) pair >= 0, got "
                 f"chunk_length_s={chunk_length_s!r}, stride_length_s={stride_length_s!r}."
             )
-        if chunk_length_s == 0:
+        if seconds == 0:
             return 0, 0
-        frame_rate = self.feature_extractor.sampling_rate / self.feature_extractor.hop_length
-        window_frames = max(1, round(chunk_length_s * frame_rate))
-        hop_frames = round((chunk_length_s - sum(strides)) * frame_rate)
+        # frames per second of the config, which the feature extractor matches (checked when the pipeline is built)
+        window_frames = max(1, round(seconds * config.frame_rate))
+        hop_frames = round((seconds - sum(strides)) * config.frame_rate)
         if hop_frames < 1:
             raise ValueError(
-                f"stride_length_s {stride_length_s!r} leaves no hop in windows of chunk_length_s={chunk_length_s}: "
+                f"stride_length_s {stride_length_s!r} leaves no hop in windows of chunk_length_s={seconds}: "
                 "the left and right strides together must be shorter than the window."
             )
         return window_frames, hop_frames
