@@ -164,6 +164,7 @@ def test_44k_input_is_resampled_with_torchaudio(classifier, tmp_path):
     resampled = torchaudio.functional.resample(torch.from_numpy(clip_44k), 44100, SR).numpy()
     expected = classifier(resampled)
     assert_same_scores(classifier({"array": clip_44k, "sampling_rate": 44100}), expected)
+    assert_same_scores(classifier({"raw": clip_44k, "sampling_rate": 44100}), expected)  # transformers' key
     path = str(tmp_path / "clip_44k.wav")
     sf.write(path, np.stack([clip_44k, clip_44k], axis=1), 44100, subtype="FLOAT")  # stereo, identical channels
     assert_same_scores(classifier(path), expected)
@@ -268,6 +269,7 @@ def test_a_shift_views_count_the_model_cannot_run_is_refused(classifier, views):
     "inputs, error, message",
     [
         ({"audio": np.zeros(16000)}, ValueError, r"A dict input needs an 'array' \(or 'raw'\) key"),
+        ({"raw": np.zeros(16000)}, ValueError, r"and a 'sampling_rate' key"),  # a dict always says its rate
         (np.zeros((9, 16000), np.float32), ValueError, "a multi-channel clip may have at most 8 channels"),
         (np.zeros(16000, np.int32), ValueError, "has dtype int32; only int16 PCM or floating point"),
         (np.zeros(100, np.float32), ValueError, r"has 100 samples; at least 400 \(25 ms at 16000 Hz\)"),

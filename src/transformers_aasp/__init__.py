@@ -40,7 +40,8 @@ def _register_with_auto_classes() -> None:
     AutoModelForAudioClassification.register(AaSPConfig, AaSPForAudioClassification, exist_ok=True)
     AutoModelForPreTraining.register(AaSPConfig, AaSPForPreTraining, exist_ok=True)
     AutoFeatureExtractor.register(AaSPConfig, AaSPFeatureExtractor, exist_ok=True)
-    # Saved checkpoints carry the code and auto_map (AutoModel is added for every model class, see modeling).
+    # Saved checkpoints carry the code and auto_map (AutoModel, AutoModelForAudioClassification and
+    # AutoFeatureExtractor are added for every model class, see `AaSPPreTrainedModel.save_pretrained`).
     AaSPConfig.register_for_auto_class()
     AaSPFeatureExtractor.register_for_auto_class()
     AaSPModel.register_for_auto_class("AutoModel")
@@ -49,8 +50,9 @@ def _register_with_auto_classes() -> None:
     # pipeline("audio-classification") builds AaSPAudioClassificationPipeline for AaSP checkpoints (stock otherwise),
     # and every saved checkpoint carries its code for `trust_remote_code=True`
     register_pipeline()
-    if AaSPAudioClassificationPipeline not in AaSPPreTrainedModel.code_saved_with_weights:
-        AaSPPreTrainedModel.code_saved_with_weights.append(AaSPAudioClassificationPipeline)
+    for code in (AaSPFeatureExtractor, AaSPAudioClassificationPipeline):
+        if code not in AaSPPreTrainedModel.code_saved_with_weights:
+            AaSPPreTrainedModel.code_saved_with_weights.append(code)
 
 
 _register_with_auto_classes()

@@ -509,15 +509,23 @@ class AaSPPreTrainedModel(PreTrainedModel):
     # transformers_aasp` adds the audio-classification pipeline (the model does not import its consumers).
     code_saved_with_weights: ClassVar[list[type]] = []
 
+    # Auto classes that load any AaSP checkpoint (encoder, classifier or pre-training); `save_pretrained` adds the
+    # model's own registered class (AutoModelForPreTraining for a pre-training checkpoint).
+    auto_classes_of_every_checkpoint: ClassVar[dict[str, str]] = {
+        "AutoModel": "modeling_aasp.AaSPModel",
+        "AutoModelForAudioClassification": "modeling_aasp.AaSPForAudioClassification",
+        "AutoFeatureExtractor": "feature_extraction_aasp.AaSPFeatureExtractor",
+    }
+
     def save_pretrained(self, save_directory, *args, **kwargs):
         """Save as usual. When the code travels with the checkpoint (`import transformers_aasp` registers it),
-        `AutoModel` always resolves to the encoder, and the code of `code_saved_with_weights` (the pipeline that
-        `config.json` names under `custom_pipelines`) is copied next to the weights."""
+        `auto_map` names every Auto class that can load it (`auto_classes_of_every_checkpoint`), and the code of
+        `code_saved_with_weights` (the feature extractor, and the pipeline that `config.json` names under
+        `custom_pipelines`) is copied next to the weights."""
         if getattr(self, "_auto_class", None) is None:
             return super().save_pretrained(save_directory, *args, **kwargs)
-        auto_map = dict(getattr(self.config, "auto_map", None) or {})
-        auto_map.setdefault("AutoModel", "modeling_aasp.AaSPModel")
-        self.config.auto_map = auto_map
+        # rebuilt on each save: an encoder shares its config with the pre-training model it is exported from
+        self.config.auto_map = dict(self.auto_classes_of_every_checkpoint)
         result = super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             for code in self.code_saved_with_weights:

@@ -34,6 +34,8 @@ logger = logging.get_logger(__name__)
 AASP_MODEL_TYPE = "aasp"
 TASK = "audio-classification"
 URL_PREFIXES = ("http://", "https://")
+DEFAULT_CHUNK_LENGTH_S = 10.0  # window of a model whose config records no clip length: AudioSet's clip length
+WINDOWS_PER_FORWARD = 8  # windows of a long recording stacked into one forward
 
 
 def local_audio_path(inputs: Any) -> str | None:
@@ -70,6 +72,17 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
         - a torchcodec `AudioDecoder` (a `datasets` 5 `Audio` item) at any rate.
     Output: `[{"label": str, "score": float}, ...]` sorted by score, `top_k` entries (default 5).
 
+    A bare array (or tensor) carries no rate: it is taken to be at the feature extractor's rate (16 kHz), as in
+    transformers' audio pipelines; audio at another rate must come as a dict with its `sampling_rate` (resampled).
+
+    Long recordings are scored in windows: `chunk_length_s` (default `config.clip_seconds`, the clip length the
+    classifier was fine-tuned on, else `DEFAULT_CHUNK_LENGTH_S`; 0 scores the whole recording in one forward) and
+    `stride_length_s` (seconds of overlap on the left and right of each window, a number or a (left, right) pair;
+    default 0) set windows of `chunk_length_s` every `chunk_length_s - left - right` seconds (the hop), the last one
+    ending at the recording's end. The result is the mean of the windows' logits, then the usual softmax (sigmoid
+    for multi-label). A recording no longer than one window is one forward, as before. Windows are cut from the
+    recording's log-mel frames and run `WINDOWS_PER_FORWARD` at a time: time and memory grow linearly with length.
+
     `shift_views` (1 to the time patch size; default `config.classifier_shift_views`): the logits are averaged over
     that many time-shifted views of the clip (`tta.average_shifted_views`). The config and the feature extractor
     must agree on mel bins and frame rate, or building the pipeline raises a ValueError.
@@ -84,23 +97,73 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
         if check is not None and self.feature_extractor is not None:
             check(self.feature_extractor)
 
-    def _sanitize_parameters(self, top_k=None, function_to_apply=None, shift_views: int | None = None, **kwargs):
+    def _sanitize_parameters(
+        self,
+        top_k=None,
+        function_to_apply=None,
+        shift_views: int | None = None,
+        chunk_length_s: float | None = None,
+        stride_length_s: float | tuple[float, float] | None = None,
+        **kwargs,
+    ):
         preprocess_params, forward_params, postprocess_params = super()._sanitize_parameters(
             top_k=top_k, function_to_apply=function_to_apply, **kwargs
         )
         if shift_views is not None:
             shift_offsets(shift_views, self.model.config.time_patch_size)  # refuses a count it cannot run
             forward_params["shift_views"] = shift_views
+        if chunk_length_s is not None or stride_length_s is not None:
+            forward_params["window"] = self._window_frames(chunk_length_s, stride_length_s)  # checked here
         return preprocess_params, forward_params, postprocess_params
 
     def preprocess(self, inputs: Any) -> dict[str, torch.Tensor]:
         return super().preprocess(self._as_mono_dict(inputs))
 
-    def _forward(self, model_inputs: dict[str, torch.Tensor], shift_views: int | None = None):
-        """(B, num_labels) logits of the (B, T, F) `input_values`, averaged over `shift_views` shifted views."""
+    def _forward(
+        self,
+        model_inputs: dict[str, torch.Tensor],
+        shift_views: int | None = None,
+        window: tuple[int, int] | None = None,
+    ):
+        """(B, num_labels) logits of the (B, T, F) `input_values` with their (B, T) mask, averaged over
+        `shift_views` shifted views; a clip longer than the window's (length, hop) in frames (default: from
+        `chunk_length_s`) gets the mean of its windows' logits."""
         num_views = getattr(self.model.config, "classifier_shift_views", 1) if shift_views is None else shift_views
+        window_frames, hop_frames = self._window_frames(None, None) if window is None else window
         values, mask = model_inputs["input_values"], model_inputs.get("attention_mask")
-        return SequenceClassifierOutput(logits=average_shifted_views(self.model, values, mask, num_views))
+        lengths = [values.shape[1]] * len(values) if mask is None else mask.sum(1).tolist()
+        if window_frames == 0 or max(lengths) <= window_frames:
+            return SequenceClassifierOutput(logits=average_shifted_views(self.model, values, mask, num_views))
+        logits = [
+            windowed_logits(self.model, clip[:length], window_frames, hop_frames, num_views)
+            for clip, length in zip(values, lengths, strict=True)
+        ]
+        return SequenceClassifierOutput(logits=torch.stack(logits))
+
+    def _window_frames(self, chunk_length_s: float | None, stride_length_s) -> tuple[int, int]:
+        """(window length, hop) in log-mel frames for `chunk_length_s` and `stride_length_s` (see the class
+        docstring); (0, 0) when `chunk_length_s` is 0. Raises a ValueError for a negative length, or a stride that
+        leaves no hop."""
+        config = self.model.config
+        default = getattr(config, "clip_seconds", None) or DEFAULT_CHUNK_LENGTH_S
+        seconds = default if chunk_length_s is None else chunk_length_s
+        strides = stride_length_s if isinstance(stride_length_s, (tuple, list)) else [stride_length_s or 0.0] * 2
+        if not seconds >= 0 or len(strides) != 2 or not all(stride >= 0 for stride in strides):
+            raise ValueError(
+                f"chunk_length_s must be >= 0 and stride_length_s a number or (left, right) pair >= 0, got "
+                f"chunk_length_s={chunk_length_s!r}, stride_length_s={stride_length_s!r}."
+            )
+        if seconds == 0:
+            return 0, 0
+        # frames per second of the config, which the feature extractor matches (checked when the pipeline is built)
+        window_frames = max(1, round(seconds * config.frame_rate))
+        hop_frames = round((seconds - sum(strides)) * config.frame_rate)
+        if hop_frames < 1:
+            raise ValueError(
+                f"stride_length_s {stride_length_s!r} leaves no hop in windows of chunk_length_s={seconds}: "
+                "the left and right strides together must be shorter than the window."
+            )
+        return window_frames, hop_frames
 
     def _as_mono_dict(self, inputs: Any) -> Any:
         """Turn audio into `{"array": (samples,) float32, "sampling_rate": int}`; the parent class then resamples it
@@ -134,6 +197,31 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
             f"Unsupported input of type {type(inputs).__name__}: pass a file path (str or os.PathLike), bytes, a "
             "numpy array or torch tensor, a dict with 'array' and 'sampling_rate', or a torchcodec AudioDecoder."
         )
+
+
+def window_starts(num_frames: int, window_frames: int, hop_frames: int) -> list[int]:
+    """First frames of the windows over a clip of `num_frames` >= `window_frames` frames: every `hop_frames`, plus a
+    last window that ends at the clip's end when the hops do not reach it."""
+    starts = list(range(0, num_frames - window_frames + 1, hop_frames))
+    if starts[-1] + window_frames < num_frames:
+        starts.append(num_frames - window_frames)
+    return starts
+
+
+def windowed_logits(model, frames: torch.Tensor, window_frames: int, hop_frames: int, num_views: int) -> torch.Tensor:
+    """(num_labels,) mean of the logits of the windows over one clip's (T, F) frames (`window_starts`), each averaged
+    over `num_views` shifted views; `WINDOWS_PER_FORWARD` windows per forward bound the memory. A clip no longer
+    than a window is one window."""
+    window_frames = min(window_frames, len(frames))
+    starts = window_starts(len(frames), window_frames, hop_frames)
+    groups = [starts[first : first + WINDOWS_PER_FORWARD] for first in range(0, len(starts), WINDOWS_PER_FORWARD)]
+    sums = [
+        average_shifted_views(model, torch.stack([frames[s : s + window_frames] for s in group]), None, num_views).sum(
+            0
+        )
+        for group in groups
+    ]
+    return torch.stack(sums).sum(0) / len(starts)
 
 
 def is_aasp_model(model: Any) -> bool:

@@ -1,6 +1,8 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Model cards and the downstream metrics they report."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -16,6 +18,7 @@ from transformers_aasp.reporting.metrics import (
 )
 from transformers_aasp.reporting.model_card import (
     DATASET_LICENSES,
+    REPO_ID_PLACEHOLDER,
     ReportedResult,
     TrainingDataset,
     finetuned_card,
@@ -99,7 +102,8 @@ def test_pretrained_card_metadata_and_body(tmp_path):
         repo_id="org/aasp-tiny",
     )
     meta = front_matter(card, tmp_path)
-    assert meta["library_name"] == "transformers" and meta["pipeline_tag"] == "feature-extraction"
+    # no pipeline_tag: transformers' feature-extraction pipeline fails on audio (it loads a tokenizer)
+    assert meta["library_name"] == "transformers" and "pipeline_tag" not in meta
     # Only the bare Hub id goes into the metadata; the description stays in the body.
     assert meta["datasets"] == ["agkphysics/AudioSet"]
     assert "[agkphysics/AudioSet (unbalanced)](https://huggingface.co/datasets/agkphysics/AudioSet)" in card.text
@@ -127,19 +131,19 @@ def test_pretrained_card_without_results_has_no_model_index(tmp_path):
 
 
 def finetuned(training_data: TrainingDataset, results: list, **extra) -> ModelCard:
-    return finetuned_card(
-        model_name="aasp-as20k",
-        base_model="org/aasp-base",
-        training_data=training_data,
-        label_names=["Speech", "Music"],
-        multi_label=True,
-        results=results,
-        training_args={"learning_rate": 1e-4},
-        protocol="balanced_train / eval",
-        clip_seconds=10.0,
-        repo_id="org/aasp-as20k",
-        **extra,
-    )
+    options = {
+        "model_name": "aasp-as20k",
+        "base_model": "org/aasp-base",
+        "training_data": training_data,
+        "label_names": ["Speech", "Music"],
+        "multi_label": True,
+        "results": results,
+        "training_args": {"learning_rate": 1e-4},
+        "protocol": "balanced_train / eval",
+        "clip_seconds": 10.0,
+        "repo_id": "org/aasp-as20k",
+    }
+    return finetuned_card(**{**options, **extra})
 
 
 def test_finetuned_card_metadata(tmp_path):
@@ -227,3 +231,79 @@ def test_local_paths_and_descriptions_never_reach_the_datasets_metadata(tmp_path
 def test_unknown_metric_is_refused():
     with pytest.raises(ValueError, match="Unknown metric 'f1'"):
         ReportedResult("d", "d", "f1", 0.5)
+
+
+def test_a_classifier_of_another_model_type_gets_no_aasp_card(tmp_path):
+    card = finetuned(
+        TrainingDataset("ashraq/esc50", name="ESC-50"),
+        [],
+        base_model="MIT/ast-finetuned-audioset-10-10-0.4593",
+        model_type="audio-spectrogram-transformer",
+    )
+    meta = front_matter(card, tmp_path)
+    assert meta["pipeline_tag"] == "audio-classification"
+    assert meta["base_model"] == "MIT/ast-finetuned-audioset-10-10-0.4593"
+    assert "aasp" not in meta["tags"] and "transformers_aasp" not in meta["tags"]
+    assert "audio-spectrogram-transformer" in meta["tags"]
+    for aasp_text in ("AaSP", "AaPE", "Yamamoto", "import transformers_aasp", "trust_remote_code", "bibtex"):
+        assert aasp_text not in card.text
+    assert 'pipeline("audio-classification", model="org/aasp-as20k")' in card.text
+
+
+def test_without_a_repo_id_the_snippets_use_a_placeholder_that_says_so(tmp_path):
+    data = TrainingDataset("ashraq/esc50", name="ESC-50")
+    placeholder_note = f"`{REPO_ID_PLACEHOLDER}` is a placeholder"
+    cards = {
+        "finetuned": finetuned(data, [], model_name="my-run", repo_id=None),
+        "pretrained": pretrained_card(model_name="my-run", pretraining_datasets=["x/y"], training_args={}),
+    }
+    for kind, card in cards.items():
+        assert placeholder_note in card.text, kind
+        assert f'"{REPO_ID_PLACEHOLDER}"' in card.text and '"my-run"' not in card.text, kind
+    named = finetuned(data, [], repo_id="org/esc50-run")
+    assert placeholder_note not in named.text and 'model="org/esc50-run"' in named.text
+
+
+@pytest.mark.parametrize("clip_seconds, shown", [(1.5, "1.5"), (4.0, "4"), (10.0, "10")])
+def test_the_card_states_the_training_clip_length(clip_seconds, shown):
+    card = finetuned(TrainingDataset("ashraq/esc50", name="ESC-50"), [], clip_seconds=clip_seconds)
+    assert f"trained on clips of at most {shown} s" in card.text
+    assert "about" not in card.text
+
+
+def pretraining_options(tmp_path, *flags):
+    from transformers_aasp.training.pretraining import parse_pretraining_options
+
+    data = tmp_path / "my_drum_hits"
+    data.mkdir(exist_ok=True)
+    tiny_yaml = str(Path(__file__).resolve().parents[2] / "configs" / "aasp_tiny.yaml")
+    argv = ["--config", tiny_yaml, "--dataset", str(data), "--output_dir", str(tmp_path / "out")]
+    return parse_pretraining_options([*argv, *flags])
+
+
+def test_a_pre_training_card_is_named_after_the_users_data(tmp_path):
+    from transformers_aasp.training.pretraining import model_card
+
+    card = model_card(pretraining_options(tmp_path), {"loss": 0.5})
+    assert card.text.splitlines().count("# aasp-tiny-my_drum_hits") == 1
+    assert "aasp-tiny-embedded" not in card.text and "a local corpus (my_drum_hits)" in card.text
+    named = model_card(pretraining_options(tmp_path, "--model_name", "drums-v1"), {"loss": 0.5})
+    assert "# drums-v1" in named.text
+
+
+def test_no_local_path_reaches_a_card(tmp_path):
+    from transformers_aasp.training.pretraining import model_card
+
+    pretrained = model_card(pretraining_options(tmp_path), {"loss": 0.5})
+    local = tmp_path / "my_drum_hits"
+    fine_tuned = finetuned(
+        TrainingDataset(str(local)),
+        [],
+        base_model=str(tmp_path / "out" / "final"),
+        training_args={"learning_rate": 1e-3, "cache_dir": str(tmp_path / "cache"), "files": [str(local)]},
+        repo_id=None,
+    )
+    for card in (pretrained, fine_tuned):
+        assert str(tmp_path) not in card.content
+        assert "my_drum_hits" in card.content  # the data is still named
+    assert "base_model" not in fine_tuned.data.to_dict()

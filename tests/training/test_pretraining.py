@@ -648,7 +648,7 @@ def test_push_to_hub_uploads_encoder_feature_extractor_and_card(tmp_path, corpus
     _, repo_id, files, card = calls[1]
     assert repo_id == "someone/aasp-test"
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= set(files)
-    assert "pipeline_tag: feature-extraction" in card and "library_name: transformers" in card
+    assert "pipeline_tag:" not in card and "library_name: transformers" in card  # no audio feature-extraction pipeline
     assert "someone/aasp-test" in card
     saved = json.loads((output / "final" / "preprocessor_config.json").read_text())
     computed = json.loads((output / "feature_extractor" / "preprocessor_config.json").read_text())

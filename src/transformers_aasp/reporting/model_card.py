@@ -1,11 +1,14 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Model cards for AaSP checkpoints, rendered from the templates in `reporting/templates/` with `huggingface_hub`.
 
-`pretrained_card` describes a self-supervised encoder (pipeline_tag `feature-extraction`), `finetuned_card` a
-classifier (`audio-classification`, with `base_model`). Both write `library_name: transformers` and a `model-index`
-holding only the numbers the training script measured and passed in. Only valid Hub dataset ids go into the
-`datasets:` metadata. The weights' license is derived from the data's (`weights_license`): data for non-commercial
-use only (ESC-50, UrbanSound8K) or under unknown terms never yields Apache-2.0 weights.
+`pretrained_card` describes a self-supervised encoder (no pipeline_tag: transformers' `feature-extraction` pipeline
+is for text and fails on audio; the card shows `AutoModel`), `finetuned_card` a classifier (`audio-classification`,
+with `base_model`), AaSP or of another model type (then without the AaSP description, tags and citation). Both write
+`library_name: transformers` and a `model-index` holding only the numbers the training script measured and passed
+in. Only valid Hub dataset ids go into the `datasets:` metadata, and no local path reaches a card: a local file or
+folder is shown by its name only. Without a `repo_id`, the loading snippets use `REPO_ID_PLACEHOLDER` and say so.
+The weights' license is derived from the data's (`weights_license`): data for non-commercial use only (ESC-50,
+UrbanSound8K) or under unknown terms never yields Apache-2.0 weights.
 """
 
 import os
@@ -28,6 +31,9 @@ CITATION = """@article{yamamoto2025aasp,
   year    = {2025}
 }"""
 COMMON_TAGS = ["audio", "aasp", "audio-spectrogram-transformer", "transformers_aasp"]
+AASP_MODEL_TYPE = "aasp"
+# What the loading snippets name when the card does not know the repo (the folder was not pushed with a repo id).
+REPO_ID_PLACEHOLDER = "<hub-user>/<model-name>"
 
 # Metric ids on the Hub and how they are shown.
 METRIC_TYPES = {"accuracy": "accuracy", "mAP": "mean_average_precision"}
@@ -88,6 +94,20 @@ DATASET_LICENSES = {
 }
 
 
+def is_local_path(text: str) -> bool:
+    """True for an absolute path, or a relative one (with a separator) that exists here: never put into a card."""
+    return os.path.isabs(os.path.expanduser(text)) or (os.sep in text and Path(text).exists())
+
+
+def without_local_paths(value):
+    """`value` with every local path (`is_local_path`) in it, or in its list / tuple items, cut to its last name."""
+    if isinstance(value, (str, os.PathLike)) and is_local_path(os.fspath(value)):
+        return Path(os.fspath(value)).name
+    if isinstance(value, (list, tuple)):
+        return type(value)(without_local_paths(item) for item in value)
+    return value
+
+
 def hub_dataset_id(text: str | None) -> str | None:
     """`text` if it is a valid Hub dataset id of the form "namespace/name" and not a local path, else None."""
     if not text or "/" not in text or Path(text).exists():
@@ -125,7 +145,7 @@ class TrainingDataset:
 
     @property
     def display_name(self) -> str:
-        return self.name or self.dataset_id or "unnamed data"
+        return without_local_paths(self.name or self.dataset_id or "unnamed data")
 
     @property
     def data_license(self) -> DataLicense | None:
@@ -259,7 +279,7 @@ def _template(template_path: str | os.PathLike | None, default_name: str) -> Pat
 
 
 def _stringify(training_args: dict) -> dict[str, str]:
-    return {str(key): str(value) for key, value in training_args.items() if value is not None}
+    return {str(key): str(without_local_paths(value)) for key, value in training_args.items() if value is not None}
 
 
 def _training_data(datasets: list) -> list[TrainingDataset]:
@@ -314,7 +334,7 @@ def pretrained_card(
         training_args: hyper-parameters shown in the "Training procedure" table.
         metrics: final pre-training metrics (e.g. `{"loss": 0.41}`), shown in their own table.
         results: measured downstream results (e.g. linear evaluation) for the table and the `model-index`.
-        repo_id: Hub repo id used in the loading snippet (defaults to `model_name`).
+        repo_id: Hub repo id used in the loading snippet (default: `REPO_ID_PLACEHOLDER`, which the card explains).
         license: the weights' license id; default: derived from the data (`weights_license`).
     """
     if not pretraining_datasets:
@@ -327,14 +347,14 @@ def pretrained_card(
         results,
         weights,
         datasets,
-        pipeline_tag="feature-extraction",
         tags=[*COMMON_TAGS, "self-supervised-learning"],
     )
     return ModelCard.from_template(
         card_data,
         template_path=str(_template(template_path, PRETRAINED_TEMPLATE)),
         model_name=model_name,
-        repo_id=repo_id or model_name,
+        repo_id=repo_id or REPO_ID_PLACEHOLDER,
+        repo_id_placeholder=REPO_ID_PLACEHOLDER if not repo_id else None,
         pretraining_datasets=datasets,
         training_args=_stringify(training_args),
         training_metrics={str(k): v for k, v in (metrics or {}).items()},
@@ -359,8 +379,9 @@ def finetuned_card(
     repo_id: str | None = None,
     license: str | None = None,
     template_path: str | os.PathLike | None = None,
+    model_type: str = AASP_MODEL_TYPE,
 ) -> ModelCard:
-    """Card of a fine-tuned AaSP classifier.
+    """Card of a fine-tuned audio classifier: AaSP, or another model type fine-tuned by the same recipe.
 
     Args:
         model_name: title and `model-index` name.
@@ -371,26 +392,35 @@ def finetuned_card(
         results: measured results for the table and `model-index`; empty when the test split was not scored.
         training_args: hyper-parameters shown in the card.
         protocol: how train and test were split, e.g. "5-fold CV, fold 3 held out".
-        clip_seconds: clip length used in training.
+        clip_seconds: the training clip length (longer clips were cut to it), as the task's data set it.
         fold_scores: optional `{fold: score}` of a cross-validation run.
+        repo_id: Hub repo id used in the loading snippets (default: `REPO_ID_PLACEHOLDER`, which the card explains).
         license: the weights' license id; default: derived from the data (`weights_license`).
+        model_type: `config.model_type` of the classifier; a type other than "aasp" gets a card without the AaSP
+            description, tags, package import and citation.
     """
-    hub_base_model = base_model if base_model and not Path(base_model).exists() else None
+    is_local = base_model is not None and (is_local_path(base_model) or Path(base_model).exists())
+    hub_base_model = base_model if base_model and not is_local else None
+    is_aasp = model_type == AASP_MODEL_TYPE
     weights = _license([training_data], license)
+    label_tag = "multi-label" if multi_label else "single-label"
     card_data = _card_data(
         model_name,
         results,
         weights,
         [training_data],
         pipeline_tag="audio-classification",
-        tags=[*COMMON_TAGS, "multi-label" if multi_label else "single-label"],
+        tags=[*COMMON_TAGS, label_tag] if is_aasp else ["audio", "audio-classification", model_type, label_tag],
         base_model=hub_base_model,
     )
     return ModelCard.from_template(
         card_data,
         template_path=str(_template(template_path, FINETUNED_TEMPLATE)),
         model_name=model_name,
-        repo_id=repo_id or model_name,
+        repo_id=repo_id or REPO_ID_PLACEHOLDER,
+        repo_id_placeholder=REPO_ID_PLACEHOLDER if not repo_id else None,
+        is_aasp=is_aasp,
+        model_type=model_type,
         base_model=hub_base_model,
         task_description=f"{'multi-label tagging' if multi_label else 'classification'} on {training_data.display_name}",
         problem_description="Multi-label tagging" if multi_label else "Single-label classification",
@@ -404,12 +434,13 @@ def finetuned_card(
         results=results,
         fold_scores=fold_scores,
         license_statement=weights.statement,
-        citation=CITATION,
+        citation=CITATION if is_aasp else None,
     )
 
 
 __all__ = [
     "DATASET_LICENSES",
+    "REPO_ID_PLACEHOLDER",
     "DataLicense",
     "ReportedResult",
     "TrainingDataset",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -250,6 +251,14 @@ class RecipeTrainer(Trainer):
         finally:
             self._scoring_views = self.shift_views
 
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """A mid-training push uploads the output folder, into which the Trainer copies only the checkpoint's weights
+        and config: the code files that `config.json`'s auto_map names go with them."""
+        if self.is_world_process_zero() and self.args.hub_strategy != "end":
+            for code_file in Path(checkpoint_folder).glob("*.py"):
+                shutil.copy(code_file, _output_folder(self.args) / code_file.name)
+        super()._push_from_checkpoint(checkpoint_folder)
+
     def create_model_card(self, **kwargs) -> None:
         """Writes the AaSP card (`self.model_card`) into the output folder; the Trainer's draft card otherwise."""
         if self.model_card is None:
@@ -311,6 +320,8 @@ def classifier_config(model_args: FineTuningModelArguments, benchmark: LoadedTas
             )
         if value is not None:
             setattr(config, name, value)
+    if hasattr(config, "classifier_shift_views"):  # AaSP: the pipeline scores long recordings in windows this long
+        config.clip_seconds = benchmark.spec.clip_seconds
     if model_args.classifier_shift_views is not None:  # (--classifier_pooling is checked with the other options)
         shift_offsets(model_args.classifier_shift_views, config.time_patch_size, name="--classifier_shift_views")
     return config
@@ -633,7 +644,10 @@ def finetuned_model_card(summary, benchmark, model_args, data_args, recipe, trai
         protocol=spec.protocol_description + protocol_notes,
         clip_seconds=spec.clip_seconds,
         fold_scores=folds,
-        repo_id=training_args.hub_model_id or name,
+        repo_id=training_args.hub_model_id,
+        model_type=AutoConfig.from_pretrained(
+            model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
+        ).model_type,
     )
 
 

@@ -780,10 +780,13 @@ class Pretrainer:
 
 
 def model_card(options: PretrainingOptions, metrics: dict):
+    """The card of <output_dir>/final, named by --model_name, else --hub_model_id, else `aasp-<model>-<data>`."""
+    data = options.data.dataset or "data"
+    data_name = "embedded" if data == "embedded" else Path(data.rstrip("/\\")).name
     name = (
         options.hub.model_name
         or options.hub.hub_model_id
-        or Path(required_option(options.checkpointing.output_dir, "output_dir")).name
+        or f"aasp-{Path(options.model.model_config).stem}-{data_name}"
     )
     training_args = {
         key: value
