@@ -376,21 +376,11 @@ def block_anchors(valid_grid: torch.Tensor, height: int, width: int) -> torch.Te
     return torch.where(has_anchor, anchors, valid_grid)
 
 
-def draw_mask_noise(
-    num_views: int, num_patches: int, generator: torch.Generator | None = None, device=None
-) -> torch.Tensor:
-    """(num_views, 2, N) uniform draws deciding the masks of `num_views` views: what `inverse_block_mask` draws from
-    `generator` (default: the global RNG) when given no noise, so a data loader can draw it ahead of the step."""
-    device = generator.device if generator is not None else device
-    draws = [torch.rand(num_views, num_patches, generator=generator, device=device) for _ in "ab"]
-    return torch.stack(draws, dim=1)
-
-
 def mask_draws(
     patch_valid: torch.Tensor, generator: torch.Generator | None, noise: torch.Tensor | None
 ) -> list[torch.Tensor]:
     """The two (B, N) uniform draws of each view's mask (block seeds, then the order in which patches are trimmed or
-    added): the rows of `noise` (B, 2, N) when given, else drawn from `generator` (`draw_mask_noise`)."""
+    added): the rows of `noise` (B, 2, N) when given, else drawn from `generator` (default: the global RNG)."""
     batch, num_patches = patch_valid.shape
     if noise is not None:
         if tuple(noise.shape) != (batch, 2, num_patches):
@@ -398,8 +388,20 @@ def mask_draws(
                 f"noise must have shape (views, 2, patches) = {(batch, 2, num_patches)}, got {tuple(noise.shape)}."
             )
         return list(noise.to(device=patch_valid.device, dtype=torch.float32).unbind(1))
-    noise = draw_mask_noise(batch, num_patches, generator, patch_valid.device)
-    return list(noise.to(patch_valid.device).unbind(1))
+    device = generator.device if generator is not None else patch_valid.device
+    return [torch.rand(batch, num_patches, generator=generator, device=device).to(patch_valid.device) for _ in "ab"]
+
+
+def draw_mask_noise(
+    config: AaSPConfig, batch_size: int, num_frames: int, generator: torch.Generator | None = None, device=None
+) -> torch.Tensor:
+    """The (B, M, 2, N) `noise` of `AaSPForPreTraining.forward` for B clips of `num_frames` frames: the draws the
+    forward makes from `generator` (default: the global RNG on `device`) when given none, so that a data loader can
+    draw them ahead of the step with the same masks as a result."""
+    num_patches = config.patch_grid(num_frames).num_patches
+    device = generator.device if generator is not None else device
+    views = torch.ones(batch_size * config.num_mask_clones, num_patches, dtype=torch.bool, device=device)
+    return torch.stack(mask_draws(views, generator, None), dim=1).unflatten(0, (batch_size, config.num_mask_clones))
 
 
 def inverse_block_mask(
