@@ -324,12 +324,13 @@ class DispatchCensus:
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):
                 name = func.name().split(".")[0].replace("::", ".")  # "aten::index.Tensor" -> "aten.index"
                 census.ops += 1
-                if _is_sync(name, args):
+                if census.count_syncs and _is_sync(name, args):
                     census.syncs.append((name, _caller_line()))
                 return func(*args, **(kwargs or {}))
 
         self.ops = 0
         self.syncs: list[tuple[str, str]] = []
+        self.count_syncs = True  # callers turn it off around reads of host tensors (a CPU run cannot tell them apart)
         self._mode = _Mode()
 
     def __enter__(self) -> DispatchCensus:
