@@ -286,14 +286,11 @@ def zero_padding_frames(
 
 
 def validate_input_values(input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> None:
-    """The value checks of the model's forward, for the data side to run once per batch where they cost no
-    device-to-host synchronisation (on the host, in the collate function), so that the training step can call the
-    model with `check_values=False`: (B, T, F) frames and their (B, T) mask raise the forward's ValueError when the
-    mask is not 0/1 right-padded with a real frame per clip, or a real frame holds NaN or Inf."""
-    lengths = frame_lengths_from_mask(
-        attention_mask, input_values.shape[0], input_values.shape[1], input_values.device
-    )
-    zero_padding_frames(input_values, lengths, input_values.shape[1], input_values.dtype)
+    """The forward's value checks of (B, T, F) frames and their (B, T) mask, with its ValueErrors, for the data side
+    to run once where they cost no synchronisation (collate, on the host); the step then passes `check_values=False`."""
+    batch, frames = input_values.shape[:2]
+    lengths = frame_lengths_from_mask(attention_mask, batch, frames, input_values.device)
+    zero_padding_frames(input_values, lengths, frames, input_values.dtype)
 
 
 def patchify(spectrogram: torch.Tensor, patch_f: int, patch_t: int) -> torch.Tensor:

@@ -132,6 +132,21 @@ class AaSPForPreTrainingOutput(ModelOutput):
 # ---- Transformer blocks (shared by the encoder, the Lambda Encoder and the predictor) -------------------------------
 
 
+def padding_attention_mask(config, embeddings, valid, context=None):
+    """transformers' attention mask of (B, L) token (or context) validity, None when `valid` is None. Built even when
+    every token is valid: dropping it then would read `valid` back from the device, and at these lengths SDPA's
+    memory-efficient kernel with a mask is as fast as flash attention without."""
+    if valid is None:
+        return None
+    return create_bidirectional_mask(
+        config=config,
+        inputs_embeds=embeddings,
+        attention_mask=valid,
+        encoder_hidden_states=context,
+        allow_is_bidirectional_skip=False,
+    )
+
+
 class AaSPAttention(nn.Module):
     """Multi-head attention through transformers' attention interface; cross-attention when `key_value_states`."""
 
@@ -244,16 +259,10 @@ class AaSPLambdaEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.head = AaSPLambdaHead(width, config.num_subbands * config.num_kernels * 2)
-        self.attention_mask_shortcut = True  # see AaSPModel.attention_mask_shortcut
 
     def forward(self, patches: torch.Tensor, positions: torch.Tensor, patch_valid: torch.Tensor | None):
         hidden_states = self.input_proj(patches) + positions.to(patches.dtype)
-        mask = create_bidirectional_mask(
-            config=self.config,
-            inputs_embeds=hidden_states,
-            attention_mask=patch_valid,
-            allow_is_bidirectional_skip=self.attention_mask_shortcut,
-        )
+        mask = padding_attention_mask(self.config, hidden_states, patch_valid)
         for block in self.blocks:
             hidden_states = block(hidden_states, mask)
         raw = self.head(self.norm(hidden_states))
@@ -574,9 +583,6 @@ class AaSPModel(AaSPPreTrainedModel):
         self.embeddings = AaSPEmbeddings(config)
         self.layers = nn.ModuleList([AaSPLayer(config) for _ in range(config.num_hidden_layers)])
         self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        # With every token valid, drop the attention mask so that SDPA may pick its fastest kernel: a device-to-host
-        # read per mask. AaSPForPreTraining turns it off (its step must not wait for the device).
-        self.attention_mask_shortcut = True
         self.post_init()
 
     def get_input_embeddings(self) -> AaSPPatchEmbeddings:
@@ -586,12 +592,7 @@ class AaSPModel(AaSPPreTrainedModel):
         self, embeddings: torch.Tensor, token_valid: torch.Tensor | None, **kwargs: Unpack[TransformersKwargs]
     ) -> torch.Tensor:
         """Run the Transformer layers and the final norm: (B, L, D) with validity (B, L) -> (B, L, D)."""
-        mask = create_bidirectional_mask(
-            config=self.config,
-            inputs_embeds=embeddings,
-            attention_mask=token_valid,
-            allow_is_bidirectional_skip=self.attention_mask_shortcut,
-        )
+        mask = padding_attention_mask(self.config, embeddings, token_valid)
         hidden_states = embeddings
         for layer in self.layers:
             hidden_states = layer(hidden_states, mask, **kwargs)
@@ -806,13 +807,7 @@ class AaSPPredictor(nn.Module):
             cfg.num_frequency_patches, grid_t, cfg.predictor_hidden_size, device=context.device
         )
         queries = self.mask_token.to(context.dtype) + positions[masked_positions].to(context.dtype)
-        mask = create_bidirectional_mask(
-            config=cfg,
-            inputs_embeds=queries,
-            attention_mask=context_valid,
-            encoder_hidden_states=context,
-            allow_is_bidirectional_skip=False,
-        )
+        mask = padding_attention_mask(cfg, queries, context_valid, context)
         for block in self.blocks:
             queries = block(queries, mask, context)
         return self.head(self.norm(queries))
@@ -842,9 +837,6 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         self.gather_views = local_views_only
         self.post_init()
         self.reset_teacher()
-        for module in self.modules():
-            if hasattr(module, "attention_mask_shortcut"):
-                module.attention_mask_shortcut = False
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
@@ -878,9 +870,7 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         masters instead (`transformers_aasp.training.ema.TeacherEMA`)."""
         decay = self.ema_decay(step)
         teacher = list(self.teacher.parameters())
-        student = [
-            param.detach().to(target.dtype) for param, target in zip(self.aasp.parameters(), teacher, strict=True)
-        ]
+        student = [p.detach().to(t.dtype) for p, t in zip(self.aasp.parameters(), teacher, strict=True)]
         torch._foreach_lerp_(teacher, student, 1.0 - decay)
         for teacher_buffer, student_buffer in zip(self.teacher.buffers(), self.aasp.buffers(), strict=True):
             teacher_buffer.copy_(student_buffer)
@@ -909,9 +899,7 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         batch, frames, _ = spectrogram.shape
         frame_lengths = frame_lengths_from_mask(frame_valid, batch, frames, spectrogram.device, check_values=False)
         embeddings, token_valid = teacher.embeddings(spectrogram.to(teacher.dtype), frame_lengths)
-        mask = create_bidirectional_mask(
-            config=self.config, inputs_embeds=embeddings, attention_mask=token_valid, allow_is_bidirectional_skip=False
-        )
+        mask = padding_attention_mask(self.config, embeddings, token_valid)
         hidden_states, layers = embeddings, []
         for layer in teacher.layers:
             hidden_states = layer(hidden_states, mask)
