@@ -870,7 +870,7 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         masters instead (`transformers_aasp.training.ema.TeacherEMA`)."""
         decay = self.ema_decay(step)
         teacher = list(self.teacher.parameters())
-        student = [p.detach().to(t.dtype) for p, t in zip(self.aasp.parameters(), teacher, strict=True)]
+        student = [p.to(t.dtype) for p, t in zip(self.aasp.parameters(), teacher, strict=True)]  # no_grad
         torch._foreach_lerp_(teacher, student, 1.0 - decay)
         for teacher_buffer, student_buffer in zip(self.teacher.buffers(), self.aasp.buffers(), strict=True):
             teacher_buffer.copy_(student_buffer)

@@ -67,7 +67,7 @@ class TeacherEMA:
     @torch.no_grad()
     def step(self, step_index: int) -> float:
         decay = self.decay(step_index)
-        torch._foreach_lerp_(self.masters, [param.detach().float() for param in self.student], 1.0 - decay)
+        torch._foreach_lerp_(self.masters, [param.float() for param in self.student], 1.0 - decay)  # no_grad
         if not self.shares_teacher:
             torch._foreach_copy_(self.teacher, self.masters)
         return decay
