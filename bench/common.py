@@ -234,6 +234,12 @@ def ratio(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator) if denominator else float("nan")
 
 
+def script_path() -> str:
+    """The running script, relative to the repository when inside it (results never name this machine's paths)."""
+    path = Path(sys.argv[0]).resolve()
+    return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else path.name
+
+
 def write_results(name: str, payload: dict, directory: Path = RESULTS_DIR) -> Path:
     """Write `payload` (plus the machine description) to <directory>/<name>.json (by default bench/results) and
     return the path."""
@@ -241,7 +247,7 @@ def write_results(name: str, payload: dict, directory: Path = RESULTS_DIR) -> Pa
     path = directory / f"{name}.json"
     full = {
         "benchmark": name,
-        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "command": " ".join([script_path(), *sys.argv[1:]]),
         "machine": machine_info(),
         "finished_load_avg": load_average(),
         **payload,
