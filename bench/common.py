@@ -234,6 +234,12 @@ def ratio(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator) if denominator else float("nan")
 
 
+def script_path() -> str:
+    """The running script, relative to the repository when inside it (results never name this machine's paths)."""
+    path = Path(sys.argv[0]).resolve()
+    return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else path.name
+
+
 def write_results(name: str, payload: dict, directory: Path = RESULTS_DIR) -> Path:
     """Write `payload` (plus the machine description) to <directory>/<name>.json (by default bench/results) and
     return the path."""
@@ -241,7 +247,7 @@ def write_results(name: str, payload: dict, directory: Path = RESULTS_DIR) -> Pa
     path = directory / f"{name}.json"
     full = {
         "benchmark": name,
-        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "command": " ".join([script_path(), *sys.argv[1:]]),
         "machine": machine_info(),
         "finished_load_avg": load_average(),
         **payload,
@@ -262,3 +268,80 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
     print("  ".join(col.ljust(widths[col]) for col in columns))
     for row in rows:
         print("  ".join(fmt(row.get(col, "")).ljust(widths[col]) for col in columns))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Dispatch census: aten ops and host-device synchronisations
+# ---------------------------------------------------------------------------------------------------------------
+# Ops whose result size or value the host must read from the device: each one waits for the device queue to drain.
+SYNC_OPS = frozenset(
+    {
+        "aten._local_scalar_dense",  # .item(), bool(), int(), float() of a tensor
+        "aten.item",
+        "aten.is_nonzero",
+        "aten.equal",
+        "aten.nonzero",
+        "aten.masked_select",
+        "aten.unique",
+        "aten._unique2",
+        "aten.unique_consecutive",
+        "aten.unique_dim",
+        "aten.repeat_interleave",  # the Tensor-repeats overload computes its output size from the values
+    }
+)
+BOOLEAN_INDEX_OPS = frozenset({"aten.index", "aten.index_put", "aten.index_put_", "aten._index_put_impl_"})
+
+
+def _is_sync(name: str, args) -> bool:
+    """True for an op that synchronises: a `SYNC_OPS` op, or indexing with a boolean mask (a data-dependent shape)."""
+    if name in SYNC_OPS:
+        return True
+    if name in BOOLEAN_INDEX_OPS and len(args) > 1 and isinstance(args[1], (list, tuple)):
+        return any(isinstance(index, torch.Tensor) and index.dtype == torch.bool for index in args[1])
+    return False
+
+
+def _caller_line() -> str:
+    """`file:line` of the innermost frame outside torch (where the synchronising call was written)."""
+    import traceback
+
+    for frame in reversed(traceback.extract_stack()[:-3]):
+        if "/torch/" not in frame.filename and not frame.filename.endswith("common.py"):
+            return f"{Path(frame.filename).name}:{frame.lineno}"
+    return "unknown"
+
+
+class DispatchCensus:
+    """Counts every aten op dispatched inside the `with` block, and the host-device synchronisations among them with
+    the source line that caused each (`syncs`: list of (op, "file:line")). Device-independent: a CPU run lists the
+    synchronisations a GPU run would make (boolean indexing, `.item()`, `nonzero`, ...).
+
+        with DispatchCensus() as census:
+            step()
+        census.ops, census.syncs
+    """
+
+    def __init__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        census = self
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                name = func.name().split(".")[0].replace("::", ".")  # "aten::index.Tensor" -> "aten.index"
+                census.ops += 1
+                if census.count_syncs and _is_sync(name, args):
+                    census.syncs.append((name, _caller_line()))
+                return func(*args, **(kwargs or {}))
+
+        self.ops = 0
+        self.syncs: list[tuple[str, str]] = []
+        self.count_syncs = True  # callers turn it off around reads of host tensors (a CPU run cannot tell them apart)
+        self._mode = _Mode()
+
+    def __enter__(self) -> DispatchCensus:
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._mode.__exit__(*exc)

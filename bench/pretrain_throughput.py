@@ -1,22 +1,33 @@
 #!/usr/bin/env python
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Pre-training step throughput of AaSPForPreTraining, its FLOPs, MFU and the projected AudioSet-2M cost.
+"""Pre-training step throughput as the training loop runs it: time, host time, aten ops and synchronisations per
+step, FLOPs, MFU and the projected AudioSet-2M cost.
 
-    python -m bench.pretrain_throughput                                   # tiny config, CPU, fp32, batch 8
-    python -m bench.pretrain_throughput --config base --dtype bf16 --batch_size 48 --device cuda   # on a GPU
+    python -m bench.pretrain_throughput                                      # tiny config, CPU, fp32, batch 8
+    python -m bench.pretrain_throughput --config base --batch_size 2 --repeats 3       # base config on the CPU
+    python -m bench.pretrain_throughput --config base --dtype bf16 --batch_size 96 --device cuda   # on a GPU
 
-A step is what examples/pretrain.py does per optimizer step: forward (teacher on the full crop, student on M masked
-views, predictor, three losses), backward, AdamW step, EMA teacher update. Inputs are random (B, 608, 80) crops
-with no padding (AudioSet clips are 10 s, longer than the crop), so data loading is not part of the figure.
-AaPE on and off are timed in the same process, alternating, median of the repeats; a third side runs the AaPE
-model with the SBLU contraction swapped (in this process only) for the batched matmul proposed in BENCHMARKS.md.
+A step is one optimizer step on a fixed (B, 608, 80) batch with its attention mask (the loop always passes one):
+forward (teacher on the full crop, student on M masked views, predictor, three losses), backward, gradient clipping,
+AdamW step, EMA teacher update. Two call paths of the same model are timed in one process, alternating:
 
-FLOPs: counted with torch.utils.flop_counter.FlopCounterMode over one real forward+backward (matmuls, attention,
-convolutions; elementwise work is not counted, so MFU is slightly underestimated).
-MFU = counted FLOPs per step / step time / peak FLOP/s of the device (--peak_tflops; 989 for an H100 SXM in dense
-bf16). On a CPU the peak is not known, so only achieved GFLOP/s are reported.
+- `shipped_loop`: what training/pretraining.py did at 270894d: a CPU mask generator passed to the forward (which
+  draws on the host and copies), the forward's value checks, `bool(isfinite(loss))` and `float(grad_norm)` every
+  step, default AdamW, `update_teacher`.
+- `device_ready`: mask noise drawn ahead (`draw_mask_noise`, as a data loader would) and copied from pinned memory
+  without blocking, `check_values=False` (the data side ran `validate_input_values`), nothing read back, fused AdamW,
+  `TeacherEMA` (one foreach call). Skipped when the installed package predates these functions, so the script also
+  measures an older checkout (PYTHONPATH=<old checkout>/src).
 
-Projection (printed and stored, never measured here unless this runs on the GPU it describes):
+Per path: median step time; host ms per step (the time to issue a step: on the CPU the whole step; on a GPU the time
+before the device is waited for); aten ops and synchronisations per step, counted by `common.DispatchCensus` over
+one step (device-independent, so a CPU run shows what a GPU would wait on), with the source line of each.
+
+FLOPs: torch.utils.flop_counter.FlopCounterMode over one forward+backward (matmuls, attention, convolutions; not
+elementwise work, so MFU is slightly underestimated). MFU = FLOPs per step / step time / --peak_tflops (989 for an
+H100 SXM in dense bf16), on a GPU only.
+
+Projection (printed and stored; measured only when this runs on the GPU it describes):
     GPU-hours = clips per epoch x epochs x FLOPs per clip-step / (MFU x peak FLOP/s) / 3600
 with AudioSet-2M = 2,000,000 clips, 10 epochs, base config, M = 8 clones, and MFU = the measured one on a GPU or the
 35 % target otherwise; a second projection uses an RTX 3090's 71 dense bf16 TFLOP/s at 35 % MFU, to compare with
@@ -26,12 +37,14 @@ EAT in the same GPU-hours. EAT's reference: 10 epochs in about 230 GPU-hours on 
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
 from contextlib import nullcontext
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import interleaved_medians, load_average, write_results
+from bench.common import DispatchCensus, interleaved_medians, load_average, synchronize, write_results
 
 
 CROP_FRAMES = 608
@@ -40,12 +53,10 @@ EPOCHS = 10
 EAT_GPU_HOURS = 230.0
 MFU_TARGET = 0.35
 H100_BF16_DENSE_TFLOPS = 989.0
-RTX3090_BF16_DENSE_TFLOPS = (
-    71.0  # tensor cores, FP32 accumulate (GA102 whitepaper): EAT's GPU, for like-for-like hours
-)
+RTX3090_BF16_DENSE_TFLOPS = 71.0  # tensor cores, FP32 accumulate (GA102 whitepaper): EAT's GPU, like-for-like hours
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", choices=("tiny", "base"), default="tiny")
     parser.add_argument("--batch_size", type=int, default=8, help="Clips per step (each gives M masked views).")
@@ -53,14 +64,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--no_aape", action="store_true", help="Time the plain ViT stem instead of AaPE.")
     parser.add_argument(
-        "--peak_tflops",
-        type=float,
-        default=H100_BF16_DENSE_TFLOPS,
-        help="Peak dense TFLOP/s of the GPU for MFU (ignored on CPU).",
+        "--peak_tflops", type=float, default=H100_BF16_DENSE_TFLOPS, help="Peak dense TFLOP/s for MFU (GPU only)."
     )
     parser.add_argument("--skip_projection", action="store_true", help="Do not count base-config FLOPs per clip.")
-    return parser.parse_args()
+    parser.add_argument("--name", default=None, help="Result file name (default: from config and device).")
+    return parser.parse_args(argv)
 
 
 def build_config(name: str, **overrides):
@@ -69,37 +79,85 @@ def build_config(name: str, **overrides):
     return AaSPConfig.tiny(**overrides) if name == "tiny" else AaSPConfig(**overrides)
 
 
-class PretrainStep:
-    """One optimizer step of AaSP pre-training on a fixed random batch (B, 608, 80)."""
+def device_ready_api_available() -> bool:
+    """True when the installed package has the device-ready call path (draw_mask_noise, TeacherEMA)."""
+    try:
+        from transformers_aasp import draw_mask_noise  # noqa: F401
+        from transformers_aasp.training.ema import TeacherEMA  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
-    def __init__(self, config, batch_size: int, device: str, dtype: str):
+
+class LoopStep:
+    """One optimizer step of AaSP pre-training on a fixed batch, along the `shipped_loop` or `device_ready` path."""
+
+    def __init__(self, config, batch_size: int, device: str, dtype: str, path: str, frames: int = CROP_FRAMES):
         from transformers_aasp import AaSPForPreTraining
 
         torch.manual_seed(0)
+        self.config, self.batch_size, self.frames, self.path = config, batch_size, frames, path
+        self.device = torch.device(device)
         self.model = AaSPForPreTraining(config).to(device).train()
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0.05)
-        self.inputs = torch.randn(batch_size, CROP_FRAMES, config.num_mel_bins, device=device)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        ready = path == "device_ready"
+        self.optimizer = torch.optim.AdamW(trainable, lr=1e-4, weight_decay=0.05, fused=True if ready else None)
+        pin = self.device.type == "cuda"
+        self.host_values = torch.randn(batch_size, frames, config.num_mel_bins, pin_memory=pin)
+        self.host_mask = torch.ones(batch_size, frames, dtype=torch.long, pin_memory=pin)
         self.autocast = (
-            torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
-            if dtype == "bf16"
-            else nullcontext()
+            torch.autocast(device_type=self.device.type, dtype=torch.bfloat16) if dtype == "bf16" else nullcontext()
         )
+        if ready:
+            from transformers_aasp.training.ema import TeacherEMA
+
+            cfg = config
+            self.ema = TeacherEMA(
+                self.model.teacher, self.model.aasp, cfg.ema_decay_start, cfg.ema_decay_end, cfg.ema_anneal_steps
+            )
         self.updates = 0
 
-    def forward_backward(self):
-        with self.autocast:
-            loss = self.model(self.inputs).loss
-        loss.backward()
+    def mask_source(self) -> dict:
+        """The forward's mask arguments for this step: a CPU generator (shipped) or noise drawn ahead (device-ready)."""
+        generator = torch.Generator().manual_seed(self.updates)
+        if self.path == "shipped_loop":
+            return {"mask_generator": generator}
+        from transformers_aasp import draw_mask_noise
 
-    def __call__(self):
-        self.forward_backward()
+        noise = draw_mask_noise(self.config, self.batch_size, self.frames, generator)
+        noise = noise.pin_memory() if self.device.type == "cuda" else noise
+        return {"noise": noise.to(self.device, non_blocking=True), "check_values": False}
+
+    def forward_backward(self) -> torch.Tensor:
+        non_blocking = self.path == "device_ready"
+        values = self.host_values.to(self.device, non_blocking=non_blocking)
+        mask = self.host_mask.to(self.device, non_blocking=non_blocking)
+        with self.autocast:
+            loss = self.model(values, attention_mask=mask, **self.mask_source()).loss
+        loss.backward()
+        return loss
+
+    def __call__(self, census: DispatchCensus | None = None):
+        loss = self.forward_backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        if self.path == "shipped_loop":
+            bool(torch.isfinite(loss))  # the loop's per-step reads
+            float(norm)
+        # non-fused AdamW reads its step counters with .item(): CPU tensors on a GPU too, so no synchronisation
+        if census is not None:
+            census.count_syncs = False
         self.optimizer.step()
+        if census is not None:
+            census.count_syncs = True
         self.optimizer.zero_grad(set_to_none=True)
-        self.model.update_teacher(self.updates)
+        if self.path == "shipped_loop":
+            self.model.update_teacher(self.updates)
+        else:
+            self.ema.step(self.updates)
         self.updates += 1
 
 
-def count_flops(step: PretrainStep) -> int:
+def count_flops(step: LoopStep) -> int:
     """Matmul / attention / convolution FLOPs of one forward+backward."""
     counter = FlopCounterMode(display=False)
     with counter:
@@ -108,83 +166,78 @@ def count_flops(step: PretrainStep) -> int:
     return counter.get_total_flops()
 
 
-def matmul_sblu(windows, kernel_re, kernel_im):
-    """The SBLU contraction of `modeling_aasp.apply_sblu` as one contiguous batched matmul (same result; see
-    bench/aape_overhead.py): the optimisation proposed for the model code, timed here without editing it."""
-    frames = windows.unfold(-1, kernel_re.shape[-1], 1).contiguous()  # (B, K, S, p_t, taps)
-    kernels = torch.cat([kernel_re, kernel_im], dim=-2).to(frames.dtype)  # (B, K, S, 2H, taps)
-    return torch.matmul(kernels, frames.transpose(-1, -2))  # (B, K, S, 2H, p_t)
+def census(step: LoopStep) -> dict:
+    """aten ops and synchronisations (with source lines) of one whole step."""
+    with DispatchCensus() as counted:
+        step(counted)
+    lines = sorted({line for _, line in counted.syncs})
+    return {"aten_ops_per_step": counted.ops, "syncs_per_step": len(counted.syncs), "sync_lines": lines}
 
 
-class WithProposedSBLU:
-    """Runs a step with `modeling_aasp.apply_sblu` swapped for `matmul_sblu`, restoring it afterwards."""
-
-    def __init__(self, step: PretrainStep):
-        self.step, self.model = step, step.model
-
-    def __call__(self):
-        from transformers_aasp import modeling_aasp
-
-        original, modeling_aasp.apply_sblu = modeling_aasp.apply_sblu, matmul_sblu
-        try:
-            self.step()
-        finally:
-            modeling_aasp.apply_sblu = original
-
-    def forward_backward(self):
-        self.step.forward_backward()
-
-    @property
-    def optimizer(self):
-        return self.step.optimizer
+def host_milliseconds(step: LoopStep, repeats: int) -> float:
+    """Median time to issue one step, the device not waited for (on a CPU: the whole step)."""
+    times = []
+    for _ in range(repeats):
+        synchronize(step.device)
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    synchronize(step.device)
+    return 1e3 * statistics.median(times)
 
 
 def measure(args) -> dict:
-    steps = {
-        name: PretrainStep(build_config(args.config, use_aape=use_aape), args.batch_size, args.device, args.dtype)
-        for name, use_aape in (("aape", True), ("no_aape", False))
-    }
-    steps["aape_proposed_sblu"] = WithProposedSBLU(steps["aape"])
+    paths = ["shipped_loop"] + (["device_ready"] if device_ready_api_available() else [])
+    config = build_config(args.config, use_aape=not args.no_aape)
+    steps = {path: LoopStep(config, args.batch_size, args.device, args.dtype, path) for path in paths}
     timings = interleaved_medians(steps, warmup=args.warmup, repeats=args.repeats, device=args.device)
-    clones = steps["aape"].model.config.num_mask_clones
+    clones = config.num_mask_clones
     result = {
         "config": args.config,
+        "use_aape": not args.no_aape,
         "batch_size": args.batch_size,
         "num_mask_clones": clones,
         "dtype": args.dtype,
         "device": args.device,
     }
-    for name, step in steps.items():
-        flops = count_flops(step)
-        seconds = timings[name]["median_s"]
-        result[name] = {
-            **timings[name],
+    flops = count_flops(steps[paths[-1]])
+    for path, step in steps.items():
+        seconds = timings[path]["median_s"]
+        host_ms = 1e3 * seconds if args.device == "cpu" else host_milliseconds(step, args.repeats)
+        result[path] = {
+            **timings[path],
+            "host_ms_per_step": host_ms,
+            **census(step),
             "clips_per_s": args.batch_size / seconds,
-            "masked_views_per_s": args.batch_size * clones / seconds,
             "flops_per_step": flops,
             "achieved_tflops": flops / seconds / 1e12,
         }
-        if args.device == "cuda":
-            result[name]["mfu"] = flops / seconds / (args.peak_tflops * 1e12)
+        if args.device.startswith("cuda"):
+            result[path]["mfu"] = flops / seconds / (args.peak_tflops * 1e12)
+        row = result[path]
         print(
-            f"{args.config} {name:8s} batch {args.batch_size} (M={clones}) on {args.device} {args.dtype}: "
-            f"{seconds:.3f} s/step, {result[name]['clips_per_s']:.2f} clips/s, "
-            f"{result[name]['achieved_tflops'] * 1e3:.1f} GFLOP/s counted"
-            + (f", MFU {100 * result[name]['mfu']:.1f} %" if "mfu" in result[name] else "")
+            f"{args.config} {path:12s} batch {args.batch_size} (M={clones}) on {args.device} {args.dtype}: "
+            f"{1e3 * seconds:.1f} ms/step, host {host_ms:.1f} ms/step, {row['clips_per_s']:.2f} clips/s, "
+            f"{row['aten_ops_per_step']} aten ops/step, {row['syncs_per_step']} syncs/step"
+            + (f", MFU {100 * row['mfu']:.1f} %" if "mfu" in row else "")
             + f", load {load_average()}",
             flush=True,
         )
-    result["slowdown_aape_over_no_aape"] = timings["aape"]["median_s"] / timings["no_aape"]["median_s"]
-    result["slowdown_aape_proposed_sblu_over_no_aape"] = (
-        timings["aape_proposed_sblu"]["median_s"] / timings["no_aape"]["median_s"]
-    )
+        for line in row["sync_lines"]:
+            print(f"    sync at {line}")
+    if len(paths) == 2:
+        shipped, ready = result["shipped_loop"], result["device_ready"]
+        result["ratios_shipped_over_device_ready"] = {
+            key: shipped[key] / ready[key] if ready[key] else float("inf")
+            for key in ("median_s", "host_ms_per_step", "aten_ops_per_step")
+        }
+        print(f"shipped / device-ready: {result['ratios_shipped_over_device_ready']}")
     return result
 
 
 def base_flops_per_clip() -> int:
     """Counted FLOPs of one base-config (ViT-B, M = 8) forward+backward per clip, from a batch of one on the CPU."""
-    step = PretrainStep(build_config("base"), batch_size=1, device="cpu", dtype="fp32")
-    return count_flops(step)
+    return count_flops(LoopStep(build_config("base"), batch_size=1, device="cpu", dtype="fp32", path="shipped_loop"))
 
 
 def projection(flops_per_clip: int, measured_mfu: float | None, peak_tflops: float) -> dict:
@@ -215,19 +268,17 @@ def projection(flops_per_clip: int, measured_mfu: float | None, peak_tflops: flo
     }
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> None:
+    args = parse_args(argv)
     payload = {"load_avg_start": load_average(), "throughput": measure(args)}
     if not args.skip_projection:
-        flops = (
-            payload["throughput"]["aape"]["flops_per_step"] // args.batch_size
-            if args.config == "base"
-            else base_flops_per_clip()
-        )
-        measured = payload["throughput"]["aape"].get("mfu") if args.config == "base" else None
+        fastest = payload["throughput"].get("device_ready", payload["throughput"]["shipped_loop"])
+        base = args.config == "base" and not args.no_aape
+        flops = fastest["flops_per_step"] // args.batch_size if base else base_flops_per_clip()
+        measured = fastest.get("mfu") if base else None
         payload["projection_audioset_2m"] = projection(flops, measured, args.peak_tflops)
         payload["projection_audioset_2m_rtx3090"] = projection(flops, None, RTX3090_BF16_DENSE_TFLOPS)
-    name = f"pretrain_throughput_{args.config}_{args.device.split(':')[0]}"
+    name = args.name or f"pretrain_throughput_{args.config}_{args.device.split(':')[0]}"
     print(f"-> {write_results(name, payload)}")
 
 

@@ -24,9 +24,11 @@ from .modeling_aasp import (
     AaSPForPreTraining,
     AaSPModel,
     AaSPPreTrainedModel,
+    draw_mask_noise,
     highpass_taps,
     inverse_block_mask,
     sblu_kernel,
+    validate_input_values,
 )
 from .pipeline_aasp import AaSPAudioClassificationPipeline, register_pipeline
 
@@ -65,7 +67,9 @@ __all__ = [
     "AaSPForPreTraining",
     "AaSPModel",
     "AaSPPreTrainedModel",
+    "draw_mask_noise",
     "highpass_taps",
     "inverse_block_mask",
     "sblu_kernel",
+    "validate_input_values",
 ]

@@ -216,10 +216,12 @@ def check_input_values(input_values: torch.Tensor, num_mel_bins: int) -> None:
         raise TypeError(f"input_values must hold floating-point log-mel values, got dtype {input_values.dtype}.")
 
 
-def frame_lengths_from_mask(attention_mask: torch.Tensor | None, batch_size: int, num_frames: int, device):
+def frame_lengths_from_mask(
+    attention_mask: torch.Tensor | None, batch_size: int, num_frames: int, device, check_values: bool = True
+):
     """(B,) valid frames per clip from a (B, T) frame attention mask, or all frames when the mask is None. A mask that
     is not 0/1, not right-padded, or gives a clip no real frame raises a ValueError naming the first offending clip
-    (checks are skipped while torch.compile traces)."""
+    (a device-to-host read: skipped with `check_values=False` and while torch.compile traces)."""
     if attention_mask is None:
         return torch.full((batch_size,), num_frames, dtype=torch.long, device=device)
     if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != (batch_size, num_frames):
@@ -227,7 +229,7 @@ def frame_lengths_from_mask(attention_mask: torch.Tensor | None, batch_size: int
         raise ValueError(f"attention_mask must have shape (batch, frames) = {(batch_size, num_frames)}, got {shape}.")
     real = attention_mask != 0
     lengths = real.sum(-1)
-    if not torch.compiler.is_compiling():
+    if check_values and not torch.compiler.is_compiling():
         check_frame_attention_mask(attention_mask, real, lengths)
     return lengths.to(device=device, dtype=torch.long)
 
@@ -260,14 +262,19 @@ def check_frame_attention_mask(attention_mask: torch.Tensor, real: torch.Tensor,
 
 
 def zero_padding_frames(
-    input_values: torch.Tensor, frame_lengths: torch.Tensor, padded_frames: int, dtype: torch.dtype
+    input_values: torch.Tensor,
+    frame_lengths: torch.Tensor,
+    padded_frames: int,
+    dtype: torch.dtype,
+    check_values: bool = True,
 ) -> torch.Tensor:
     """(B, T, F) -> (B, padded_frames, F) in `dtype`, every frame past each clip's length replaced (not multiplied)
-    by zeros, so a NaN or Inf in padding cannot reach any output; one in a real frame raises a ValueError."""
+    by zeros, so a NaN or Inf in padding cannot reach any output; one in a real frame raises a ValueError (a
+    device-to-host read: skipped with `check_values=False` and while torch.compile traces)."""
     input_values = F.pad(input_values.to(dtype), (0, 0, 0, padded_frames - input_values.shape[1]))
     frame_valid = torch.arange(padded_frames, device=input_values.device)[None] < frame_lengths[:, None]
     spectrogram = torch.where(frame_valid[..., None], input_values, torch.zeros((), dtype=dtype))
-    if not torch.compiler.is_compiling():
+    if check_values and not torch.compiler.is_compiling():
         finite = torch.isfinite(spectrogram).flatten(1).all(1)
         if not bool(finite.all()):
             clip = int((~finite).nonzero()[0])
@@ -276,6 +283,14 @@ def zero_padding_frames(
                 "non-finite input rather than return NaN. Check the audio and the feature extractor's statistics."
             )
     return spectrogram
+
+
+def validate_input_values(input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> None:
+    """The forward's value checks of (B, T, F) frames and their (B, T) mask, with its ValueErrors, for the data side
+    to run once where they cost no synchronisation (collate, on the host); the step then passes `check_values=False`."""
+    batch, frames = input_values.shape[:2]
+    lengths = frame_lengths_from_mask(attention_mask, batch, frames, input_values.device)
+    zero_padding_frames(input_values, lengths, frames, input_values.dtype)
 
 
 def patchify(spectrogram: torch.Tensor, patch_f: int, patch_t: int) -> torch.Tensor:
@@ -314,10 +329,26 @@ def initial_lambda_raw(config: AaSPConfig) -> torch.Tensor:
     return raw[None].expand(config.num_subbands, -1, -1).clone()
 
 
+def annealed_decay(step: int, start: float, end: float, anneal_steps: int) -> float:
+    """EMA decay at optimizer step `step`: linear from `start` to `end` over `anneal_steps`, then `end`."""
+    progress = min(max(step, 0) / max(anneal_steps, 1), 1.0)
+    return start + (end - start) * progress
+
+
 def masked_mean(tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean over the token axis of (B, L, D) counting only valid (B, L) tokens: (B, D)."""
     weights = valid.to(tokens.dtype)[..., None]
     return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def masked_variance(tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over channels of the unbiased variance of the valid tokens of a (B, L, D) batch, pooled over clips and
+    tokens, with (B, L) validity: a 0-dim float32 tensor, computed without a data-dependent shape."""
+    tokens = tokens.float().flatten(0, 1)
+    weights = valid.flatten().to(tokens.dtype)[:, None]
+    count = weights.sum()
+    mean = (tokens * weights).sum(0) / count.clamp(min=1.0)
+    return ((((tokens - mean) ** 2) * weights).sum(0) / (count - 1).clamp(min=1.0)).mean()
 
 
 @dataclass
@@ -358,6 +389,18 @@ def mask_draws(
     return [torch.rand(batch, num_patches, generator=generator, device=device).to(patch_valid.device) for _ in "ab"]
 
 
+def draw_mask_noise(
+    config: AaSPConfig, batch_size: int, num_frames: int, generator: torch.Generator | None = None, device=None
+) -> torch.Tensor:
+    """The (B, M, 2, N) `noise` of `AaSPForPreTraining.forward` for B clips of `num_frames` frames: the draws the
+    forward makes from `generator` (default: the global RNG on `device`) when given none, so that a data loader can
+    draw them ahead of the step with the same masks as a result."""
+    num_patches = config.patch_grid(num_frames).num_patches
+    device = generator.device if generator is not None else device
+    views = torch.ones(batch_size * config.num_mask_clones, num_patches, dtype=torch.bool, device=device)
+    return torch.stack(mask_draws(views, generator, None), dim=1).unflatten(0, (batch_size, config.num_mask_clones))
+
+
 def inverse_block_mask(
     patch_valid: torch.Tensor,
     grid_f: int,
@@ -394,18 +437,23 @@ def select_visible(
     blocks: torch.Tensor, patch_valid: torch.Tensor, mask_ratio: float, order_draw: torch.Tensor
 ) -> PatchSelection:
     """The n_keep = round((1 - mask_ratio) * n_valid) >= 1 visible patches of each view: those of its (B, N) 0/1
-    `blocks` first, in the random order of `order_draw` (B, N), then other valid patches; the rest is masked."""
+    `blocks` first, in the random order of `order_draw` (B, N), then other valid patches; the rest is masked.
+
+    The widths are static, those of a view with N valid patches (n_keep and n_valid - n_keep never fall when n_valid
+    grows), so no width is read back from the device; shorter views are padded (`*_valid` False)."""
     device = patch_valid.device
-    n_keep = torch.round((1.0 - mask_ratio) * patch_valid.sum(1).float()).long().clamp(min=1)
+    num_patches = patch_valid.shape[1]
+    # float64, as Python rounds the static widths below (round half to even in both)
+    n_keep = torch.round((1.0 - mask_ratio) * patch_valid.sum(1).double()).long().clamp(min=1)
     score = (blocks + order_draw).masked_fill(~patch_valid, -1.0)
     order = torch.argsort(score, dim=1, descending=True)
-    keep = int(n_keep.max())
+    keep = max(round((1.0 - mask_ratio) * num_patches), 1)
     visible = order[:, :keep]
     visible_valid = torch.arange(keep, device=device)[None] < n_keep[:, None]
     visible_grid = torch.zeros_like(patch_valid).scatter(1, visible, visible_valid)
     is_masked = patch_valid & ~visible_grid
     n_masked = is_masked.sum(1)
-    num_masked = max(int(n_masked.max()), 1)
+    num_masked = max(num_patches - keep, 1)
     masked = torch.argsort(is_masked.float(), dim=1, descending=True, stable=True)[:, :num_masked]
     masked_valid = torch.arange(num_masked, device=device)[None] < n_masked[:, None]
     return PatchSelection(visible, visible_valid, masked, masked_valid, visible_grid)
@@ -449,10 +497,12 @@ def multi_positive_info_nce(
     world = all_embeddings.shape[0] // views  # every process contributes the same number of views (drop_last)
     local_offset = rank * views
     local_ids = clip_ids + local_offset
-    global_ids = torch.cat([clip_ids + r * views for r in range(world)])
-    logits = embeddings @ all_embeddings.T / temperature  # (V, W*V)
-    self_mask = torch.zeros_like(logits, dtype=torch.bool)
-    self_mask[torch.arange(views), torch.arange(views) + local_offset] = True
+    columns = torch.arange(world * views, device=embeddings.device)
+    global_ids = clip_ids.repeat(world) + columns - columns % views  # clip ids offset by each process's rank
+    # cosines in float32 whatever the autocast: bf16 rounding of a cosine, divided by the temperature, is logit noise
+    with torch.autocast(embeddings.device.type, enabled=False):
+        logits = embeddings.float() @ all_embeddings.float().T / temperature  # (V, W*V)
+    self_mask = columns[None] == torch.arange(views, device=embeddings.device)[:, None] + local_offset
     logits = logits.masked_fill(self_mask, float("-inf"))
     positives = (local_ids[:, None] == global_ids[None, :]) & ~self_mask
     log_prob = torch.log_softmax(logits.float(), dim=1).masked_fill(~positives, 0.0)

@@ -37,8 +37,10 @@ from .configuration_aasp import ALIAS_ENERGY_EPS, PRETRAINING_EXPORTS, PROJECTIO
 from .functional_aasp import (
     PatchSelection,
     anchor_beta,
+    annealed_decay,
     apply_sblu,
     check_input_values,
+    draw_mask_noise,
     eager_attention_forward,
     energy_on_grid,
     frame_lengths_from_mask,
@@ -50,6 +52,7 @@ from .functional_aasp import (
     local_views_only,
     masked_mean,
     masked_mse,
+    masked_variance,
     multi_positive_info_nce,
     patchify,
     pooled_targets,
@@ -57,6 +60,7 @@ from .functional_aasp import (
     sblu_kernel,
     sincos_2d_position_embeddings,
     spectral_peak,
+    validate_input_values,
     visible_runs,
     zero_padding_frames,
 )
@@ -126,6 +130,21 @@ class AaSPForPreTrainingOutput(ModelOutput):
 
 
 # ---- Transformer blocks (shared by the encoder, the Lambda Encoder and the predictor) -------------------------------
+
+
+def padding_attention_mask(config, embeddings, valid, context=None):
+    """transformers' attention mask of (B, L) token (or context) validity, None when `valid` is None. Built even when
+    every token is valid: dropping it then would read `valid` back from the device, and at these lengths SDPA's
+    memory-efficient kernel with a mask is as fast as flash attention without."""
+    if valid is None:
+        return None
+    return create_bidirectional_mask(
+        config=config,
+        inputs_embeds=embeddings,
+        attention_mask=valid,
+        encoder_hidden_states=context,
+        allow_is_bidirectional_skip=False,
+    )
 
 
 class AaSPAttention(nn.Module):
@@ -243,7 +262,7 @@ class AaSPLambdaEncoder(nn.Module):
 
     def forward(self, patches: torch.Tensor, positions: torch.Tensor, patch_valid: torch.Tensor | None):
         hidden_states = self.input_proj(patches) + positions.to(patches.dtype)
-        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden_states, attention_mask=patch_valid)
+        mask = padding_attention_mask(self.config, hidden_states, patch_valid)
         for block in self.blocks:
             hidden_states = block(hidden_states, mask)
         raw = self.head(self.norm(hidden_states))
@@ -434,19 +453,21 @@ class AaSPEmbeddings(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def prepare_inputs(
-        self, input_values: torch.Tensor | None, attention_mask: torch.Tensor | None
+        self, input_values: torch.Tensor | None, attention_mask: torch.Tensor | None, check_values: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Validate (B, T, F) floating log-mel frames and their (B, T) 0/1 right-padded mask (None: all real) -> the
         (B, T_pad, F) spectrogram in the model's dtype, T padded to a multiple of p_t and every frame past each clip's
-        length zero, and the (B,) valid frame counts."""
+        length zero, and the (B,) valid frame counts. `check_values=False` skips the checks that read values (mask
+        contents, finiteness), for callers that ran `validate_input_values` on the host."""
         cfg = self.config
         # check_input_values raises a TypeError on anything but a tensor, None included
         input_values = cast(torch.Tensor, input_values)
         check_input_values(input_values, cfg.num_mel_bins)
         batch, frames, _ = input_values.shape
-        frame_lengths = frame_lengths_from_mask(attention_mask, batch, frames, input_values.device)
+        frame_lengths = frame_lengths_from_mask(attention_mask, batch, frames, input_values.device, check_values)
         dtype = self.patch_embeddings.projection.weight.dtype
-        spectrogram = zero_padding_frames(input_values, frame_lengths, cfg.patch_grid(frames).padded_frames, dtype)
+        padded_frames = cfg.patch_grid(frames).padded_frames
+        spectrogram = zero_padding_frames(input_values, frame_lengths, padded_frames, dtype, check_values)
         return spectrogram, frame_lengths
 
     def position_table(self, grid_t: int, device) -> torch.Tensor:
@@ -579,7 +600,7 @@ class AaSPModel(AaSPPreTrainedModel):
         self, embeddings: torch.Tensor, token_valid: torch.Tensor | None, **kwargs: Unpack[TransformersKwargs]
     ) -> torch.Tensor:
         """Run the Transformer layers and the final norm: (B, L, D) with validity (B, L) -> (B, L, D)."""
-        mask = create_bidirectional_mask(config=self.config, inputs_embeds=embeddings, attention_mask=token_valid)
+        mask = padding_attention_mask(self.config, embeddings, token_valid)
         hidden_states = embeddings
         for layer in self.layers:
             hidden_states = layer(hidden_states, mask, **kwargs)
@@ -794,9 +815,7 @@ class AaSPPredictor(nn.Module):
             cfg.num_frequency_patches, grid_t, cfg.predictor_hidden_size, device=context.device
         )
         queries = self.mask_token.to(context.dtype) + positions[masked_positions].to(context.dtype)
-        mask = create_bidirectional_mask(
-            config=cfg, inputs_embeds=queries, attention_mask=context_valid, encoder_hidden_states=context
-        )
+        mask = padding_attention_mask(cfg, queries, context_valid, context)
         for block in self.blocks:
             queries = block(queries, mask, context)
         return self.head(self.norm(queries))
@@ -850,15 +869,17 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
     def ema_decay(self, step: int) -> float:
         """EMA decay at optimizer step `step`: linear from ema_decay_start to ema_decay_end over ema_anneal_steps."""
         cfg = self.config
-        progress = min(max(step, 0) / max(cfg.ema_anneal_steps, 1), 1.0)
-        return cfg.ema_decay_start + (cfg.ema_decay_end - cfg.ema_decay_start) * progress
+        return annealed_decay(step, cfg.ema_decay_start, cfg.ema_decay_end, cfg.ema_anneal_steps)
 
     @torch.no_grad()
     def update_teacher(self, step: int) -> float:
-        """teacher <- decay * teacher + (1 - decay) * student; returns the decay used."""
+        """teacher <- decay * teacher + (1 - decay) * student in the teacher's dtype (one foreach call); returns the
+        decay used. A teacher cast to bf16 (DeepSpeed) cannot take such small steps: training code keeps fp32
+        masters instead (`transformers_aasp.training.ema.TeacherEMA`)."""
         decay = self.ema_decay(step)
-        for teacher_param, student_param in zip(self.teacher.parameters(), self.aasp.parameters(), strict=True):
-            teacher_param.lerp_(student_param.detach().to(teacher_param.dtype), 1.0 - decay)
+        teacher = list(self.teacher.parameters())
+        student = [p.to(t.dtype) for p, t in zip(self.aasp.parameters(), teacher, strict=True)]  # no_grad
+        torch._foreach_lerp_(teacher, student, 1.0 - decay)
         for teacher_buffer, student_buffer in zip(self.teacher.buffers(), self.aasp.buffers(), strict=True):
             teacher_buffer.copy_(student_buffer)
         return decay
@@ -880,12 +901,20 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
     def teacher_targets(self, spectrogram: torch.Tensor, frame_valid: torch.Tensor | None):
         """(B, T, F) padded spectrogram with its (B, T) frame validity (or None) -> targets (B, N, D) pooled from every
         teacher layer's output (`pooled_targets`), patch validity (B, N), and the collapse alarm: the mean per-channel
-        variance over the batch's valid patches of the raw layer average (0 when every patch maps to one vector)."""
-        outputs = self.teacher(spectrogram, attention_mask=frame_valid, output_hidden_states=True)
-        valid = outputs.patch_attention_mask.bool()
-        layers = [layer[:, 1:].float() for layer in outputs.hidden_states[-self.config.num_hidden_layers :]]
+        variance over the batch's valid patches of the raw layer average (0 when every patch maps to one vector).
+        The spectrogram is the student's, already checked and padded: the teacher's layers run on it directly."""
+        teacher = self.teacher
+        batch, frames, _ = spectrogram.shape
+        frame_lengths = frame_lengths_from_mask(frame_valid, batch, frames, spectrogram.device, check_values=False)
+        embeddings, token_valid = teacher.embeddings(spectrogram.to(teacher.dtype), frame_lengths)
+        mask = padding_attention_mask(self.config, embeddings, token_valid)
+        hidden_states, layers = embeddings, []
+        for layer in teacher.layers:
+            hidden_states = layer(hidden_states, mask)
+            layers.append(hidden_states[:, 1:].float())
+        valid = token_valid[:, 1:]
         layer_sum = cast(torch.Tensor, sum(layers))  # a sum of tensors
-        return pooled_targets(layers, valid), valid, (layer_sum / len(layers))[valid].var(0).mean()
+        return pooled_targets(layers, valid), valid, masked_variance(layer_sum / len(layers), valid)
 
     # ----- student -----
     def mask_views(
@@ -920,6 +949,7 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         mask_generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
+        check_values: bool = True,
         **kwargs: Unpack[TransformersKwargs],
     ) -> AaSPForPreTrainingOutput:
         r"""
@@ -929,13 +959,17 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
             process in distributed training, or every process draws the same masks.
         noise (`torch.FloatTensor` of shape `(batch, num_mask_clones, 2, num_patches)`, *optional*): uniform values
             in [0, 1) that decide the masks instead of a random draw (see `inverse_block_mask`), so the same inputs
-            give the same outputs; `num_patches` is `config.patch_grid(frames).num_patches`.
+            give the same outputs; `num_patches` is `config.patch_grid(frames).num_patches`. Drawn by the data loader
+            (`draw_mask_noise`), it keeps the generator out of the step (a host-to-device copy, and a graph break).
+        check_values (`bool`, *optional*, defaults to `True`): check the mask's values and the frames' finiteness, a
+            device-to-host synchronisation; pass `False` when the data side ran `validate_input_values`. With it (or
+            under `torch.compile`), the forward and backward read nothing back from the device.
         output_hidden_states / output_attentions (`bool`, *optional*): return the student encoder's hidden states /
             attention weights on the masked views (attentions need `attn_implementation="eager"`).
         """
         cfg = self.config
         clones = cfg.num_mask_clones
-        spectrogram, frame_lengths = self.aasp.embeddings.prepare_inputs(input_values, attention_mask)
+        spectrogram, frame_lengths = self.aasp.embeddings.prepare_inputs(input_values, attention_mask, check_values)
         grid = cfg.patch_grid(spectrogram.shape[1])
         grid_t = grid.time_patches
         if noise is not None and tuple(noise.shape) != (spectrogram.shape[0], clones, 2, grid.num_patches):
@@ -956,7 +990,9 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
 
         # regression of the teacher's targets at the masked patches
         predictions = self.predictor(student, token_valid, selection.masked, grid_t)
-        view_targets = gather_patches(targets.repeat_interleave(clones, dim=0), selection.masked)
+        # the targets of view b * M + m are those of clip b: gather the M views' masked patches from the clip's row
+        view_targets = gather_patches(targets, selection.masked.reshape(targets.shape[0], -1))
+        view_targets = view_targets.reshape(*selection.masked.shape, -1)
         masked_patch_loss = masked_mse(predictions.float(), view_targets, selection.masked_valid)
 
         # global loss: CLS regresses the mean teacher target of the clip
@@ -973,8 +1009,7 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         loss = (
             masked_patch_loss + cfg.global_loss_weight * global_loss + cfg.contrastive_loss_weight * contrastive_loss
         )
-        with torch.no_grad():
-            prediction_variance = predictions[selection.masked_valid].float().var(0).mean()
+        prediction_variance = masked_variance(predictions.detach(), selection.masked_valid)
         return AaSPForPreTrainingOutput(
             loss=loss,
             masked_patch_loss=masked_patch_loss.detach(),
@@ -993,7 +1028,9 @@ __all__ = [
     "AaSPForPreTraining",
     "AaSPModel",
     "AaSPPreTrainedModel",
+    "draw_mask_noise",
     "highpass_taps",
     "inverse_block_mask",
     "sblu_kernel",
+    "validate_input_values",
 ]
