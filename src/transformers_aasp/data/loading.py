@@ -5,6 +5,11 @@
 (`ClassLabel`, or `List(ClassLabel)` when multi-label) and, where the protocol needs them, "fold" / "speaker". The
 data is read by `datasets.load_dataset`, the `parquet` builder (`TaskSpec.data_files`) or `load_from_disk`.
 `LoadedTask.splits(fold)` applies the protocol (`data.protocols`).
+
+A custom `--dataset_name` may also be a folder of audio files (`<class>/*.wav`, or split folders holding class
+folders: `USER_LAYOUTS`), read by `datasets`' audiofolder, or a metadata CSV (`load_metadata_csv`); without a test
+split a stratified fraction of each class is held out as test (`hold_out_test`), and unless set, the clip length
+comes from the clips' durations (`clip_seconds_from_durations`).
 """
 
 import hashlib
@@ -13,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 from datasets import (
     Audio,
     ClassLabel,
@@ -28,12 +34,24 @@ from datasets import (
 )
 from transformers.utils import logging
 
-from ..audio import SAMPLING_RATE
-from .protocols import SplitIndices, column_values, protocol_indices, require_named_splits
+from ..audio import ANALYSIS_WINDOW_SAMPLES, SAMPLING_RATE, read_header
+from .protocols import SplitIndices, column_values, protocol_indices, require_named_splits, stratified_holdout
+from .sources import AUDIO_EXTENSIONS, undecoded_audio
 from .tasks import SPEECH_COMMANDS_12_CLASS_TEST_ROWS, TaskSpec, custom_task, get_task
 
 
 logger = logging.get_logger(__name__)
+
+USER_LAYOUTS = (
+    "<folder>/<class>/*.wav; <folder>/train/<class>/*.wav + <folder>/test/<class>/*.wav (+ validation/<class>/); or "
+    "a metadata CSV with a file column (--audio_column), a label column (--label_column) and a `split` column "
+    "(train / validation / test) or a fold column (--fold_column)"
+)
+SPLIT_FOLDERS = ("train", "training", "validation", "valid", "val", "dev", "test", "testing", "eval")
+SPLIT_COLUMN = "split"  # a metadata CSV's column naming each row's split
+TEST_HOLDOUT_SEED = 0  # fixed: the held-out test clips are part of the data, not of a run
+CLIP_LENGTH_PERCENTILE = 95  # a custom dataset's clip length: this percentile of its clips' durations ...
+MAX_CLIP_SECONDS = 10.0  # ... at most this
 
 
 @dataclass
@@ -123,9 +141,11 @@ class LoadedTask:
         return IterableDatasetDict(splits)
 
     def fingerprint(self) -> str:
-        """Identifies the loaded data (dataset id, revision, config, split sizes, label names) for caches."""
-        sizes = None if self.streaming else self._indexed().num_rows
-        text = repr((self.spec.name, self.source, self.revision, self.spec.dataset_config, self.class_names, sizes))
+        """Identifies the loaded data for caches: dataset id, revision, config, label names and each split's `datasets`
+        fingerprint, which follows its content (data files' hashes; for local audio files, their modification
+        times)."""
+        splits = None if self.streaming else {name: split._fingerprint for name, split in self._indexed().items()}
+        text = repr((self.spec.name, self.source, self.revision, self.spec.dataset_config, self.class_names, splits))
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -138,6 +158,7 @@ def load_task(
     verify_split_sizes: bool = True,
     cache_dir: str | None = None,
     loader_kwargs: dict | None = None,
+    test_fraction: float = 0.0,
 ) -> LoadedTask:
     """Load a registered task (or a custom spec) and cast it to the common columns.
 
@@ -150,6 +171,8 @@ def load_task(
             deliberate subset; the class checks always run.
         cache_dir: passed to `datasets.load_dataset`.
         loader_kwargs: passed to the spec's `loader` (embedded corpus tasks: `cache_dir`, `clips_per_class`, `seed`).
+        test_fraction: a named-splits dataset without its test split: this stratified fraction of each class of train
+            is held out as test (0: refused, naming the splits found).
     """
     spec = get_task(task) if isinstance(task, str) else task
     if dataset_id is not None:
@@ -162,6 +185,9 @@ def load_task(
     # each rebuilt dict keeps the kind of `raw` (map-style or streamed splits), which the stubs cannot express
     raw = type(raw)(cast(Any, {split: _audio_as_feature(spec, dataset) for split, dataset in raw.items()}))
     _require_columns(spec, raw)
+    missing_test = spec.test_split not in raw and spec.train_split in raw
+    if test_fraction > 0 and spec.protocol == "splits" and missing_test and isinstance(raw, DatasetDict):
+        raw = hold_out_test(spec, raw, test_fraction)
     if spec.protocol == "splits":
         require_named_splits(spec, raw)
     if spec.add_columns is not None:
@@ -194,6 +220,7 @@ def resolve_task(
     validation_split: str | None = None,
     test_split: str | None = None,
     clip_seconds: float | None = None,
+    test_fraction: float = 0.2,
     verify_split_sizes: bool = True,
     corpus_clips_per_class: int | None = None,
     corpus_seed: int = 0,
@@ -204,7 +231,9 @@ def resolve_task(
     A registered `task` (optionally read from `dataset_name`, a copy with the same layout), or a custom
     `dataset_name` described by the column and split arguments. Split names given here override a registered
     task's too (None keeps its own); `revision` overrides its pinned Hub commit; `clip_seconds` its clip length;
-    `corpus_clips_per_class` and `corpus_seed` choose the build of the embedded corpus that its tasks read.
+    `corpus_clips_per_class` and `corpus_seed` choose the build of the embedded corpus that its tasks read. A custom
+    dataset without a test split holds out `test_fraction` of each class as test; its clip length, unless given,
+    comes from its clips' durations, and clips shorter than one analysis window are named in a warning.
     """
     if task is None and dataset_name is None:
         raise ValueError("Pass --task <name> or --dataset_name <hub id or path>.")
@@ -230,14 +259,152 @@ def resolve_task(
     loader_kwargs = (
         {"clips_per_class": corpus_clips_per_class, "seed": corpus_seed} if spec.loader is not None else None
     )
-    return load_task(
+    loaded = load_task(
         spec,
         dataset_id=override,
         revision=revision,
         streaming=streaming,
         verify_split_sizes=verify_split_sizes,
         loader_kwargs=loader_kwargs,
+        test_fraction=test_fraction if task is None else 0.0,
     )
+    if task is None and not loaded.streaming:
+        check_user_splits(loaded)
+        durations = clip_durations(loaded._indexed())
+        warn_short_clips(durations)
+        if clip_seconds is None and durations:
+            loaded.spec = replace(loaded.spec, clip_seconds=clip_seconds_from_durations(list(durations.values())))
+            logger.info(f"{loaded.spec.display_name}: clip length {loaded.spec.clip_seconds:g} s, from the data.")
+    return loaded
+
+
+# A user's own data
+
+
+def check_audio_folder_layout(folder: Path) -> None:
+    """Refuse a folder of audio files laid out in none of the `USER_LAYOUTS` (class folders, directly or inside split
+    folders), naming what is wrong and the layouts expected, before anything is loaded."""
+    subfolders = sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
+    splits = [path for path in subfolders if path.name.lower() in SPLIT_FOLDERS]
+    problem = None
+    if splits:
+        if not any(path.name.lower() in ("train", "training") for path in splits):
+            problem = f"split folders {[path.name for path in splits]} but no train/"
+        for split in splits:
+            if _audio_files(split, recursive=False):
+                problem = f"{split.name}/ holds audio files directly, not in class folders"
+            elif not [path for path in split.iterdir() if path.is_dir() and _audio_files(path)]:
+                problem = f"{split.name}/ holds no class folder with audio files"
+    elif _audio_files(folder, recursive=False):
+        problem = "audio files lie directly in the folder, not in class folders"
+    elif len([path for path in subfolders if _audio_files(path)]) < 2:
+        problem = "fewer than two class folders with audio files"
+    if problem:
+        raise ValueError(f"--dataset_name {folder}: {problem}. Expected layouts: {USER_LAYOUTS}.")
+
+
+def _audio_files(folder: Path, recursive: bool = True) -> list[Path]:
+    paths = folder.rglob("*") if recursive else folder.iterdir()
+    return [path for path in paths if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS]
+
+
+def is_audio_folder(path: str) -> bool:
+    """A local folder holding audio files and none of `datasets`' data or metadata files (a folder for
+    `check_audio_folder_layout`)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return False
+    data_files = (".parquet", ".arrow", ".csv", ".jsonl", ".json")
+    return not any(p.suffix.lower() in data_files for p in folder.rglob("*")) and bool(_audio_files(folder))
+
+
+def load_metadata_csv(spec: TaskSpec) -> DatasetDict:
+    """A metadata CSV: one row per clip with its audio file (column `spec.audio_column`, relative to the CSV's folder
+    or absolute), its label and, optionally, its split (`SPLIT_COLUMN`) or fold; one split per `SPLIT_COLUMN` value,
+    else one train split. Every listed file must exist."""
+    assert spec.dataset_id is not None  # called for a dataset id ending in .csv
+    path = Path(spec.dataset_id)
+    table = cast(Any, load_dataset("csv", data_files=str(path), split="train"))
+    if spec.audio_column not in table.column_names:
+        raise ValueError(
+            f"{path}: no audio file column {spec.audio_column!r} (columns: {table.column_names}); name it with "
+            "--audio_column."
+        )
+    files = [path.parent / str(name) for name in table[spec.audio_column]]
+    missing = [str(file) for file in files if not file.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{path}: {len(missing)} listed audio file(s) do not exist, e.g. {missing[0]}.")
+    state = hashlib.sha1(repr([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]).encode())
+    table = table.remove_columns(spec.audio_column).add_column(
+        spec.audio_column, [str(file) for file in files], new_fingerprint=state.hexdigest()[:16]
+    )
+    table = table.cast_column(spec.audio_column, Audio())
+    if SPLIT_COLUMN not in table.column_names or spec.protocol != "splits":
+        return DatasetDict({spec.train_split: table})
+    names = [str(name) for name in table[SPLIT_COLUMN]]
+    return DatasetDict(
+        {name: table.select(np.flatnonzero(np.asarray(names) == name)) for name in dict.fromkeys(names)}
+    )
+
+
+def hold_out_test(spec: TaskSpec, raw: DatasetDict, fraction: float) -> DatasetDict:
+    """`raw` with a deterministic stratified `fraction` of every class of its train split moved to a test split."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"--train_test_split must be in (0, 1), got {fraction}.")
+    train = raw[spec.train_split]
+    held_out = np.zeros(train.num_rows, dtype=bool)
+    held_out[stratified_holdout(column_values(train, spec.label_column), fraction, TEST_HOLDOUT_SEED)] = True
+    logger.info(
+        f"{spec.display_name} has no {spec.test_split!r} split: {int(held_out.sum())} of its {train.num_rows} clips "
+        f"are held out as test (--train_test_split {fraction:g}, stratified)."
+    )
+    return DatasetDict(
+        {
+            **raw,
+            spec.train_split: train.select(np.flatnonzero(~held_out)),
+            spec.test_split: train.select(np.flatnonzero(held_out)),
+        }
+    )
+
+
+def clip_durations(dataset: DatasetDict) -> dict[str, float]:
+    """{file name: duration in seconds} of every clip whose header can be read."""
+    durations = {}
+    for name, split in dataset.items():
+        records = (record for batch in undecoded_audio(split).iter(batch_size=256) for record in batch["audio"])
+        for index, record in enumerate(records):
+            header = read_header(record)
+            if header is not None:
+                durations[record.get("path") or f"{name} row {index}"] = header.num_frames / header.sampling_rate
+    return durations
+
+
+def check_user_splits(loaded: LoadedTask) -> None:
+    """Refuse a custom dataset with an empty split (e.g. a class folder of one clip leaves no clip to hold out)."""
+    for name, split in loaded._indexed().items():
+        if split.num_rows == 0:
+            raise ValueError(
+                f"{loaded.spec.display_name}: split {name!r} is empty. Expected layouts: {USER_LAYOUTS}; each class "
+                "needs at least two clips when test or validation clips are held out of train."
+            )
+
+
+def clip_seconds_from_durations(durations: list[float]) -> float:
+    """The clip length of a custom dataset: the `CLIP_LENGTH_PERCENTILE`th percentile of its durations (so that the
+    few longest clips do not set it), to 10 ms, at most `MAX_CLIP_SECONDS`, at least one analysis window."""
+    seconds = float(np.percentile(durations, CLIP_LENGTH_PERCENTILE))
+    return min(MAX_CLIP_SECONDS, max(round(seconds, 2), ANALYSIS_WINDOW_SAMPLES / SAMPLING_RATE))
+
+
+def warn_short_clips(durations: dict[str, float]) -> None:
+    """Name the clips shorter than one analysis window: every script zero-pads them to it (`audio.fit_clip`)."""
+    shortest = ANALYSIS_WINDOW_SAMPLES / SAMPLING_RATE
+    short = sorted(name for name, seconds in durations.items() if seconds < shortest)
+    if short:
+        logger.warning(
+            f"{len(short)} clip(s) shorter than {1000 * shortest:g} ms are zero-padded to that length: "
+            f"{', '.join(short[:10])}{' ...' if len(short) > 10 else ''}"
+        )
 
 
 def check_split_sizes(spec: TaskSpec, num_rows: dict[str, int]) -> None:
@@ -267,21 +434,30 @@ def _load_source(spec: TaskSpec, from_hub: bool, streaming: bool, cache_dir, loa
     if dataset_id is None:
         assert spec.loader is not None  # `TaskSpec` requires a `dataset_id` or a `loader`
         data = spec.loader(**loader_kwargs)
+    elif dataset_id.lower().endswith(".csv") and Path(dataset_id).is_file():
+        data = load_metadata_csv(spec)
     elif _is_saved_to_disk(dataset_id):
         data = load_from_disk(dataset_id)
     elif spec.data_files is not None:
         files = {split: data_file_urls(spec, patterns, from_hub) for split, patterns in spec.data_files.items()}
         data = load_dataset("parquet", data_files=files, cache_dir=cache_dir, streaming=streaming)
     else:
+        if is_audio_folder(dataset_id):
+            check_audio_folder_layout(Path(dataset_id))
         revision = spec.revision if from_hub else None
-        # the stubs overload `streaming` on Literal[True] / Literal[False] only, not on a bool
-        data = load_dataset(  # pyright: ignore[reportCallIssue]
-            dataset_id,
-            spec.dataset_config,
-            revision=revision,
-            cache_dir=cache_dir,
-            streaming=streaming,  # pyright: ignore[reportArgumentType]
-        )
+        try:
+            # the stubs overload `streaming` on Literal[True] / Literal[False] only, not on a bool
+            data = load_dataset(  # pyright: ignore[reportCallIssue]
+                dataset_id,
+                spec.dataset_config,
+                revision=revision,
+                cache_dir=cache_dir,
+                streaming=streaming,  # pyright: ignore[reportArgumentType]
+            )
+        except ConnectionError as error:
+            raise FileNotFoundError(
+                f"{dataset_id}: no such local folder or file, and the Hub could not be reached to look it up ({error})."
+            ) from error
     if isinstance(data, IterableDataset):
         return IterableDatasetDict({spec.train_split: data})
     return data if isinstance(data, (DatasetDict, IterableDatasetDict)) else DatasetDict({spec.train_split: data})

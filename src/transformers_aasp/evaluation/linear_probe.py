@@ -1,8 +1,9 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Linear evaluation of a frozen audio encoder (the EVAR-style protocol used by the M2D / BYOL-A papers).
 
-Every clip is cut to the task's `clip_seconds` (zero-padded when shorter) and embedded once by the frozen encoder
-(`ClipEmbedder`); embeddings are cached as safetensors, keyed by model weights + task + source split. A linear layer
+Every clip is cut to the task's `clip_seconds` by the clip-length rule of every script (`audio.fit_clip`: a shorter
+clip is not padded with silence, its padding is masked) and embedded once by the frozen encoder (`ClipEmbedder`);
+embeddings are cached as safetensors, keyed by model weights + the data's content + source split. A linear layer
 on standardised embeddings is trained with Adam and early-stopped on validation (`train_linear_classifier`), its
 weight decay chosen on validation (`select_weight_decay`), and the test split is scored once. Folds follow the task
 registry; without a validation split a stratified fraction of train is held out. One seed's score is the mean over
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 from transformers import AutoFeatureExtractor, AutoModel
 from transformers.utils import logging
 
-from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
+from ..audio import ANALYSIS_WINDOW_SAMPLES, SAMPLING_RATE, decode_waveform, fit_clip
 from ..data.loading import LoadedTask
 from ..data.protocols import encode_targets
 from ..data.sources import undecoded_audio
@@ -117,7 +118,7 @@ def cache_path(
     cache_dir: str, model_name: str, model_key: str, benchmark: LoadedTask, split: str | NamedSplit, layer
 ) -> Path:
     safe_name = safe_file_name(Path(model_name).name or model_name)
-    task_key = f"{benchmark.spec.name}-{benchmark.fingerprint()}-{benchmark.spec.clip_seconds:g}s-layer{layer}"
+    task_key = f"{benchmark.spec.name}-{benchmark.fingerprint()}-{benchmark.spec.clip_seconds:g}s-fit-layer{layer}"
     return Path(cache_dir) / f"{safe_name}-{model_key}" / task_key / f"{split}.safetensors"
 
 
@@ -125,6 +126,7 @@ def embed_split(dataset, embedder: ClipEmbedder, benchmark: LoadedTask, batch_si
     """{"embeddings": (N, D) float32, "targets": (N,) int64 or (N, K) float32, "valid": (N,) bool} for one split."""
     dataset = undecoded_audio(dataset)
     clip_samples = benchmark.spec.clip_samples
+    min_samples = getattr(embedder.feature_extractor, "min_num_samples", ANALYSIS_WINDOW_SAMPLES)
     chunks, valid = [], np.zeros(dataset.num_rows, dtype=bool)
     for start in tqdm(range(0, dataset.num_rows, batch_size), desc="Embedding", leave=False):
         batch = dataset[start : start + batch_size]
@@ -132,7 +134,7 @@ def embed_split(dataset, embedder: ClipEmbedder, benchmark: LoadedTask, batch_si
         keep = [i for i, w in enumerate(waveforms) if w is not None]
         valid[start + np.asarray(keep, dtype=np.int64)] = True
         if keep:
-            chunks.append(embedder([crop_or_pad(w, clip_samples) for w in waveforms if w is not None]))
+            chunks.append(embedder([fit_clip(w, clip_samples, min_samples) for w in waveforms if w is not None]))
     if not valid.any():
         raise RuntimeError("No clip of the split could be decoded; check the audio column.")
     embeddings = np.zeros((dataset.num_rows, chunks[0].shape[1]), dtype=np.float32)
@@ -263,7 +265,7 @@ def evaluate_fold(
     validation, "validation_scores": {weight decay: score}}."""
     indices = benchmark.split_indices(fold, validation_fraction=validation_fraction, seed=seed)
     if "validation" not in indices:
-        raise ValueError("Linear evaluation needs validation data for early stopping: use --validation_fraction > 0.")
+        raise ValueError("Linear evaluation needs validation data for early stopping: use --train_val_split > 0.")
     split = {name: select_rows(embeddings[source], rows) for name, (source, rows) in indices.items()}
     multi_label = benchmark.spec.multi_label
     scaler, layer, chosen, validation_scores = select_weight_decay(

@@ -179,6 +179,18 @@ def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path
         )
 
 
+def check_dataset_path(name_or_path: str, option: str = "--dataset_name") -> None:
+    """Raise `FileNotFoundError` naming the path when it looks local (or is a .csv file name) but does not exist; a
+    Hub dataset id is left to `datasets`."""
+    path = Path(name_or_path).expanduser()
+    if not path.exists() and (looks_like_local_path(name_or_path) or path.suffix.lower() == ".csv"):
+        raise FileNotFoundError(
+            f"{option} {name_or_path}: no such file or folder ({path.resolve()} does not exist). It looks like a "
+            "local path, so it was not looked up on the Hub; check the path, or give a Hub dataset id such as "
+            "'org/name'."
+        )
+
+
 @dataclass
 class ModelArguments:
     """The checkpoint a downstream script starts from."""
@@ -215,8 +227,13 @@ class TaskDataArguments:
     )
     test_split: str | None = option(None, "Test split (default: the task's; 'test' for a custom dataset).")
     fold: int | None = option(None, "Held-out fold of a cross-validation task.")
-    validation_fraction: float = option(0.1, "Without a validation split: stratified fraction of train held out.")
-    clip_seconds: float | None = option(None, "Clip length (default: the task's).")
+    train_val_split: float = option(0.1, "Without a validation split: stratified fraction of train held out.")
+    train_test_split: float = option(
+        0.2, "Custom --dataset_name without a test split: stratified fraction of each class held out as test."
+    )
+    clip_seconds: float | None = option(
+        None, "Clip length (default: the task's; for a custom dataset, from its clips' durations)."
+    )
     verify_split_sizes: bool = option(True, "Check official split sizes (SPCV2).")
     corpus_clips_per_class: int | None = option(
         None, "Embedded corpus tasks: clips per class to build (default: the corpus's)."
@@ -227,6 +244,10 @@ class TaskDataArguments:
         "Custom --dataset_name: its license as a Hub license id (e.g. cc-by-4.0); the model card derives "
         "the weights' license from it (registered tasks: known).",
     )
+
+    def __post_init__(self):
+        if self.dataset_name is not None:
+            check_dataset_path(self.dataset_name)
 
 
 def task_from_arguments(data_args: TaskDataArguments):
@@ -245,6 +266,7 @@ def task_from_arguments(data_args: TaskDataArguments):
         validation_split=data_args.validation_split,
         test_split=data_args.test_split,
         clip_seconds=data_args.clip_seconds,
+        test_fraction=data_args.train_test_split,
         verify_split_sizes=data_args.verify_split_sizes,
         corpus_clips_per_class=data_args.corpus_clips_per_class,
         corpus_seed=data_args.corpus_seed,
