@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -30,6 +31,7 @@ from transformers import (
     AutoModelForAudioClassification,
     PreTrainedModel,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
@@ -131,7 +133,10 @@ class OutputFolderArguments:
 # Data
 class ClipTransform:
     """`datasets` transform: decoded 16 kHz waveforms cut to the clip length by `fit_clip` (at most `clip_samples`,
-    at least `min_samples`; exactly `clip_samples` with `pad_to_clip_length`); None for clips that cannot be decoded."""
+    at least `min_samples`; exactly `clip_samples` with `pad_to_clip_length`); None for clips that cannot be decoded.
+
+    A random crop is drawn from (seed, `epoch`, the clip's path or bytes), not from a running generator, so that a
+    resumed run crops every clip as the uninterrupted run did (`CropEpochCallback` sets `epoch`)."""
 
     def __init__(
         self,
@@ -143,15 +148,36 @@ class ClipTransform:
     ):
         self.clip_samples = clip_samples
         self.min_samples = clip_samples if pad_to_clip_length else min_samples
-        self.rng = np.random.default_rng(seed) if random_crop else None
+        self.random_crop = random_crop
+        self.seed = seed
+        self.epoch = 0
+
+    def crop_generator(self, audio) -> np.random.Generator | None:
+        if not self.random_crop:
+            return None
+        identity = audio.get("path") or audio.get("bytes") or b"" if isinstance(audio, dict) else b""
+        key = zlib.crc32(identity.encode() if isinstance(identity, str) else identity)
+        return np.random.default_rng([self.seed, self.epoch, key])
 
     def __call__(self, batch: dict) -> dict:
         waveforms = []
         for audio in batch["audio"]:
             waveform = decode_waveform(audio)
-            fitted = None if waveform is None else fit_clip(waveform, self.clip_samples, self.min_samples, self.rng)
-            waveforms.append(fitted)
+            rng = self.crop_generator(audio)
+            waveforms.append(
+                None if waveform is None else fit_clip(waveform, self.clip_samples, self.min_samples, rng)
+            )
         return {"waveform": waveforms, "label": batch["label"]}
+
+
+class CropEpochCallback(TrainerCallback):
+    """Tells the training split's `ClipTransform` which epoch starts (also the epoch a resumed run continues)."""
+
+    def __init__(self, transform: ClipTransform):
+        self.transform = transform
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.transform.epoch = int(state.epoch or 0)
 
 
 class AudioClassificationCollator:
@@ -373,18 +399,20 @@ def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedTask,
 def prepare_splits(
     benchmark: LoadedTask, fold, data_args: FineTuningDataArguments, recipe, seed: int, min_samples: int
 ):
-    """(train / validation / test datasets yielding waveforms cut by `fit_clip`, the same splits undecoded); a
-    streamed benchmark (AudioSet-2M from the Hub) gives iterable datasets, transformed as they are read."""
+    """(train / validation / test datasets yielding waveforms cut by `fit_clip`, the same splits undecoded, the
+    training split's `ClipTransform`); a streamed benchmark (AudioSet-2M from the Hub) gives iterable datasets,
+    transformed as they are read."""
     splits = benchmark.splits(fold, validation_fraction=data_args.train_val_split, seed=seed)
     if data_args.train_on_validation and "validation" in splits:
         # both splits are of the task's one kind (map-style or streamed), which the stubs cannot express
         splits["train"] = datasets.concatenate_datasets(cast(Any, [splits["train"], splits.pop("validation")]))
-    prepared = {}
+    prepared, transforms = {}, {}
     for name, dataset in splits.items():
         train = name == "train"
         transform = ClipTransform(
             benchmark.spec.clip_samples, recipe.random_crop and train, seed, recipe.pad_to_clip_length, min_samples
         )
+        transforms[name] = transform
         limit = data_args.max_train_samples if train else data_args.max_eval_samples
         dataset = undecoded_audio(dataset)
         if benchmark.streaming:
@@ -394,7 +422,7 @@ def prepare_splits(
             dataset = cast(datasets.Dataset, dataset)  # a task that is not streamed has map-style splits
             dataset = dataset if limit is None else dataset.select(range(min(limit, dataset.num_rows)))
             prepared[name] = dataset.with_transform(transform)
-    return prepared, splits
+    return prepared, splits, transforms["train"]
 
 
 def training_sample_weights(benchmark: LoadedTask, train_split, recipe: RecipeArguments):
@@ -557,7 +585,7 @@ def fine_tune(
         model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
     )
     min_samples = getattr(feature_extractor, "min_num_samples", ANALYSIS_WINDOW_SAMPLES)
-    prepared, raw_splits = prepare_splits(benchmark, fold, data_args, recipe, args.seed, min_samples)
+    prepared, raw_splits, train_transform = prepare_splits(benchmark, fold, data_args, recipe, args.seed, min_samples)
     if "validation" not in prepared and args.eval_strategy != "no":
         logger.warning("No validation data: evaluation during training is turned off.")
         args = replace(args, eval_strategy="no", load_best_model_at_end=False)
@@ -578,6 +606,7 @@ def fine_tune(
         layer_decay=model_args.layer_decay,
         sample_weights=training_sample_weights(benchmark, raw_splits["train"], recipe),
         shift_views=getattr(model.config, "classifier_shift_views", 1),
+        callbacks=[CropEpochCallback(train_transform)],
     )
     results = {"benchmark": benchmark.spec.name, "fold": fold, "metric": metric_name(multi_label)}
     num_train_clips = getattr(raw_splits["train"], "num_rows", None)  # None for a stream
