@@ -3,10 +3,12 @@
 cached), and the probe of `transformers_aasp.evaluation.linear_probe`."""
 
 import json
+from pathlib import Path
 
 import hub_layouts
 import numpy as np
 import pytest
+import soundfile
 import torch
 from example_scripts import load_example
 from safetensors.numpy import load_file, save_file
@@ -191,3 +193,29 @@ def test_weight_decay_scores_come_from_validation_and_a_fixed_value_is_not_selec
     assert select_weight_decay(train, validation, 3, False, seed=0, probe=fixed)[2:] == (0.05, {"0.05": 1.0})
     with pytest.raises(ValueError, match="weight_decay_grid is empty"):
         select_weight_decay(train, validation, 3, False, seed=0, probe=LinearProbeArguments(weight_decay_grid=[]))
+
+
+def write_class_folders(root: Path, seconds: float, seed: int) -> Path:
+    """root/<class>/<i>.wav: 3 classes of 5 tones."""
+    for class_index, name in enumerate(("bell", "drum", "horn")):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(5):
+            wave = hub_layouts.tone(class_index, seconds, 16000, seed + 10 * class_index + i)
+            soundfile.write(root / name / f"{i}.wav", wave, 16000)
+    return root
+
+
+@pytest.mark.integration
+def test_a_regenerated_folder_is_embedded_again_and_results_carry_its_name(checkpoints, tmp_path):
+    data = write_class_folders(tmp_path / "hits", seconds=0.3, seed=0)
+    options = [
+        *("--model_name_or_path", str(checkpoints["aasp"]), "--dataset_name", str(data)),
+        *("--embedding_cache_dir", str(tmp_path / "cache"), "--output_dir", str(tmp_path / "out")),
+        *("--num_seeds", "1", "--max_epochs", "2", "--device", "cpu"),
+    ]
+    linear_eval.main(options)
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["linear_eval_hits_aasp.json"]
+    write_class_folders(data, seconds=0.3, seed=1)  # the same file names, other clips
+    linear_eval.main(options)
+    # The cache is keyed by the data's content: the regenerated folder got a second set of embeddings.
+    assert len(list((tmp_path / "cache").rglob("train.safetensors"))) == 2
