@@ -31,6 +31,7 @@ from transformers_aasp.training.arguments import (
     training_log_level,
 )
 from transformers_aasp.training.finetuning import (
+    FINE_TUNING_DEFAULTS,
     FineTuningDataArguments,
     FineTuningModelArguments,
     OutputFolderArguments,
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, recipe, output_folder, training_args = parse_arguments(
         (FineTuningModelArguments, FineTuningDataArguments, RecipeArguments, OutputFolderArguments, TrainingArguments),
         argv,
+        defaults=FINE_TUNING_DEFAULTS,
     )
     setup_logging(training_log_level(training_args), training_args.should_log)
     check_run_options(data_args, training_args)

@@ -266,3 +266,12 @@ def test_durations_set_the_clip_length_at_a_high_percentile_capped_at_ten_second
     assert clip_seconds_from_durations([1.0] * 96 + [30.0] * 4) == 1.0  # 4 % outliers
     assert clip_seconds_from_durations([30.0] * 10) == 10.0
     np.testing.assert_allclose(clip_seconds_from_durations([0.001]), 0.025)
+
+
+def test_a_dataset_name_found_neither_here_nor_on_the_hub_is_one_line(checkpoint, tmp_path, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'mydata' on the Hub")
+
+    monkeypatch.setattr("transformers_aasp.data.loading.load_dataset", unreachable)
+    with pytest.raises(FileNotFoundError, match=r"mydata: no such local folder or file, and the Hub could not be"):
+        finetune.main(options(checkpoint, tmp_path / "out", "--dataset_name", "mydata"))

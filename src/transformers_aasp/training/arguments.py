@@ -99,13 +99,17 @@ def required_options_from_file(dataclass_types: Sequence[type], file_options: di
     return flags
 
 
-def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple:
-    """Parses `argv` (default `sys.argv[1:]`) into one instance of each dataclass in `dataclass_types`; `--config
-    FILE.yaml` sets defaults (see `flatten_sections`), flags win, unknown flags are an error."""
+def parse_arguments(
+    dataclass_types: Sequence[type], argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None
+) -> tuple:
+    """Parses `argv` (default `sys.argv[1:]`) into one instance of each dataclass in `dataclass_types`; `defaults`
+    (a script's own, e.g. for `TrainingArguments`) and then `--config FILE.yaml` replace the dataclasses' defaults
+    (see `flatten_sections`), flags win, unknown flags are an error."""
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path, rest = split_config_flag(argv)
     parser = HfArgumentParser([DataClassType(dataclass_type) for dataclass_type in dataclass_types])
     parser.add_argument(CONFIG_FLAG, help="YAML file of options; command-line flags override it.")
+    parser.set_defaults(**(defaults or {}))
     if config_path is not None:
         known = {option.name for dataclass_type in dataclass_types for option in fields(dataclass_type)}
         file_options = read_config_file(config_path, known)

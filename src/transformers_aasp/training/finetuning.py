@@ -58,6 +58,9 @@ RESUME_LATEST = ("latest", "last")  # --resume_from_checkpoint values naming the
 SETTINGS_FILE = "fine_tuning_settings.json"  # the settings that trained a run folder's checkpoints
 RUN_FILES = ("model.safetensors", "trainer_state.json", "results.json", "all_results.json", "train_results.json")
 RUN_LENGTH_SETTINGS = ("num_train_epochs", "max_steps")  # a resumed run may be extended
+# finetune.py's defaults of transformers' TrainingArguments (chosen on validation accuracy, see docs/downstream.md):
+# a freshly initialised head and a small labelled set need a larger learning rate and more epochs than its defaults
+FINE_TUNING_DEFAULTS = {"learning_rate": 1e-3, "num_train_epochs": 15, "warmup_steps": 0.1, "weight_decay": 0.01}
 
 
 # Options
