@@ -24,6 +24,7 @@ from transformers_aasp.evaluation.linear_probe import (
     train_linear_classifier,
 )
 from transformers_aasp.modeling_aasp import AaSPModelOutput
+from transformers_aasp.reporting.metrics import wilson_interval
 
 
 linear_eval = load_example("linear_eval")
@@ -219,3 +220,11 @@ def test_a_regenerated_folder_is_embedded_again_and_results_carry_its_name(check
     linear_eval.main(options)
     # The cache is keyed by the data's content: the regenerated folder got a second set of embeddings.
     assert len(list((tmp_path / "cache").rglob("train.safetensors"))) == 2
+
+
+@pytest.mark.integration
+def test_a_single_run_reports_the_wilson_interval_of_its_test_clips(checkpoints, esc50, tmp_path):
+    results = linear_eval.main(command(checkpoints["aasp"], esc50, tmp_path, "--num_seeds", "1", "--fold", "2"))
+    correct = round(results["mean"] * results["num_test_clips"])  # one fold, one seed: the accuracy is a count
+    low, high = results["wilson95"]
+    assert (low, high) == wilson_interval(correct, results["num_test_clips"]) and low <= results["mean"] <= high

@@ -31,7 +31,7 @@ from ..audio import ANALYSIS_WINDOW_SAMPLES, SAMPLING_RATE, decode_waveform, fit
 from ..data.loading import LoadedTask
 from ..data.protocols import encode_targets
 from ..data.sources import undecoded_audio
-from ..reporting.metrics import metric_name, score_logits, summarize_scores
+from ..reporting.metrics import metric_name, score_logits, summarize_scores, wilson_interval
 
 
 logger = logging.get_logger(__name__)
@@ -322,13 +322,16 @@ def run_protocol(
         per_seed.append(float(np.mean([run["score"] for run in runs])))
         logger.info(f"seed {seed}: {per_seed[-1]:.4f} (weight decay {[run['weight_decay'] for run in runs]})")
     num_test = num_test_clips(benchmark, embeddings, folds, validation_fraction)
-    return {
+    results = {
         "per_seed": per_seed,
         "per_fold": per_fold,
         "weight_decay": weight_decay,
         **summarize_scores(per_seed),
         "num_test_clips": num_test,
     }
+    if probe.num_seeds == len(folds) == 1 and not benchmark.spec.multi_label:  # one run: its test clips' interval
+        results["wilson95"] = wilson_interval(round(per_seed[0] * num_test), num_test)
+    return results
 
 
 def num_test_clips(benchmark, embeddings: dict, folds: list, validation_fraction: float) -> int:
@@ -364,9 +367,13 @@ def write_results(results: dict, model_name: str, benchmark: LoadedTask, probe: 
 
 
 def summary_line(results: dict, model_name: str, benchmark: LoadedTask) -> str:
+    interval = f"± {100 * results['ci95']:.2f} (95 % CI, {results['n']} seeds"
+    if "wilson95" in results:
+        low, high = results["wilson95"]
+        interval = f"(95 % Wilson interval {100 * low:.2f}-{100 * high:.2f}, {results['num_test_clips']} test clips"
     return (
         f"{benchmark.spec.display_name} | {model_name} | {metric_name(benchmark.spec.multi_label)} "
-        f"{100 * results['mean']:.2f} ± {100 * results['ci95']:.2f} (95 % CI, {results['n']} seeds; weight decay "
+        f"{100 * results['mean']:.2f} {interval}; weight decay "
         f"{sorted({value for values in results['weight_decay'].values() for value in values})})"
     )
 
