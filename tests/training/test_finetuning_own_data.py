@@ -110,36 +110,25 @@ def test_a_metadata_csv_with_a_split_column_fine_tunes(checkpoint, tmp_path):
     rows = []
     for class_index, name in enumerate(CLASSES):
         for i in range(5):
-            write_clip(tmp_path / "clips" / f"{name}{i}.wav", class_index, i)
-            rows.append({"file": f"clips/{name}{i}.wav", "category": name, "split": "test" if i == 0 else "train"})
-    with open(tmp_path / "metadata.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["file", "category", "split"])
+            write_clip(tmp_path / "data" / "clips" / f"{name}{i}.wav", class_index, i)
+            rows.append({"file_name": f"clips/{name}{i}.wav", "category": name, "split": "test" if i == 4 else "train"})
+    with open(tmp_path / "data" / "metadata.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["file_name", "category", "split"])
         writer.writeheader()
         writer.writerows(rows)
-    summary = finetune.main(
-        options(
-            checkpoint,
-            tmp_path / "out",
-            *(
-                "--dataset_name",
-                str(tmp_path / "metadata.csv"),
-                "--audio_column",
-                "file",
-                "--label_column",
-                "category",
-            ),
-        )
-    )
-    assert summary["num_test_clips"] == 4 and summary["num_train_clips"] == [12]  # 16 train rows, 4 to validation
+    data = ["--dataset_name", str(tmp_path / "data"), "--label_column", "category"]
+    summary = finetune.main(options(checkpoint, tmp_path / "out", *data))
+    assert summary["num_test_clips"] == 4  # the split column's test rows; 1 of each class's 4 train rows validates
+    assert summary["num_train_clips"] == [12]
 
 
 @pytest.mark.parametrize(
     ("layout", "problem"),
     [
-        ("flat_splits", "train/ holds audio files directly, not in class folders"),
-        ("flat", "audio files lie directly in the folder, not in class folders"),
-        ("one_class", "fewer than two class folders with audio files"),
-        ("test_only", "but no train/"),
+        ("flat_splits", "audio files lie directly in train/, not in class folders"),
+        ("flat", "audio files lie directly in data/, not in class folders"),
+        ("one_class", "data/ holds fewer than two class folders with audio files"),
+        ("test_only", "split folders but no train/"),
     ],
 )
 def test_a_mislaid_folder_is_refused_before_any_model_loads(layout, problem, checkpoint, tmp_path, monkeypatch):
@@ -165,7 +154,7 @@ def test_a_class_of_one_clip_leaves_an_empty_split_and_is_refused(checkpoint, tm
         finetune.main(options(checkpoint, tmp_path / "out", "--dataset_name", str(data)))
 
 
-@pytest.mark.parametrize("missing", ["./my_clips", "data/missing/clips", "clips.csv"])
+@pytest.mark.parametrize("missing", ["./my_clips", "data/missing/clips"])
 def test_a_mistyped_dataset_path_is_named_in_one_line(missing, checkpoint, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()

@@ -6,10 +6,8 @@
 data is read by `datasets.load_dataset`, the `parquet` builder (`TaskSpec.data_files`) or `load_from_disk`.
 `LoadedTask.splits(fold)` applies the protocol (`data.protocols`).
 
-A custom `--dataset_name` may also be a folder of audio files (`<class>/*.wav`, or split folders holding class
-folders: `USER_LAYOUTS`), read by `datasets`' audiofolder, or a metadata CSV (`load_metadata_csv`); without a test
-split a stratified fraction of each class is held out as test (`hold_out_test`), and unless set, the clip length
-comes from the clips' durations (`clip_seconds_from_durations`).
+A custom `--dataset_name` may be a user's folder of audio files in one of the `USER_LAYOUTS`, read by `datasets`'
+audiofolder; without a test split a stratified fraction of each class is held out as test (`hold_out_test`).
 """
 
 import hashlib
@@ -43,15 +41,13 @@ from .tasks import SPEECH_COMMANDS_12_CLASS_TEST_ROWS, TaskSpec, custom_task, ge
 logger = logging.get_logger(__name__)
 
 USER_LAYOUTS = (
-    "<folder>/<class>/*.wav; <folder>/train/<class>/*.wav + <folder>/test/<class>/*.wav (+ validation/<class>/); or "
-    "a metadata CSV with a file column (--audio_column), a label column (--label_column) and a `split` column "
-    "(train / validation / test) or a fold column (--fold_column)"
+    "<folder>/<class>/*.wav; <folder>/train/<class>/*.wav + <folder>/test/<class>/*.wav (+ validation/); or "
+    "<folder>/metadata.csv with columns file_name, a label and a `split` (train/validation/test) or fold column"
 )
-SPLIT_FOLDERS = ("train", "training", "validation", "valid", "val", "dev", "test", "testing", "eval")
-SPLIT_COLUMN = "split"  # a metadata CSV's column naming each row's split
+SPLIT_FOLDERS = ("train", "validation", "valid", "val", "dev", "test", "eval")
+SPLIT_COLUMN = "split"  # a metadata.csv column naming each row's split
 TEST_HOLDOUT_SEED = 0  # fixed: the held-out test clips are part of the data, not of a run
-CLIP_LENGTH_PERCENTILE = 95  # a custom dataset's clip length: this percentile of its clips' durations ...
-MAX_CLIP_SECONDS = 10.0  # ... at most this
+CLIP_LENGTH_PERCENTILE, MAX_CLIP_SECONDS = 95, 10.0  # a custom dataset's clip length, from its clips' durations
 
 
 @dataclass
@@ -185,9 +181,10 @@ def load_task(
     # each rebuilt dict keeps the kind of `raw` (map-style or streamed splits), which the stubs cannot express
     raw = type(raw)(cast(Any, {split: _audio_as_feature(spec, dataset) for split, dataset in raw.items()}))
     _require_columns(spec, raw)
-    missing_test = spec.test_split not in raw and spec.train_split in raw
-    if test_fraction > 0 and spec.protocol == "splits" and missing_test and isinstance(raw, DatasetDict):
-        raw = hold_out_test(spec, raw, test_fraction)
+    if test_fraction > 0 and spec.protocol == "splits" and isinstance(raw, DatasetDict):
+        raw = split_by_column(raw) if len(raw) == 1 and SPLIT_COLUMN in next(iter(raw.values())).column_names else raw
+        missing_test = spec.test_split not in raw and spec.train_split in raw
+        raw = hold_out_test(spec, raw, test_fraction) if missing_test else raw
     if spec.protocol == "splits":
         require_named_splits(spec, raw)
     if spec.add_columns is not None:
@@ -282,89 +279,49 @@ def resolve_task(
 
 
 def check_audio_folder_layout(folder: Path) -> None:
-    """Refuse a folder of audio files laid out in none of the `USER_LAYOUTS` (class folders, directly or inside split
-    folders), naming what is wrong and the layouts expected, before anything is loaded."""
-    subfolders = sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
-    splits = [path for path in subfolders if path.name.lower() in SPLIT_FOLDERS]
-    problem = None
-    if splits:
-        if not any(path.name.lower() in ("train", "training") for path in splits):
-            problem = f"split folders {[path.name for path in splits]} but no train/"
-        for split in splits:
-            if _audio_files(split, recursive=False):
-                problem = f"{split.name}/ holds audio files directly, not in class folders"
-            elif not [path for path in split.iterdir() if path.is_dir() and _audio_files(path)]:
-                problem = f"{split.name}/ holds no class folder with audio files"
-    elif _audio_files(folder, recursive=False):
-        problem = "audio files lie directly in the folder, not in class folders"
-    elif len([path for path in subfolders if _audio_files(path)]) < 2:
-        problem = "fewer than two class folders with audio files"
+    """Refuse a folder of loose audio files in none of the `USER_LAYOUTS`, naming what is wrong, before loading."""
+    if (folder / "metadata.csv").is_file() or not _has_audio(folder):
+        return
+    splits = [path for path in folder.iterdir() if path.is_dir() and path.name.lower() in SPLIT_FOLDERS]
+    problem = None if not splits or (folder / "train").is_dir() else "split folders but no train/"
+    for parent in splits or [folder]:
+        if _has_audio(parent, recursive=False):
+            problem = f"audio files lie directly in {parent.name}/, not in class folders"
+        elif len([path for path in parent.iterdir() if path.is_dir() and _has_audio(path)]) < (1 if splits else 2):
+            problem = f"{parent.name}/ holds {'no' if splits else 'fewer than two'} class folders with audio files"
     if problem:
         raise ValueError(f"--dataset_name {folder}: {problem}. Expected layouts: {USER_LAYOUTS}.")
 
 
-def _audio_files(folder: Path, recursive: bool = True) -> list[Path]:
+def _has_audio(folder: Path, recursive: bool = True) -> bool:
     paths = folder.rglob("*") if recursive else folder.iterdir()
-    return [path for path in paths if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS]
+    return any(path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS for path in paths)
 
 
-def is_audio_folder(path: str) -> bool:
-    """A local folder holding audio files and none of `datasets`' data or metadata files (a folder for
-    `check_audio_folder_layout`)."""
-    folder = Path(path)
-    if not folder.is_dir():
-        return False
-    data_files = (".parquet", ".arrow", ".csv", ".jsonl", ".json")
-    return not any(p.suffix.lower() in data_files for p in folder.rglob("*")) and bool(_audio_files(folder))
-
-
-def load_metadata_csv(spec: TaskSpec) -> DatasetDict:
-    """A metadata CSV: one row per clip with its audio file (column `spec.audio_column`, relative to the CSV's folder
-    or absolute), its label and, optionally, its split (`SPLIT_COLUMN`) or fold; one split per `SPLIT_COLUMN` value,
-    else one train split. Every listed file must exist."""
-    assert spec.dataset_id is not None  # called for a dataset id ending in .csv
-    path = Path(spec.dataset_id)
-    table = cast(Any, load_dataset("csv", data_files=str(path), split="train"))
-    if spec.audio_column not in table.column_names:
-        raise ValueError(
-            f"{path}: no audio file column {spec.audio_column!r} (columns: {table.column_names}); name it with "
-            "--audio_column."
-        )
-    files = [path.parent / str(name) for name in table[spec.audio_column]]
-    missing = [str(file) for file in files if not file.is_file()]
-    if missing:
-        raise FileNotFoundError(f"{path}: {len(missing)} listed audio file(s) do not exist, e.g. {missing[0]}.")
-    state = hashlib.sha1(repr([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]).encode())
-    table = table.remove_columns(spec.audio_column).add_column(
-        spec.audio_column, [str(file) for file in files], new_fingerprint=state.hexdigest()[:16]
-    )
-    table = table.cast_column(spec.audio_column, Audio())
-    if SPLIT_COLUMN not in table.column_names or spec.protocol != "splits":
-        return DatasetDict({spec.train_split: table})
-    names = [str(name) for name in table[SPLIT_COLUMN]]
-    return DatasetDict(
-        {name: table.select(np.flatnonzero(np.asarray(names) == name)) for name in dict.fromkeys(names)}
-    )
+def split_by_column(raw: DatasetDict) -> DatasetDict:
+    """A single-split dataset with a `SPLIT_COLUMN` (a metadata.csv's) as one split per value of that column."""
+    (table,) = raw.values()
+    names = np.asarray([str(name) for name in column_values(table, SPLIT_COLUMN)])
+    return DatasetDict({name: table.select(np.flatnonzero(names == name)) for name in dict.fromkeys(names)})
 
 
 def hold_out_test(spec: TaskSpec, raw: DatasetDict, fraction: float) -> DatasetDict:
-    """`raw` with a deterministic stratified `fraction` of every class of its train split moved to a test split."""
+    """`raw` with a fixed stratified `fraction` of every class of its train split moved to a test split."""
     if not 0 < fraction < 1:
         raise ValueError(f"--train_test_split must be in (0, 1), got {fraction}.")
     train = raw[spec.train_split]
     held_out = np.zeros(train.num_rows, dtype=bool)
     held_out[stratified_holdout(column_values(train, spec.label_column), fraction, TEST_HOLDOUT_SEED)] = True
-    logger.info(
-        f"{spec.display_name} has no {spec.test_split!r} split: {int(held_out.sum())} of its {train.num_rows} clips "
-        f"are held out as test (--train_test_split {fraction:g}, stratified)."
-    )
-    return DatasetDict(
-        {
-            **raw,
-            spec.train_split: train.select(np.flatnonzero(~held_out)),
-            spec.test_split: train.select(np.flatnonzero(held_out)),
-        }
-    )
+    logger.info(f"{spec.display_name}: no {spec.test_split!r} split; {int(held_out.sum())} clips held out as test.")
+    test = {spec.test_split: train.select(np.flatnonzero(held_out))}
+    return DatasetDict({**raw, spec.train_split: train.select(np.flatnonzero(~held_out)), **test})
+
+
+def check_user_splits(loaded: LoadedTask) -> None:
+    """Refuse a custom dataset with an empty split (a class of one clip leaves none to hold out)."""
+    for name, split in loaded._indexed().items():
+        if split.num_rows == 0:
+            raise ValueError(f"{loaded.spec.display_name}: split {name!r} is empty. Expected layouts: {USER_LAYOUTS}.")
 
 
 def clip_durations(dataset: DatasetDict) -> dict[str, float]:
@@ -379,32 +336,18 @@ def clip_durations(dataset: DatasetDict) -> dict[str, float]:
     return durations
 
 
-def check_user_splits(loaded: LoadedTask) -> None:
-    """Refuse a custom dataset with an empty split (e.g. a class folder of one clip leaves no clip to hold out)."""
-    for name, split in loaded._indexed().items():
-        if split.num_rows == 0:
-            raise ValueError(
-                f"{loaded.spec.display_name}: split {name!r} is empty. Expected layouts: {USER_LAYOUTS}; each class "
-                "needs at least two clips when test or validation clips are held out of train."
-            )
-
-
 def clip_seconds_from_durations(durations: list[float]) -> float:
-    """The clip length of a custom dataset: the `CLIP_LENGTH_PERCENTILE`th percentile of its durations (so that the
-    few longest clips do not set it), to 10 ms, at most `MAX_CLIP_SECONDS`, at least one analysis window."""
-    seconds = float(np.percentile(durations, CLIP_LENGTH_PERCENTILE))
-    return min(MAX_CLIP_SECONDS, max(round(seconds, 2), ANALYSIS_WINDOW_SAMPLES / SAMPLING_RATE))
+    """A custom dataset's clip length: the `CLIP_LENGTH_PERCENTILE`th percentile of its clips' durations (a few long
+    clips do not set it), to 10 ms, at most `MAX_CLIP_SECONDS`, at least one analysis window."""
+    seconds = round(float(np.percentile(durations, CLIP_LENGTH_PERCENTILE)), 2)
+    return min(MAX_CLIP_SECONDS, max(seconds, ANALYSIS_WINDOW_SAMPLES / SAMPLING_RATE))
 
 
 def warn_short_clips(durations: dict[str, float]) -> None:
-    """Name the clips shorter than one analysis window: every script zero-pads them to it (`audio.fit_clip`)."""
-    shortest = ANALYSIS_WINDOW_SAMPLES / SAMPLING_RATE
-    short = sorted(name for name, seconds in durations.items() if seconds < shortest)
+    """Name the clips shorter than one analysis window, which every script zero-pads to it (`audio.fit_clip`)."""
+    short = sorted(name for name, seconds in durations.items() if seconds * SAMPLING_RATE < ANALYSIS_WINDOW_SAMPLES)
     if short:
-        logger.warning(
-            f"{len(short)} clip(s) shorter than {1000 * shortest:g} ms are zero-padded to that length: "
-            f"{', '.join(short[:10])}{' ...' if len(short) > 10 else ''}"
-        )
+        logger.warning(f"{len(short)} clip(s) under 25 ms are zero-padded to 25 ms: {', '.join(short[:10])}")
 
 
 def check_split_sizes(spec: TaskSpec, num_rows: dict[str, int]) -> None:
@@ -434,15 +377,13 @@ def _load_source(spec: TaskSpec, from_hub: bool, streaming: bool, cache_dir, loa
     if dataset_id is None:
         assert spec.loader is not None  # `TaskSpec` requires a `dataset_id` or a `loader`
         data = spec.loader(**loader_kwargs)
-    elif dataset_id.lower().endswith(".csv") and Path(dataset_id).is_file():
-        data = load_metadata_csv(spec)
     elif _is_saved_to_disk(dataset_id):
         data = load_from_disk(dataset_id)
     elif spec.data_files is not None:
         files = {split: data_file_urls(spec, patterns, from_hub) for split, patterns in spec.data_files.items()}
         data = load_dataset("parquet", data_files=files, cache_dir=cache_dir, streaming=streaming)
     else:
-        if is_audio_folder(dataset_id):
+        if Path(dataset_id).is_dir():
             check_audio_folder_layout(Path(dataset_id))
         revision = spec.revision if from_hub else None
         try:

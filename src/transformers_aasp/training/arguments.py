@@ -184,10 +184,10 @@ def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path
 
 
 def check_dataset_path(name_or_path: str, option: str = "--dataset_name") -> None:
-    """Raise `FileNotFoundError` naming the path when it looks local (or is a .csv file name) but does not exist; a
-    Hub dataset id is left to `datasets`."""
+    """Raise `FileNotFoundError` naming the path when it looks local but does not exist (a Hub id is left to
+    `datasets`)."""
     path = Path(name_or_path).expanduser()
-    if not path.exists() and (looks_like_local_path(name_or_path) or path.suffix.lower() == ".csv"):
+    if not path.exists() and looks_like_local_path(name_or_path):
         raise FileNotFoundError(
             f"{option} {name_or_path}: no such file or folder ({path.resolve()} does not exist). It looks like a "
             "local path, so it was not looked up on the Hub; check the path, or give a Hub dataset id such as "
