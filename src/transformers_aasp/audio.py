@@ -188,12 +188,6 @@ def crop(waveform: np.ndarray, num_samples: int, rng: np.random.Generator | None
     return random_crop(waveform, num_samples, rng) if rng is not None else waveform[:num_samples]
 
 
-def crop_or_pad(waveform: np.ndarray, num_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:
-    """(L,) -> (num_samples,): `crop`, then zero-padded at the end."""
-    cropped = crop(waveform, num_samples, rng)
-    return np.pad(cropped, (0, num_samples - cropped.size))
-
-
 def fit_clip(
     waveform: np.ndarray, clip_samples: int, min_samples: int, rng: np.random.Generator | None = None
 ) -> np.ndarray:

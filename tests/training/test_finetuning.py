@@ -359,16 +359,12 @@ def wav_bytes(waveform: np.ndarray) -> dict:
     return {"bytes": buffer.getvalue(), "path": None}
 
 
-@pytest.mark.parametrize("pad_to_clip_length", [False, True])
-def test_clips_are_cut_to_the_clip_length_and_padded_only_on_request(pad_to_clip_length):
+def test_clips_are_cut_to_the_clip_length_and_short_ones_stay_short():
     short, long = np.full(8000, 0.25, np.float32), np.linspace(-1, 1, 40000, dtype=np.float32)
-    transform = ClipTransform(24000, random_crop=False, seed=0, pad_to_clip_length=pad_to_clip_length)
+    transform = ClipTransform(24000, random_crop=False, seed=0)
     cut_short, cut_long = transform({"audio": [wav_bytes(short), wav_bytes(long)], "label": [0, 1]})["waveform"]
-    np.testing.assert_array_equal(cut_long, long[:24000])  # the start of a longer clip, whatever the padding
-    if pad_to_clip_length:
-        np.testing.assert_array_equal(cut_short, np.concatenate([short, np.zeros(16000, np.float32)]))
-    else:
-        np.testing.assert_array_equal(cut_short, short)  # left short: the batch's padding is masked instead
+    np.testing.assert_array_equal(cut_long, long[:24000])  # the start of a longer clip
+    np.testing.assert_array_equal(cut_short, short)  # left short: the batch's padding is masked instead
 
 
 def test_a_clip_shorter_than_one_analysis_window_is_padded_to_it():

@@ -164,12 +164,12 @@ def looks_like_local_path(name_or_path: str) -> bool:
     return parent != Path(".") and parent.exists()
 
 
-def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path") -> None:
-    """Raise `FileNotFoundError` naming the path when it looks local but does not exist, or is a folder without a
-    `config.json`; a Hub repo id is left to `from_pretrained`."""
+def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path", model: bool = True) -> None:
+    """Raise `FileNotFoundError` naming the path when it looks local but does not exist, or (a `model`) is a folder
+    without a `config.json`; a Hub repo id is left to `from_pretrained` / `load_dataset`."""
     path = Path(name_or_path).expanduser()
     if path.exists():
-        if path.is_dir() and not (path / "config.json").is_file():
+        if model and path.is_dir() and not (path / "config.json").is_file():
             raise FileNotFoundError(
                 f"{option} {name_or_path}: the folder exists but holds no config.json, so it is not a saved model "
                 "(save one with `save_pretrained`, or point at the folder that holds config.json)."
@@ -179,18 +179,6 @@ def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path
         raise FileNotFoundError(
             f"{option} {name_or_path}: no such file or folder ({path.resolve()} does not exist). It looks like a "
             "local path, so it was not looked up on the Hub; check the path, or give a Hub repo id such as "
-            "'org/name'."
-        )
-
-
-def check_dataset_path(name_or_path: str, option: str = "--dataset_name") -> None:
-    """Raise `FileNotFoundError` naming the path when it looks local but does not exist (a Hub id is left to
-    `datasets`)."""
-    path = Path(name_or_path).expanduser()
-    if not path.exists() and looks_like_local_path(name_or_path):
-        raise FileNotFoundError(
-            f"{option} {name_or_path}: no such file or folder ({path.resolve()} does not exist). It looks like a "
-            "local path, so it was not looked up on the Hub; check the path, or give a Hub dataset id such as "
             "'org/name'."
         )
 
@@ -251,7 +239,7 @@ class TaskDataArguments:
 
     def __post_init__(self):
         if self.dataset_name is not None:
-            check_dataset_path(self.dataset_name)
+            check_checkpoint_path(self.dataset_name, "--dataset_name", model=False)
 
 
 def task_from_arguments(data_args: TaskDataArguments):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import zipfile
 import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -111,11 +110,6 @@ class RecipeArguments(AugmentationArguments):
     """Augmentation (`training/augment.py`) and sampling of the recipe, and the card's model name."""
 
     random_crop: bool = option(True, "Random crop of long training clips (else start).")
-    pad_to_clip_length: bool = option(
-        False,
-        "Zero-pad clips shorter than the clip length with silence (EVAR). Default: they stay short; each "
-        "batch is padded by the feature extractor and the padding is masked, as the pipeline sees a clip.",
-    )
     class_balanced_sampling: bool | None = option(
         None, "Sample by inverse label frequency (default: the benchmark's, on for as2m)."
     )
@@ -135,25 +129,13 @@ class OutputFolderArguments:
 
 # Data
 class ClipTransform:
-    """`datasets` transform: decoded 16 kHz waveforms cut to the clip length by `fit_clip` (at most `clip_samples`,
-    at least `min_samples`; exactly `clip_samples` with `pad_to_clip_length`); None for clips that cannot be decoded.
+    """`datasets` transform: decoded 16 kHz waveforms cut by `fit_clip` (at most `clip_samples`, at least
+    `min_samples`); None for clips that cannot be decoded. A random crop is drawn from (seed, `epoch`, the clip's path
+    or bytes), so that a resumed run crops every clip as the uninterrupted run did (`CropEpochCallback` sets `epoch`)."""
 
-    A random crop is drawn from (seed, `epoch`, the clip's path or bytes), not from a running generator, so that a
-    resumed run crops every clip as the uninterrupted run did (`CropEpochCallback` sets `epoch`)."""
-
-    def __init__(
-        self,
-        clip_samples: int,
-        random_crop: bool,
-        seed: int,
-        pad_to_clip_length: bool = False,
-        min_samples: int = ANALYSIS_WINDOW_SAMPLES,
-    ):
-        self.clip_samples = clip_samples
-        self.min_samples = clip_samples if pad_to_clip_length else min_samples
-        self.random_crop = random_crop
-        self.seed = seed
-        self.epoch = 0
+    def __init__(self, clip_samples: int, random_crop: bool, seed: int, min_samples: int = ANALYSIS_WINDOW_SAMPLES):
+        self.clip_samples, self.min_samples = clip_samples, min_samples
+        self.random_crop, self.seed, self.epoch = random_crop, seed, 0
 
     def crop_generator(self, audio) -> np.random.Generator | None:
         if not self.random_crop:
@@ -412,9 +394,7 @@ def prepare_splits(
     prepared, transforms = {}, {}
     for name, dataset in splits.items():
         train = name == "train"
-        transform = ClipTransform(
-            benchmark.spec.clip_samples, recipe.random_crop and train, seed, recipe.pad_to_clip_length, min_samples
-        )
+        transform = ClipTransform(benchmark.spec.clip_samples, recipe.random_crop and train, seed, min_samples)
         transforms[name] = transform
         limit = data_args.max_train_samples if train else data_args.max_eval_samples
         dataset = undecoded_audio(dataset)
@@ -475,90 +455,52 @@ def check_output_folder(training_args: TrainingArguments, overwrite: bool, steps
 
 
 def checkpoint_problem(folder: Path) -> str | None:
-    """Why a Trainer `checkpoint-<step>` folder cannot be resumed from (an interrupted write), or None when it is
-    complete: trainer_state.json (written last) parses, model.safetensors reads whole, and every torch file
-    (optimizer, scheduler, RNG states) passes its zip CRC check."""
+    """Why a Trainer `checkpoint-<step>` folder cannot be resumed from (a write was interrupted), or None when
+    trainer_state.json (which the Trainer writes last) parses and model.safetensors reads whole."""
     try:
         json.loads((folder / "trainer_state.json").read_text())
-    except (OSError, ValueError):
-        return "no readable trainer_state.json"
-    try:
         load_file(folder / "model.safetensors")
-    except (OSError, SafetensorError) as error:
-        return f"model.safetensors unreadable: {error}"
-    for path in [*folder.glob("*.pt"), *folder.glob("*.pth")]:
-        try:
-            with zipfile.ZipFile(path) as archive:
-                if archive.testzip() is not None:
-                    return f"{path.name} is corrupt"
-        except (OSError, zipfile.BadZipFile):
-            return f"{path.name} is truncated"
-    return None
-
-
-def checkpoint_step(folder: Path) -> int:
-    match = re.fullmatch(r"checkpoint-(\d+)", folder.name)
-    return int(match.group(1)) if match else -1
-
-
-def newest_complete_checkpoint(folder: Path) -> Path | None:
-    """The highest-numbered complete `checkpoint-<step>` in `folder`; each newer incomplete one is skipped with a
-    warning naming it."""
-    for checkpoint in sorted(folder.glob("checkpoint-*"), key=checkpoint_step, reverse=True):
-        problem = checkpoint_problem(checkpoint)
-        if problem is None:
-            return checkpoint
-        logger.warning(f"Skipping {checkpoint}: an incomplete checkpoint ({problem}), left by an interrupted write.")
+    except (OSError, ValueError, SafetensorError) as error:
+        return f"{type(error).__name__}: {error}"
     return None
 
 
 def checkpoint_to_resume(args: TrainingArguments) -> str | None:
-    """The checkpoint `--resume_from_checkpoint` asks for: `latest` (or `last`) -> the newest complete checkpoint of
-    the run folder (None, with a warning, when it has none), a path -> that folder, refused unless complete; no flag
-    -> None (a fresh start)."""
+    """What --resume_from_checkpoint asks for: `latest`/`last` -> the newest complete checkpoint of the run folder,
+    skipping newer incomplete ones with a warning naming each (None when there is none); a path -> that folder,
+    refused unless complete; no flag -> None (a fresh start)."""
     requested = args.resume_from_checkpoint
-    if requested is None:
-        return None
     if requested in RESUME_LATEST:
-        latest = newest_complete_checkpoint(_output_folder(args))
-        if latest is None:
-            logger.warning(f"--resume_from_checkpoint {requested}: no complete checkpoint in {args.output_dir}.")
-            return None
-        logger.info(f"Resuming from {latest}.")
-        return str(latest)
-    if not Path(requested).is_dir():
+        steps = {path: path.name.removeprefix("checkpoint-") for path in _output_folder(args).glob("checkpoint-*")}
+        for checkpoint in sorted(steps, key=lambda path: int(steps[path]) if steps[path].isdigit() else -1)[::-1]:
+            problem = checkpoint_problem(checkpoint)
+            if problem is None:
+                return str(checkpoint)
+            logger.warning(
+                f"Skipping {checkpoint}: an incomplete checkpoint, left by an interrupted write ({problem})."
+            )
+        logger.warning(f"--resume_from_checkpoint {requested}: no complete checkpoint in {args.output_dir}.")
+        return None
+    if requested is not None and not Path(requested).is_dir():
         raise FileNotFoundError(f"--resume_from_checkpoint {requested}: no such folder.")
-    problem = checkpoint_problem(Path(requested))
+    problem = None if requested is None else checkpoint_problem(Path(requested))
     if problem is not None:
-        raise ValueError(
-            f"--resume_from_checkpoint {requested}: not a complete checkpoint ({problem}); pass "
-            "--resume_from_checkpoint latest to resume from the newest complete one."
-        )
+        raise ValueError(f"--resume_from_checkpoint {requested}: not a complete checkpoint ({problem}).")
     return requested
 
 
 def check_resumed_settings(checkpoint: str | None, settings: dict) -> None:
-    """Refuse to resume `checkpoint` with settings other than those that trained it (read from its run folder's
-    SETTINGS_FILE), so that the card never states settings its weights were not trained with; the run's length
-    (epochs, steps) may change."""
-    saved_file = None if checkpoint is None else Path(checkpoint).parent / SETTINGS_FILE
-    if saved_file is None or not saved_file.is_file():
-        return
-    saved = json.loads(saved_file.read_text())
+    """Refuse to resume `checkpoint` with other settings than those that trained it (its run folder's SETTINGS_FILE),
+    so that a card never states settings its weights were not trained with; the run's length may change."""
+    saved_file = Path(checkpoint or ".").parent / SETTINGS_FILE
+    saved = json.loads(saved_file.read_text()) if checkpoint and saved_file.is_file() else settings
     changed = [key for key in settings if key not in RUN_LENGTH_SETTINGS and saved.get(key) != settings[key]]
     if changed:
-        was = ", ".join(f"{key}={saved.get(key)!r}" for key in changed)
-        now = ", ".join(f"{key}={settings[key]!r}" for key in changed)
         raise ValueError(
-            f"{checkpoint} was trained with {was}, this command gives {now}: resume with the same settings, or pass "
-            "--overwrite_output_dir to start over."
+            f"{checkpoint} was trained with {', '.join(f'{key}={saved.get(key)!r}' for key in changed)}, this command "
+            f"gives {', '.join(f'{key}={settings[key]!r}' for key in changed)}: resume with the same settings, or "
+            "pass --overwrite_output_dir to start over."
         )
-
-
-def run_settings(model_args, recipe: RecipeArguments, training_args: TrainingArguments) -> dict:
-    """The settings that train a run (the card's hyperparameters and the base model), as JSON values."""
-    settings = {"base_model": model_args.model_name_or_path, **card_hyperparameters(model_args, recipe, training_args)}
-    return json.loads(json.dumps(settings, default=str))
 
 
 def fine_tune(
@@ -616,7 +558,8 @@ def fine_tune(
     results.update(test_score=None, num_test_clips=None, train_loss=None, num_train_clips=num_train_clips)
     if steps.train:
         resume_from = checkpoint_to_resume(args)
-        settings = run_settings(model_args, recipe, training_args)
+        settings = {"base_model": model_args.model_name_or_path, **card_hyperparameters(model_args, recipe, args)}
+        settings = json.loads(json.dumps(settings, default=str))  # as saved
         check_resumed_settings(resume_from, settings)
         if args.should_save:
             write_json(settings, run_dir / SETTINGS_FILE)
