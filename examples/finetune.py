@@ -8,9 +8,10 @@
         --audio_column audio --label_column label --output_dir out/custom
     python examples/finetune.py --config run.yaml          # any option from a YAML file; flags override it
 
-`--dataset_name` also takes a folder of your own clips (`<class>/*.wav`, or `train/` + `test/` [+ `validation/`] with
-class folders) or a metadata CSV (a file column, --label_column, and a `split` or --fold_column column); without a
-test split `--train_test_split` of every class is held out, and `--train_val_split` of train for validation.
+`--dataset_name` also takes a folder of your own clips: `<class>/*.wav`; `train/` + `test/` [+ `validation/`] with
+class folders; or a `metadata.csv` with columns `file_name`, a label (--label_column) and `split` or a fold column
+(--fold_column). Without a test split `--train_test_split` (0.2) of every class is held out as test, and without a
+validation split `--train_val_split` (0.1) of train; the clip length comes from the clips unless --clip_seconds.
 `--do_train` / `--do_eval` choose the steps (neither: both). An --output_dir holding an earlier run is refused unless
 `--resume_from_checkpoint latest` (or a checkpoint path) continues it or `--overwrite_output_dir` starts over;
 `--push_to_hub --hub_model_id org/name` publishes through the Trainer. Each run
