@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
     task = task_from_arguments(data_args)
     embedder = load_embedder(model_args.model_name_or_path, model_args.trust_remote_code, probe)
     embeddings = embed_task(task, embedder, model_args.model_name_or_path, probe)
-    results = run_protocol(task, embeddings, probe, data_args.fold, data_args.validation_fraction)
+    results = run_protocol(task, embeddings, probe, data_args.fold, data_args.train_val_split)
 
     path = write_results(results, model_args.model_name_or_path, task, probe)
     logger.info(f"{summary_line(results, model_args.model_name_or_path, task)} -> {path}")

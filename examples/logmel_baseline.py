@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
         max_iter=options.max_iter,
         regularization=options.regularization,
         regularization_grid=options.regularization_grid,
-        validation_fraction=data_args.validation_fraction,
+        validation_fraction=data_args.train_val_split,
     )
 
     path = write_baseline_results(results, task, options, data_args.dataset_name)

@@ -8,9 +8,10 @@ from types import ModuleType
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-# examples/finetune.py options of a one-step CPU run on 0.5 s clips, with no evaluation or saving during training.
+# examples/finetune.py options of a one-step CPU run on 0.5 s clips, with no evaluation or saving during training
+# (and no warm-up, which would spend that step at learning rate 0).
 QUICK_FINETUNE_OPTIONS = [
-    *("--clip_seconds", "0.5", "--max_steps", "1", "--per_device_train_batch_size", "8"),
+    *("--clip_seconds", "0.5", "--max_steps", "1", "--warmup_steps", "0", "--per_device_train_batch_size", "8"),
     *("--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--disable_tqdm", "true"),
     *("--no_verify_split_sizes", "--use_cpu", "true"),
 ]

@@ -33,6 +33,8 @@ SAMPLING_RATE = 16000
 # Output samples decoded on each side of a crop before resampling: torchaudio's default windowed-sinc kernel reaches
 # about 20 source samples (6 zero crossings) at 48 or 44.1 kHz -> 16 kHz, i.e. < 8 output samples; 64 is safe.
 RESAMPLING_MARGIN = 64
+# The shortest clip a log-mel feature extractor accepts: one 25 ms analysis window (400 samples at 16 kHz)
+ANALYSIS_WINDOW_SAMPLES = 400
 
 
 class ClipDecodeError(ValueError):
@@ -186,10 +188,14 @@ def crop(waveform: np.ndarray, num_samples: int, rng: np.random.Generator | None
     return random_crop(waveform, num_samples, rng) if rng is not None else waveform[:num_samples]
 
 
-def crop_or_pad(waveform: np.ndarray, num_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:
-    """(L,) -> (num_samples,): `crop`, then zero-padded at the end."""
-    cropped = crop(waveform, num_samples, rng)
-    return np.pad(cropped, (0, num_samples - cropped.size))
+def fit_clip(
+    waveform: np.ndarray, clip_samples: int, min_samples: int, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """The clip-length rule of every script: (L,) -> (max(min(L, clip_samples), min_samples),). A long clip is
+    `crop`ped to `clip_samples`; a short one is kept whole (batches pad and mask it), except that one shorter than
+    `min_samples` (one analysis window of the feature extractor) is zero-padded at the end to that length."""
+    cropped = crop(waveform, clip_samples, rng)
+    return np.pad(cropped, (0, max(0, min_samples - cropped.size)))
 
 
 # ---- Decode only the crop --------------------------------------------------------------------------------------

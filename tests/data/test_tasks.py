@@ -8,7 +8,7 @@ from datasets import ClassLabel, List
 
 from aasp_corpora.recordings import RECORDED_TASKS
 from aasp_corpora.synthetic import EMBEDDED_TASKS
-from transformers_aasp.audio import crop_or_pad, decode_waveform
+from transformers_aasp.audio import decode_waveform, fit_clip
 from transformers_aasp.data.loading import check_split_sizes, load_task, resolve_task
 from transformers_aasp.data.protocols import class_balanced_weights, stratified_holdout
 from transformers_aasp.data.sources import undecoded_audio
@@ -223,11 +223,12 @@ def test_missing_columns_are_named_with_the_available_ones(hub):
         load_task(spec)
 
 
-def test_crop_or_pad_shapes():
+def test_fit_clip_crops_long_clips_and_pads_only_to_one_analysis_window():
     waveform = np.arange(10, dtype=np.float32)
-    np.testing.assert_array_equal(crop_or_pad(waveform, 4), [0, 1, 2, 3])
-    np.testing.assert_array_equal(crop_or_pad(waveform, 12)[-3:], [9, 0, 0])
-    cropped = crop_or_pad(waveform, 4, np.random.default_rng(0))
+    np.testing.assert_array_equal(fit_clip(waveform, 4, 2), [0, 1, 2, 3])
+    np.testing.assert_array_equal(fit_clip(waveform, 20, 2), waveform)  # short clips stay short ...
+    np.testing.assert_array_equal(fit_clip(waveform, 20, 12)[-3:], [9, 0, 0])  # ... down to the shortest allowed
+    cropped = fit_clip(waveform, 4, 2, np.random.default_rng(0))
     assert cropped.shape == (4,) and np.all(np.diff(cropped) == 1)
 
 

@@ -3,10 +3,12 @@
 cached), and the probe of `transformers_aasp.evaluation.linear_probe`."""
 
 import json
+from pathlib import Path
 
 import hub_layouts
 import numpy as np
 import pytest
+import soundfile
 import torch
 from example_scripts import load_example
 from safetensors.numpy import load_file, save_file
@@ -22,6 +24,7 @@ from transformers_aasp.evaluation.linear_probe import (
     train_linear_classifier,
 )
 from transformers_aasp.modeling_aasp import AaSPModelOutput
+from transformers_aasp.reporting.metrics import wilson_interval
 
 
 linear_eval = load_example("linear_eval")
@@ -191,3 +194,37 @@ def test_weight_decay_scores_come_from_validation_and_a_fixed_value_is_not_selec
     assert select_weight_decay(train, validation, 3, False, seed=0, probe=fixed)[2:] == (0.05, {"0.05": 1.0})
     with pytest.raises(ValueError, match="weight_decay_grid is empty"):
         select_weight_decay(train, validation, 3, False, seed=0, probe=LinearProbeArguments(weight_decay_grid=[]))
+
+
+def write_class_folders(root: Path, seconds: float, seed: int) -> Path:
+    """root/<class>/<i>.wav: 3 classes of 5 tones."""
+    for class_index, name in enumerate(("bell", "drum", "horn")):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(5):
+            wave = hub_layouts.tone(class_index, seconds, 16000, seed + 10 * class_index + i)
+            soundfile.write(root / name / f"{i}.wav", wave, 16000)
+    return root
+
+
+@pytest.mark.integration
+def test_a_regenerated_folder_is_embedded_again_and_results_carry_its_name(checkpoints, tmp_path):
+    data = write_class_folders(tmp_path / "hits", seconds=0.3, seed=0)
+    options = [
+        *("--model_name_or_path", str(checkpoints["aasp"]), "--dataset_name", str(data)),
+        *("--embedding_cache_dir", str(tmp_path / "cache"), "--output_dir", str(tmp_path / "out")),
+        *("--num_seeds", "1", "--max_epochs", "2", "--device", "cpu"),
+    ]
+    linear_eval.main(options)
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["linear_eval_hits_aasp.json"]
+    write_class_folders(data, seconds=0.3, seed=1)  # the same file names, other clips
+    linear_eval.main(options)
+    # The cache is keyed by the data's content: the regenerated folder got a second set of embeddings.
+    assert len(list((tmp_path / "cache").rglob("train.safetensors"))) == 2
+
+
+@pytest.mark.integration
+def test_a_single_run_reports_the_wilson_interval_of_its_test_clips(checkpoints, esc50, tmp_path):
+    results = linear_eval.main(command(checkpoints["aasp"], esc50, tmp_path, "--num_seeds", "1", "--fold", "2"))
+    correct = round(results["mean"] * results["num_test_clips"])  # one fold, one seed: the accuracy is a count
+    low, high = results["wilson95"]
+    assert (low, high) == wilson_interval(correct, results["num_test_clips"]) and low <= results["mean"] <= high

@@ -281,7 +281,7 @@ def test_undecodable_clips_are_skipped_and_counted(hub, checkpoint, tmp_path):
         "2",
         "--max_steps",
         "3",
-        "--validation_fraction",
+        "--train_val_split",
         "0",
     )
     assert summary["skipped_clips"] == 1
@@ -359,16 +359,30 @@ def wav_bytes(waveform: np.ndarray) -> dict:
     return {"bytes": buffer.getvalue(), "path": None}
 
 
-@pytest.mark.parametrize("pad_to_clip_length", [False, True])
-def test_clips_are_cut_to_the_clip_length_and_padded_only_on_request(pad_to_clip_length):
+def test_clips_are_cut_to_the_clip_length_and_short_ones_stay_short():
     short, long = np.full(8000, 0.25, np.float32), np.linspace(-1, 1, 40000, dtype=np.float32)
-    transform = ClipTransform(24000, random_crop=False, seed=0, pad_to_clip_length=pad_to_clip_length)
+    transform = ClipTransform(24000, random_crop=False, seed=0)
     cut_short, cut_long = transform({"audio": [wav_bytes(short), wav_bytes(long)], "label": [0, 1]})["waveform"]
-    np.testing.assert_array_equal(cut_long, long[:24000])  # the start of a longer clip, whatever the padding
-    if pad_to_clip_length:
-        np.testing.assert_array_equal(cut_short, np.concatenate([short, np.zeros(16000, np.float32)]))
-    else:
-        np.testing.assert_array_equal(cut_short, short)  # left short: the batch's padding is masked instead
+    np.testing.assert_array_equal(cut_long, long[:24000])  # the start of a longer clip
+    np.testing.assert_array_equal(cut_short, short)  # left short: the batch's padding is masked instead
+
+
+def test_a_clip_shorter_than_one_analysis_window_is_padded_to_it():
+    # A 300-sample drum hit (under 25 ms) would stop the feature extractor: every script pads it to 400 samples.
+    hit = np.full(300, 0.5, np.float32)
+    (cut,) = ClipTransform(24000, random_crop=True, seed=0)({"audio": [wav_bytes(hit)], "label": [0]})["waveform"]
+    np.testing.assert_array_equal(cut, np.concatenate([hit, np.zeros(100, np.float32)]))
+
+
+def test_random_crops_depend_on_the_epoch_and_the_clip_not_on_earlier_draws():
+    clips = [wav_bytes(np.linspace(-1, 1, 40000, dtype=np.float32) * (i + 1) / 4) for i in range(3)]
+    transform = ClipTransform(8000, random_crop=True, seed=0)
+    first = transform({"audio": clips, "label": [0, 1, 2]})["waveform"]
+    again = transform({"audio": clips[2:], "label": [2]})["waveform"]  # a resumed run reads only the last clip
+    np.testing.assert_array_equal(again[0], first[2])
+    transform.epoch = 1
+    next_epoch = transform({"audio": clips, "label": [0, 1, 2]})["waveform"]
+    assert not all(np.array_equal(a, b) for a, b in zip(first, next_epoch, strict=True))
 
 
 def test_soft_target_loss_matches_torch_losses():
@@ -421,28 +435,21 @@ def test_do_eval_alone_refuses_a_checkpoint_without_a_trained_classifier(hub, ch
 
 
 @pytest.mark.integration
-def test_training_resumes_from_the_last_checkpoint_of_the_output_dir(hub, checkpoint, tmp_path):
+def test_training_resumes_only_when_asked(hub, checkpoint, tmp_path):
     data = esc50_fold(hub, 1)
     run(checkpoint, tmp_path, *data, "--max_steps", "2", "--save_strategy", "steps", "--save_steps", "1")
     assert {p.name for p in tmp_path.glob("checkpoint-*")} == {"checkpoint-1", "checkpoint-2"}
     saved = load_file(tmp_path / "checkpoint-2" / "model.safetensors")
-    # The same command again, with another learning rate: it resumes at step 2 of 2 and trains no further, so the
-    # final weights are checkpoint-2's (a fresh start with lr 0.1 would have changed them).
-    run(checkpoint, tmp_path, *data, "--max_steps", "2", "--learning_rate", "0.1")
+    with pytest.raises(FileExistsError, match=r"already holds a fine-tuning run"):
+        run(checkpoint, tmp_path, *data, "--max_steps", "2")
+    # --resume_from_checkpoint latest resumes at step 2 of 2 and trains no further: the final weights are
+    # checkpoint-2's.
+    run(checkpoint, tmp_path, *data, "--max_steps", "2", "--resume_from_checkpoint", "latest")
     final = load_file(tmp_path / "model.safetensors")
     assert final.keys() == saved.keys() and all(torch.equal(final[k], saved[k]) for k in saved)
     # --resume_from_checkpoint names the checkpoint explicitly, here into another output folder.
-    run(
-        checkpoint,
-        tmp_path / "other",
-        *data,
-        "--max_steps",
-        "2",
-        "--learning_rate",
-        "0.1",
-        "--resume_from_checkpoint",
-        str(tmp_path / "checkpoint-2"),
-    )
+    other_dir = tmp_path / "other"
+    run(checkpoint, other_dir, *data, "--max_steps", "2", "--resume_from_checkpoint", str(tmp_path / "checkpoint-2"))
     other = load_file(tmp_path / "other" / "model.safetensors")
     assert all(torch.equal(other[k], saved[k]) for k in saved)
     with pytest.raises(FileNotFoundError, match=r"--resume_from_checkpoint .*checkpoint-9: no such folder"):
@@ -579,5 +586,6 @@ def test_the_script_logs_its_summary_at_the_default_level_and_reads_a_yaml_confi
     assert process.returncode == 0, process.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "results.json").read_text())
     assert summary["folds"] == {"5": summary["mean"]}  # the fold came from the YAML file
-    expected = f"ESC-50: accuracy = {summary['mean']:.4f} ± {summary['ci95']:.4f} (95 % CI over 1 run(s), 3 test"
+    low, high = summary["wilson95"]  # one run: the binomial interval of its 3 test clips
+    expected = f"ESC-50: accuracy = {summary['mean']:.4f} (95 % Wilson interval {low:.4f}-{high:.4f}, 3 test clips)"
     assert expected in process.stderr

@@ -5,6 +5,9 @@
 (`ClassLabel`, or `List(ClassLabel)` when multi-label) and, where the protocol needs them, "fold" / "speaker". The
 data is read by `datasets.load_dataset`, the `parquet` builder (`TaskSpec.data_files`) or `load_from_disk`.
 `LoadedTask.splits(fold)` applies the protocol (`data.protocols`).
+
+A custom `--dataset_name` may be a user's folder of audio files in one of the `USER_LAYOUTS`, read by `datasets`'
+audiofolder; without a test split a stratified fraction of each class is held out as test (`hold_out_test`).
 """
 
 import hashlib
@@ -13,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 from datasets import (
     Audio,
     ClassLabel,
@@ -28,12 +32,22 @@ from datasets import (
 )
 from transformers.utils import logging
 
-from ..audio import SAMPLING_RATE
-from .protocols import SplitIndices, column_values, protocol_indices, require_named_splits
+from ..audio import ANALYSIS_WINDOW_SAMPLES, SAMPLING_RATE, read_header
+from .protocols import SplitIndices, column_values, protocol_indices, require_named_splits, stratified_holdout
+from .sources import AUDIO_EXTENSIONS, undecoded_audio
 from .tasks import SPEECH_COMMANDS_12_CLASS_TEST_ROWS, TaskSpec, custom_task, get_task
 
 
 logger = logging.get_logger(__name__)
+
+USER_LAYOUTS = (
+    "<folder>/<class>/*.wav; <folder>/train/<class>/*.wav + <folder>/test/<class>/*.wav (+ validation/); or "
+    "<folder>/metadata.csv with columns file_name, a label and a `split` (train/validation/test) or fold column"
+)
+SPLIT_FOLDERS = ("train", "validation", "valid", "val", "dev", "test", "eval")
+SPLIT_COLUMN = "split"  # a metadata.csv column naming each row's split
+TEST_HOLDOUT_SEED = 0  # fixed: the held-out test clips are part of the data, not of a run
+CLIP_LENGTH_PERCENTILE, MAX_CLIP_SECONDS = 95, 10.0  # a custom dataset's clip length, from its clips' durations
 
 
 @dataclass
@@ -123,9 +137,11 @@ class LoadedTask:
         return IterableDatasetDict(splits)
 
     def fingerprint(self) -> str:
-        """Identifies the loaded data (dataset id, revision, config, split sizes, label names) for caches."""
-        sizes = None if self.streaming else self._indexed().num_rows
-        text = repr((self.spec.name, self.source, self.revision, self.spec.dataset_config, self.class_names, sizes))
+        """Identifies the loaded data for caches: dataset id, revision, config, label names and each split's `datasets`
+        fingerprint, which follows its content (data files' hashes; for local audio files, their modification
+        times)."""
+        splits = None if self.streaming else {name: split._fingerprint for name, split in self._indexed().items()}
+        text = repr((self.spec.name, self.source, self.revision, self.spec.dataset_config, self.class_names, splits))
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -138,6 +154,7 @@ def load_task(
     verify_split_sizes: bool = True,
     cache_dir: str | None = None,
     loader_kwargs: dict | None = None,
+    test_fraction: float = 0.0,
 ) -> LoadedTask:
     """Load a registered task (or a custom spec) and cast it to the common columns.
 
@@ -150,6 +167,8 @@ def load_task(
             deliberate subset; the class checks always run.
         cache_dir: passed to `datasets.load_dataset`.
         loader_kwargs: passed to the spec's `loader` (embedded corpus tasks: `cache_dir`, `clips_per_class`, `seed`).
+        test_fraction: a named-splits dataset without its test split: this stratified fraction of each class of train
+            is held out as test (0: refused, naming the splits found).
     """
     spec = get_task(task) if isinstance(task, str) else task
     if dataset_id is not None:
@@ -162,6 +181,10 @@ def load_task(
     # each rebuilt dict keeps the kind of `raw` (map-style or streamed splits), which the stubs cannot express
     raw = type(raw)(cast(Any, {split: _audio_as_feature(spec, dataset) for split, dataset in raw.items()}))
     _require_columns(spec, raw)
+    if test_fraction > 0 and spec.protocol == "splits" and isinstance(raw, DatasetDict):
+        raw = split_by_column(raw) if len(raw) == 1 and SPLIT_COLUMN in next(iter(raw.values())).column_names else raw
+        missing_test = spec.test_split not in raw and spec.train_split in raw
+        raw = hold_out_test(spec, raw, test_fraction) if missing_test else raw
     if spec.protocol == "splits":
         require_named_splits(spec, raw)
     if spec.add_columns is not None:
@@ -194,6 +217,7 @@ def resolve_task(
     validation_split: str | None = None,
     test_split: str | None = None,
     clip_seconds: float | None = None,
+    test_fraction: float = 0.2,
     verify_split_sizes: bool = True,
     corpus_clips_per_class: int | None = None,
     corpus_seed: int = 0,
@@ -204,7 +228,9 @@ def resolve_task(
     A registered `task` (optionally read from `dataset_name`, a copy with the same layout), or a custom
     `dataset_name` described by the column and split arguments. Split names given here override a registered
     task's too (None keeps its own); `revision` overrides its pinned Hub commit; `clip_seconds` its clip length;
-    `corpus_clips_per_class` and `corpus_seed` choose the build of the embedded corpus that its tasks read.
+    `corpus_clips_per_class` and `corpus_seed` choose the build of the embedded corpus that its tasks read. A custom
+    dataset without a test split holds out `test_fraction` of each class as test; its clip length, unless given,
+    comes from its clips' durations, and clips shorter than one analysis window are named in a warning.
     """
     if task is None and dataset_name is None:
         raise ValueError("Pass --task <name> or --dataset_name <hub id or path>.")
@@ -230,14 +256,98 @@ def resolve_task(
     loader_kwargs = (
         {"clips_per_class": corpus_clips_per_class, "seed": corpus_seed} if spec.loader is not None else None
     )
-    return load_task(
+    loaded = load_task(
         spec,
         dataset_id=override,
         revision=revision,
         streaming=streaming,
         verify_split_sizes=verify_split_sizes,
         loader_kwargs=loader_kwargs,
+        test_fraction=test_fraction if task is None else 0.0,
     )
+    if task is None and not loaded.streaming:
+        check_user_splits(loaded)
+        durations = clip_durations(loaded._indexed())
+        warn_short_clips(durations)
+        if clip_seconds is None and durations:
+            loaded.spec = replace(loaded.spec, clip_seconds=clip_seconds_from_durations(list(durations.values())))
+            logger.info(f"{loaded.spec.display_name}: clip length {loaded.spec.clip_seconds:g} s, from the data.")
+    return loaded
+
+
+# A user's own data
+
+
+def check_audio_folder_layout(folder: Path) -> None:
+    """Refuse a folder of loose audio files in none of the `USER_LAYOUTS`, naming what is wrong, before loading."""
+    if (folder / "metadata.csv").is_file() or not _has_audio(folder):
+        return
+    splits = [path for path in folder.iterdir() if path.is_dir() and path.name.lower() in SPLIT_FOLDERS]
+    problem = None if not splits or (folder / "train").is_dir() else "split folders but no train/"
+    for parent in splits or [folder]:
+        if _has_audio(parent, recursive=False):
+            problem = f"audio files lie directly in {parent.name}/, not in class folders"
+        elif len([path for path in parent.iterdir() if path.is_dir() and _has_audio(path)]) < (1 if splits else 2):
+            problem = f"{parent.name}/ holds {'no' if splits else 'fewer than two'} class folders with audio files"
+    if problem:
+        raise ValueError(f"--dataset_name {folder}: {problem}. Expected layouts: {USER_LAYOUTS}.")
+
+
+def _has_audio(folder: Path, recursive: bool = True) -> bool:
+    paths = folder.rglob("*") if recursive else folder.iterdir()
+    return any(path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS for path in paths)
+
+
+def split_by_column(raw: DatasetDict) -> DatasetDict:
+    """A single-split dataset with a `SPLIT_COLUMN` (a metadata.csv's) as one split per value of that column."""
+    (table,) = raw.values()
+    names = np.asarray([str(name) for name in column_values(table, SPLIT_COLUMN)])
+    return DatasetDict({name: table.select(np.flatnonzero(names == name)) for name in dict.fromkeys(names)})
+
+
+def hold_out_test(spec: TaskSpec, raw: DatasetDict, fraction: float) -> DatasetDict:
+    """`raw` with a fixed stratified `fraction` of every class of its train split moved to a test split."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"--train_test_split must be in (0, 1), got {fraction}.")
+    train = raw[spec.train_split]
+    held_out = np.zeros(train.num_rows, dtype=bool)
+    held_out[stratified_holdout(column_values(train, spec.label_column), fraction, TEST_HOLDOUT_SEED)] = True
+    logger.info(f"{spec.display_name}: no {spec.test_split!r} split; {int(held_out.sum())} clips held out as test.")
+    test = {spec.test_split: train.select(np.flatnonzero(held_out))}
+    return DatasetDict({**raw, spec.train_split: train.select(np.flatnonzero(~held_out)), **test})
+
+
+def check_user_splits(loaded: LoadedTask) -> None:
+    """Refuse a custom dataset with an empty split (a class of one clip leaves none to hold out)."""
+    for name, split in loaded._indexed().items():
+        if split.num_rows == 0:
+            raise ValueError(f"{loaded.spec.display_name}: split {name!r} is empty. Expected layouts: {USER_LAYOUTS}.")
+
+
+def clip_durations(dataset: DatasetDict) -> dict[str, float]:
+    """{file name: duration in seconds} of every clip whose header can be read."""
+    durations = {}
+    for name, split in dataset.items():
+        records = (record for batch in undecoded_audio(split).iter(batch_size=256) for record in batch["audio"])
+        for index, record in enumerate(records):
+            header = read_header(record)
+            if header is not None:
+                durations[record.get("path") or f"{name} row {index}"] = header.num_frames / header.sampling_rate
+    return durations
+
+
+def clip_seconds_from_durations(durations: list[float]) -> float:
+    """A custom dataset's clip length: the `CLIP_LENGTH_PERCENTILE`th percentile of its clips' durations (a few long
+    clips do not set it), to 10 ms, at most `MAX_CLIP_SECONDS`, at least one analysis window."""
+    seconds = round(float(np.percentile(durations, CLIP_LENGTH_PERCENTILE)), 2)
+    return min(MAX_CLIP_SECONDS, max(seconds, ANALYSIS_WINDOW_SAMPLES / SAMPLING_RATE))
+
+
+def warn_short_clips(durations: dict[str, float]) -> None:
+    """Name the clips shorter than one analysis window, which every script zero-pads to it (`audio.fit_clip`)."""
+    short = sorted(name for name, seconds in durations.items() if seconds * SAMPLING_RATE < ANALYSIS_WINDOW_SAMPLES)
+    if short:
+        logger.warning(f"{len(short)} clip(s) under 25 ms are zero-padded to 25 ms: {', '.join(short[:10])}")
 
 
 def check_split_sizes(spec: TaskSpec, num_rows: dict[str, int]) -> None:
@@ -273,15 +383,22 @@ def _load_source(spec: TaskSpec, from_hub: bool, streaming: bool, cache_dir, loa
         files = {split: data_file_urls(spec, patterns, from_hub) for split, patterns in spec.data_files.items()}
         data = load_dataset("parquet", data_files=files, cache_dir=cache_dir, streaming=streaming)
     else:
+        if Path(dataset_id).is_dir():
+            check_audio_folder_layout(Path(dataset_id))
         revision = spec.revision if from_hub else None
-        # the stubs overload `streaming` on Literal[True] / Literal[False] only, not on a bool
-        data = load_dataset(  # pyright: ignore[reportCallIssue]
-            dataset_id,
-            spec.dataset_config,
-            revision=revision,
-            cache_dir=cache_dir,
-            streaming=streaming,  # pyright: ignore[reportArgumentType]
-        )
+        try:
+            # the stubs overload `streaming` on Literal[True] / Literal[False] only, not on a bool
+            data = load_dataset(  # pyright: ignore[reportCallIssue]
+                dataset_id,
+                spec.dataset_config,
+                revision=revision,
+                cache_dir=cache_dir,
+                streaming=streaming,  # pyright: ignore[reportArgumentType]
+            )
+        except ConnectionError as error:
+            raise FileNotFoundError(
+                f"{dataset_id}: no such local folder or file, and the Hub could not be reached to look it up ({error})."
+            ) from error
     if isinstance(data, IterableDataset):
         return IterableDatasetDict({spec.train_split: data})
     return data if isinstance(data, (DatasetDict, IterableDatasetDict)) else DatasetDict({spec.train_split: data})

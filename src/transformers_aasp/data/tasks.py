@@ -10,6 +10,7 @@ repository's schema was read is recorded in docs/tasks.md.
 """
 
 import csv
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -383,9 +384,11 @@ def custom_task(
 ) -> TaskSpec:
     """A spec for any Hub id or local path, given its columns. With `fold_column`, the folds are its distinct values
     (sorted; numbers or strings), read when the task is loaded."""
+    path = Path(dataset_id)
+    display_name = (path.parent.resolve().name if path.is_file() else path.name) if path.exists() else dataset_id
     return TaskSpec(
-        name="custom",
-        display_name=Path(dataset_id).name if Path(dataset_id).exists() else dataset_id,
+        name=re.sub(r"[^A-Za-z0-9_.-]+", "_", display_name),  # output files carry the dataset's name
+        display_name=display_name,
         dataset_id=dataset_id,
         dataset_config=dataset_config,
         revision=revision,

@@ -9,8 +9,9 @@ same log-mel spectrogram (F = 80 mel bins, 100 frames/s), over each clip's valid
 
 The classifier is `make_pipeline(StandardScaler(), LogisticRegression(C=C))`, C chosen on the validation split,
 refitted on train + validation, and scored once on test, with a 95 % Wilson interval that covers the sampling of the
-test clips only. Clips are cut to the task's `clip_seconds` as in linear evaluation, but a shorter clip is not
-zero-padded: padding frames are masked out, so that silence added by padding never enters the statistics.
+test clips only. Clips are cut to the task's `clip_seconds` by the rule of every script (`audio.fit_clip`): a shorter
+clip is not zero-padded (only up to one analysis window), and padding frames are masked out, so that silence added by
+padding never enters the statistics.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 from transformers import AutoFeatureExtractor
 from transformers.utils import logging
 
-from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
+from ..audio import SAMPLING_RATE, decode_waveform, fit_clip
 from ..data.loading import LoadedTask
 from ..data.protocols import stratified_holdout
 from ..data.sources import undecoded_audio
@@ -194,16 +195,6 @@ def logmel_features(input_values, attention_mask, feature_set: str = "full", fra
 # Features of a dataset split
 
 
-def waveform_for_baseline(waveform: np.ndarray, clip_samples: int | None, min_samples: int) -> np.ndarray:
-    """(L,) decoded clip -> its first `clip_samples` samples (the linear evaluation's crop), not padded further,
-    except that a clip shorter than the feature extractor's one analysis window is zero-padded to `min_samples`."""
-    if clip_samples is not None and waveform.size > clip_samples:
-        waveform = crop_or_pad(waveform, clip_samples)
-    if waveform.size < min_samples:
-        waveform = crop_or_pad(waveform, min_samples)
-    return waveform
-
-
 def split_features(
     dataset,
     feature_extractor: AaSPFeatureExtractor,
@@ -222,7 +213,7 @@ def split_features(
         if not keep:
             continue
         clips = [
-            waveform_for_baseline(waveform, clip_samples, feature_extractor.min_num_samples)
+            fit_clip(waveform, clip_samples or waveform.size, feature_extractor.min_num_samples)
             for waveform in waveforms
             if waveform is not None
         ]
@@ -430,7 +421,7 @@ def choose_regularization(
     if len(validation[1]) == 0:
         raise ValueError(
             "Choosing C needs validation clips: the data has no validation split and validation_fraction is 0. "
-            "Fix --regularization or give --validation_fraction > 0."
+            "Fix --regularization or give --train_val_split > 0."
         )
     scores = {str(c): float(fit_logmel_classifier(*train, max_iter, c).score(*validation)) for c in sorted(grid)}
     chosen = max(sorted(grid), key=lambda c: scores[str(c)])  # max keeps the first of equal scores

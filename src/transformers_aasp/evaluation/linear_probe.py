@@ -1,8 +1,9 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Linear evaluation of a frozen audio encoder (the EVAR-style protocol used by the M2D / BYOL-A papers).
 
-Every clip is cut to the task's `clip_seconds` (zero-padded when shorter) and embedded once by the frozen encoder
-(`ClipEmbedder`); embeddings are cached as safetensors, keyed by model weights + task + source split. A linear layer
+Every clip is cut to the task's `clip_seconds` by the clip-length rule of every script (`audio.fit_clip`: a shorter
+clip is not padded with silence, its padding is masked) and embedded once by the frozen encoder (`ClipEmbedder`);
+embeddings are cached as safetensors, keyed by model weights + the data's content + source split. A linear layer
 on standardised embeddings is trained with Adam and early-stopped on validation (`train_linear_classifier`), its
 weight decay chosen on validation (`select_weight_decay`), and the test split is scored once. Folds follow the task
 registry; without a validation split a stratified fraction of train is held out. One seed's score is the mean over
@@ -26,11 +27,11 @@ from tqdm.auto import tqdm
 from transformers import AutoFeatureExtractor, AutoModel
 from transformers.utils import logging
 
-from ..audio import SAMPLING_RATE, crop_or_pad, decode_waveform
+from ..audio import ANALYSIS_WINDOW_SAMPLES, SAMPLING_RATE, decode_waveform, fit_clip
 from ..data.loading import LoadedTask
 from ..data.protocols import encode_targets
 from ..data.sources import undecoded_audio
-from ..reporting.metrics import metric_name, score_logits, summarize_scores
+from ..reporting.metrics import metric_name, score_logits, summarize_scores, wilson_interval
 
 
 logger = logging.get_logger(__name__)
@@ -117,7 +118,7 @@ def cache_path(
     cache_dir: str, model_name: str, model_key: str, benchmark: LoadedTask, split: str | NamedSplit, layer
 ) -> Path:
     safe_name = safe_file_name(Path(model_name).name or model_name)
-    task_key = f"{benchmark.spec.name}-{benchmark.fingerprint()}-{benchmark.spec.clip_seconds:g}s-layer{layer}"
+    task_key = f"{benchmark.spec.name}-{benchmark.fingerprint()}-{benchmark.spec.clip_seconds:g}s-fit-layer{layer}"
     return Path(cache_dir) / f"{safe_name}-{model_key}" / task_key / f"{split}.safetensors"
 
 
@@ -125,6 +126,7 @@ def embed_split(dataset, embedder: ClipEmbedder, benchmark: LoadedTask, batch_si
     """{"embeddings": (N, D) float32, "targets": (N,) int64 or (N, K) float32, "valid": (N,) bool} for one split."""
     dataset = undecoded_audio(dataset)
     clip_samples = benchmark.spec.clip_samples
+    min_samples = getattr(embedder.feature_extractor, "min_num_samples", ANALYSIS_WINDOW_SAMPLES)
     chunks, valid = [], np.zeros(dataset.num_rows, dtype=bool)
     for start in tqdm(range(0, dataset.num_rows, batch_size), desc="Embedding", leave=False):
         batch = dataset[start : start + batch_size]
@@ -132,7 +134,7 @@ def embed_split(dataset, embedder: ClipEmbedder, benchmark: LoadedTask, batch_si
         keep = [i for i, w in enumerate(waveforms) if w is not None]
         valid[start + np.asarray(keep, dtype=np.int64)] = True
         if keep:
-            chunks.append(embedder([crop_or_pad(w, clip_samples) for w in waveforms if w is not None]))
+            chunks.append(embedder([fit_clip(w, clip_samples, min_samples) for w in waveforms if w is not None]))
     if not valid.any():
         raise RuntimeError("No clip of the split could be decoded; check the audio column.")
     embeddings = np.zeros((dataset.num_rows, chunks[0].shape[1]), dtype=np.float32)
@@ -263,7 +265,7 @@ def evaluate_fold(
     validation, "validation_scores": {weight decay: score}}."""
     indices = benchmark.split_indices(fold, validation_fraction=validation_fraction, seed=seed)
     if "validation" not in indices:
-        raise ValueError("Linear evaluation needs validation data for early stopping: use --validation_fraction > 0.")
+        raise ValueError("Linear evaluation needs validation data for early stopping: use --train_val_split > 0.")
     split = {name: select_rows(embeddings[source], rows) for name, (source, rows) in indices.items()}
     multi_label = benchmark.spec.multi_label
     scaler, layer, chosen, validation_scores = select_weight_decay(
@@ -320,13 +322,16 @@ def run_protocol(
         per_seed.append(float(np.mean([run["score"] for run in runs])))
         logger.info(f"seed {seed}: {per_seed[-1]:.4f} (weight decay {[run['weight_decay'] for run in runs]})")
     num_test = num_test_clips(benchmark, embeddings, folds, validation_fraction)
-    return {
+    results = {
         "per_seed": per_seed,
         "per_fold": per_fold,
         "weight_decay": weight_decay,
         **summarize_scores(per_seed),
         "num_test_clips": num_test,
     }
+    if probe.num_seeds == len(folds) == 1 and not benchmark.spec.multi_label:  # one run: its test clips' interval
+        results["wilson95"] = wilson_interval(round(per_seed[0] * num_test), num_test)
+    return results
 
 
 def num_test_clips(benchmark, embeddings: dict, folds: list, validation_fraction: float) -> int:
@@ -362,9 +367,13 @@ def write_results(results: dict, model_name: str, benchmark: LoadedTask, probe: 
 
 
 def summary_line(results: dict, model_name: str, benchmark: LoadedTask) -> str:
+    interval = f"± {100 * results['ci95']:.2f} (95 % CI, {results['n']} seeds"
+    if "wilson95" in results:
+        low, high = results["wilson95"]
+        interval = f"(95 % Wilson interval {100 * low:.2f}-{100 * high:.2f}, {results['num_test_clips']} test clips"
     return (
         f"{benchmark.spec.display_name} | {model_name} | {metric_name(benchmark.spec.multi_label)} "
-        f"{100 * results['mean']:.2f} ± {100 * results['ci95']:.2f} (95 % CI, {results['n']} seeds; weight decay "
+        f"{100 * results['mean']:.2f} {interval}; weight decay "
         f"{sorted({value for values in results['weight_decay'].values() for value in values})})"
     )
 

@@ -102,13 +102,17 @@ def required_options_from_file(dataclass_types: Sequence[type], file_options: di
     return flags
 
 
-def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple:
-    """Parses `argv` (default `sys.argv[1:]`) into one instance of each dataclass in `dataclass_types`; `--config
-    FILE.yaml` sets defaults (see `flatten_sections`), flags win, unknown flags are an error."""
+def parse_arguments(
+    dataclass_types: Sequence[type], argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None
+) -> tuple:
+    """Parses `argv` (default `sys.argv[1:]`) into one instance of each dataclass in `dataclass_types`; `defaults`
+    (a script's own, e.g. for `TrainingArguments`) and then `--config FILE.yaml` replace the dataclasses' defaults
+    (see `flatten_sections`), flags win, unknown flags are an error."""
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path, rest = split_config_flag(argv)
     parser = HfArgumentParser([DataClassType(dataclass_type) for dataclass_type in dataclass_types])
     parser.add_argument(CONFIG_FLAG, help="YAML file of options; command-line flags override it.")
+    parser.set_defaults(**(defaults or {}))
     if config_path is not None:
         known = {option.name for dataclass_type in dataclass_types for option in fields(dataclass_type)}
         file_options = read_config_file(config_path, known)
@@ -163,13 +167,13 @@ def looks_like_local_path(name_or_path: str) -> bool:
     return parent != Path(".") and parent.exists()
 
 
-def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path") -> None:
-    """Raise `FileNotFoundError` naming the path when it looks local but does not exist, or is a folder without a
-    `config.json`, and `ValueError` naming an unreadable `*.safetensors` file in it; a Hub repo id is left to
-    `from_pretrained`."""
+def check_checkpoint_path(name_or_path: str, option: str = "--model_name_or_path", model: bool = True) -> None:
+    """Raise `FileNotFoundError` naming the path when it looks local but does not exist, or (a `model`) is a folder
+    without a `config.json`, and `ValueError` naming an unreadable `*.safetensors` file in it; a Hub repo id is left
+    to `from_pretrained` / `load_dataset`."""
     path = Path(name_or_path).expanduser()
     if path.exists():
-        if path.is_dir() and not (path / "config.json").is_file():
+        if model and path.is_dir() and not (path / "config.json").is_file():
             raise FileNotFoundError(
                 f"{option} {name_or_path}: the folder exists but holds no config.json, so it is not a saved model "
                 "(save one with `save_pretrained`, or point at the folder that holds config.json)."
@@ -228,8 +232,13 @@ class TaskDataArguments:
     )
     test_split: str | None = option(None, "Test split (default: the task's; 'test' for a custom dataset).")
     fold: int | None = option(None, "Held-out fold of a cross-validation task.")
-    validation_fraction: float = option(0.1, "Without a validation split: stratified fraction of train held out.")
-    clip_seconds: float | None = option(None, "Clip length (default: the task's).")
+    train_val_split: float = option(0.1, "Without a validation split: stratified fraction of train held out.")
+    train_test_split: float = option(
+        0.2, "Custom --dataset_name without a test split: stratified fraction of each class held out as test."
+    )
+    clip_seconds: float | None = option(
+        None, "Clip length (default: the task's; for a custom dataset, from its clips' durations)."
+    )
     verify_split_sizes: bool = option(True, "Check official split sizes (SPCV2).")
     corpus_clips_per_class: int | None = option(
         None, "Embedded corpus tasks: clips per class to build (default: the corpus's)."
@@ -240,6 +249,10 @@ class TaskDataArguments:
         "Custom --dataset_name: its license as a Hub license id (e.g. cc-by-4.0); the model card derives "
         "the weights' license from it (registered tasks: known).",
     )
+
+    def __post_init__(self):
+        if self.dataset_name is not None:
+            check_checkpoint_path(self.dataset_name, "--dataset_name", model=False)
 
 
 def task_from_arguments(data_args: TaskDataArguments):
@@ -258,6 +271,7 @@ def task_from_arguments(data_args: TaskDataArguments):
         validation_split=data_args.validation_split,
         test_split=data_args.test_split,
         clip_seconds=data_args.clip_seconds,
+        test_fraction=data_args.train_test_split,
         verify_split_sizes=data_args.verify_split_sizes,
         corpus_clips_per_class=data_args.corpus_clips_per_class,
         corpus_seed=data_args.corpus_seed,

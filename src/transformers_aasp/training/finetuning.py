@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -20,6 +21,8 @@ import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch.utils.data import WeightedRandomSampler
 from transformers import (
     AutoConfig,
@@ -27,20 +30,20 @@ from transformers import (
     AutoModelForAudioClassification,
     PreTrainedModel,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
-from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
-from ..audio import SAMPLING_RATE, crop, crop_or_pad, decode_waveform
+from ..audio import ANALYSIS_WINDOW_SAMPLES, SAMPLING_RATE, decode_waveform, fit_clip
 from ..configuration_aasp import CLASSIFIER_POOLINGS
 from ..data.loading import LoadedTask
 from ..data.protocols import class_balanced_weights, encode_targets
 from ..data.sources import undecoded_audio
 from ..data.tasks import get_task
-from ..reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores
+from ..reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores, wilson_interval
 from ..reporting.model_card import ReportedResult, TrainingDataset, finetuned_card
 from ..tta import average_shifted_views, shift_offsets
 from .arguments import ModelArguments, TaskDataArguments, option
@@ -49,6 +52,14 @@ from .optimization import is_weight_decay_exempt
 
 
 logger = logging.get_logger(__name__)
+
+RESUME_LATEST = ("latest", "last")  # --resume_from_checkpoint values naming the newest complete checkpoint
+SETTINGS_FILE = "fine_tuning_settings.json"  # the settings that trained a run folder's checkpoints
+RUN_FILES = ("model.safetensors", "trainer_state.json", "results.json", "all_results.json", "train_results.json")
+RUN_LENGTH_SETTINGS = ("num_train_epochs", "max_steps")  # a resumed run may be extended
+# finetune.py's defaults of transformers' TrainingArguments (chosen on validation accuracy, see docs/downstream.md):
+# a freshly initialised head and a small labelled set need a larger learning rate and more epochs than its defaults
+FINE_TUNING_DEFAULTS = {"learning_rate": 1e-3, "num_train_epochs": 15, "warmup_steps": 0.1, "weight_decay": 0.01}
 
 
 # Options
@@ -99,33 +110,59 @@ class RecipeArguments(AugmentationArguments):
     """Augmentation (`training/augment.py`) and sampling of the recipe, and the card's model name."""
 
     random_crop: bool = option(True, "Random crop of long training clips (else start).")
-    pad_to_clip_length: bool = option(
-        False,
-        "Zero-pad clips shorter than the clip length with silence (EVAR). Default: they stay short; each "
-        "batch is padded by the feature extractor and the padding is masked, as the pipeline sees a clip.",
-    )
     class_balanced_sampling: bool | None = option(
         None, "Sample by inverse label frequency (default: the benchmark's, on for as2m)."
     )
     hub_model_name: str | None = option(None, "Model name in the card (default: folder).")
 
 
+@dataclass
+class OutputFolderArguments:
+    """What to do with an --output_dir that already holds a fine-tuning run (with --resume_from_checkpoint)."""
+
+    overwrite_output_dir: bool = option(
+        False,
+        "Train into an --output_dir that holds an earlier run, deleting its checkpoint-* folders, instead of "
+        "refusing (--resume_from_checkpoint latest continues it instead).",
+    )
+
+
 # Data
 class ClipTransform:
-    """`datasets` transform: decoded 16 kHz waveforms cut to at most `clip_samples` (zero-padded to exactly that with
-    `pad_to_clip_length`); None for clips that cannot be decoded."""
+    """`datasets` transform: decoded 16 kHz waveforms cut by `fit_clip` (at most `clip_samples`, at least
+    `min_samples`); None for clips that cannot be decoded. A random crop is drawn from (seed, `epoch`, the clip's path
+    or bytes), so that a resumed run crops every clip as the uninterrupted run did (`CropEpochCallback` sets `epoch`)."""
 
-    def __init__(self, clip_samples: int, random_crop: bool, seed: int, pad_to_clip_length: bool = False):
-        self.clip_samples = clip_samples
-        self.rng = np.random.default_rng(seed) if random_crop else None
-        self.cut = crop_or_pad if pad_to_clip_length else crop
+    def __init__(self, clip_samples: int, random_crop: bool, seed: int, min_samples: int = ANALYSIS_WINDOW_SAMPLES):
+        self.clip_samples, self.min_samples = clip_samples, min_samples
+        self.random_crop, self.seed, self.epoch = random_crop, seed, 0
+
+    def crop_generator(self, audio) -> np.random.Generator | None:
+        if not self.random_crop:
+            return None
+        identity = audio.get("path") or audio.get("bytes") or b"" if isinstance(audio, dict) else b""
+        key = zlib.crc32(identity.encode() if isinstance(identity, str) else identity)
+        return np.random.default_rng([self.seed, self.epoch, key])
 
     def __call__(self, batch: dict) -> dict:
         waveforms = []
         for audio in batch["audio"]:
             waveform = decode_waveform(audio)
-            waveforms.append(None if waveform is None else self.cut(waveform, self.clip_samples, self.rng))
+            rng = self.crop_generator(audio)
+            waveforms.append(
+                None if waveform is None else fit_clip(waveform, self.clip_samples, self.min_samples, rng)
+            )
         return {"waveform": waveforms, "label": batch["label"]}
+
+
+class CropEpochCallback(TrainerCallback):
+    """Tells the training split's `ClipTransform` which epoch starts (also the epoch a resumed run continues)."""
+
+    def __init__(self, transform: ClipTransform):
+        self.transform = transform
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.transform.epoch = int(state.epoch or 0)
 
 
 class AudioClassificationCollator:
@@ -354,19 +391,21 @@ def load_classifier(model_args: FineTuningModelArguments, benchmark: LoadedTask,
     return model
 
 
-def prepare_splits(benchmark: LoadedTask, fold, data_args: FineTuningDataArguments, recipe, seed: int):
-    """(train / validation / test datasets yielding cropped waveforms, the same splits undecoded); a streamed
-    benchmark (AudioSet-2M from the Hub) gives iterable datasets, transformed as they are read."""
-    splits = benchmark.splits(fold, validation_fraction=data_args.validation_fraction, seed=seed)
+def prepare_splits(
+    benchmark: LoadedTask, fold, data_args: FineTuningDataArguments, recipe, seed: int, min_samples: int
+):
+    """(train / validation / test datasets yielding waveforms cut by `fit_clip`, the same splits undecoded, the
+    training split's `ClipTransform`); a streamed benchmark (AudioSet-2M from the Hub) gives iterable datasets,
+    transformed as they are read."""
+    splits = benchmark.splits(fold, validation_fraction=data_args.train_val_split, seed=seed)
     if data_args.train_on_validation and "validation" in splits:
         # both splits are of the task's one kind (map-style or streamed), which the stubs cannot express
         splits["train"] = datasets.concatenate_datasets(cast(Any, [splits["train"], splits.pop("validation")]))
-    prepared = {}
+    prepared, transforms = {}, {}
     for name, dataset in splits.items():
         train = name == "train"
-        transform = ClipTransform(
-            benchmark.spec.clip_samples, recipe.random_crop and train, seed, recipe.pad_to_clip_length
-        )
+        transform = ClipTransform(benchmark.spec.clip_samples, recipe.random_crop and train, seed, min_samples)
+        transforms[name] = transform
         limit = data_args.max_train_samples if train else data_args.max_eval_samples
         dataset = undecoded_audio(dataset)
         if benchmark.streaming:
@@ -376,7 +415,7 @@ def prepare_splits(benchmark: LoadedTask, fold, data_args: FineTuningDataArgumen
             dataset = cast(datasets.Dataset, dataset)  # a task that is not streamed has map-style splits
             dataset = dataset if limit is None else dataset.select(range(min(limit, dataset.num_rows)))
             prepared[name] = dataset.with_transform(transform)
-    return prepared, splits
+    return prepared, splits, transforms["train"]
 
 
 def training_sample_weights(benchmark: LoadedTask, train_split, recipe: RecipeArguments):
@@ -400,18 +439,78 @@ def _output_folder(args: TrainingArguments) -> Path:
     return Path(args.output_dir)
 
 
+def check_output_folder(training_args: TrainingArguments, overwrite: bool, steps: RunSteps) -> None:
+    """Refuse to train into an --output_dir that holds an earlier run (its model, results or checkpoints, also in
+    fold_<k> folders) unless --resume_from_checkpoint continues it or --overwrite_output_dir starts over, which
+    deletes its checkpoint-* folders so that no later resume picks one of them. Runs before any data or model loads."""
+    folder = _output_folder(training_args)
+    resume = training_args.resume_from_checkpoint
+    if resume is not None and overwrite:
+        raise ValueError("--resume_from_checkpoint continues a run and --overwrite_output_dir starts over: pass one.")
+    if not steps.train or resume is not None or not folder.is_dir():
+        return
+    run_folders = [folder, *sorted(folder.glob("fold_*"))]
+    used = [path for run in run_folders for path in (*run.glob("checkpoint-*"), *map(run.joinpath, RUN_FILES))]
+    used = [path for path in used if path.exists()]
+    if not used:
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"--output_dir {folder} already holds a fine-tuning run ({used[0].relative_to(folder)}); pass "
+            "--resume_from_checkpoint latest to continue it, or --overwrite_output_dir to start over."
+        )
+    for checkpoint in [path for run in run_folders for path in run.glob("checkpoint-*")]:
+        logger.warning(f"--overwrite_output_dir: deleting {checkpoint}.")
+        shutil.rmtree(checkpoint)
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a Trainer `checkpoint-<step>` folder cannot be resumed from (a write was interrupted), or None when
+    trainer_state.json (which the Trainer writes last) parses and model.safetensors reads whole."""
+    try:
+        json.loads((folder / "trainer_state.json").read_text())
+        load_file(folder / "model.safetensors")
+    except (OSError, ValueError, SafetensorError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
 def checkpoint_to_resume(args: TrainingArguments) -> str | None:
-    """`--resume_from_checkpoint`, else the last `checkpoint-<step>` folder of the run folder (None: start fresh)."""
-    if args.resume_from_checkpoint is not None:
-        if not Path(args.resume_from_checkpoint).is_dir():
-            raise FileNotFoundError(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such folder.")
-        return args.resume_from_checkpoint
-    if not _output_folder(args).is_dir():
+    """What --resume_from_checkpoint asks for: `latest`/`last` -> the newest complete checkpoint of the run folder,
+    skipping newer incomplete ones with a warning naming each (None when there is none); a path -> that folder,
+    refused unless complete; no flag -> None (a fresh start)."""
+    requested = args.resume_from_checkpoint
+    if requested in RESUME_LATEST:
+        steps = {path: path.name.removeprefix("checkpoint-") for path in _output_folder(args).glob("checkpoint-*")}
+        for checkpoint in sorted(steps, key=lambda path: int(steps[path]) if steps[path].isdigit() else -1)[::-1]:
+            problem = checkpoint_problem(checkpoint)
+            if problem is None:
+                return str(checkpoint)
+            logger.warning(
+                f"Skipping {checkpoint}: an incomplete checkpoint, left by an interrupted write ({problem})."
+            )
+        logger.warning(f"--resume_from_checkpoint {requested}: no complete checkpoint in {args.output_dir}.")
         return None
-    last = get_last_checkpoint(args.output_dir)
-    if last is not None:
-        logger.info(f"Resuming from {last}, the last checkpoint in {args.output_dir}.")
-    return last
+    if requested is not None and not Path(requested).is_dir():
+        raise FileNotFoundError(f"--resume_from_checkpoint {requested}: no such folder.")
+    problem = None if requested is None else checkpoint_problem(Path(requested))
+    if problem is not None:
+        raise ValueError(f"--resume_from_checkpoint {requested}: not a complete checkpoint ({problem}).")
+    return requested
+
+
+def check_resumed_settings(checkpoint: str | None, settings: dict) -> None:
+    """Refuse to resume `checkpoint` with other settings than those that trained it (its run folder's SETTINGS_FILE),
+    so that a card never states settings its weights were not trained with; the run's length may change."""
+    saved_file = Path(checkpoint or ".").parent / SETTINGS_FILE
+    saved = json.loads(saved_file.read_text()) if checkpoint and saved_file.is_file() else settings
+    changed = [key for key in settings if key not in RUN_LENGTH_SETTINGS and saved.get(key) != settings[key]]
+    if changed:
+        raise ValueError(
+            f"{checkpoint} was trained with {', '.join(f'{key}={saved.get(key)!r}' for key in changed)}, this command "
+            f"gives {', '.join(f'{key}={settings[key]!r}' for key in changed)}: resume with the same settings, or "
+            "pass --overwrite_output_dir to start over."
+        )
 
 
 def fine_tune(
@@ -437,13 +536,14 @@ def fine_tune(
     run_dir = _output_folder(training_args) / (f"fold_{fold}" if data_args.all_folds else "")
     args = replace(training_args, output_dir=str(run_dir), remove_unused_columns=False)
     set_seed(args.seed)
-    prepared, raw_splits = prepare_splits(benchmark, fold, data_args, recipe, args.seed)
-    if "validation" not in prepared and args.eval_strategy != "no":
-        logger.warning("No validation data: evaluation during training is turned off.")
-        args = replace(args, eval_strategy="no", load_best_model_at_end=False)
     feature_extractor = AutoFeatureExtractor.from_pretrained(
         model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
     )
+    min_samples = getattr(feature_extractor, "min_num_samples", ANALYSIS_WINDOW_SAMPLES)
+    prepared, raw_splits, train_transform = prepare_splits(benchmark, fold, data_args, recipe, args.seed, min_samples)
+    if "validation" not in prepared and args.eval_strategy != "no":
+        logger.warning("No validation data: evaluation during training is turned off.")
+        args = replace(args, eval_strategy="no", load_best_model_at_end=False)
     if model is None:
         model = load_classifier(model_args, benchmark, require_trained_head=not steps.train)
     multi_label = benchmark.spec.multi_label
@@ -461,12 +561,19 @@ def fine_tune(
         layer_decay=model_args.layer_decay,
         sample_weights=training_sample_weights(benchmark, raw_splits["train"], recipe),
         shift_views=getattr(model.config, "classifier_shift_views", 1),
+        callbacks=[CropEpochCallback(train_transform)],
     )
     results = {"benchmark": benchmark.spec.name, "fold": fold, "metric": metric_name(multi_label)}
     num_train_clips = getattr(raw_splits["train"], "num_rows", None)  # None for a stream
     results.update(test_score=None, num_test_clips=None, train_loss=None, num_train_clips=num_train_clips)
     if steps.train:
-        train_result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(args))
+        resume_from = checkpoint_to_resume(args)
+        settings = {"base_model": model_args.model_name_or_path, **card_hyperparameters(model_args, recipe, args)}
+        settings = json.loads(json.dumps(settings, default=str))  # as saved
+        check_resumed_settings(resume_from, settings)
+        if args.should_save:
+            write_json(settings, run_dir / SETTINGS_FILE)
+        train_result = trainer.train(resume_from_checkpoint=resume_from)
         if not args.push_to_hub:  # with --push_to_hub, `publish` saves the model together with its card
             trainer.save_model()
         trainer.log_metrics("train", train_result.metrics)
@@ -515,10 +622,11 @@ def check_run_options(data_args: FineTuningDataArguments, training_args: Trainin
             "--train_on_validation trains on the validation split, so it cannot also choose or evaluate the model "
             "during training: pass --eval_strategy no (and no --load_best_model_at_end)."
         )
-    if data_args.all_folds and training_args.resume_from_checkpoint is not None:
+    resume = training_args.resume_from_checkpoint
+    if data_args.all_folds and resume is not None and resume not in RESUME_LATEST:
         raise ValueError(
-            "--resume_from_checkpoint names one run's checkpoint; with --all_folds every fold resumes from the last "
-            "checkpoint in its own fold_<k> folder by itself."
+            "--resume_from_checkpoint names one run's checkpoint; with --all_folds pass --resume_from_checkpoint "
+            "latest: every fold resumes from the newest complete checkpoint in its own fold_<k> folder."
         )
 
 
@@ -527,6 +635,9 @@ def summarize_runs(runs: list[dict], benchmark: LoadedTask) -> dict:
     """Mean, std and 95 % interval of the runs' test scores, with the benchmark, protocol and dataset revision."""
     scored = [run for run in runs if run["test_score"] is not None]
     summary = summarize_scores([run["test_score"] for run in scored]) if scored else {}
+    if len(scored) == 1 and not benchmark.spec.multi_label:
+        num_test = scored[0]["num_test_clips"]
+        summary["wilson95"] = wilson_interval(round(scored[0]["test_score"] * num_test), num_test)
     return {
         "benchmark": benchmark.spec.name,
         "dataset": benchmark.spec.dataset_id,
@@ -553,9 +664,16 @@ def single_view_summary(runs: list[dict]) -> dict:
 
 
 def summary_line(summary: dict, benchmark: LoadedTask) -> str:
-    """One line for the log: `<benchmark>: <metric> = mean ± 95 % interval over n run(s)`."""
+    """One line for the log: `<benchmark>: <metric> = mean ± 95 % interval over n run(s)`, or for one run of a
+    single-label task the 95 % Wilson interval of its test accuracy."""
     if "mean" not in summary:
         return f"{benchmark.spec.display_name}: trained; the test split was not scored (no --do_eval)."
+    if "wilson95" in summary:
+        low, high = summary["wilson95"]
+        return (
+            f"{benchmark.spec.display_name}: {summary['metric']} = {summary['mean']:.4f} (95 % Wilson interval "
+            f"{low:.4f}-{high:.4f}, {summary['num_test_clips']} test clips)"
+        )
     return (
         f"{benchmark.spec.display_name}: {summary['metric']} = {summary['mean']:.4f} ± {summary['ci95']:.4f} "
         f"(95 % CI over {summary['n']} run(s), {summary['num_test_clips']} test clips)"
@@ -672,10 +790,13 @@ __all__ = [
     "ClipTransform",
     "FineTuningDataArguments",
     "FineTuningModelArguments",
+    "OutputFolderArguments",
     "RecipeArguments",
     "RecipeTrainer",
     "RunSteps",
+    "check_output_folder",
     "check_run_options",
+    "checkpoint_problem",
     "checkpoint_to_resume",
     "classifier_config",
     "evaluate_test",
