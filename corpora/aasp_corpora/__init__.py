@@ -38,34 +38,36 @@ RECORDINGS_LICENSE = DataLicense(
 )
 
 
+def corpus_tasks(names, kind: str, loader, build_name, data_license: DataLicense, splits: str) -> list[TaskSpec]:
+    """One `TaskSpec` per task name of a corpus built in code (4 s clips, the corpus's own splits)."""
+    return [
+        TaskSpec(
+            name=name,
+            display_name=f"{kind}: {name}",
+            dataset_id=None,
+            clip_seconds=4.0,
+            loader=partial(loader, name),
+            build_name=build_name,
+            data_license=data_license,
+            protocol_description=f"`{name}` of the {kind}, its {splits}",
+        )
+        for name in names
+    ]
+
+
 def tasks() -> list[TaskSpec]:
     """The downstream tasks of both corpora (entry point `transformers_aasp.tasks`)."""
-    embedded = [
-        TaskSpec(
-            name=task,
-            display_name=f"embedded corpus: {task}",
-            dataset_id=None,
-            clip_seconds=4.0,
-            loader=partial(load_embedded_task, task),
-            build_name=corpus_name,
-            data_license=EMBEDDED_CORPUS_LICENSE,
-            protocol_description=f"the project corpus's embedded `{task}` task, its own splits",
-        )
-        for task in EMBEDDED_TASKS
-    ]
-    recorded = [
-        TaskSpec(
-            name=task,
-            display_name=f"real recordings: {task}",
-            dataset_id=None,
-            clip_seconds=4.0,
-            loader=partial(load_recorded_task, task),
-            build_name=recordings_name,
-            data_license=RECORDINGS_LICENSE,
-            protocol_description=f"the real-audio corpus's `{task}` task, its source-disjoint splits",
-        )
-        for task in RECORDED_TASKS
-    ]
+    embedded = corpus_tasks(
+        EMBEDDED_TASKS, "embedded corpus", load_embedded_task, corpus_name, EMBEDDED_CORPUS_LICENSE, "own splits"
+    )
+    recorded = corpus_tasks(
+        RECORDED_TASKS,
+        "real recordings",
+        load_recorded_task,
+        recordings_name,
+        RECORDINGS_LICENSE,
+        "source-disjoint splits",
+    )
     return embedded + recorded
 
 
