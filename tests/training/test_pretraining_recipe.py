@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 from accelerate.utils import DistributedType
-from example_scripts import example_path
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from transformers_aasp.data.pretraining import StepBatchSampler
@@ -98,7 +97,7 @@ class SyncCensus(TorchDispatchMode):
     """Records every host read of a tensor value (`.item()`, `bool()`, `float()`, `nonzero`, ...): on a GPU each one
     waits for the device. Each read is filed as the model's, the loop's logging/checkpointing, or the loop's other."""
 
-    READS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.nonzero.default}
+    READS = frozenset({torch.ops.aten._local_scalar_dense.default, torch.ops.aten.nonzero.default})
 
     def __init__(self):
         super().__init__()

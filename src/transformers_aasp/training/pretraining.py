@@ -58,7 +58,11 @@ FEATURES_ON_DEVICE_CHOICES = ("auto", "true", "false")
 MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
 LR_SCALING_RULES = {"none": lambda ratio: 1.0, "linear": lambda ratio: ratio, "sqrt": math.sqrt}
 NEGATIVES_CHOICES = ("process", "all_processes")
-COMM_HOOKS = {"bf16": DDPCommunicationHookType.BF16, "fp16": DDPCommunicationHookType.FP16, "none": None}
+COMM_HOOKS = {
+    "bf16": DDPCommunicationHookType.BF16,
+    "fp16": DDPCommunicationHookType.FP16,
+    "none": DDPCommunicationHookType.NO,
+}
 
 
 # Options: one dataclass per section of the YAML file (the headings only group options)
@@ -127,13 +131,10 @@ class ModelOptions:
 class OptimizationOptions:
     per_device_batch_size: int = option(12, "Clips per process per micro-batch.")
     gradient_accumulation_steps: int = option(1, "Micro-batches per update.")
-    learning_rate: float = option(
-        5e-4, "Peak learning rate (at --lr_reference_batch clips per step, see --lr_scaling)."
-    )
+    learning_rate: float = option(5e-4, "Peak learning rate at --lr_reference_batch clips per step.")
     lr_scaling: str = option(
         "none",
-        "How the peak learning rate follows the global batch G (clips per optimizer step, all processes): 'linear' "
-        "(x G / reference), 'sqrt' (x sqrt(G / reference), the rule for Adam-type optimizers) or 'none'.",
+        "Peak lr x (G / reference) or x sqrt(G / reference), G: clips per step.",
         choices=tuple(LR_SCALING_RULES),
     )
     lr_reference_batch: int = option(48, "The global batch at which --learning_rate is the peak (see --lr_scaling).")
@@ -142,14 +143,10 @@ class OptimizationOptions:
     adam_beta2: float = option(0.95, "AdamW beta2.")
     adam_epsilon: float = option(1e-8, "AdamW epsilon.")
     max_steps: int | None = option(None, "Optimizer steps to train for (or --max_clips).")
-    max_clips: int | None = option(
-        None, "Clips to train on, all processes together (or --max_steps): steps = max_clips / global batch."
-    )
+    max_clips: int | None = option(None, "Clips to train on, all processes (or --max_steps): steps = clips / G.")
     warmup_steps: int = option(0, "Linear warm-up steps before the cosine decay (or --warmup_fraction).")
     warmup_fraction: float | None = option(None, "Warm-up as a fraction of the run (instead of --warmup_steps).")
-    ema_anneal_fraction: float | None = option(
-        None, "Teacher EMA decay anneal as a fraction of the run (default: the model's ema_anneal_steps)."
-    )
+    ema_anneal_fraction: float | None = option(None, "EMA decay anneal as a fraction of the run (else the model's).")
     max_grad_norm: float = option(4.0, "Gradient clipping norm (<= 0: no clipping).")
     mixed_precision: str | None = option(
         None, "Mixed precision (default: what `accelerate launch`/config says).", choices=MIXED_PRECISION_CHOICES
@@ -160,15 +157,10 @@ class OptimizationOptions:
     )
     find_unused_parameters: bool = option(False, "DDP find_unused_parameters.")
     ddp_comm_hook: str = option(
-        "bf16",
-        "DDP gradient compression on GPUs (halves the all-reduce traffic): bf16, fp16 or none.",
-        choices=tuple(COMM_HOOKS),
+        "bf16", "DDP gradient compression on GPUs (half the traffic).", choices=tuple(COMM_HOOKS)
     )
     contrastive_negatives: str = option(
-        "all_processes",
-        "Contrastive negatives: the views of this process's batch ('process': independent of the number of "
-        "processes) or of every process's batch ('all_processes': grows with it).",
-        choices=NEGATIVES_CHOICES,
+        "all_processes", "Negatives from this process's batch or every process's (grows).", choices=NEGATIVES_CHOICES
     )
 
 
@@ -392,7 +384,13 @@ def build_accelerator(options: PretrainingOptions) -> Accelerator:
         dataloader_config=DataLoaderConfiguration(
             split_batches=False, dispatch_batches=False, even_batches=True, non_blocking=True
         ),
-        kwargs_handlers=[ddp_kwargs(options.optimization)],
+        kwargs_handlers=[
+            DistributedDataParallelKwargs(
+                find_unused_parameters=options.optimization.find_unused_parameters,
+                gradient_as_bucket_view=True,
+                comm_hook=COMM_HOOKS[options.optimization.ddp_comm_hook if torch.cuda.is_available() else "none"],
+            )
+        ],
         dynamo_backend="inductor" if options.model.torch_compile else None,
     )
     if accelerator.distributed_type == DistributedType.DEEPSPEED:
@@ -403,15 +401,6 @@ def build_accelerator(options: PretrainingOptions) -> Accelerator:
         if config.get("train_micro_batch_size_per_gpu", "auto") == "auto":
             config["train_micro_batch_size_per_gpu"] = options.optimization.per_device_batch_size
     return accelerator
-
-
-def ddp_kwargs(options: OptimizationOptions) -> DistributedDataParallelKwargs:
-    hook = COMM_HOOKS[options.ddp_comm_hook] if torch.cuda.is_available() else None
-    return DistributedDataParallelKwargs(
-        find_unused_parameters=options.find_unused_parameters,
-        gradient_as_bucket_view=True,
-        comm_hook=hook or DDPCommunicationHookType.NO,
-    )
 
 
 def prepare_output_dir(options: PretrainingOptions, accelerator: Accelerator) -> None:
@@ -626,11 +615,7 @@ class Pretrainer:
         ema_anneal_steps = resolve_run_length(optim, accelerator.num_processes)
         if ema_anneal_steps is not None:
             model.config.ema_anneal_steps = ema_anneal_steps
-        plain = accelerator.distributed_type in (
-            DistributedType.NO,
-            DistributedType.MULTI_GPU,
-            DistributedType.MULTI_CPU,
-        )
+        plain = accelerator.distributed_type.name in ("NO", "MULTI_GPU", "MULTI_CPU")
         fused = plain and accelerator.device.type in ("cpu", "cuda")
         self.skip_on_device = fused and accelerator.mixed_precision != "fp16"
         learning_rate = peak_learning_rate(optim, accelerator.num_processes)
@@ -670,10 +655,6 @@ class Pretrainer:
         check_crop_fits_patches(options.data.crop_frames, model.config)
         return cls(options, accelerator, model, feature_extractor, records)
 
-    @property
-    def clips_per_step(self) -> int:
-        return clips_per_step(self.options.optimization, self.accelerator.num_processes)
-
     def resume(self, spec: str | None) -> None:
         """Restores the newest complete checkpoint (`'latest'`) or the given one; `None`: start fresh. A checkpoint
         of another number of processes resumes at the same clip when the global batch is unchanged."""
@@ -693,7 +674,7 @@ class Pretrainer:
     def check_global_batch(self, checkpoint: Path) -> None:
         """Raises `CheckpointError` when the step-based schedules would no longer match the data position; reseeds
         the global RNGs from (seed, rank, step) when the number of processes changed (their files do not map)."""
-        progress, per_step = self.progress, self.clips_per_step
+        progress, per_step = self.progress, clips_per_step(self.options.optimization, self.accelerator.num_processes)
         if not progress.num_processes:  # older checkpoints: written at the global batch of this launch
             progress.consumed_clips = progress.step * per_step
         if progress.consumed_clips != progress.step * per_step:
@@ -840,7 +821,7 @@ class Pretrainer:
     def end_step(self, outcome: StepOutcome) -> None:
         """Counts the step, logs and checkpoints when due."""
         self.progress.step += 1
-        self.progress.consumed_clips += self.clips_per_step
+        self.progress.consumed_clips += clips_per_step(self.options.optimization, self.accelerator.num_processes)
         self.window_steps += 1
         self.bar.update(1)
         self.outcomes.append(outcome)
@@ -908,7 +889,9 @@ class Pretrainer:
             lr=self.scheduler.get_last_lr()[0],
             ema_decay=decay,
             grad_norm=self.last_grad_norm,
-            clips_per_second=self.clips_per_step * self.window_steps / elapsed,
+            clips_per_second=clips_per_step(self.options.optimization, self.accelerator.num_processes)
+            * self.window_steps
+            / elapsed,
             skipped_clips=self.progress.skipped_clips,
             nonfinite_steps=self.progress.nonfinite_steps,
             updates=self.progress.updates,
