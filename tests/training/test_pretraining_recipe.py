@@ -3,6 +3,7 @@
 precision, the loop's host syncs, and a resume on another number of processes that reads every clip once."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -13,13 +14,16 @@ from types import SimpleNamespace
 import pytest
 import torch
 from accelerate.utils import DistributedType
+from example_scripts import load_example
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from transformers_aasp.data.pretraining import StepBatchSampler
 from transformers_aasp.data.sources import list_audio_files
+from transformers_aasp.training.checkpointing import CheckpointError
 from transformers_aasp.training.pretraining import (
     LaunchError,
     Pretrainer,
+    build_accelerator,
     check_teacher_precision,
     parse_pretraining_options,
     peak_learning_rate,
@@ -32,6 +36,8 @@ ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 TINY = ["--model_config", "tiny", "--model_overrides", '{"num_hidden_layers": 2, "num_target_layers": 2}']
 MODEL_FILES = ("modeling_aasp.py", "functional_aasp.py")
 LOGGING_FUNCTIONS = {"log_step", "read_outcomes", "save_checkpoint"}
+
+run_pretrain = load_example("pretrain").main
 
 
 def recipe(*flags: str):
@@ -206,6 +212,7 @@ def test_resume_on_another_number_of_processes_reads_every_clip_once(tmp_path, c
         *("--dataset", str(corpus), "--output_dir", str(output), *TINY, "--crop_frames", "160"),
         *("--per_device_batch_size", "2", "--num_workers", "0", "--report_to", "none"),
         *("--norm_mean", "-2.0", "--norm_std", "2.0", "--checkpointing_steps", "2", "--logging_steps", "1"),
+        *("--contrastive_negatives", "process"),
     ]
     accumulation = {1: ["--gradient_accumulation_steps", "2"], 2: []}
     run_driver(driver, before, 29531, *common, "--max_steps", "2", *accumulation[before])
@@ -218,8 +225,33 @@ def test_resume_on_another_number_of_processes_reads_every_clip_once(tmp_path, c
     expected = [index for _, index in StepBatchSampler(num_clips, 20).batch(0)]
     assert sorted(read) == sorted(expected)
     assert len({path.name.split("_")[1] for path in output.glob("read_*.json")}) == 2  # steps 2 and 5
-    start = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines() if "event" in line]
-    assert [record["num_processes"] for record in start if record["event"] == "start"] == [before, after]
+    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    assert [record["num_processes"] for record in records if record.get("event") == "start"] == [before, after]
+    # negatives from the process's own 2 clips x 2 clones: the contrastive term stays near log(3 others), below the
+    # log(7 others) of negatives gathered from 2 processes (test_pretraining.py's DDP run logs above log(5))
+    two_process_steps = {2: (1, 2), 1: (3, 4, 5)}[before]
+    losses = [record["contrastive_loss"] for record in records if record.get("step") in two_process_steps]
+    assert len(losses) == len(two_process_steps) and max(losses) < math.log(5)
+
+
+@pytest.mark.integration
+def test_resume_with_another_global_batch_is_refused(tmp_path, corpus, fresh_accelerate_state):
+    from accelerate.state import AcceleratorState, GradientState
+
+    output = tmp_path / "run"
+    common = [
+        *("--dataset", str(corpus), "--output_dir", str(output), *TINY, "--crop_frames", "160", "--num_workers", "0"),
+        *("--report_to", "none", "--norm_mean", "-2.0", "--norm_std", "2.0", "--max_steps", "4"),
+    ]
+    run_pretrain([*common, "--per_device_batch_size", "2", "--max_steps", "2"])
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    options = parse_pretraining_options(
+        [*common, "--per_device_batch_size", "4", "--resume_from_checkpoint", "latest"]
+    )
+    pretrainer = Pretrainer.from_options(options)
+    with pytest.raises(CheckpointError, match="consumed 4 clips in 2 steps; this launch takes 4 clips per step"):
+        pretrainer.resume("latest")
 
 
 def test_sampler_state_in_clips_resumes_on_any_number_of_processes():
@@ -227,3 +259,15 @@ def test_sampler_state_in_clips_resumes_on_any_number_of_processes():
     first = [pair for rank in range(2) for pair in StepBatchSampler(50, 2, seed=3, rank=rank, world_size=2).batch(0)]
     rest = [pair for batch in range(4) for pair in StepBatchSampler(50, 2, seed=3, start_position=4).batch(batch)]
     assert first + rest == whole
+
+
+@pytest.mark.parametrize(("flags", "backend"), [((), "NO"), (("--torch_compile",), "INDUCTOR")])
+def test_torch_compile_switch_compiles_the_model_when_accelerate_prepares_it(
+    tmp_path, fresh_accelerate_state, flags, backend
+):
+    options = parse_pretraining_options(
+        ["--dataset", "embedded", "--output_dir", str(tmp_path), "--max_steps", "1", "--report_to", "none", *flags]
+    )
+    accelerator = build_accelerator(options)
+    assert accelerator.state.dynamo_plugin.backend.name == backend
+    assert accelerator.ddp_handler.gradient_as_bucket_view  # DDP reduces gradients in place, without a copy
