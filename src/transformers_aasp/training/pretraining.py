@@ -920,6 +920,7 @@ class Pretrainer:
         """Encoder + feature extractor + model card (+ resolved options) in <output_dir>/final; call on every process
         (gathering the state dict is a collective under FSDP and DeepSpeed): the main one returns the folder."""
         state_dict = cast(dict[str, torch.Tensor], self.accelerator.get_state_dict(self.model))  # the model's tensors
+        state_dict = {key.removeprefix("_orig_mod."): value for key, value in state_dict.items()}  # --torch_compile
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
             return None
