@@ -4,7 +4,9 @@
 
     accelerate launch examples/pretrain.py --config configs/aasp_tiny.yaml --output_dir outputs/aasp-tiny
     ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 examples/pretrain.py --config ...
-    accelerate launch --config_file configs/accelerate/ddp.yaml examples/pretrain.py --config configs/aasp_base.yaml ...
+    accelerate launch --mixed_precision bf16 examples/pretrain.py --config configs/aasp_base.yaml ...  # one H100
+    accelerate launch --config_file configs/accelerate/ddp.yaml --num_processes 8 examples/pretrain.py \
+        --config configs/aasp_base_8gpu.yaml ...                         # the same recipe (in clips) on 8 GPUs
     ... --resume_from_checkpoint latest          # continue from the newest complete checkpoint
 
 Options come from a YAML file (`--config`; its section headings only group the options) and command-line flags,

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import torch
 from audio_files import stereo_tone, tone, write_audioset_like_flac
 from example_scripts import example_path
 
@@ -77,6 +78,39 @@ def test_training_batches_come_straight_from_the_shards(tmp_path, raw_folder, st
     )
     for batch in itertools.islice(loader, 3):
         assert batch["waveforms"].shape == (2, 63 * 160) and batch["num_skipped"] == 0
+
+
+class CountingRecords:
+    """A map-style corpus that counts the records read (each one is decoded)."""
+
+    def __init__(self, records):
+        self.records, self.reads = records, 0
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, index):
+        self.reads += 1
+        return self.records[index]
+
+
+def test_prepared_shards_resume_on_two_processes_at_a_clip_without_decoding_the_clips_before(tmp_path, raw_folder):
+    prepare_pretraining_shards(str(raw_folder), tmp_path / "shards", clips_per_shard=2)
+    records = load_audio_records(str(tmp_path / "shards"))
+    options = dict(batch_size=1, crop_frames=64, return_waveforms=True, seed=5)
+    uninterrupted = [
+        batch["waveforms"]
+        for batch in itertools.islice(build_pretraining_dataloader(records, AaSPFeatureExtractor(), **options), 6)
+    ]
+    # 3 clips consumed (by any number of processes): process r of 2 reads positions 3 + r, 5 + r, ...
+    for rank in range(2):
+        counting = CountingRecords(records)
+        resumed = build_pretraining_dataloader(
+            counting, AaSPFeatureExtractor(), rank=rank, world_size=2, start_position=3, **options
+        )
+        batch = next(iter(resumed))
+        assert torch.equal(batch["waveforms"], uninterrupted[3 + rank])  # the same clip and the same crop
+        assert counting.reads == 1  # nothing before position 3 was decoded
 
 
 @pytest.mark.integration

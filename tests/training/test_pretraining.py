@@ -172,7 +172,7 @@ def test_shipped_configs_and_the_demo_flags_parse():
     base = parse_pretraining_options(["--config", str(REPO / "configs/aasp_base.yaml"), "--output_dir", "unused"])
     assert base.model.model_config == "base" and base.model.model_overrides["num_mask_clones"] == 8
     assert (base.optimization.learning_rate, base.data.crop_frames) == (5e-4, 608)
-    assert (base.optimization.mixed_precision, base.data.streaming) == ("bf16", True)
+    assert (base.optimization.mixed_precision, base.data.streaming) == ("bf16", False)
     assert model_config(base.model.model_config, base.model.model_overrides).hidden_size == 768
     tiny_yaml = str(REPO / "configs/aasp_tiny.yaml")
     tiny = parse_pretraining_options(["--config", tiny_yaml, "--output_dir", "unused"])

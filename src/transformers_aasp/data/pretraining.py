@@ -10,11 +10,14 @@ A clip that cannot be used (corrupt or empty file, non-finite samples, shorter t
 fatal: it is logged, counted and replaced, so that every batch keeps its size (the contrastive loss gathers
 equally sized batches across processes). Each batch carries the number of such skipped clips in `num_skipped`.
 
-Data order is a pure function of `(seed, batch index)` for map-style sources: batch `b` of process `r` holds the
-stream positions `[(b * world_size + r) * batch_size, ... + batch_size)`, position `p` reads clip
-`permutation(seed, epoch)[p % n]` with `epoch = p // n`, and its crop is drawn from a generator seeded with
-`(seed, p)`. Resuming at batch `b` therefore needs no replay. Streaming sources are read in a deterministic
-shuffled order (`datasets` buffer shuffle) and resumed by skipping the batches already seen.
+Data order is a pure function of `(seed, position)` for map-style sources (a memory-mapped prepared folder, the
+documented path for AudioSet): batch `b` of process `r` holds the stream positions `start + [(b * world_size + r) *
+batch_size, ... + batch_size)`, position `p` reads clip `permutation(seed, epoch)[p % n]` with `epoch = p // n`, and
+its crop is drawn from a generator seeded with `(seed, p)`. The sampler state is therefore the number of clips
+consumed (`start`, all processes together): a resume starts there, on any number of processes, without decoding a
+clip it skips. Streaming sources are read in a deterministic shuffled order (`datasets` buffer shuffle) and resumed
+by decoding and dropping every batch already seen: a resume at clip C costs C / world_size decodes per process
+(hours at AudioSet scale), and a changed world size splits the stream differently, so it is not exact.
 """
 
 from __future__ import annotations
@@ -149,7 +152,8 @@ def _record_at(records, index: int, audio_column: str):
 
 
 class StepBatchSampler:
-    """Infinite batch sampler whose batch `b` depends only on `(seed, b, rank, world_size, batch_size)`.
+    """Infinite batch sampler whose batch `b` depends only on `(seed, start_position, b, rank, world_size,
+    batch_size)`; `start_position` is the number of clips consumed before batch 0 (the sampler state of a resume).
 
     Yields lists of `(position, index)` pairs: `position` is the clip's place in the global stream (it seeds the
     crop) and `index` the record to read (a fresh permutation of the corpus every epoch).
@@ -164,6 +168,7 @@ class StepBatchSampler:
         rank: int = 0,
         world_size: int = 1,
         start_batch: int = 0,
+        start_position: int = 0,
     ):
         if num_examples <= 0:
             raise ValueError("The pre-training corpus is empty.")
@@ -177,6 +182,7 @@ class StepBatchSampler:
         self.rank = rank
         self.world_size = world_size
         self.start_batch = start_batch
+        self.start_position = start_position
         self._permutation_epoch = None
         self._permutation = None
 
@@ -187,7 +193,7 @@ class StepBatchSampler:
         return self._permutation
 
     def batch(self, batch: int) -> list[tuple[int, int]]:
-        first = (batch * self.world_size + self.rank) * self.batch_size
+        first = self.start_position + (batch * self.world_size + self.rank) * self.batch_size
         pairs = []
         for position in range(first, first + self.batch_size):
             epoch, offset = divmod(position, self.num_examples)
@@ -297,12 +303,13 @@ class StreamingClipDataset(torch.utils.data.IterableDataset):
                 raise RuntimeError(f"None of the {seen} streamed clips of epoch {epoch} could be decoded.")
 
 
-def collate_clips(examples: list[dict]) -> dict[str, torch.Tensor]:
-    """Stack examples: input_values (B, T, F), attention_mask (B, T) and num_skipped () int64."""
+def collate_clips(examples: list[dict]) -> dict[str, torch.Tensor | int]:
+    """Stack examples: input_values (B, T, F), attention_mask (B, T) and num_skipped (a Python int, so that the
+    training loop reads it without waiting for the device)."""
     return {
         "input_values": torch.stack([example["input_values"] for example in examples]),
         "attention_mask": torch.stack([example["attention_mask"] for example in examples]),
-        "num_skipped": torch.tensor(sum(int(example["num_skipped"]) for example in examples), dtype=torch.long),
+        "num_skipped": sum(int(example["num_skipped"]) for example in examples),
     }
 
 
@@ -348,11 +355,13 @@ def build_pretraining_dataloader(
     rank: int = 0,
     world_size: int = 1,
     start_batch: int = 0,
+    start_position: int = 0,
     num_workers: int = 0,
     audio_column: str = "audio",
     min_clip_seconds: float = 0.1,
     shuffle_buffer_size: int = 1000,
     return_waveforms: bool = False,
+    pin_memory: bool = False,
 ):
     """An endless iterable of pre-training batches for process `rank` of `world_size`, starting at `start_batch`.
 
@@ -361,8 +370,9 @@ def build_pretraining_dataloader(
     and crop: a batch is `{"waveforms": (batch_size, S) float32 zero-padded, "waveform_lengths": (batch_size,) int64,
     "num_skipped": int}` with `S = (crop_frames - 1) * hop_length` samples, and the training step computes the
     log-mel on its device with `features_from_waveform_batch`. Crops are the same in both modes.
-    Map-style sources start directly at `start_batch`; streams (already split per process, see
-    `split_stream_by_process`) skip their first `start_batch` batches.
+    Map-style sources start directly at batch `start_batch` after `start_position` consumed clips; streams (already
+    split per process, see `split_stream_by_process`) decode and drop their first `start_batch` batches.
+    `pin_memory=True` (on a GPU) lets the copy to the device run asynchronously.
     """
     featurizer = ClipFeaturizer(
         feature_extractor,
@@ -377,6 +387,7 @@ def build_pretraining_dataloader(
         "generator": torch.Generator().manual_seed(seed),
         "persistent_workers": num_workers > 0,
         "prefetch_factor": 2 if num_workers > 0 else None,
+        "pin_memory": pin_memory,
     }
     length = num_records(records)
     if length is None:
@@ -391,7 +402,13 @@ def build_pretraining_dataloader(
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, drop_last=True, **loader_options)
         return _SkipFirstBatches(loader, start_batch) if start_batch else loader
     sampler = StepBatchSampler(
-        length, batch_size, seed=seed, rank=rank, world_size=world_size, start_batch=start_batch
+        length,
+        batch_size,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        start_batch=start_batch,
+        start_position=start_position,
     )
     dataset = CroppedClipDataset(records, featurizer, seed=seed, audio_column=audio_column)
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **loader_options)

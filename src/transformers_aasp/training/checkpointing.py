@@ -50,10 +50,14 @@ class CheckpointError(RuntimeError):
 @dataclass
 class TrainingProgress:
     """Counters and scheduler state saved with every checkpoint (identical on all processes). `step` counts optimizer
-    steps attempted (the data position), `updates` those applied (they drive the EMA and learning-rate schedules)."""
+    steps attempted (they drive the EMA and learning-rate schedules), `updates` those applied. The sampler state is
+    `consumed_clips` (stream positions read by all processes together; with the seed it fixes the epoch and the
+    order), so a resume on another number of processes reads on from the same clip."""
 
     step: int = 0
     updates: int = 0
+    consumed_clips: int = 0
+    num_processes: int = 0  # that wrote the checkpoint; 0 in checkpoints of older versions
     skipped_clips: int = 0  # unusable clips met so far, all processes
     nonfinite_steps: int = 0  # steps skipped because of a non-finite loss or gradient
     consecutive_bad_steps: int = 0
@@ -272,7 +276,13 @@ class CheckpointStore:
             raise
         except Exception as error:  # a weights_only refusal, a truncated file, a shape mismatch
             raise CheckpointError(f"Cannot resume from {checkpoint}: {type(error).__name__}: {error}") from error
-        restore_rng_states(checkpoint, accelerator.process_index, allow_rng_state_errors)
+        if progress.num_processes in (0, accelerator.num_processes):
+            restore_rng_states(checkpoint, accelerator.process_index, allow_rng_state_errors)
+        else:  # per-process RNG files do not map onto other processes; the caller reseeds (data and masks are seeded)
+            logger.info(
+                f"{checkpoint} was written by {progress.num_processes} processes, resumed on "
+                f"{accelerator.num_processes}: its per-process random states are not restored."
+            )
         return progress
 
 

@@ -16,11 +16,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar, cast, get_type_hints
 
+import numpy as np
 import torch
 import yaml
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.tracking import GeneralTracker
-from accelerate.utils import DistributedType, LoggerType, ProjectConfiguration, set_seed
+from accelerate.utils import DDPCommunicationHookType, DistributedType, LoggerType, ProjectConfiguration, set_seed
 from huggingface_hub import HfApi
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
@@ -41,7 +42,7 @@ from ..feature_extraction_aasp import AaSPFeatureExtractor
 from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPForPreTraining
 from ..reporting.model_card import TrainingDataset, pretrained_card
 from .arguments import option, parse_arguments, setup_logging
-from .checkpointing import CheckpointStore, TrainingProgress
+from .checkpointing import CheckpointError, CheckpointStore, TrainingProgress
 from .distributed import use_cross_process_negatives
 from .locking import hold_output_dir
 from .optimization import mask_generator, weight_decay_groups
@@ -55,6 +56,13 @@ METRICS_FILE = "metrics.jsonl"
 FEATURE_EXTRACTOR_DIR = "feature_extractor"
 FEATURES_ON_DEVICE_CHOICES = ("auto", "true", "false")
 MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
+LR_SCALING_RULES = {"none": lambda ratio: 1.0, "linear": lambda ratio: ratio, "sqrt": math.sqrt}
+NEGATIVES_CHOICES = ("process", "all_processes")
+COMM_HOOKS = {
+    "bf16": DDPCommunicationHookType.BF16,
+    "fp16": DDPCommunicationHookType.FP16,
+    "none": DDPCommunicationHookType.NO,
+}
 
 
 # Options: one dataclass per section of the YAML file (the headings only group options)
@@ -104,6 +112,7 @@ class ModelOptions:
         "checkpoint has no teacher).",
     )
     gradient_checkpointing: bool = option(False, "Recompute activations in backward.")
+    torch_compile: bool = option(False, "Compile the model (torch.compile, inductor, through Accelerate).")
     export_weights: str = option(
         "student", "Encoder weights written to <output_dir>/final.", choices=PRETRAINING_EXPORTS
     )
@@ -122,13 +131,22 @@ class ModelOptions:
 class OptimizationOptions:
     per_device_batch_size: int = option(12, "Clips per process per micro-batch.")
     gradient_accumulation_steps: int = option(1, "Micro-batches per update.")
-    learning_rate: float = option(5e-4, "Peak learning rate.")
+    learning_rate: float = option(5e-4, "Peak learning rate at --lr_reference_batch clips per step.")
+    lr_scaling: str = option(
+        "none",
+        "Peak lr x (G / reference) or x sqrt(G / reference), G: clips per step.",
+        choices=tuple(LR_SCALING_RULES),
+    )
+    lr_reference_batch: int = option(48, "The global batch at which --learning_rate is the peak (see --lr_scaling).")
     weight_decay: float = option(0.05, "AdamW weight decay (never on norms, biases, tokens, positions).")
     adam_beta1: float = option(0.9, "AdamW beta1.")
     adam_beta2: float = option(0.95, "AdamW beta2.")
     adam_epsilon: float = option(1e-8, "AdamW epsilon.")
-    max_steps: int | None = option(None, "Optimizer steps to train for.")
-    warmup_steps: int = option(0, "Linear warm-up steps before the cosine decay.")
+    max_steps: int | None = option(None, "Optimizer steps to train for (or --max_clips).")
+    max_clips: int | None = option(None, "Clips to train on, all processes (or --max_steps): steps = clips / G.")
+    warmup_steps: int = option(0, "Linear warm-up steps before the cosine decay (or --warmup_fraction).")
+    warmup_fraction: float | None = option(None, "Warm-up as a fraction of the run (instead of --warmup_steps).")
+    ema_anneal_fraction: float | None = option(None, "EMA decay anneal as a fraction of the run (else the model's).")
     max_grad_norm: float = option(4.0, "Gradient clipping norm (<= 0: no clipping).")
     mixed_precision: str | None = option(
         None, "Mixed precision (default: what `accelerate launch`/config says).", choices=MIXED_PRECISION_CHOICES
@@ -138,6 +156,12 @@ class OptimizationOptions:
         10, "Stop after this many consecutive steps with a non-finite loss or gradient."
     )
     find_unused_parameters: bool = option(False, "DDP find_unused_parameters.")
+    ddp_comm_hook: str = option(
+        "bf16", "DDP gradient compression on GPUs (half the traffic).", choices=tuple(COMM_HOOKS)
+    )
+    contrastive_negatives: str = option(
+        "all_processes", "Negatives from this process's batch or every process's (grows).", choices=NEGATIVES_CHOICES
+    )
 
 
 @dataclass
@@ -185,7 +209,14 @@ class DebugOptions:
 
 
 POSITIVE_OPTIONS = {
-    "optimization": ("per_device_batch_size", "gradient_accumulation_steps", "max_steps", "max_consecutive_bad_steps"),
+    "optimization": (
+        "per_device_batch_size",
+        "gradient_accumulation_steps",
+        "max_steps",
+        "max_clips",
+        "lr_reference_batch",
+        "max_consecutive_bad_steps",
+    ),
     "data": ("crop_frames", "norm_stats_clips"),
     "logging": ("logging_steps",),
     "checkpointing": ("checkpointing_steps",),
@@ -214,16 +245,24 @@ class PretrainingOptions:
     def validate(self) -> None:
         """Raises `ValueError` naming the first option that is missing or out of range."""
         data, optim = self.data, self.optimization
-        required = {"dataset": data.dataset, "output_dir": self.checkpointing.output_dir, "max_steps": optim.max_steps}
+        length = optim.max_steps if optim.max_clips is None else optim.max_clips
+        required = {"dataset": data.dataset, "output_dir": self.checkpointing.output_dir, "max_steps": length}
         missing = [f"--{name}" for name, value in required.items() if value is None]
         if missing:
             raise ValueError(f"Missing required option(s): {', '.join(missing)}.")
+        for first, second in (("max_steps", "max_clips"), ("warmup_steps", "warmup_fraction")):
+            if getattr(optim, first) and getattr(optim, second) is not None:
+                raise ValueError(f"Give --{first} or --{second}, not both.")
         for section, names in POSITIVE_OPTIONS.items():
             for name in names:
                 value = getattr(getattr(self, section), name)
-                if value <= 0:
+                if value is not None and value <= 0:
                     raise ValueError(f"--{name} must be positive, got {value}.")
-        if optim.warmup_steps < 0 or optim.warmup_steps > required_option(optim.max_steps, "max_steps"):
+        for name in ("warmup_fraction", "ema_anneal_fraction"):
+            value = getattr(optim, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"--{name} must lie in [0, 1], got {value}.")
+        if optim.max_steps is not None and not 0 <= optim.warmup_steps <= optim.max_steps:
             raise ValueError(f"--warmup_steps must lie in [0, max_steps={optim.max_steps}], got {optim.warmup_steps}.")
         for section in OPTION_SECTIONS:  # a YAML file bypasses argparse's choices
             options = getattr(self, section)
@@ -255,6 +294,31 @@ def parse_pretraining_options(argv: list[str] | None = None) -> PretrainingOptio
     options = PretrainingOptions(**dict(zip(OPTION_SECTIONS, parsed, strict=True)))
     options.validate()
     return options
+
+
+def clips_per_step(options: OptimizationOptions, num_processes: int) -> int:
+    """The global batch: clips per optimizer step, all processes together."""
+    return options.per_device_batch_size * options.gradient_accumulation_steps * num_processes
+
+
+def resolve_run_length(options: OptimizationOptions, num_processes: int) -> int | None:
+    """Turns a recipe stated in clips and fractions into steps for this launch: --max_steps from --max_clips (rounded
+    down to whole global batches), --warmup_steps from --warmup_fraction; returns the EMA anneal in steps from
+    --ema_anneal_fraction (None: keep the model's). The sources are cleared, so the options read as resolved."""
+    if options.max_clips is not None:
+        options.max_steps = max(1, options.max_clips // clips_per_step(options, num_processes))
+        options.max_clips = None
+    max_steps = required_option(options.max_steps, "max_steps")
+    if options.warmup_fraction is not None:
+        options.warmup_steps, options.warmup_fraction = round(options.warmup_fraction * max_steps), None
+    anneal_fraction, options.ema_anneal_fraction = options.ema_anneal_fraction, None
+    return None if anneal_fraction is None else max(1, round(anneal_fraction * max_steps))
+
+
+def peak_learning_rate(options: OptimizationOptions, num_processes: int) -> float:
+    """--learning_rate scaled from --lr_reference_batch to this launch's global batch by --lr_scaling."""
+    ratio = clips_per_step(options, num_processes) / options.lr_reference_batch
+    return options.learning_rate * LR_SCALING_RULES[options.lr_scaling](ratio)
 
 
 # Set-up steps
@@ -291,8 +355,21 @@ def check_launch(accelerator: Accelerator, environ=None) -> None:
         )
 
 
+def check_teacher_precision(accelerator, ema_masters_fp32: bool = False) -> None:
+    """DeepSpeed casts the whole module, the EMA teacher included, to bf16/fp16, whose resolution is far above an EMA
+    step (1 - decay, 1e-4 to 1e-5): the teacher would silently stop moving. Stop unless the EMA keeps fp32 masters."""
+    low_precision = accelerator.mixed_precision in ("bf16", "fp16")
+    if accelerator.distributed_type == DistributedType.DEEPSPEED and low_precision and not ema_masters_fp32:
+        raise LaunchError(
+            f"DeepSpeed with {accelerator.mixed_precision} mixed precision would keep the EMA teacher in "
+            f"{accelerator.mixed_precision}, where its updates round away. Use configs/accelerate/ddp.yaml (or "
+            "fsdp.yaml), which keep fp32 parameters."
+        )
+
+
 def build_accelerator(options: PretrainingOptions) -> Accelerator:
-    """The Accelerator of a run; data loaders keep their per-step order (see `Pretrainer.build_batches`)."""
+    """The Accelerator of a run; data loaders keep their per-step order (see `Pretrainer.build_batches`), batches are
+    copied to the device without blocking, DDP compresses gradients (--ddp_comm_hook, GPUs only: gloo lacks it)."""
     output_dir = required_option(options.checkpointing.output_dir, "output_dir")
     report_to: list[str | LoggerType | GeneralTracker] | None = (
         None if options.logging.report_to == "none" else list(options.logging.report_to.split(","))
@@ -304,10 +381,17 @@ def build_accelerator(options: PretrainingOptions) -> Accelerator:
         # checkpoint folders are named and rotated by CheckpointStore, never by Accelerate
         project_config=ProjectConfiguration(project_dir=output_dir, logging_dir=str(Path(output_dir) / "logs")),
         # each process gets whole batches of one global batch sampler, prepared on every process alike
-        dataloader_config=DataLoaderConfiguration(split_batches=False, dispatch_batches=False, even_batches=True),
+        dataloader_config=DataLoaderConfiguration(
+            split_batches=False, dispatch_batches=False, even_batches=True, non_blocking=True
+        ),
         kwargs_handlers=[
-            DistributedDataParallelKwargs(find_unused_parameters=options.optimization.find_unused_parameters)
+            DistributedDataParallelKwargs(
+                find_unused_parameters=options.optimization.find_unused_parameters,
+                gradient_as_bucket_view=True,
+                comm_hook=COMM_HOOKS[options.optimization.ddp_comm_hook if torch.cuda.is_available() else "none"],
+            )
         ],
+        dynamo_backend="inductor" if options.model.torch_compile else None,
     )
     if accelerator.distributed_type == DistributedType.DEEPSPEED:
         # the batch sampler has no batch_size attribute, so DeepSpeed cannot infer an "auto" micro-batch size
@@ -424,12 +508,14 @@ def check_crop_fits_patches(crop_frames: int, config: AaSPConfig) -> None:
         )
 
 
-def build_optimizer(model: torch.nn.Module, options: OptimizationOptions) -> torch.optim.AdamW:
-    """AdamW without weight decay on norms, biases, tokens, positions, fixed SBLU parameters and gates."""
+def build_optimizer(
+    model: torch.nn.Module, options: OptimizationOptions, learning_rate: float, fused: bool = False
+) -> torch.optim.AdamW:
+    """AdamW without weight decay on norms, biases, tokens, positions, fixed SBLU parameters and gates; `fused`: one
+    kernel per parameter group (CPU and CUDA), which can also skip a step on the device (`found_inf`)."""
     groups = weight_decay_groups(model, options.weight_decay)  # the EMA teacher has no trainable parameter
-    return torch.optim.AdamW(
-        groups, lr=options.learning_rate, betas=(options.adam_beta1, options.adam_beta2), eps=options.adam_epsilon
-    )
+    betas = (options.adam_beta1, options.adam_beta2)
+    return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=options.adam_epsilon, fused=fused or None)
 
 
 def sharded_pretraining_loader(
@@ -492,25 +578,34 @@ class MicroBatchTotals:
 
     terms: dict[str, torch.Tensor] = field(default_factory=dict)  # summed detached loss terms
     micro_batches: int = 0
-    nonfinite: bool = False
-    skipped_clips: int = 0
+    nonfinite: torch.Tensor | bool = False  # () bool on the device: a micro-batch had a non-finite loss
 
-    def add(self, terms: dict[str, torch.Tensor], nonfinite: bool) -> None:
+    def add(self, terms: dict[str, torch.Tensor], nonfinite: torch.Tensor) -> None:
         self.terms = terms if not self.terms else {name: self.terms[name] + terms[name] for name in terms}
         self.micro_batches += 1
-        self.nonfinite |= nonfinite
+        self.nonfinite = self.nonfinite | nonfinite
 
 
 @dataclass
 class StepOutcome:
-    nonfinite: bool
-    grad_norm: float | None  # None when the backend clips itself and reports no norm (DeepSpeed)
-    decay: float | None = None  # the EMA decay of an applied update
+    """One optimizer step, as () tensors on the device, read at the next logging or checkpoint step."""
+
+    nonfinite: torch.Tensor  # bool: the loss (any process) or the gradient was non-finite; the update was skipped
+    applied: torch.Tensor  # bool: the optimizer changed the weights (false too when fp16's GradScaler skipped)
+    grad_norm: torch.Tensor | None  # None when the backend clips itself and reports no norm (DeepSpeed)
+    decay: float  # the EMA decay of the step
 
 
 class Pretrainer:
     """The pre-training loop of one run: `resume`, then `train` (per micro-batch `forward_backward`, per optimizer
-    step `apply_update` and `end_step`), then `export`."""
+    step `apply_update` and `end_step`), then `export`.
+
+    Host syncs: the loop reads device values only at logging and checkpoint steps (`read_outcomes`: one read for the
+    steps since the last one). With fused AdamW and no GradScaler (DDP or one process, fp32 or bf16) a non-finite step
+    is skipped on the device (the optimizer's `found_inf`, the teacher's EMA weight 0), so it is reported, and a run
+    with --max_consecutive_bad_steps of them in a row is stopped, up to --logging_steps later than it happened; the
+    weights never take a non-finite step. fp16, FSDP and DeepSpeed decide on the host, one sync per step.
+    """
 
     def __init__(
         self,
@@ -526,11 +621,19 @@ class Pretrainer:
         self.records = records
         choice, optim, ckpt = options.data.features_on_device, options.optimization, options.checkpointing
         self.features_on_device = choice == "true" or (choice == "auto" and accelerator.device.type == "cuda")
-        optimizer = build_optimizer(model, optim)
+        ema_anneal_steps = resolve_run_length(optim, accelerator.num_processes)
+        if ema_anneal_steps is not None:
+            model.config.ema_anneal_steps = ema_anneal_steps
+        plain = accelerator.distributed_type.name in ("NO", "MULTI_GPU", "MULTI_CPU")
+        fused = plain and accelerator.device.type in ("cpu", "cuda")
+        self.skip_on_device = fused and accelerator.mixed_precision != "fp16"
+        learning_rate = peak_learning_rate(optim, accelerator.num_processes)
+        optimizer = build_optimizer(model, optim, learning_rate, fused=fused)
         self.scheduler = get_cosine_schedule_with_warmup(
             optimizer, optim.warmup_steps, required_option(optim.max_steps, "max_steps")
         )
-        use_cross_process_negatives(model)
+        if optim.contrastive_negatives == "all_processes":
+            use_cross_process_negatives(model)
         # the scheduler stays unprepared (a prepared one steps once per process) and is saved as JSON, not pickled
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
         output_dir = required_option(ckpt.output_dir, "output_dir")
@@ -539,6 +642,8 @@ class Pretrainer:
         self.progress = TrainingProgress()
         self.resumed_from: Path | None = None
         self.totals = MicroBatchTotals()
+        self.outcomes: list[StepOutcome] = []  # steps not read yet
+        self.local_skipped_clips = 0  # unusable clips met by this process since the last read
         self.last_metrics: dict = {}
 
     @classmethod
@@ -549,6 +654,7 @@ class Pretrainer:
         """
         accelerator = build_accelerator(options)
         check_launch(accelerator)
+        check_teacher_precision(accelerator)  # TeacherEMA with fp32 masters: pass ema_masters_fp32=True
         setup_logging(options.logging.log_level, is_main_process=accelerator.is_local_main_process)
         prepare_output_dir(options, accelerator)
         set_seed(options.optimization.seed)
@@ -559,7 +665,8 @@ class Pretrainer:
         return cls(options, accelerator, model, feature_extractor, records)
 
     def resume(self, spec: str | None) -> None:
-        """Restores the newest complete checkpoint (`'latest'`) or the given one; `None`: start fresh."""
+        """Restores the newest complete checkpoint (`'latest'`) or the given one; `None`: start fresh. A checkpoint
+        of another number of processes resumes at the same clip when the global batch is unchanged."""
         checkpoint = self.checkpoints.find(spec)
         if checkpoint is not None:
             self.progress = self.checkpoints.load(
@@ -568,34 +675,60 @@ class Pretrainer:
             if self.progress.scheduler:
                 self.scheduler.load_state_dict(self.progress.scheduler)
             self.resumed_from = checkpoint
+            self.check_global_batch(checkpoint)
             logger.info(f"Resumed from {checkpoint} at step {self.progress.step}.")
         self.writer.truncate(self.progress.step)  # a fresh start after a kill drops the killed run's records
         self.accelerator.wait_for_everyone()
 
+    def check_global_batch(self, checkpoint: Path) -> None:
+        """Raises `CheckpointError` when the step-based schedules would no longer match the data position; reseeds
+        the global RNGs from (seed, rank, step) when the number of processes changed (their files do not map)."""
+        progress, per_step = self.progress, clips_per_step(self.options.optimization, self.accelerator.num_processes)
+        if not progress.num_processes:  # older checkpoints: written at the global batch of this launch
+            progress.consumed_clips = progress.step * per_step
+        if progress.consumed_clips != progress.step * per_step:
+            raise CheckpointError(
+                f"{checkpoint} consumed {progress.consumed_clips} clips in {progress.step} steps; this launch takes "
+                f"{per_step} clips per step. Keep the global batch (per-device batch x accumulation x processes) of "
+                "the checkpoint, e.g. through --gradient_accumulation_steps."
+            )
+        if progress.num_processes not in (0, self.accelerator.num_processes):
+            entropy = np.random.SeedSequence(
+                [self.options.optimization.seed, self.accelerator.process_index, progress.step]
+            )
+            set_seed(int(entropy.generate_state(1)[0]))
+
     def build_batches(self):
-        """The batches of this process from the current step on (docs/pretraining.md, "Data order"): a map-style
-        corpus through `sharded_pretraining_loader`; a stream is already split per process, so it is not prepared
-        (Accelerate would shard it again)."""
+        """The batches of this process from the current clip on (docs/pretraining.md, "Data order"): a map-style
+        corpus through `sharded_pretraining_loader`, starting at `consumed_clips`; a stream is already split per
+        process, so it is not prepared (Accelerate would shard it again), and it decodes the batches it skips."""
         data, optim, accelerator = self.options.data, self.options.optimization, self.accelerator
         rank, world_size = accelerator.process_index, accelerator.num_processes
         options: dict[str, Any] = dict(
             batch_size=optim.per_device_batch_size,
             crop_frames=data.crop_frames,
             seed=optim.seed,
-            start_batch=self.progress.step * optim.gradient_accumulation_steps,
             num_workers=data.num_workers,
             audio_column=data.audio_column,
             min_clip_seconds=data.min_clip_seconds,
             shuffle_buffer_size=data.shuffle_buffer_size,
             return_waveforms=self.features_on_device,
+            pin_memory=accelerator.device.type == "cuda",
         )
         if num_records(self.records) is not None:
             return sharded_pretraining_loader(
-                self.records, self.feature_extractor, prepare=accelerator.prepare, num_processes=world_size, **options
+                self.records,
+                self.feature_extractor,
+                prepare=accelerator.prepare,
+                num_processes=world_size,
+                start_batch=0,
+                start_position=self.progress.consumed_clips,
+                **options,
             )
         stream = split_stream_by_process(self.records, rank, world_size)
+        start_batch = self.progress.step * optim.gradient_accumulation_steps
         return build_pretraining_dataloader(
-            stream, self.feature_extractor, rank=rank, world_size=world_size, **options
+            stream, self.feature_extractor, rank=rank, world_size=world_size, start_batch=start_batch, **options
         )
 
     def model_inputs(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -604,7 +737,8 @@ class Pretrainer:
             return features_from_waveform_batch(
                 batch, self.feature_extractor, self.options.data.crop_frames, self.accelerator.device
             )
-        return {name: batch[name].to(self.accelerator.device) for name in ("input_values", "attention_mask")}
+        device = self.accelerator.device
+        return {name: batch[name].to(device, non_blocking=True) for name in ("input_values", "attention_mask")}
 
     def train(self) -> dict:
         """Runs optimizer steps until --max_steps; returns the last logged metrics."""
@@ -630,7 +764,7 @@ class Pretrainer:
         self.model.train()
         if self.progress.step < max_steps:
             for batch in self.build_batches():
-                self.totals.skipped_clips += int(batch.pop("num_skipped"))
+                self.local_skipped_clips += int(batch.pop("num_skipped"))  # a Python int: no device read
                 inputs = self.model_inputs(batch)
                 with self.accelerator.accumulate(self.model):
                     self.forward_backward(inputs)
@@ -653,85 +787,120 @@ class Pretrainer:
         self.accelerator.backward(loss)
         terms = {name: getattr(outputs, name).detach().float() for name in LOSS_METRICS[1:]}
         terms["loss"] = loss.detach().float()
-        self.totals.add(terms, nonfinite=not bool(torch.isfinite(loss)))
+        self.totals.add(terms, nonfinite=~torch.isfinite(terms["loss"]))
 
     def apply_update(self) -> StepOutcome:
-        """Clips and applies the accumulated gradient, unless the loss or gradient is non-finite on any process."""
+        """Clips and applies the accumulated gradient, unless the loss (on any process) or the gradient is
+        non-finite; then the EMA teacher follows (see the class for where the skip is decided)."""
         accelerator = self.accelerator
-        flags = accelerator.reduce(
-            torch.tensor([float(self.totals.nonfinite), float(self.totals.skipped_clips)], device=accelerator.device),
-            reduction="sum",
-        )
-        any_nonfinite_loss = bool(flags[0] > 0)
-        self.progress.skipped_clips += int(flags[1])
+        nonfinite = torch.as_tensor(self.totals.nonfinite, device=accelerator.device)
+        if accelerator.num_processes > 1:  # an all-reduce queued on the device, not a host read
+            nonfinite = cast(torch.Tensor, accelerator.reduce(nonfinite.float(), reduction="sum")) > 0
         max_grad_norm = self.options.optimization.max_grad_norm
         norm = accelerator.clip_grad_norm_(self.model.parameters(), max_grad_norm if max_grad_norm > 0 else math.inf)
-        grad_norm = None if norm is None else float(norm)
-        grad_finite = grad_norm is None or math.isfinite(grad_norm)
         # fp16 overflow is the GradScaler's business (it skips the step and lowers the scale), not an error
-        scaler_handles_overflow = accelerator.scaler is not None and not any_nonfinite_loss
-        if any_nonfinite_loss or (not grad_finite and not scaler_handles_overflow):
-            self.optimizer.zero_grad(set_to_none=True)
-            return StepOutcome(nonfinite=True, grad_norm=grad_norm)
-        self.optimizer.step()
+        if norm is not None and accelerator.scaler is None:
+            nonfinite = nonfinite | ~torch.isfinite(norm)
+        if self.skip_on_device:
+            self.optimizer.optimizer.found_inf = nonfinite.float()  # fused AdamW leaves everything as it is when 1
+            self.optimizer.step()
+        elif not bool(nonfinite):
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if accelerator.optimizer_step_was_skipped:
-            return StepOutcome(nonfinite=False, grad_norm=grad_norm)
         self.scheduler.step()
-        decay = accelerator.unwrap_model(self.model).update_teacher(self.progress.updates)
-        self.progress.updates += 1
-        return StepOutcome(nonfinite=False, grad_norm=grad_norm, decay=float(decay))
+        applied = ~nonfinite & (not accelerator.optimizer_step_was_skipped)
+        decay = self.update_teacher(applied)
+        return StepOutcome(nonfinite=nonfinite, applied=applied, grad_norm=norm, decay=decay)
+
+    def update_teacher(self, applied: torch.Tensor) -> float:
+        """The one EMA call site: teacher <- lerp(teacher, student, 1 - decay) after a step that changed the student
+        (`applied`, () bool on the device), the decay following the steps taken; returns the decay."""
+        model = self.accelerator.unwrap_model(self.model)
+        decay = model.ema_decay(self.progress.step)
+        if not self.skip_on_device:  # the host already knows `applied`; FSDP's sharded parameters need their own lerp
+            return model.update_teacher(self.progress.step) if bool(applied) else decay
+        with torch.no_grad():
+            teacher = list(model.teacher.parameters())
+            student = [parameter.detach() for parameter in model.aasp.parameters()]
+            step = torch._foreach_sub(student, teacher)  # teacher += weight * (student - teacher): a lerp whose
+            torch._foreach_mul_(step, applied.to(teacher[0].dtype) * (1.0 - decay))  # weight stays on the device
+            torch._foreach_add_(teacher, step)
+        return decay
 
     def end_step(self, outcome: StepOutcome) -> None:
-        """Counts the step, reports non-finite steps, logs and checkpoints when due."""
+        """Counts the step, logs and checkpoints when due."""
         self.progress.step += 1
+        self.progress.consumed_clips += clips_per_step(self.options.optimization, self.accelerator.num_processes)
         self.window_steps += 1
         self.bar.update(1)
-        self.track_nonfinite(outcome)
+        self.outcomes.append(outcome)
         step, max_steps = self.progress.step, self.options.optimization.max_steps
         if step % self.options.logging.logging_steps == 0 or step == max_steps:
-            self.log_step(outcome)
+            self.log_step()
         if step % self.options.checkpointing.checkpointing_steps == 0 or step == max_steps:
+            self.read_outcomes()
             self.save_checkpoint()
         self.totals = MicroBatchTotals()
 
-    def track_nonfinite(self, outcome: StepOutcome) -> None:
+    def read_outcomes(self, extra: torch.Tensor | None = None) -> list[float]:
+        """Reads the steps since the last read and the unusable-clip counts of every process, with `extra` (1-D), in
+        one host sync; counts applied updates, reports non-finite steps and stops after too many in a row.
+        Returns `extra`'s values."""
+        device, outcomes = self.accelerator.device, self.outcomes
+        skipped = torch.tensor([float(self.local_skipped_clips)], device=device)
+        if self.accelerator.num_processes > 1:
+            skipped = cast(torch.Tensor, self.accelerator.reduce(skipped, reduction="sum"))
+        nan = torch.tensor(math.nan, device=device)
+        rows = [torch.stack([o.nonfinite, o.applied, nan if o.grad_norm is None else o.grad_norm]) for o in outcomes]
+        parts = [*rows, skipped, extra if extra is not None else torch.zeros(0, device=device)]
+        values = torch.cat([part.reshape(-1).float() for part in parts]).tolist()
+        self.outcomes, self.local_skipped_clips = [], 0
+        first_step = self.progress.step - len(outcomes) + 1
+        for offset, outcome in enumerate(outcomes):
+            nonfinite, applied, grad_norm = values[3 * offset : 3 * offset + 3]
+            grad_norm = None if outcome.grad_norm is None else grad_norm
+            self.progress.updates += int(applied)
+            self.track_nonfinite(first_step + offset, bool(nonfinite), grad_norm)
+        self.last_grad_norm = grad_norm if outcomes else None
+        self.progress.skipped_clips += int(values[3 * len(outcomes)])
+        return values[3 * len(outcomes) + 1 :]
+
+    def track_nonfinite(self, step: int, nonfinite: bool, grad_norm: float | None) -> None:
         """Reports a skipped non-finite step and stops after too many in a row."""
         progress, limit = self.progress, self.options.optimization.max_consecutive_bad_steps
-        if not outcome.nonfinite:
+        if not nonfinite:
             progress.consecutive_bad_steps = 0
             return
         progress.nonfinite_steps += 1
         progress.consecutive_bad_steps += 1
         logger.error(
-            f"Non-finite loss or gradient at step {progress.step} (grad norm {outcome.grad_norm}); the update was "
+            f"Non-finite loss or gradient at step {step} (grad norm {grad_norm}); the update was "
             f"skipped ({progress.consecutive_bad_steps}/{limit} in a row)."
         )
-        self.writer.log({"event": "nonfinite_step", "step": progress.step, "grad_norm": str(outcome.grad_norm)})
+        self.writer.log({"event": "nonfinite_step", "step": step, "grad_norm": str(grad_norm)})
         if progress.consecutive_bad_steps >= limit:
-            first = progress.step - progress.consecutive_bad_steps + 1
+            first = step - progress.consecutive_bad_steps + 1
             raise TrainingDiverged(
-                f"Stopping: {progress.consecutive_bad_steps} consecutive steps ({first} to {progress.step}) had a "
+                f"Stopping: {progress.consecutive_bad_steps} consecutive steps ({first} to {step}) had a "
                 "non-finite loss or gradient. Checkpoints hold the last finite weights; lower --learning_rate, check "
                 "the data or use bf16 instead of fp16."
             )
 
-    def log_step(self, outcome: StepOutcome) -> None:
+    def log_step(self) -> None:
         """Averages the loss terms over micro-batches and processes and writes one metrics record."""
         elapsed = time.perf_counter() - self.window_start
-        optim = self.options.optimization
-        clips_per_step = (
-            optim.per_device_batch_size * optim.gradient_accumulation_steps * self.accelerator.num_processes
-        )
         means = {name: value / self.totals.micro_batches for name, value in self.totals.terms.items()}
+        decay = self.outcomes[-1].decay
         stacked = torch.stack([means[name] for name in LOSS_METRICS]).to(self.accelerator.device)
-        reduced = cast(torch.Tensor, self.accelerator.reduce(stacked, reduction="mean")).tolist()  # tensor in, out
+        reduced = self.read_outcomes(cast(torch.Tensor, self.accelerator.reduce(stacked, reduction="mean")))
         metrics = {"step": self.progress.step, **dict(zip(LOSS_METRICS, reduced, strict=True))}
         metrics.update(
             lr=self.scheduler.get_last_lr()[0],
-            ema_decay=outcome.decay if outcome.decay is not None else float("nan"),
-            grad_norm=outcome.grad_norm,
-            clips_per_second=clips_per_step * self.window_steps / elapsed,
+            ema_decay=decay,
+            grad_norm=self.last_grad_norm,
+            clips_per_second=clips_per_step(self.options.optimization, self.accelerator.num_processes)
+            * self.window_steps
+            / elapsed,
             skipped_clips=self.progress.skipped_clips,
             nonfinite_steps=self.progress.nonfinite_steps,
             updates=self.progress.updates,
@@ -751,6 +920,7 @@ class Pretrainer:
         """A complete checkpoint of the current step (see `CheckpointStore.save`)."""
         assert_finite_state(self.accelerator.unwrap_model(self.model).state_dict(), "a checkpoint")
         self.progress.scheduler = self.scheduler.state_dict()
+        self.progress.num_processes = self.accelerator.num_processes
         location = self.checkpoints.save(self.accelerator, self.progress)
         self.writer.log({"event": "checkpoint", "step": self.progress.step, "path": str(location)})
         return location
@@ -759,6 +929,7 @@ class Pretrainer:
         """Encoder + feature extractor + model card (+ resolved options) in <output_dir>/final; call on every process
         (gathering the state dict is a collective under FSDP and DeepSpeed): the main one returns the folder."""
         state_dict = cast(dict[str, torch.Tensor], self.accelerator.get_state_dict(self.model))  # the model's tensors
+        state_dict = {key.removeprefix("_orig_mod."): value for key, value in state_dict.items()}  # --torch_compile
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
             return None
