@@ -107,3 +107,37 @@ def test_precision_problems_are_named():
     first.data = torch.empty(0, dtype=first.dtype)  # how DeepSpeed ZeRO-3 leaves a partitioned parameter
     with pytest.raises(ValueError, match=r"Cannot keep the teacher's EMA: .* partitioned across processes"):
         TeacherEMA(model.teacher, model.aasp, DECAY, DECAY, 1)
+
+
+def bf16_ema(model: AaSPForPreTraining) -> TeacherEMA:
+    model.to(torch.bfloat16)  # what DeepSpeed does to the whole module in bf16 mixed precision
+    return TeacherEMA(model.teacher, model.aasp, DECAY, 0.99999, 100)
+
+
+def test_masters_of_a_bf16_teacher_are_saved_and_resumed_bit_for_bit(tmp_path):
+    ema = bf16_ema(model_with_student_ahead())
+    for step in range(5):
+        ema.step(step)
+    ema.save(tmp_path)
+    resumed_model = model_with_student_ahead()
+    resumed = bf16_ema(resumed_model)
+    with torch.no_grad():  # the teacher weights a checkpoint restores before the masters
+        for target, source in zip(resumed.teacher, ema.teacher, strict=True):
+            target.copy_(source)
+    resumed.load(tmp_path)
+    for step in range(5, 10):
+        ema.step(step)
+        resumed.step(step)
+    assert all(torch.equal(a, b) for a, b in zip(ema.masters, resumed.masters, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(ema.teacher, resumed.teacher, strict=True))
+
+
+def test_a_device_weight_of_zero_leaves_the_teacher_and_one_equals_a_plain_step():
+    ema = bf16_ema(model_with_student_ahead())
+    before = [master.clone() for master in ema.masters]
+    ema.step(0, weight=torch.tensor(False))
+    assert all(torch.equal(a, b) for a, b in zip(before, ema.masters, strict=True))
+    reference = bf16_ema(model_with_student_ahead())
+    ema.step(1, weight=torch.tensor(True))
+    reference.step(1)
+    assert torch.allclose(flat(ema.masters), flat(reference.masters), rtol=0, atol=1e-7)  # lerp vs sub-mul-add rounding

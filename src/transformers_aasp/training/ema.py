@@ -1,10 +1,19 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """The teacher's exponential moving average on float32 master weights, whatever dtype the backend keeps the model in."""
 
+from pathlib import Path
+
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
+from transformers.utils import logging
 
 from ..functional_aasp import annealed_decay
+
+
+logger = logging.get_logger(__name__)
+
+MASTERS_FILE = "ema_masters.safetensors"  # in a checkpoint folder, when the masters are copies of the teacher
 
 
 def ema_precision_problem(teacher: nn.Module, fp32_masters: bool = True) -> str | None:
@@ -36,13 +45,14 @@ class TeacherEMA:
     (then a step equals `AaSPForPreTraining.update_teacher` exactly). A partitioned teacher raises a ValueError
     (`ema_precision_problem`).
 
-    `step(step_index) -> decay`, after optimizer step `step_index` (0-based): one `torch._foreach_lerp_` moves the
-    masters towards the student by 1 - decay, then the masters are written into the teacher in its dtype. The decay
-    rises linearly from `decay_start` to `decay_end` over `anneal_steps` steps (`decay(step_index)`).
+    `step(step_index, weight=None) -> decay`, after optimizer step `step_index` (0-based): one `torch._foreach_lerp_`
+    moves the masters towards the student by 1 - decay, then the masters are written into the teacher in its dtype.
+    `weight`, a () tensor on the device (e.g. "the optimizer step was applied", 0 or 1), scales the move without a
+    host read. The decay rises linearly from `decay_start` to `decay_end` over `anneal_steps` steps (`decay`).
 
     `state_dict()` -> {"masters.<parameter name>": float32 tensor}; `load_state_dict(state)` restores the masters and
-    the teacher. Register the object for checkpointing (Accelerate's `register_for_checkpointing`): a resumed run
-    continues bit for bit.
+    the teacher. `save(folder)` / `load(folder)` keep them in a checkpoint as `ema_masters.safetensors` when they are
+    copies (a teacher held below float32), so a resumed run continues bit for bit.
     """
 
     def __init__(
@@ -65,9 +75,15 @@ class TeacherEMA:
         return annealed_decay(step_index, self.decay_start, self.decay_end, self.anneal_steps)
 
     @torch.no_grad()
-    def step(self, step_index: int) -> float:
+    def step(self, step_index: int, weight: torch.Tensor | None = None) -> float:
         decay = self.decay(step_index)
-        torch._foreach_lerp_(self.masters, [param.float() for param in self.student], 1.0 - decay)  # no_grad
+        student = [param.float() for param in self.student]
+        if weight is None:
+            torch._foreach_lerp_(self.masters, student, 1.0 - decay)
+        else:  # masters += weight * (1 - decay) * (student - masters), the weight staying on the device
+            move = torch._foreach_sub(student, self.masters)
+            torch._foreach_mul_(move, weight.float() * (1.0 - decay))
+            torch._foreach_add_(self.masters, move)
         if not self.shares_teacher:
             torch._foreach_copy_(self.teacher, self.masters)
         return decay
@@ -89,5 +105,24 @@ class TeacherEMA:
         if not self.shares_teacher:
             torch._foreach_copy_(self.teacher, self.masters)
 
+    def save(self, folder: str | Path) -> None:
+        """Writes the masters into a checkpoint `folder` when they are copies (the teacher holds them otherwise)."""
+        if not self.shares_teacher:
+            save_file(
+                {key: value.contiguous() for key, value in self.state_dict().items()}, Path(folder) / MASTERS_FILE
+            )
 
-__all__ = ["TeacherEMA", "ema_precision_problem"]
+    def load(self, folder: str | Path) -> None:
+        """Restores the masters saved by `save` in `folder` (after the teacher's weights were loaded from it);
+        without the file, copies restart from the loaded teacher, with a warning."""
+        path = Path(folder) / MASTERS_FILE
+        if path.is_file():
+            self.load_state_dict(load_file(str(path), device=str(self.masters[0].device)))
+        elif not self.shares_teacher:
+            logger.warning(f"{folder} holds no {MASTERS_FILE}: the EMA masters restart from its teacher weights.")
+            self.load_state_dict(
+                {f"masters.{name}": param for name, param in zip(self.names, self.teacher, strict=True)}
+            )
+
+
+__all__ = ["MASTERS_FILE", "TeacherEMA", "ema_precision_problem"]

@@ -44,6 +44,7 @@ from ..reporting.model_card import TrainingDataset, pretrained_card
 from .arguments import option, parse_arguments, setup_logging
 from .checkpointing import CheckpointError, CheckpointStore, TrainingProgress
 from .distributed import use_cross_process_negatives
+from .ema import TeacherEMA
 from .locking import hold_output_dir
 from .optimization import mask_generator, weight_decay_groups
 
@@ -367,6 +368,16 @@ def check_teacher_precision(accelerator, ema_masters_fp32: bool = False) -> None
         )
 
 
+def teacher_ema(model: AaSPForPreTraining) -> TeacherEMA:
+    """The EMA of `model`'s teacher on fp32 masters, its decay schedule from the model's config; a backend that
+    partitions the teacher (DeepSpeed ZeRO-3) stops the launch (`LaunchError`)."""
+    cfg = model.config
+    try:
+        return TeacherEMA(model.teacher, model.aasp, cfg.ema_decay_start, cfg.ema_decay_end, cfg.ema_anneal_steps)
+    except ValueError as error:
+        raise LaunchError(str(error)) from None
+
+
 def build_accelerator(options: PretrainingOptions) -> Accelerator:
     """The Accelerator of a run; data loaders keep their per-step order (see `Pretrainer.build_batches`), batches are
     copied to the device without blocking, DDP compresses gradients (--ddp_comm_hook, GPUs only: gloo lacks it)."""
@@ -636,8 +647,11 @@ class Pretrainer:
             use_cross_process_negatives(model)
         # the scheduler stays unprepared (a prepared one steps once per process) and is saved as JSON, not pickled
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        self.ema = teacher_ema(accelerator.unwrap_model(self.model))
         output_dir = required_option(ckpt.output_dir, "output_dir")
-        self.checkpoints = CheckpointStore(output_dir, ckpt.checkpoints_total_limit)
+        self.checkpoints = CheckpointStore(
+            output_dir, ckpt.checkpoints_total_limit, before_commit=self.save_ema_masters
+        )
         self.writer = MetricsWriter(accelerator, output_dir)
         self.progress = TrainingProgress()
         self.resumed_from: Path | None = None
@@ -654,7 +668,7 @@ class Pretrainer:
         """
         accelerator = build_accelerator(options)
         check_launch(accelerator)
-        check_teacher_precision(accelerator)  # TeacherEMA with fp32 masters: pass ema_masters_fp32=True
+        check_teacher_precision(accelerator, ema_masters_fp32=True)  # the EMA keeps fp32 masters (TeacherEMA)
         setup_logging(options.logging.log_level, is_main_process=accelerator.is_local_main_process)
         prepare_output_dir(options, accelerator)
         set_seed(options.optimization.seed)
@@ -674,6 +688,7 @@ class Pretrainer:
             )
             if self.progress.scheduler:
                 self.scheduler.load_state_dict(self.progress.scheduler)
+            self.ema.load(checkpoint)
             self.resumed_from = checkpoint
             self.check_global_batch(checkpoint)
             logger.info(f"Resumed from {checkpoint} at step {self.progress.step}.")
@@ -813,19 +828,11 @@ class Pretrainer:
         return StepOutcome(nonfinite=nonfinite, applied=applied, grad_norm=norm, decay=decay)
 
     def update_teacher(self, applied: torch.Tensor) -> float:
-        """The one EMA call site: teacher <- lerp(teacher, student, 1 - decay) after a step that changed the student
-        (`applied`, () bool on the device), the decay following the steps taken; returns the decay."""
-        model = self.accelerator.unwrap_model(self.model)
-        decay = model.ema_decay(self.progress.step)
-        if not self.skip_on_device:  # the host already knows `applied`; FSDP's sharded parameters need their own lerp
-            return model.update_teacher(self.progress.step) if bool(applied) else decay
-        with torch.no_grad():
-            teacher = list(model.teacher.parameters())
-            student = [parameter.detach() for parameter in model.aasp.parameters()]
-            step = torch._foreach_sub(student, teacher)  # teacher += weight * (student - teacher): a lerp whose
-            torch._foreach_mul_(step, applied.to(teacher[0].dtype) * (1.0 - decay))  # weight stays on the device
-            torch._foreach_add_(teacher, step)
-        return decay
+        """The one EMA call site: teacher <- lerp(teacher, student, 1 - decay) on fp32 masters after a step that
+        changed the student (`applied`, () bool on the device), the decay following the steps taken; returns it."""
+        if self.skip_on_device:  # `applied` stays on the device
+            return self.ema.step(self.progress.step, weight=applied)
+        return self.ema.step(self.progress.step) if bool(applied) else self.ema.decay(self.progress.step)
 
     def end_step(self, outcome: StepOutcome) -> None:
         """Counts the step, logs and checkpoints when due."""
