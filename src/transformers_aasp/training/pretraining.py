@@ -650,7 +650,7 @@ class Pretrainer:
         self.ema = teacher_ema(accelerator.unwrap_model(self.model))
         output_dir = required_option(ckpt.output_dir, "output_dir")
         self.checkpoints = CheckpointStore(
-            output_dir, ckpt.checkpoints_total_limit, before_commit=self.save_ema_masters
+            output_dir, ckpt.checkpoints_total_limit, before_commit=lambda folder, _: self.ema.save(folder)
         )
         self.writer = MetricsWriter(accelerator, output_dir)
         self.progress = TrainingProgress()
