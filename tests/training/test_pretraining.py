@@ -200,8 +200,21 @@ def test_cpu_launcher_that_started_one_process_is_refused():
     check_launch(OneProcess(), {**env, "WORLD_SIZE": "1"})  # torchrun with one process is fine
     check_launch(OneProcess(), {"ACCELERATE_USE_CPU": "True"})  # plain single-process launch
     # torchrun started two processes, but Accelerate fell back to one non-distributed process in each
-    with pytest.raises(LaunchError, match=r"started 2 processes \(WORLD_SIZE=2\) but Accelerate set up a single"):
+    with pytest.raises(
+        LaunchError, match=r"started 2 processes \(WORLD_SIZE=2\) but Accelerate set up a single"
+    ) as error:
         check_launch(OneProcess(), {"WORLD_SIZE": "2", "MASTER_PORT": "29500"})
+    assert "ACCELERATE_USE_CPU=true" in str(error.value) and "ddp.yaml" not in str(error.value)  # ddp.yaml fails too
+
+
+@pytest.mark.parametrize("missing", ["./my_audio", "data/missing/audio"])
+def test_a_mistyped_dataset_path_is_named_in_one_line_before_the_hub_is_asked(missing, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    with pytest.raises(FileNotFoundError, match=rf"--dataset {missing}: no such file or folder"):
+        run_pretrain(
+            ["--config", str(REPO / "configs" / "aasp_tiny.yaml"), "--dataset", missing, "--output_dir", "out"]
+        )
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from ..data.sources import SOURCE_TYPES, code_sources, load_audio_records
 from ..feature_extraction_aasp import AaSPFeatureExtractor
 from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPForPreTraining
 from ..reporting.model_card import TrainingDataset, pretrained_card
-from .arguments import option, parse_arguments, setup_logging
+from .arguments import check_checkpoint_path, option, parse_arguments, setup_logging
 from .checkpointing import CheckpointError, CheckpointStore, TrainingProgress
 from .distributed import use_cross_process_negatives
 from .ema import TeacherEMA
@@ -351,8 +351,8 @@ def check_launch(accelerator: Accelerator, environ=None) -> None:
         raise LaunchError(
             f"The launcher started {launched} processes (WORLD_SIZE={launched}) but Accelerate set up a single, "
             "non-distributed one: each process would train alone and write to the same output folder. This happens "
-            "with an FSDP or DeepSpeed config on a machine without GPUs; on CPUs add ACCELERATE_USE_CPU=true (FSDP "
-            "then runs as DDP over gloo) or use configs/accelerate/ddp.yaml."
+            "with a GPU config (DDP, FSDP or DeepSpeed) on a machine without GPUs: on CPUs set ACCELERATE_USE_CPU=true "
+            "before `accelerate launch` (the processes then run DDP over gloo)."
         )
 
 
@@ -438,6 +438,7 @@ def prepare_output_dir(options: PretrainingOptions, accelerator: Accelerator) ->
 def load_records(options: PretrainingOptions, accelerator: Accelerator):
     """The corpus records; the main process downloads or prepares the dataset first, the others then reuse it."""
     data = options.data
+    check_checkpoint_path(required_option(data.dataset, "dataset"), "--dataset", model=False)
     with accelerator.main_process_first():
         return load_audio_records(
             required_option(data.dataset, "dataset"),
