@@ -272,13 +272,23 @@ def test_a_shift_views_count_the_model_cannot_run_is_refused(classifier, views):
         ({"raw": np.zeros(16000)}, ValueError, r"and a 'sampling_rate' key"),  # a dict always says its rate
         (np.zeros((9, 16000), np.float32), ValueError, "a multi-channel clip may have at most 8 channels"),
         (np.zeros(16000, np.int32), ValueError, "has dtype int32; only int16 PCM or floating point"),
-        (np.zeros(100, np.float32), ValueError, r"has 100 samples; at least 400 \(25 ms at 16000 Hz\)"),
         (12, TypeError, "Unsupported input of type int"),
     ],
 )
 def test_bad_inputs(classifier, inputs, error, message):
     with pytest.raises(error, match=message):
         classifier(inputs)
+
+
+@pytest.mark.parametrize("samples, rate", [(100, SR), (500, 44100)])
+def test_a_clip_shorter_than_one_window_is_zero_padded_to_it_as_in_training(classifier, samples, rate, caplog):
+    clip = noise(samples)
+    with caplog.at_level("WARNING", logger="transformers_aasp"):
+        result = classifier({"raw": clip, "sampling_rate": rate})
+    assert f"A clip of {samples} samples at {rate} Hz is shorter than one analysis window" in caplog.text
+    needed = -(-400 * rate // SR)  # 400 samples at 16 kHz, counted at the input's rate
+    padded = classifier({"raw": np.pad(clip, (0, needed - samples)), "sampling_rate": rate})
+    assert scores(result) == pytest.approx(scores(padded), abs=1e-6)
 
 
 def test_pipeline_save_pretrained_records_the_remote_pipeline(classifier, tmp_path):

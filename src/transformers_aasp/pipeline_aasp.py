@@ -117,7 +117,22 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
         return preprocess_params, forward_params, postprocess_params
 
     def preprocess(self, inputs: Any) -> dict[str, torch.Tensor]:
-        return super().preprocess(self._as_mono_dict(inputs))
+        return super().preprocess(self._padded_to_one_window(self._as_mono_dict(inputs)))
+
+    def _padded_to_one_window(self, inputs: Any) -> Any:
+        """The clip rule of the training scripts (`transformers_aasp.audio.fit_clip`): a clip shorter than one
+        analysis window (`n_fft` samples after resampling, 25 ms) is zero-padded to it, with a warning."""
+        if not isinstance(inputs, Mapping) or self.feature_extractor is None:
+            return inputs
+        window = getattr(self.feature_extractor, "n_fft", 0)
+        needed = -(-window * inputs["sampling_rate"] // self.feature_extractor.sampling_rate)  # at the input rate
+        if len(inputs["array"]) >= needed:
+            return inputs
+        logger.warning(
+            f"A clip of {len(inputs['array'])} samples at {inputs['sampling_rate']} Hz is shorter than one analysis "
+            f"window ({window} samples at {self.feature_extractor.sampling_rate} Hz); zero-padded to it."
+        )
+        return {**inputs, "array": np.pad(inputs["array"], (0, needed - len(inputs["array"])))}
 
     def _forward(
         self,
