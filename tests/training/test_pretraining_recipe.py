@@ -142,6 +142,7 @@ def test_the_loop_reads_the_device_only_at_logging_and_checkpoint_steps(tmp_path
     with SyncCensus() as census:
         metrics = pretrainer.train()
     assert census.reads["loop"] == []  # 4 steps, one of them non-finite: no read outside logging/checkpointing
+    assert census.reads["model"] == []  # noise drawn before the step, values checked in collate_clips
     assert census.reads["logging"]  # the census sees reads: the checkpoint's finiteness check makes some
     assert (metrics["step"], metrics["nonfinite_steps"], metrics["updates"]) == (4, 1, 3)
     assert torch.isfinite(torch.tensor(metrics["loss"]))

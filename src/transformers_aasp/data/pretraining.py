@@ -33,6 +33,7 @@ from datasets.distributed import split_dataset_by_node
 from transformers.utils import logging
 
 from ..audio import ClipDecodeError, crop_num_samples, decode_random_crop, describe_record, load_mono_waveform
+from ..functional_aasp import validate_input_values
 
 
 logger = logging.get_logger(__name__)
@@ -305,12 +306,14 @@ class StreamingClipDataset(torch.utils.data.IterableDataset):
 
 def collate_clips(examples: list[dict]) -> dict[str, torch.Tensor | int]:
     """Stack examples: input_values (B, T, F), attention_mask (B, T) and num_skipped (a Python int, so that the
-    training loop reads it without waiting for the device)."""
-    return {
+    training loop reads it without waiting for the device). The values are checked here, on the host, once
+    (`validate_input_values`), so that the model's forward skips the checks that would read the device."""
+    batch = {
         "input_values": torch.stack([example["input_values"] for example in examples]),
         "attention_mask": torch.stack([example["attention_mask"] for example in examples]),
-        "num_skipped": sum(int(example["num_skipped"]) for example in examples),
     }
+    validate_input_values(batch["input_values"], batch["attention_mask"])
+    return {**batch, "num_skipped": sum(int(example["num_skipped"]) for example in examples)}
 
 
 class WaveformCollator:

@@ -39,7 +39,7 @@ from ..data.pretraining import (
 )
 from ..data.sources import SOURCE_TYPES, code_sources, load_audio_records
 from ..feature_extraction_aasp import AaSPFeatureExtractor
-from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPForPreTraining
+from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPForPreTraining, draw_mask_noise
 from ..reporting.model_card import TrainingDataset, pretrained_card
 from .arguments import check_checkpoint_path, option, parse_arguments, setup_logging
 from .checkpointing import CheckpointError, CheckpointStore, TrainingProgress
@@ -796,7 +796,12 @@ class Pretrainer:
         """One micro-batch: loss, backward, and its detached loss terms added to `self.totals`."""
         seed, rank = self.options.optimization.seed, self.accelerator.process_index
         masks = mask_generator(seed, rank, self.progress.step, self.totals.micro_batches)
-        outputs = self.model(**inputs, mask_generator=masks)
+        config = self.accelerator.unwrap_model(self.model).config
+        batch_size, num_frames = inputs["input_values"].shape[:2]
+        noise = draw_mask_noise(config, batch_size, num_frames, generator=masks)  # the generator's draws, on the host
+        noise = noise.pin_memory() if self.accelerator.device.type == "cuda" else noise
+        # values were checked on the host (collate_clips, or the waveforms in the workers): no device read here
+        outputs = self.model(**inputs, noise=noise.to(self.accelerator.device, non_blocking=True), check_values=False)
         loss = outputs.loss
         if self.progress.step + 1 in self.options.debug.debug_nan_steps:
             loss = loss * float("nan")
