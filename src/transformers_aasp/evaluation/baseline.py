@@ -36,6 +36,7 @@ from ..data.sources import undecoded_audio
 from ..data.tasks import get_task
 from ..feature_extraction_aasp import AaSPFeatureExtractor
 from ..reporting.metrics import wilson_interval
+from ..training.arguments import option
 
 
 logger = logging.get_logger(__name__)
@@ -58,27 +59,23 @@ PROTOCOL = (
 class LogmelBaselineArguments:
     """Options of the baseline itself (the benchmark options are `TaskDataArguments`)."""
 
-    feature_set: Literal["stats", "full"] = field(
-        default="full", metadata={"help": "stats: mean + std per mel bin; full: + delta std + modulation spectrum."}
+    feature_set: Literal["stats", "full"] = option(
+        "full", "stats: mean + std per mel bin; full: + delta std + modulation spectrum."
     )
-    feature_extractor_name_or_path: str | None = field(
-        default=None, metadata={"help": "AaSP feature extractor to load (default: AaSPFeatureExtractor())."}
+    feature_extractor_name_or_path: str | None = option(
+        None, "AaSP feature extractor to load (default: AaSPFeatureExtractor())."
     )
-    batch_size: int = field(default=32, metadata={"help": "Clips per feature-extractor call."})
-    max_iter: int = field(default=2000, metadata={"help": "LogisticRegression max_iter."})
-    regularization: float | None = field(
-        default=None,
-        metadata={"help": "Fix LogisticRegression's C (inverse L2 strength); default: chosen on validation."},
-    )
+    batch_size: int = option(32, "Clips per feature-extractor call.")
+    max_iter: int = option(2000, "LogisticRegression max_iter.")
+    regularization: float | None = option(None, "Fixed LogisticRegression C (default: chosen on validation).")
     regularization_grid: list[float] = field(
         default_factory=lambda: list(REGULARIZATION_GRID),
         metadata={"help": "C values tried on the validation split when --regularization is not given."},
     )
-    output_dir: str = field(default="outputs/logmel_baseline", metadata={"help": "Where the results JSON goes."})
+    output_dir: str = option("outputs/logmel_baseline", "Where the results JSON goes.")
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Features of one clip
+# ---- Features of one clip ---------------------------------------------------------------------------------------------
 
 
 def feature_dimension(
@@ -191,8 +188,7 @@ def logmel_features(input_values, attention_mask, feature_set: str = "full", fra
     )
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Features of a dataset split
+# ---- Features of a dataset split --------------------------------------------------------------------------------------
 
 
 def split_features(
@@ -229,8 +225,7 @@ def split_features(
     return {"features": features, "labels": labels, "valid": valid}
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Classifier and score
+# ---- Classifier and score ---------------------------------------------------------------------------------------------
 
 
 def fit_logmel_classifier(
@@ -428,8 +423,7 @@ def choose_regularization(
     return chosen, scores
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# The script's steps
+# ---- The script's steps -----------------------------------------------------------------------------------------------
 
 
 def refuse_multi_label(task: str | None, multi_label: bool) -> None:
@@ -485,20 +479,3 @@ def baseline_summary_line(results: dict, benchmark: LoadedTask, feature_set: str
         f"{100 * results['ci95_high']:.1f} %, {results['num_test_clips']} test clips; chance "
         f"{100 * results['chance']:.1f} %; C {results['regularization']} chosen by {results['regularization_selection']})"
     )
-
-
-__all__ = [
-    "FEATURE_SETS",
-    "REGULARIZATION_GRID",
-    "LogmelBaselineArguments",
-    "baseline_summary_line",
-    "evaluate_logmel_baseline",
-    "feature_dimension",
-    "fit_logmel_classifier",
-    "load_baseline_feature_extractor",
-    "logmel_features",
-    "modulation_bin_edges",
-    "refuse_multi_label",
-    "split_features",
-    "write_baseline_results",
-]

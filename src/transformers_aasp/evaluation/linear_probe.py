@@ -32,6 +32,7 @@ from ..data.loading import LoadedTask
 from ..data.protocols import encode_targets
 from ..data.sources import undecoded_audio
 from ..reporting.metrics import metric_name, score_logits, summarize_scores, wilson_interval
+from ..training.arguments import option
 
 
 logger = logging.get_logger(__name__)
@@ -47,28 +48,24 @@ WEIGHT_DECAY_GRID = (1e-8, 1e-4, 1e-3, 1e-2, 1e-1)
 class LinearProbeArguments:
     """Options of the embedding step and of the linear probe."""
 
-    hidden_layer: int | None = field(default=None, metadata={"help": "Use hidden_states[layer] instead."})
-    batch_size: int = field(default=16, metadata={"help": "Clips per forward pass when embedding."})
-    embedding_cache_dir: str = field(default="outputs/embeddings", metadata={"help": "Embedding cache folder."})
-    num_seeds: int = field(default=3, metadata={"help": "Repetitions with different seeds."})
-    first_seed: int = field(default=42, metadata={"help": "Seed of the first repetition."})
-    learning_rate: float = field(default=3e-4, metadata={"help": "Adam learning rate (M2D uses 3e-5)."})
-    max_epochs: int = field(default=200, metadata={"help": "Maximum epochs of the linear layer."})
-    patience: int = field(default=20, metadata={"help": "Early-stopping patience in epochs."})
-    weight_decay: float | None = field(
-        default=None,
-        metadata={"help": "Fix the Adam weight decay of the linear layer (default: chosen on validation)."},
-    )
+    hidden_layer: int | None = option(None, "Use hidden_states[layer] instead.")
+    batch_size: int = option(16, "Clips per forward pass when embedding.")
+    embedding_cache_dir: str = option("outputs/embeddings", "Embedding cache folder.")
+    num_seeds: int = option(3, "Repetitions with different seeds.")
+    first_seed: int = option(42, "Seed of the first repetition.")
+    learning_rate: float = option(3e-4, "Adam learning rate (M2D uses 3e-5).")
+    max_epochs: int = option(200, "Maximum epochs of the linear layer.")
+    patience: int = option(20, "Early-stopping patience in epochs.")
+    weight_decay: float | None = option(None, "Fixed Adam weight decay (default: chosen on validation).")
     weight_decay_grid: list[float] = field(
         default_factory=lambda: list(WEIGHT_DECAY_GRID),
         metadata={"help": "Weight decays tried on the validation split when --weight_decay is not given."},
     )
-    output_dir: str = field(default="outputs/linear_eval", metadata={"help": "Where results JSON is written."})
-    device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "Torch device."})
+    output_dir: str = option("outputs/linear_eval", "Where results JSON is written.")
+    device: str = option("cuda" if torch.cuda.is_available() else "cpu", "Torch device.")
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Embeddings
+# ---- Embeddings -------------------------------------------------------------------------------------------------------
 
 
 class ClipEmbedder:
@@ -157,8 +154,7 @@ def cached_embeddings(path: Path, compute) -> dict:
     return arrays
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Linear classifier
+# ---- Linear classifier ------------------------------------------------------------------------------------------------
 
 
 def train_linear_classifier(
@@ -276,8 +272,7 @@ def evaluate_fold(
     return {"score": score, "weight_decay": chosen, "validation_scores": validation_scores}
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# The protocol
+# ---- The protocol -----------------------------------------------------------------------------------------------------
 
 
 def load_embedder(name_or_path: str, trust_remote_code: bool, probe: LinearProbeArguments) -> ClipEmbedder:
@@ -376,24 +371,3 @@ def summary_line(results: dict, model_name: str, benchmark: LoadedTask) -> str:
         f"{100 * results['mean']:.2f} {interval}; weight decay "
         f"{sorted({value for values in results['weight_decay'].values() for value in values})})"
     )
-
-
-__all__ = [
-    "PROTOCOL",
-    "WEIGHT_DECAY_GRID",
-    "ClipEmbedder",
-    "LinearProbeArguments",
-    "embed_split",
-    "embed_task",
-    "evaluate_fold",
-    "load_embedder",
-    "model_fingerprint",
-    "pool_clip_embedding",
-    "predicted_correctly",
-    "run_protocol",
-    "score_split",
-    "select_weight_decay",
-    "summary_line",
-    "train_linear_classifier",
-    "write_results",
-]

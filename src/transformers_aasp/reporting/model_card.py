@@ -437,16 +437,3 @@ def finetuned_card(
         citation=CITATION if is_aasp else None,
     )
 
-
-__all__ = [
-    "DATASET_LICENSES",
-    "REPO_ID_PLACEHOLDER",
-    "DataLicense",
-    "ReportedResult",
-    "TrainingDataset",
-    "WeightsLicense",
-    "finetuned_card",
-    "hub_dataset_id",
-    "pretrained_card",
-    "weights_license",
-]

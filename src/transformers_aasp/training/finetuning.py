@@ -784,31 +784,3 @@ def publish(run: dict, card) -> None:
     trainer.push_to_hub(commit_message=f"Fine-tuned AaSP on {run['benchmark']}")
     logger.info(f"Published {trainer.args.output_dir} to {trainer.hub_model_id}.")
 
-
-__all__ = [
-    "AudioClassificationCollator",
-    "ClipTransform",
-    "FineTuningDataArguments",
-    "FineTuningModelArguments",
-    "OutputFolderArguments",
-    "RecipeArguments",
-    "RecipeTrainer",
-    "RunSteps",
-    "check_output_folder",
-    "check_run_options",
-    "checkpoint_problem",
-    "checkpoint_to_resume",
-    "classifier_config",
-    "evaluate_test",
-    "fine_tune",
-    "finetuned_model_card",
-    "folds_to_run",
-    "layer_decay_groups",
-    "layer_id",
-    "load_classifier",
-    "publish",
-    "soft_target_loss",
-    "summarize_runs",
-    "summary_line",
-    "write_outputs",
-]
