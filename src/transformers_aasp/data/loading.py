@@ -52,24 +52,16 @@ CLIP_LENGTH_PERCENTILE, MAX_CLIP_SECONDS = 95, 10.0  # a custom dataset's clip l
 
 @dataclass
 class LoadedTask:
-    """A task's source splits, cast to the common columns, plus its protocol.
+    """A task's source splits, cast to the common columns, plus its protocol."""
 
-    Attributes:
-        spec: the task (with `fold_values` read from the data for custom fold datasets).
-        dataset: source splits with columns "audio", "label" (+ "fold" / "speaker"); an `IterableDatasetDict` when
-            streamed.
-        class_names: ClassLabel names (label ids index this list).
-        label_names: readable names for `id2label` (equal to `class_names` unless the task names them).
-        source: the Hub id or local path that was read.
-        revision: the Hub commit that was read (None for a local copy or an unpinned Hub id); for an embedded corpus
-            task, the corpus build that was read (`TaskSpec.build_name`).
-    """
-
-    spec: TaskSpec
+    spec: TaskSpec  # with `fold_values` read from the data for custom fold datasets
+    # source splits with columns "audio", "label" (+ "fold" / "speaker"); an `IterableDatasetDict` when streamed
     dataset: DatasetDict | IterableDatasetDict
-    class_names: list[str]
-    label_names: list[str]
-    source: str | None = None
+    class_names: list[str]  # ClassLabel names (label ids index this list)
+    label_names: list[str]  # readable names for `id2label` (`class_names` unless the task names them)
+    source: str | None = None  # the Hub id or local path that was read
+    # the Hub commit that was read (None for a local copy or an unpinned Hub id); for a `loader` task, the corpus
+    # build (`TaskSpec.build_name`)
     revision: str | None = None
 
     @property

@@ -220,27 +220,15 @@ def weights_license(training_data: list[TrainingDataset]) -> WeightsLicense:
 
 @dataclass
 class ReportedResult:
-    """One measured score for the card table and the `model-index`.
+    """One measured score for the card table and the `model-index`."""
 
-    Attributes:
-        dataset_id: Hub dataset id (or local path) the score was measured on.
-        dataset_name: readable name, e.g. "ESC-50".
-        metric: "accuracy" or "mAP" (fraction in [0, 1]).
-        value: the measured value (a mean when several runs or folds were averaged).
-        split: evaluation split, e.g. "test" or "5-fold CV".
-        protocol: a few words on how it was measured, e.g. "fine-tuning" or "linear evaluation, 3 seeds".
-        spread: optional 95 % interval half-width or standard deviation, shown as +- in the table.
-        dataset_config: dataset config name passed to `load_dataset`, if any.
-        dataset_revision: the dataset revision (commit) the score was measured on, when known.
-    """
-
-    dataset_id: str
-    dataset_name: str
-    metric: str
-    value: float
-    split: str = "test"
-    protocol: str = "fine-tuning"
-    spread: float | None = None
+    dataset_id: str  # Hub dataset id (or local path)
+    dataset_name: str  # readable name, e.g. "ESC-50"
+    metric: str  # "accuracy" or "mAP"
+    value: float  # a fraction in [0, 1]; a mean when several runs or folds were averaged
+    split: str = "test"  # or e.g. "5-fold CV"
+    protocol: str = "fine-tuning"  # how it was measured, e.g. "linear evaluation, 3 seeds"
+    spread: float | None = None  # a 95 % interval half-width or standard deviation, shown as ± in the table
     dataset_config: str | None = None
     dataset_revision: str | None = None
 
@@ -436,4 +424,3 @@ def finetuned_card(
         license_statement=weights.statement,
         citation=CITATION if is_aasp else None,
     )
-
