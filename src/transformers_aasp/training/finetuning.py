@@ -170,9 +170,7 @@ class AudioClassificationCollator:
     skipped and counted (`num_skipped`)."""
 
     def __init__(self, feature_extractor, num_labels: int, multi_label: bool):
-        self.feature_extractor = feature_extractor
-        self.num_labels = num_labels
-        self.multi_label = multi_label
+        self.feature_extractor, self.num_labels, self.multi_label = feature_extractor, num_labels, multi_label
         self.num_skipped = 0
 
     def __call__(self, examples: list[dict]) -> dict:
@@ -239,11 +237,8 @@ class RecipeTrainer(Trainer):
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
-        self.recipe = recipe
-        self.multi_label = multi_label
-        self.layer_decay = layer_decay
-        self.sample_weights = sample_weights
-        self.shift_views = shift_views
+        self.recipe, self.multi_label, self.layer_decay = recipe, multi_label, layer_decay
+        self.sample_weights, self.shift_views = sample_weights, shift_views
         self._scoring_views = shift_views  # the views of the evaluation or prediction running now
         self.model_card = None
 
@@ -657,10 +652,8 @@ def single_view_summary(runs: list[dict]) -> dict:
     """{"shift_views": V, "single_view": mean, std and interval of the unshifted view's test scores} for runs
     scored on V > 1 averaged shifted views (`test_score_single_view`); {} otherwise."""
     averaged = [run for run in runs if run.get("test_score_single_view") is not None]
-    if not averaged:
-        return {}
     scores = [run["test_score_single_view"] for run in averaged]
-    return {"shift_views": averaged[0]["shift_views"], "single_view": summarize_scores(scores)}
+    return {"shift_views": averaged[0]["shift_views"], "single_view": summarize_scores(scores)} if averaged else {}
 
 
 def summary_line(summary: dict, benchmark: LoadedTask) -> str:
@@ -689,9 +682,7 @@ def write_json(payload: dict, path: Path) -> None:
 def card_dataset(benchmark: LoadedTask, data_args: TaskDataArguments) -> TrainingDataset:
     """The training data to cite: the registry's Hub id even when a local copy with the same layout was loaded."""
     spec = benchmark.spec
-    dataset_id = spec.dataset_id
-    if data_args.task is not None:
-        dataset_id = get_task(data_args.task).dataset_id
+    dataset_id = get_task(data_args.task).dataset_id if data_args.task is not None else spec.dataset_id
     data_license = data_args.dataset_license
     if data_license is None and dataset_id is None:
         data_license = spec.data_license
