@@ -86,10 +86,8 @@ class LoadedTask:
         return isinstance(self.dataset, IterableDatasetDict)
 
     def split_indices(self, fold=None, validation_fraction: float = 0.1, seed: int = 0) -> SplitIndices:
-        """Rows of each split as `{"train" | "validation" | "test": (source_split_name, row_indices)}`.
-
-        "validation" is absent when the task has no validation split and `validation_fraction` is 0.
-        """
+        """Rows of each split as `{"train" | "validation" | "test": (source_split_name, row_indices)}`; "validation"
+        is absent when the task has no validation split and `validation_fraction` is 0."""
         if self.streaming:
             raise ValueError(f"{self.spec.display_name} is streamed: it has no row indices; use `splits()`.")
         return protocol_indices(self.spec, self._indexed(), fold, validation_fraction, seed)
@@ -343,11 +341,8 @@ def warn_short_clips(durations: dict[str, float]) -> None:
 
 
 def check_split_sizes(spec: TaskSpec, num_rows: dict[str, int]) -> None:
-    """Raise when a split's size differs from the official size in `spec.expected_rows`.
-
-    Args:
-        num_rows: `{split_name: number of rows}` after dropping rows outside the task.
-    """
+    """Raise when a split's size (`num_rows`, `{split: rows}` after dropping rows outside the task) differs from the
+    official size in `spec.expected_rows`."""
     for split, expected in spec.expected_rows.items():
         found = num_rows.get(split)
         if found == expected:
@@ -522,9 +517,9 @@ def _check_integer_label_order(spec: TaskSpec, data) -> None:
     assumed order (`integer_label_names`)."""
     if spec.integer_label_check is None or spec.integer_label_names is None or isinstance(data, IterableDatasetDict):
         return
-    if spec.train_split not in data:
+    dataset = data.get(spec.train_split)
+    if dataset is None:
         return
-    dataset = data[spec.train_split]
     feature = dataset.features[spec.label_column]
     if not (isinstance(feature, Value) and feature.dtype.startswith("int")):
         return
@@ -540,14 +535,12 @@ def _cast_columns(spec: TaskSpec, data) -> LoadedTask:
     protocol_columns = {spec.fold_column: "fold", spec.speaker_column: "speaker"}
     protocol_columns.pop(None, None)
     renames = {k: v for k, v in {spec.audio_column: "audio", **protocol_columns}.items() if k != v}
-    cast = {}
+    keep, cast = [spec.audio_column, *protocol_columns], {}
     for split, dataset in data.items():
         if isinstance(dataset, IterableDataset):
-            dataset = _stream_labels(spec, dataset, index, label_feature, [spec.audio_column, *protocol_columns])
+            dataset = _stream_labels(spec, dataset, index, label_feature, keep)
         else:
-            dataset = _attach_labels(
-                spec, split, dataset, index, label_feature, [spec.audio_column, *protocol_columns]
-            )
+            dataset = _attach_labels(spec, split, dataset, index, label_feature, keep)
         dataset = dataset.rename_columns(renames) if renames else dataset
         cast[split] = dataset.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE))
     data = type(data)(cast)

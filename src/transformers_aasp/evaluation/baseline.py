@@ -78,17 +78,12 @@ class LogmelBaselineArguments:
 # ---- Features of one clip ---------------------------------------------------------------------------------------------
 
 
-def feature_dimension(
-    feature_set: str = "full",
-    num_mel_bins: int = 80,
-    num_bands: int = NUM_MODULATION_BANDS,
-    num_modulation_bins: int = NUM_MODULATION_BINS,
-) -> int:
+def feature_dimension(feature_set: str = "full", num_mel_bins: int = 80) -> int:
     """D, the number of features per clip: 2F for "stats", 3F + bands x modulation bins for "full"."""
     check_feature_set(feature_set)
     if feature_set == "stats":
         return 2 * num_mel_bins
-    return 3 * num_mel_bins + num_bands * num_modulation_bins
+    return 3 * num_mel_bins + NUM_MODULATION_BANDS * NUM_MODULATION_BINS
 
 
 def check_feature_set(feature_set: str) -> None:
@@ -96,13 +91,10 @@ def check_feature_set(feature_set: str) -> None:
         raise ValueError(f"Unknown feature_set {feature_set!r}; expected one of {FEATURE_SETS}.")
 
 
-def modulation_bin_edges(
-    num_bins: int = NUM_MODULATION_BINS,
-    low_hz: float = MODULATION_RANGE_HZ[0],
-    high_hz: float = MODULATION_RANGE_HZ[1],
-) -> np.ndarray:
-    """(num_bins + 1,) log-spaced edges in Hz; bin k is [edges[k], edges[k + 1]), the last one includes `high_hz`."""
-    return np.geomspace(low_hz, high_hz, num_bins + 1)
+def modulation_bin_edges() -> np.ndarray:
+    """(NUM_MODULATION_BINS + 1,) log-spaced edges in Hz over `MODULATION_RANGE_HZ`; bin k is [edges[k], edges[k + 1]),
+    the last one includes the top of the range."""
+    return np.geomspace(*MODULATION_RANGE_HZ, NUM_MODULATION_BINS + 1)
 
 
 def mel_mean_and_std(frames: np.ndarray) -> np.ndarray:
@@ -117,9 +109,9 @@ def frame_difference_std(frames: np.ndarray) -> np.ndarray:
     return np.diff(frames, axis=0).std(axis=0)
 
 
-def band_envelopes(frames: np.ndarray, num_bands: int = NUM_MODULATION_BANDS) -> np.ndarray:
-    """(n, F) valid frames -> (n, num_bands): the mean of F / num_bands adjacent mel bins per band."""
-    num_frames, num_mel_bins = frames.shape
+def band_envelopes(frames: np.ndarray) -> np.ndarray:
+    """(n, F) valid frames -> (n, NUM_MODULATION_BANDS): the mean of F / NUM_MODULATION_BANDS adjacent mel bins."""
+    (num_frames, num_mel_bins), num_bands = frames.shape, NUM_MODULATION_BANDS
     if num_mel_bins % num_bands:
         raise ValueError(f"{num_mel_bins} mel bins cannot be grouped into {num_bands} equal bands.")
     return frames.reshape(num_frames, num_bands, num_mel_bins // num_bands).mean(axis=-1)
@@ -149,16 +141,10 @@ def modulation_power(envelopes: np.ndarray, frame_rate: float, edges: np.ndarray
     return summed.T
 
 
-def modulation_spectrum(
-    frames: np.ndarray,
-    frame_rate: float,
-    num_bands: int = NUM_MODULATION_BANDS,
-    num_modulation_bins: int = NUM_MODULATION_BINS,
-    eps: float = POWER_EPS,
-) -> np.ndarray:
-    """(n, F) valid frames -> (num_bands * num_modulation_bins,) log(eps + power), band-major (band 0's bins first)."""
-    power = modulation_power(band_envelopes(frames, num_bands), frame_rate, modulation_bin_edges(num_modulation_bins))
-    return np.log(eps + power).reshape(-1)
+def modulation_spectrum(frames: np.ndarray, frame_rate: float) -> np.ndarray:
+    """(n, F) valid frames -> (bands * modulation bins,) log(POWER_EPS + power), band-major (band 0's bins first)."""
+    power = modulation_power(band_envelopes(frames), frame_rate, modulation_bin_edges())
+    return np.log(POWER_EPS + power).reshape(-1)
 
 
 def clip_features(frames: np.ndarray, feature_set: str = "full", frame_rate: float = 100.0) -> np.ndarray:

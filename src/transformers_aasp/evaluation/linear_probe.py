@@ -169,13 +169,11 @@ def train_linear_classifier(
     patience: int = 20,
     weight_decay: float = 1e-8,
 ):
-    """One linear layer (D -> num_labels) on standardised embeddings, early-stopped on validation.
+    """One linear layer (D -> num_labels) on standardised embeddings, early-stopped on validation: (the fitted
+    StandardScaler, the layer with its best validation weights restored, the best validation score).
 
     `train` and `validation` are {"embeddings": (N, D), "targets": (N,) class ids or (N, num_labels) multi-hot}; the
     batch is min(200, N), and training stops after `patience` epochs without a better validation score.
-
-    Returns:
-        (fitted StandardScaler, the linear layer with the best validation weights restored, best validation score).
     """
     torch.manual_seed(seed)
     scaler = StandardScaler().fit(train["embeddings"])
@@ -211,12 +209,9 @@ def train_linear_classifier(
 
 
 def select_weight_decay(train, validation, num_labels: int, multi_label: bool, seed: int, probe: LinearProbeArguments):
-    """The probe with the weight decay of `probe.weight_decay_grid` that scores best on `validation` (ties: the first
-    in the grid); `probe.weight_decay` fixes the value instead.
-
-    Returns:
-        (StandardScaler, linear layer, chosen weight decay, {str(weight decay): best validation score}).
-    """
+    """(StandardScaler, linear layer, weight decay, {str(weight decay): best validation score}) of the probe with the
+    weight decay of `probe.weight_decay_grid` that scores best on `validation` (ties: the first in the grid);
+    `probe.weight_decay` fixes the value instead."""
     grid = [probe.weight_decay] if probe.weight_decay is not None else list(probe.weight_decay_grid)
     if not grid:
         raise ValueError("--weight_decay_grid is empty: give at least one value, or fix --weight_decay.")
@@ -301,12 +296,8 @@ def run_protocol(
     fold: int | None = None,
     validation_fraction: float = 0.1,
 ) -> dict:
-    """Every fold (or `fold`) for every seed.
-
-    Returns:
-        {"per_seed", "per_fold", "weight_decay" (fold -> the value chosen on validation, per seed), "mean", "std",
-        "ci95", "n", "num_test_clips"}.
-    """
+    """Every fold (or `fold`) for every seed: {"per_seed", "per_fold", "weight_decay" (fold -> the value chosen on
+    validation, per seed), "mean", "std", "ci95", "n", "num_test_clips"}."""
     folds = [fold] if fold is not None else benchmark.spec.folds
     per_seed, per_fold, weight_decay = [], {str(f): [] for f in folds}, {str(f): [] for f in folds}
     for seed in range(probe.first_seed, probe.first_seed + probe.num_seeds):

@@ -26,15 +26,9 @@ def _as_2d_scores(scores, name: str) -> np.ndarray:
 
 
 def average_precision_per_class(scores, targets) -> np.ndarray:
-    """Average precision of every class (`sklearn.metrics.average_precision_score`: tied scores form one step).
-
-    Args:
-        scores: (N, C) real-valued scores (logits or probabilities; only their order matters).
-        targets: (N, C) binary multi-hot targets.
-
-    Returns:
-        (C,) float64 array; NaN for classes without a positive target.
-    """
+    """(C,) float64 average precision of every class (`sklearn.metrics.average_precision_score`: tied scores form one
+    step) from (N, C) real-valued scores (only their order matters) and (N, C) multi-hot targets; NaN for classes
+    without a positive target."""
     scores = _as_2d_scores(scores, "scores")
     targets = _as_2d_scores(targets, "targets")
     if scores.shape != targets.shape:
