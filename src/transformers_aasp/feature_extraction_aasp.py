@@ -335,20 +335,15 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         return self._assemble(features, num_frames, target, return_attention_mask, return_tensors)
 
     def log_mel(self, clips: Sequence[torch.Tensor], device: str | torch.device | None = None) -> torch.Tensor:
-        """Un-normalised log-mel spectrograms of mono 1-D float32 clips, computed for the whole batch at once.
+        """Un-normalised log-mel spectrograms of `batch` mono float32 clips `(samples_i,)`, each longer than
+        `n_fft // 2`, computed for the whole batch at once: `(batch, 1 + max_i(samples_i) // hop_length, num_mel_bins)`
+        float32, whose frames past `1 + samples_i // hop_length` belong to padding and hold arbitrary finite values.
+        A ValueError names a clip holding NaN or Inf samples (or samples so large that the spectrum overflows).
 
         torchaudio's `MelSpectrogram(center=True, pad_mode="reflect", power=2, norm=None, mel_scale="htk")` then the
         log: clips reflect-padded by `n_fft // 2` at their own ends (`reflect_padded_batch`, built where the clips are,
         then moved to `device` once), framed as a strided view, windowed, `rfft`-ed and squared, the real and imaginary
         squares summed inside the product with the interleaved filterbank.
-
-        Args:
-            clips: `batch` tensors of shape `(samples_i,)`, each longer than `n_fft // 2` samples.
-        Returns:
-            `(batch, 1 + max_i(samples_i) // hop_length, num_mel_bins)` float32; frames past
-            `1 + samples_i // hop_length` belong to padding and hold arbitrary finite values.
-        Raises:
-            ValueError: a clip holds NaN or Inf samples (or samples so large that the spectrum overflows).
         """
         padded = reflect_padded_batch(clips, self.n_fft // 2)
         if device is not None:
@@ -373,10 +368,8 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
 
     def _mel_filters(self) -> torch.Tensor:
         """`(n_fft // 2 + 1, num_mel_bins)` filterbank, from torchaudio when it is installed."""
-        bins = self.n_fft // 2 + 1
-        return mel_filterbank(
-            bins, self.num_mel_bins, self.f_min, self.f_max, self.sampling_rate, is_torchaudio_available()
-        )
+        bins, use_torchaudio = self.n_fft // 2 + 1, is_torchaudio_available()
+        return mel_filterbank(bins, self.num_mel_bins, self.f_min, self.f_max, self.sampling_rate, use_torchaudio)
 
     # ---- input handling -------------------------------------------------------------------------------------
 

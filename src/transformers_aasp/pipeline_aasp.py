@@ -215,13 +215,9 @@ def windowed_logits(model, frames: torch.Tensor, window_frames: int, hop_frames:
     window_frames = min(window_frames, len(frames))
     starts = window_starts(len(frames), window_frames, hop_frames)
     groups = [starts[first : first + WINDOWS_PER_FORWARD] for first in range(0, len(starts), WINDOWS_PER_FORWARD)]
-    sums = [
-        average_shifted_views(model, torch.stack([frames[s : s + window_frames] for s in group]), None, num_views).sum(
-            0
-        )
-        for group in groups
-    ]
-    return torch.stack(sums).sum(0) / len(starts)
+    # a generator: one group of windows in memory at a time
+    windows = (torch.stack([frames[start : start + window_frames] for start in group]) for group in groups)
+    return torch.cat([average_shifted_views(model, group, None, num_views) for group in windows]).mean(0)
 
 
 def is_aasp_model(model: Any) -> bool:

@@ -330,13 +330,7 @@ def pretrained_card(
     datasets = _training_data(pretraining_datasets)
     weights = _license(datasets, license)
     results = list(results or [])
-    card_data = _card_data(
-        model_name,
-        results,
-        weights,
-        datasets,
-        tags=[*COMMON_TAGS, "self-supervised-learning"],
-    )
+    card_data = _card_data(model_name, results, weights, datasets, tags=[*COMMON_TAGS, "self-supervised-learning"])
     return ModelCard.from_template(
         card_data,
         template_path=str(_template(template_path, PRETRAINED_TEMPLATE)),

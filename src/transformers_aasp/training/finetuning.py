@@ -774,4 +774,3 @@ def publish(run: dict, card) -> None:
     trainer.model_card = card
     trainer.push_to_hub(commit_message=f"Fine-tuned AaSP on {run['benchmark']}")
     logger.info(f"Published {trainer.args.output_dir} to {trainer.hub_model_id}.")
-
