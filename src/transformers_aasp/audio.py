@@ -142,11 +142,6 @@ def resample(waveform: torch.Tensor, sampling_rate: int, target_sampling_rate: i
     return torchaudio.functional.resample(waveform, sampling_rate, target_sampling_rate)
 
 
-def resampled_length(num_frames: int, sampling_rate: int, target_sampling_rate: int) -> int:
-    """Length of `resample` output for `num_frames` input samples: `ceil(num_frames * target / rate)`."""
-    return -(-num_frames * target_sampling_rate // sampling_rate)
-
-
 def load_mono_waveform(record: Any, sampling_rate: int = SAMPLING_RATE, min_samples: int = 1) -> np.ndarray:
     """Decode, mix to mono, resample to `sampling_rate` and validate: `(samples,)` float32, or `ClipDecodeError`."""
     waveform, rate = decode_audio(record)
@@ -303,7 +298,7 @@ def decode_random_crop(
         return random_crop(load_mono_waveform(record, sampling_rate, min_samples), num_samples, generator)
     try:
         header = reader.header
-        length = resampled_length(header.num_frames, header.sampling_rate, sampling_rate)
+        length = -(-header.num_frames * sampling_rate // header.sampling_rate)  # the resampled length, rounded up
         if length < min_samples:
             raise ClipDecodeError(f"clip too short: {length} samples < {min_samples} at {sampling_rate} Hz")
         start = draw_crop_start(length, num_samples, generator)

@@ -67,21 +67,19 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
         - a local file path, `str` or `os.PathLike` (decoded by torchcodec at its own rate, downmixed, resampled);
           a path that is not a regular file (a FIFO, a device) is refused before it is opened; URLs, raw bytes, and
           paths when torchcodec is missing go through ffmpeg as in the stock pipeline;
-        - a 1-D array / tensor at the model's sampling rate, or a 2-D one: **one** multi-channel clip;
+        - a 1-D array / tensor, or a 2-D one (**one** multi-channel clip), at the feature extractor's rate (16 kHz):
+          a bare array carries no rate, as in transformers' audio pipelines;
         - a dict `{"array" | "raw": (samples,) or (channels, samples), "sampling_rate": int}` at any rate;
         - a torchcodec `AudioDecoder` (a `datasets` 5 `Audio` item) at any rate.
     Output: `[{"label": str, "score": float}, ...]` sorted by score, `top_k` entries (default 5).
-
-    A bare array (or tensor) carries no rate: it is taken to be at the feature extractor's rate (16 kHz), as in
-    transformers' audio pipelines; audio at another rate must come as a dict with its `sampling_rate` (resampled).
 
     Long recordings are scored in windows: `chunk_length_s` (default `config.clip_seconds`, the clip length the
     classifier was fine-tuned on, else `DEFAULT_CHUNK_LENGTH_S`; 0 scores the whole recording in one forward) and
     `stride_length_s` (seconds of overlap on the left and right of each window, a number or a (left, right) pair;
     default 0) set windows of `chunk_length_s` every `chunk_length_s - left - right` seconds (the hop), the last one
     ending at the recording's end. The result is the mean of the windows' logits, then the usual softmax (sigmoid
-    for multi-label). A recording no longer than one window is one forward, as before. Windows are cut from the
-    recording's log-mel frames and run `WINDOWS_PER_FORWARD` at a time: time and memory grow linearly with length.
+    for multi-label); a recording no longer than one window is one forward. Windows are cut from the recording's
+    log-mel frames and run `WINDOWS_PER_FORWARD` at a time: time and memory grow linearly with length.
 
     `shift_views` (1 to the time patch size; default `config.classifier_shift_views`): the logits are averaged over
     that many time-shifted views of the clip (`tta.average_shifted_views`). The config and the feature extractor

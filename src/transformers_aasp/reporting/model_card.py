@@ -270,15 +270,6 @@ def _stringify(training_args: dict) -> dict[str, str]:
     return {str(key): str(without_local_paths(value)) for key, value in training_args.items() if value is not None}
 
 
-def _training_data(datasets: list) -> list[TrainingDataset]:
-    return [d if isinstance(d, TrainingDataset) else TrainingDataset.from_description(str(d)) for d in datasets]
-
-
-def _hub_ids(datasets: list[TrainingDataset]) -> list[str] | None:
-    ids = [dataset.hub_id for dataset in datasets if dataset.hub_id is not None]
-    return list(dict.fromkeys(ids)) or None
-
-
 def _license(datasets: list[TrainingDataset], license: str | None) -> WeightsLicense:
     """The derived `weights_license`, or the caller's explicit license id with the data's terms stated."""
     if license is None:
@@ -294,7 +285,7 @@ def _card_data(
     return ModelCardData(
         model_name=model_name if results else None,
         library_name="transformers",
-        datasets=_hub_ids(datasets),
+        datasets=list(dict.fromkeys(dataset.hub_id for dataset in datasets if dataset.hub_id is not None)) or None,
         metrics=sorted({METRIC_TYPES[r.metric] for r in results}) or None,
         eval_results=[r.to_eval_result("audio-classification") for r in results] or None,
         **weights.metadata(),
@@ -327,7 +318,9 @@ def pretrained_card(
     """
     if not pretraining_datasets:
         raise ValueError("`pretraining_datasets` must name at least one dataset.")
-    datasets = _training_data(pretraining_datasets)
+    datasets = [
+        d if isinstance(d, TrainingDataset) else TrainingDataset.from_description(str(d)) for d in pretraining_datasets
+    ]
     weights = _license(datasets, license)
     results = list(results or [])
     card_data = _card_data(model_name, results, weights, datasets, tags=[*COMMON_TAGS, "self-supervised-learning"])
