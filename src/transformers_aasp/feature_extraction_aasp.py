@@ -372,7 +372,6 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         return mel_filterbank(bins, self.num_mel_bins, self.f_min, self.f_max, self.sampling_rate, use_torchaudio)
 
     # ---- input handling -------------------------------------------------------------------------------------
-
     def _check_sampling_rate_argument(self, sampling_rate: int | None) -> None:
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
             raise ValueError(
@@ -442,7 +441,6 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             )
 
     # ---- padding --------------------------------------------------------------------------------------------
-
     @staticmethod
     def _padding_strategy(padding: bool | str | PaddingStrategy, max_length: int | None, truncation: bool):
         if padding is True:

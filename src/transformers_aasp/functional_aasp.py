@@ -20,8 +20,6 @@ from .configuration_aasp import BETA_ANCHOR_SPREAD, MASK_OVERLAP_ADJUST, SBLU_AL
 
 
 # ---- Geometry and signal helpers ------------------------------------------------------------------------------------
-
-
 def sincos_1d(positions: torch.Tensor, dim: int) -> torch.Tensor:
     """Sin-cos embedding of integer positions: (P,) -> (P, dim)."""
     omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float32, device=positions.device) / (dim / 2))
@@ -310,8 +308,6 @@ def gather_patches(tensor: torch.Tensor, patch_indices: torch.Tensor | None) -> 
 
 
 # ---- AaPE parameters, pooling, pre-training masks and losses --------------------------------------------------------
-
-
 def lambda_from_raw(raw: torch.Tensor, config: AaSPConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Unconstrained (..., 2) values -> SBLU decay alpha = alpha_min + softplus(a) per frame and frequency
     beta = beta_min + (beta_max - beta_min) * sigmoid(b), always in the alias-prone band (pi / p_t, pi) rad/frame."""

@@ -70,8 +70,6 @@ logger = logging.get_logger(__name__)
 
 
 # ---- Output classes -------------------------------------------------------------------------------------------------
-
-
 @dataclass
 class AaSPModelOutput(BaseModelOutputWithPooling):
     r"""
@@ -130,8 +128,6 @@ class AaSPForPreTrainingOutput(ModelOutput):
 
 
 # ---- Transformer blocks (shared by the encoder, the Lambda Encoder and the predictor) -------------------------------
-
-
 def padding_attention_mask(config, embeddings, valid, context=None):
     """transformers' attention mask of (B, L) token (or context) validity, None when `valid` is None. Built even when
     every token is valid: dropping it then would read `valid` back from the device, and at these lengths SDPA's
@@ -237,8 +233,6 @@ class AaSPLayer(GradientCheckpointingLayer):
 
 
 # ---- AaPE: aliasing-aware patch embedding ---------------------------------------------------------------------------
-
-
 class AaSPLambdaHead(nn.Linear):
     """Output layer of the Lambda Encoder; its own class so that its special initialisation is found first."""
 
@@ -504,8 +498,6 @@ class AaSPEmbeddings(nn.Module):
 
 
 # ---- Pre-trained model base, encoder and classifier -----------------------------------------------------------------
-
-
 class AaSPPreTrainedModel(PreTrainedModel):
     config: AaSPConfig
     base_model_prefix = "aasp"
@@ -785,8 +777,6 @@ class AaSPForAudioClassification(AaSPPreTrainedModel):
 
 
 # ---- Self-supervised pre-training -----------------------------------------------------------------------------------
-
-
 class AaSPPredictor(nn.Module):
     """Cross-attention predictor: mask-token queries at masked positions attend to the student's output tokens.
 

@@ -266,8 +266,6 @@ def resolve_task(
 
 
 # A user's own data
-
-
 def check_audio_folder_layout(folder: Path) -> None:
     """Refuse a folder of loose audio files in none of the `USER_LAYOUTS`, naming what is wrong, before loading."""
     if (folder / "metadata.csv").is_file() or not _has_audio(folder):
@@ -357,8 +355,6 @@ def check_split_sizes(spec: TaskSpec, num_rows: dict[str, int]) -> None:
 
 
 # Reading the source
-
-
 def _load_source(spec: TaskSpec, from_hub: bool, streaming: bool, cache_dir, loader_kwargs: dict):
     dataset_id = spec.dataset_id
     if dataset_id is None:
@@ -450,8 +446,6 @@ def _add_derived_columns(spec: TaskSpec, dataset):
 
 
 # Label names and casting
-
-
 def _readable(values: list, feature, spec: TaskSpec) -> list:
     """Label values as python values: ClassLabel ids (or plain integer ids the spec names) turned into names."""
     if isinstance(feature, ClassLabel):

@@ -137,8 +137,6 @@ class TaskSpec:
 
 
 # Task-specific column derivations
-
-
 def cremad_columns(batch: dict) -> dict:
     """Speaker and acted emotion from CREMA-D file names `<speaker>_<sentence>_<EMOTION>_<level>.wav`
     (e.g. `1001_DFA_ANG_XX.wav`: actor 1001, sentence DFA, anger, level unspecified)."""
@@ -174,8 +172,6 @@ def speech_commands_id_order_check(counts: dict[str, int]) -> None:
 
 
 # The registry (Hub ids, revisions and schemas: docs/tasks.md)
-
-
 def _audioset_common() -> dict:
     mids, display_names = audioset_classes()
     return dict(

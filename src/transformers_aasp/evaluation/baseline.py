@@ -76,8 +76,6 @@ class LogmelBaselineArguments:
 
 
 # ---- Features of one clip ---------------------------------------------------------------------------------------------
-
-
 def feature_dimension(feature_set: str = "full", num_mel_bins: int = 80) -> int:
     """D, the number of features per clip: 2F for "stats", 3F + bands x modulation bins for "full"."""
     check_feature_set(feature_set)
@@ -175,8 +173,6 @@ def logmel_features(input_values, attention_mask, feature_set: str = "full", fra
 
 
 # ---- Features of a dataset split --------------------------------------------------------------------------------------
-
-
 def split_features(
     dataset,
     feature_extractor: AaSPFeatureExtractor,
@@ -212,8 +208,6 @@ def split_features(
 
 
 # ---- Classifier and score ---------------------------------------------------------------------------------------------
-
-
 def fit_logmel_classifier(
     features: np.ndarray, labels: np.ndarray, max_iter: int = 2000, regularization: float = 1.0
 ) -> Pipeline:
@@ -410,8 +404,6 @@ def choose_regularization(
 
 
 # ---- The script's steps -----------------------------------------------------------------------------------------------
-
-
 def refuse_multi_label(task: str | None, multi_label: bool) -> None:
     """Raises a ValueError when the registered `task` (None: the data, `multi_label`) is multi-label: the baseline
     reports single-label accuracy. The script calls it before any data is loaded."""

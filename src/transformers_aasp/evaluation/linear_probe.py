@@ -66,8 +66,6 @@ class LinearProbeArguments:
 
 
 # ---- Embeddings -------------------------------------------------------------------------------------------------------
-
-
 class ClipEmbedder:
     """Frozen encoder -> one (D,) vector per clip (`pool_clip_embedding`)."""
 
@@ -155,8 +153,6 @@ def cached_embeddings(path: Path, compute) -> dict:
 
 
 # ---- Linear classifier ------------------------------------------------------------------------------------------------
-
-
 def train_linear_classifier(
     train,
     validation,
@@ -268,8 +264,6 @@ def evaluate_fold(
 
 
 # ---- The protocol -----------------------------------------------------------------------------------------------------
-
-
 def load_embedder(name_or_path: str, trust_remote_code: bool, probe: LinearProbeArguments) -> ClipEmbedder:
     """The frozen encoder (`AutoModel`) and its feature extractor, as a `ClipEmbedder`."""
     model = AutoModel.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)

@@ -40,10 +40,7 @@ METRIC_TYPES = {"accuracy": "accuracy", "mAP": "mean_average_precision"}
 METRIC_DISPLAY_NAMES = {"accuracy": "Accuracy", "mAP": "mAP"}
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Training data and the weights' license
-
-
+# ---- Training data and the weights' license ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DataLicense:
     """The license of a dataset: the Hub's license id, a readable name with any caveat, the license text's url, and
