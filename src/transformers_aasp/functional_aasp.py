@@ -74,12 +74,8 @@ def highpass_taps(time_patch_size: int, dtype=torch.float32, device=None) -> tor
     is exactly 0 and the filter is symmetric (zero phase, no delay).
     """
     n = torch.arange(-time_patch_size, time_patch_size + 1, dtype=torch.float64, device=device)
-    cutoff = math.pi / time_patch_size
-    lowpass = (cutoff / math.pi) * torch.sinc(cutoff * n / math.pi)
-    window = 0.5 + 0.5 * torch.cos(math.pi * n / (time_patch_size + 1))
-    lowpass = lowpass * window
-    lowpass = lowpass / lowpass.sum()
-    taps = -lowpass
+    lowpass = torch.sinc(n / time_patch_size) * (0.5 + 0.5 * torch.cos(math.pi * n / (time_patch_size + 1)))
+    taps = -lowpass / lowpass.sum()
     taps[time_patch_size] += 1.0
     return taps.to(dtype)
 

@@ -99,10 +99,7 @@ class FineTuningDataArguments(TaskDataArguments):
     all_folds: bool = option(False, "Run every fold and report mean and spread.")
     max_train_samples: int | None = option(None, "Truncate train (debugging).")
     max_eval_samples: int | None = option(None, "Truncate validation and test (debugging).")
-    train_on_validation: bool = option(
-        False,
-        "Train on train + validation (a final run with --eval_strategy no; the log-mel baseline trains on both too).",
-    )
+    train_on_validation: bool = option(False, "Train on train + validation (a final run with --eval_strategy no).")
 
 
 @dataclass
@@ -110,9 +107,7 @@ class RecipeArguments(AugmentationArguments):
     """Augmentation (`training/augment.py`) and sampling of the recipe, and the card's model name."""
 
     random_crop: bool = option(True, "Random crop of long training clips (else start).")
-    class_balanced_sampling: bool | None = option(
-        None, "Sample by inverse label frequency (default: the benchmark's, on for as2m)."
-    )
+    class_balanced_sampling: bool | None = option(None, "Sample by inverse label frequency (default: on for as2m).")
     hub_model_name: str | None = option(None, "Model name in the card (default: folder).")
 
 
@@ -121,9 +116,7 @@ class OutputFolderArguments:
     """What to do with an --output_dir that already holds a fine-tuning run (with --resume_from_checkpoint)."""
 
     overwrite_output_dir: bool = option(
-        False,
-        "Train into an --output_dir that holds an earlier run, deleting its checkpoint-* folders, instead of "
-        "refusing (--resume_from_checkpoint latest continues it instead).",
+        False, "Start over in an --output_dir holding an earlier run (deleting its checkpoint-* folders)."
     )
 
 
@@ -266,14 +259,12 @@ class RecipeTrainer(Trainer):
         targets = labels.float() if self.multi_label else F.one_hot(labels, num_labels).float()
         if model.training:
             inputs, targets = augment_batch(inputs, targets, self.recipe, getattr(model.config, "time_patch_size", 1))
-            outputs = model(**inputs)
+            logits = model(**inputs).logits
         else:
             values, mask = inputs["input_values"], inputs.get("attention_mask")
             logits = average_shifted_views(cast(PreTrainedModel, model), values, mask, self._scoring_views)
-            outputs = SequenceClassifierOutput(logits=logits)
-        logits = cast(torch.Tensor, outputs.logits)  # a classifier's output always holds logits
         loss = soft_target_loss(logits, targets, self.multi_label, self.args.label_smoothing_factor)
-        return (loss, outputs) if return_outputs else loss
+        return (loss, SequenceClassifierOutput(logits=logits)) if return_outputs else loss
 
     def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test", num_views: int | None = None):
         """`Trainer.predict` with the logits averaged over `num_views` shifted views (default: `shift_views`)."""
