@@ -291,24 +291,20 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         device: str | torch.device | None = None,
         **kwargs,
     ) -> BatchFeature:
-        """Featurise one clip or a batch of clips.
+        """Featurise one clip or a batch of clips (`raw_audio`: see the class docstring) -> `BatchFeature` with
+        `input_values` `(batch, frames_padded, num_mel_bins)` float32 and, unless disabled, `attention_mask`
+        `(batch, frames_padded)` int32.
 
         Args:
-            raw_audio: see the class docstring for the accepted forms.
             sampling_rate: rate of `raw_audio` in Hz; must equal `self.sampling_rate`. `None` logs a warning unless
                 every clip carries its own rate (dicts, decoders).
             padding: `"longest"` / `True` (default), `"max_length"` (needs `max_length`), or `False` /
                 `"do_not_pad"` (each clip keeps its own frame count).
-            max_length: frame count for `padding="max_length"` and for `truncation`.
-            truncation: keep only the first `max_length` frames of longer clips.
-            pad_to_multiple_of: overrides `self.pad_to_multiple_of` for this call (`None`: keep it; 1: no rounding).
-            return_attention_mask: overrides `self.return_attention_mask`.
+            max_length: frame count for `padding="max_length"` and for `truncation` (the first frames are kept).
+            pad_to_multiple_of, return_attention_mask: override the extractor's for this call (1: no rounding).
             return_tensors: `"pt"`, `"np"` or `None` (lists of per-clip numpy arrays).
             device: where to compute (e.g. `"cuda"`; with `return_tensors="pt"` the features stay there). Default:
                 where the clips are (the CPU for numpy input; tensors on a GPU are featurised there).
-        Returns:
-            `BatchFeature` with `input_values` `(batch, frames_padded, num_mel_bins)` float32 and, unless disabled,
-            `attention_mask` `(batch, frames_padded)` int32.
         """
         if kwargs:
             logger.warning(f"AaSPFeatureExtractor ignores unexpected arguments: {sorted(kwargs)}")

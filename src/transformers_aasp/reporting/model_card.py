@@ -301,17 +301,13 @@ def pretrained_card(
     license: str | None = None,
     template_path: str | os.PathLike | None = None,
 ) -> ModelCard:
-    """Card of a pre-trained (self-supervised) AaSP encoder.
+    """Card of a pre-trained (self-supervised) AaSP encoder, titled `model_name`.
 
-    Args:
-        model_name: name shown as the title and in the `model-index`.
-        pretraining_datasets: the pre-training data, as `TrainingDataset`s or descriptions; a description that
-            starts with a Hub id ("agkphysics/AudioSet (unbalanced)") puts that id, and only it, into `datasets:`.
-        training_args: hyper-parameters shown in the "Training procedure" table.
-        metrics: final pre-training metrics (e.g. `{"loss": 0.41}`), shown in their own table.
-        results: measured downstream results (e.g. linear evaluation) for the table and the `model-index`.
-        repo_id: Hub repo id used in the loading snippet (default: `REPO_ID_PLACEHOLDER`, which the card explains).
-        license: the weights' license id; default: derived from the data (`weights_license`).
+    `pretraining_datasets` are `TrainingDataset`s or descriptions; a description that starts with a Hub id
+    ("agkphysics/AudioSet (unbalanced)") puts that id, and only it, into `datasets:`. `training_args` fill the
+    "Training procedure" table, `metrics` (e.g. `{"loss": 0.41}`) their own, and the downstream `results` (e.g. linear
+    evaluation) the results table and the `model-index`. `repo_id` goes into the loading snippet (default:
+    `REPO_ID_PLACEHOLDER`, which the card explains); `license` defaults to the data's (`weights_license`).
     """
     if not pretraining_datasets:
         raise ValueError("`pretraining_datasets` must name at least one dataset.")
@@ -353,23 +349,14 @@ def finetuned_card(
     template_path: str | os.PathLike | None = None,
     model_type: str = AASP_MODEL_TYPE,
 ) -> ModelCard:
-    """Card of a fine-tuned audio classifier: AaSP, or another model type fine-tuned by the same recipe.
+    """Card of a fine-tuned audio classifier: AaSP, or another `model_type` fine-tuned by the same recipe (its card
+    has no AaSP description, tags, package import or citation).
 
-    Args:
-        model_name: title and `model-index` name.
-        base_model: the checkpoint that was fine-tuned (a Hub id goes into `base_model:`; a local path is omitted).
-        training_data: the training data (its Hub id goes into `datasets:`, its license decides the weights').
-        label_names: class names in label-id order.
-        multi_label: True for multi-label tagging (sigmoid outputs).
-        results: measured results for the table and `model-index`; empty when the test split was not scored.
-        training_args: hyper-parameters shown in the card.
-        protocol: how train and test were split, e.g. "5-fold CV, fold 3 held out".
-        clip_seconds: the training clip length (longer clips were cut to it), as the task's data set it.
-        fold_scores: optional `{fold: score}` of a cross-validation run.
-        repo_id: Hub repo id used in the loading snippets (default: `REPO_ID_PLACEHOLDER`, which the card explains).
-        license: the weights' license id; default: derived from the data (`weights_license`).
-        model_type: `config.model_type` of the classifier; a type other than "aasp" gets a card without the AaSP
-            description, tags, package import and citation.
+    `base_model` (the checkpoint that was fine-tuned) goes into `base_model:` when it is a Hub id, `training_data`'s
+    Hub id into `datasets:` (its license decides the weights', unless `license` is given). `results` fill the table
+    and the `model-index` (empty when the test split was not scored); `protocol` says how train and test were split
+    (e.g. "5-fold CV, fold 3 held out"), `clip_seconds` the training clip length, `fold_scores` the `{fold: score}`
+    of a cross-validation run. `repo_id` goes into the loading snippets (default: `REPO_ID_PLACEHOLDER`).
     """
     is_local = base_model is not None and (is_local_path(base_model) or Path(base_model).exists())
     hub_base_model = base_model if base_model and not is_local else None

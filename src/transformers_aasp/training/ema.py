@@ -30,8 +30,8 @@ def ema_precision_problem(teacher: nn.Module, fp32_masters: bool = True) -> str 
 class TeacherEMA:
     """EMA teacher on float32 master weights: teacher <- decay * teacher + (1 - decay) * student.
 
-    `TeacherEMA(teacher, student, decay_start, decay_end, anneal_steps)`: modules with the same parameters in the same
-    order (`AaSPForPreTraining.teacher` and `.aasp`), in any dtype; FSDP2 parameters are updated shard by shard.
+    `teacher` and `student`: modules with the same parameters in the same order (`AaSPForPreTraining.teacher` and
+    `.aasp`), in any dtype; FSDP2 parameters are updated shard by shard.
     The masters start as float32 copies of the teacher's parameters, or are those parameters when float32 already
     (then a step equals `AaSPForPreTraining.update_teacher` exactly). A partitioned teacher raises a ValueError
     (`ema_precision_problem`).
