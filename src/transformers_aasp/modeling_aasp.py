@@ -531,10 +531,8 @@ class AaSPPreTrainedModel(PreTrainedModel):
     }
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """Save as usual. When the code travels with the checkpoint (`import transformers_aasp` registers it),
-        `auto_map` names every Auto class that can load it (`auto_classes_of_every_checkpoint`), and the code of
-        `code_saved_with_weights` (the feature extractor, and the pipeline that `config.json` names under
-        `custom_pipelines`) is copied next to the weights."""
+        """Save as usual; when the code travels with the checkpoint (`import transformers_aasp` registers it), with
+        `auto_classes_of_every_checkpoint` in `auto_map` and the code of `code_saved_with_weights` next to the weights."""
         if getattr(self, "_auto_class", None) is None:
             return super().save_pretrained(save_directory, *args, **kwargs)
         # rebuilt on each save: an encoder shares its config with the pre-training model it is exported from

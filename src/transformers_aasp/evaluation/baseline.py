@@ -19,10 +19,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 
 import numpy as np
-from datasets import ClassLabel, DatasetDict, List
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -31,7 +30,6 @@ from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, decode_waveform, fit_clip
 from ..data.loading import LoadedTask
-from ..data.protocols import stratified_holdout
 from ..data.sources import undecoded_audio
 from ..data.tasks import get_task
 from ..feature_extraction_aasp import AaSPFeatureExtractor
@@ -174,14 +172,11 @@ def logmel_features(input_values, attention_mask, feature_set: str = "full", fra
 
 # ---- Features of a dataset split --------------------------------------------------------------------------------------
 def split_features(
-    dataset,
-    feature_extractor: AaSPFeatureExtractor,
-    feature_set: str = "full",
-    clip_samples: int | None = None,
-    batch_size: int = 32,
+    dataset, feature_extractor: AaSPFeatureExtractor, feature_set: str, clip_samples: int, batch_size: int = 32
 ) -> dict:
     """{"features": (N, D) float64, "labels": (N,) int64, "valid": (N,) bool} of a dataset with columns "audio" and
-    "label"; rows whose audio could not be decoded have `valid` False and zero features."""
+    "label", its clips cut to `clip_samples` (`fit_clip`); rows whose audio could not be decoded have `valid` False and
+    zero features."""
     dataset = undecoded_audio(dataset)
     features = np.zeros((dataset.num_rows, feature_dimension(feature_set, feature_extractor.num_mel_bins)))
     valid = np.zeros(dataset.num_rows, dtype=bool)
@@ -190,11 +185,8 @@ def split_features(
         keep = [index for index, waveform in enumerate(waveforms) if waveform is not None]
         if not keep:
             continue
-        clips = [
-            fit_clip(waveform, clip_samples or waveform.size, feature_extractor.min_num_samples)
-            for waveform in waveforms
-            if waveform is not None
-        ]
+        min_samples = feature_extractor.min_num_samples
+        clips = [fit_clip(waveform, clip_samples, min_samples) for waveform in waveforms if waveform is not None]
         inputs = feature_extractor(clips, sampling_rate=SAMPLING_RATE, return_tensors="np")
         rows = start + np.asarray(keep)
         features[rows] = logmel_features(
@@ -218,7 +210,7 @@ def fit_logmel_classifier(
 
 
 def evaluate_logmel_baseline(
-    data: LoadedTask | DatasetDict,
+    task: LoadedTask,
     feature_extractor: AaSPFeatureExtractor,
     *,
     feature_set: str = "full",
@@ -233,13 +225,10 @@ def evaluate_logmel_baseline(
     """Test accuracy of the log-mel statistics baseline on one task.
 
     Args:
-        data: a `LoadedTask` (its protocol chooses the splits; cross-validation runs every fold, or `fold`), or a
-            `DatasetDict` with "train" / optional "validation" / "test" splits and columns "audio" and "label".
+        task: its protocol chooses the splits; cross-validation runs every fold (or `fold`), pooling their test clips.
         feature_extractor: gives the log-mel frames (features are standardised, so its normalisation matters only
             through the fixed eps of the modulation log-power).
-        clip_seconds: keep the first `clip_seconds` of every clip; default: the task's clip length (a `LoadedTask`)
-            or whole clips (a `DatasetDict`).
-        fold: one fold of a cross-validation task (default: every fold; their test predictions are pooled).
+        clip_seconds: keep the first `clip_seconds` of every clip (default: the task's clip length).
         regularization: fix C; None (default) chooses it on validation from `regularization_grid`.
         validation_fraction: the stratified share of train held out as validation when the data has none.
 
@@ -249,19 +238,16 @@ def evaluate_logmel_baseline(
         "accuracy", "regularization", "validation_accuracy" (C -> accuracy), ...}], and the settings used}.
     """
     check_feature_set(feature_set)
-    if isinstance(data, LoadedTask):
-        refuse_multi_label(None, data.spec.multi_label)
-    else:
-        refuse_multi_label(None, isinstance(data[next(iter(data))].features.get("label"), List))
+    refuse_multi_label(None, task.spec.multi_label)
     grid = [regularization] if regularization is not None else sorted(regularization_grid)
     if not grid:
         raise ValueError("--regularization_grid is empty: give at least one C, or fix --regularization.")
-    runs_rows, num_classes, clip_seconds = protocol_rows(data, fold, clip_seconds, validation_fraction)
-    clip_samples = None if clip_seconds is None else round(clip_seconds * SAMPLING_RATE)
+    runs_rows = protocol_rows(task, fold, validation_fraction)
+    clip_seconds = task.spec.clip_seconds if clip_seconds is None else clip_seconds
+    clip_samples, num_classes = round(clip_seconds * SAMPLING_RATE), task.num_labels
     sources = {source for rows in runs_rows for source, _ in rows["train"] + rows["validation"] + rows["test"]}
-    dataset = data.dataset if isinstance(data, LoadedTask) else data
     computed = {
-        source: split_features(dataset[source], feature_extractor, feature_set, clip_samples, batch_size)
+        source: split_features(task.dataset[source], feature_extractor, feature_set, clip_samples, batch_size)
         for source in sorted(sources)
     }
     runs = [score_one_run(computed, rows, max_iter, grid) for rows in runs_rows]
@@ -296,49 +282,17 @@ def evaluate_logmel_baseline(
     }
 
 
-def protocol_rows(
-    data: LoadedTask | DatasetDict, fold: int | None, clip_seconds: float | None, validation_fraction: float = 0.1
-):
-    """The runs of the protocol as [{"fold", "train" / "validation" / "test": [(source split, rows)]}], the number
-    of classes, and the clip length in seconds (None: whole clips). Validation is the data's own validation split, or
-    a stratified `validation_fraction` of train."""
-    if isinstance(data, LoadedTask):
-        folds = [fold] if fold is not None else data.spec.folds
-        runs = []
-        for current in folds:
-            indices = data.split_indices(current, validation_fraction=validation_fraction)
-            validation = [indices["validation"]] if "validation" in indices else []
-            runs.append(
-                {"fold": current, "train": [indices["train"]], "validation": validation, "test": [indices["test"]]}
-            )
-        return runs, data.num_labels, clip_seconds if clip_seconds is not None else data.spec.clip_seconds
-    if fold is not None:
-        raise ValueError("`fold` needs a LoadedTask with a cross-validation protocol, not a DatasetDict.")
-    for split in ("train", "test"):
-        if split not in data:
-            raise ValueError(f"The DatasetDict needs a {split!r} split; it has {list(data)}.")
-    train, validation = np.arange(data["train"].num_rows), []
-    if "validation" in data:
-        validation = [("validation", np.arange(data["validation"].num_rows))]
-    elif validation_fraction > 0:
-        labels = cast(dict, data["train"].select_columns(["label"]).to_dict())["label"]  # unbatched: one dict
-        held_out = np.zeros(len(train), dtype=bool)
-        held_out[stratified_holdout(labels, validation_fraction, seed=0)] = True
-        train, validation = train[~held_out], [("train", train[held_out])]
-    test = [("test", np.arange(data["test"].num_rows))]
-    runs = [{"fold": None, "train": [("train", train)], "validation": validation, "test": test}]
-    return runs, dataset_num_classes(data), clip_seconds
-
-
-def dataset_num_classes(data: DatasetDict) -> int:
-    feature = data["train"].features["label"]
-    if isinstance(feature, ClassLabel):
-        # datasets declares num_classes an InitVar and sets it in __post_init__
-        return feature.num_classes  # pyright: ignore[reportAttributeAccessIssue]
-    labels = {
-        label for split in data.values() for label in cast(dict, split.select_columns(["label"]).to_dict())["label"]
-    }
-    return max(labels) + 1
+def protocol_rows(task: LoadedTask, fold: int | None, validation_fraction: float = 0.1) -> list[dict]:
+    """The runs of the task's protocol (every fold, or `fold`) as [{"fold", "train" / "validation" / "test":
+    [(source split, rows)]}]; validation is the task's own split, or a stratified `validation_fraction` of train."""
+    runs = []
+    for current in [fold] if fold is not None else task.spec.folds:
+        indices = task.split_indices(current, validation_fraction=validation_fraction)
+        validation = [indices["validation"]] if "validation" in indices else []
+        runs.append(
+            {"fold": current, "train": [indices["train"]], "validation": validation, "test": [indices["test"]]}
+        )
+    return runs
 
 
 def stack_rows(computed: dict, parts: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
