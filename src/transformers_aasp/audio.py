@@ -51,12 +51,9 @@ class AudioHeader:
 
 # ---- Whole-clip decoding ---------------------------------------------------------------------------------------
 def decode_audio(record: Any) -> tuple[np.ndarray, int]:
-    """Decode one record to `(waveform (channels, samples) float32, sampling_rate)`.
-
-    A record is a file path, an undecoded `datasets` audio value (`{"bytes": ..., "path": ...}`), an already decoded
-    one (`{"array": ..., "sampling_rate": ...}`, mixed to mono here, `(1, samples)`) or a torchcodec `AudioDecoder`.
-    Raises `ClipDecodeError`.
-    """
+    """Decode one record to `(waveform (channels, samples) float32, sampling_rate)`, or raise `ClipDecodeError`. A record
+    is a file path, an undecoded `datasets` audio value (`{"bytes": ..., "path": ...}`), an already decoded one
+    (`{"array": ..., "sampling_rate": ...}`, mixed to mono here, `(1, samples)`) or a torchcodec `AudioDecoder`."""
     try:
         if isinstance(record, (str, os.PathLike)):
             return _read_with_soundfile(record)
@@ -282,7 +279,8 @@ def decode_random_crop(
     sampling_rate: int = SAMPLING_RATE,
     min_samples: int = 1,
 ) -> np.ndarray:
-    """A random window of `num_samples` samples of the mono clip at `sampling_rate`, decoding only that window.
+    """`(min(num_samples, length),)` float32: a random window of the mono clip at `sampling_rate`, decoding only that
+    window, or `ClipDecodeError`.
 
     The same as `random_crop(load_mono_waveform(record, sampling_rate, min_samples), num_samples, generator)`, with
     the same single draw from `generator`, but the length comes from the file header and only the window is read,
@@ -290,8 +288,7 @@ def decode_random_crop(
     another rate, with `RESAMPLING_MARGIN` output samples on each side, starting where the input and output grids
     coincide, resampled and cut (equal to resampling the whole clip up to float32 rounding). Formats libsndfile
     lacks and torchcodec decoders are read with `get_samples_played_in_range` (length from the container's
-    duration); decoded arrays are decoded whole. Returns `(min(num_samples, length),)` float32; raises
-    `ClipDecodeError`.
+    duration); decoded arrays are decoded whole.
     """
     reader = _open_reader(record)
     if reader is None:

@@ -58,11 +58,9 @@ class LogmelBaselineArguments:
     """Options of the baseline itself (the benchmark options are `TaskDataArguments`)."""
 
     feature_set: Literal["stats", "full"] = option(
-        "full", "stats: mean + std per mel bin; full: + delta std + modulation spectrum."
+        "full", "stats: mean, std per mel bin; full: + delta std, modulation."
     )
-    feature_extractor_name_or_path: str | None = option(
-        None, "AaSP feature extractor to load (default: AaSPFeatureExtractor())."
-    )
+    feature_extractor_name_or_path: str | None = option(None, "AaSP feature extractor (default: a new one).")
     batch_size: int = option(32, "Clips per feature-extractor call.")
     max_iter: int = option(2000, "LogisticRegression max_iter.")
     regularization: float | None = option(None, "Fixed LogisticRegression C (default: chosen on validation).")
@@ -321,12 +319,8 @@ def score_one_run(computed: dict, rows: dict, max_iter: int, grid: list[float]) 
     chosen, validation_accuracy = choose_regularization(
         (train_features, train_labels), (validation_features, validation_labels), max_iter, grid
     )
-    classifier = fit_logmel_classifier(
-        np.concatenate([train_features, validation_features]),
-        np.concatenate([train_labels, validation_labels]),
-        max_iter,
-        chosen,
-    )
+    features = np.concatenate([train_features, validation_features])
+    classifier = fit_logmel_classifier(features, np.concatenate([train_labels, validation_labels]), max_iter, chosen)
     correct = classifier.predict(test_features) == test_labels
     return {
         "fold": rows["fold"],

@@ -70,10 +70,8 @@ class ClipEmbedder:
     """Frozen encoder -> one (D,) vector per clip (`pool_clip_embedding`)."""
 
     def __init__(self, model, feature_extractor, hidden_layer: int | None, device: str):
-        self.model = model.eval().to(device)
-        self.feature_extractor = feature_extractor
-        self.hidden_layer = hidden_layer
-        self.device = device
+        self.model, self.feature_extractor = model.eval().to(device), feature_extractor
+        self.hidden_layer, self.device = hidden_layer, device
 
     @torch.no_grad()
     def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
