@@ -211,8 +211,7 @@ class _TorchcodecReader:
     length comes from the container's duration, so the crop is exact only as far as the container is."""
 
     def __init__(self, decoder, header: AudioHeader):
-        self.decoder = decoder
-        self.header = header
+        self.decoder, self.header = decoder, header
 
     def read(self, start: int, num_frames: int) -> np.ndarray:
         rate = self.header.sampling_rate

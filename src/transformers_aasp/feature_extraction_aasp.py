@@ -248,15 +248,9 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             return_attention_mask=return_attention_mask,
             **kwargs,
         )
-        self.num_mel_bins = num_mel_bins
-        self.n_fft = n_fft
-        self.hop_length = hop_length
-        self.f_min = float(f_min)
-        self.f_max = float(f_max)
-        self.log_eps = float(log_eps)
-        self.mean = float(mean)
-        self.std = float(std)
-        self.pad_to_multiple_of = pad_to_multiple_of
+        self.num_mel_bins, self.n_fft, self.hop_length = num_mel_bins, n_fft, hop_length
+        self.f_min, self.f_max, self.log_eps = float(f_min), float(f_max), float(log_eps)
+        self.mean, self.std, self.pad_to_multiple_of = float(mean), float(std), pad_to_multiple_of
 
     @property
     def frame_rate(self) -> float:
@@ -275,8 +269,7 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
     def set_normalization(self, mean: float, std: float) -> None:
         """Store dataset statistics (see `normalization.compute_normalization_stats`)."""
         check_normalization(mean, std)
-        self.mean = float(mean)
-        self.std = float(std)
+        self.mean, self.std = float(mean), float(std)
 
     def __call__(
         self,

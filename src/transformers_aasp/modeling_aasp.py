@@ -577,7 +577,6 @@ class AaSPModel(AaSPPreTrainedModel):
 
     def __init__(self, config: AaSPConfig):
         super().__init__(config)
-        self.config = config
         self.embeddings = AaSPEmbeddings(config)
         self.layers = nn.ModuleList([AaSPLayer(config) for _ in range(config.num_hidden_layers)])
         self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
