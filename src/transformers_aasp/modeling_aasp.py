@@ -702,13 +702,12 @@ class AaSPClassificationHead(nn.Module):
 
     def __init__(self, config: AaSPConfig):
         super().__init__()
-        width = config.hidden_size
         if config.classifier_pooling == "attention":
             self.attention_pooling = AaSPAttentionPooling(config)
-        self.layernorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         if config.num_labels is None:
             raise ValueError("The classification head needs labels: set `num_labels` or `id2label` in the config.")
-        self.dense = nn.Linear(width, config.num_labels)
+        self.dense = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.dense(self.layernorm(pooled))

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import NamedSplit
 from safetensors.numpy import load_file, save_file
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
@@ -105,14 +104,6 @@ def model_fingerprint(model) -> str:
 def safe_file_name(text: str) -> str:
     """`text` with every run of characters unsafe in a file name replaced by "_"."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
-
-
-def cache_path(
-    cache_dir: str, model_name: str, model_key: str, benchmark: LoadedTask, split: str | NamedSplit, layer
-) -> Path:
-    safe_name = safe_file_name(Path(model_name).name or model_name)
-    task_key = f"{benchmark.spec.name}-{benchmark.fingerprint()}-{benchmark.spec.clip_seconds:g}s-fit-layer{layer}"
-    return Path(cache_dir) / f"{safe_name}-{model_key}" / task_key / f"{split}.safetensors"
 
 
 def embed_split(dataset, embedder: ClipEmbedder, benchmark: LoadedTask, batch_size: int) -> dict:
@@ -270,15 +261,19 @@ def load_embedder(name_or_path: str, trust_remote_code: bool, probe: LinearProbe
 
 
 def embed_task(benchmark: LoadedTask, embedder: ClipEmbedder, model_name: str, probe: LinearProbeArguments) -> dict:
-    """Cached embeddings of every source split: {split_name: arrays} (see `embed_split`)."""
-    model_key = model_fingerprint(embedder.model)
-    embeddings = {}
-    for split, dataset in benchmark.dataset.items():
-        path = cache_path(probe.embedding_cache_dir, model_name, model_key, benchmark, split, probe.hidden_layer)
-        embeddings[split] = cached_embeddings(
-            path, lambda dataset=dataset: embed_split(dataset, embedder, benchmark, probe.batch_size)
+    """Embeddings of every source split, {split_name: arrays} (see `embed_split`), cached under a folder named by the
+    model's weights and the data's content."""
+    model_key = f"{safe_file_name(Path(model_name).name or model_name)}-{model_fingerprint(embedder.model)}"
+    spec, layer = benchmark.spec, probe.hidden_layer
+    task_key = f"{spec.name}-{benchmark.fingerprint()}-{spec.clip_seconds:g}s-fit-layer{layer}"
+    folder = Path(probe.embedding_cache_dir) / model_key / task_key
+    return {
+        split: cached_embeddings(
+            folder / f"{split}.safetensors",
+            lambda dataset=dataset: embed_split(dataset, embedder, benchmark, probe.batch_size),
         )
-    return embeddings
+        for split, dataset in benchmark.dataset.items()
+    }
 
 
 def run_protocol(

@@ -73,9 +73,7 @@ class TeacherEMA:
         return decay
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {
-            f"masters.{name}": master.detach().clone() for name, master in zip(self.names, self.masters, strict=True)
-        }
+        return {f"masters.{name}": m.detach().clone() for name, m in zip(self.names, self.masters, strict=True)}
 
     @torch.no_grad()
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
