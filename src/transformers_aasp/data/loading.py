@@ -231,14 +231,9 @@ def resolve_task(
         spec = replace(get_task(task), **split_names)
     else:
         assert dataset_name is not None  # checked above: a task or a dataset name is given
+        columns = {"audio_column": audio_column, "label_column": label_column, "fold_column": fold_column}
         spec = custom_task(
-            dataset_name,
-            audio_column=audio_column,
-            label_column=label_column,
-            dataset_config=dataset_config,
-            multi_label=multi_label,
-            fold_column=fold_column,
-            **split_names,
+            dataset_name, dataset_config=dataset_config, multi_label=multi_label, **columns, **split_names
         )
     if clip_seconds is not None:
         spec = replace(spec, clip_seconds=clip_seconds)

@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from transformers.utils import logging
 
@@ -323,38 +323,18 @@ def get_task(name: str) -> TaskSpec:
     return tasks[name]
 
 
-def custom_task(
-    dataset_id: str,
-    *,
-    audio_column: str = "audio",
-    label_column: str = "label",
-    dataset_config: str | None = None,
-    revision: str | None = None,
-    multi_label: bool = False,
-    clip_seconds: float = 10.0,
-    fold_column: str | None = None,
-    train_split: str = "train",
-    validation_split: str | None = "validation",
-    test_split: str = "test",
-) -> TaskSpec:
-    """A spec for any Hub id or local path, given its columns. With `fold_column`, the folds are its distinct values
-    (sorted; numbers or strings), read when the task is loaded."""
+def custom_task(dataset_id: str, *, fold_column: str | None = None, **fields: Any) -> TaskSpec:
+    """A spec for any Hub id or local path, named after it; `fields` are the `TaskSpec` fields that describe it
+    (audio_column, label_column, dataset_config, revision, multi_label, clip_seconds, the split names). With
+    `fold_column`, the folds are its distinct values (sorted; numbers or strings), read when the task is loaded."""
     path = Path(dataset_id)
     display_name = (path.parent.resolve().name if path.is_file() else path.name) if path.exists() else dataset_id
     return TaskSpec(
         name=re.sub(r"[^A-Za-z0-9_.-]+", "_", display_name),  # output files carry the dataset's name
         display_name=display_name,
         dataset_id=dataset_id,
-        dataset_config=dataset_config,
-        revision=revision,
-        audio_column=audio_column,
-        label_column=label_column,
-        multi_label=multi_label,
-        clip_seconds=clip_seconds,
         protocol="folds" if fold_column else "splits",
         fold_column=fold_column,
-        train_split=train_split,
-        validation_split=validation_split,
-        test_split=test_split,
         protocol_description=f"leave-one-fold-out on `{fold_column}`" if fold_column else "the dataset's splits",
+        **fields,
     )
