@@ -32,9 +32,7 @@ def sincos_2d_position_embeddings(grid_f: int, grid_t: int, dim: int, device=Non
     of the channels encode the row and half the column, so any clip length gets positions without interpolation."""
     rows = sincos_1d(torch.arange(grid_f, device=device), dim // 2)
     cols = sincos_1d(torch.arange(grid_t, device=device), dim // 2)
-    grid = torch.cat(
-        [rows[:, None, :].expand(grid_f, grid_t, -1), cols[None, :, :].expand(grid_f, grid_t, -1)], dim=-1
-    )
+    grid = torch.cat([rows[:, None].expand(grid_f, grid_t, -1), cols[None].expand(grid_f, grid_t, -1)], dim=-1)
     return grid.reshape(grid_f * grid_t, dim)
 
 
@@ -122,9 +120,8 @@ def sblu_kernel(
     amplitude = torch.exp(log_gain[..., None] + sblu_log_window(offsets, alpha, window))
     if window == "one_sided":
         amplitude = amplitude * (offsets <= 0).to(amplitude.dtype)
-    phase = torch.atan2(gain_im, gain_re)[..., None] - beta[..., None] * (
-        offsets.abs() if carrier == "abs" else offsets
-    )
+    carrier_offsets = offsets.abs() if carrier == "abs" else offsets
+    phase = torch.atan2(gain_im, gain_re)[..., None] - beta[..., None] * carrier_offsets
     return amplitude * torch.cos(phase), amplitude * torch.sin(phase)
 
 

@@ -385,8 +385,7 @@ def _load_source(spec: TaskSpec, from_hub: bool, streaming: bool, cache_dir, loa
 def data_file_urls(spec: TaskSpec, patterns, from_hub: bool) -> list[str]:
     """`data_files` patterns of the repository: `hf://` URLs at the pinned revision, or paths in a local copy."""
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-    if spec.dataset_id is None:
-        raise ValueError(f"{spec.display_name}: `data_files` are read from a repository; set its `dataset_id`.")
+    assert spec.dataset_id is not None, "a task without a dataset_id is built by its loader"
     if not from_hub:
         return [str(Path(spec.dataset_id) / pattern) for pattern in patterns]
     at_revision = f"@{spec.revision}" if spec.revision else ""

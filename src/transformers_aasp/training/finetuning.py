@@ -650,18 +650,14 @@ def single_view_summary(runs: list[dict]) -> dict:
 def summary_line(summary: dict, benchmark: LoadedTask) -> str:
     """One line for the log: `<benchmark>: <metric> = mean ± 95 % interval over n run(s)`, or for one run of a
     single-label task the 95 % Wilson interval of its test accuracy."""
+    name = benchmark.spec.display_name
     if "mean" not in summary:
-        return f"{benchmark.spec.display_name}: trained; the test split was not scored (no --do_eval)."
+        return f"{name}: trained; the test split was not scored (no --do_eval)."
     if "wilson95" in summary:
-        low, high = summary["wilson95"]
-        return (
-            f"{benchmark.spec.display_name}: {summary['metric']} = {summary['mean']:.4f} (95 % Wilson interval "
-            f"{low:.4f}-{high:.4f}, {summary['num_test_clips']} test clips)"
-        )
-    return (
-        f"{benchmark.spec.display_name}: {summary['metric']} = {summary['mean']:.4f} ± {summary['ci95']:.4f} "
-        f"(95 % CI over {summary['n']} run(s), {summary['num_test_clips']} test clips)"
-    )
+        interval = "(95 % Wilson interval {:.4f}-{:.4f}".format(*summary["wilson95"])
+    else:
+        interval = f"± {summary['ci95']:.4f} (95 % CI over {summary['n']} run(s)"
+    return f"{name}: {summary['metric']} = {summary['mean']:.4f} {interval}, {summary['num_test_clips']} test clips)"
 
 
 def write_json(payload: dict, path: Path) -> None:
