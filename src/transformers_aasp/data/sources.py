@@ -145,14 +145,10 @@ def load_audio_records(
     embedded_clips_per_class: int | None = None,
     embedded_corpus_seed: int = 0,
 ):
-    """Open a pre-training corpus without decoding any audio.
-
-    `embedded_clips_per_class` and `embedded_corpus_seed` choose the build of a corpus built in code (`code_sources`,
-    e.g. `source="embedded"`; None = its default size).
-
-    Returns a list of file paths (``"folder"``), a `datasets.Dataset` (map-style) or a `datasets.IterableDataset`
-    (``streaming=True``) holding only `audio_column`, left undecoded (`undecoded_audio`).
-    """
+    """Open a pre-training corpus without decoding any audio: a list of file paths (``"folder"``), a `datasets.Dataset`
+    or, with ``streaming=True``, a `datasets.IterableDataset` holding only `audio_column`, left undecoded
+    (`undecoded_audio`). `embedded_clips_per_class` and `embedded_corpus_seed` choose the build of a corpus built in
+    code (`code_sources`, e.g. `source="embedded"`; None = its default size)."""
     kind = resolve_source_type(source, source_type)
     if kind == "folder":
         if streaming:

@@ -182,9 +182,7 @@ def _audioset_common() -> dict:
         label_names=display_names,
         multi_label=True,
         num_classes=527,
-        clip_seconds=10.0,
         validation_split=None,
-        test_split="test",
     )
 
 

@@ -277,11 +277,7 @@ def embed_task(benchmark: LoadedTask, embedder: ClipEmbedder, model_name: str, p
 
 
 def run_protocol(
-    benchmark: LoadedTask,
-    embeddings: dict,
-    probe: LinearProbeArguments,
-    fold: int | None = None,
-    validation_fraction: float = 0.1,
+    benchmark: LoadedTask, embeddings: dict, probe: LinearProbeArguments, fold=None, validation_fraction: float = 0.1
 ) -> dict:
     """Every fold (or `fold`) for every seed: {"per_seed", "per_fold", "weight_decay" (fold -> the value chosen on
     validation, per seed), "mean", "std", "ci95", "n", "num_test_clips"}."""
