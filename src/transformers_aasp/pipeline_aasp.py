@@ -218,11 +218,6 @@ def windowed_logits(model, frames: torch.Tensor, window_frames: int, hop_frames:
     return torch.cat([average_shifted_views(model, group, None, num_views) for group in windows]).mean(0)
 
 
-def is_aasp_model(model: Any) -> bool:
-    """True when `model` is an AaSP model (from this package or loaded as remote code)."""
-    return getattr(getattr(model, "config", None), "model_type", None) == AASP_MODEL_TYPE
-
-
 class AudioClassificationDispatcher(AudioClassificationPipeline):
     """Registered for the "audio-classification" task: instantiating it returns an `AaSPAudioClassificationPipeline`
     for AaSP models and the stock pipeline (`stock_class`) for every other model."""
@@ -231,7 +226,9 @@ class AudioClassificationDispatcher(AudioClassificationPipeline):
 
     def __new__(cls, *args, **kwargs):
         model = kwargs["model"] if "model" in kwargs else (args[0] if args else None)
-        target = AaSPAudioClassificationPipeline if is_aasp_model(model) else cls.stock_class
+        # an AaSP model from this package or loaded as remote code
+        is_aasp = getattr(getattr(model, "config", None), "model_type", None) == AASP_MODEL_TYPE
+        target = AaSPAudioClassificationPipeline if is_aasp else cls.stock_class
         # `target` is not a subclass of `cls`, so Python will not call `__init__` a second time.
         return target(*args, **kwargs)
 
