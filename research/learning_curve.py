@@ -60,6 +60,7 @@ from research.protocol import (
     git_state,
     unit_id,
 )
+from research.statistics import accuracy_with_interval, mcnemar_exact, paired_bootstrap_difference, paired_difference
 from transformers_aasp import AaSPFeatureExtractor, AaSPModel
 from transformers_aasp.data.loading import load_task
 from transformers_aasp.evaluation.baseline import evaluate_logmel_baseline
@@ -72,13 +73,7 @@ from transformers_aasp.evaluation.linear_probe import (
     select_rows,
     select_weight_decay,
 )
-from transformers_aasp.reporting.metrics import (
-    accuracy_with_interval,
-    mcnemar_exact,
-    paired_bootstrap_difference,
-    paired_difference,
-    summarize_scores,
-)
+from transformers_aasp.reporting.metrics import summarize_scores
 from transformers_aasp.training.pretraining import parse_pretraining_options
 
 

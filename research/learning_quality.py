@@ -29,7 +29,7 @@ modulation task; the spread of beta after pre-training; the shift stability of c
 Figure 4. The analyses read the test clips from <work_dir>/features.pt (decoded once, re-normalised for each
 checkpoint's feature extractor), which research/shift_views.py reads too.
 
-Statistics come from `transformers_aasp.reporting.metrics`: accuracies with 95 % Wilson intervals, paired differences
+Statistics come from `research.statistics`: accuracies with 95 % Wilson intervals, paired differences
 across seeds with 95 % t-intervals. Results: <results_dir>/<result_name>.json and .md (the Markdown is also printed).
 
 The results committed in research/results/ before this script used the package's pre-training and fine-tuning code
@@ -60,8 +60,9 @@ from research.pretraining_runs import (
     snapshot_dir,
 )
 from research.protocol import REPO_ROOT
+from research.statistics import accuracy_with_interval, paired_difference
 from transformers_aasp.evaluation.linear_probe import WEIGHT_DECAY_GRID
-from transformers_aasp.reporting.metrics import accuracy_with_interval, paired_difference, summarize_scores
+from transformers_aasp.reporting.metrics import summarize_scores
 
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"  # this script's results

@@ -42,8 +42,7 @@ def _register_with_auto_classes() -> None:
     AutoModelForAudioClassification.register(AaSPConfig, AaSPForAudioClassification, exist_ok=True)
     AutoModelForPreTraining.register(AaSPConfig, AaSPForPreTraining, exist_ok=True)
     AutoFeatureExtractor.register(AaSPConfig, AaSPFeatureExtractor, exist_ok=True)
-    # Saved checkpoints carry the code and auto_map (AutoModel, AutoModelForAudioClassification and
-    # AutoFeatureExtractor are added for every model class, see `AaSPPreTrainedModel.save_pretrained`).
+    # saved checkpoints carry the code and an auto_map (see `AaSPPreTrainedModel.save_pretrained`)
     AaSPConfig.register_for_auto_class()
     AaSPFeatureExtractor.register_for_auto_class()
     AaSPModel.register_for_auto_class("AutoModel")

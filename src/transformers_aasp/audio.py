@@ -51,12 +51,9 @@ class AudioHeader:
 
 # ---- Whole-clip decoding ---------------------------------------------------------------------------------------
 def decode_audio(record: Any) -> tuple[np.ndarray, int]:
-    """Decode one record to `(waveform (channels, samples) float32, sampling_rate)`.
-
-    A record is a file path, an undecoded `datasets` audio value (`{"bytes": ..., "path": ...}`), an already decoded
-    one (`{"array": ..., "sampling_rate": ...}`, mixed to mono here, `(1, samples)`) or a torchcodec `AudioDecoder`.
-    Raises `ClipDecodeError`.
-    """
+    """Decode one record to `(waveform (channels, samples) float32, sampling_rate)`, or raise `ClipDecodeError`. A record
+    is a file path, an undecoded `datasets` audio value (`{"bytes": ..., "path": ...}`), an already decoded one
+    (`{"array": ..., "sampling_rate": ...}`, mixed to mono here, `(1, samples)`) or a torchcodec `AudioDecoder`."""
     try:
         if isinstance(record, (str, os.PathLike)):
             return _read_with_soundfile(record)
@@ -142,11 +139,6 @@ def resample(waveform: torch.Tensor, sampling_rate: int, target_sampling_rate: i
     return torchaudio.functional.resample(waveform, sampling_rate, target_sampling_rate)
 
 
-def resampled_length(num_frames: int, sampling_rate: int, target_sampling_rate: int) -> int:
-    """Length of `resample` output for `num_frames` input samples: `ceil(num_frames * target / rate)`."""
-    return -(-num_frames * target_sampling_rate // sampling_rate)
-
-
 def load_mono_waveform(record: Any, sampling_rate: int = SAMPLING_RATE, min_samples: int = 1) -> np.ndarray:
     """Decode, mix to mono, resample to `sampling_rate` and validate: `(samples,)` float32, or `ClipDecodeError`."""
     waveform, rate = decode_audio(record)
@@ -219,8 +211,7 @@ class _TorchcodecReader:
     length comes from the container's duration, so the crop is exact only as far as the container is."""
 
     def __init__(self, decoder, header: AudioHeader):
-        self.decoder = decoder
-        self.header = header
+        self.decoder, self.header = decoder, header
 
     def read(self, start: int, num_frames: int) -> np.ndarray:
         rate = self.header.sampling_rate
@@ -287,7 +278,8 @@ def decode_random_crop(
     sampling_rate: int = SAMPLING_RATE,
     min_samples: int = 1,
 ) -> np.ndarray:
-    """A random window of `num_samples` samples of the mono clip at `sampling_rate`, decoding only that window.
+    """`(min(num_samples, length),)` float32: a random window of the mono clip at `sampling_rate`, decoding only that
+    window, or `ClipDecodeError`.
 
     The same as `random_crop(load_mono_waveform(record, sampling_rate, min_samples), num_samples, generator)`, with
     the same single draw from `generator`, but the length comes from the file header and only the window is read,
@@ -295,15 +287,14 @@ def decode_random_crop(
     another rate, with `RESAMPLING_MARGIN` output samples on each side, starting where the input and output grids
     coincide, resampled and cut (equal to resampling the whole clip up to float32 rounding). Formats libsndfile
     lacks and torchcodec decoders are read with `get_samples_played_in_range` (length from the container's
-    duration); decoded arrays are decoded whole. Returns `(min(num_samples, length),)` float32; raises
-    `ClipDecodeError`.
+    duration); decoded arrays are decoded whole.
     """
     reader = _open_reader(record)
     if reader is None:
         return random_crop(load_mono_waveform(record, sampling_rate, min_samples), num_samples, generator)
     try:
         header = reader.header
-        length = resampled_length(header.num_frames, header.sampling_rate, sampling_rate)
+        length = -(-header.num_frames * sampling_rate // header.sampling_rate)  # the resampled length, rounded up
         if length < min_samples:
             raise ClipDecodeError(f"clip too short: {length} samples < {min_samples} at {sampling_rate} Hz")
         start = draw_crop_start(length, num_samples, generator)

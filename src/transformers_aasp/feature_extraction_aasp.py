@@ -248,15 +248,9 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             return_attention_mask=return_attention_mask,
             **kwargs,
         )
-        self.num_mel_bins = num_mel_bins
-        self.n_fft = n_fft
-        self.hop_length = hop_length
-        self.f_min = float(f_min)
-        self.f_max = float(f_max)
-        self.log_eps = float(log_eps)
-        self.mean = float(mean)
-        self.std = float(std)
-        self.pad_to_multiple_of = pad_to_multiple_of
+        self.num_mel_bins, self.n_fft, self.hop_length = num_mel_bins, n_fft, hop_length
+        self.f_min, self.f_max, self.log_eps = float(f_min), float(f_max), float(log_eps)
+        self.mean, self.std, self.pad_to_multiple_of = float(mean), float(std), pad_to_multiple_of
 
     @property
     def frame_rate(self) -> float:
@@ -275,8 +269,7 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
     def set_normalization(self, mean: float, std: float) -> None:
         """Store dataset statistics (see `normalization.compute_normalization_stats`)."""
         check_normalization(mean, std)
-        self.mean = float(mean)
-        self.std = float(std)
+        self.mean, self.std = float(mean), float(std)
 
     def __call__(
         self,
@@ -291,24 +284,20 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         device: str | torch.device | None = None,
         **kwargs,
     ) -> BatchFeature:
-        """Featurise one clip or a batch of clips.
+        """Featurise one clip or a batch of clips (`raw_audio`: see the class docstring) -> `BatchFeature` with
+        `input_values` `(batch, frames_padded, num_mel_bins)` float32 and, unless disabled, `attention_mask`
+        `(batch, frames_padded)` int32.
 
         Args:
-            raw_audio: see the class docstring for the accepted forms.
             sampling_rate: rate of `raw_audio` in Hz; must equal `self.sampling_rate`. `None` logs a warning unless
                 every clip carries its own rate (dicts, decoders).
             padding: `"longest"` / `True` (default), `"max_length"` (needs `max_length`), or `False` /
                 `"do_not_pad"` (each clip keeps its own frame count).
-            max_length: frame count for `padding="max_length"` and for `truncation`.
-            truncation: keep only the first `max_length` frames of longer clips.
-            pad_to_multiple_of: overrides `self.pad_to_multiple_of` for this call (`None`: keep it; 1: no rounding).
-            return_attention_mask: overrides `self.return_attention_mask`.
+            max_length: frame count for `padding="max_length"` and for `truncation` (the first frames are kept).
+            pad_to_multiple_of, return_attention_mask: override the extractor's for this call (1: no rounding).
             return_tensors: `"pt"`, `"np"` or `None` (lists of per-clip numpy arrays).
             device: where to compute (e.g. `"cuda"`; with `return_tensors="pt"` the features stay there). Default:
                 where the clips are (the CPU for numpy input; tensors on a GPU are featurised there).
-        Returns:
-            `BatchFeature` with `input_values` `(batch, frames_padded, num_mel_bins)` float32 and, unless disabled,
-            `attention_mask` `(batch, frames_padded)` int32.
         """
         if kwargs:
             logger.warning(f"AaSPFeatureExtractor ignores unexpected arguments: {sorted(kwargs)}")
@@ -335,20 +324,15 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
         return self._assemble(features, num_frames, target, return_attention_mask, return_tensors)
 
     def log_mel(self, clips: Sequence[torch.Tensor], device: str | torch.device | None = None) -> torch.Tensor:
-        """Un-normalised log-mel spectrograms of mono 1-D float32 clips, computed for the whole batch at once.
+        """Un-normalised log-mel spectrograms of `batch` mono float32 clips `(samples_i,)`, each longer than
+        `n_fft // 2`, computed for the whole batch at once: `(batch, 1 + max_i(samples_i) // hop_length, num_mel_bins)`
+        float32, whose frames past `1 + samples_i // hop_length` belong to padding and hold arbitrary finite values.
+        A ValueError names a clip holding NaN or Inf samples (or samples so large that the spectrum overflows).
 
         torchaudio's `MelSpectrogram(center=True, pad_mode="reflect", power=2, norm=None, mel_scale="htk")` then the
         log: clips reflect-padded by `n_fft // 2` at their own ends (`reflect_padded_batch`, built where the clips are,
         then moved to `device` once), framed as a strided view, windowed, `rfft`-ed and squared, the real and imaginary
         squares summed inside the product with the interleaved filterbank.
-
-        Args:
-            clips: `batch` tensors of shape `(samples_i,)`, each longer than `n_fft // 2` samples.
-        Returns:
-            `(batch, 1 + max_i(samples_i) // hop_length, num_mel_bins)` float32; frames past
-            `1 + samples_i // hop_length` belong to padding and hold arbitrary finite values.
-        Raises:
-            ValueError: a clip holds NaN or Inf samples (or samples so large that the spectrum overflows).
         """
         padded = reflect_padded_batch(clips, self.n_fft // 2)
         if device is not None:
@@ -373,13 +357,10 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
 
     def _mel_filters(self) -> torch.Tensor:
         """`(n_fft // 2 + 1, num_mel_bins)` filterbank, from torchaudio when it is installed."""
-        bins = self.n_fft // 2 + 1
-        return mel_filterbank(
-            bins, self.num_mel_bins, self.f_min, self.f_max, self.sampling_rate, is_torchaudio_available()
-        )
+        bins, use_torchaudio = self.n_fft // 2 + 1, is_torchaudio_available()
+        return mel_filterbank(bins, self.num_mel_bins, self.f_min, self.f_max, self.sampling_rate, use_torchaudio)
 
     # ---- input handling -------------------------------------------------------------------------------------
-
     def _check_sampling_rate_argument(self, sampling_rate: int | None) -> None:
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
             raise ValueError(
@@ -449,7 +430,6 @@ class AaSPFeatureExtractor(SequenceFeatureExtractor):
             )
 
     # ---- padding --------------------------------------------------------------------------------------------
-
     @staticmethod
     def _padding_strategy(padding: bool | str | PaddingStrategy, max_length: int | None, truncation: bool):
         if padding is True:

@@ -20,8 +20,6 @@ from .configuration_aasp import BETA_ANCHOR_SPREAD, MASK_OVERLAP_ADJUST, SBLU_AL
 
 
 # ---- Geometry and signal helpers ------------------------------------------------------------------------------------
-
-
 def sincos_1d(positions: torch.Tensor, dim: int) -> torch.Tensor:
     """Sin-cos embedding of integer positions: (P,) -> (P, dim)."""
     omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float32, device=positions.device) / (dim / 2))
@@ -34,9 +32,7 @@ def sincos_2d_position_embeddings(grid_f: int, grid_t: int, dim: int, device=Non
     of the channels encode the row and half the column, so any clip length gets positions without interpolation."""
     rows = sincos_1d(torch.arange(grid_f, device=device), dim // 2)
     cols = sincos_1d(torch.arange(grid_t, device=device), dim // 2)
-    grid = torch.cat(
-        [rows[:, None, :].expand(grid_f, grid_t, -1), cols[None, :, :].expand(grid_f, grid_t, -1)], dim=-1
-    )
+    grid = torch.cat([rows[:, None].expand(grid_f, grid_t, -1), cols[None].expand(grid_f, grid_t, -1)], dim=-1)
     return grid.reshape(grid_f * grid_t, dim)
 
 
@@ -76,12 +72,8 @@ def highpass_taps(time_patch_size: int, dtype=torch.float32, device=None) -> tor
     is exactly 0 and the filter is symmetric (zero phase, no delay).
     """
     n = torch.arange(-time_patch_size, time_patch_size + 1, dtype=torch.float64, device=device)
-    cutoff = math.pi / time_patch_size
-    lowpass = (cutoff / math.pi) * torch.sinc(cutoff * n / math.pi)
-    window = 0.5 + 0.5 * torch.cos(math.pi * n / (time_patch_size + 1))
-    lowpass = lowpass * window
-    lowpass = lowpass / lowpass.sum()
-    taps = -lowpass
+    lowpass = torch.sinc(n / time_patch_size) * (0.5 + 0.5 * torch.cos(math.pi * n / (time_patch_size + 1)))
+    taps = -lowpass / lowpass.sum()
     taps[time_patch_size] += 1.0
     return taps.to(dtype)
 
@@ -128,9 +120,8 @@ def sblu_kernel(
     amplitude = torch.exp(log_gain[..., None] + sblu_log_window(offsets, alpha, window))
     if window == "one_sided":
         amplitude = amplitude * (offsets <= 0).to(amplitude.dtype)
-    phase = torch.atan2(gain_im, gain_re)[..., None] - beta[..., None] * (
-        offsets.abs() if carrier == "abs" else offsets
-    )
+    carrier_offsets = offsets.abs() if carrier == "abs" else offsets
+    phase = torch.atan2(gain_im, gain_re)[..., None] - beta[..., None] * carrier_offsets
     return amplitude * torch.cos(phase), amplitude * torch.sin(phase)
 
 
@@ -310,8 +301,6 @@ def gather_patches(tensor: torch.Tensor, patch_indices: torch.Tensor | None) -> 
 
 
 # ---- AaPE parameters, pooling, pre-training masks and losses --------------------------------------------------------
-
-
 def lambda_from_raw(raw: torch.Tensor, config: AaSPConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Unconstrained (..., 2) values -> SBLU decay alpha = alpha_min + softplus(a) per frame and frequency
     beta = beta_min + (beta_max - beta_min) * sigmoid(b), always in the alias-prone band (pi / p_t, pi) rad/frame."""

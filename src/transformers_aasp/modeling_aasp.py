@@ -70,8 +70,6 @@ logger = logging.get_logger(__name__)
 
 
 # ---- Output classes -------------------------------------------------------------------------------------------------
-
-
 @dataclass
 class AaSPModelOutput(BaseModelOutputWithPooling):
     r"""
@@ -130,8 +128,6 @@ class AaSPForPreTrainingOutput(ModelOutput):
 
 
 # ---- Transformer blocks (shared by the encoder, the Lambda Encoder and the predictor) -------------------------------
-
-
 def padding_attention_mask(config, embeddings, valid, context=None):
     """transformers' attention mask of (B, L) token (or context) validity, None when `valid` is None. Built even when
     every token is valid: dropping it then would read `valid` back from the device, and at these lengths SDPA's
@@ -237,8 +233,6 @@ class AaSPLayer(GradientCheckpointingLayer):
 
 
 # ---- AaPE: aliasing-aware patch embedding ---------------------------------------------------------------------------
-
-
 class AaSPLambdaHead(nn.Linear):
     """Output layer of the Lambda Encoder; its own class so that its special initialisation is found first."""
 
@@ -504,8 +498,6 @@ class AaSPEmbeddings(nn.Module):
 
 
 # ---- Pre-trained model base, encoder and classifier -----------------------------------------------------------------
-
-
 class AaSPPreTrainedModel(PreTrainedModel):
     config: AaSPConfig
     base_model_prefix = "aasp"
@@ -539,10 +531,8 @@ class AaSPPreTrainedModel(PreTrainedModel):
     }
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """Save as usual. When the code travels with the checkpoint (`import transformers_aasp` registers it),
-        `auto_map` names every Auto class that can load it (`auto_classes_of_every_checkpoint`), and the code of
-        `code_saved_with_weights` (the feature extractor, and the pipeline that `config.json` names under
-        `custom_pipelines`) is copied next to the weights."""
+        """Save as usual; when the code travels with the checkpoint (`import transformers_aasp` registers it), with
+        `auto_classes_of_every_checkpoint` in `auto_map` and the code of `code_saved_with_weights` next to the weights."""
         if getattr(self, "_auto_class", None) is None:
             return super().save_pretrained(save_directory, *args, **kwargs)
         # rebuilt on each save: an encoder shares its config with the pre-training model it is exported from
@@ -587,7 +577,6 @@ class AaSPModel(AaSPPreTrainedModel):
 
     def __init__(self, config: AaSPConfig):
         super().__init__(config)
-        self.config = config
         self.embeddings = AaSPEmbeddings(config)
         self.layers = nn.ModuleList([AaSPLayer(config) for _ in range(config.num_hidden_layers)])
         self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -713,13 +702,12 @@ class AaSPClassificationHead(nn.Module):
 
     def __init__(self, config: AaSPConfig):
         super().__init__()
-        width = config.hidden_size
         if config.classifier_pooling == "attention":
             self.attention_pooling = AaSPAttentionPooling(config)
-        self.layernorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         if config.num_labels is None:
             raise ValueError("The classification head needs labels: set `num_labels` or `id2label` in the config.")
-        self.dense = nn.Linear(width, config.num_labels)
+        self.dense = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.dense(self.layernorm(pooled))
@@ -785,8 +773,6 @@ class AaSPForAudioClassification(AaSPPreTrainedModel):
 
 
 # ---- Self-supervised pre-training -----------------------------------------------------------------------------------
-
-
 class AaSPPredictor(nn.Module):
     """Cross-attention predictor: mask-token queries at masked positions attend to the student's output tokens.
 

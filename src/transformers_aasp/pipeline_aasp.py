@@ -67,21 +67,19 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
         - a local file path, `str` or `os.PathLike` (decoded by torchcodec at its own rate, downmixed, resampled);
           a path that is not a regular file (a FIFO, a device) is refused before it is opened; URLs, raw bytes, and
           paths when torchcodec is missing go through ffmpeg as in the stock pipeline;
-        - a 1-D array / tensor at the model's sampling rate, or a 2-D one: **one** multi-channel clip;
+        - a 1-D array / tensor, or a 2-D one (**one** multi-channel clip), at the feature extractor's rate (16 kHz):
+          a bare array carries no rate, as in transformers' audio pipelines;
         - a dict `{"array" | "raw": (samples,) or (channels, samples), "sampling_rate": int}` at any rate;
         - a torchcodec `AudioDecoder` (a `datasets` 5 `Audio` item) at any rate.
     Output: `[{"label": str, "score": float}, ...]` sorted by score, `top_k` entries (default 5).
-
-    A bare array (or tensor) carries no rate: it is taken to be at the feature extractor's rate (16 kHz), as in
-    transformers' audio pipelines; audio at another rate must come as a dict with its `sampling_rate` (resampled).
 
     Long recordings are scored in windows: `chunk_length_s` (default `config.clip_seconds`, the clip length the
     classifier was fine-tuned on, else `DEFAULT_CHUNK_LENGTH_S`; 0 scores the whole recording in one forward) and
     `stride_length_s` (seconds of overlap on the left and right of each window, a number or a (left, right) pair;
     default 0) set windows of `chunk_length_s` every `chunk_length_s - left - right` seconds (the hop), the last one
     ending at the recording's end. The result is the mean of the windows' logits, then the usual softmax (sigmoid
-    for multi-label). A recording no longer than one window is one forward, as before. Windows are cut from the
-    recording's log-mel frames and run `WINDOWS_PER_FORWARD` at a time: time and memory grow linearly with length.
+    for multi-label); a recording no longer than one window is one forward. Windows are cut from the recording's
+    log-mel frames and run `WINDOWS_PER_FORWARD` at a time: time and memory grow linearly with length.
 
     `shift_views` (1 to the time patch size; default `config.classifier_shift_views`): the logits are averaged over
     that many time-shifted views of the clip (`tta.average_shifted_views`). The config and the feature extractor
@@ -230,18 +228,9 @@ def windowed_logits(model, frames: torch.Tensor, window_frames: int, hop_frames:
     window_frames = min(window_frames, len(frames))
     starts = window_starts(len(frames), window_frames, hop_frames)
     groups = [starts[first : first + WINDOWS_PER_FORWARD] for first in range(0, len(starts), WINDOWS_PER_FORWARD)]
-    sums = [
-        average_shifted_views(model, torch.stack([frames[s : s + window_frames] for s in group]), None, num_views).sum(
-            0
-        )
-        for group in groups
-    ]
-    return torch.stack(sums).sum(0) / len(starts)
-
-
-def is_aasp_model(model: Any) -> bool:
-    """True when `model` is an AaSP model (from this package or loaded as remote code)."""
-    return getattr(getattr(model, "config", None), "model_type", None) == AASP_MODEL_TYPE
+    # a generator: one group of windows in memory at a time
+    windows = (torch.stack([frames[start : start + window_frames] for start in group]) for group in groups)
+    return torch.cat([average_shifted_views(model, group, None, num_views) for group in windows]).mean(0)
 
 
 class AudioClassificationDispatcher(AudioClassificationPipeline):
@@ -252,7 +241,9 @@ class AudioClassificationDispatcher(AudioClassificationPipeline):
 
     def __new__(cls, *args, **kwargs):
         model = kwargs["model"] if "model" in kwargs else (args[0] if args else None)
-        target = AaSPAudioClassificationPipeline if is_aasp_model(model) else cls.stock_class
+        # an AaSP model from this package or loaded as remote code
+        is_aasp = getattr(getattr(model, "config", None), "model_type", None) == AASP_MODEL_TYPE
+        target = AaSPAudioClassificationPipeline if is_aasp else cls.stock_class
         # `target` is not a subclass of `cls`, so Python will not call `__init__` a second time.
         return target(*args, **kwargs)
 

@@ -17,10 +17,8 @@ from .modeling_aasp import check_input_values, frame_lengths_from_mask
 
 
 def shift_offsets(num_views: int, time_patch_size: int, name: str = "shift_views") -> list[int]:
-    """Frames dropped at the start of each of `num_views` views: k * p_t // num_views for k < num_views.
-
-    Raises a ValueError (naming the option `name`) unless `num_views` is an integer from 1 to `time_patch_size`.
-    """
+    """Frames dropped at the start of each of `num_views` views: k * p_t // num_views for k < num_views; a ValueError
+    (naming the option `name`) unless `num_views` is an integer from 1 to `time_patch_size`."""
     if isinstance(num_views, bool) or not isinstance(num_views, int) or not 1 <= num_views <= max(time_patch_size, 1):
         raise ValueError(
             f"{name} must be an integer from 1 to time_patch_size ({time_patch_size}), got {num_views!r}."
@@ -31,15 +29,10 @@ def shift_offsets(num_views: int, time_patch_size: int, name: str = "shift_views
 def start_later(
     input_values: torch.Tensor, attention_mask: torch.Tensor | None, shifts: torch.Tensor, time_patch_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each clip started `shifts[b]` frames later: its first frames dropped, the rest moved to the start and the
-    frames freed at the end masked; a clip keeps at least one time patch (its shift is at most length - p_t).
-
-    Args:
-        input_values: (B, T, F) log-mel frames; attention_mask: (B, T) 0/1 right-padded, or None (all frames real).
-        shifts: (B,) frames to drop per clip (>= 0); time_patch_size: p_t.
-    Returns:
-        (B, T, F) frames, zero past each clip's new length, and their (B, T) long attention mask.
-    """
+    """(B, T, F) log-mel frames with their (B, T) 0/1 right-padded mask (None: all real) -> (B, T, F) frames, zero
+    past each clip's new length, and their (B, T) long mask: each clip started `shifts[b]` >= 0 frames later, its
+    first frames dropped, the rest moved to the start and the frames freed at the end masked; a clip keeps at least
+    one time patch (its shift is at most length - p_t)."""
     batch, frames, _ = input_values.shape
     lengths = frame_lengths_from_mask(attention_mask, batch, frames, input_values.device)
     shifts = torch.minimum(shifts.to(lengths.device), (lengths - time_patch_size).clamp(min=0))
@@ -61,10 +54,7 @@ def shifted_views(
 
 
 def average_shifted_views(
-    model: PreTrainedModel,
-    input_values: torch.Tensor,
-    attention_mask: torch.Tensor | None = None,
-    num_views: int = 1,
+    model: PreTrainedModel, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None, num_views: int = 1
 ) -> torch.Tensor:
     """(B, num_labels) classification logits of (B, T, F) frames with their (B, T) mask, averaged over `num_views`
     time-shifted views in one forward of the stacked views. `num_views` runs from 1 (one plain forward, any audio

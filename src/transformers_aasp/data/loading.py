@@ -52,24 +52,16 @@ CLIP_LENGTH_PERCENTILE, MAX_CLIP_SECONDS = 95, 10.0  # a custom dataset's clip l
 
 @dataclass
 class LoadedTask:
-    """A task's source splits, cast to the common columns, plus its protocol.
+    """A task's source splits, cast to the common columns, plus its protocol."""
 
-    Attributes:
-        spec: the task (with `fold_values` read from the data for custom fold datasets).
-        dataset: source splits with columns "audio", "label" (+ "fold" / "speaker"); an `IterableDatasetDict` when
-            streamed.
-        class_names: ClassLabel names (label ids index this list).
-        label_names: readable names for `id2label` (equal to `class_names` unless the task names them).
-        source: the Hub id or local path that was read.
-        revision: the Hub commit that was read (None for a local copy or an unpinned Hub id); for an embedded corpus
-            task, the corpus build that was read (`TaskSpec.build_name`).
-    """
-
-    spec: TaskSpec
+    spec: TaskSpec  # with `fold_values` read from the data for custom fold datasets
+    # source splits with columns "audio", "label" (+ "fold" / "speaker"); an `IterableDatasetDict` when streamed
     dataset: DatasetDict | IterableDatasetDict
-    class_names: list[str]
-    label_names: list[str]
-    source: str | None = None
+    class_names: list[str]  # ClassLabel names (label ids index this list)
+    label_names: list[str]  # readable names for `id2label` (`class_names` unless the task names them)
+    source: str | None = None  # the Hub id or local path that was read
+    # the Hub commit that was read (None for a local copy or an unpinned Hub id); for a `loader` task, the corpus
+    # build (`TaskSpec.build_name`)
     revision: str | None = None
 
     @property
@@ -94,10 +86,8 @@ class LoadedTask:
         return isinstance(self.dataset, IterableDatasetDict)
 
     def split_indices(self, fold=None, validation_fraction: float = 0.1, seed: int = 0) -> SplitIndices:
-        """Rows of each split as `{"train" | "validation" | "test": (source_split_name, row_indices)}`.
-
-        "validation" is absent when the task has no validation split and `validation_fraction` is 0.
-        """
+        """Rows of each split as `{"train" | "validation" | "test": (source_split_name, row_indices)}`; "validation"
+        is absent when the task has no validation split and `validation_fraction` is 0."""
         if self.streaming:
             raise ValueError(f"{self.spec.display_name} is streamed: it has no row indices; use `splits()`.")
         return protocol_indices(self.spec, self._indexed(), fold, validation_fraction, seed)
@@ -241,14 +231,9 @@ def resolve_task(
         spec = replace(get_task(task), **split_names)
     else:
         assert dataset_name is not None  # checked above: a task or a dataset name is given
+        columns = {"audio_column": audio_column, "label_column": label_column, "fold_column": fold_column}
         spec = custom_task(
-            dataset_name,
-            audio_column=audio_column,
-            label_column=label_column,
-            dataset_config=dataset_config,
-            multi_label=multi_label,
-            fold_column=fold_column,
-            **split_names,
+            dataset_name, dataset_config=dataset_config, multi_label=multi_label, **columns, **split_names
         )
     if clip_seconds is not None:
         spec = replace(spec, clip_seconds=clip_seconds)
@@ -276,8 +261,6 @@ def resolve_task(
 
 
 # A user's own data
-
-
 def check_audio_folder_layout(folder: Path) -> None:
     """Refuse a folder of loose audio files in none of the `USER_LAYOUTS`, naming what is wrong, before loading."""
     if (folder / "metadata.csv").is_file() or not _has_audio(folder):
@@ -351,11 +334,8 @@ def warn_short_clips(durations: dict[str, float]) -> None:
 
 
 def check_split_sizes(spec: TaskSpec, num_rows: dict[str, int]) -> None:
-    """Raise when a split's size differs from the official size in `spec.expected_rows`.
-
-    Args:
-        num_rows: `{split_name: number of rows}` after dropping rows outside the task.
-    """
+    """Raise when a split's size (`num_rows`, `{split: rows}` after dropping rows outside the task) differs from the
+    official size in `spec.expected_rows`."""
     for split, expected in spec.expected_rows.items():
         found = num_rows.get(split)
         if found == expected:
@@ -370,8 +350,6 @@ def check_split_sizes(spec: TaskSpec, num_rows: dict[str, int]) -> None:
 
 
 # Reading the source
-
-
 def _load_source(spec: TaskSpec, from_hub: bool, streaming: bool, cache_dir, loader_kwargs: dict):
     dataset_id = spec.dataset_id
     if dataset_id is None:
@@ -407,8 +385,7 @@ def _load_source(spec: TaskSpec, from_hub: bool, streaming: bool, cache_dir, loa
 def data_file_urls(spec: TaskSpec, patterns, from_hub: bool) -> list[str]:
     """`data_files` patterns of the repository: `hf://` URLs at the pinned revision, or paths in a local copy."""
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-    if spec.dataset_id is None:
-        raise ValueError(f"{spec.display_name}: `data_files` are read from a repository; set its `dataset_id`.")
+    assert spec.dataset_id is not None, "a task without a dataset_id is built by its loader"
     if not from_hub:
         return [str(Path(spec.dataset_id) / pattern) for pattern in patterns]
     at_revision = f"@{spec.revision}" if spec.revision else ""
@@ -463,8 +440,6 @@ def _add_derived_columns(spec: TaskSpec, dataset):
 
 
 # Label names and casting
-
-
 def _readable(values: list, feature, spec: TaskSpec) -> list:
     """Label values as python values: ClassLabel ids (or plain integer ids the spec names) turned into names."""
     if isinstance(feature, ClassLabel):
@@ -530,9 +505,9 @@ def _check_integer_label_order(spec: TaskSpec, data) -> None:
     assumed order (`integer_label_names`)."""
     if spec.integer_label_check is None or spec.integer_label_names is None or isinstance(data, IterableDatasetDict):
         return
-    if spec.train_split not in data:
+    dataset = data.get(spec.train_split)
+    if dataset is None:
         return
-    dataset = data[spec.train_split]
     feature = dataset.features[spec.label_column]
     if not (isinstance(feature, Value) and feature.dtype.startswith("int")):
         return
@@ -548,14 +523,12 @@ def _cast_columns(spec: TaskSpec, data) -> LoadedTask:
     protocol_columns = {spec.fold_column: "fold", spec.speaker_column: "speaker"}
     protocol_columns.pop(None, None)
     renames = {k: v for k, v in {spec.audio_column: "audio", **protocol_columns}.items() if k != v}
-    cast = {}
+    keep, cast = [spec.audio_column, *protocol_columns], {}
     for split, dataset in data.items():
         if isinstance(dataset, IterableDataset):
-            dataset = _stream_labels(spec, dataset, index, label_feature, [spec.audio_column, *protocol_columns])
+            dataset = _stream_labels(spec, dataset, index, label_feature, keep)
         else:
-            dataset = _attach_labels(
-                spec, split, dataset, index, label_feature, [spec.audio_column, *protocol_columns]
-            )
+            dataset = _attach_labels(spec, split, dataset, index, label_feature, keep)
         dataset = dataset.rename_columns(renames) if renames else dataset
         cast[split] = dataset.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE))
     data = type(data)(cast)

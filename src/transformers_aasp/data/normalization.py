@@ -65,25 +65,13 @@ def compute_normalization_stats(
     audio_column: str | None = None,
     show_progress: bool = True,
 ) -> tuple[float, float]:
-    """Mean and standard deviation of the un-normalised log-mel values over all real frames (never padding).
+    """`(mean, std)` as Python floats of the un-normalised log-mel values of every real `(frame, mel bin)` (never
+    padding), over the first `max_clips` valid clips (`None`: all), featurised `batch_size` at a time by
+    `feature_extractor`'s front end (its own `mean` / `std` are ignored; the extractor is not modified).
 
-    The feature extractor's own `mean` / `std` are ignored (the statistics are computed on raw log-mel values)
-    and the extractor is not modified.
-
-    Args:
-        audio_iterable: clips in any form `AaSPFeatureExtractor` accepts (1-D arrays or tensors, dicts with
-            `array` / `sampling_rate`, `datasets` 5 `AudioDecoder`s), or rows holding one under `audio_column`.
-        feature_extractor: defines the front end (STFT / mel parameters).
-        max_clips: stop after this many valid clips (`None`: use them all).
-        batch_size: clips featurised together.
-        sampling_rate: rate of raw arrays, passed to the extractor (dicts and decoders carry their own).
-        audio_column: if set, each item is a row (mapping) and its `audio_column` entry is the clip.
-        show_progress: show a tqdm bar.
-
-    Returns:
-        `(mean, std)` as Python floats over every `(frame, mel bin)` value.
-
-    Clips the extractor rejects (empty, too short, NaN, wrong rate...) are skipped, counted and logged.
+    `audio_iterable` yields clips in any form `AaSPFeatureExtractor` accepts (raw arrays at `sampling_rate`; dicts
+    and decoders carry their own), or rows holding one under `audio_column`. Clips the extractor rejects (empty, too
+    short, NaN, wrong rate...) are skipped, counted and logged.
     """
     if max_clips is not None and max_clips < 1:
         raise ValueError(f"max_clips must be a positive integer or None, got {max_clips}.")

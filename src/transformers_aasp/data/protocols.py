@@ -100,10 +100,8 @@ def _with_validation(dataset: DatasetDict, source: str, rows: np.ndarray, fracti
 
 
 def stratified_holdout(labels: list, fraction: float, seed: int) -> np.ndarray:
-    """Positions of a deterministic hold-out: `fraction` of every class with at least two clips (at least one each).
-
-    Multi-label rows are stratified by their first label. Returns sorted positions into `labels`.
-    """
+    """Sorted positions into `labels` of a deterministic hold-out: `fraction` of every class with at least two clips
+    (at least one each); multi-label rows are stratified by their first label."""
     keys = np.asarray([(row[0] if row else -1) if isinstance(row, list) else row for row in labels])
     rng = np.random.default_rng(seed)
     held_out = []
@@ -125,14 +123,8 @@ def encode_targets(labels: list, num_labels: int, multi_label: bool) -> np.ndarr
 
 
 def class_balanced_weights(labels: list, num_labels: int) -> np.ndarray:
-    """Sampling weight per clip: the sum over its labels of 1 / (label frequency), as used for AudioSet-2M.
-
-    Args:
-        labels: per clip, a list of class ids (multi-label) or one class id.
-
-    Returns:
-        (N,) float64 weights.
-    """
+    """(N,) float64 sampling weights, per clip the sum over its labels (a list of class ids, or one id) of
+    1 / (label frequency), as used for AudioSet-2M."""
     rows = labels if isinstance(labels[0], list) else [[label] for label in labels]
     targets = encode_targets(rows, num_labels, True)
     frequency = targets.sum(axis=0)

@@ -2,10 +2,9 @@
 """Where pre-training audio comes from: detect the kind of a source and open it without decoding any audio.
 
 The kinds: ``"code"`` (a corpus built in code by a plug-in, e.g. ``"embedded"``: see `code_sources`), ``"folder"``
-(audio files, searched recursively),
-``"audiofolder"`` (the `datasets` layout), ``"hub"`` (a `datasets.load_dataset` id or a local copy, optionally
-streamed) and ``"prepared"`` (16 kHz mono FLAC shards written by `data.shards`, the fastest to train from;
-memory-mapped or streamed). This module reads the prepared-folder layout that `data.shards` writes.
+(audio files, searched recursively), ``"audiofolder"`` (the `datasets` layout), ``"hub"`` (a `datasets.load_dataset`
+id or a local copy, optionally streamed) and ``"prepared"`` (16 kHz mono FLAC shards written by `data.shards`, the
+fastest to train from; memory-mapped or streamed).
 """
 
 from __future__ import annotations
@@ -36,14 +35,9 @@ SHARD_PREFIX = "shard-"
 
 @dataclass(frozen=True)
 class CodeSource:
-    """A pre-training corpus built in code by a plug-in, named as `--dataset <name>`.
-
-    Attributes:
-        name: the `--dataset` value that selects it.
-        load: `load(seed=..., clips_per_class=...)` -> `datasets.Dataset` with an `audio` column (`datasets.Audio`).
-        card_dataset: `card_dataset(seed=..., clips_per_class=...)` -> the `reporting.model_card.TrainingDataset`
-            that model cards cite.
-    """
+    """A pre-training corpus built in code by a plug-in, selected by `--dataset <name>`. `load` and `card_dataset`
+    take `seed=..., clips_per_class=...` and return the `datasets.Dataset` (an `audio` column) and the
+    `reporting.model_card.TrainingDataset` that model cards cite."""
 
     name: str
     load: Callable[..., datasets.Dataset]
@@ -151,14 +145,10 @@ def load_audio_records(
     embedded_clips_per_class: int | None = None,
     embedded_corpus_seed: int = 0,
 ):
-    """Open a pre-training corpus without decoding any audio.
-
-    `embedded_clips_per_class` and `embedded_corpus_seed` choose the build of a corpus built in code (`code_sources`,
-    e.g. `source="embedded"`; None = its default size).
-
-    Returns a list of file paths (``"folder"``), a `datasets.Dataset` (map-style) or a `datasets.IterableDataset`
-    (``streaming=True``) holding only `audio_column`, left undecoded (`undecoded_audio`).
-    """
+    """Open a pre-training corpus without decoding any audio: a list of file paths (``"folder"``), a `datasets.Dataset`
+    or, with ``streaming=True``, a `datasets.IterableDataset` holding only `audio_column`, left undecoded
+    (`undecoded_audio`). `embedded_clips_per_class` and `embedded_corpus_seed` choose the build of a corpus built in
+    code (`code_sources`, e.g. `source="embedded"`; None = its default size)."""
     kind = resolve_source_type(source, source_type)
     if kind == "folder":
         if streaming:

@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from transformers.utils import logging
 
@@ -63,81 +63,48 @@ def audioset_classes() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """How to load and split one task.
+    """How to load and split one task (`loader` tasks are built in code: the embedded and real-recordings corpora)."""
 
-    Attributes:
-        name: registry key (`--task`).
-        display_name: name used in reports and model cards.
-        dataset_id: Hub dataset id or local path; None for tasks built in code (`loader`).
-        dataset_config: config name for `load_dataset`.
-        revision: the Hub commit the task is pinned to (None: the default branch, as it is today).
-        data_files: `{split: repo-relative glob(s)}` read with the `parquet` builder, for repositories whose
-            `load_dataset(id)` path is unusable (e.g. they still hold a loading script, which datasets >= 4 refuses).
-        streaming: stream from the Hub instead of downloading (AudioSet-2M, 2.4 TB); a local copy is read normally.
-        audio_column / label_column: source column names.
-        label_names_column: optional column with the readable name of each label (int labels).
-        integer_label_names: names of plain-integer label ids (when the label column is neither ClassLabel nor text).
-        integer_label_check: called with `{name: clips}` of the train split whenever `integer_label_names` named plain
-            integer ids (an order assumed, not read from the data); raises when the counts contradict that order.
-        multi_label: multi-label tagging (BCE loss, mAP) instead of single-label classification; the metric name is
-            `reporting.metrics.metric_name(multi_label)`.
-        num_classes: expected number of classes (checked: a mismatch is logged, or raised with `strict_classes`).
-        clip_seconds: training / evaluation clip length (random crop in training, crop from the start otherwise).
-        protocol: "folds" (leave one fold out), "splits" (named splits) or "speaker_split" (speaker-disjoint 70/10/20).
-        fold_column / fold_values: for "folds"; `fold_values` are the column's distinct values, sorted (None: read
-            from the data when loading).
-        train_split / validation_split / test_split: source split names for "splits" (validation may be absent:
-            then a deterministic stratified fraction of train is held out).
-        speaker_column: for "speaker_split".
-        class_balanced_sampling: sample training clips with weights inversely proportional to label frequency.
-        drop_labels: label values whose rows are removed before casting (e.g. Speech Commands' `_silence_`).
-        class_names: the label values, in id order (casting uses this order when given).
-        label_names: readable names of `class_names` (e.g. AudioSet display names of the MIDs), same order.
-        strict_classes: raise (rather than warn) when the data's classes differ from `class_names`.
-        expected_rows: official split sizes, checked unless `verify_split_sizes=False` is passed when loading.
-        add_columns / derive_from: `add_columns({derive_from: values})` returns derived columns (e.g. the speaker and
-            emotion of CREMA-D file names), added before casting.
-        loader: builds the DatasetDict in code (the embedded and real-recordings corpora) instead of `load_dataset`.
-        build_name: for a `loader` task, the name of the corpus build the loader reads with the same keyword
-            arguments (`seed`, `clips_per_class`): the revision that results and caches record.
-        data_license: for a `loader` task, the licence its model cards state (`reporting.model_card.DataLicense`).
-        protocol_description: one line for reports and model cards.
-    """
-
-    name: str
-    display_name: str
-    dataset_id: str | None
+    name: str  # registry key (`--task`)
+    display_name: str  # in reports and model cards
+    dataset_id: str | None  # Hub dataset id or local path; None for a `loader` task
     dataset_config: str | None = None
-    revision: str | None = None
+    revision: str | None = None  # the pinned Hub commit (None: the default branch)
+    # `{split: repo-relative glob(s)}` read with the `parquet` builder, for repositories whose `load_dataset(id)` is
+    # unusable (e.g. they still hold a loading script, which datasets >= 4 refuses)
     data_files: dict[str, str | tuple[str, ...]] | None = None
-    streaming: bool = False
+    streaming: bool = False  # stream from the Hub (AudioSet-2M, 2.4 TB); a local copy is read normally
     audio_column: str = "audio"
     label_column: str = "label"
-    label_names_column: str | None = None
-    integer_label_names: tuple[str, ...] | None = None
+    label_names_column: str | None = None  # the readable name of each (integer) label
+    integer_label_names: tuple[str, ...] | None = None  # names of plain-integer ids (neither ClassLabel nor text)
+    # called with `{name: clips}` of the train split when `integer_label_names` named plain integer ids (an order
+    # assumed, not read from the data); raises when the counts contradict that order
     integer_label_check: Callable[[dict[str, int]], None] | None = None
-    multi_label: bool = False
-    num_classes: int | None = None
-    clip_seconds: float = 10.0
-    protocol: str = "splits"
+    multi_label: bool = False  # multi-label tagging (BCE loss, mAP) instead of single-label classification
+    num_classes: int | None = None  # checked: a mismatch is logged, or raised with `strict_classes`
+    clip_seconds: float = 10.0  # training / evaluation clip length (`audio.fit_clip`)
+    protocol: str = "splits"  # "folds" (leave one fold out), "splits" (named) or "speaker_split" (disjoint 70/10/20)
     fold_column: str | None = None
-    fold_values: tuple | None = None
+    fold_values: tuple | None = None  # the fold column's distinct values, sorted (None: read when loading)
     train_split: str = "train"
-    validation_split: str | None = "validation"
+    validation_split: str | None = "validation"  # when absent, a stratified fraction of train is held out
     test_split: str = "test"
     speaker_column: str | None = None
-    class_balanced_sampling: bool = False
-    drop_labels: tuple[str, ...] = ()
-    class_names: tuple[str, ...] | None = None
-    label_names: tuple[str, ...] | None = None
-    strict_classes: bool = False
-    expected_rows: dict = field(default_factory=dict)
-    add_columns: Callable | None = None
+    class_balanced_sampling: bool = False  # sample training clips by inverse label frequency
+    drop_labels: tuple[str, ...] = ()  # label values whose rows are removed (e.g. Speech Commands' `_silence_`)
+    class_names: tuple[str, ...] | None = None  # the label values in id order (casting follows it when given)
+    label_names: tuple[str, ...] | None = None  # readable names of `class_names` (e.g. AudioSet display names)
+    strict_classes: bool = False  # raise (rather than warn) when the data's classes differ from `class_names`
+    expected_rows: dict = field(default_factory=dict)  # official split sizes, checked unless verify_split_sizes=False
+    add_columns: Callable | None = None  # `add_columns({derive_from: values})` -> columns added before casting
     derive_from: str | None = None
-    loader: Callable | None = None
+    loader: Callable | None = None  # builds the DatasetDict in code instead of `load_dataset`
+    # for a `loader` task: the name of the corpus build it reads with the same keyword arguments (`seed`,
+    # `clips_per_class`), recorded as the revision; and the licence its model cards state
     build_name: Callable[..., str] | None = None
     data_license: "DataLicense | None" = None
-    protocol_description: str = ""
+    protocol_description: str = ""  # one line for reports and model cards
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
@@ -170,8 +137,6 @@ class TaskSpec:
 
 
 # Task-specific column derivations
-
-
 def cremad_columns(batch: dict) -> dict:
     """Speaker and acted emotion from CREMA-D file names `<speaker>_<sentence>_<EMOTION>_<level>.wav`
     (e.g. `1001_DFA_ANG_XX.wav`: actor 1001, sentence DFA, anger, level unspecified)."""
@@ -191,10 +156,7 @@ def speech_commands_id_order_check(counts: dict[str, int]) -> None:
     v0.02 the core words average 3,873 clips against 1,892 (ratio 2.05, docs/tasks.md), and the train list, about
     80 % of the clips, keeps that skew. Ids read in another order (e.g. `google/speech_commands`'s instead of
     alphabetical, or shifted by one) put core and other words under each name and bring the ratio to about 1; below
-    1.5 the ids are refused.
-
-    Args:
-        counts: clips per word name in the train split, after naming the integer ids.
+    1.5 the ids are refused. `counts`: clips per word name in the train split, after naming the integer ids.
     """
     core = [counts.get(word, 0) for word in SPEECH_COMMANDS_V2_CORE_WORDS]
     others = [counts.get(word, 0) for word in SPEECH_COMMANDS_V2_WORDS if word not in SPEECH_COMMANDS_V2_CORE_WORDS]
@@ -210,8 +172,6 @@ def speech_commands_id_order_check(counts: dict[str, int]) -> None:
 
 
 # The registry (Hub ids, revisions and schemas: docs/tasks.md)
-
-
 def _audioset_common() -> dict:
     mids, display_names = audioset_classes()
     return dict(
@@ -222,14 +182,12 @@ def _audioset_common() -> dict:
         label_names=display_names,
         multi_label=True,
         num_classes=527,
-        clip_seconds=10.0,
         validation_split=None,
-        test_split="test",
     )
 
 
 def _builtin_tasks() -> list[TaskSpec]:
-    specs = [
+    return [
         TaskSpec(
             name="as20k",
             display_name="AudioSet-20K",
@@ -297,11 +255,7 @@ def _builtin_tasks() -> list[TaskSpec]:
             display_name="NSynth (instrument family)",
             dataset_id="jg583/NSynth",
             revision="4e6da52c92a2ef92d82ca378e3f151ed9503711e",
-            data_files={
-                "train": "data/train/*.parquet",
-                "validation": "data/validation/*.parquet",
-                "test": "data/test/*.parquet",
-            },
+            data_files={split: f"data/{split}/*.parquet" for split in ("train", "validation", "test")},
             label_column="instrument_family",
             label_names_column="instrument_family_str",
             num_classes=11,
@@ -325,7 +279,6 @@ def _builtin_tasks() -> list[TaskSpec]:
             protocol_description="6 acted emotions; deterministic speaker-disjoint 70/10/20 split",
         ),
     ]
-    return specs
 
 
 def load_plugin(entry_point) -> Callable[[], list]:
@@ -368,38 +321,18 @@ def get_task(name: str) -> TaskSpec:
     return tasks[name]
 
 
-def custom_task(
-    dataset_id: str,
-    *,
-    audio_column: str = "audio",
-    label_column: str = "label",
-    dataset_config: str | None = None,
-    revision: str | None = None,
-    multi_label: bool = False,
-    clip_seconds: float = 10.0,
-    fold_column: str | None = None,
-    train_split: str = "train",
-    validation_split: str | None = "validation",
-    test_split: str = "test",
-) -> TaskSpec:
-    """A spec for any Hub id or local path, given its columns. With `fold_column`, the folds are its distinct values
-    (sorted; numbers or strings), read when the task is loaded."""
+def custom_task(dataset_id: str, *, fold_column: str | None = None, **fields: Any) -> TaskSpec:
+    """A spec for any Hub id or local path, named after it; `fields` are the `TaskSpec` fields that describe it
+    (audio_column, label_column, dataset_config, revision, multi_label, clip_seconds, the split names). With
+    `fold_column`, the folds are its distinct values (sorted; numbers or strings), read when the task is loaded."""
     path = Path(dataset_id)
     display_name = (path.parent.resolve().name if path.is_file() else path.name) if path.exists() else dataset_id
     return TaskSpec(
         name=re.sub(r"[^A-Za-z0-9_.-]+", "_", display_name),  # output files carry the dataset's name
         display_name=display_name,
         dataset_id=dataset_id,
-        dataset_config=dataset_config,
-        revision=revision,
-        audio_column=audio_column,
-        label_column=label_column,
-        multi_label=multi_label,
-        clip_seconds=clip_seconds,
         protocol="folds" if fold_column else "splits",
         fold_column=fold_column,
-        train_split=train_split,
-        validation_split=validation_split,
-        test_split=test_split,
         protocol_description=f"leave-one-fold-out on `{fold_column}`" if fold_column else "the dataset's splits",
+        **fields,
     )

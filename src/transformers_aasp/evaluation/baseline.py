@@ -19,10 +19,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 
 import numpy as np
-from datasets import ClassLabel, DatasetDict, List
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -31,11 +30,11 @@ from transformers.utils import logging
 
 from ..audio import SAMPLING_RATE, decode_waveform, fit_clip
 from ..data.loading import LoadedTask
-from ..data.protocols import stratified_holdout
 from ..data.sources import undecoded_audio
 from ..data.tasks import get_task
 from ..feature_extraction_aasp import AaSPFeatureExtractor
 from ..reporting.metrics import wilson_interval
+from ..training.arguments import option
 
 
 logger = logging.get_logger(__name__)
@@ -58,40 +57,27 @@ PROTOCOL = (
 class LogmelBaselineArguments:
     """Options of the baseline itself (the benchmark options are `TaskDataArguments`)."""
 
-    feature_set: Literal["stats", "full"] = field(
-        default="full", metadata={"help": "stats: mean + std per mel bin; full: + delta std + modulation spectrum."}
+    feature_set: Literal["stats", "full"] = option(
+        "full", "stats: mean, std per mel bin; full: + delta std, modulation."
     )
-    feature_extractor_name_or_path: str | None = field(
-        default=None, metadata={"help": "AaSP feature extractor to load (default: AaSPFeatureExtractor())."}
-    )
-    batch_size: int = field(default=32, metadata={"help": "Clips per feature-extractor call."})
-    max_iter: int = field(default=2000, metadata={"help": "LogisticRegression max_iter."})
-    regularization: float | None = field(
-        default=None,
-        metadata={"help": "Fix LogisticRegression's C (inverse L2 strength); default: chosen on validation."},
-    )
+    feature_extractor_name_or_path: str | None = option(None, "AaSP feature extractor (default: a new one).")
+    batch_size: int = option(32, "Clips per feature-extractor call.")
+    max_iter: int = option(2000, "LogisticRegression max_iter.")
+    regularization: float | None = option(None, "Fixed LogisticRegression C (default: chosen on validation).")
     regularization_grid: list[float] = field(
         default_factory=lambda: list(REGULARIZATION_GRID),
         metadata={"help": "C values tried on the validation split when --regularization is not given."},
     )
-    output_dir: str = field(default="outputs/logmel_baseline", metadata={"help": "Where the results JSON goes."})
+    output_dir: str = option("outputs/logmel_baseline", "Where the results JSON goes.")
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Features of one clip
-
-
-def feature_dimension(
-    feature_set: str = "full",
-    num_mel_bins: int = 80,
-    num_bands: int = NUM_MODULATION_BANDS,
-    num_modulation_bins: int = NUM_MODULATION_BINS,
-) -> int:
+# ---- Features of one clip ---------------------------------------------------------------------------------------------
+def feature_dimension(feature_set: str = "full", num_mel_bins: int = 80) -> int:
     """D, the number of features per clip: 2F for "stats", 3F + bands x modulation bins for "full"."""
     check_feature_set(feature_set)
     if feature_set == "stats":
         return 2 * num_mel_bins
-    return 3 * num_mel_bins + num_bands * num_modulation_bins
+    return 3 * num_mel_bins + NUM_MODULATION_BANDS * NUM_MODULATION_BINS
 
 
 def check_feature_set(feature_set: str) -> None:
@@ -99,13 +85,10 @@ def check_feature_set(feature_set: str) -> None:
         raise ValueError(f"Unknown feature_set {feature_set!r}; expected one of {FEATURE_SETS}.")
 
 
-def modulation_bin_edges(
-    num_bins: int = NUM_MODULATION_BINS,
-    low_hz: float = MODULATION_RANGE_HZ[0],
-    high_hz: float = MODULATION_RANGE_HZ[1],
-) -> np.ndarray:
-    """(num_bins + 1,) log-spaced edges in Hz; bin k is [edges[k], edges[k + 1]), the last one includes `high_hz`."""
-    return np.geomspace(low_hz, high_hz, num_bins + 1)
+def modulation_bin_edges() -> np.ndarray:
+    """(NUM_MODULATION_BINS + 1,) log-spaced edges in Hz over `MODULATION_RANGE_HZ`; bin k is [edges[k], edges[k + 1]),
+    the last one includes the top of the range."""
+    return np.geomspace(*MODULATION_RANGE_HZ, NUM_MODULATION_BINS + 1)
 
 
 def mel_mean_and_std(frames: np.ndarray) -> np.ndarray:
@@ -120,9 +103,9 @@ def frame_difference_std(frames: np.ndarray) -> np.ndarray:
     return np.diff(frames, axis=0).std(axis=0)
 
 
-def band_envelopes(frames: np.ndarray, num_bands: int = NUM_MODULATION_BANDS) -> np.ndarray:
-    """(n, F) valid frames -> (n, num_bands): the mean of F / num_bands adjacent mel bins per band."""
-    num_frames, num_mel_bins = frames.shape
+def band_envelopes(frames: np.ndarray) -> np.ndarray:
+    """(n, F) valid frames -> (n, NUM_MODULATION_BANDS): the mean of F / NUM_MODULATION_BANDS adjacent mel bins."""
+    (num_frames, num_mel_bins), num_bands = frames.shape, NUM_MODULATION_BANDS
     if num_mel_bins % num_bands:
         raise ValueError(f"{num_mel_bins} mel bins cannot be grouped into {num_bands} equal bands.")
     return frames.reshape(num_frames, num_bands, num_mel_bins // num_bands).mean(axis=-1)
@@ -152,16 +135,10 @@ def modulation_power(envelopes: np.ndarray, frame_rate: float, edges: np.ndarray
     return summed.T
 
 
-def modulation_spectrum(
-    frames: np.ndarray,
-    frame_rate: float,
-    num_bands: int = NUM_MODULATION_BANDS,
-    num_modulation_bins: int = NUM_MODULATION_BINS,
-    eps: float = POWER_EPS,
-) -> np.ndarray:
-    """(n, F) valid frames -> (num_bands * num_modulation_bins,) log(eps + power), band-major (band 0's bins first)."""
-    power = modulation_power(band_envelopes(frames, num_bands), frame_rate, modulation_bin_edges(num_modulation_bins))
-    return np.log(eps + power).reshape(-1)
+def modulation_spectrum(frames: np.ndarray, frame_rate: float) -> np.ndarray:
+    """(n, F) valid frames -> (bands * modulation bins,) log(POWER_EPS + power), band-major (band 0's bins first)."""
+    power = modulation_power(band_envelopes(frames), frame_rate, modulation_bin_edges())
+    return np.log(POWER_EPS + power).reshape(-1)
 
 
 def clip_features(frames: np.ndarray, feature_set: str = "full", frame_rate: float = 100.0) -> np.ndarray:
@@ -191,19 +168,13 @@ def logmel_features(input_values, attention_mask, feature_set: str = "full", fra
     )
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Features of a dataset split
-
-
+# ---- Features of a dataset split --------------------------------------------------------------------------------------
 def split_features(
-    dataset,
-    feature_extractor: AaSPFeatureExtractor,
-    feature_set: str = "full",
-    clip_samples: int | None = None,
-    batch_size: int = 32,
+    dataset, feature_extractor: AaSPFeatureExtractor, feature_set: str, clip_samples: int, batch_size: int = 32
 ) -> dict:
     """{"features": (N, D) float64, "labels": (N,) int64, "valid": (N,) bool} of a dataset with columns "audio" and
-    "label"; rows whose audio could not be decoded have `valid` False and zero features."""
+    "label", its clips cut to `clip_samples` (`fit_clip`); rows whose audio could not be decoded have `valid` False and
+    zero features."""
     dataset = undecoded_audio(dataset)
     features = np.zeros((dataset.num_rows, feature_dimension(feature_set, feature_extractor.num_mel_bins)))
     valid = np.zeros(dataset.num_rows, dtype=bool)
@@ -212,11 +183,8 @@ def split_features(
         keep = [index for index, waveform in enumerate(waveforms) if waveform is not None]
         if not keep:
             continue
-        clips = [
-            fit_clip(waveform, clip_samples or waveform.size, feature_extractor.min_num_samples)
-            for waveform in waveforms
-            if waveform is not None
-        ]
+        min_samples = feature_extractor.min_num_samples
+        clips = [fit_clip(waveform, clip_samples, min_samples) for waveform in waveforms if waveform is not None]
         inputs = feature_extractor(clips, sampling_rate=SAMPLING_RATE, return_tensors="np")
         rows = start + np.asarray(keep)
         features[rows] = logmel_features(
@@ -229,10 +197,7 @@ def split_features(
     return {"features": features, "labels": labels, "valid": valid}
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Classifier and score
-
-
+# ---- Classifier and score ---------------------------------------------------------------------------------------------
 def fit_logmel_classifier(
     features: np.ndarray, labels: np.ndarray, max_iter: int = 2000, regularization: float = 1.0
 ) -> Pipeline:
@@ -243,7 +208,7 @@ def fit_logmel_classifier(
 
 
 def evaluate_logmel_baseline(
-    data: LoadedTask | DatasetDict,
+    task: LoadedTask,
     feature_extractor: AaSPFeatureExtractor,
     *,
     feature_set: str = "full",
@@ -258,13 +223,10 @@ def evaluate_logmel_baseline(
     """Test accuracy of the log-mel statistics baseline on one task.
 
     Args:
-        data: a `LoadedTask` (its protocol chooses the splits; cross-validation runs every fold, or `fold`), or a
-            `DatasetDict` with "train" / optional "validation" / "test" splits and columns "audio" and "label".
+        task: its protocol chooses the splits; cross-validation runs every fold (or `fold`), pooling their test clips.
         feature_extractor: gives the log-mel frames (features are standardised, so its normalisation matters only
             through the fixed eps of the modulation log-power).
-        clip_seconds: keep the first `clip_seconds` of every clip; default: the task's clip length (a `LoadedTask`)
-            or whole clips (a `DatasetDict`).
-        fold: one fold of a cross-validation task (default: every fold; their test predictions are pooled).
+        clip_seconds: keep the first `clip_seconds` of every clip (default: the task's clip length).
         regularization: fix C; None (default) chooses it on validation from `regularization_grid`.
         validation_fraction: the stratified share of train held out as validation when the data has none.
 
@@ -274,19 +236,16 @@ def evaluate_logmel_baseline(
         "accuracy", "regularization", "validation_accuracy" (C -> accuracy), ...}], and the settings used}.
     """
     check_feature_set(feature_set)
-    if isinstance(data, LoadedTask):
-        refuse_multi_label(None, data.spec.multi_label)
-    else:
-        refuse_multi_label(None, isinstance(data[next(iter(data))].features.get("label"), List))
+    refuse_multi_label(None, task.spec.multi_label)
     grid = [regularization] if regularization is not None else sorted(regularization_grid)
     if not grid:
         raise ValueError("--regularization_grid is empty: give at least one C, or fix --regularization.")
-    runs_rows, num_classes, clip_seconds = protocol_rows(data, fold, clip_seconds, validation_fraction)
-    clip_samples = None if clip_seconds is None else round(clip_seconds * SAMPLING_RATE)
+    runs_rows = protocol_rows(task, fold, validation_fraction)
+    clip_seconds = task.spec.clip_seconds if clip_seconds is None else clip_seconds
+    clip_samples, num_classes = round(clip_seconds * SAMPLING_RATE), task.num_labels
     sources = {source for rows in runs_rows for source, _ in rows["train"] + rows["validation"] + rows["test"]}
-    dataset = data.dataset if isinstance(data, LoadedTask) else data
     computed = {
-        source: split_features(dataset[source], feature_extractor, feature_set, clip_samples, batch_size)
+        source: split_features(task.dataset[source], feature_extractor, feature_set, clip_samples, batch_size)
         for source in sorted(sources)
     }
     runs = [score_one_run(computed, rows, max_iter, grid) for rows in runs_rows]
@@ -321,49 +280,17 @@ def evaluate_logmel_baseline(
     }
 
 
-def protocol_rows(
-    data: LoadedTask | DatasetDict, fold: int | None, clip_seconds: float | None, validation_fraction: float = 0.1
-):
-    """The runs of the protocol as [{"fold", "train" / "validation" / "test": [(source split, rows)]}], the number
-    of classes, and the clip length in seconds (None: whole clips). Validation is the data's own validation split, or
-    a stratified `validation_fraction` of train."""
-    if isinstance(data, LoadedTask):
-        folds = [fold] if fold is not None else data.spec.folds
-        runs = []
-        for current in folds:
-            indices = data.split_indices(current, validation_fraction=validation_fraction)
-            validation = [indices["validation"]] if "validation" in indices else []
-            runs.append(
-                {"fold": current, "train": [indices["train"]], "validation": validation, "test": [indices["test"]]}
-            )
-        return runs, data.num_labels, clip_seconds if clip_seconds is not None else data.spec.clip_seconds
-    if fold is not None:
-        raise ValueError("`fold` needs a LoadedTask with a cross-validation protocol, not a DatasetDict.")
-    for split in ("train", "test"):
-        if split not in data:
-            raise ValueError(f"The DatasetDict needs a {split!r} split; it has {list(data)}.")
-    train, validation = np.arange(data["train"].num_rows), []
-    if "validation" in data:
-        validation = [("validation", np.arange(data["validation"].num_rows))]
-    elif validation_fraction > 0:
-        labels = cast(dict, data["train"].select_columns(["label"]).to_dict())["label"]  # unbatched: one dict
-        held_out = np.zeros(len(train), dtype=bool)
-        held_out[stratified_holdout(labels, validation_fraction, seed=0)] = True
-        train, validation = train[~held_out], [("train", train[held_out])]
-    test = [("test", np.arange(data["test"].num_rows))]
-    runs = [{"fold": None, "train": [("train", train)], "validation": validation, "test": test}]
-    return runs, dataset_num_classes(data), clip_seconds
-
-
-def dataset_num_classes(data: DatasetDict) -> int:
-    feature = data["train"].features["label"]
-    if isinstance(feature, ClassLabel):
-        # datasets declares num_classes an InitVar and sets it in __post_init__
-        return feature.num_classes  # pyright: ignore[reportAttributeAccessIssue]
-    labels = {
-        label for split in data.values() for label in cast(dict, split.select_columns(["label"]).to_dict())["label"]
-    }
-    return max(labels) + 1
+def protocol_rows(task: LoadedTask, fold: int | None, validation_fraction: float = 0.1) -> list[dict]:
+    """The runs of the task's protocol (every fold, or `fold`) as [{"fold", "train" / "validation" / "test":
+    [(source split, rows)]}]; validation is the task's own split, or a stratified `validation_fraction` of train."""
+    runs = []
+    for current in [fold] if fold is not None else task.spec.folds:
+        indices = task.split_indices(current, validation_fraction=validation_fraction)
+        validation = [indices["validation"]] if "validation" in indices else []
+        runs.append(
+            {"fold": current, "train": [indices["train"]], "validation": validation, "test": [indices["test"]]}
+        )
+    return runs
 
 
 def stack_rows(computed: dict, parts: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -392,12 +319,8 @@ def score_one_run(computed: dict, rows: dict, max_iter: int, grid: list[float]) 
     chosen, validation_accuracy = choose_regularization(
         (train_features, train_labels), (validation_features, validation_labels), max_iter, grid
     )
-    classifier = fit_logmel_classifier(
-        np.concatenate([train_features, validation_features]),
-        np.concatenate([train_labels, validation_labels]),
-        max_iter,
-        chosen,
-    )
+    features = np.concatenate([train_features, validation_features])
+    classifier = fit_logmel_classifier(features, np.concatenate([train_labels, validation_labels]), max_iter, chosen)
     correct = classifier.predict(test_features) == test_labels
     return {
         "fold": rows["fold"],
@@ -428,10 +351,7 @@ def choose_regularization(
     return chosen, scores
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# The script's steps
-
-
+# ---- The script's steps -----------------------------------------------------------------------------------------------
 def refuse_multi_label(task: str | None, multi_label: bool) -> None:
     """Raises a ValueError when the registered `task` (None: the data, `multi_label`) is multi-label: the baseline
     reports single-label accuracy. The script calls it before any data is loaded."""
@@ -485,20 +405,3 @@ def baseline_summary_line(results: dict, benchmark: LoadedTask, feature_set: str
         f"{100 * results['ci95_high']:.1f} %, {results['num_test_clips']} test clips; chance "
         f"{100 * results['chance']:.1f} %; C {results['regularization']} chosen by {results['regularization_selection']})"
     )
-
-
-__all__ = [
-    "FEATURE_SETS",
-    "REGULARIZATION_GRID",
-    "LogmelBaselineArguments",
-    "baseline_summary_line",
-    "evaluate_logmel_baseline",
-    "feature_dimension",
-    "fit_logmel_classifier",
-    "load_baseline_feature_extractor",
-    "logmel_features",
-    "modulation_bin_edges",
-    "refuse_multi_label",
-    "split_features",
-    "write_baseline_results",
-]

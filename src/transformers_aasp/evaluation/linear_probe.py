@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import NamedSplit
 from safetensors.numpy import load_file, save_file
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
@@ -32,6 +31,7 @@ from ..data.loading import LoadedTask
 from ..data.protocols import encode_targets
 from ..data.sources import undecoded_audio
 from ..reporting.metrics import metric_name, score_logits, summarize_scores, wilson_interval
+from ..training.arguments import option
 
 
 logger = logging.get_logger(__name__)
@@ -47,38 +47,30 @@ WEIGHT_DECAY_GRID = (1e-8, 1e-4, 1e-3, 1e-2, 1e-1)
 class LinearProbeArguments:
     """Options of the embedding step and of the linear probe."""
 
-    hidden_layer: int | None = field(default=None, metadata={"help": "Use hidden_states[layer] instead."})
-    batch_size: int = field(default=16, metadata={"help": "Clips per forward pass when embedding."})
-    embedding_cache_dir: str = field(default="outputs/embeddings", metadata={"help": "Embedding cache folder."})
-    num_seeds: int = field(default=3, metadata={"help": "Repetitions with different seeds."})
-    first_seed: int = field(default=42, metadata={"help": "Seed of the first repetition."})
-    learning_rate: float = field(default=3e-4, metadata={"help": "Adam learning rate (M2D uses 3e-5)."})
-    max_epochs: int = field(default=200, metadata={"help": "Maximum epochs of the linear layer."})
-    patience: int = field(default=20, metadata={"help": "Early-stopping patience in epochs."})
-    weight_decay: float | None = field(
-        default=None,
-        metadata={"help": "Fix the Adam weight decay of the linear layer (default: chosen on validation)."},
-    )
+    hidden_layer: int | None = option(None, "Use hidden_states[layer] instead.")
+    batch_size: int = option(16, "Clips per forward pass when embedding.")
+    embedding_cache_dir: str = option("outputs/embeddings", "Embedding cache folder.")
+    num_seeds: int = option(3, "Repetitions with different seeds.")
+    first_seed: int = option(42, "Seed of the first repetition.")
+    learning_rate: float = option(3e-4, "Adam learning rate (M2D uses 3e-5).")
+    max_epochs: int = option(200, "Maximum epochs of the linear layer.")
+    patience: int = option(20, "Early-stopping patience in epochs.")
+    weight_decay: float | None = option(None, "Fixed Adam weight decay (default: chosen on validation).")
     weight_decay_grid: list[float] = field(
         default_factory=lambda: list(WEIGHT_DECAY_GRID),
         metadata={"help": "Weight decays tried on the validation split when --weight_decay is not given."},
     )
-    output_dir: str = field(default="outputs/linear_eval", metadata={"help": "Where results JSON is written."})
-    device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "Torch device."})
+    output_dir: str = option("outputs/linear_eval", "Where results JSON is written.")
+    device: str = option("cuda" if torch.cuda.is_available() else "cpu", "Torch device.")
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Embeddings
-
-
+# ---- Embeddings -------------------------------------------------------------------------------------------------------
 class ClipEmbedder:
     """Frozen encoder -> one (D,) vector per clip (`pool_clip_embedding`)."""
 
     def __init__(self, model, feature_extractor, hidden_layer: int | None, device: str):
-        self.model = model.eval().to(device)
-        self.feature_extractor = feature_extractor
-        self.hidden_layer = hidden_layer
-        self.device = device
+        self.model, self.feature_extractor = model.eval().to(device), feature_extractor
+        self.hidden_layer, self.device = hidden_layer, device
 
     @torch.no_grad()
     def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
@@ -112,14 +104,6 @@ def model_fingerprint(model) -> str:
 def safe_file_name(text: str) -> str:
     """`text` with every run of characters unsafe in a file name replaced by "_"."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
-
-
-def cache_path(
-    cache_dir: str, model_name: str, model_key: str, benchmark: LoadedTask, split: str | NamedSplit, layer
-) -> Path:
-    safe_name = safe_file_name(Path(model_name).name or model_name)
-    task_key = f"{benchmark.spec.name}-{benchmark.fingerprint()}-{benchmark.spec.clip_seconds:g}s-fit-layer{layer}"
-    return Path(cache_dir) / f"{safe_name}-{model_key}" / task_key / f"{split}.safetensors"
 
 
 def embed_split(dataset, embedder: ClipEmbedder, benchmark: LoadedTask, batch_size: int) -> dict:
@@ -157,10 +141,7 @@ def cached_embeddings(path: Path, compute) -> dict:
     return arrays
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Linear classifier
-
-
+# ---- Linear classifier ------------------------------------------------------------------------------------------------
 def train_linear_classifier(
     train,
     validation,
@@ -173,13 +154,11 @@ def train_linear_classifier(
     patience: int = 20,
     weight_decay: float = 1e-8,
 ):
-    """One linear layer (D -> num_labels) on standardised embeddings, early-stopped on validation.
+    """One linear layer (D -> num_labels) on standardised embeddings, early-stopped on validation: (the fitted
+    StandardScaler, the layer with its best validation weights restored, the best validation score).
 
     `train` and `validation` are {"embeddings": (N, D), "targets": (N,) class ids or (N, num_labels) multi-hot}; the
     batch is min(200, N), and training stops after `patience` epochs without a better validation score.
-
-    Returns:
-        (fitted StandardScaler, the linear layer with the best validation weights restored, best validation score).
     """
     torch.manual_seed(seed)
     scaler = StandardScaler().fit(train["embeddings"])
@@ -215,12 +194,9 @@ def train_linear_classifier(
 
 
 def select_weight_decay(train, validation, num_labels: int, multi_label: bool, seed: int, probe: LinearProbeArguments):
-    """The probe with the weight decay of `probe.weight_decay_grid` that scores best on `validation` (ties: the first
-    in the grid); `probe.weight_decay` fixes the value instead.
-
-    Returns:
-        (StandardScaler, linear layer, chosen weight decay, {str(weight decay): best validation score}).
-    """
+    """(StandardScaler, linear layer, weight decay, {str(weight decay): best validation score}) of the probe with the
+    weight decay of `probe.weight_decay_grid` that scores best on `validation` (ties: the first in the grid);
+    `probe.weight_decay` fixes the value instead."""
     grid = [probe.weight_decay] if probe.weight_decay is not None else list(probe.weight_decay_grid)
     if not grid:
         raise ValueError("--weight_decay_grid is empty: give at least one value, or fix --weight_decay.")
@@ -276,10 +252,7 @@ def evaluate_fold(
     return {"score": score, "weight_decay": chosen, "validation_scores": validation_scores}
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# The protocol
-
-
+# ---- The protocol -----------------------------------------------------------------------------------------------------
 def load_embedder(name_or_path: str, trust_remote_code: bool, probe: LinearProbeArguments) -> ClipEmbedder:
     """The frozen encoder (`AutoModel`) and its feature extractor, as a `ClipEmbedder`."""
     model = AutoModel.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
@@ -288,30 +261,26 @@ def load_embedder(name_or_path: str, trust_remote_code: bool, probe: LinearProbe
 
 
 def embed_task(benchmark: LoadedTask, embedder: ClipEmbedder, model_name: str, probe: LinearProbeArguments) -> dict:
-    """Cached embeddings of every source split: {split_name: arrays} (see `embed_split`)."""
-    model_key = model_fingerprint(embedder.model)
-    embeddings = {}
-    for split, dataset in benchmark.dataset.items():
-        path = cache_path(probe.embedding_cache_dir, model_name, model_key, benchmark, split, probe.hidden_layer)
-        embeddings[split] = cached_embeddings(
-            path, lambda dataset=dataset: embed_split(dataset, embedder, benchmark, probe.batch_size)
+    """Embeddings of every source split, {split_name: arrays} (see `embed_split`), cached under a folder named by the
+    model's weights and the data's content."""
+    model_key = f"{safe_file_name(Path(model_name).name or model_name)}-{model_fingerprint(embedder.model)}"
+    spec, layer = benchmark.spec, probe.hidden_layer
+    task_key = f"{spec.name}-{benchmark.fingerprint()}-{spec.clip_seconds:g}s-fit-layer{layer}"
+    folder = Path(probe.embedding_cache_dir) / model_key / task_key
+    return {
+        split: cached_embeddings(
+            folder / f"{split}.safetensors",
+            lambda dataset=dataset: embed_split(dataset, embedder, benchmark, probe.batch_size),
         )
-    return embeddings
+        for split, dataset in benchmark.dataset.items()
+    }
 
 
 def run_protocol(
-    benchmark: LoadedTask,
-    embeddings: dict,
-    probe: LinearProbeArguments,
-    fold: int | None = None,
-    validation_fraction: float = 0.1,
+    benchmark: LoadedTask, embeddings: dict, probe: LinearProbeArguments, fold=None, validation_fraction: float = 0.1
 ) -> dict:
-    """Every fold (or `fold`) for every seed.
-
-    Returns:
-        {"per_seed", "per_fold", "weight_decay" (fold -> the value chosen on validation, per seed), "mean", "std",
-        "ci95", "n", "num_test_clips"}.
-    """
+    """Every fold (or `fold`) for every seed: {"per_seed", "per_fold", "weight_decay" (fold -> the value chosen on
+    validation, per seed), "mean", "std", "ci95", "n", "num_test_clips"}."""
     folds = [fold] if fold is not None else benchmark.spec.folds
     per_seed, per_fold, weight_decay = [], {str(f): [] for f in folds}, {str(f): [] for f in folds}
     for seed in range(probe.first_seed, probe.first_seed + probe.num_seeds):
@@ -376,24 +345,3 @@ def summary_line(results: dict, model_name: str, benchmark: LoadedTask) -> str:
         f"{100 * results['mean']:.2f} {interval}; weight decay "
         f"{sorted({value for values in results['weight_decay'].values() for value in values})})"
     )
-
-
-__all__ = [
-    "PROTOCOL",
-    "WEIGHT_DECAY_GRID",
-    "ClipEmbedder",
-    "LinearProbeArguments",
-    "embed_split",
-    "embed_task",
-    "evaluate_fold",
-    "load_embedder",
-    "model_fingerprint",
-    "pool_clip_embedding",
-    "predicted_correctly",
-    "run_protocol",
-    "score_split",
-    "select_weight_decay",
-    "summary_line",
-    "train_linear_classifier",
-    "write_results",
-]

@@ -40,10 +40,7 @@ METRIC_TYPES = {"accuracy": "accuracy", "mAP": "mean_average_precision"}
 METRIC_DISPLAY_NAMES = {"accuracy": "Accuracy", "mAP": "mAP"}
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Training data and the weights' license
-
-
+# ---- Training data and the weights' license ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DataLicense:
     """The license of a dataset: the Hub's license id, a readable name with any caveat, the license text's url, and
@@ -220,27 +217,15 @@ def weights_license(training_data: list[TrainingDataset]) -> WeightsLicense:
 
 @dataclass
 class ReportedResult:
-    """One measured score for the card table and the `model-index`.
+    """One measured score for the card table and the `model-index`."""
 
-    Attributes:
-        dataset_id: Hub dataset id (or local path) the score was measured on.
-        dataset_name: readable name, e.g. "ESC-50".
-        metric: "accuracy" or "mAP" (fraction in [0, 1]).
-        value: the measured value (a mean when several runs or folds were averaged).
-        split: evaluation split, e.g. "test" or "5-fold CV".
-        protocol: a few words on how it was measured, e.g. "fine-tuning" or "linear evaluation, 3 seeds".
-        spread: optional 95 % interval half-width or standard deviation, shown as +- in the table.
-        dataset_config: dataset config name passed to `load_dataset`, if any.
-        dataset_revision: the dataset revision (commit) the score was measured on, when known.
-    """
-
-    dataset_id: str
-    dataset_name: str
-    metric: str
-    value: float
-    split: str = "test"
-    protocol: str = "fine-tuning"
-    spread: float | None = None
+    dataset_id: str  # Hub dataset id (or local path)
+    dataset_name: str  # readable name, e.g. "ESC-50"
+    metric: str  # "accuracy" or "mAP"
+    value: float  # a fraction in [0, 1]; a mean when several runs or folds were averaged
+    split: str = "test"  # or e.g. "5-fold CV"
+    protocol: str = "fine-tuning"  # how it was measured, e.g. "linear evaluation, 3 seeds"
+    spread: float | None = None  # a 95 % interval half-width or standard deviation, shown as ± in the table
     dataset_config: str | None = None
     dataset_revision: str | None = None
 
@@ -282,15 +267,6 @@ def _stringify(training_args: dict) -> dict[str, str]:
     return {str(key): str(without_local_paths(value)) for key, value in training_args.items() if value is not None}
 
 
-def _training_data(datasets: list) -> list[TrainingDataset]:
-    return [d if isinstance(d, TrainingDataset) else TrainingDataset.from_description(str(d)) for d in datasets]
-
-
-def _hub_ids(datasets: list[TrainingDataset]) -> list[str] | None:
-    ids = [dataset.hub_id for dataset in datasets if dataset.hub_id is not None]
-    return list(dict.fromkeys(ids)) or None
-
-
 def _license(datasets: list[TrainingDataset], license: str | None) -> WeightsLicense:
     """The derived `weights_license`, or the caller's explicit license id with the data's terms stated."""
     if license is None:
@@ -306,7 +282,7 @@ def _card_data(
     return ModelCardData(
         model_name=model_name if results else None,
         library_name="transformers",
-        datasets=_hub_ids(datasets),
+        datasets=list(dict.fromkeys(dataset.hub_id for dataset in datasets if dataset.hub_id is not None)) or None,
         metrics=sorted({METRIC_TYPES[r.metric] for r in results}) or None,
         eval_results=[r.to_eval_result("audio-classification") for r in results] or None,
         **weights.metadata(),
@@ -325,30 +301,22 @@ def pretrained_card(
     license: str | None = None,
     template_path: str | os.PathLike | None = None,
 ) -> ModelCard:
-    """Card of a pre-trained (self-supervised) AaSP encoder.
+    """Card of a pre-trained (self-supervised) AaSP encoder, titled `model_name`.
 
-    Args:
-        model_name: name shown as the title and in the `model-index`.
-        pretraining_datasets: the pre-training data, as `TrainingDataset`s or descriptions; a description that
-            starts with a Hub id ("agkphysics/AudioSet (unbalanced)") puts that id, and only it, into `datasets:`.
-        training_args: hyper-parameters shown in the "Training procedure" table.
-        metrics: final pre-training metrics (e.g. `{"loss": 0.41}`), shown in their own table.
-        results: measured downstream results (e.g. linear evaluation) for the table and the `model-index`.
-        repo_id: Hub repo id used in the loading snippet (default: `REPO_ID_PLACEHOLDER`, which the card explains).
-        license: the weights' license id; default: derived from the data (`weights_license`).
+    `pretraining_datasets` are `TrainingDataset`s or descriptions; a description that starts with a Hub id
+    ("agkphysics/AudioSet (unbalanced)") puts that id, and only it, into `datasets:`. `training_args` fill the
+    "Training procedure" table, `metrics` (e.g. `{"loss": 0.41}`) their own, and the downstream `results` (e.g. linear
+    evaluation) the results table and the `model-index`. `repo_id` goes into the loading snippet (default:
+    `REPO_ID_PLACEHOLDER`, which the card explains); `license` defaults to the data's (`weights_license`).
     """
     if not pretraining_datasets:
         raise ValueError("`pretraining_datasets` must name at least one dataset.")
-    datasets = _training_data(pretraining_datasets)
+    datasets = [
+        d if isinstance(d, TrainingDataset) else TrainingDataset.from_description(str(d)) for d in pretraining_datasets
+    ]
     weights = _license(datasets, license)
     results = list(results or [])
-    card_data = _card_data(
-        model_name,
-        results,
-        weights,
-        datasets,
-        tags=[*COMMON_TAGS, "self-supervised-learning"],
-    )
+    card_data = _card_data(model_name, results, weights, datasets, tags=[*COMMON_TAGS, "self-supervised-learning"])
     return ModelCard.from_template(
         card_data,
         template_path=str(_template(template_path, PRETRAINED_TEMPLATE)),
@@ -381,23 +349,14 @@ def finetuned_card(
     template_path: str | os.PathLike | None = None,
     model_type: str = AASP_MODEL_TYPE,
 ) -> ModelCard:
-    """Card of a fine-tuned audio classifier: AaSP, or another model type fine-tuned by the same recipe.
+    """Card of a fine-tuned audio classifier: AaSP, or another `model_type` fine-tuned by the same recipe (its card
+    has no AaSP description, tags, package import or citation).
 
-    Args:
-        model_name: title and `model-index` name.
-        base_model: the checkpoint that was fine-tuned (a Hub id goes into `base_model:`; a local path is omitted).
-        training_data: the training data (its Hub id goes into `datasets:`, its license decides the weights').
-        label_names: class names in label-id order.
-        multi_label: True for multi-label tagging (sigmoid outputs).
-        results: measured results for the table and `model-index`; empty when the test split was not scored.
-        training_args: hyper-parameters shown in the card.
-        protocol: how train and test were split, e.g. "5-fold CV, fold 3 held out".
-        clip_seconds: the training clip length (longer clips were cut to it), as the task's data set it.
-        fold_scores: optional `{fold: score}` of a cross-validation run.
-        repo_id: Hub repo id used in the loading snippets (default: `REPO_ID_PLACEHOLDER`, which the card explains).
-        license: the weights' license id; default: derived from the data (`weights_license`).
-        model_type: `config.model_type` of the classifier; a type other than "aasp" gets a card without the AaSP
-            description, tags, package import and citation.
+    `base_model` (the checkpoint that was fine-tuned) goes into `base_model:` when it is a Hub id, `training_data`'s
+    Hub id into `datasets:` (its license decides the weights', unless `license` is given). `results` fill the table
+    and the `model-index` (empty when the test split was not scored); `protocol` says how train and test were split
+    (e.g. "5-fold CV, fold 3 held out"), `clip_seconds` the training clip length, `fold_scores` the `{fold: score}`
+    of a cross-validation run. `repo_id` goes into the loading snippets (default: `REPO_ID_PLACEHOLDER`).
     """
     is_local = base_model is not None and (is_local_path(base_model) or Path(base_model).exists())
     hub_base_model = base_model if base_model and not is_local else None
@@ -436,17 +395,3 @@ def finetuned_card(
         license_statement=weights.statement,
         citation=CITATION if is_aasp else None,
     )
-
-
-__all__ = [
-    "DATASET_LICENSES",
-    "REPO_ID_PLACEHOLDER",
-    "DataLicense",
-    "ReportedResult",
-    "TrainingDataset",
-    "WeightsLicense",
-    "finetuned_card",
-    "hub_dataset_id",
-    "pretrained_card",
-    "weights_license",
-]

@@ -40,11 +40,9 @@ class AugmentationArguments:
 def augment_batch(
     inputs: dict, targets: torch.Tensor, options: AugmentationArguments, time_patch_size: int
 ) -> tuple[dict, torch.Tensor]:
-    """Mixup, then the random start shift, then SpecAugment, each when its option is on.
-
-    `inputs` holds `input_values` (B, T, F) and optionally `attention_mask` (B, T), `targets` are (B, K) one- or
-    multi-hot; returns both augmented, same shapes. A shifted clip keeps `time_patch_size` frames (1: no time patches).
-    """
+    """Mixup, then the random start shift, then SpecAugment, each when its option is on, of `inputs` (`input_values`
+    (B, T, F), optional `attention_mask` (B, T)) and (B, K) one- or multi-hot `targets`: both augmented, same shapes.
+    A shifted clip keeps `time_patch_size` frames (1: no time patches)."""
     inputs = dict(inputs)
     if options.mixup_alpha > 0:
         inputs, targets = mix_batch(inputs, targets, options.mixup_alpha)
@@ -70,12 +68,9 @@ def random_start_shift(inputs: dict, max_shift_frames: int, time_patch_size: int
 
 
 def mix_batch(inputs: dict, targets: torch.Tensor, alpha: float, rng: np.random.Generator | None = None):
-    """Mixup with one weight w ~ Beta(alpha, alpha) per batch and a permutation `order` of the batch.
-
-    Returns (inputs with `input_values` (B, T, F) = w x + (1 - w) x[order] and `attention_mask` (B, T) =
-    max(m, m[order]), (B, K) targets w y + (1 - w) y[order]). `rng` defaults to numpy's global source, which the
-    Trainer seeds and checkpoints.
-    """
+    """Mixup with one weight w ~ Beta(alpha, alpha) per batch and a permutation `order` of the batch: (inputs with
+    `input_values` (B, T, F) = w x + (1 - w) x[order] and `attention_mask` (B, T) = max(m, m[order]), (B, K) targets
+    w y + (1 - w) y[order]). `rng` defaults to numpy's global source, which the Trainer seeds and checkpoints."""
     source = np.random if rng is None else rng
     weight = float(source.beta(alpha, alpha))
     order = torch.as_tensor(source.permutation(targets.shape[0]), device=targets.device)

@@ -39,8 +39,8 @@ def ema_precision_problem(teacher: nn.Module, fp32_masters: bool = True) -> str 
 class TeacherEMA:
     """EMA teacher on float32 master weights: teacher <- decay * teacher + (1 - decay) * student.
 
-    `TeacherEMA(teacher, student, decay_start, decay_end, anneal_steps)`: modules with the same parameters in the same
-    order (`AaSPForPreTraining.teacher` and `.aasp`), in any dtype; FSDP2 parameters are updated shard by shard.
+    `teacher` and `student`: modules with the same parameters in the same order (`AaSPForPreTraining.teacher` and
+    `.aasp`), in any dtype; FSDP2 parameters are updated shard by shard.
     The masters start as float32 copies of the teacher's parameters, or are those parameters when float32 already
     (then a step equals `AaSPForPreTraining.update_teacher` exactly). A partitioned teacher raises a ValueError
     (`ema_precision_problem`).
@@ -89,9 +89,7 @@ class TeacherEMA:
         return decay
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {
-            f"masters.{name}": master.detach().clone() for name, master in zip(self.names, self.masters, strict=True)
-        }
+        return {f"masters.{name}": m.detach().clone() for name, m in zip(self.names, self.masters, strict=True)}
 
     @torch.no_grad()
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:

@@ -99,10 +99,7 @@ class FineTuningDataArguments(TaskDataArguments):
     all_folds: bool = option(False, "Run every fold and report mean and spread.")
     max_train_samples: int | None = option(None, "Truncate train (debugging).")
     max_eval_samples: int | None = option(None, "Truncate validation and test (debugging).")
-    train_on_validation: bool = option(
-        False,
-        "Train on train + validation (a final run with --eval_strategy no; the log-mel baseline trains on both too).",
-    )
+    train_on_validation: bool = option(False, "Train on train + validation (a final run with --eval_strategy no).")
 
 
 @dataclass
@@ -110,9 +107,7 @@ class RecipeArguments(AugmentationArguments):
     """Augmentation (`training/augment.py`) and sampling of the recipe, and the card's model name."""
 
     random_crop: bool = option(True, "Random crop of long training clips (else start).")
-    class_balanced_sampling: bool | None = option(
-        None, "Sample by inverse label frequency (default: the benchmark's, on for as2m)."
-    )
+    class_balanced_sampling: bool | None = option(None, "Sample by inverse label frequency (default: on for as2m).")
     hub_model_name: str | None = option(None, "Model name in the card (default: folder).")
 
 
@@ -121,9 +116,7 @@ class OutputFolderArguments:
     """What to do with an --output_dir that already holds a fine-tuning run (with --resume_from_checkpoint)."""
 
     overwrite_output_dir: bool = option(
-        False,
-        "Train into an --output_dir that holds an earlier run, deleting its checkpoint-* folders, instead of "
-        "refusing (--resume_from_checkpoint latest continues it instead).",
+        False, "Start over in an --output_dir holding an earlier run (deleting its checkpoint-* folders)."
     )
 
 
@@ -170,9 +163,7 @@ class AudioClassificationCollator:
     skipped and counted (`num_skipped`)."""
 
     def __init__(self, feature_extractor, num_labels: int, multi_label: bool):
-        self.feature_extractor = feature_extractor
-        self.num_labels = num_labels
-        self.multi_label = multi_label
+        self.feature_extractor, self.num_labels, self.multi_label = feature_extractor, num_labels, multi_label
         self.num_skipped = 0
 
     def __call__(self, examples: list[dict]) -> dict:
@@ -239,11 +230,8 @@ class RecipeTrainer(Trainer):
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
-        self.recipe = recipe
-        self.multi_label = multi_label
-        self.layer_decay = layer_decay
-        self.sample_weights = sample_weights
-        self.shift_views = shift_views
+        self.recipe, self.multi_label, self.layer_decay = recipe, multi_label, layer_decay
+        self.sample_weights, self.shift_views = sample_weights, shift_views
         self._scoring_views = shift_views  # the views of the evaluation or prediction running now
         self.model_card = None
 
@@ -271,14 +259,12 @@ class RecipeTrainer(Trainer):
         targets = labels.float() if self.multi_label else F.one_hot(labels, num_labels).float()
         if model.training:
             inputs, targets = augment_batch(inputs, targets, self.recipe, getattr(model.config, "time_patch_size", 1))
-            outputs = model(**inputs)
+            logits = model(**inputs).logits
         else:
             values, mask = inputs["input_values"], inputs.get("attention_mask")
             logits = average_shifted_views(cast(PreTrainedModel, model), values, mask, self._scoring_views)
-            outputs = SequenceClassifierOutput(logits=logits)
-        logits = cast(torch.Tensor, outputs.logits)  # a classifier's output always holds logits
         loss = soft_target_loss(logits, targets, self.multi_label, self.args.label_smoothing_factor)
-        return (loss, outputs) if return_outputs else loss
+        return (loss, SequenceClassifierOutput(logits=logits)) if return_outputs else loss
 
     def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test", num_views: int | None = None):
         """`Trainer.predict` with the logits averaged over `num_views` shifted views (default: `shift_views`)."""
@@ -657,27 +643,21 @@ def single_view_summary(runs: list[dict]) -> dict:
     """{"shift_views": V, "single_view": mean, std and interval of the unshifted view's test scores} for runs
     scored on V > 1 averaged shifted views (`test_score_single_view`); {} otherwise."""
     averaged = [run for run in runs if run.get("test_score_single_view") is not None]
-    if not averaged:
-        return {}
     scores = [run["test_score_single_view"] for run in averaged]
-    return {"shift_views": averaged[0]["shift_views"], "single_view": summarize_scores(scores)}
+    return {"shift_views": averaged[0]["shift_views"], "single_view": summarize_scores(scores)} if averaged else {}
 
 
 def summary_line(summary: dict, benchmark: LoadedTask) -> str:
     """One line for the log: `<benchmark>: <metric> = mean ± 95 % interval over n run(s)`, or for one run of a
     single-label task the 95 % Wilson interval of its test accuracy."""
+    name = benchmark.spec.display_name
     if "mean" not in summary:
-        return f"{benchmark.spec.display_name}: trained; the test split was not scored (no --do_eval)."
+        return f"{name}: trained; the test split was not scored (no --do_eval)."
     if "wilson95" in summary:
-        low, high = summary["wilson95"]
-        return (
-            f"{benchmark.spec.display_name}: {summary['metric']} = {summary['mean']:.4f} (95 % Wilson interval "
-            f"{low:.4f}-{high:.4f}, {summary['num_test_clips']} test clips)"
-        )
-    return (
-        f"{benchmark.spec.display_name}: {summary['metric']} = {summary['mean']:.4f} ± {summary['ci95']:.4f} "
-        f"(95 % CI over {summary['n']} run(s), {summary['num_test_clips']} test clips)"
-    )
+        interval = "(95 % Wilson interval {:.4f}-{:.4f}".format(*summary["wilson95"])
+    else:
+        interval = f"± {summary['ci95']:.4f} (95 % CI over {summary['n']} run(s)"
+    return f"{name}: {summary['metric']} = {summary['mean']:.4f} {interval}, {summary['num_test_clips']} test clips)"
 
 
 def write_json(payload: dict, path: Path) -> None:
@@ -689,9 +669,7 @@ def write_json(payload: dict, path: Path) -> None:
 def card_dataset(benchmark: LoadedTask, data_args: TaskDataArguments) -> TrainingDataset:
     """The training data to cite: the registry's Hub id even when a local copy with the same layout was loaded."""
     spec = benchmark.spec
-    dataset_id = spec.dataset_id
-    if data_args.task is not None:
-        dataset_id = get_task(data_args.task).dataset_id
+    dataset_id = get_task(data_args.task).dataset_id if data_args.task is not None else spec.dataset_id
     data_license = data_args.dataset_license
     if data_license is None and dataset_id is None:
         data_license = spec.data_license
@@ -783,32 +761,3 @@ def publish(run: dict, card) -> None:
     trainer.model_card = card
     trainer.push_to_hub(commit_message=f"Fine-tuned AaSP on {run['benchmark']}")
     logger.info(f"Published {trainer.args.output_dir} to {trainer.hub_model_id}.")
-
-
-__all__ = [
-    "AudioClassificationCollator",
-    "ClipTransform",
-    "FineTuningDataArguments",
-    "FineTuningModelArguments",
-    "OutputFolderArguments",
-    "RecipeArguments",
-    "RecipeTrainer",
-    "RunSteps",
-    "check_output_folder",
-    "check_run_options",
-    "checkpoint_problem",
-    "checkpoint_to_resume",
-    "classifier_config",
-    "evaluate_test",
-    "fine_tune",
-    "finetuned_model_card",
-    "folds_to_run",
-    "layer_decay_groups",
-    "layer_id",
-    "load_classifier",
-    "publish",
-    "soft_target_loss",
-    "summarize_runs",
-    "summary_line",
-    "write_outputs",
-]
