@@ -863,7 +863,7 @@ class AaSPForPreTraining(AaSPPreTrainedModel):
         decay used. A teacher cast to bf16 (DeepSpeed) cannot take such small steps: training code keeps fp32
         masters instead (`transformers_aasp.training.ema.TeacherEMA`)."""
         decay = self.ema_decay(step)
-        teacher = list(self.teacher.parameters())
+        teacher: list[torch.Tensor] = list(self.teacher.parameters())
         student = [p.to(t.dtype) for p, t in zip(self.aasp.parameters(), teacher, strict=True)]  # no_grad
         torch._foreach_lerp_(teacher, student, 1.0 - decay)
         for teacher_buffer, student_buffer in zip(self.teacher.buffers(), self.aasp.buffers(), strict=True):

@@ -12,6 +12,7 @@ audiofolder; without a test split a stratified fraction of each class is held ou
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -311,7 +312,8 @@ def clip_durations(dataset: DatasetDict) -> dict[str, float]:
     """{file name: duration in seconds} of every clip whose header can be read."""
     durations = {}
     for name, split in dataset.items():
-        records = (record for batch in undecoded_audio(split).iter(batch_size=256) for record in batch["audio"])
+        batches = cast(Iterator[dict], undecoded_audio(split).iter(batch_size=256))
+        records = (record for batch in batches for record in batch["audio"])
         for index, record in enumerate(records):
             header = read_header(record)
             if header is not None:

@@ -36,6 +36,12 @@ def ema_precision_problem(teacher: nn.Module, fp32_masters: bool = True) -> str 
     return None
 
 
+def local_tensor(param: torch.Tensor) -> torch.Tensor:
+    """This process's shard of an FSDP2 (DTensor) parameter, or the parameter itself."""
+    to_local = getattr(param, "to_local", None)
+    return to_local() if to_local is not None else param
+
+
 class TeacherEMA:
     """EMA teacher on float32 master weights: teacher <- decay * teacher + (1 - decay) * student.
 
@@ -61,14 +67,15 @@ class TeacherEMA:
         problem = ema_precision_problem(teacher)
         if problem is not None:
             raise ValueError(f"Cannot keep the teacher's EMA: {problem}")
-        local = [(name, p.to_local() if hasattr(p, "to_local") else p) for name, p in teacher.named_parameters()]
-        self.names, self.teacher = [name for name, _ in local], [param for _, param in local]
-        self.student = [p.to_local() if hasattr(p, "to_local") else p for p in student.parameters()]
+        self.names = [name for name, _ in teacher.named_parameters()]
+        self.teacher: list[torch.Tensor] = [local_tensor(param) for param in teacher.parameters()]
+        self.student: list[torch.Tensor] = [local_tensor(param) for param in student.parameters()]
         if [p.shape for p in self.teacher] != [p.shape for p in self.student]:
             raise ValueError("The teacher and the student must have the same parameters in the same order.")
         self.shares_teacher = all(param.dtype == torch.float32 for param in self.teacher)
         with torch.no_grad():
-            self.masters = self.teacher if self.shares_teacher else [p.detach().float().clone() for p in self.teacher]
+            copies = [param.detach().float().clone() for param in self.teacher]
+            self.masters: list[torch.Tensor] = self.teacher if self.shares_teacher else copies
         self.decay_start, self.decay_end, self.anneal_steps = decay_start, decay_end, anneal_steps
 
     def decay(self, step_index: int) -> float:

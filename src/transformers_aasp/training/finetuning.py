@@ -620,7 +620,7 @@ def check_run_options(data_args: FineTuningDataArguments, training_args: Trainin
 def summarize_runs(runs: list[dict], benchmark: LoadedTask) -> dict:
     """Mean, std and 95 % interval of the runs' test scores, with the benchmark, protocol and dataset revision."""
     scored = [run for run in runs if run["test_score"] is not None]
-    summary = summarize_scores([run["test_score"] for run in scored]) if scored else {}
+    summary: dict[str, Any] = summarize_scores([run["test_score"] for run in scored]) if scored else {}
     if len(scored) == 1 and not benchmark.spec.multi_label:
         num_test = scored[0]["num_test_clips"]
         summary["wilson95"] = wilson_interval(round(scored[0]["test_score"] * num_test), num_test)

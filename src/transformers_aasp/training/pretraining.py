@@ -992,7 +992,10 @@ def dataset_description(data: DataOptions) -> TrainingDataset:
     dataset = required_option(data.dataset, "dataset")
     if dataset in code_sources():
         card_dataset = code_sources()[dataset].card_dataset
-        return card_dataset(seed=data.embedded_corpus_seed, clips_per_class=data.embedded_clips_per_class)
+        return cast(
+            TrainingDataset,
+            card_dataset(seed=data.embedded_corpus_seed, clips_per_class=data.embedded_clips_per_class),
+        )
     if Path(dataset).exists():
         return TrainingDataset(None, name=f"a local corpus ({Path(dataset).name})")
     name = dataset if not data.dataset_config_name else f"{dataset} ({data.dataset_config_name})"
