@@ -52,16 +52,16 @@ def scores(result):
 
 
 def test_a_long_clip_is_the_mean_of_its_windows_logits(classifier, checkpoint):
-    clip = noise(25)  # 2501 frames: windows of 1000 frames at 0 and 1000, and one ending at the clip's end
-    expected = window_mean_scores(checkpoint, clip, [0, 1000, 1501], 1000)
+    clip = noise(25)  # 2501 frames: windows of 1001 frames (a whole 10 s clip) at 0 and 1000, one ending at the end
+    expected = window_mean_scores(checkpoint, clip, [0, 1000, 1500], 1001)
     # same frames through the same float32 model, batched differently: equal up to float32 rounding
     assert scores(classifier(clip, chunk_length_s=10)) == pytest.approx(expected, abs=1e-5)
     assert scores(classifier(clip)) == pytest.approx(expected, abs=1e-5)  # 10 s is the default window
 
 
 def test_stride_length_s_sets_the_hop(classifier, checkpoint):
-    clip = noise(7, 1)  # 701 frames; 4 s windows with 1 s strides on each side: a hop of 2 s (200 frames)
-    expected = window_mean_scores(checkpoint, clip, [0, 200, 301], 400)
+    clip = noise(7, 1)  # 701 frames; 4 s windows (401 frames), 1 s strides on each side: a hop of 2 s (200 frames)
+    expected = window_mean_scores(checkpoint, clip, [0, 200, 300], 401)
     assert scores(classifier(clip, chunk_length_s=4, stride_length_s=1)) == pytest.approx(expected, abs=1e-5)
     assert scores(classifier(clip, chunk_length_s=4, stride_length_s=(0.5, 1.5))) == pytest.approx(expected, abs=1e-5)
 
@@ -81,8 +81,8 @@ def test_the_saved_clip_length_is_the_default_window(checkpoint, tmp_path):
     model.config.clip_seconds = 2.0  # what fine-tuning records: the clip length it trained on
     model.save_pretrained(tmp_path)
     AaSPFeatureExtractor.from_pretrained(checkpoint).save_pretrained(tmp_path)
-    clip = noise(5, 4)  # 501 frames: 200-frame windows at 0, 200 and one ending at the end (301)
-    expected = window_mean_scores(str(tmp_path), clip, [0, 200, 301], 200)
+    clip = noise(5, 4)  # 501 frames: 201-frame windows (a 2 s clip) at 0, 200 and one ending at the end (300)
+    expected = window_mean_scores(str(tmp_path), clip, [0, 200, 300], 201)
     assert scores(pipeline("audio-classification", model=str(tmp_path))(clip)) == pytest.approx(expected, abs=1e-5)
 
 

@@ -169,7 +169,9 @@ class AaSPAudioClassificationPipeline(AudioClassificationPipeline):
         if seconds == 0:
             return 0, 0
         # frames per second of the config, which the feature extractor matches (checked when the pipeline is built)
-        window_frames = max(1, round(seconds * config.frame_rate))
+        window_frames = (
+            round(seconds * config.frame_rate) + 1
+        )  # the frames of a whole clip of that length (centred STFT)
         hop_frames = round((seconds - sum(strides)) * config.frame_rate)
         if hop_frames < 1:
             raise ValueError(
