@@ -140,4 +140,6 @@ def test_a_device_weight_of_zero_leaves_the_teacher_and_one_equals_a_plain_step(
     reference = bf16_ema(model_with_student_ahead())
     ema.step(1, weight=torch.tensor(True))
     reference.step(1)
-    assert torch.allclose(flat(ema.masters), flat(reference.masters), rtol=0, atol=1e-7)  # lerp vs sub-mul-add rounding
+    assert torch.allclose(
+        flat(ema.masters), flat(reference.masters), rtol=0, atol=1e-7
+    )  # lerp vs sub-mul-add rounding

@@ -9,14 +9,13 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
-from accelerate.utils import DistributedType
 from example_scripts import load_example
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from transformers_aasp import AaSPConfig, AaSPForPreTraining
 from transformers_aasp.data.pretraining import StepBatchSampler
 from transformers_aasp.data.sources import list_audio_files
 from transformers_aasp.training.checkpointing import CheckpointError
@@ -24,10 +23,10 @@ from transformers_aasp.training.pretraining import (
     LaunchError,
     Pretrainer,
     build_accelerator,
-    check_teacher_precision,
     parse_pretraining_options,
     peak_learning_rate,
     resolve_run_length,
+    teacher_ema,
 )
 
 
@@ -94,14 +93,14 @@ def test_shipped_presets_state_one_recipe_for_one_and_eight_gpus():
     assert one.optimization.per_device_batch_size == 192 and eight.optimization.per_device_batch_size == 96
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_deepspeed_with_16_bit_precision_stops_unless_the_ema_keeps_fp32_masters(precision):
-    deepspeed = SimpleNamespace(distributed_type=DistributedType.DEEPSPEED, mixed_precision=precision)
-    with pytest.raises(LaunchError, match=f"DeepSpeed with {precision} mixed precision would keep the EMA teacher"):
-        check_teacher_precision(deepspeed)
-    check_teacher_precision(deepspeed, ema_masters_fp32=True)
-    check_teacher_precision(SimpleNamespace(distributed_type=DistributedType.DEEPSPEED, mixed_precision="no"))
-    check_teacher_precision(SimpleNamespace(distributed_type=DistributedType.MULTI_GPU, mixed_precision=precision))
+def test_a_teacher_cast_to_bf16_gets_fp32_masters_and_a_partitioned_one_stops_the_launch():
+    model = AaSPForPreTraining(AaSPConfig.tiny()).to(torch.bfloat16)  # what DeepSpeed does in bf16
+    ema = teacher_ema(model)
+    assert not ema.shares_teacher and {master.dtype for master in ema.masters} == {torch.float32}
+    first = next(model.teacher.parameters())
+    first.data = first.data.new_empty(0)  # how a ZeRO-3 parameter looks outside its gather
+    with pytest.raises(LaunchError, match="partitioned across processes \\(DeepSpeed ZeRO-3\\)"):
+        teacher_ema(model)
 
 
 class SyncCensus(TorchDispatchMode):

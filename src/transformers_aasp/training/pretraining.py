@@ -70,28 +70,19 @@ COMM_HOOKS = {
 @dataclass
 class DataOptions:
     dataset: str | None = option(None, "'embedded', a folder of audio files, an audiofolder or a dataset id.")
-    dataset_type: str = option(
-        "auto",
-        "How to read --dataset; 'auto': 'embedded', an existing folder, else a dataset id.",
-        choices=SOURCE_TYPES,
-    )
+    dataset_type: str = option("auto", "How to read --dataset ('auto': detect it).", choices=SOURCE_TYPES)
     dataset_config_name: str | None = option(None, "Dataset configuration.")
     dataset_split: str = option("train", "Split to pre-train on.")
     streaming: bool = option(False, "Stream the dataset instead of downloading it.")
     audio_column: str = option("audio", "Column holding the audio.")
     embedded_clips_per_class: int | None = option(None, "--dataset embedded: clips per class of the corpus to build.")
-    embedded_corpus_seed: int = option(
-        0, "--dataset embedded: the seed of the corpus build to read (built if needed)."
-    )
+    embedded_corpus_seed: int = option(0, "--dataset embedded: the seed of the corpus build (built if needed).")
     crop_frames: int = option(608, "Random crop length in frames (608 = 6.08 s).")
     min_clip_seconds: float = option(0.1, "Shorter clips are skipped and counted.")
     shuffle_buffer_size: int = option(1000, "Shuffle buffer of a streamed dataset.")
     num_workers: int = option(2, "DataLoader workers (decoding + features).")
     features_on_device: str = option(
-        "auto",
-        "Compute the log-mel batch on the accelerator (workers only decode and crop): 'true', "
-        "'false' or 'auto' (true on a GPU).",
-        choices=FEATURES_ON_DEVICE_CHOICES,
+        "auto", "Log-mel on the accelerator ('auto': on a GPU).", choices=FEATURES_ON_DEVICE_CHOICES
     )
     norm_stats_clips: int = option(1000, "Clips for the log-mel mean/std when --norm_mean/--norm_std are not given.")
     norm_mean: float | None = option(None, "Log-mel mean (skip computing the statistics).")
@@ -107,16 +98,10 @@ class ModelOptions:
     )
     # a JSON string on the command line, a mapping in the YAML file; always a dict after parsing
     model_overrides: str = option("{}", "AaSPConfig fields to override, as JSON (e.g. '{\"num_mask_clones\": 16}').")
-    init_from: str | None = option(
-        None,
-        "Start from this AaSPForPreTraining or AaSPModel checkpoint (teacher := student when the "
-        "checkpoint has no teacher).",
-    )
+    init_from: str | None = option(None, "Start from this AaSPForPreTraining or AaSPModel checkpoint.")
     gradient_checkpointing: bool = option(False, "Recompute activations in backward.")
     torch_compile: bool = option(False, "Compile the model (torch.compile, inductor, through Accelerate).")
-    export_weights: str = option(
-        "student", "Encoder weights written to <output_dir>/final.", choices=PRETRAINING_EXPORTS
-    )
+    export_weights: str = option("student", "Encoder written to <output_dir>/final.", choices=PRETRAINING_EXPORTS)
 
     def __post_init__(self):
         if isinstance(self.model_overrides, str):
@@ -134,9 +119,7 @@ class OptimizationOptions:
     gradient_accumulation_steps: int = option(1, "Micro-batches per update.")
     learning_rate: float = option(5e-4, "Peak learning rate at --lr_reference_batch clips per step.")
     lr_scaling: str = option(
-        "none",
-        "Peak lr x (G / reference) or x sqrt(G / reference), G: clips per step.",
-        choices=tuple(LR_SCALING_RULES),
+        "none", "Peak lr x (G / reference) or its sqrt, G: clips per step.", choices=tuple(LR_SCALING_RULES)
     )
     lr_reference_batch: int = option(48, "The global batch at which --learning_rate is the peak (see --lr_scaling).")
     weight_decay: float = option(0.05, "AdamW weight decay (never on norms, biases, tokens, positions).")
@@ -153,13 +136,9 @@ class OptimizationOptions:
         None, "Mixed precision (default: what `accelerate launch`/config says).", choices=MIXED_PRECISION_CHOICES
     )
     seed: int = option(0, "Seed of model init, masks and data order.")
-    max_consecutive_bad_steps: int = option(
-        10, "Stop after this many consecutive steps with a non-finite loss or gradient."
-    )
+    max_consecutive_bad_steps: int = option(10, "Stop after this many non-finite steps in a row.")
     find_unused_parameters: bool = option(False, "DDP find_unused_parameters.")
-    ddp_comm_hook: str = option(
-        "bf16", "DDP gradient compression on GPUs (half the traffic).", choices=tuple(COMM_HOOKS)
-    )
+    ddp_comm_hook: str = option("bf16", "DDP gradient compression on GPUs.", choices=tuple(COMM_HOOKS))
     contrastive_negatives: str = option(
         "all_processes", "Negatives from this process's batch or every process's (grows).", choices=NEGATIVES_CHOICES
     )
@@ -168,27 +147,17 @@ class OptimizationOptions:
 @dataclass
 class CheckpointingOptions:
     output_dir: str | None = option(None, "Where checkpoints, logs and exports go.")
-    overwrite_output_dir: bool = option(
-        False, "Delete earlier checkpoints/metrics in --output_dir instead of refusing."
-    )
+    overwrite_output_dir: bool = option(False, "Delete an earlier run's checkpoints and metrics instead of refusing.")
     checkpointing_steps: int = option(1000, "Write a checkpoint every N steps.")
     checkpoints_total_limit: int = option(3, "Keep only the last K complete checkpoints.")
-    resume_from_checkpoint: str | None = option(
-        None, "'latest' (newest complete checkpoint in --output_dir; starts fresh if none) or a path."
-    )
-    allow_rng_state_errors: bool = option(
-        False,
-        "Resume even when a checkpoint's RNG states cannot be restored (the run is then no "
-        "longer bit-identical to an uninterrupted one); default: stop with an error.",
-    )
+    resume_from_checkpoint: str | None = option(None, "'latest' (the newest complete checkpoint, if any) or a path.")
+    allow_rng_state_errors: bool = option(False, "Resume without a checkpoint's RNG states (no longer bit-exact).")
 
 
 @dataclass
 class LoggingOptions:
     logging_steps: int = option(10, "Log metrics every N optimizer steps.")
-    report_to: str = option(
-        "tensorboard", "Accelerate tracker(s): 'tensorboard', 'wandb', 'all' or 'none' (metrics.jsonl always)."
-    )
+    report_to: str = option("tensorboard", "Accelerate tracker(s) or 'none' (metrics.jsonl always).")
     tracker_project_name: str = option("aasp_pretraining", "Tracker project name.")
     collapse_threshold: float = option(1e-4, "Warn when the teacher target variance falls below this (collapse).")
     log_level: str = option("info", "Log level of the main process.")
@@ -356,21 +325,10 @@ def check_launch(accelerator: Accelerator, environ=None) -> None:
         )
 
 
-def check_teacher_precision(accelerator, ema_masters_fp32: bool = False) -> None:
-    """DeepSpeed casts the whole module, the EMA teacher included, to bf16/fp16, whose resolution is far above an EMA
-    step (1 - decay, 1e-4 to 1e-5): the teacher would silently stop moving. Stop unless the EMA keeps fp32 masters."""
-    low_precision = accelerator.mixed_precision in ("bf16", "fp16")
-    if accelerator.distributed_type == DistributedType.DEEPSPEED and low_precision and not ema_masters_fp32:
-        raise LaunchError(
-            f"DeepSpeed with {accelerator.mixed_precision} mixed precision would keep the EMA teacher in "
-            f"{accelerator.mixed_precision}, where its updates round away. Use configs/accelerate/ddp.yaml (or "
-            "fsdp.yaml), which keep fp32 parameters."
-        )
-
-
 def teacher_ema(model: AaSPForPreTraining) -> TeacherEMA:
-    """The EMA of `model`'s teacher on fp32 masters, its decay schedule from the model's config; a backend that
-    partitions the teacher (DeepSpeed ZeRO-3) stops the launch (`LaunchError`)."""
+    """The EMA of `model`'s teacher on fp32 masters, its decay schedule from the model's config. DeepSpeed casts the
+    whole module to bf16/fp16, whose resolution is far above an EMA step (1e-4 to 1e-5): the masters keep the teacher
+    moving. A backend that partitions the teacher (DeepSpeed ZeRO-3) stops the launch (`LaunchError`)."""
     cfg = model.config
     try:
         return TeacherEMA(model.teacher, model.aasp, cfg.ema_decay_start, cfg.ema_decay_end, cfg.ema_anneal_steps)
@@ -438,10 +396,11 @@ def prepare_output_dir(options: PretrainingOptions, accelerator: Accelerator) ->
 def load_records(options: PretrainingOptions, accelerator: Accelerator):
     """The corpus records; the main process downloads or prepares the dataset first, the others then reuse it."""
     data = options.data
-    check_checkpoint_path(required_option(data.dataset, "dataset"), "--dataset", model=False)
+    dataset = required_option(data.dataset, "dataset")
+    check_checkpoint_path(dataset, "--dataset", model=False)
     with accelerator.main_process_first():
         return load_audio_records(
-            required_option(data.dataset, "dataset"),
+            dataset,
             source_type=data.dataset_type,
             config_name=data.dataset_config_name,
             split=data.dataset_split,
@@ -461,17 +420,14 @@ def build_feature_extractor(options: PretrainingOptions, records, accelerator: A
         feature_extractor = AaSPFeatureExtractor()
         mean, std = data.norm_mean, data.norm_std
         featurizer = ClipFeaturizer(feature_extractor, data.crop_frames, data.min_clip_seconds)
-        try:  # given statistics: one decodable clip is still required
-            clips = iter_waveforms(
-                records, featurizer, data.norm_stats_clips if mean is None else 1, data.audio_column
-            )
+        num_clips = (
+            data.norm_stats_clips if mean is None else 1
+        )  # given statistics: one decodable clip is still required
+        try:
+            clips = iter_waveforms(records, featurizer, num_clips, data.audio_column)
             if mean is None:
-                mean, std = compute_normalization_stats(
-                    clips,
-                    feature_extractor,
-                    max_clips=data.norm_stats_clips,
-                    sampling_rate=feature_extractor.sampling_rate,
-                )
+                rate = feature_extractor.sampling_rate
+                mean, std = compute_normalization_stats(clips, feature_extractor, num_clips, sampling_rate=rate)
             else:
                 next(clips)
         except ValueError as error:
@@ -669,7 +625,6 @@ class Pretrainer:
         """
         accelerator = build_accelerator(options)
         check_launch(accelerator)
-        check_teacher_precision(accelerator, ema_masters_fp32=True)  # the EMA keeps fp32 masters (TeacherEMA)
         setup_logging(options.logging.log_level, is_main_process=accelerator.is_local_main_process)
         prepare_output_dir(options, accelerator)
         set_seed(options.optimization.seed)
