@@ -45,3 +45,15 @@ def corpus(tmp_path) -> Path:
 @pytest.fixture
 def feature_extractor():
     return AaSPFeatureExtractor()
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """In-process runs create an Accelerator each; its state is a process-wide singleton."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()

@@ -60,18 +60,6 @@ run_pretrain = load_example("pretrain").main
 # ------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fresh_accelerate_state():
-    """In-process runs create an Accelerator each; its state is a process-wide singleton."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
 def run_args(dataset: Path, output_dir: Path, max_steps: int, *extra: str) -> list[str]:
     return [
         "--dataset",

@@ -147,17 +147,6 @@ def test_the_loop_reads_the_device_only_at_logging_and_checkpoint_steps(tmp_path
     assert torch.isfinite(torch.tensor(metrics["loss"]))
 
 
-@pytest.fixture
-def fresh_accelerate_state():
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
 # A pre-training run that writes, per process, the corpus indices of the batches its loop trained on. The data
 # loader reads the records in batch order in this process (0 workers) and may read a batch ahead, so the clips
 # trained on are the first (batches x batch size) records read.
