@@ -265,3 +265,14 @@ def test_torch_compile_switch_compiles_the_model_when_accelerate_prepares_it(
     accelerator = build_accelerator(options)
     assert accelerator.state.dynamo_plugin.backend.name == backend
     assert accelerator.ddp_handler.gradient_as_bucket_view  # DDP reduces gradients in place, without a copy
+
+
+def test_a_shorter_run_than_the_configs_warm_up_is_refused_pointing_at_the_fraction():
+    tiny = ["--config", str(REPO / "configs/aasp_tiny.yaml"), "--output_dir", "unused"]
+    with pytest.raises(ValueError, match=r"--warmup_steps must lie in \[0, max_steps=20\], got 30; --warmup_fraction"):
+        parse_pretraining_options([*tiny, "--max_steps", "20"])
+    options = parse_pretraining_options(
+        [*tiny, "--max_steps", "20", "--warmup_steps", "0", "--warmup_fraction", "0.1"]
+    )
+    resolve_run_length(options.optimization, 1)
+    assert options.optimization.warmup_steps == 2

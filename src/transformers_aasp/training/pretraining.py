@@ -233,7 +233,10 @@ class PretrainingOptions:
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"--{name} must lie in [0, 1], got {value}.")
         if optim.max_steps is not None and not 0 <= optim.warmup_steps <= optim.max_steps:
-            raise ValueError(f"--warmup_steps must lie in [0, max_steps={optim.max_steps}], got {optim.warmup_steps}.")
+            raise ValueError(
+                f"--warmup_steps must lie in [0, max_steps={optim.max_steps}], got {optim.warmup_steps}; "
+                "--warmup_fraction states it as a share of the run, which follows --max_steps."
+            )
         for section in OPTION_SECTIONS:  # a YAML file bypasses argparse's choices
             options = getattr(self, section)
             for spec in fields(options):
@@ -592,6 +595,11 @@ class Pretrainer:
         ema_anneal_steps = resolve_run_length(optim, accelerator.num_processes)
         if ema_anneal_steps is not None:
             model.config.ema_anneal_steps = ema_anneal_steps
+        elif model.config.ema_anneal_steps > required_option(optim.max_steps, "max_steps"):
+            logger.warning(
+                f"The EMA decay anneals over {model.config.ema_anneal_steps} steps, longer than this run's "
+                f"{optim.max_steps}: it never reaches its end; --ema_anneal_fraction ties it to the run's length."
+            )
         plain = accelerator.distributed_type.name in ("NO", "MULTI_GPU", "MULTI_CPU")
         fused = plain and accelerator.device.type in ("cpu", "cuda")
         self.skip_on_device = fused and accelerator.mixed_precision != "fp16"
