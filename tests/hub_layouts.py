@@ -460,6 +460,19 @@ def save_tiny_aasp_checkpoint(folder: Path) -> Path:
     return folder
 
 
+def save_tiny_aasp_classifier(folder: Path, labels: dict[int, str]) -> str:
+    """A seeded, randomly initialised tiny AaSP classifier of `labels` with a normalising feature extractor."""
+    import torch
+
+    from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPForAudioClassification
+
+    torch.manual_seed(0)
+    config = AaSPConfig.tiny(num_labels=len(labels), id2label=labels, label2id={v: k for k, v in labels.items()})
+    AaSPForAudioClassification(config).eval().save_pretrained(folder)
+    AaSPFeatureExtractor(mean=-6.0, std=4.0).save_pretrained(folder)
+    return str(folder)
+
+
 def save_tiny_ast_checkpoint(folder: Path) -> Path:
     """A randomly initialised tiny transformers AST encoder + its feature extractor (16 mel bins, 48 frames)."""
     from transformers import ASTConfig, ASTFeatureExtractor, ASTModel

@@ -12,12 +12,13 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio
+from hub_layouts import save_tiny_aasp_classifier
 from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification, pipeline
 from transformers.pipelines import AudioClassificationPipeline
 from without_package import run_without_package
 
 import transformers_aasp  # noqa: F401  (registers the Auto classes and the pipeline)
-from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPForAudioClassification
+from transformers_aasp import AaSPFeatureExtractor, AaSPForAudioClassification
 from transformers_aasp.pipeline_aasp import AaSPAudioClassificationPipeline, register_pipeline, unregister_pipeline
 from transformers_aasp.tta import average_shifted_views
 
@@ -44,12 +45,7 @@ def assert_same_scores(result, expected, atol=SCORE_ATOL):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    config = AaSPConfig.tiny(num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
-    directory = tmp_path_factory.mktemp("aasp_classifier")
-    AaSPForAudioClassification(config).eval().save_pretrained(directory)
-    AaSPFeatureExtractor(mean=-6.0, std=4.0).save_pretrained(directory)
-    return str(directory)
+    return save_tiny_aasp_classifier(tmp_path_factory.mktemp("aasp_classifier"), LABELS)
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from hub_layouts import save_tiny_aasp_classifier
 from transformers import pipeline
 
 import transformers_aasp  # noqa: F401  (registers the Auto classes and the pipeline)
-from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPForAudioClassification
+from transformers_aasp import AaSPFeatureExtractor, AaSPForAudioClassification
 
 
 SR = 16000
@@ -24,12 +25,7 @@ def noise(seconds, seed=0):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    config = AaSPConfig.tiny(num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
-    directory = tmp_path_factory.mktemp("aasp_long")
-    AaSPForAudioClassification(config).eval().save_pretrained(directory)
-    AaSPFeatureExtractor(mean=-6.0, std=4.0).save_pretrained(directory)
-    return str(directory)
+    return save_tiny_aasp_classifier(tmp_path_factory.mktemp("aasp_long"), LABELS)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +113,8 @@ MEMORY_SCRIPT = textwrap.dedent(
     from pathlib import Path
     import numpy as np
     import transformers_aasp
-    from transformers import pipeline
+    from hub_layouts import save_tiny_aasp_classifier
+from transformers import pipeline
 
     def status_mb(field):
         line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(field + ":"))

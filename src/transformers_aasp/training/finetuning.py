@@ -21,8 +21,6 @@ import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch.utils.data import WeightedRandomSampler
 from transformers import (
     AutoConfig,
@@ -46,7 +44,7 @@ from ..data.tasks import get_task
 from ..reporting.metrics import build_compute_metrics, metric_name, score_logits, summarize_scores, wilson_interval
 from ..reporting.model_card import ReportedResult, TrainingDataset, finetuned_card
 from ..tta import average_shifted_views, shift_offsets
-from .arguments import ModelArguments, TaskDataArguments, option
+from .arguments import ModelArguments, TaskDataArguments, check_checkpoint_path, option
 from .augment import AugmentationArguments, augment_batch
 from .optimization import is_weight_decay_exempt
 
@@ -452,11 +450,14 @@ def check_output_folder(training_args: TrainingArguments, overwrite: bool, steps
 
 def checkpoint_problem(folder: Path) -> str | None:
     """Why a Trainer `checkpoint-<step>` folder cannot be resumed from (a write was interrupted), or None when
-    trainer_state.json (which the Trainer writes last) parses and model.safetensors reads whole."""
+    trainer_state.json (which the Trainer writes last) parses and its safetensors files are whole (header and size,
+    `check_checkpoint_path`)."""
     try:
         json.loads((folder / "trainer_state.json").read_text())
-        load_file(folder / "model.safetensors")
-    except (OSError, ValueError, SafetensorError) as error:
+        check_checkpoint_path(str(folder), "--resume_from_checkpoint", model=False)
+        if not (folder / "model.safetensors").is_file():
+            raise FileNotFoundError(f"{folder} holds no model.safetensors")
+    except (OSError, ValueError) as error:
         return f"{type(error).__name__}: {error}"
     return None
 
