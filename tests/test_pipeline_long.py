@@ -113,8 +113,7 @@ MEMORY_SCRIPT = textwrap.dedent(
     from pathlib import Path
     import numpy as np
     import transformers_aasp
-    from hub_layouts import save_tiny_aasp_classifier
-from transformers import pipeline
+    from transformers import pipeline
 
     def status_mb(field):
         line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(field + ":"))
