@@ -145,19 +145,6 @@ def test_pretraining_accepts_crops_that_are_not_a_multiple_of_the_patch_with_pad
     assert torch.isfinite(out.loss)
 
 
-def test_masks_follow_the_generator_and_differ_between_processes():
-    from transformers_aasp.training.optimization import mask_generator
-
-    patch_valid = torch.ones(4, 5 * 38, dtype=torch.bool)
-
-    def grid(process, step):
-        return inverse_block_mask(patch_valid, 5, 0.8, 5, generator=mask_generator(0, process, step)).visible_grid
-
-    assert torch.equal(grid(0, 7), grid(0, 7))
-    assert not torch.equal(grid(0, 7), grid(1, 7))
-    assert not torch.equal(grid(0, 7), grid(0, 8))
-
-
 def test_ema_schedule_and_update_arithmetic():
     config = tiny(ema_decay_start=0.9, ema_decay_end=0.99, ema_anneal_steps=100)
     model = AaSPForPreTraining(config)

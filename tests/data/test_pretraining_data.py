@@ -11,6 +11,7 @@ import soundfile
 import torch
 from audio_files import BAD_FILE_ERRORS, tone, write_audioset_like_flac, write_bad_files, write_good_corpus
 
+from transformers_aasp import AaSPConfig
 from transformers_aasp.audio import ClipDecodeError, decode_audio, prepare_waveform
 from transformers_aasp.data.pretraining import (
     ClipFeaturizer,
@@ -25,14 +26,19 @@ from transformers_aasp.data.sources import list_audio_files, load_audio_records
 CROP = 160
 
 
+def clip_arrays(featurizer, record, generator):
+    example = featurizer.example(record, generator)
+    return example["input_values"], example["attention_mask"]
+
+
 def test_crops_have_fixed_shape_and_short_clips_are_padded_with_mask(corpus, feature_extractor):
     featurizer = ClipFeaturizer(feature_extractor, crop_frames=CROP)
     long_clip = tone(3.0)
-    values, mask = featurizer({"array": long_clip, "sampling_rate": 16000}, np.random.default_rng(0))
+    values, mask = clip_arrays(featurizer, {"array": long_clip, "sampling_rate": 16000}, np.random.default_rng(0))
     assert values.shape == (CROP, 80) and mask.shape == (CROP,)
     assert int(mask.sum()) == CROP
     short_clip = tone(0.5)  # 8000 samples -> 1 + 8000 // 160 = 51 real frames
-    values, mask = featurizer({"array": short_clip, "sampling_rate": 16000}, np.random.default_rng(0))
+    values, mask = clip_arrays(featurizer, {"array": short_clip, "sampling_rate": 16000}, np.random.default_rng(0))
     assert values.shape == (CROP, 80)
     assert mask.tolist() == [1] * 51 + [0] * (CROP - 51)
     assert torch.all(values[51:] == 0)
@@ -44,6 +50,30 @@ def test_random_crop_is_a_pure_function_of_seed_and_position(corpus, feature_ext
     first, again, other = dataset[(7, 5)], dataset[(7, 5)], dataset[(8, 5)]
     assert torch.equal(first["input_values"], again["input_values"])
     assert not torch.equal(first["input_values"], other["input_values"])  # clip 5 is 3 s: other crop offset
+
+
+def test_each_clips_mask_noise_follows_its_place_in_the_stream_whatever_the_batching(corpus, feature_extractor):
+    """With the model's config, batches carry the forward's `noise` (B, M, 2, N): drawn per clip in the workers from
+    the clip's crop seed, so one process of batch 4 and two of batch 2 give every clip the same masks, with
+    features on the host or on the device."""
+    config = AaSPConfig.tiny()
+    records = list_audio_files(corpus)
+
+    def first_batch(batch_size, rank=0, world_size=1, **options):
+        loader = build_pretraining_dataloader(
+            records, feature_extractor, batch_size=batch_size, crop_frames=CROP, seed=5, mask_config=config,
+            rank=rank, world_size=world_size, **options,
+        )  # fmt: skip
+        return next(iter(loader))
+
+    one = first_batch(4, num_workers=1)
+    assert one["noise"].shape == (4, config.num_mask_clones, 2, config.patch_grid(CROP).num_patches)
+    assert one["noise"].dtype == torch.float32 and one["noise"].min() >= 0 and one["noise"].max() < 1
+    assert not torch.equal(one["noise"][0], one["noise"][1])
+    two_processes = torch.cat([first_batch(2, rank, 2)["noise"] for rank in range(2)])
+    assert torch.equal(two_processes, one["noise"])
+    assert torch.equal(first_batch(4, return_waveforms=True)["noise"], one["noise"])
+    assert "noise" not in next(iter(build_pretraining_dataloader(records, feature_extractor, batch_size=4)))
 
 
 def test_sampler_shards_processes_and_restarts_at_any_batch():
@@ -66,7 +96,7 @@ def test_unusable_clips_raise_clear_errors_and_valid_odd_clips_are_accepted(tmp_
             featurizer.waveform(str(files[name]))
     silent = featurizer.waveform(str(files["silent"]))
     assert silent.shape == (24000,) and not silent.any()
-    values, _ = featurizer(str(files["silent"]), np.random.default_rng(0))
+    values, _ = clip_arrays(featurizer, str(files["silent"]), np.random.default_rng(0))
     assert torch.isfinite(values).all()
     resampled = featurizer.waveform(str(files["cd_rate"]))
     assert resampled.shape == (32000,)  # 2 s at 44.1 kHz stereo -> 2 s mono at 16 kHz

@@ -33,7 +33,7 @@ from datasets.distributed import split_dataset_by_node
 from transformers.utils import logging
 
 from ..audio import ClipDecodeError, crop_num_samples, decode_random_crop, describe_record, load_mono_waveform
-from ..functional_aasp import validate_input_values
+from ..functional_aasp import draw_mask_noise, validate_input_values
 
 
 logger = logging.get_logger(__name__)
@@ -73,17 +73,25 @@ class ClipFeaturizer:
 
     By default an example is `{"input_values": (crop_frames, F), "attention_mask": (crop_frames,)}`; with
     `return_waveforms=True` it is `{"waveform": (samples <= crop_samples,) float32}` and the log-mel is computed
-    later, for the whole batch, on the accelerator (`features_from_waveform_batch`).
+    later, for the whole batch, on the accelerator (`features_from_waveform_batch`). With a `mask_config`, the
+    example also holds its mask `noise` (num_mask_clones, 2, num_patches) (`draw_mask_noise`), drawn after the crop
+    from the same generator: the masks of a clip follow its crop's seed, whatever the batch and the world size.
     """
 
     def __init__(
-        self, feature_extractor, crop_frames: int = 608, min_clip_seconds: float = 0.1, return_waveforms: bool = False
+        self,
+        feature_extractor,
+        crop_frames: int = 608,
+        min_clip_seconds: float = 0.1,
+        return_waveforms: bool = False,
+        mask_config=None,
     ):
         if crop_frames <= 0:
             raise ValueError(f"crop_frames must be positive, got {crop_frames}.")
         self.feature_extractor = feature_extractor
         self.crop_frames = crop_frames
         self.return_waveforms = return_waveforms
+        self.mask_config = mask_config
         self.sampling_rate = int(feature_extractor.sampling_rate)
         self.hop_length = int(getattr(feature_extractor, "hop_length", 160))
         self.crop_samples = crop_num_samples(crop_frames, self.hop_length)
@@ -102,16 +110,17 @@ class ClipFeaturizer:
         )
 
     def example(self, record, generator: np.random.Generator) -> dict[str, torch.Tensor]:
-        """The example of `record`: `{"waveform"}` or `{"input_values", "attention_mask"}` (see the class)."""
+        """The example of `record`: `{"waveform"}` or `{"input_values", "attention_mask"}`, `noise` (see the class)."""
         waveform = self.crop(record, generator)
         if self.return_waveforms:
-            return {"waveform": torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))}
-        values, mask = clip_features(waveform, self.feature_extractor, self.crop_frames)
-        return {"input_values": values, "attention_mask": mask}
-
-    def __call__(self, record, generator: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(input_values (crop_frames, F), attention_mask (crop_frames,)) of a random crop of `record`."""
-        return clip_features(self.crop(record, generator), self.feature_extractor, self.crop_frames)
+            example = {"waveform": torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))}
+        else:
+            values, mask = clip_features(waveform, self.feature_extractor, self.crop_frames)
+            example = {"input_values": values, "attention_mask": mask}
+        if self.mask_config is not None:
+            masks = torch.Generator().manual_seed(int(generator.integers(2**63 - 1)))
+            example["noise"] = draw_mask_noise(self.mask_config, 1, self.crop_frames, generator=masks)[0]
+        return example
 
 
 def features_from_waveform_batch(
@@ -304,21 +313,26 @@ class StreamingClipDataset(torch.utils.data.IterableDataset):
                 raise RuntimeError(f"None of the {seen} streamed clips of epoch {epoch} could be decoded.")
 
 
-def collate_clips(examples: list[dict]) -> dict[str, torch.Tensor | int]:
-    """Stack examples: input_values (B, T, F), attention_mask (B, T) and num_skipped (a Python int, so that the
-    training loop reads it without waiting for the device). The values are checked here, on the host, once
-    (`validate_input_values`), so that the model's forward skips the checks that would read the device."""
-    batch = {
-        "input_values": torch.stack([example["input_values"] for example in examples]),
-        "attention_mask": torch.stack([example["attention_mask"] for example in examples]),
-    }
-    validate_input_values(batch["input_values"], batch["attention_mask"])
+def stack_examples(examples: list[dict], names: tuple[str, ...]) -> dict[str, Any]:
+    """The named fields (and `noise`, when the examples carry it) stacked along a new batch dimension, and
+    `num_skipped`, a Python int, so that the training loop reads it without waiting for the device."""
+    names = (*names, "noise") if "noise" in examples[0] else names
+    batch: dict[str, Any] = {name: torch.stack([example[name] for example in examples]) for name in names}
     return {**batch, "num_skipped": sum(int(example["num_skipped"]) for example in examples)}
+
+
+def collate_clips(examples: list[dict]) -> dict[str, Any]:
+    """Stack examples: input_values (B, T, F), attention_mask (B, T), `noise` and num_skipped (`stack_examples`).
+    The values are checked here, on the host, once (`validate_input_values`), so that the model's forward skips the
+    checks that would read the device."""
+    batch = stack_examples(examples, ("input_values", "attention_mask"))
+    validate_input_values(batch["input_values"], batch["attention_mask"])
+    return batch
 
 
 class WaveformCollator:
     """Stack cropped waveforms: `{"waveforms": (B, num_samples) float32 zero-padded at the end, "waveform_lengths":
-    (B,) int64, "num_skipped": int}` (a fixed width, so that every step sees the same shape)."""
+    (B,) int64, "num_skipped": int}` and `noise` (a fixed width, so that every step sees the same shape)."""
 
     def __init__(self, num_samples: int):
         self.num_samples = num_samples
@@ -330,11 +344,7 @@ class WaveformCollator:
             waveform = example["waveform"][: self.num_samples]
             waveforms[index, : waveform.numel()] = waveform
             lengths[index] = waveform.numel()
-        return {
-            "waveforms": waveforms,
-            "waveform_lengths": lengths,
-            "num_skipped": sum(int(example["num_skipped"]) for example in examples),
-        }
+        return {"waveforms": waveforms, "waveform_lengths": lengths, **stack_examples(examples, ())}
 
 
 class _SkipFirstBatches:
@@ -365,6 +375,7 @@ def build_pretraining_dataloader(
     shuffle_buffer_size: int = 1000,
     return_waveforms: bool = False,
     pin_memory: bool = False,
+    mask_config=None,
 ):
     """An endless iterable of pre-training batches for process `rank` of `world_size`, starting at `start_batch`.
 
@@ -375,13 +386,15 @@ def build_pretraining_dataloader(
     log-mel on its device with `features_from_waveform_batch`. Crops are the same in both modes.
     Map-style sources start directly at batch `start_batch` after `start_position` consumed clips; streams (already
     split per process, see `split_stream_by_process`) decode and drop their first `start_batch` batches.
-    `pin_memory=True` (on a GPU) lets the copy to the device run asynchronously.
+    `pin_memory=True` (on a GPU) lets the copy to the device run asynchronously. With `mask_config` (the model's
+    `AaSPConfig`) the workers also draw each clip's mask noise: batches hold `noise` (batch_size, M, 2, N) float32.
     """
     featurizer = ClipFeaturizer(
         feature_extractor,
         crop_frames=crop_frames,
         min_clip_seconds=min_clip_seconds,
         return_waveforms=return_waveforms,
+        mask_config=mask_config,
     )
     loader_options: dict[str, Any] = {
         "num_workers": num_workers,

@@ -1,7 +1,6 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
 """Optimizer helpers shared by pre-training and fine-tuning: which parameters get weight decay, and masking seeds."""
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -29,17 +28,9 @@ def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": exempt, "weight_decay": 0.0}]
 
 
-def mask_generator(seed: int, process_index: int, step: int, micro_batch: int = 0) -> torch.Generator:
-    """A CPU generator for the masks of one micro-batch, a pure function of (seed, process, step, micro-batch): every
-    process draws its own masks, and a resumed run draws the masks it would have drawn without the interruption."""
-    entropy = np.random.SeedSequence([int(seed), int(process_index), int(step), int(micro_batch)])
-    return torch.Generator().manual_seed(int(entropy.generate_state(1, np.uint64)[0] >> 1))
-
-
 __all__ = [
     "NO_DECAY_NAME_PARTS",
     "NO_DECAY_PARAMETER_NAMES",
     "is_weight_decay_exempt",
-    "mask_generator",
     "weight_decay_groups",
 ]

@@ -39,14 +39,14 @@ from ..data.pretraining import (
 )
 from ..data.sources import SOURCE_TYPES, code_sources, load_audio_records
 from ..feature_extraction_aasp import AaSPFeatureExtractor
-from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPForPreTraining, draw_mask_noise
+from ..modeling_aasp import PRETRAINING_LOSS_TERMS, PRETRAINING_MONITORING_TERMS, AaSPForPreTraining
 from ..reporting.model_card import TrainingDataset, pretrained_card
 from .arguments import check_checkpoint_path, option, parse_arguments, setup_logging
 from .checkpointing import CheckpointError, CheckpointStore, TrainingProgress
 from .distributed import use_cross_process_negatives
 from .ema import TeacherEMA
 from .locking import hold_output_dir
-from .optimization import mask_generator, weight_decay_groups
+from .optimization import weight_decay_groups
 
 
 logger = logging.get_logger(__name__)
@@ -693,6 +693,7 @@ class Pretrainer:
             shuffle_buffer_size=data.shuffle_buffer_size,
             return_waveforms=self.features_on_device,
             pin_memory=accelerator.device.type == "cuda",
+            mask_config=accelerator.unwrap_model(self.model).config,  # the workers draw each clip's mask noise
         )
         if num_records(self.records) is not None:
             return sharded_pretraining_loader(
@@ -711,13 +712,16 @@ class Pretrainer:
         )
 
     def model_inputs(self, batch: dict) -> dict[str, torch.Tensor]:
-        """input_values (B, T, F) and attention_mask (B, T) on the device; features computed here if asked."""
-        if self.features_on_device:
-            return features_from_waveform_batch(
-                batch, self.feature_extractor, self.options.data.crop_frames, self.accelerator.device
-            )
+        """input_values (B, T, F), attention_mask (B, T) and the workers' mask noise (B, M, 2, N) on the device
+        (pinned batches: copied asynchronously); the log-mel computed here if asked."""
         device = self.accelerator.device
-        return {name: batch[name].to(device, non_blocking=True) for name in ("input_values", "attention_mask")}
+        names = ("noise",) if self.features_on_device else ("input_values", "attention_mask", "noise")
+        inputs = {name: batch[name].to(device, non_blocking=True) for name in names}
+        if self.features_on_device:
+            inputs |= features_from_waveform_batch(
+                batch, self.feature_extractor, self.options.data.crop_frames, device
+            )
+        return inputs
 
     def train(self) -> dict:
         """Runs optimizer steps until --max_steps; returns the last logged metrics."""
@@ -757,14 +761,8 @@ class Pretrainer:
 
     def forward_backward(self, inputs: dict[str, torch.Tensor]) -> None:
         """One micro-batch: loss, backward, and its detached loss terms added to `self.totals`."""
-        seed, rank = self.options.optimization.seed, self.accelerator.process_index
-        masks = mask_generator(seed, rank, self.progress.step, self.totals.micro_batches)
-        config = self.accelerator.unwrap_model(self.model).config
-        batch_size, num_frames = inputs["input_values"].shape[:2]
-        noise = draw_mask_noise(config, batch_size, num_frames, generator=masks)  # the generator's draws, on the host
-        noise = noise.pin_memory() if self.accelerator.device.type == "cuda" else noise
         # values were checked on the host (collate_clips, or the waveforms in the workers): no device read here
-        outputs = self.model(**inputs, noise=noise.to(self.accelerator.device, non_blocking=True), check_values=False)
+        outputs = self.model(**inputs, check_values=False)
         loss = outputs.loss
         if self.progress.step + 1 in self.options.debug.debug_nan_steps:
             loss = loss * float("nan")
