@@ -14,9 +14,9 @@ AdamW step, EMA teacher update. Two call paths of the same model are timed in on
 - `shipped_loop`: what training/pretraining.py did at 270894d: a CPU mask generator passed to the forward (which
   draws on the host and copies), the forward's value checks, `bool(isfinite(loss))` and `float(grad_norm)` every
   step, default AdamW, `update_teacher`.
-- `device_ready`: mask noise drawn ahead (`draw_mask_noise`, as a data loader would) and copied from pinned memory
-  without blocking, `check_values=False` (the data side ran `validate_input_values`), nothing read back, fused AdamW,
-  `TeacherEMA` (one foreach call). Skipped when the installed package predates these functions, so the script also
+- `device_ready`: the loop now: mask noise drawn ahead (`draw_mask_noise`, as its data-loader workers do) and
+  copied from pinned memory without blocking, `check_values=False` (the data side ran `validate_input_values`),
+  nothing read back, fused AdamW, `TeacherEMA` (one foreach call). Skipped when the installed package predates these functions, so the script also
   measures an older checkout (PYTHONPATH=<old checkout>/src).
 
 Per path: median step time; host ms per step (the time to issue a step: on the CPU the whole step; on a GPU the time

@@ -352,10 +352,15 @@ def summarize_task(scores: dict, args) -> dict:
                 str(seed): {
                     **accuracy_with_interval(correct[("probe", arm, seed, step)]),
                     "weight_decay": scores[("probe", arm, seed, step)]["weight_decay"],
+                    # the probe's validation accuracy at that weight decay: the split every choice was made on
+                    "validation_accuracy": max(scores[("probe", arm, seed, step)]["validation_scores"].values()),
                 }
                 for seed in seeds
             }
             over_seeds = summarize_scores([entry["accuracy"] for entry in per_seed.values()])
+            over_seeds["validation_mean"] = float(
+                np.mean([entry["validation_accuracy"] for entry in per_seed.values()])
+            )
             probe.setdefault(arm, {})[str(step)] = {"per_seed": per_seed, "over_seeds": over_seeds}
     trained_minus_random = {
         arm: {
@@ -423,15 +428,21 @@ def markdown(results: dict) -> str:
         f"Command: `python -m {SCRIPT} {results['setup']['argv']}`; commit {results['setup']['git_commit']}.",
         "Accuracy in %; probe rows: mean over seeds with its 95 % t-interval (one seed: the 95 % Wilson interval);",
         "baseline rows: the 95 % Wilson interval. Differences in points, paired on the same test clips and seeds.",
+        "validation: the probes' mean validation accuracy at the weight decay chosen on it (the best of the grid).",
     ]
     for task, summary in results["tasks"].items():
         n = summary["num_test_clips"]
-        lines += ["", f"## {task} (n = {n} test clips)", "", "| model | steps | accuracy | 95 % interval | n |"]
-        lines.append("|---|---|---|---|---|")
+        lines += [
+            "",
+            f"## {task} (n = {n} test clips)",
+            "",
+            "| model | steps | accuracy | 95 % interval | n | validation |",
+        ]
+        lines.append("|---|---|---|---|---|---|")
         for feature_set, entry in summary["baselines"].items():
             lines.append(
                 f"| log-mel `{feature_set}` (C {entry['C']:g}) | - | {points(entry['accuracy'])} | "
-                f"{interval(entry['ci95_low'], entry['ci95_high'])} | {entry['n']} |"
+                f"{interval(entry['ci95_low'], entry['ci95_high'])} | {entry['n']} | |"
             )
         for arm, per_step in summary["linear_probe"].items():
             for step, entry in per_step.items():
@@ -442,7 +453,8 @@ def markdown(results: dict) -> str:
                     [only] = entry["per_seed"].values()
                     bounds = interval(only["ci95_low"], only["ci95_high"])
                 lines.append(
-                    f"| probe `{arm}` ({over['n']} seeds) | {step} | {points(over['mean'])} | {bounds} | {n} |"
+                    f"| probe `{arm}` ({over['n']} seeds) | {step} | {points(over['mean'])} | {bounds} | {n} | "
+                    f"{points(over['validation_mean'])} |"
                 )
         lines += [
             "",

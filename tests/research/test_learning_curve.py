@@ -79,7 +79,9 @@ def test_tiny_learning_curve_registers_scores_and_refuses_a_second_scoring(tmp_p
         for step in ("0", "2"):
             [entry] = summary["linear_probe"][arm][step]["per_seed"].values()
             check_accuracy(entry, n)
-            assert entry["weight_decay"] in (1e-4, 1e-2)
+            assert entry["weight_decay"] in (1e-4, 1e-2) and 0.0 <= entry["validation_accuracy"] <= 1.0
+            over = summary["linear_probe"][arm][step]["over_seeds"]
+            assert over["validation_mean"] == entry["validation_accuracy"]  # one seed: its own
         check_comparison(summary["trained_minus_random_init"][arm]["2"], n)
         check_comparison(summary["probe_minus_baseline"][arm]["2"]["stats"], n)
     assert set(summary["aape_minus_plain"]) == {"0", "2"}
