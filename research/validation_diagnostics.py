@@ -7,9 +7,9 @@
 
 A `--model name=path` is an exported encoder (a learning-curve snapshot); `name=path:teacher` or `name=path:student`
 takes that encoder out of a pre-training checkpoint folder (`model.safetensors` of `AaSPForPreTraining`, with the
-config of --config_from and the feature extractor of its run). For every task and model, the probe is trained on the train split for every weight decay of
-the grid and the best validation accuracy is reported (the same optimistic choice for every model, so the models
-compare; the numbers are not estimates of test accuracy). The test split is never embedded or read. Each row also
+config of --config_from and the feature extractor of its run). For every task and model, the probe is trained on the
+train split for every weight decay of the grid and the best validation accuracy is reported (the same optimistic
+choice for every model, so the models compare; the numbers are not estimates of test accuracy). The test split is never embedded or read. Each row also
 gives the between-class share of the validation embeddings' variance. Pairs named by --compare get a paired
 McNemar test on the validation clips.
 """
@@ -25,9 +25,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from research.learning_curve import VALIDATION_FRACTION
 from research.representation_rank import between_class_share
 from research.statistics import accuracy_with_interval, mcnemar_exact
-from transformers_aasp import AaSPFeatureExtractor, AaSPModel
+from transformers_aasp import AaSPConfig, AaSPFeatureExtractor, AaSPModel
 from transformers_aasp.data.loading import load_task
 from transformers_aasp.evaluation.linear_probe import (
     ClipEmbedder,
@@ -39,9 +40,6 @@ from transformers_aasp.evaluation.linear_probe import (
 )
 
 
-VALIDATION_FRACTION = 0.1
-
-
 def load_encoder(spec: str, config_from: str | None) -> AaSPModel:
     """An `AaSPModel` from a snapshot folder, or from `<checkpoint folder>:teacher|student`."""
     path, _, part = spec.partition(":")
@@ -49,7 +47,7 @@ def load_encoder(spec: str, config_from: str | None) -> AaSPModel:
         return AaSPModel.from_pretrained(path)
     if config_from is None:
         raise ValueError(f"{spec}: a checkpoint encoder needs --config_from <snapshot> for its config.")
-    model = AaSPModel.from_pretrained(config_from)
+    model = AaSPModel(AaSPConfig.from_pretrained(config_from))
     prefix = {"teacher": "teacher.", "student": "aasp."}[part]
     weights = {k[len(prefix) :]: v for k, v in load_file(f"{path}/model.safetensors").items() if k.startswith(prefix)}
     missing, unexpected = model.load_state_dict(weights, strict=False)
@@ -61,8 +59,10 @@ def load_encoder(spec: str, config_from: str | None) -> AaSPModel:
 def feature_extractor_folder(spec: str, config_from: str | None) -> str:
     """The snapshot itself, or for a checkpoint its run's `feature_extractor` folder (its normalisation)."""
     path, _, part = spec.partition(":")
-    run_extractor = Path(path).parent.parent / "feature_extractor"
-    return path if not part else str(run_extractor) if run_extractor.is_dir() else str(config_from)
+    if not part:
+        return path
+    run_extractor = Path(path).parent.parent / "feature_extractor"  # <run>/checkpoints/<checkpoint>
+    return str(run_extractor) if run_extractor.is_dir() else str(config_from)
 
 
 def validation_probe(task, model: AaSPModel, extractor, probe: LinearProbeArguments, seed: int) -> dict:

@@ -75,7 +75,8 @@ class ClipFeaturizer:
     `return_waveforms=True` it is `{"waveform": (samples <= crop_samples,) float32}` and the log-mel is computed
     later, for the whole batch, on the accelerator (`features_from_waveform_batch`). With a `mask_config`, the
     example also holds its mask `noise` (num_mask_clones, 2, num_patches) (`draw_mask_noise`), drawn after the crop
-    from the same generator: the masks of a clip follow its crop's seed, whatever the batch and the world size.
+    from the same generator: for map-style data, seeded by the clip's place in the stream, a clip's masks do not
+    depend on the batch or the world size.
     """
 
     def __init__(

@@ -1,5 +1,5 @@
 # Copyright 2026 The transformers-aasp authors. Licensed under the Apache License, Version 2.0.
-"""Optimizer helpers shared by pre-training and fine-tuning: which parameters get weight decay, and masking seeds."""
+"""Optimizer helpers shared by pre-training and fine-tuning: which parameters get weight decay."""
 
 import torch
 from torch import nn
