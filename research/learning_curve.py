@@ -12,8 +12,9 @@ run of `AaSPConfig.tiny()` uses the package's own loop (`transformers_aasp.train
 recipe is `--pretrain_config` (default configs/aasp_tiny.yaml) plus `--pretrain_args`. The run lasts max(--steps)
 optimizer steps, with the cosine schedule and the EMA anneal over that length. The student encoder is exported at
 every step of --steps; step 0 is the initialisation of that seed, the random-init control. The pool is unlabelled:
-`embedded` means the train splits of the embedded corpus at --corpus_seed, while a folder, prepared folder or dataset
-id is passed on as examples/pretrain.py's --dataset.
+`embedded` means the train splits of the embedded corpus at --corpus_seed, `recordings` the real-audio corpus's pool
+(`aasp_corpora.recordings.recorded_pretraining_pool`, its speech capped by --pool_speech_clips), while a folder,
+prepared folder or dataset id is passed on as examples/pretrain.py's --dataset.
 
 On every task, the frozen linear probe of each snapshot (`transformers_aasp.evaluation.linear_probe`) has its weight
 decay chosen on the validation split and scores the test split once. The `stats` and `full` log-mel baselines
@@ -40,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from transformers.utils import logging
 
+from aasp_corpora.recordings import RECORDINGS_VERSION, recorded_pretraining_pool
 from research.ablations import from_pretrained
 from research.pretraining_runs import (
     FLAGS_SET_HERE,
@@ -99,7 +101,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", nargs="+", type=int, default=list(DEFAULT_STEPS), help="Probed snapshots.")
-    parser.add_argument("--pool", default="embedded", help="'embedded' or a folder / prepared folder / dataset id.")
+    parser.add_argument(
+        "--pool",
+        default="embedded",
+        help="'embedded', 'recordings' (the real-audio corpus's pool) or a folder / prepared folder / dataset id.",
+    )
+    parser.add_argument(
+        "--pool_speech_clips",
+        type=int,
+        default=None,
+        help="With --pool recordings: keep this many spoken-prompt clips (a seeded draw) instead of all of them.",
+    )
     parser.add_argument("--corpus_seed", type=int, default=0, help="Seed of the embedded corpus (pool and tasks).")
     parser.add_argument("--clips_per_class", type=int, default=None, help="Embedded corpus size (default: its own).")
     parser.add_argument("--pretrain_config", default=str(REPO_ROOT / "configs" / "aasp_tiny.yaml"))
@@ -137,6 +149,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"--pretrain_args may not set {reserved}: the learning curve sets {', '.join(FLAGS_SET_HERE)}.")
     if not 0 <= args.warmup_fraction < 1:
         parser.error(f"--warmup_fraction must lie in [0, 1), got {args.warmup_fraction}.")
+    if args.pool_speech_clips is not None and args.pool != "recordings":
+        parser.error(f"--pool_speech_clips caps the speech of --pool recordings, not of --pool {args.pool}.")
     args.steps = sorted(set(args.steps))
     args.seeds = sorted(set(args.seeds))
 
@@ -168,12 +182,21 @@ def pool_description(args) -> dict:
             "corpus_seed": args.corpus_seed,
             "clips_per_class": args.clips_per_class,
         }
+    if args.pool == "recordings":
+        return {
+            "recordings_pool": RECORDINGS_VERSION,
+            "corpus_seed": args.corpus_seed,
+            "speech_clips": args.pool_speech_clips,
+        }
     return {"dataset": args.pool}
 
 
 def pool_source(args) -> str:
-    """What examples/pretrain.py's --dataset gets: the given pool, or for 'embedded' a folder of links to the train
-    clips of the embedded corpus at --corpus_seed (no validation or test clip)."""
+    """What examples/pretrain.py's --dataset gets: the given pool; for 'embedded' a folder of links to the train
+    clips of the embedded corpus at --corpus_seed; for 'recordings' the real-audio corpus's pool at --corpus_seed,
+    capped at --pool_speech_clips spoken clips (neither holds a validation or test clip)."""
+    if args.pool == "recordings":
+        return str(recorded_pretraining_pool(seed=args.corpus_seed, speech_clips=args.pool_speech_clips))
     if args.pool != "embedded":
         return args.pool
     return embedded_pool(args.work_dir, args.corpus_seed, args.clips_per_class)

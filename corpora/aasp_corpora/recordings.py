@@ -66,6 +66,7 @@ MAX_CLIP_SECONDS = 4.0
 MIN_PEAK_DBFS = -18.0
 MAX_PEAK_DBFS = -1.0
 TRIM_BELOW_PEAK_DB = 40.0  # leading / trailing 10 ms frames this far below the loudest frame are silence
+POOL_MANIFEST = "pool.json"  # in a capped pool folder: what it holds
 MAX_WINDOWS_PER_RECORDING = 3  # a long recording gives at most this many clips, so no prompt dominates its split
 
 ASTERISK_SOUNDS_DIR = Path("/usr/share/asterisk/sounds")
@@ -522,18 +523,23 @@ def _write_clips(folder: Path, task: str, clips: list[Clip], seed: int) -> dict:
     }
 
 
+def _link_files(paths: list[Path], source: Path, folder: Path) -> None:
+    """Hard-links (or, across file systems, copies) each file under ``source`` to the same place under ``folder``."""
+    for path in paths:
+        link = folder / path.relative_to(source)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, link)
+        except OSError:
+            shutil.copyfile(path, link)
+
+
 def _link_pool(folder: Path, task_folders: dict[str, Path]) -> int:
-    """Hard-links (or copies) every train clip of the tasks into ``folder/<task>/``; returns how many."""
-    count = 0
-    for task, task_folder in task_folders.items():
-        (folder / task).mkdir(parents=True, exist_ok=True)
-        for path in sorted((task_folder / "train").glob("*.wav")):
-            try:
-                os.link(path, folder / task / path.name)
-            except OSError:
-                shutil.copyfile(path, folder / task / path.name)
-            count += 1
-    return count
+    """Links every train clip of the tasks into ``folder/<task>/``; returns how many."""
+    train_clips = {task: sorted((task_folder / "train").glob("*.wav")) for task, task_folder in task_folders.items()}
+    for task, paths in train_clips.items():
+        _link_files(paths, task_folders[task] / "train", folder / task)
+    return sum(len(paths) for paths in train_clips.values())
 
 
 def _installed_versions() -> dict[str, str]:
@@ -626,11 +632,39 @@ def load_recorded_task(
     return datasets.DatasetDict({split: split_dataset(folder, name, split, label_names) for split in SPLITS})
 
 
-def recorded_pretraining_pool(cache_dir: str | os.PathLike | None = None, seed: int = 0) -> Path:
+def recorded_pretraining_pool(
+    cache_dir: str | os.PathLike | None = None, seed: int = 0, speech_clips: int | None = None
+) -> Path:
     """The unlabelled pre-training pool, built if needed: a folder of 16 kHz WAV files (the train clips of every task,
     the Asterisk prompts, the Sonic Pi samples of no task family; no validation or test recording of any task), usable
-    as ``examples/pretrain.py --dataset <folder>``."""
-    return build_recordings_corpus(cache_dir, seed=seed) / "pool"
+    as ``examples/pretrain.py --dataset <folder>``.
+
+    Args:
+        speech_clips: keep only this many of the spoken-prompt clips (a draw fixed by ``seed``) instead of all of
+            them, which make up 70 % of the full pool. The capped pool is the sibling folder ``pool-speech<k>`` of
+            hard links (or copies), with the same music, and ``pool.json`` listing what it holds.
+    """
+    pool = build_recordings_corpus(cache_dir, seed=seed) / "pool"
+    if speech_clips is None:
+        return pool
+    speech = sorted((pool / "speech").rglob("*.wav"))
+    if not 0 <= speech_clips <= len(speech):
+        raise ValueError(f"speech_clips={speech_clips} is outside [0, {len(speech)}], the spoken clips in {pool}")
+    target = pool.with_name(f"pool-speech{speech_clips}")
+    if reuse_complete_build(target, POOL_MANIFEST, "capped pre-training pool", force=False):
+        return target
+    kept = np.random.default_rng([seed, _TASK_IDS["pool"], speech_clips]).choice(len(speech), speech_clips, False)
+
+    def build(folder: Path) -> None:
+        parts = {part.name: sorted(part.rglob("*.wav")) for part in sorted(pool.iterdir()) if part.is_dir()}
+        parts["speech"] = [speech[index] for index in sorted(kept)]
+        for paths in parts.values():
+            _link_files(paths, pool, folder)
+        counts = {name: len(paths) for name, paths in parts.items()}
+        (folder / POOL_MANIFEST).write_text(json.dumps({"seed": seed, "num_clips": counts}, indent=2) + "\n")
+
+    build_atomically(target, POOL_MANIFEST, "capped pre-training pool", False, build)
+    return target
 
 
 __all__ = [

@@ -115,3 +115,9 @@ def test_tiny_learning_curve_registers_scores_and_refuses_a_second_scoring(tmp_p
     assert refused.returncode == 1 and "were already scored" in refused.stderr and "--rescore" in refused.stderr
     assert not (tmp_path / "fresh_work" / "pretrain").exists()
     assert len(list((tmp_path / "registry").glob("*.json"))) == 1
+
+
+def test_a_speech_cap_needs_the_recordings_pool(tmp_path):
+    run = run_learning_curve(tmp_path, "work", "--pool_speech_clips", "768")
+    assert run.returncode == 2
+    assert "--pool_speech_clips caps the speech of --pool recordings, not of --pool embedded" in run.stderr
