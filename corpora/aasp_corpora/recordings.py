@@ -641,7 +641,7 @@ def recorded_pretraining_pool(
 
     Args:
         speech_clips: keep only this many of the spoken-prompt clips (a draw fixed by ``seed``) instead of all of
-            them, which make up 70 % of the full pool. The capped pool is the sibling folder ``pool-speech<k>`` of
+            them, which make up 70 % of the full pool. The capped pool is the folder ``<corpus>-pool-speech<k>`` of
             hard links (or copies), with the same music, and ``pool.json`` listing what it holds.
     """
     pool = build_recordings_corpus(cache_dir, seed=seed) / "pool"
@@ -650,7 +650,7 @@ def recorded_pretraining_pool(
     speech = sorted((pool / "speech").rglob("*.wav"))
     if not 0 <= speech_clips <= len(speech):
         raise ValueError(f"speech_clips={speech_clips} is outside [0, {len(speech)}], the spoken clips in {pool}")
-    target = pool.with_name(f"pool-speech{speech_clips}")
+    target = pool.parent.with_name(f"{pool.parent.name}-pool-speech{speech_clips}")  # outside the corpus folder
     if reuse_complete_build(target, POOL_MANIFEST, "capped pre-training pool", force=False):
         return target
     kept = np.random.default_rng([seed, _TASK_IDS["pool"], speech_clips]).choice(len(speech), speech_clips, False)
