@@ -656,7 +656,7 @@ def recorded_pretraining_pool(
     kept = np.random.default_rng([seed, _TASK_IDS["pool"], speech_clips]).choice(len(speech), speech_clips, False)
 
     def build(folder: Path) -> None:
-        parts = {part.name: sorted(part.rglob("*.wav")) for part in sorted(pool.iterdir()) if part.is_dir()}
+        parts = {p.name: sorted(p.rglob("*.wav")) for p in sorted(pool.iterdir()) if p.is_dir() and p.name != "speech"}
         parts["speech"] = [speech[index] for index in sorted(kept)]
         for paths in parts.values():
             _link_files(paths, pool, folder)

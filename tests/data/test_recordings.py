@@ -64,12 +64,6 @@ def test_splits_share_no_source_and_no_recording(task, built):
         assert not values["validation"] & values["test"], column
 
 
-def read_language(pool: Path, path: str) -> str:
-    """The language of a pool speech clip, from the recording named in the speech metadata (``"<language>/..."``)."""
-    rows = {row["file_name"]: row for row in read_recorded_metadata(pool, "speech", "train")}
-    return rows[Path(path).name]["recording"].split("/")[0]
-
-
 def test_a_capped_pool_keeps_all_the_music_and_a_fixed_draw_of_the_speech(built, cache_root):
     full = recorded_pretraining_pool(cache_root, seed=0)
     capped = recorded_pretraining_pool(cache_root, seed=0, speech_clips=50)
@@ -82,7 +76,8 @@ def test_a_capped_pool_keeps_all_the_music_and_a_fixed_draw_of_the_speech(built,
     assert {p for p in full_files if not p.startswith("speech/")} == {p for p in capped_files if p not in speech}
     assert len(load_audio_records(str(capped))) == len(capped_files)  # what examples/pretrain.py reads
     assert recorded_pretraining_pool(cache_root, seed=0, speech_clips=50) == capped  # reused, not redrawn
-    languages = {read_language(full, path) for path in speech}
+    recordings = {row["file_name"]: row["recording"] for row in read_recorded_metadata(full, "speech", "train")}
+    languages = {recordings[Path(path).name].split("/")[0] for path in speech}  # "<language>/<prompt>"
     assert len(languages) == 5  # a draw over every voice, not the first files of one
     too_many = sum(p.startswith("speech/") for p in full_files) + 1
     with pytest.raises(ValueError, match=f"speech_clips={too_many} is outside"):
